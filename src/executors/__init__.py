@@ -1,0 +1,1 @@
+"""Executors that react to ledger events: pipelines, batch scoring, online inference."""

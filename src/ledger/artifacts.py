@@ -1,0 +1,339 @@
+"""Content-addressed artifact store: files kept once, named by their sha256 digest.
+
+Blobs live at ``<root>/sha256/<first two hex digits>/<full hex digest>``. Every write goes
+to a temporary file on the same filesystem first and is then moved into place with
+``os.replace``, so a reader never sees a half-written blob or materialised file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read at a time when hashing or copying; files are never read whole."""
+
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_WINDOWS_DRIVE_RE = re.compile(r"[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of an artifact: where it goes (relative POSIX path) and what it holds."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready form, the inverse of :meth:`from_dict`."""
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> FileEntry:
+        """Build an entry from :meth:`to_dict` output, checking field types."""
+        path, digest, size = data.get("path"), data.get("sha256"), data.get("size")
+        if not isinstance(path, str) or not isinstance(digest, str):
+            raise InvalidInputError(f"file entry needs string 'path' and 'sha256': {data!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInputError(f"file entry needs a non-negative integer 'size': {data!r}")
+        return cls(path=path, sha256=check_digest(digest), size=size)
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` as lowercase hex, or raise InvalidInputError if it is no sha256."""
+    normalised = digest.strip().lower()
+    if not _DIGEST_RE.fullmatch(normalised):
+        raise InvalidInputError(f"not a sha256 hex digest: {digest!r}")
+    return normalised
+
+
+def safe_relative_path(path: str) -> str:
+    """Normalise a relative POSIX path, refusing anything that could escape its folder.
+
+    Empty paths, absolute paths (``/x``, ``C:\\x``, ``\\\\server\\x``), backslashes and
+    ``..`` components are refused with InvalidInputError; ``.`` components and repeated
+    slashes are dropped (``"./a//b"`` becomes ``"a/b"``).
+    """
+    if not path or not path.strip():
+        raise InvalidInputError("empty file path")
+    if "\0" in path:
+        raise InvalidInputError(f"file path contains a NUL character: {path!r}")
+    if "\\" in path:
+        raise InvalidInputError(f"file path must use '/' separators, not '\\': {path!r}")
+    if path.startswith("/") or _WINDOWS_DRIVE_RE.match(path):
+        raise InvalidInputError(f"file path must be relative, not absolute: {path!r}")
+    parts = [part for part in PurePosixPath(path).parts if part != "."]
+    if ".." in parts:
+        raise InvalidInputError(f"file path must not contain '..': {path!r}")
+    if not parts:
+        raise InvalidInputError(f"file path names no file: {path!r}")
+    return "/".join(parts)
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """Return ``(sha256 hex digest, size in bytes)`` of a file, read in chunks."""
+    hasher = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        for chunk in _chunks(stream):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def scan_tree(source: Path) -> list[tuple[str, Path]]:
+    """List the regular files under directory ``source`` as sorted ``(relative path, path)``.
+
+    Symlinks are followed when their target stays inside ``source``; a symlink pointing
+    outside it (or a directory loop) is refused with InvalidInputError naming the link.
+    Other special files (sockets, FIFOs, devices) are skipped.
+    """
+    base = source.resolve()
+    found: list[tuple[str, Path]] = []
+    _scan_directory(source, base, PurePosixPath(), {base}, found)
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def _scan_directory(
+    directory: Path,
+    base: Path,
+    prefix: PurePosixPath,
+    ancestors: set[Path],
+    found: list[tuple[str, Path]],
+) -> None:
+    with os.scandir(directory) as listing:
+        children = sorted(listing, key=lambda child: child.name)
+    for child in children:
+        child_path = Path(child.path)
+        relative = prefix / child.name
+        if child.is_symlink():
+            target = child_path.resolve()
+            if not target.exists():
+                raise InvalidInputError(f"broken symlink: {child_path}")
+            if not target.is_relative_to(base):
+                raise InvalidInputError(
+                    f"symlink points outside the artifact directory: {child_path} -> {target}"
+                )
+        else:
+            target = child_path
+        if target.is_dir():
+            real = target.resolve()
+            if real in ancestors:
+                raise InvalidInputError(f"symlink makes a directory loop: {child_path}")
+            _scan_directory(child_path, base, relative, ancestors | {real}, found)
+        elif target.is_file():
+            found.append((safe_relative_path(relative.as_posix()), child_path))
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
+    """Open a new, exclusively created temporary file in ``directory`` (umask applies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = directory / f".{stem}.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), candidate
+
+
+def _unlink_quietly(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+class ArtifactStore:
+    """A directory of immutable blobs addressed by sha256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- reading -------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob with ``digest`` lives (whether or not it exists)."""
+        digest = check_digest(digest)
+        return self.root / "sha256" / digest[:2] / digest
+
+    def has(self, digest: str) -> bool:
+        """Whether a blob with ``digest`` is stored."""
+        return self.blob_path(digest).is_file()
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        """Open a stored blob for reading (unverified; see :meth:`verify`).
+
+        Raises NotFoundError when no blob has that digest.
+        """
+        try:
+            return self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"no blob with sha256 {digest} in {self.root}") from None
+
+    def verify(self, digest: str) -> int:
+        """Re-hash a stored blob; return its size or raise IntegrityViolationError."""
+        if not self.has(digest):
+            raise NotFoundError(f"no blob with sha256 {digest} in {self.root}")
+        actual, size = hash_file(self.blob_path(digest))
+        if actual != check_digest(digest):
+            raise IntegrityViolationError(
+                f"blob {digest} is corrupted: its content hashes to {actual}"
+            )
+        return size
+
+    # -- writing -------------------------------------------------------------------
+
+    def put_file(self, source: Path, *, expected_sha256: str | None = None) -> tuple[str, int]:
+        """Store one file; return ``(sha256 hex digest, size)``.
+
+        Identical content is stored once. When ``expected_sha256`` is given and the file
+        does not hash to it, IntegrityViolationError is raised and nothing is stored.
+        """
+        expected = None if expected_sha256 is None else check_digest(expected_sha256)
+        source = Path(source)
+        if not source.is_file():
+            raise InvalidInputError(f"no such file: {source}")
+        digest, size = hash_file(source)
+        if expected is not None and digest != expected:
+            raise IntegrityViolationError(
+                f"{source} hashes to sha256 {digest}, expected {expected}"
+            )
+        target = self.blob_path(digest)
+        if target.is_file():
+            return digest, size  # already stored: content-addressed blobs never change
+        stream, temp = _create_temp(self.root / "tmp", "upload")
+        try:
+            copied, size = _copy_hashing(source, stream)
+            if copied != digest:
+                raise InvalidInputError(f"{source} changed while it was being stored")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        finally:
+            _unlink_quietly(temp)
+        return digest, size
+
+    def put_tree(self, source: Path) -> list[FileEntry]:
+        """Store a file or every regular file under a directory; return entries by path.
+
+        A single file becomes one entry named by its basename. All paths are checked
+        (missing source, empty directory, symlink escaping the directory) before anything
+        is stored, so a refused tree leaves the store untouched.
+        """
+        source = Path(source)
+        if not source.exists():
+            raise InvalidInputError(f"no such file or directory: {source}")
+        if source.is_dir():
+            files = scan_tree(source)
+            if not files:
+                raise InvalidInputError(f"directory holds no files: {source}")
+        elif source.is_file():
+            files = [(safe_relative_path(source.name), source)]
+        else:
+            raise InvalidInputError(f"not a regular file or directory: {source}")
+        entries = []
+        for relative, path in files:
+            digest, size = self.put_file(path)
+            entries.append(FileEntry(path=relative, sha256=digest, size=size))
+        return entries
+
+    # -- materialising -------------------------------------------------------------
+
+    def materialize(self, entries: Iterable[FileEntry], dest: Path) -> list[Path]:
+        """Write each entry's blob to ``dest/<entry.path>``; return the written paths.
+
+        Every entry is checked first (safe path inside ``dest``, even through existing
+        symlinks; no duplicates; blob present), so a refused set writes nothing. Content
+        is re-hashed while copying: a corrupted blob raises IntegrityViolationError and
+        leaves no partial file behind.
+        """
+        dest = Path(dest)
+        planned = self._plan(list(entries), dest)
+        written = []
+        for entry, target in planned:
+            self._write_verified(entry, target)
+            written.append(target)
+        return written
+
+    def _plan(self, entries: list[FileEntry], dest: Path) -> list[tuple[FileEntry, Path]]:
+        base = dest.resolve()
+        paths = [safe_relative_path(entry.path) for entry in entries]
+        _check_no_clashes(paths)
+        planned = []
+        for entry, relative in zip(entries, paths, strict=True):
+            target = dest / relative
+            if not (base / relative).resolve().is_relative_to(base):
+                raise InvalidInputError(f"file path resolves outside {dest}: {entry.path!r}")
+            if not self.has(entry.sha256):
+                raise NotFoundError(
+                    f"no blob with sha256 {entry.sha256} in {self.root} (for {entry.path!r})"
+                )
+            planned.append((entry, target))
+        return planned
+
+    def _write_verified(self, entry: FileEntry, target: Path) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidInputError(
+                f"cannot create folder for {entry.path!r}: a file is in the way"
+            ) from None
+        stream, temp = _create_temp(target.parent, "ledger-materialize")
+        try:
+            digest, _ = _copy_hashing(self.blob_path(entry.sha256), stream)
+            if digest != check_digest(entry.sha256):
+                raise IntegrityViolationError(
+                    f"blob {entry.sha256} for {entry.path!r} is corrupted: "
+                    f"its content hashes to {digest}"
+                )
+            try:
+                os.replace(temp, target)
+            except IsADirectoryError:
+                raise InvalidInputError(
+                    f"cannot write {entry.path!r}: a folder is in the way"
+                ) from None
+        finally:
+            _unlink_quietly(temp)
+
+
+def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
+    """Copy ``source`` into the open ``stream`` (then closed and synced); return digest, size."""
+    hasher = hashlib.sha256()
+    size = 0
+    with stream, source.open("rb") as reader:
+        for chunk in _chunks(reader):
+            hasher.update(chunk)
+            stream.write(chunk)
+            size += len(chunk)
+        stream.flush()
+        os.fsync(stream.fileno())
+    return hasher.hexdigest(), size
+
+
+def _check_no_clashes(paths: list[str]) -> None:
+    """Refuse duplicate paths and a path used both as a file and as a folder."""
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise InvalidInputError(f"file path listed twice: {path!r}")
+        seen.add(path)
+    for path in paths:
+        parent = PurePosixPath(path).parent
+        while parent != PurePosixPath("."):
+            if parent.as_posix() in seen:
+                raise InvalidInputError(
+                    f"{parent.as_posix()!r} is both a file and the folder of {path!r}"
+                )
+            parent = parent.parent

@@ -1,0 +1,140 @@
+"""The `ledger` command line: every lifecycle command, history, verify and the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from eventsourcing.persistence import OperationalError, PersistenceError
+from rich.table import Table
+
+from ledger.cli import assets, endpoints, models
+from ledger.cli.context import (
+    JSON_HELP,
+    console,
+    err_console,
+    load_settings,
+    open_ledger,
+    print_json,
+)
+from ledger.cli.demo import run_demo
+from ledger.core import HistoryEntry
+from ledger.errors import InvalidInputError, LedgerError
+from ledger.logging import configure_logging
+from ledger.summaries import verify_summary
+
+app = typer.Typer(
+    help="Lifecycle Ledger: MLOps lifecycle management as an event-sourced ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="model")
+app.add_typer(assets.env_app, name="env")
+app.add_typer(assets.data_app, name="data")
+app.add_typer(endpoints.app, name="endpoint")
+
+HISTORY_KINDS = ("model", "endpoint", "environment", "data", "pipeline", "job")
+
+
+@app.callback()
+def _configure() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def print_history(entries: list[HistoryEntry]) -> None:
+    table = Table("time (UTC)", "entity", "event", "actor", "reason", "details")
+    table.columns[0].no_wrap = table.columns[2].no_wrap = True
+    for e in entries:
+        details = ", ".join(
+            f"{k}={json.dumps(v, separators=(',', ':'))}"
+            for k, v in e.details.items()
+            if k not in ("spec", "content")  # bulky: `model show` / `data show` present them
+        )
+        table.add_row(
+            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            e.entity,
+            e.event,
+            e.actor,
+            e.reason,
+            details,
+        )
+    console.print(table)
+
+
+@app.command()
+def history(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(HISTORY_KINDS)}")],
+    name: Annotated[str, typer.Argument(help="Entity name (job: its id)")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Every event of an entity, oldest first, with time, actor and reason."""
+    if kind not in HISTORY_KINDS:
+        raise InvalidInputError(
+            f"unknown kind {kind!r}; expected one of {', '.join(HISTORY_KINDS)}"
+        )
+    with open_ledger() as ledger:
+        if kind == "model":
+            entries = ledger.model_history(name)
+        elif kind == "endpoint":
+            entries = ledger.endpoint_history(name)
+        elif kind == "job":
+            entries = ledger.job_history(name)
+        else:
+            entries = ledger.asset_history(kind, name)
+    if as_json:
+        print_json([e.to_dict() for e in entries])
+    else:
+        print_history(entries)
+
+
+@app.command()
+def verify(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Recompute the hash chain over the whole log; exit 1 at the first tampered event."""
+    with open_ledger() as ledger:
+        total = ledger.event_count()
+        with console.status("verifying the event log…") as status:
+            report = ledger.verify(
+                lambda done: status.update(f"verified {done:,} of {total:,} events")
+            )
+    if as_json:
+        print_json(verify_summary(report))
+    elif report.ok:
+        console.print(f"OK: {report.count:,} events, chain head {report.head}")
+    else:
+        err_console.print(
+            f"TAMPERED at log position {report.bad_position}: {report.problem} "
+            f"({report.count:,} events verified before it)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    home: Annotated[
+        str, typer.Option(help="Directory for the demo's store (default: a new temp dir)")
+    ] = "",
+) -> None:
+    """Walk through the lifecycle on a fresh embedded store (no servers needed)."""
+    run_demo(home)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except LedgerError as error:
+        err_console.print(f"error: {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except OperationalError as error:
+        err_console.print(
+            f"error: cannot reach the event store: {error}".splitlines()[0], highlight=False
+        )
+        sys.exit(1)
+    except PersistenceError as error:
+        err_console.print(f"error: event store failed: {error}".splitlines()[0], highlight=False)
+        sys.exit(1)

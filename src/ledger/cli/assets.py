@@ -1,0 +1,121 @@
+"""`ledger env ...` and `ledger data ...`: environments and data assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.commands.assets import RegisteredVersion
+from ledger.errors import InvalidInputError
+from ledger.specs import parse_environment_spec, read_spec_file
+from ledger.summaries import asset_summary
+
+env_app = typer.Typer(help="Register and inspect environments.", no_args_is_help=True)
+data_app = typer.Typer(help="Register and inspect data assets.", no_args_is_help=True)
+
+Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def _report(kind: str, result: RegisteredVersion, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {"kind": kind, "ref": result.ref, "digest": result.digest, "created": result.created}
+        )
+    elif result.created:
+        console.print(f"Registered {kind} [bold]{result.ref}[/] (sha256:{result.digest[:16]}…)")
+    else:
+        console.print(f"Unchanged: {kind} [bold]{result.ref}[/] already has this content")
+
+
+@env_app.command("register")
+def register_environment(
+    file: Annotated[
+        Path, typer.Argument(help="YAML/JSON spec: name, python, pip, conda, base_image")
+    ],
+    name: Annotated[str, typer.Option(help="Name (default: the spec's `name`)")] = "",
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Register an environment spec; an identical spec keeps its existing version."""
+    data: dict[str, Any] = read_spec_file(file)
+    env_name = name or str(data.pop("name", ""))
+    data.pop("name", None)
+    if not env_name:
+        raise InvalidInputError(f"{file} has no `name`; pass --name")
+    spec = parse_environment_spec(data)
+    with open_ledger() as ledger:
+        result = ledger.register_environment(env_name, spec, reason=reason)
+    _report("environment", result, as_json)
+
+
+@env_app.command("show")
+def show_environment(name: str, as_json: AsJson = False) -> None:
+    """Show an environment's versions."""
+    with open_ledger() as ledger:
+        summary = asset_summary(ledger.get_environment(name))
+    if as_json:
+        print_json(summary)
+        return
+    table = Table("version", "python", "base image", "pip", "digest")
+    for v in summary["versions"]:
+        spec = v["content"]
+        table.add_row(
+            str(v["version"]),
+            spec["python"],
+            spec["base_image"],
+            ", ".join(spec["pip"]),
+            v["digest"][:16],
+        )
+    console.print(f"environment [bold]{name}[/]")
+    console.print(table)
+
+
+@data_app.command("register")
+def register_data(
+    name: str,
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file, or a directory of them")],
+    description: Annotated[str, typer.Option(help="What this data is")] = "",
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Profile the data (rows, column types, nulls, ranges, top values) and register it."""
+    with open_ledger() as ledger:
+        result = ledger.register_data_asset(name, path, description=description, reason=reason)
+    _report("data asset", result, as_json)
+
+
+@data_app.command("show")
+def show_data(name: str, as_json: AsJson = False) -> None:
+    """Show a data asset's versions and the latest profile."""
+    with open_ledger() as ledger:
+        summary = asset_summary(ledger.get_data_asset(name))
+    if as_json:
+        print_json(summary)
+        return
+    table = Table("version", "rows", "uri", "digest")
+    for v in summary["versions"]:
+        content = v["content"]
+        table.add_row(
+            str(v["version"]), f"{content['profile']['rows']:,}", content["uri"], v["digest"][:16]
+        )
+    console.print(f"data asset [bold]{name}[/]")
+    console.print(table)
+    columns = Table("column", "type", "nulls", "min", "max", "mean / top")
+    for column, stats in summary["versions"][-1]["content"]["profile"]["columns"].items():
+        top = stats.get("top")
+        columns.add_row(
+            column,
+            stats["type"],
+            str(stats["nulls"]),
+            str(stats.get("min", "")),
+            str(stats.get("max", "")),
+            f"{stats['mean']:.4g}"
+            if stats.get("mean") is not None
+            else ", ".join(f"{value} ({count})" for value, count in top or []),
+        )
+    console.print(columns)

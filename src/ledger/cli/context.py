@@ -1,0 +1,48 @@
+"""What every CLI command shares: the ledger it acts on, and how it prints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from ledger.application import Ledger
+from ledger.errors import InvalidInputError
+from ledger.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_HELP = "Print machine-readable JSON instead of tables"
+REASON_HELP = "Why: recorded on every event this command writes"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings(**overrides)
+        settings.store_location  # noqa: B018  (validates LEDGER_STORE now, not mid-command)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"LEDGER_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidInputError(f"invalid settings: {problems}") from None
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+    return settings
+
+
+@contextmanager
+def open_ledger(**overrides: Any) -> Iterator[Ledger]:
+    ledger = Ledger(load_settings(**overrides))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))

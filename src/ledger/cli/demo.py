@@ -1,0 +1,140 @@
+"""`ledger demo`: a scripted walk through the model lifecycle on the embedded store."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import tempfile
+from pathlib import Path
+
+from rich.rule import Rule
+
+from ledger.application import Ledger
+from ledger.cli.context import console, load_settings
+from ledger.errors import RuleViolationError
+from ledger.specs import EnvironmentSpec
+
+MODEL = "iris-classifier"
+ENDPOINT = "iris-online"
+
+
+def _write_dataset(path: Path) -> Path:
+    rng = random.Random(7)
+    species = ["setosa", "versicolor", "virginica"]
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])
+        for i in range(150):
+            kind = i % 3
+            writer.writerow(
+                [
+                    round(rng.gauss(5.0 + 0.9 * kind, 0.35), 1),
+                    round(rng.gauss(3.4 - 0.3 * kind, 0.3), 1),
+                    round(rng.gauss(1.5 + 2.5 * kind, 0.4), 1),
+                    round(rng.gauss(0.25 + 0.9 * kind, 0.2), 1),
+                    species[kind],
+                ]
+            )
+    return path
+
+
+def _write_model(directory: Path, seed: int) -> Path:
+    """A small 'trained model': weights plus a preprocessing file in a subfolder."""
+    rng = random.Random(seed)
+    (directory / "preprocess").mkdir(parents=True)
+    weights = [[round(rng.uniform(-1, 1), 4) for _ in range(4)] for _ in range(3)]
+    (directory / "model.json").write_text(json.dumps({"weights": weights, "classes": 3}))
+    (directory / "preprocess" / "scaler.json").write_text(
+        json.dumps({"mean": [5.8, 3.0, 3.8, 1.2]})
+    )
+    (directory / "MLmodel").write_text("flavor: custom\nloader: json\n")
+    return directory
+
+
+def _step(title: str) -> None:
+    console.print(Rule(f"[bold]{title}"))
+
+
+def run_demo(home: str = "") -> None:
+    """Run the demo in ``home`` (a new temporary directory when empty)."""
+    root = Path(home) if home else Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(home=root / ".ledger", store="")
+    console.print(f"Demo store: [bold]{settings.store_location.describe()}[/]")
+    ledger = Ledger(settings)
+    try:
+        _walk_through(ledger, root)
+    finally:
+        ledger.close()
+    hint = f"LEDGER_HOME={root / '.ledger'} ledger model versions {MODEL}"
+    console.print(f"\nExplore it yourself: [bold]{hint}[/]")
+
+
+def _walk_through(ledger: Ledger, root: Path) -> None:
+    _step("1. Register training data (profiled for drift)")
+    data = ledger.register_data_asset(
+        "iris-train", _write_dataset(root / "iris.csv"), reason="initial training set"
+    )
+    profile = ledger.data_asset_version(data.ref)["content"]["profile"]
+    console.print(
+        f"data {data.ref}: {profile['rows']} rows, columns {', '.join(profile['columns'])}"
+    )
+
+    _step("2. Register the training environment (identical spec = same version)")
+    spec = EnvironmentSpec(python="3.11", pip=["scikit-learn==1.5.2", "onnxruntime==1.19.2"])
+    env = ledger.register_environment("sklearn-cpu", spec, reason="training image")
+    again = ledger.register_environment("sklearn-cpu", spec)
+    console.print(
+        f"environment {env.ref} (registering it again returns {again.ref}, created={again.created})"
+    )
+
+    _step("3. Register two model versions with lineage")
+    for seed, accuracy in ((1, 0.93), (2, 0.96)):
+        version = ledger.register_model_version(
+            MODEL,
+            _write_model(root / f"model-v{seed}", seed),
+            flavor="custom",
+            tags={"team": "vision", "stage": "candidate"},
+            metrics={"accuracy": accuracy},
+            lineage={"data": [data.ref], "environment": env.ref},
+            reason=f"training run {seed}",
+        )
+        console.print(f"{version.ref}: {len(version.spec['files'])} files, accuracy {accuracy}")
+    ledger.set_alias(MODEL, "champion", 1, reason="best offline score so far")
+
+    _step("4. Create an online endpoint; deploy blue (v1), then green (v2)")
+    ledger.create_endpoint(ENDPOINT, "online", reason="public scoring API")
+    ledger.deploy(ENDPOINT, "blue", f"{MODEL}:1", environment=env.ref, reason="first release")
+    endpoint = ledger.deploy(
+        ENDPOINT, "green", f"{MODEL}:2", environment=env.ref, reason="candidate"
+    )
+    console.print(f"traffic after deploys: {endpoint.traffic}")
+
+    _step("5. Canary: 90/10, then all traffic to green")
+    canary = ledger.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, reason="canary")
+    console.print(f"traffic: {canary.traffic}")
+    console.print(
+        f"traffic: {ledger.set_traffic(ENDPOINT, {'green': 100}, reason='canary healthy').traffic}"
+    )
+    ledger.set_alias(MODEL, "champion", 2, reason="won the canary")
+
+    _step("6. Rules hold: the live version cannot be deleted")
+    try:
+        ledger.delete_model_version(f"{MODEL}:2", reason="cleanup")
+    except RuleViolationError as refusal:
+        console.print(f"[red]refused:[/] {refusal}")
+    ledger.undeploy(ENDPOINT, "blue", reason="retired")
+    ledger.delete_model_version(f"{MODEL}:1", reason="superseded by v2")
+    console.print(f"undeployed blue (0% traffic) and deleted {MODEL}:1: allowed")
+
+    _step("7. History of the endpoint: who did what, when and why")
+    from ledger.cli import print_history
+
+    print_history(ledger.endpoint_history(ENDPOINT))
+
+    _step("8. Verify the hash chain over the whole log")
+    report = ledger.verify()
+    console.print(
+        f"OK: {report.count} events, chain head {report.head}" if report.ok else f"[red]{report}"
+    )

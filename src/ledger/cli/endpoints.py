@@ -1,0 +1,147 @@
+"""`ledger endpoint ...`: endpoints, deployments, traffic and mirroring."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
+from ledger.refs import parse_weights
+from ledger.summaries import endpoint_summary
+
+app = typer.Typer(
+    help="Create endpoints, deploy model versions, split traffic.", no_args_is_help=True
+)
+
+Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def _print_split(endpoint: Endpoint) -> None:
+    live = ", ".join(f"{n}={w}%" for n, w in sorted(endpoint.traffic.items())) or "none"
+    line = f"{endpoint.name}: traffic {live}"
+    if endpoint.mirror:
+        line += "; mirror " + ", ".join(f"{n}={w}%" for n, w in sorted(endpoint.mirror.items()))
+    console.print(line)
+
+
+@app.command()
+def create(
+    name: str,
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(ENDPOINT_KINDS)}")] = "online",
+    description: str = "",
+    reason: Reason = "",
+) -> None:
+    """Create an online or batch endpoint."""
+    with open_ledger() as ledger:
+        ledger.create_endpoint(name, kind, description=description, reason=reason)
+    console.print(f"Created {kind} endpoint [bold]{name}[/]")
+
+
+@app.command()
+def deploy(
+    endpoint: str,
+    deployment: Annotated[str, typer.Argument(help="Deployment name, e.g. blue")],
+    model: Annotated[str, typer.Argument(help="NAME:VERSION, NAME@ALIAS or NAME")],
+    environment: Annotated[str, typer.Option("--env", help="Environment NAME[:VERSION]")] = "",
+    cpus: Annotated[float, typer.Option(help="CPUs per replica")] = 1.0,
+    gpus: Annotated[int, typer.Option(help="GPUs per replica")] = 0,
+    memory_mb: Annotated[int, typer.Option(help="Memory per replica (MiB)")] = 1024,
+    replicas: Annotated[int, typer.Option(help="Number of replicas")] = 1,
+    reason: Reason = "",
+) -> None:
+    """Deploy a model version; the first deployment of an endpoint takes all traffic."""
+    resources: Resources = {
+        "cpus": cpus,
+        "gpus": gpus,
+        "memory_mb": memory_mb,
+        "replicas": replicas,
+    }
+    with open_ledger() as ledger:
+        result = ledger.deploy(
+            endpoint, deployment, model, environment=environment, resources=resources, reason=reason
+        )
+    console.print(f"Deployed {model} as {endpoint}/{deployment}")
+    _print_split(result)
+
+
+@app.command()
+def traffic(
+    endpoint: str,
+    weights: Annotated[list[str], typer.Argument(help="deployment=percent ... (sum 100)")],
+    reason: Reason = "",
+) -> None:
+    """Set the live traffic split; deployments not named get 0%."""
+    with open_ledger() as ledger:
+        result = ledger.set_traffic(endpoint, parse_weights(weights), reason=reason)
+    _print_split(result)
+
+
+@app.command()
+def mirror(
+    endpoint: str,
+    weights: Annotated[list[str], typer.Argument(help="deployment=percent ... (0 clears)")],
+    reason: Reason = "",
+) -> None:
+    """Copy a share of requests to deployments with no live traffic (shadow testing)."""
+    with open_ledger() as ledger:
+        result = ledger.set_mirror(endpoint, parse_weights(weights, "mirror"), reason=reason)
+    _print_split(result)
+
+
+@app.command()
+def undeploy(endpoint: str, deployment: str, reason: Reason = "") -> None:
+    """Remove a deployment that receives no traffic."""
+    with open_ledger() as ledger:
+        ledger.undeploy(endpoint, deployment, reason=reason)
+    console.print(f"Removed {endpoint}/{deployment}")
+
+
+@app.command()
+def delete(endpoint: str, reason: Reason = "") -> None:
+    """Delete an endpoint that has no deployments left."""
+    with open_ledger() as ledger:
+        ledger.delete_endpoint(endpoint, reason=reason)
+    console.print(f"Deleted endpoint {endpoint}")
+
+
+@app.command()
+def show(endpoint: str, as_json: AsJson = False) -> None:
+    """Show an endpoint's deployments, resources, traffic and health."""
+    with open_ledger() as ledger:
+        summary = endpoint_summary(ledger.get_endpoint(endpoint))
+    if as_json:
+        print_json(summary)
+        return
+    state = " (deleted)" if summary["deleted"] else ""
+    console.print(f"[bold]{summary['name']}[/] {summary['kind']} endpoint{state}")
+    table = Table(
+        "deployment",
+        "model",
+        "env",
+        "cpus",
+        "gpus",
+        "mem MiB",
+        "replicas",
+        "traffic",
+        "mirror",
+        "health",
+    )
+    for name, d in sorted(summary["deployments"].items()):
+        r = d["resources"]
+        table.add_row(
+            name,
+            f"{d['model']}:{d['version']}",
+            d["environment"] or "-",
+            f"{r['cpus']:g}",
+            str(r["gpus"]),
+            str(r["memory_mb"]),
+            str(r["replicas"]),
+            f"{d['traffic']}%",
+            f"{d['mirror']}%" if d["mirror"] else "-",
+            d["health"],
+        )
+    console.print(table)

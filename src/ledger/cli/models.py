@@ -1,0 +1,235 @@
+"""`ledger model ...`: register, inspect, tag, alias, archive, delete and download models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.domain.model import FLAVORS, Lineage
+from ledger.errors import InvalidInputError
+from ledger.refs import parse_pairs
+from ledger.summaries import model_summary, version_summary
+
+app = typer.Typer(help="Register and manage models and their versions.", no_args_is_help=True)
+
+Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def _metrics(items: list[str]) -> dict[str, float]:
+    metrics = {}
+    for key, value in parse_pairs(items, "metric").items():
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"metric {key}={value!r} is not a number") from None
+    return metrics
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Model name; registering again adds a version")],
+    path: Annotated[Path, typer.Argument(help="Model file or directory")],
+    tag: Annotated[list[str], typer.Option("--tag", "-t", help="key=value (repeatable)")] = [],  # noqa: B006
+    flavor: Annotated[str, typer.Option(help=f"One of: {', '.join(FLAVORS)}")] = "custom",
+    description: Annotated[str, typer.Option(help="What this version is")] = "",
+    metric: Annotated[list[str], typer.Option("--metric", "-m", help="name=number")] = [],  # noqa: B006
+    data: Annotated[list[str], typer.Option(help="Training data NAME:VERSION")] = [],  # noqa: B006
+    environment: Annotated[str, typer.Option("--env", help="Environment NAME[:VERSION]")] = "",
+    derived_from: Annotated[str, typer.Option(help="Model version it derives from")] = "",
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Store the files at PATH and register them as the next version of NAME."""
+    lineage: Lineage = {}
+    if data:
+        lineage["data"] = data
+    if environment:
+        lineage["environment"] = environment
+    if derived_from:
+        lineage["derived_from"] = derived_from
+    with open_ledger() as ledger:
+        version = ledger.register_model_version(
+            name,
+            path,
+            flavor=flavor,
+            tags=parse_pairs(tag, "tag"),
+            metrics=_metrics(metric),
+            description=description,
+            lineage=lineage,
+            reason=reason,
+        )
+        if as_json:
+            print_json(version_summary(version))
+            return
+        files = version.spec["files"]
+        size = sum(f["size"] for f in files)
+        console.print(f"Registered [bold]{version.ref}[/] ({len(files)} files, {size:,} bytes)")
+
+
+@app.command("list")
+def list_models(as_json: AsJson = False) -> None:
+    """List every registered model."""
+    with open_ledger() as ledger:
+        models = [model_summary(m) for m in ledger.list_models()]
+    if as_json:
+        print_json(models)
+        return
+    table = Table("name", "latest", "aliases", "tags", "updated")
+    for m in models:
+        table.add_row(
+            m["name"],
+            str(m["latest_version"]),
+            ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items())),
+            ", ".join(f"{k}={v}" for k, v in sorted(m["tags"].items())),
+            m["updated_at"][:19],
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a model version (NAME alone: the latest live version)."""
+    with open_ledger() as ledger:
+        version = ledger.get_model_version(ref)
+        summary = version_summary(version, ledger.get_model(version.model_name))
+    if as_json:
+        print_json(summary)
+        return
+    table = Table.grid(padding=(0, 2))
+    for key in ("ref", "status", "flavor", "description", "created_at"):
+        table.add_row(key, str(summary[key]))
+    table.add_row("aliases", ", ".join(summary["aliases"]))
+    table.add_row("tags", ", ".join(f"{k}={v}" for k, v in sorted(summary["tags"].items())))
+    table.add_row("metrics", ", ".join(f"{k}={v:g}" for k, v in summary["metrics"].items()))
+    table.add_row("lineage", ", ".join(f"{k}={v}" for k, v in summary["lineage"].items()))
+    table.add_row(
+        "deployed",
+        ", ".join(f"{d['endpoint']}/{d['deployment']}" for d in summary["deployments"]) or "no",
+    )
+    for f in summary["files"]:
+        table.add_row("file", f"{f['path']}  {f['size']:,} B  sha256:{f['sha256'][:16]}…")
+    console.print(table)
+
+
+@app.command()
+def versions(
+    name: str,
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first")] = 50,
+    include_deleted: Annotated[
+        bool, typer.Option("--all", help="Include deleted versions")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """List a model's versions, newest first."""
+    with open_ledger() as ledger:
+        model = ledger.get_model(name)
+        rows = [
+            version_summary(v, model)
+            for v in ledger.list_model_versions(name, limit=limit, include_deleted=include_deleted)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("version", "status", "flavor", "aliases", "tags", "deployed", "created")
+    for r in rows:
+        table.add_row(
+            str(r["version"]),
+            r["status"],
+            r["flavor"],
+            ", ".join(r["aliases"]),
+            ", ".join(f"{k}={v}" for k, v in sorted(r["tags"].items())),
+            ", ".join(f"{d['endpoint']}/{d['deployment']}" for d in r["deployments"]),
+            r["created_at"][:19],
+        )
+    console.print(table)
+
+
+@app.command()
+def tag(
+    ref: Annotated[str, typer.Argument(help="NAME (model tag) or NAME:VERSION / NAME@ALIAS")],
+    tags: Annotated[list[str], typer.Argument(help="key=value ...")],
+    reason: Reason = "",
+) -> None:
+    """Set tags on a model or on one of its versions."""
+    with open_ledger() as ledger:
+        ledger.set_tags(ref, parse_pairs(tags, "tag"), reason=reason)
+    console.print(f"Tagged {ref}")
+
+
+@app.command()
+def untag(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION / NAME@ALIAS")],
+    keys: Annotated[list[str], typer.Argument(help="Tag keys to remove")],
+    reason: Reason = "",
+) -> None:
+    """Remove tags from a model or one of its versions."""
+    with open_ledger() as ledger:
+        ledger.remove_tags(ref, keys, reason=reason)
+    console.print(f"Removed {', '.join(keys)} from {ref}")
+
+
+@app.command()
+def alias(
+    name: str,
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS")],
+    version: Annotated[int | None, typer.Argument(help="Version to point at")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias")] = False,
+    reason: Reason = "",
+) -> None:
+    """Point NAME@ALIAS at VERSION (or --delete it)."""
+    with open_ledger() as ledger:
+        if delete:
+            ledger.remove_alias(name, alias_name, reason=reason)
+            console.print(f"Removed alias {name}@{alias_name}")
+            return
+        if version is None:
+            raise InvalidInputError("give the VERSION the alias should point at, or --delete")
+        ledger.set_alias(name, alias_name, version, reason=reason)
+    console.print(f"{name}@{alias_name} → {name}:{version}")
+
+
+@app.command()
+def archive(ref: str, reason: Reason = "") -> None:
+    """Archive a version (refused while it is deployed)."""
+    with open_ledger() as ledger:
+        ledger.archive_model_version(ref, reason=reason)
+    console.print(f"Archived {ref}")
+
+
+@app.command()
+def restore(ref: str, reason: Reason = "") -> None:
+    """Bring an archived version back."""
+    with open_ledger() as ledger:
+        ledger.restore_model_version(ref, reason=reason)
+    console.print(f"Restored {ref}")
+
+
+@app.command()
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION or NAME@ALIAS")], reason: Reason = ""
+) -> None:
+    """Delete a version (refused while deployed); its history stays in the ledger."""
+    if ":" not in ref and "@" not in ref:
+        raise InvalidInputError(f"say which version to delete: {ref}:VERSION")
+    with open_ledger() as ledger:
+        version = ledger.delete_model_version(ref, reason=reason)
+    console.print(f"Deleted {version.ref}")
+
+
+@app.command()
+def download(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS")],
+    dest: Annotated[Path, typer.Argument(help="Directory to write the files into")],
+) -> None:
+    """Write a version's files, byte-identical, under DEST (digests are checked)."""
+    with open_ledger() as ledger:
+        written = ledger.download_model_version(ref, dest)
+    console.print(f"Wrote {len(written)} files to {dest}")

@@ -1,0 +1,172 @@
+"""Environments, data assets and pipelines: named assets versioned by content digest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from ledger.core import HistoryEntry, LedgerCore
+from ledger.domain.data_asset import DataAsset, data_asset_id
+from ledger.domain.environment import Environment, environment_id
+from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
+from ledger.domain.versioned import AssetVersion, VersionedAsset
+from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.refs import check_name, parse_ref
+from ledger.specs import EnvironmentSpec, content_digest
+
+V = TypeVar("V", bound=VersionedAsset)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """The outcome of registering content: its version, and whether it was new."""
+
+    name: str
+    version: int
+    digest: str
+    created: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class AssetCommands(LedgerCore):
+    """Commands and queries for environments, data assets and pipelines."""
+
+    def _register_content(
+        self,
+        cls: type[V],
+        asset_id: UUID,
+        name: str,
+        content: dict[str, Any],
+        digest: str,
+        reason: str,
+        same: Callable[[AssetVersion], bool] | None = None,
+    ) -> RegisteredVersion:
+        """Add a version unless an equal one exists (same digest, or ``same``): reuse it."""
+        is_same = same or (lambda existing: existing["digest"] == digest)
+
+        def command() -> RegisteredVersion:
+            asset = self._find(cls, asset_id) or cls._create(
+                cls.Created, id=asset_id, name=name, origin=""
+            )
+            existing = next((v for v in asset.versions if is_same(v)), None)
+            if existing is not None:
+                return RegisteredVersion(name, existing["version"], digest, created=False)
+            version = asset.add_version(digest, content)
+            self.save(asset)
+            return RegisteredVersion(name, version, digest, created=True)
+
+        return self._execute(reason, command)
+
+    def _asset_version(self, cls: type[V], id_of: Any, ref_text: str) -> tuple[V, AssetVersion]:
+        ref = parse_ref(ref_text, allow_alias=False)
+        asset = self._load(cls, id_of(ref.name), f"{cls.kind} {ref.name!r}")
+        return asset, asset.get_version(ref.version)
+
+    # -- environments ------------------------------------------------------------------
+
+    def register_environment(
+        self, name: str, spec: EnvironmentSpec, *, reason: str = ""
+    ) -> RegisteredVersion:
+        """Register an environment spec; an identical spec returns its existing version."""
+        check_name(name, "environment name")
+        content = spec.model_dump(mode="json")
+        return self._register_content(
+            Environment, environment_id(name), name, content, content_digest(content), reason
+        )
+
+    def get_environment(self, name: str) -> Environment:
+        return self._load(Environment, environment_id(name), f"environment {name!r}")
+
+    def environment_version(self, ref: str) -> AssetVersion:
+        """Resolve ``name`` (latest) or ``name:version`` to that environment version."""
+        return self._asset_version(Environment, environment_id, ref)[1]
+
+    # -- data assets -----------------------------------------------------------------------
+
+    def register_data_asset(
+        self, name: str, path: Path, *, description: str = "", reason: str = ""
+    ) -> RegisteredVersion:
+        """Profile the CSV/Parquet data at ``path`` and record it as a new version.
+
+        The same data at the same location returns the existing version.
+        """
+        # Imported here: pyarrow takes a noticeable time to load and only this needs it.
+        from ledger.data_profile import digest_path, profile_dataset
+
+        check_name(name, "data asset name")
+        if not path.exists():
+            raise InvalidInputError(f"no such file or directory: {path}")
+        content = {
+            "uri": path.resolve().as_uri(),
+            "description": description,
+            "profile": profile_dataset(path),
+        }
+        digest = digest_path(path)
+        return self._register_content(
+            DataAsset,
+            data_asset_id(name),
+            name,
+            content,
+            digest,
+            reason,
+            same=lambda v: v["digest"] == digest and v["content"]["uri"] == content["uri"],
+        )
+
+    def get_data_asset(self, name: str) -> DataAsset:
+        return self._load(DataAsset, data_asset_id(name), f"data asset {name!r}")
+
+    def data_asset_version(self, ref: str) -> AssetVersion:
+        return self._asset_version(DataAsset, data_asset_id, ref)[1]
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def register_pipeline(
+        self, name: str, spec: dict[str, Any], *, reason: str = ""
+    ) -> RegisteredVersion:
+        """Register a pipeline DAG spec; an identical spec returns its existing version."""
+        check_name(name, "pipeline name")
+        validate_dag(spec)
+        return self._register_content(
+            Pipeline, pipeline_id(name), name, spec, content_digest(spec), reason
+        )
+
+    def clone_pipeline(
+        self, source_ref: str, new_name: str, *, reason: str = ""
+    ) -> RegisteredVersion:
+        """Start pipeline ``new_name`` from a version of another; the source is untouched."""
+        check_name(new_name, "pipeline name")
+        source, version = self._asset_version(Pipeline, pipeline_id, source_ref)
+        origin = f"{source.name}:{version['version']}"
+
+        def command() -> RegisteredVersion:
+            if self._exists(pipeline_id(new_name)):
+                raise RuleViolationError(f"pipeline {new_name!r} already exists")
+            clone = Pipeline.create(new_name, cloned_from=origin)
+            number = clone.add_version(version["digest"], version["content"])
+            self.save(clone)
+            return RegisteredVersion(new_name, number, version["digest"], created=True)
+
+        return self._execute(reason, command)
+
+    def get_pipeline(self, name: str) -> Pipeline:
+        return self._load(Pipeline, pipeline_id(name), f"pipeline {name!r}")
+
+    def pipeline_version(self, ref: str) -> AssetVersion:
+        return self._asset_version(Pipeline, pipeline_id, ref)[1]
+
+    # -- history ------------------------------------------------------------------------------
+
+    def asset_history(self, kind: str, name: str) -> list[HistoryEntry]:
+        id_of = {"environment": environment_id, "data": data_asset_id, "pipeline": pipeline_id}
+        if kind not in id_of:
+            raise InvalidInputError(f"unknown asset kind {kind!r}")
+        asset_id = id_of[kind](name)
+        if not self._exists(asset_id):
+            raise NotFoundError(f"{kind} {name!r} does not exist")
+        return self.history_of({asset_id: f"{kind} {name}"})

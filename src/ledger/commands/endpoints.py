@@ -1,0 +1,135 @@
+"""Endpoints: deployments and traffic, kept consistent with the versions they serve."""
+
+from __future__ import annotations
+
+from ledger.commands.models import ModelCommands
+from ledger.core import HistoryEntry
+from ledger.domain.endpoint import Endpoint, Resources, endpoint_id
+from ledger.domain.environment import Environment, environment_id
+from ledger.errors import RuleViolationError
+from ledger.refs import check_name, parse_ref
+
+DEFAULT_RESOURCES: Resources = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": 1}
+
+
+class EndpointCommands(ModelCommands):
+    """Commands and queries for endpoints and their deployments."""
+
+    def create_endpoint(
+        self, name: str, kind: str = "online", *, description: str = "", reason: str = ""
+    ) -> Endpoint:
+        check_name(name, "endpoint name")
+
+        def command() -> Endpoint:
+            if self._exists(endpoint_id(name)):
+                raise RuleViolationError(f"endpoint {name!r} already exists")
+            endpoint = Endpoint.create(name, kind, description)
+            self.save(endpoint)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        return self._load(Endpoint, endpoint_id(name), f"endpoint {name!r}")
+
+    def deploy(
+        self,
+        endpoint_name: str,
+        deployment: str,
+        model_ref: str,
+        *,
+        environment: str = "",
+        resources: Resources | None = None,
+        reason: str = "",
+    ) -> Endpoint:
+        """Deploy a model version; the version is marked in use in the same transaction."""
+        check_name(deployment, "deployment name")
+        ref = parse_ref(model_ref)
+        environment_ref = ""
+        if environment:
+            env, env_version = self._asset_version(Environment, environment_id, environment)
+            environment_ref = f"{env.name}:{env_version['version']}"
+
+        def command() -> Endpoint:
+            endpoint = self.get_endpoint(endpoint_name)
+            version = self._resolve(ref)
+            endpoint.add_deployment(
+                deployment,
+                version.model_name,
+                version.number,
+                environment_ref,
+                resources or DEFAULT_RESOURCES,
+            )
+            version.attach_deployment(endpoint_name, deployment)
+            self.save(endpoint, version)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def set_traffic(
+        self, endpoint_name: str, weights: dict[str, int], *, reason: str = ""
+    ) -> Endpoint:
+        """Set the live split (whole percentages summing to 100; unnamed deployments get 0)."""
+
+        def command() -> Endpoint:
+            endpoint = self.get_endpoint(endpoint_name)
+            endpoint.set_traffic(weights)
+            self.save(endpoint)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def set_mirror(
+        self, endpoint_name: str, mirror: dict[str, int], *, reason: str = ""
+    ) -> Endpoint:
+        """Copy a share of requests to deployments that take no live traffic."""
+
+        def command() -> Endpoint:
+            endpoint = self.get_endpoint(endpoint_name)
+            endpoint.set_mirror(mirror)
+            self.save(endpoint)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def report_health(
+        self,
+        endpoint_name: str,
+        deployment: str,
+        status: str,
+        detail: str = "",
+        *,
+        reason: str = "",
+    ) -> Endpoint:
+        def command() -> Endpoint:
+            endpoint = self.get_endpoint(endpoint_name)
+            endpoint.report_health(deployment, status, detail)
+            self.save(endpoint)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def undeploy(self, endpoint_name: str, deployment: str, *, reason: str = "") -> Endpoint:
+        """Remove a deployment that receives no traffic; its version is freed atomically."""
+
+        def command() -> Endpoint:
+            endpoint = self.get_endpoint(endpoint_name)
+            removed = endpoint.remove_deployment(deployment)
+            version = self._version(removed["model"], removed["version"])
+            version.detach_deployment(endpoint_name, deployment)
+            self.save(endpoint, version)
+            return endpoint
+
+        return self._execute(reason, command)
+
+    def delete_endpoint(self, name: str, *, reason: str = "") -> None:
+        def command() -> None:
+            endpoint = self.get_endpoint(name)
+            endpoint.delete()
+            self.save(endpoint)
+
+        self._execute(reason, command)
+
+    def endpoint_history(self, name: str) -> list[HistoryEntry]:
+        endpoint = self.get_endpoint(name)
+        return self.history_of({endpoint.id: f"endpoint {name}"})

@@ -1,0 +1,248 @@
+"""Models and model versions: register, tag, alias, archive, delete, download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledger.artifacts import FileEntry
+from ledger.commands.jobs import JobCommands
+from ledger.core import HistoryEntry
+from ledger.domain.data_asset import DataAsset, data_asset_id
+from ledger.domain.environment import Environment, environment_id
+from ledger.domain.model import (
+    FLAVORS,
+    Lineage,
+    Model,
+    ModelVersion,
+    VersionSpec,
+    model_id,
+    model_version_id,
+)
+from ledger.domain.pipeline import Pipeline, pipeline_id
+from ledger.errors import InvalidInputError, NotFoundError
+from ledger.refs import Ref, check_alias, check_name, parse_ref
+
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 5_000
+
+
+def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_KEY:
+            raise InvalidInputError(f"tag key {key!r} must be 1 to {MAX_TAG_KEY} characters")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise InvalidInputError(f"tag {key!r}: value must be text of at most {MAX_TAG_VALUE}")
+    return tags
+
+
+class ModelCommands(JobCommands):
+    """Commands and queries for models and their versions."""
+
+    def register_model_version(
+        self,
+        name: str,
+        path: Path,
+        *,
+        flavor: str = "custom",
+        tags: dict[str, str] | None = None,
+        metrics: dict[str, float] | None = None,
+        description: str = "",
+        signature: dict[str, Any] | None = None,
+        lineage: Lineage | None = None,
+        reason: str = "",
+    ) -> ModelVersion:
+        """Store the files at ``path`` and register them as the model's next version."""
+        check_name(name, "model name")
+        if flavor not in FLAVORS:
+            raise InvalidInputError(
+                f"unknown flavor {flavor!r}; expected one of {', '.join(FLAVORS)}"
+            )
+        lineage = self._checked_lineage(lineage or {})
+        files = self.artifacts.put_tree(path)
+        spec: VersionSpec = {
+            "files": [entry.to_dict() for entry in files],  # type: ignore[misc]
+            "flavor": flavor,
+            "signature": signature or {},
+            "tags": check_tags(dict(tags or {})),
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "description": description,
+            "lineage": lineage,
+        }
+
+        def command() -> ModelVersion:
+            model = self._find(Model, model_id(name), for_update=True) or Model.register(name)
+            version = ModelVersion.register(name, model.add_version(), spec)
+            self.save(model, version)
+            return version
+
+        return self._execute(reason, command)
+
+    def _checked_lineage(self, lineage: Lineage) -> Lineage:
+        """Every lineage reference must name something the ledger knows."""
+        for ref in lineage.get("data", []):
+            self._asset_version(DataAsset, data_asset_id, ref)
+        if "environment" in lineage:
+            self._asset_version(Environment, environment_id, lineage["environment"])
+        if "pipeline" in lineage:
+            self._asset_version(Pipeline, pipeline_id, lineage["pipeline"])
+        if "derived_from" in lineage:
+            self.get_model_version(lineage["derived_from"])
+        if "job" in lineage:
+            self.get_job(lineage["job"])
+        return lineage
+
+    # -- queries --------------------------------------------------------------------
+
+    def get_model(self, name: str) -> Model:
+        check_name(name, "model name")
+        return self._load(Model, model_id(name), f"model {name!r}")
+
+    def get_model_version(self, ref_text: str) -> ModelVersion:
+        """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
+        return self._resolve(parse_ref(ref_text))
+
+    def _resolve(self, ref: Ref) -> ModelVersion:
+        model = self._load(Model, model_id(ref.name), f"model {ref.name!r}")
+        if ref.alias is not None:
+            if ref.alias not in model.aliases:
+                raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r}")
+            number = model.aliases[ref.alias]
+        elif ref.version is not None:
+            number = ref.version
+        else:
+            return self._latest_live_version(model)
+        return self._version(ref.name, number)
+
+    def _version(self, name: str, number: int) -> ModelVersion:
+        return self._load(
+            ModelVersion, model_version_id(name, number), f"model version {name}:{number}"
+        )
+
+    def _latest_live_version(self, model: Model) -> ModelVersion:
+        for number in range(model.latest_version, 0, -1):
+            version = self._version(model.name, number)
+            if version.status != "deleted":
+                return version
+        raise NotFoundError(f"model {model.name!r} has no live versions")
+
+    def list_model_versions(
+        self, name: str, *, limit: int = 50, include_deleted: bool = False
+    ) -> list[ModelVersion]:
+        """The model's versions, newest first."""
+        model = self.get_model(name)
+        versions: list[ModelVersion] = []
+        for number in range(model.latest_version, 0, -1):
+            if len(versions) >= limit:
+                break
+            version = self._version(name, number)
+            if include_deleted or version.status != "deleted":
+                versions.append(version)
+        return versions
+
+    def list_models(self) -> list[Model]:
+        return [self.get_model(name) for name in self.names_of(Model.Registered)]
+
+    def download_model_version(self, ref_text: str, dest: Path) -> list[Path]:
+        """Write the version's files, byte-identical, under ``dest``."""
+        version = self.get_model_version(ref_text)
+        if version.status == "deleted":
+            raise NotFoundError(f"model version {version.ref} is deleted")
+        entries = [FileEntry.from_dict(dict(f)) for f in version.spec["files"]]
+        return self.artifacts.materialize(entries, dest)
+
+    def model_history(self, name: str) -> list[HistoryEntry]:
+        """Events of the model and of every one of its versions, oldest first."""
+        model = self.get_model(name)
+        ids = {model.id: f"model {name}"}
+        for number in range(1, model.latest_version + 1):
+            ids[model_version_id(name, number)] = f"model {name}:{number}"
+        return self.history_of(ids)
+
+    # -- tags, aliases, status ----------------------------------------------------------
+
+    def set_tags(self, ref_text: str, tags: dict[str, str], *, reason: str = "") -> None:
+        """Tag a model (``name``) or one of its versions (``name:3`` / ``name@alias``)."""
+        ref = parse_ref(ref_text)
+        check_tags(tags)
+
+        def command() -> None:
+            target = self._tag_target(ref)
+            for key, value in tags.items():
+                target.set_tag(key, value)
+            self.save(target)
+
+        self._execute(reason, command)
+
+    def remove_tags(self, ref_text: str, keys: list[str], *, reason: str = "") -> None:
+        ref = parse_ref(ref_text)
+
+        def command() -> None:
+            target = self._tag_target(ref)
+            for key in keys:
+                target.remove_tag(key)
+            self.save(target)
+
+        self._execute(reason, command)
+
+    def _tag_target(self, ref: Ref) -> Model | ModelVersion:
+        if ref.version is None and ref.alias is None:
+            return self._load(Model, model_id(ref.name), f"model {ref.name!r}")
+        return self._resolve(ref)
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> None:
+        """Point ``name@alias`` at a live version (moving it if it pointed elsewhere)."""
+        check_alias(alias)
+
+        def command() -> None:
+            target = self._resolve(Ref(name, version=version))
+            if target.status == "deleted":
+                raise InvalidInputError(f"cannot alias {target.ref}: it is deleted")
+            model = self.get_model(name)
+            model.set_alias(alias, version)
+            self.save(model)
+
+        self._execute(reason, command)
+
+    def remove_alias(self, name: str, alias: str, *, reason: str = "") -> None:
+        def command() -> None:
+            model = self.get_model(name)
+            model.remove_alias(alias)
+            self.save(model)
+
+        self._execute(reason, command)
+
+    def archive_model_version(self, ref_text: str, *, reason: str = "") -> None:
+        ref = parse_ref(ref_text)
+
+        def command() -> None:
+            version = self._resolve(ref)
+            version.archive()
+            self.save(version)
+
+        self._execute(reason, command)
+
+    def restore_model_version(self, ref_text: str, *, reason: str = "") -> None:
+        ref = parse_ref(ref_text)
+
+        def command() -> None:
+            version = self._resolve(ref)
+            version.restore()
+            self.save(version)
+
+        self._execute(reason, command)
+
+    def delete_model_version(self, ref_text: str, *, reason: str = "") -> ModelVersion:
+        """Delete a version (refused while deployed); aliases pointing at it go too."""
+        ref = parse_ref(ref_text)
+
+        def command() -> ModelVersion:
+            version = self._resolve(ref)
+            version.delete()
+            model = self.get_model(version.model_name)
+            for alias in model.aliases_of(version.number):
+                model.remove_alias(alias)
+            self.save(version, model)
+            return version
+
+        return self._execute(reason, command)

@@ -1,0 +1,23 @@
+"""Domain aggregates of the ledger; each event records actor, reason and correlation."""
+
+from ledger.domain.base import EventMeta, LedgerAggregate, acting, aggregate_id
+from ledger.domain.data_asset import DataAsset
+from ledger.domain.endpoint import Endpoint
+from ledger.domain.environment import Environment
+from ledger.domain.job import Job
+from ledger.domain.model import Model, ModelVersion
+from ledger.domain.pipeline import Pipeline
+
+__all__ = [
+    "DataAsset",
+    "Endpoint",
+    "Environment",
+    "EventMeta",
+    "Job",
+    "LedgerAggregate",
+    "Model",
+    "ModelVersion",
+    "Pipeline",
+    "acting",
+    "aggregate_id",
+]

@@ -1,0 +1,239 @@
+"""Endpoints, their deployments, and how traffic is split between them."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict, get_args
+from uuid import UUID
+
+from ledger.domain.base import LedgerAggregate, aggregate_id
+from ledger.errors import InvalidInputError, RuleViolationError
+
+EndpointKind = Literal["online", "batch"]
+ENDPOINT_KINDS: tuple[str, ...] = get_args(EndpointKind)
+
+
+class Resources(TypedDict):
+    cpus: float
+    gpus: int
+    memory_mb: int
+    replicas: int
+
+
+class Deployment(TypedDict):
+    """A model version served by an endpoint, with its environment and resources."""
+
+    model: str
+    version: int
+    environment: str
+    resources: Resources
+    health: str
+    health_detail: str
+
+
+def endpoint_id(name: str) -> UUID:
+    return aggregate_id("endpoint", name)
+
+
+def validate_resources(resources: Resources) -> None:
+    if resources["cpus"] <= 0:
+        raise InvalidInputError("resources: cpus must be positive")
+    if resources["gpus"] < 0:
+        raise InvalidInputError("resources: gpus must not be negative")
+    if resources["memory_mb"] <= 0:
+        raise InvalidInputError("resources: memory_mb must be positive")
+    if resources["replicas"] < 1:
+        raise InvalidInputError("resources: replicas must be at least 1")
+
+
+def _check_percentages(kind: str, weights: dict[str, int]) -> None:
+    for name, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise InvalidInputError(f"{kind} for {name!r} must be a whole percentage")
+        if not 0 <= weight <= 100:
+            raise InvalidInputError(f"{kind} for {name!r} must be between 0 and 100, got {weight}")
+
+
+class Endpoint(LedgerAggregate):
+    """An online or batch endpoint holding deployments and the traffic split."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.kind: EndpointKind = "online"
+        self.description = ""
+        self.deployments: dict[str, Deployment] = {}
+        self.traffic: dict[str, int] = {}
+        self.mirror: dict[str, int] = {}
+        self.deleted = False
+
+    class Event(LedgerAggregate.Event):
+        pass
+
+    class Created(Event, LedgerAggregate.Created):
+        name: str
+        kind: str
+        description: str
+
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.name = self.name
+            endpoint.kind = "batch" if self.kind == "batch" else "online"
+            endpoint.description = self.description
+
+    class DeploymentCreated(Event):
+        deployment: str
+        model: str
+        version: int
+        environment: str
+        resources: Resources
+
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.deployments[self.deployment] = {
+                "model": self.model,
+                "version": self.version,
+                "environment": self.environment,
+                "resources": self.resources,
+                "health": "pending",
+                "health_detail": "",
+            }
+
+    class TrafficChanged(Event):
+        weights: dict[str, int]
+
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.traffic = {k: v for k, v in self.weights.items() if v}
+
+    class MirrorChanged(Event):
+        mirror: dict[str, int]
+
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.mirror = {k: v for k, v in self.mirror.items() if v}
+
+    class HealthReported(Event):
+        deployment: str
+        status: str
+        detail: str
+
+        def apply(self, endpoint: Endpoint) -> None:
+            deployment = endpoint.deployments[self.deployment]
+            deployment["health"] = self.status
+            deployment["health_detail"] = self.detail
+
+    class DeploymentDeleted(Event):
+        deployment: str
+
+        def apply(self, endpoint: Endpoint) -> None:
+            del endpoint.deployments[self.deployment]
+
+    class Deleted(Event):
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.deleted = True
+
+    @classmethod
+    def create(cls, name: str, kind: str, description: str = "") -> Endpoint:
+        if kind not in ENDPOINT_KINDS:
+            raise InvalidInputError(f"endpoint kind must be one of {', '.join(ENDPOINT_KINDS)}")
+        return cls._create(
+            cls.Created, id=endpoint_id(name), name=name, kind=kind, description=description
+        )
+
+    def add_deployment(
+        self, deployment: str, model: str, version: int, environment: str, resources: Resources
+    ) -> None:
+        """Add a deployment; the first one of an endpoint takes all live traffic."""
+        self._require_live()
+        if deployment in self.deployments:
+            raise RuleViolationError(
+                f"endpoint {self.name!r} already has a deployment {deployment!r}"
+            )
+        validate_resources(resources)
+        self.trigger_event(
+            self.DeploymentCreated,
+            deployment=deployment,
+            model=model,
+            version=version,
+            environment=environment,
+            resources=resources,
+        )
+        if len(self.deployments) == 1:
+            self.trigger_event(self.TrafficChanged, weights={deployment: 100})
+
+    def set_traffic(self, weights: dict[str, int]) -> None:
+        """Replace the live split; deployments not named get 0."""
+        self._require_live()
+        self._require_known("traffic", weights)
+        _check_percentages("traffic", weights)
+        total = sum(weights.values())
+        if self.deployments and total != 100:
+            raise InvalidInputError(f"traffic weights must sum to 100, got {total}")
+        if self.kind == "batch" and sorted(weights.values()) != [100]:
+            raise InvalidInputError(
+                "a batch endpoint sends all traffic to one default deployment (name=100)"
+            )
+        for name, weight in weights.items():
+            if weight and self.mirror.get(name):
+                raise RuleViolationError(
+                    f"deployment {name!r} receives mirrored traffic; "
+                    "clear its mirror before giving it live traffic"
+                )
+        live = {name: weight for name, weight in weights.items() if weight}
+        if live != self.traffic:
+            self.trigger_event(self.TrafficChanged, weights=live)
+
+    def set_mirror(self, mirror: dict[str, int]) -> None:
+        """Replace the shadow split: copies of requests to deployments with no live share."""
+        self._require_live()
+        if self.kind == "batch":
+            raise InvalidInputError("batch endpoints do not mirror traffic")
+        self._require_known("mirror", mirror)
+        _check_percentages("mirror", mirror)
+        for name, percent in mirror.items():
+            if percent and self.traffic.get(name):
+                raise RuleViolationError(
+                    f"cannot mirror to deployment {name!r}: it has "
+                    f"{self.traffic[name]}% live traffic"
+                )
+        shadow = {name: percent for name, percent in mirror.items() if percent}
+        if shadow != self.mirror:
+            self.trigger_event(self.MirrorChanged, mirror=shadow)
+
+    def report_health(self, deployment: str, status: str, detail: str = "") -> None:
+        self._require_known("health", {deployment: 0})
+        self.trigger_event(self.HealthReported, deployment=deployment, status=status, detail=detail)
+
+    def remove_deployment(self, deployment: str) -> Deployment:
+        self._require_live()
+        self._require_known("undeploy", {deployment: 0})
+        receiving = []
+        if self.traffic.get(deployment):
+            receiving.append(f"{self.traffic[deployment]}% live traffic")
+        if self.mirror.get(deployment):
+            receiving.append(f"{self.mirror[deployment]}% mirrored traffic")
+        if receiving:
+            raise RuleViolationError(
+                f"cannot undeploy {deployment!r} from endpoint {self.name!r}: it still "
+                f"receives {' and '.join(receiving)}; shift its traffic first"
+            )
+        removed = self.deployments[deployment]
+        self.trigger_event(self.DeploymentDeleted, deployment=deployment)
+        return removed
+
+    def delete(self) -> None:
+        self._require_live()
+        if self.deployments:
+            raise RuleViolationError(
+                f"cannot delete endpoint {self.name!r}: it still has deployments "
+                f"{', '.join(sorted(self.deployments))}; undeploy them first"
+            )
+        self.trigger_event(self.Deleted)
+
+    def _require_live(self) -> None:
+        if self.deleted:
+            raise RuleViolationError(f"endpoint {self.name!r} is deleted")
+
+    def _require_known(self, what: str, names: dict[str, int]) -> None:
+        unknown = sorted(set(names) - set(self.deployments))
+        if unknown:
+            known = ", ".join(sorted(self.deployments)) or "none"
+            raise InvalidInputError(
+                f"{what}: endpoint {self.name!r} has no deployment "
+                f"{', '.join(map(repr, unknown))} (deployments: {known})"
+            )

@@ -1,0 +1,25 @@
+"""Errors a user can cause; each carries a message fit to show as is."""
+
+
+class LedgerError(Exception):
+    """Base class of every user-facing ledger error."""
+
+
+class NotFoundError(LedgerError):
+    """The named entity does not exist."""
+
+
+class RuleViolationError(LedgerError):
+    """The command breaks a domain rule (e.g. deleting a deployed version)."""
+
+
+class InvalidInputError(LedgerError):
+    """The input is malformed (bad reference, bad weights, unreadable file...)."""
+
+
+class IntegrityViolationError(LedgerError):
+    """Stored data does not match its digest: the store was corrupted or tampered with."""
+
+
+class ConcurrencyError(LedgerError):
+    """Concurrent writers kept conflicting after every retry."""

@@ -1,0 +1,83 @@
+"""The one settings object, read from LEDGER_* environment variables."""
+
+from __future__ import annotations
+
+import getpass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".ledger")
+
+
+class StoreLocation:
+    """Where the event store lives: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        parts = urlsplit(url)
+        self.kind: Literal["sqlite", "postgres"]
+        if parts.scheme in ("postgres", "postgresql"):
+            self.kind = "postgres"
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError(
+                    f"LEDGER_STORE {url!r}: expected postgresql://user[:password]@host[:port]/db"
+                )
+            self.pg_host = parts.hostname
+            self.pg_port = parts.port or 5432
+            self.pg_user = parts.username or getpass.getuser()
+            self.pg_password = parts.password or ""
+            self.pg_dbname = parts.path.strip("/")
+            self.sqlite_path = Path()
+        elif parts.scheme in ("", "sqlite", "file"):
+            self.kind = "sqlite"
+            raw = parts.path if parts.scheme else url
+            if parts.scheme == "sqlite" and raw.startswith("/./"):
+                raw = raw[1:]  # sqlite:///./x.db means the relative path ./x.db
+            self.sqlite_path = Path(raw) if raw else home / "ledger.db"
+        else:
+            raise ValueError(f"LEDGER_STORE {url!r}: use a SQLite path or a postgresql:// URL")
+
+    def describe(self) -> str:
+        """A human description without the password."""
+        if self.kind == "postgres":
+            return f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+        return f"sqlite:{self.sqlite_path}"
+
+
+class Settings(BaseSettings):
+    """All configuration of the ledger; every field maps to LEDGER_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", frozen=True)
+
+    home: Path = Field(DEFAULT_HOME, description="Directory for the embedded store and artifacts")
+    store: str = Field("", description="SQLite path or postgresql://user@host/db URL")
+    pg_schema: str = Field("public", description="PostgreSQL schema holding the ledger tables")
+    artifacts: Path | None = Field(None, description="Artifact directory (default HOME/artifacts)")
+    actor: str = Field("", description="Who acts (default: the OS user)")
+    cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "WARNING"
+
+    @field_validator("pg_schema")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or value[0].isdigit():
+            raise ValueError("LEDGER_PG_SCHEMA must be a plain SQL identifier")
+        return value
+
+    @cached_property
+    def store_location(self) -> StoreLocation:
+        return StoreLocation(self.store, self.home)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.artifacts if self.artifacts is not None else self.home / "artifacts"
+
+    @property
+    def effective_actor(self) -> str:
+        return self.actor or getpass.getuser()

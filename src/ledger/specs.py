@@ -1,0 +1,54 @@
+"""User-supplied specifications, validated by pydantic, and their content digests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ledger.errors import InvalidInputError
+
+
+def content_digest(content: Any) -> str:
+    """sha256 of the canonical JSON form: equal content, equal digest."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EnvironmentSpec(BaseModel):
+    """A runtime environment: python version, packages, base image, variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str = Field("3.11", pattern=r"^\d+\.\d+(\.\d+)?$")
+    pip: list[str] = Field(default_factory=list, description="pip requirement lines")
+    conda: dict[str, Any] | None = Field(None, description="conda environment.yml content")
+    base_image: str = "python:3.11-slim"
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """Load a YAML or JSON mapping from ``path`` with a clear error when it is not one."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InvalidInputError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} must contain a mapping of settings")
+    return data
+
+
+def parse_environment_spec(data: dict[str, Any]) -> EnvironmentSpec:
+    try:
+        return EnvironmentSpec.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidInputError(f"invalid environment spec: {problems}") from None

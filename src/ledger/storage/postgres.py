@@ -1,0 +1,126 @@
+"""The production store: eventsourcing's PostgreSQL recorder plus the hash chain.
+
+Appending runs as one server-side function call, so a save is a single round
+trip. The function still takes the EXCLUSIVE table lock that keeps the
+notification log gap-free (eventsourcing's own db-function mode skips it), seals
+each event in the chain and NOTIFYs followers, all in the one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import retry
+from psycopg.errors import InterfaceError, OperationalError
+from psycopg.sql import SQL, Identifier
+
+from ledger.chain import CHAIN_TABLE
+
+_APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.{function}(
+    ids uuid[], versions bigint[], topics text[], states bytea[]
+) RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$
+DECLARE
+    previous bytea;
+    positions bigint[];
+    digests bytea[];
+    hashes bytea[];
+BEGIN
+    LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;
+    NOTIFY {channel};
+    WITH inserted AS (
+        INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
+        SELECT * FROM unnest(ids, versions, topics, states)
+        RETURNING notification_id, originator_id, originator_version, topic, state
+    )
+    SELECT array_agg(notification_id ORDER BY notification_id),
+           array_agg(sha256(convert_to(originator_id::text || ':' || originator_version::text
+                                       || ':' || topic, 'UTF8') || state)
+                     ORDER BY notification_id)
+    INTO positions, digests FROM inserted;
+    SELECT hash INTO previous FROM {schema}.{chain} ORDER BY position DESC LIMIT 1;
+    previous := coalesce(previous, decode(repeat('00', 32), 'hex'));
+    FOR i IN 1 .. array_length(positions, 1) LOOP
+        previous := sha256(previous || int8send(positions[i]) || digests[i]);
+        hashes[i] := previous;
+    END LOOP;
+    INSERT INTO {schema}.{chain} (position, hash) SELECT * FROM unnest(positions, hashes);
+    RETURN QUERY SELECT unnest(positions);
+END;
+$BODY$
+"""
+
+
+class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """Appends through the chained append function; reads as eventsourcing does."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        self.chain_table = Identifier(CHAIN_TABLE)
+        function = Identifier(f"{events_table_name}_append")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} "
+                "(position bigint PRIMARY KEY, hash bytea NOT NULL)"
+            ).format(schema=schema, chain=self.chain_table)
+        )
+        self.sql_create_statements.append(
+            SQL(_APPEND_FUNCTION).format(
+                schema=schema,
+                function=function,
+                events=Identifier(self.events_table_name),
+                chain=self.chain_table,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self.append_statement = SQL("SELECT * FROM {schema}.{function}(%s, %s, %s, %s)").format(
+            schema=schema, function=function
+        )
+        self.append_column = f"{events_table_name}_append"
+        self.select_chain_statement = SQL(
+            "SELECT position, hash FROM {schema}.{chain} WHERE position > %s "
+            "ORDER BY position LIMIT %s"
+        ).format(schema=schema, chain=self.chain_table)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.append_statement, columns, prepare=True)
+            return [row[self.append_column] for row in curs.fetchall()]
+
+    def select_chain(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_chain_statement, (after, limit), prepare=True)
+            return [(row["position"], bytes(row["hash"])) for row in curs.fetchall()]
+
+
+class ChainedPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory: creates the schema, uses the chained recorder."""
+
+    application_recorder_class = ChainedPostgresApplicationRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        if self.env_create_table():
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(
+                    SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.datastore.schema))
+                )

@@ -1,0 +1,82 @@
+"""The embedded store: eventsourcing's SQLite recorder plus the hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
+
+from ledger.chain import CHAIN_TABLE, GENESIS, event_digest, link
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """Seals every inserted event in the hash chain, in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} "
+            "(position INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        assert positions is not None
+        # The insert above holds SQLite's write lock, so the chain head cannot move.
+        c.execute(f"SELECT hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+        previous = bytes(row[0]) if row else GENESIS
+        links = []
+        for position, event in zip(positions, stored_events, strict=True):
+            digest = event_digest(
+                event.originator_id, event.originator_version, event.topic, event.state
+            )
+            previous = link(previous, position, digest)
+            links.append((position, previous))
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, hash) VALUES (?, ?)", links)
+        return positions
+
+    def select_chain(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position > ? "
+                "ORDER BY position LIMIT ?",
+                (after, limit),
+            )
+            return [(row[0], bytes(row[1])) for row in c.fetchall()]
+
+
+class _WALNormalSyncPool(SQLiteConnectionPool):
+    """WAL with synchronous=NORMAL: commits survive a crash of the process, and skip
+    the fsync per commit (a power loss may drop the last transactions, never corrupt)."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection.cursor().execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+class ChainedSQLiteFactory(SQLiteFactory):
+    """eventsourcing's SQLite factory with the chained recorder."""
+
+    application_recorder_class = ChainedSQLiteApplicationRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        datastore: SQLiteDatastore = self.datastore
+        if not datastore.pool.is_sqlite_memory_mode:
+            datastore.pool.close()
+            datastore.pool = _WALNormalSyncPool(
+                db_name=datastore.pool.db_name, lock_timeout=datastore.pool.lock_timeout
+            )

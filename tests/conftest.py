@@ -1,0 +1,120 @@
+"""Shared fixtures: every store-facing test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the server at LEDGER_TEST_PG_URL (default: local, trust auth)
+and a schema of their own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ledger.application import Ledger
+from ledger.settings import Settings
+
+PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+STORES = ["sqlite", "postgres"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's LEDGER_* settings."""
+    for key in list(os.environ):
+        if key.startswith("LEDGER_") and key != "LEDGER_TEST_PG_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("LEDGER_ACTOR", "tester")
+
+
+class StoreFactory:
+    """Settings for a fresh store of one kind; PostgreSQL schemas are dropped at teardown."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.schema = f"test_{uuid.uuid4().hex[:12]}"
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {"home": self.tmp_path / ".ledger", "actor": "tester"}
+        if self.kind == "postgres":
+            values |= {"store": PG_URL, "pg_schema": self.schema}
+        return Settings(**(values | overrides))
+
+    def env(self) -> dict[str, str]:
+        """The same store as LEDGER_* environment variables (for CLI and subprocess tests)."""
+        env = {"LEDGER_HOME": str(self.tmp_path / ".ledger"), "LEDGER_ACTOR": "tester"}
+        if self.kind == "postgres":
+            env |= {"LEDGER_STORE": PG_URL, "LEDGER_PG_SCHEMA": self.schema}
+        return env
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run raw SQL against the store (to tamper with it, or to inspect it)."""
+        if self.kind == "postgres":
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f"SET search_path TO {self.schema}")
+                cursor = conn.execute(statement.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
+        import sqlite3
+
+        with sqlite3.connect(self.tmp_path / ".ledger" / "ledger.db") as conn:
+            rows = conn.execute(statement, params).fetchall()
+            conn.commit()
+            return rows
+
+    @property
+    def events_table(self) -> str:
+        return "ledger_events" if self.kind == "postgres" else "stored_events"
+
+    @property
+    def position_column(self) -> str:
+        return "notification_id" if self.kind == "postgres" else "rowid"
+
+    def drop(self) -> None:
+        if self.kind == "postgres":
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    factory = StoreFactory(request.param, tmp_path)
+    yield factory
+    factory.drop()
+
+
+@pytest.fixture
+def ledger(store: StoreFactory) -> Iterator[Ledger]:
+    app = Ledger(store.settings())
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def open_ledger(store: StoreFactory) -> Iterator[Callable[..., Ledger]]:
+    """Open more ledgers on the same store (as other processes or writers would)."""
+    opened: list[Ledger] = []
+
+    def factory(**overrides: Any) -> Ledger:
+        app = Ledger(store.settings(**overrides))
+        opened.append(app)
+        return app
+
+    yield factory
+    for app in opened:
+        app.close()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A three-file model: binary weights, a config, and a file in a subfolder."""
+    root = tmp_path / "model"
+    (root / "sub").mkdir(parents=True)
+    (root / "weights.bin").write_bytes(bytes(range(256)) * 40)
+    (root / "config.json").write_text('{"layers": 3}')
+    (root / "sub" / "vocab.txt").write_text("a\nb\nc\n")
+    return root
