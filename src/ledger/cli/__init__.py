@@ -131,9 +131,9 @@ def main() -> None:
         err_console.print(f"error: {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except OperationalError as error:
-        err_console.print(
-            f"error: cannot reach the event store: {error}".splitlines()[0], highlight=False
-        )
+        where = load_settings().store_location.describe()
+        message = f"error: cannot reach the event store at {where}: {error}".splitlines()[0]
+        err_console.print(message, highlight=False, soft_wrap=True)
         sys.exit(1)
     except PersistenceError as error:
         err_console.print(f"error: event store failed: {error}".splitlines()[0], highlight=False)

@@ -1,0 +1,191 @@
+"""Shared helpers for the benchmark scripts: timing, PostgreSQL scratch space, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+# -- timing ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One measured row: ``count`` operations that took ``seconds`` in all."""
+
+    system: str
+    store: str
+    label: str
+    count: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    target: float | None = None
+    fill: bool = False  # an untimed-per-op fill, shown for information
+    note: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.count / self.seconds if self.seconds > 0 else None
+
+    @property
+    def p50_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 99)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["latencies_ms"]
+        data.update(rate_per_s=self.rate, p50_ms=self.p50_ms, p99_ms=self.p99_ms)
+        return data
+
+
+def percentile(values: list[float], pct: int) -> float | None:
+    """The ``pct``-th percentile (inclusive method), or None without enough samples."""
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def timed_ops(op: Callable[[int], object], first: int, count: int) -> tuple[float, list[float]]:
+    """Call ``op(i)`` for i in first..first+count-1; return total seconds and per-op ms."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    start = clock()
+    for i in range(first, first + count):
+        before = clock()
+        op(i)
+        latencies.append((clock() - before) * 1000.0)
+    return clock() - start, latencies
+
+
+def untimed_ops(op: Callable[[int], object], first: int, count: int) -> float:
+    """Call ``op(i)`` for i in first..first+count-1 as fast as possible; return seconds."""
+    start = time.perf_counter()
+    for i in range(first, first + count):
+        op(i)
+    return time.perf_counter() - start
+
+
+def span(first: int, count: int) -> str:
+    """``1..1,000`` style label for ``count`` consecutive numbers from ``first``."""
+    return f"{first:,}..{first + count - 1:,}"
+
+
+# -- PostgreSQL scratch space ------------------------------------------------------------
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def pg_connect(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """``url`` pointing at database ``dbname`` instead."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def pg_params(url: str) -> dict[str, str]:
+    """Host, port, user, password and database name of a postgresql:// URL."""
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": str(parts.port or 5432),
+        "user": parts.username or "postgres",
+        "password": parts.password or "",
+        "dbname": parts.path.strip("/") or "postgres",
+    }
+
+
+@contextmanager
+def scratch_schema(url: str, name: str, *, create: bool = True) -> Iterator[str]:
+    """A schema for one benchmark, dropped with everything in it afterwards, even on failure."""
+    ident = sql.Identifier(name)
+    if create:
+        with pg_connect(url) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
+    try:
+        yield name
+    finally:
+        with pg_connect(url) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+
+
+@contextmanager
+def scratch_database(url: str, name: str) -> Iterator[str]:
+    """A fresh database; its connections are terminated and it is dropped afterwards."""
+    ident = sql.Identifier(name)
+    with pg_connect(url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+    try:
+        yield with_database(url, name)
+    finally:
+        with pg_connect(url) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+
+
+# -- the machine -------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pg_server_facts(url: str) -> dict[str, str]:
+    """Server version and the durability settings that bound commit rates."""
+    with pg_connect(url) as conn:
+        facts = {}
+        for setting in ("server_version", "fsync", "synchronous_commit"):
+            row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()
+            facts[setting] = str(row[0]) if row else "?"
+        return facts
+
+
+def package_version(*names: str) -> str:
+    """``name version`` of the first installed distribution among ``names``."""
+    for name in names:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"{names[0]} (not installed)"
+
+
+def machine_facts() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }

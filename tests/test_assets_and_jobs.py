@@ -1,0 +1,130 @@
+"""Environments, data assets, pipelines and jobs: versioning by content and job lifecycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.specs import EnvironmentSpec
+
+DAG = {
+    "steps": [
+        {"name": "prepare"},
+        {"name": "train", "depends_on": ["prepare"]},
+        {"name": "evaluate", "depends_on": ["train"]},
+    ]
+}
+
+
+def test_identical_environment_spec_returns_the_existing_version(ledger: Ledger) -> None:
+    spec = EnvironmentSpec(python="3.11", pip=["numpy==2.1.0"])
+    first = ledger.register_environment("cpu", spec, reason="base")
+    again = ledger.register_environment("cpu", EnvironmentSpec(python="3.11", pip=["numpy==2.1.0"]))
+    changed = ledger.register_environment("cpu", EnvironmentSpec(python="3.12", pip=["numpy"]))
+    assert (first.ref, first.created) == ("cpu:1", True)
+    assert (again.ref, again.created, again.digest) == ("cpu:1", False, first.digest)
+    assert (changed.ref, changed.created) == ("cpu:2", True)
+    assert ledger.environment_version("cpu:1")["content"]["pip"] == ["numpy==2.1.0"]
+    assert ledger.environment_version("cpu")["version"] == 2
+
+
+def test_data_asset_versions_carry_digest_and_profile(ledger: Ledger, tmp_path: Path) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_text("x,label\n1.5,a\n2.5,b\n,a\n")
+    first = ledger.register_data_asset("rows", data, description="sample")
+    assert ledger.register_data_asset("rows", data).ref == "rows:1"  # same content, same place
+    data.write_text("x,label\n1.5,a\n")
+    second = ledger.register_data_asset("rows", data)
+    assert (first.ref, second.ref) == ("rows:1", "rows:2")
+    assert first.digest != second.digest
+    profile = ledger.data_asset_version("rows:1")["content"]["profile"]
+    assert profile["rows"] == 3
+    assert profile["columns"]["x"] == {
+        "type": "double",
+        "nulls": 1,
+        "min": 1.5,
+        "max": 2.5,
+        "mean": 2.0,
+    }
+    with pytest.raises(InvalidInputError, match="unsupported"):
+        bad = tmp_path / "notes.txt"
+        bad.write_text("hello")
+        ledger.register_data_asset("notes", bad)
+
+
+def test_pipelines_are_versioned_dags_and_clones_leave_the_source_alone(ledger: Ledger) -> None:
+    assert ledger.register_pipeline("train", DAG).ref == "train:1"
+    assert ledger.register_pipeline("train", DAG).created is False
+    clone = ledger.clone_pipeline("train:1", "train-gpu", reason="gpu variant")
+    assert clone.ref == "train-gpu:1"
+    assert ledger.get_pipeline("train-gpu").origin == "train:1"
+    assert ledger.get_pipeline("train").versions == ledger.get_pipeline("train").versions[:1]
+    with pytest.raises(RuleViolationError, match="already exists"):
+        ledger.clone_pipeline("train", "train-gpu")
+    for spec, message in [
+        ({"steps": []}, "non-empty list"),
+        ({"steps": [{"name": "a", "depends_on": ["ghost"]}]}, "unknown step"),
+        (
+            {"steps": [{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}]},
+            "cycle",
+        ),
+        ({"steps": [{"name": "a"}, {"name": "a"}]}, "defined twice"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            ledger.register_pipeline("broken", spec)
+
+
+def test_job_lifecycle_and_snapshot(ledger: Ledger, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    ledger.register_data_asset("d", data)
+    ledger.register_environment("cpu", EnvironmentSpec())
+    ledger.register_pipeline("train", DAG)
+    job = ledger.submit_job(
+        "train",
+        parameters={"lr": 0.1},
+        data=["d"],
+        environment="cpu",
+        code_digest="abc123",
+        executor="local",
+    )
+    job_id = str(job.id)
+    assert job.snapshot["data"] == ["d:1"]
+    assert job.snapshot["environment"] == "cpu:1"
+    assert job.snapshot["environment_digest"] == ledger.environment_version("cpu:1")["digest"]
+
+    with pytest.raises(RuleViolationError, match="it is submitted"):
+        ledger.start_step(job_id, "prepare")
+    ledger.start_job(job_id, "local")
+    ledger.start_step(job_id, "prepare")
+    ledger.complete_step(job_id, "prepare", outputs={"table": "sha256:00"}, duration_s=0.5)
+    with pytest.raises(RuleViolationError, match="already completed"):
+        ledger.start_step(job_id, "prepare")
+    ledger.start_step(job_id, "train")
+    ledger.start_step(job_id, "train")  # a retry: second attempt
+    assert ledger.get_job(job_id).steps["train"]["attempt"] == 2
+    ledger.complete_step(job_id, "train", metrics={"loss": 0.2})
+    finished = ledger.succeed_job(job_id)
+    assert finished.status == "succeeded"
+    with pytest.raises(RuleViolationError, match="it is succeeded"):
+        ledger.cancel_job(job_id)
+
+    other = ledger.submit_job("train:1")
+    assert ledger.cancel_job(str(other.id), reason="not needed").status == "cancelled"
+    failing = ledger.submit_job("train:1")
+    assert ledger.fail_job(str(failing.id), "worker lost").error == "worker lost"
+
+    events = [e.event for e in ledger.job_history(job_id)]
+    assert events[0] == "Submitted" and events[-1] == "Succeeded"
+
+    versions = ledger.register_model_version(
+        "clf", tmp_path, lineage={"job": job_id, "pipeline": "train:1", "data": ["d:1"]}
+    )
+    assert versions.spec["lineage"]["job"] == job_id
+    with pytest.raises(NotFoundError, match="does not exist"):
+        ledger.get_job("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(InvalidInputError, match="invalid job id"):
+        ledger.get_job("nope")

@@ -1,0 +1,175 @@
+"""The `ledger` command line: commands, output, and exit codes (0 ok, 1 refused, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ledger.cli import main
+from tests.conftest import StoreFactory
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(store: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+    """Run `ledger ARGS...` in-process against the test store; return code and output."""
+    for key, value in store.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["ledger", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def assert_user_error(result: Result, fragment: str) -> None:
+    assert result.code == 1, result
+    assert result.err.startswith("error: ") and fragment in result.err, result.err
+    assert "Traceback" not in result.err + result.out
+
+
+def test_model_commands(cli, model_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    first = cli("model", "register", "iris", str(model_dir), "--tag", "team=ml", "-m", "auc=0.9")
+    assert first.code == 0 and "Registered iris:1 (3 files" in first.out
+    assert cli("model", "register", "iris", str(model_dir), "--reason", "retrain").code == 0
+
+    shown = cli("model", "show", "iris:1", "--json").json()
+    assert shown["tags"] == {"team": "ml"} and shown["metrics"] == {"auc": 0.9}
+    assert [f["path"] for f in shown["files"]] == ["config.json", "sub/vocab.txt", "weights.bin"]
+
+    assert cli("model", "tag", "iris:2", "stage=prod", "owner=ana").code == 0
+    assert cli("model", "untag", "iris:2", "owner").code == 0
+    assert cli("model", "alias", "iris", "champion", "2").code == 0
+    assert cli("model", "show", "iris@champion", "--json").json()["tags"] == {"stage": "prod"}
+
+    listed = cli("model", "list", "--json").json()
+    assert [(m["name"], m["latest_version"], m["aliases"]) for m in listed] == [
+        ("iris", 2, {"champion": 2})
+    ]
+    versions = cli("model", "versions", "iris", "--json").json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert "champion" in cli("model", "versions", "iris").out
+
+    out = tmp_path / "download"
+    assert cli("model", "download", "iris:1", str(out)).code == 0
+    assert (out / "sub" / "vocab.txt").read_bytes() == (
+        model_dir / "sub" / "vocab.txt"
+    ).read_bytes()
+
+    assert cli("model", "delete", "iris:1", "--reason", "obsolete").code == 0
+    assert [v["version"] for v in cli("model", "versions", "iris", "--json").json()] == [2]
+    history = cli("history", "model", "iris", "--json").json()
+    assert history[-1]["event"] == "Deleted" and history[-1]["reason"] == "obsolete"
+    assert history[-1]["actor"] == "tester"
+
+
+def test_environment_and_data_commands(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    spec = tmp_path / "env.yaml"
+    spec.write_text("name: torch-gpu\npython: '3.11'\npip: [torch==2.4.0, onnx]\n")
+    assert "Registered environment torch-gpu:1" in cli("env", "register", str(spec)).out
+    again = cli("env", "register", str(spec))
+    assert again.code == 0 and "Unchanged: environment torch-gpu:1" in again.out
+    assert cli("env", "show", "torch-gpu", "--json").json()["versions"][0]["content"]["pip"] == [
+        "torch==2.4.0",
+        "onnx",
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\npython: three\n")
+    assert_user_error(cli("env", "register", str(bad)), "invalid environment spec: python")
+
+    data = tmp_path / "train.csv"
+    data.write_text("age,city\n31,Oslo\n,Lima\n45,Oslo\n")
+    assert "Registered data asset train:1" in cli("data", "register", "train", str(data)).out
+    profile = cli("data", "show", "train", "--json").json()["versions"][0]["content"]["profile"]
+    assert profile["rows"] == 3
+    assert profile["columns"]["age"]["nulls"] == 1
+    assert profile["columns"]["city"]["top"][0] == ["Oslo", 2]
+    assert "Oslo (2)" in cli("data", "show", "train").out
+    assert_user_error(cli("data", "register", "train", str(tmp_path / "nope.csv")), "no such file")
+
+
+def test_endpoint_commands_and_refusals(cli, model_dir: Path) -> None:  # noqa: ANN001
+    for _ in range(2):
+        cli("model", "register", "ranker", str(model_dir))
+    assert cli("endpoint", "create", "shop").code == 0
+    assert "traffic blue=100%" in cli("endpoint", "deploy", "shop", "blue", "ranker:1").out
+    assert cli("endpoint", "deploy", "shop", "green", "ranker:2", "--replicas", "2").code == 0
+    split = cli("endpoint", "traffic", "shop", "blue=90", "green=10")
+    assert split.code == 0 and "blue=90%, green=10%" in split.out
+
+    assert_user_error(cli("endpoint", "traffic", "shop", "blue=90", "green=20"), "sum to 100")
+    assert_user_error(cli("endpoint", "traffic", "shop", "blue=x"), "whole percentage")
+    assert_user_error(cli("endpoint", "mirror", "shop", "green=10"), "10% live traffic")
+    assert_user_error(cli("model", "delete", "ranker:1"), "deployment 'blue' of endpoint 'shop'")
+    assert_user_error(cli("model", "show", "ghost:1"), "model 'ghost' does not exist")
+
+    assert cli("endpoint", "traffic", "shop", "green=100").code == 0
+    assert cli("endpoint", "mirror", "shop", "blue=25").code == 0
+    shown = cli("endpoint", "show", "shop", "--json").json()
+    assert shown["traffic"] == {"green": 100} and shown["mirror"] == {"blue": 25}
+    assert shown["deployments"]["green"]["resources"]["replicas"] == 2
+    assert "green" in cli("endpoint", "show", "shop").out
+    assert cli("endpoint", "mirror", "shop", "blue=0").code == 0
+    assert cli("endpoint", "undeploy", "shop", "blue").code == 0
+    assert_user_error(cli("endpoint", "delete", "shop"), "still has deployments green")
+    events = [e["event"] for e in cli("history", "endpoint", "shop", "--json").json()]
+    assert events.count("TrafficChanged") == 3 and events[-1] == "DeploymentDeleted"
+
+
+def test_verify_reports_ok_then_the_tampered_position(
+    cli,
+    store: StoreFactory,
+    model_dir: Path,  # noqa: ANN001
+) -> None:
+    cli("model", "register", "iris", str(model_dir))
+    ok = cli("verify")
+    assert ok.code == 0 and ok.out.startswith("OK: 3 events")
+    store.sql(f"DELETE FROM {store.events_table} WHERE {store.position_column} = 2")
+    tampered = cli("verify")
+    assert tampered.code == 1 and "TAMPERED at log position 2" in tampered.err
+    assert cli("verify", "--json").json()["bad_position"] == 2  # type: ignore[index]
+
+
+def test_usage_errors_exit_2_and_bad_settings_exit_1(cli, monkeypatch) -> None:  # noqa: ANN001
+    assert cli("model", "register").code == 2
+    assert cli("history", "model").code == 2
+    assert_user_error(cli("history", "planet", "x"), "unknown kind 'planet'")
+    monkeypatch.setenv("LEDGER_STORE", "mysql://nope")
+    assert_user_error(cli("model", "list"), "LEDGER_STORE")
+
+
+def test_the_installed_command_prints_one_line_errors(store: StoreFactory) -> None:
+    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
+    assert ledger_bin, "the `ledger` console script is installed with the package"
+    env = {**os.environ, **store.env()}
+    result = subprocess.run(
+        [ledger_bin, "model", "show", "nothing:1"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: model 'nothing' does not exist"
+    assert result.stdout == ""
