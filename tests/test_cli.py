@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,13 @@ class Result:
         return json.loads(self.out)
 
 
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
-def cli(store: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+def cli(
+    store: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
     """Run `ledger ARGS...` in-process against the test store; return code and output."""
     for key, value in store.env().items():
         monkeypatch.setenv(key, value)
@@ -53,7 +59,7 @@ def assert_user_error(result: Result, fragment: str) -> None:
     assert "Traceback" not in result.err + result.out
 
 
-def test_model_commands(cli, model_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_model_commands(cli: Cli, model_dir: Path, tmp_path: Path) -> None:
     first = cli("model", "register", "iris", str(model_dir), "--tag", "team=ml", "-m", "auc=0.9")
     assert first.code == 0 and "Registered iris:1 (3 files" in first.out
     assert cli("model", "register", "iris", str(model_dir), "--reason", "retrain").code == 0
@@ -88,7 +94,7 @@ def test_model_commands(cli, model_dir: Path, tmp_path: Path) -> None:  # noqa: 
     assert history[-1]["actor"] == "tester"
 
 
-def test_environment_and_data_commands(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_environment_and_data_commands(cli: Cli, tmp_path: Path) -> None:
     spec = tmp_path / "env.yaml"
     spec.write_text("name: torch-gpu\npython: '3.11'\npip: [torch==2.4.0, onnx]\n")
     assert "Registered environment torch-gpu:1" in cli("env", "register", str(spec)).out
@@ -113,7 +119,7 @@ def test_environment_and_data_commands(cli, tmp_path: Path) -> None:  # noqa: AN
     assert_user_error(cli("data", "register", "train", str(tmp_path / "nope.csv")), "no such file")
 
 
-def test_endpoint_commands_and_refusals(cli, model_dir: Path) -> None:  # noqa: ANN001
+def test_endpoint_commands_and_refusals(cli: Cli, model_dir: Path) -> None:
     for _ in range(2):
         cli("model", "register", "ranker", str(model_dir))
     assert cli("endpoint", "create", "shop").code == 0
@@ -144,7 +150,7 @@ def test_endpoint_commands_and_refusals(cli, model_dir: Path) -> None:  # noqa: 
 def test_verify_reports_ok_then_the_tampered_position(
     cli,
     store: StoreFactory,
-    model_dir: Path,  # noqa: ANN001
+    model_dir: Path,
 ) -> None:
     cli("model", "register", "iris", str(model_dir))
     ok = cli("verify")
@@ -155,7 +161,9 @@ def test_verify_reports_ok_then_the_tampered_position(
     assert cli("verify", "--json").json()["bad_position"] == 2  # type: ignore[index]
 
 
-def test_usage_errors_exit_2_and_bad_settings_exit_1(cli, monkeypatch) -> None:  # noqa: ANN001
+def test_usage_errors_exit_2_and_bad_settings_exit_1(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert cli("model", "register").code == 2
     assert cli("history", "model").code == 2
     assert_user_error(cli("history", "planet", "x"), "unknown kind 'planet'")
