@@ -33,6 +33,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     target: float | None = None
     fill: bool = False  # an untimed-per-op fill, shown for information
+    start: int = 0  # the first version number of the range (0: not a version range)
     note: str = ""
 
     @property

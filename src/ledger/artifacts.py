@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -79,7 +79,11 @@ def safe_relative_path(path: str) -> str:
     return "/".join(parts)
 
 
-def hash_file(path: Path) -> tuple[str, int]:
+ProgressCallback = Callable[[int], None]
+"""Called with the number of bytes just processed."""
+
+
+def hash_file(path: Path, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
     """Return ``(sha256 hex digest, size in bytes)`` of a file, read in chunks."""
     hasher = hashlib.sha256()
     size = 0
@@ -87,6 +91,8 @@ def hash_file(path: Path) -> tuple[str, int]:
         for chunk in _chunks(stream):
             hasher.update(chunk)
             size += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return hasher.hexdigest(), size
 
 
@@ -196,7 +202,13 @@ class ArtifactStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def put_file(self, source: Path, *, expected_sha256: str | None = None) -> tuple[str, int]:
+    def put_file(
+        self,
+        source: Path,
+        *,
+        expected_sha256: str | None = None,
+        on_bytes: ProgressCallback | None = None,
+    ) -> tuple[str, int]:
         """Store one file; return ``(sha256 hex digest, size)``.
 
         Identical content is stored once. When ``expected_sha256`` is given and the file
@@ -206,7 +218,7 @@ class ArtifactStore:
         source = Path(source)
         if not source.is_file():
             raise InvalidInputError(f"no such file: {source}")
-        digest, size = hash_file(source)
+        digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
             raise IntegrityViolationError(
                 f"{source} hashes to sha256 {digest}, expected {expected}"
@@ -225,12 +237,15 @@ class ArtifactStore:
             _unlink_quietly(temp)
         return digest, size
 
-    def put_tree(self, source: Path) -> list[FileEntry]:
+    def put_tree(
+        self, source: Path, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[FileEntry]:
         """Store a file or every regular file under a directory; return entries by path.
 
         A single file becomes one entry named by its basename. All paths are checked
         (missing source, empty directory, symlink escaping the directory) before anything
-        is stored, so a refused tree leaves the store untouched.
+        is stored, so a refused tree leaves the store untouched. ``on_progress`` is
+        called with (bytes done, bytes in all) as the files are read.
         """
         source = Path(source)
         if not source.exists():
@@ -243,9 +258,18 @@ class ArtifactStore:
             files = [(safe_relative_path(source.name), source)]
         else:
             raise InvalidInputError(f"not a regular file or directory: {source}")
+        on_bytes = None
+        if on_progress is not None:
+            total, done = sum(path.stat().st_size for _, path in files), 0
+
+            def on_bytes(count: int) -> None:
+                nonlocal done
+                done += count
+                on_progress(done, total)
+
         entries = []
         for relative, path in files:
-            digest, size = self.put_file(path)
+            digest, size = self.put_file(path, on_bytes=on_bytes)
             entries.append(FileEntry(path=relative, sha256=digest, size=size))
         return entries
 

@@ -106,6 +106,7 @@ class LedgerCore(Application[uuid.UUID]):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._default_caller = Caller(self.settings.effective_actor)
         super().__init__(eventsourcing_env(self.settings))
         self.artifacts = ArtifactStore(self.settings.artifacts_dir)
 
@@ -123,7 +124,7 @@ class LedgerCore(Application[uuid.UUID]):
             _caller.reset(token)
 
     def _meta(self, reason: str) -> EventMeta:
-        caller = _caller.get() or Caller(self.settings.effective_actor)
+        caller = _caller.get() or self._default_caller
         return EventMeta(
             actor=caller.actor,
             reason=reason,
@@ -141,10 +142,20 @@ class LedgerCore(Application[uuid.UUID]):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with acting(meta):
-                    return command()
+                    result = command()
             except IntegrityError:
                 log.debug("write conflict, retrying", attempt=attempt)
                 time.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
+            else:
+                log.info(
+                    "command executed",
+                    command=command.__qualname__.split(".<locals>")[0],
+                    actor=meta.actor,
+                    reason=meta.reason,
+                    correlation_id=meta.correlation_id,
+                    attempts=attempt,
+                )
+                return result
         raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} conflicting concurrent writes")
 
     def _find(self, cls: type[A], aggregate_id: uuid.UUID, *, for_update: bool = False) -> A | None:
@@ -172,12 +183,17 @@ class LedgerCore(Application[uuid.UUID]):
             return None
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
-        """Record, then cache what was saved: the next command starts from it."""
+        """Record, then cache what was saved: the next command starts from it.
+
+        The saved instances go into the cache as they are (commands are done with
+        them; `_cached` hands out copies), so aggregates returned by commands are
+        read-only views.
+        """
         recordings = super()._record(processing_event)
         cache = self.repository.cache
         if cache is not None:
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                cache.put(aggregate_id, copy.deepcopy(aggregate))
+                cache.put(aggregate_id, aggregate)
         return recordings
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
+from rich.progress import Progress
 from rich.table import Table
 
 from ledger.cli import assets, endpoints, models
@@ -96,10 +97,9 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
     """Recompute the hash chain over the whole log; exit 1 at the first tampered event."""
     with open_ledger() as ledger:
         total = ledger.event_count()
-        with console.status("verifying the event log…") as status:
-            report = ledger.verify(
-                lambda done: status.update(f"verified {done:,} of {total:,} events")
-            )
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("verifying the event log", total=total)
+            report = ledger.verify(lambda done: progress.update(task, completed=done))
     if as_json:
         print_json(verify_summary(report))
     elif report.ok:

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.cli.context import (
+    JSON_HELP,
+    REASON_HELP,
+    byte_progress,
+    console,
+    open_ledger,
+    print_json,
+)
 from ledger.domain.model import FLAVORS, Lineage
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
@@ -52,10 +59,11 @@ def register(
         lineage["environment"] = environment
     if derived_from:
         lineage["derived_from"] = derived_from
-    with open_ledger() as ledger:
+    with open_ledger() as ledger, byte_progress(f"storing {path.name}") as on_progress:
         version = ledger.register_model_version(
             name,
             path,
+            on_progress=on_progress,
             flavor=flavor,
             tags=parse_pairs(tag, "tag"),
             metrics=_metrics(metric),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,19 @@ class ModelCommands(JobCommands):
         signature: dict[str, Any] | None = None,
         lineage: Lineage | None = None,
         reason: str = "",
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> ModelVersion:
-        """Store the files at ``path`` and register them as the model's next version."""
+        """Store the files at ``path`` and register them as the model's next version.
+
+        ``on_progress(done, total)`` reports bytes read while the files are stored.
+        """
         check_name(name, "model name")
         if flavor not in FLAVORS:
             raise InvalidInputError(
                 f"unknown flavor {flavor!r}; expected one of {', '.join(FLAVORS)}"
             )
         lineage = self._checked_lineage(lineage or {})
-        files = self.artifacts.put_tree(path)
+        files = self.artifacts.put_tree(path, on_progress)
         spec: VersionSpec = {
             "files": [entry.to_dict() for entry in files],  # type: ignore[misc]
             "flavor": flavor,
