@@ -38,3 +38,10 @@ def configure_logging(
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+# Quiet by default (warnings and errors only) when used as a library; the CLI and the
+# server call configure_logging() with the user's settings. A host application that
+# configured structlog itself keeps its configuration.
+if not structlog.is_configured():
+    configure_logging()

@@ -25,6 +25,10 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             # Our append function takes the table lock itself; never use eventsourcing's.
             POSTGRES_ENABLE_DB_FUNCTIONS="n",
             POSTGRES_CONNECT_TIMEOUT="5",
+            # One warm connection for a single writer (reusing the same server backend
+            # is ~25% faster than cycling through five); more open under concurrency.
+            POSTGRES_POOL_SIZE="1",
+            POSTGRES_MAX_OVERFLOW="15",
         )
     else:
         location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
