@@ -105,13 +105,14 @@ def scan_tree(source: Path) -> list[tuple[str, Path]]:
     """
     base = source.resolve()
     found: list[tuple[str, Path]] = []
-    _scan_directory(source, base, PurePosixPath(), {base}, found)
+    _scan_directory(source, base, base, PurePosixPath(), {base}, found)
     found.sort(key=lambda item: item[0])
     return found
 
 
 def _scan_directory(
     directory: Path,
+    real_directory: Path,
     base: Path,
     prefix: PurePosixPath,
     ancestors: set[Path],
@@ -123,21 +124,26 @@ def _scan_directory(
         child_path = Path(child.path)
         relative = prefix / child.name
         if child.is_symlink():
-            target = child_path.resolve()
-            if not target.exists():
+            real = child_path.resolve()
+            if not real.exists():
                 raise InvalidInputError(f"broken symlink: {child_path}")
-            if not target.is_relative_to(base):
+            if not real.is_relative_to(base):
                 raise InvalidInputError(
-                    f"symlink points outside the artifact directory: {child_path} -> {target}"
+                    f"symlink points outside the artifact directory: {child_path} -> {real}"
                 )
+            is_dir, is_file = real.is_dir(), real.is_file()
         else:
-            target = child_path
-        if target.is_dir():
-            real = target.resolve()
+            # Not a link: the directory listing already knows the type (no stat call).
+            real = real_directory / child.name
+            is_dir, is_file = (
+                child.is_dir(follow_symlinks=False),
+                child.is_file(follow_symlinks=False),
+            )
+        if is_dir:
             if real in ancestors:
                 raise InvalidInputError(f"symlink makes a directory loop: {child_path}")
-            _scan_directory(child_path, base, relative, ancestors | {real}, found)
-        elif target.is_file():
+            _scan_directory(child_path, real, base, relative, ancestors | {real}, found)
+        elif is_file:
             found.append((safe_relative_path(relative.as_posix()), child_path))
 
 
@@ -218,6 +224,12 @@ class ArtifactStore:
         source = Path(source)
         if not source.is_file():
             raise InvalidInputError(f"no such file: {source}")
+        return self._store(source, expected, on_bytes)
+
+    def _store(
+        self, source: Path, expected: str | None, on_bytes: ProgressCallback | None
+    ) -> tuple[str, int]:
+        """Store a file known to be a regular file (see put_file)."""
         digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
             raise IntegrityViolationError(
@@ -269,7 +281,7 @@ class ArtifactStore:
 
         entries = []
         for relative, path in files:
-            digest, size = self.put_file(path, on_bytes=on_bytes)
+            digest, size = self._store(path, None, on_bytes)
             entries.append(FileEntry(path=relative, sha256=digest, size=size))
         return entries
 

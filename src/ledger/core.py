@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, Recording
 
 from ledger.artifacts import ArtifactStore
@@ -220,6 +221,23 @@ class LedgerCore(Application[uuid.UUID]):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[uuid.UUID]) -> None:
+        """Snapshot each saved aggregate whose new events reach a multiple of its interval.
+
+        The aggregate just saved *is* the recorded state, so it is snapshotted as it is
+        instead of being reloaded from the store (eventsourcing's default).
+        """
+        if self.snapshots is None:
+            return
+        due: dict[uuid.UUID, Any] = {}
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates[event.originator_id]
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                due[aggregate.id] = aggregate
+        if due:
+            self.snapshots.put([Snapshot.take(aggregate) for aggregate in due.values()])
 
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, description: str) -> A:
         aggregate = self._find(cls, aggregate_id)
