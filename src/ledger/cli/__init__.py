@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
 import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
 from rich.progress import Progress
-from rich.table import Table
 
 from ledger.cli import assets, endpoints, models
 from ledger.cli.context import (
-    JSON_HELP,
+    AsJson,
     console,
     err_console,
     load_settings,
     open_ledger,
+    print_history,
     print_json,
 )
 from ledger.cli.demo import run_demo
-from ledger.core import HistoryEntry
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.logging import configure_logging
 from ledger.summaries import verify_summary
@@ -46,31 +44,11 @@ def _configure() -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
-def print_history(entries: list[HistoryEntry]) -> None:
-    table = Table("time (UTC)", "entity", "event", "actor", "reason", "details")
-    table.columns[0].no_wrap = table.columns[2].no_wrap = True
-    for e in entries:
-        details = ", ".join(
-            f"{k}={json.dumps(v, separators=(',', ':'))}"
-            for k, v in e.details.items()
-            if k not in ("spec", "content")  # bulky: `model show` / `data show` present them
-        )
-        table.add_row(
-            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-            e.entity,
-            e.event,
-            e.actor,
-            e.reason,
-            details,
-        )
-    console.print(table)
-
-
 @app.command()
 def history(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(HISTORY_KINDS)}")],
     name: Annotated[str, typer.Argument(help="Entity name (job: its id)")],
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every event of an entity, oldest first, with time, actor and reason."""
     if kind not in HISTORY_KINDS:
@@ -93,7 +71,7 @@ def history(
 
 
 @app.command()
-def verify(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+def verify(as_json: AsJson = False) -> None:
     """Recompute the hash chain over the whole log; exit 1 at the first tampered event."""
     with open_ledger() as ledger:
         total = ledger.event_count()

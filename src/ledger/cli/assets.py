@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.cli.context import AsJson, Reason, console, open_ledger, print_json
 from ledger.commands.assets import RegisteredVersion
 from ledger.errors import InvalidInputError
 from ledger.specs import parse_environment_spec, read_spec_file
@@ -16,9 +16,6 @@ from ledger.summaries import asset_summary
 
 env_app = typer.Typer(help="Register and inspect environments.", no_args_is_help=True)
 data_app = typer.Typer(help="Register and inspect data assets.", no_args_is_help=True)
-
-Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
-AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
 def _report(kind: str, result: RegisteredVersion, as_json: bool) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
@@ -17,16 +18,22 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from ledger.application import Ledger
+from ledger.core import HistoryEntry
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
 
-JSON_HELP = "Print machine-readable JSON instead of tables"
-REASON_HELP = "Why: recorded on every event this command writes"
+Reason = Annotated[
+    str, typer.Option("--reason", "-r", help="Why: recorded on every event this command writes")
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of tables")
+]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -73,3 +80,23 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+def print_history(entries: list[HistoryEntry]) -> None:
+    table = Table("time (UTC)", "entity", "event", "actor", "reason", "details")
+    table.columns[0].no_wrap = table.columns[2].no_wrap = True
+    for e in entries:
+        details = ", ".join(
+            f"{k}={json.dumps(v, separators=(',', ':'))}"
+            for k, v in e.details.items()
+            if k not in ("spec", "content")  # bulky: `model show` / `data show` present them
+        )
+        table.add_row(
+            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            e.entity,
+            e.event,
+            e.actor,
+            e.reason,
+            details,
+        )
+    console.print(table)

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.rule import Rule
 
 from ledger.application import Ledger
-from ledger.cli.context import console, load_settings
+from ledger.cli.context import console, load_settings, print_history
 from ledger.errors import RuleViolationError
 from ledger.specs import EnvironmentSpec
 
@@ -129,8 +129,6 @@ def _walk_through(ledger: Ledger, root: Path) -> None:
     console.print(f"undeployed blue (0% traffic) and deleted {MODEL}:1: allowed")
 
     _step("7. History of the endpoint: who did what, when and why")
-    from ledger.cli import print_history
-
     print_history(ledger.endpoint_history(ENDPOINT))
 
     _step("8. Verify the hash chain over the whole log")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ledger.cli.context import JSON_HELP, REASON_HELP, console, open_ledger, print_json
+from ledger.cli.context import AsJson, Reason, console, open_ledger, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
 from ledger.refs import parse_weights
 from ledger.summaries import endpoint_summary
@@ -15,9 +15,6 @@ from ledger.summaries import endpoint_summary
 app = typer.Typer(
     help="Create endpoints, deploy model versions, split traffic.", no_args_is_help=True
 )
-
-Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
-AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
 def _print_split(endpoint: Endpoint) -> None:

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from ledger.cli.context import (
-    JSON_HELP,
-    REASON_HELP,
+    AsJson,
+    Reason,
     byte_progress,
     console,
     open_ledger,
@@ -22,9 +22,6 @@ from ledger.refs import parse_pairs
 from ledger.summaries import model_summary, version_summary
 
 app = typer.Typer(help="Register and manage models and their versions.", no_args_is_help=True)
-
-Reason = Annotated[str, typer.Option("--reason", "-r", help=REASON_HELP)]
-AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
 def _metrics(items: list[str]) -> dict[str, float]:
