@@ -159,6 +159,17 @@ class LedgerCore(Application[uuid.UUID]):
                 return result
         raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} conflicting concurrent writes")
 
+    def _change(self, load: Callable[[], A], change: Callable[[A], object], reason: str) -> A:
+        """The common command: load one aggregate, apply ``change``, save it."""
+
+        def command() -> A:
+            aggregate = load()
+            change(aggregate)
+            self.save(aggregate)
+            return aggregate
+
+        return self._execute(reason, command)
+
     def _find(self, cls: type[A], aggregate_id: uuid.UUID, *, for_update: bool = False) -> A | None:
         """The aggregate, or None when it does not exist (or is of another kind).
 

@@ -70,27 +70,17 @@ class EndpointCommands(ModelCommands):
         self, endpoint_name: str, weights: dict[str, int], *, reason: str = ""
     ) -> Endpoint:
         """Set the live split (whole percentages summing to 100; unnamed deployments get 0)."""
-
-        def command() -> Endpoint:
-            endpoint = self.get_endpoint(endpoint_name)
-            endpoint.set_traffic(weights)
-            self.save(endpoint)
-            return endpoint
-
-        return self._execute(reason, command)
+        return self._change(
+            lambda: self.get_endpoint(endpoint_name), lambda e: e.set_traffic(weights), reason
+        )
 
     def set_mirror(
         self, endpoint_name: str, mirror: dict[str, int], *, reason: str = ""
     ) -> Endpoint:
         """Copy a share of requests to deployments that take no live traffic."""
-
-        def command() -> Endpoint:
-            endpoint = self.get_endpoint(endpoint_name)
-            endpoint.set_mirror(mirror)
-            self.save(endpoint)
-            return endpoint
-
-        return self._execute(reason, command)
+        return self._change(
+            lambda: self.get_endpoint(endpoint_name), lambda e: e.set_mirror(mirror), reason
+        )
 
     def report_health(
         self,
@@ -101,13 +91,12 @@ class EndpointCommands(ModelCommands):
         *,
         reason: str = "",
     ) -> Endpoint:
-        def command() -> Endpoint:
-            endpoint = self.get_endpoint(endpoint_name)
-            endpoint.report_health(deployment, status, detail)
-            self.save(endpoint)
-            return endpoint
-
-        return self._execute(reason, command)
+        """Record a deployment's health (status and detail, e.g. the provider in use)."""
+        return self._change(
+            lambda: self.get_endpoint(endpoint_name),
+            lambda e: e.report_health(deployment, status, detail),
+            reason,
+        )
 
     def undeploy(self, endpoint_name: str, deployment: str, *, reason: str = "") -> Endpoint:
         """Remove a deployment that receives no traffic; its version is freed atomically."""
@@ -123,12 +112,8 @@ class EndpointCommands(ModelCommands):
         return self._execute(reason, command)
 
     def delete_endpoint(self, name: str, *, reason: str = "") -> None:
-        def command() -> None:
-            endpoint = self.get_endpoint(name)
-            endpoint.delete()
-            self.save(endpoint)
-
-        self._execute(reason, command)
+        """Delete an endpoint that has no deployments left."""
+        self._change(lambda: self.get_endpoint(name), Endpoint.delete, reason)
 
     def endpoint_history(self, name: str) -> list[HistoryEntry]:
         endpoint = self.get_endpoint(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ledger.commands.assets import AssetCommands
@@ -67,14 +68,8 @@ class JobCommands(AssetCommands):
             raise InvalidInputError(f"invalid job id {job_id!r}") from None
         return self._load(Job, uid, f"job {job_id}")
 
-    def _update_job(self, job_id: str, reason: str, change: Any) -> Job:
-        def command() -> Job:
-            job = self.get_job(job_id)
-            change(job)
-            self.save(job)
-            return job
-
-        return self._execute(reason, command)
+    def _update_job(self, job_id: str, reason: str, change: Callable[[Job], object]) -> Job:
+        return self._change(lambda: self.get_job(job_id), change, reason)
 
     def start_job(self, job_id: str, executor: str, *, reason: str = "") -> Job:
         return self._update_job(job_id, reason, lambda job: job.start(executor))

@@ -171,24 +171,21 @@ class ModelCommands(JobCommands):
         ref = parse_ref(ref_text)
         check_tags(tags)
 
-        def command() -> None:
-            target = self._tag_target(ref)
+        def change(target: Model | ModelVersion) -> None:
             for key, value in tags.items():
                 target.set_tag(key, value)
-            self.save(target)
 
-        self._execute(reason, command)
+        self._change(lambda: self._tag_target(ref), change, reason)
 
     def remove_tags(self, ref_text: str, keys: list[str], *, reason: str = "") -> None:
+        """Remove tags from a model or one of its versions; unknown keys are refused."""
         ref = parse_ref(ref_text)
 
-        def command() -> None:
-            target = self._tag_target(ref)
+        def change(target: Model | ModelVersion) -> None:
             for key in keys:
                 target.remove_tag(key)
-            self.save(target)
 
-        self._execute(reason, command)
+        self._change(lambda: self._tag_target(ref), change, reason)
 
     def _tag_target(self, ref: Ref) -> Model | ModelVersion:
         if ref.version is None and ref.alias is None:
@@ -210,32 +207,16 @@ class ModelCommands(JobCommands):
         self._execute(reason, command)
 
     def remove_alias(self, name: str, alias: str, *, reason: str = "") -> None:
-        def command() -> None:
-            model = self.get_model(name)
-            model.remove_alias(alias)
-            self.save(model)
-
-        self._execute(reason, command)
+        self._change(lambda: self.get_model(name), lambda m: m.remove_alias(alias), reason)
 
     def archive_model_version(self, ref_text: str, *, reason: str = "") -> None:
+        """Archive a version (refused while it is deployed)."""
         ref = parse_ref(ref_text)
-
-        def command() -> None:
-            version = self._resolve(ref)
-            version.archive()
-            self.save(version)
-
-        self._execute(reason, command)
+        self._change(lambda: self._resolve(ref), ModelVersion.archive, reason)
 
     def restore_model_version(self, ref_text: str, *, reason: str = "") -> None:
         ref = parse_ref(ref_text)
-
-        def command() -> None:
-            version = self._resolve(ref)
-            version.restore()
-            self.save(version)
-
-        self._execute(reason, command)
+        self._change(lambda: self._resolve(ref), ModelVersion.restore, reason)
 
     def delete_model_version(self, ref_text: str, *, reason: str = "") -> ModelVersion:
         """Delete a version (refused while deployed); aliases pointing at it go too."""
