@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -105,7 +106,7 @@ def scan_tree(source: Path) -> list[tuple[str, Path]]:
     """
     base = source.resolve()
     found: list[tuple[str, Path]] = []
-    _scan_directory(source, base, base, PurePosixPath(), {base}, found)
+    _scan_directory(source, base, base, "", {base}, found)
     found.sort(key=lambda item: item[0])
     return found
 
@@ -114,37 +115,35 @@ def _scan_directory(
     directory: Path,
     real_directory: Path,
     base: Path,
-    prefix: PurePosixPath,
+    prefix: str,
     ancestors: set[Path],
     found: list[tuple[str, Path]],
 ) -> None:
     with os.scandir(directory) as listing:
         children = sorted(listing, key=lambda child: child.name)
     for child in children:
-        child_path = Path(child.path)
-        relative = prefix / child.name
+        relative = safe_relative_path(prefix + child.name)
         if child.is_symlink():
-            real = child_path.resolve()
+            link = Path(child.path)
+            real = link.resolve()
             if not real.exists():
-                raise InvalidInputError(f"broken symlink: {child_path}")
+                raise InvalidInputError(f"broken symlink: {link}")
             if not real.is_relative_to(base):
                 raise InvalidInputError(
-                    f"symlink points outside the artifact directory: {child_path} -> {real}"
+                    f"symlink points outside the artifact directory: {link} -> {real}"
                 )
             is_dir, is_file = real.is_dir(), real.is_file()
         else:
             # Not a link: the directory listing already knows the type (no stat call).
             real = real_directory / child.name
-            is_dir, is_file = (
-                child.is_dir(follow_symlinks=False),
-                child.is_file(follow_symlinks=False),
-            )
+            is_dir = child.is_dir(follow_symlinks=False)
+            is_file = not is_dir and child.is_file(follow_symlinks=False)
         if is_dir:
             if real in ancestors:
-                raise InvalidInputError(f"symlink makes a directory loop: {child_path}")
-            _scan_directory(child_path, real, base, relative, ancestors | {real}, found)
+                raise InvalidInputError(f"symlink makes a directory loop: {child.path}")
+            _scan_directory(Path(child.path), real, base, relative + "/", ancestors | {real}, found)
         elif is_file:
-            found.append((safe_relative_path(relative.as_posix()), child_path))
+            found.append((relative, Path(child.path)))
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -178,7 +177,9 @@ class ArtifactStore:
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob with ``digest`` lives (whether or not it exists)."""
-        digest = check_digest(digest)
+        return self._blob_path(check_digest(digest))
+
+    def _blob_path(self, digest: str) -> Path:
         return self.root / "sha256" / digest[:2] / digest
 
     def has(self, digest: str) -> bool:
@@ -235,7 +236,7 @@ class ArtifactStore:
             raise IntegrityViolationError(
                 f"{source} hashes to sha256 {digest}, expected {expected}"
             )
-        target = self.blob_path(digest)
+        target = self._blob_path(digest)
         if target.is_file():
             return digest, size  # already stored: content-addressed blobs never change
         stream, temp = _create_temp(self.root / "tmp", "upload")
@@ -260,13 +261,15 @@ class ArtifactStore:
         called with (bytes done, bytes in all) as the files are read.
         """
         source = Path(source)
-        if not source.exists():
-            raise InvalidInputError(f"no such file or directory: {source}")
-        if source.is_dir():
+        try:
+            mode = source.stat().st_mode
+        except FileNotFoundError:
+            raise InvalidInputError(f"no such file or directory: {source}") from None
+        if stat.S_ISDIR(mode):
             files = scan_tree(source)
             if not files:
                 raise InvalidInputError(f"directory holds no files: {source}")
-        elif source.is_file():
+        elif stat.S_ISREG(mode):
             files = [(safe_relative_path(source.name), source)]
         else:
             raise InvalidInputError(f"not a regular file or directory: {source}")
