@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import random
 import time
 import uuid
@@ -173,11 +171,13 @@ class LedgerCore(Application[uuid.UUID]):
     def _find(self, cls: type[A], aggregate_id: uuid.UUID, *, for_update: bool = False) -> A | None:
         """The aggregate, or None when it does not exist (or is of another kind).
 
-        ``for_update``: the command saves this aggregate, so the cached copy is
-        used as is; if it is stale the save fails its version check and the
-        command runs again on fresh state. Other reads catch up with the store.
+        ``for_update``: the command saves this aggregate, so the cached instance is
+        checked out of the cache and used as is (no copy, no read). If it is stale
+        the save fails its version check and the command runs again on fresh
+        state; if the command fails, the instance is simply not put back. Other
+        reads catch up with the store.
         """
-        aggregate = self._cached(aggregate_id) if for_update else None
+        aggregate = self._check_out(aggregate_id) if for_update else None
         if aggregate is None:
             try:
                 aggregate = self.repository.get(aggregate_id)
@@ -185,12 +185,12 @@ class LedgerCore(Application[uuid.UUID]):
                 return None
         return aggregate if isinstance(aggregate, cls) else None
 
-    def _cached(self, aggregate_id: uuid.UUID) -> Any:
+    def _check_out(self, aggregate_id: uuid.UUID) -> Any:
         cache = self.repository.cache
         if cache is None:
             return None
         try:
-            return copy.deepcopy(cache.get(aggregate_id))
+            return cache.get(aggregate_id, evict=True)
         except KeyError:
             return None
 
@@ -198,8 +198,7 @@ class LedgerCore(Application[uuid.UUID]):
         """Record, then cache what was saved: the next command starts from it.
 
         The saved instances go into the cache as they are (commands are done with
-        them; `_cached` hands out copies), so aggregates returned by commands are
-        read-only views.
+        them), so aggregates returned by commands are read-only views.
         """
         recordings = super()._record(processing_event)
         cache = self.repository.cache
@@ -223,11 +222,8 @@ class LedgerCore(Application[uuid.UUID]):
             recordings = self._record(processing_event)
         except IntegrityError:
             # Another writer got there first: forget our stale copies before the retry.
-            cache = self.repository.cache
             for aggregate in aggregates:
-                if cache is not None:
-                    with contextlib.suppress(KeyError):
-                        cache.get(aggregate.id, evict=True)
+                self._check_out(aggregate.id)
             raise
         self._take_snapshots(processing_event)
         self._notify(recordings)
