@@ -104,46 +104,49 @@ def scan_tree(source: Path) -> list[tuple[str, Path]]:
     outside it (or a directory loop) is refused with InvalidInputError naming the link.
     Other special files (sockets, FIFOs, devices) are skipped.
     """
-    base = source.resolve()
     found: list[tuple[str, Path]] = []
-    _scan_directory(source, base, base, "", {base}, found)
+    _scan_directory(source, source, "", (source,), found)
     found.sort(key=lambda item: item[0])
     return found
 
 
 def _scan_directory(
     directory: Path,
-    real_directory: Path,
-    base: Path,
+    source: Path,
     prefix: str,
-    ancestors: set[Path],
+    ancestors: tuple[Path, ...],
     found: list[tuple[str, Path]],
 ) -> None:
     with os.scandir(directory) as listing:
         children = sorted(listing, key=lambda child: child.name)
     for child in children:
         relative = safe_relative_path(prefix + child.name)
+        path = Path(child.path)
         if child.is_symlink():
-            link = Path(child.path)
-            real = link.resolve()
-            if not real.exists():
-                raise InvalidInputError(f"broken symlink: {link}")
-            if not real.is_relative_to(base):
-                raise InvalidInputError(
-                    f"symlink points outside the artifact directory: {link} -> {real}"
-                )
-            is_dir, is_file = real.is_dir(), real.is_file()
+            is_dir, is_file = _follow_symlink(path, source, ancestors)
         else:
             # Not a link: the directory listing already knows the type (no stat call).
-            real = real_directory / child.name
             is_dir = child.is_dir(follow_symlinks=False)
             is_file = not is_dir and child.is_file(follow_symlinks=False)
         if is_dir:
-            if real in ancestors:
-                raise InvalidInputError(f"symlink makes a directory loop: {child.path}")
-            _scan_directory(Path(child.path), real, base, relative + "/", ancestors | {real}, found)
+            _scan_directory(path, source, relative + "/", (*ancestors, path), found)
         elif is_file:
-            found.append((relative, Path(child.path)))
+            found.append((relative, path))
+
+
+def _follow_symlink(link: Path, source: Path, ancestors: tuple[Path, ...]) -> tuple[bool, bool]:
+    """Check a symlink stays inside ``source`` and makes no loop; return (is_dir, is_file).
+
+    Only links need real paths resolved, so plain trees are scanned without it.
+    """
+    real = link.resolve()
+    if not real.exists():
+        raise InvalidInputError(f"broken symlink: {link}")
+    if not real.is_relative_to(source.resolve()):
+        raise InvalidInputError(f"symlink points outside the artifact directory: {link} -> {real}")
+    if real.is_dir() and real in {ancestor.resolve() for ancestor in ancestors}:
+        raise InvalidInputError(f"symlink makes a directory loop: {link}")
+    return real.is_dir(), real.is_file()
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
