@@ -87,11 +87,23 @@ def test_lineage_must_name_known_entities(ledger: Ledger, model_dir: Path, tmp_p
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,2\n3,4\n")
     ledger.register_data_asset("train", data)
-    version = ledger.register_model_version("iris", model_dir, lineage={"data": ["train:1"]})
+    version = ledger.register_model_version("iris", model_dir, lineage={"data": ["train"]})
+    assert version.spec["lineage"] == {"data": ["train:1"]}  # pinned to the exact version
+    ledger.set_alias("iris", "champion", 1)
     derived = ledger.register_model_version(
-        "iris-onnx", model_dir, flavor="onnx", lineage={"derived_from": version.ref}
+        "iris-onnx", model_dir, flavor="onnx", lineage={"derived_from": "iris@champion"}
     )
     assert derived.spec["lineage"] == {"derived_from": "iris:1"}
+
+
+def test_metrics_must_be_numbers(ledger: Ledger, model_dir: Path) -> None:
+    with pytest.raises(InvalidInputError, match="metric 'auc' must be a number"):
+        ledger.register_model_version("iris", model_dir, metrics={"auc": "high"})  # type: ignore[dict-item]
+    with pytest.raises(InvalidInputError, match="metric 'loss' must be a number"):
+        ledger.register_model_version("iris", model_dir, metrics={"loss": float("nan")})
+    assert ledger.register_model_version("iris", model_dir, metrics={"auc": 1}).spec["metrics"] == {
+        "auc": 1.0
+    }
 
 
 def test_snapshots_bound_the_cost_of_loading_a_long_lived_model(

@@ -63,10 +63,18 @@ class AssetCommands(LedgerCore):
 
         return self._execute(reason, command)
 
-    def _asset_version(self, cls: type[V], id_of: Any, ref_text: str) -> tuple[V, AssetVersion]:
+    def _asset_version(
+        self, cls: type[V], id_of: Callable[[str], UUID], ref_text: str
+    ) -> tuple[V, AssetVersion]:
+        """Resolve ``name`` (latest) or ``name:version`` of an environment, data or pipeline."""
         ref = parse_ref(ref_text, allow_alias=False)
         asset = self._load(cls, id_of(ref.name), f"{cls.kind} {ref.name!r}")
         return asset, asset.get_version(ref.version)
+
+    def _exact_asset_ref(self, cls: type[V], id_of: Callable[[str], UUID], ref_text: str) -> str:
+        """``name`` or ``name:version`` as the exact ``name:version`` it stands for."""
+        asset, version = self._asset_version(cls, id_of, ref_text)
+        return f"{asset.name}:{version['version']}"
 
     # -- environments ------------------------------------------------------------------
 

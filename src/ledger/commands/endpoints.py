@@ -45,10 +45,9 @@ class EndpointCommands(ModelCommands):
         """Deploy a model version; the version is marked in use in the same transaction."""
         check_name(deployment, "deployment name")
         ref = parse_ref(model_ref)
-        environment_ref = ""
-        if environment:
-            env, env_version = self._asset_version(Environment, environment_id, environment)
-            environment_ref = f"{env.name}:{env_version['version']}"
+        environment_ref = (
+            self._exact_asset_ref(Environment, environment_id, environment) if environment else ""
+        )
 
         def command() -> Endpoint:
             endpoint = self.get_endpoint(endpoint_name)

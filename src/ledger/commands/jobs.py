@@ -33,10 +33,7 @@ class JobCommands(AssetCommands):
     ) -> Job:
         """Record a run request with the snapshot needed to reproduce it."""
         pipeline, version = self._asset_version(Pipeline, pipeline_id, pipeline_ref)
-        data_refs = []
-        for ref in data or []:
-            asset, asset_version = self._asset_version(DataAsset, data_asset_id, ref)
-            data_refs.append(f"{asset.name}:{asset_version['version']}")
+        data_refs = [self._exact_asset_ref(DataAsset, data_asset_id, ref) for ref in data or []]
         environment_ref, environment_digest = "", ""
         if environment:
             env, env_version = self._asset_version(Environment, environment_id, environment)

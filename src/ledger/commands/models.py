@@ -28,6 +28,15 @@ MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 5_000
 
 
+def check_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    checked = {}
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise InvalidInputError(f"metric {name!r} must be a number, got {value!r}")
+        checked[name] = float(value)
+    return checked
+
+
 def check_tags(tags: dict[str, str]) -> dict[str, str]:
     for key, value in tags.items():
         if not key or len(key) > MAX_TAG_KEY:
@@ -66,11 +75,11 @@ class ModelCommands(JobCommands):
         lineage = self._checked_lineage(lineage or {})
         files = self.artifacts.put_tree(path, on_progress)
         spec: VersionSpec = {
-            "files": [entry.to_dict() for entry in files],  # type: ignore[misc]
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
             "flavor": flavor,
             "signature": signature or {},
             "tags": check_tags(dict(tags or {})),
-            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "metrics": check_metrics(metrics or {}),
             "description": description,
             "lineage": lineage,
         }
@@ -84,18 +93,23 @@ class ModelCommands(JobCommands):
         return self._execute(reason, command)
 
     def _checked_lineage(self, lineage: Lineage) -> Lineage:
-        """Every lineage reference must name something the ledger knows."""
-        for ref in lineage.get("data", []):
-            self._asset_version(DataAsset, data_asset_id, ref)
+        """Resolve every lineage reference to an exact ``name:version`` the ledger knows."""
+        exact: Lineage = {}
+        if "data" in lineage:
+            exact["data"] = [
+                self._exact_asset_ref(DataAsset, data_asset_id, ref) for ref in lineage["data"]
+            ]
         if "environment" in lineage:
-            self._asset_version(Environment, environment_id, lineage["environment"])
+            exact["environment"] = self._exact_asset_ref(
+                Environment, environment_id, lineage["environment"]
+            )
         if "pipeline" in lineage:
-            self._asset_version(Pipeline, pipeline_id, lineage["pipeline"])
+            exact["pipeline"] = self._exact_asset_ref(Pipeline, pipeline_id, lineage["pipeline"])
         if "derived_from" in lineage:
-            self.get_model_version(lineage["derived_from"])
+            exact["derived_from"] = self.get_model_version(lineage["derived_from"]).ref
         if "job" in lineage:
-            self.get_job(lineage["job"])
-        return lineage
+            exact["job"] = str(self.get_job(lineage["job"]).id)
+        return exact
 
     # -- queries --------------------------------------------------------------------
 
