@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -120,3 +123,35 @@ def test_snapshots_bound_the_cost_of_loading_a_long_lived_model(
     fresh = open_ledger()
     assert fresh.get_model("busy").latest_version == 250
     assert len(list(fresh.events.get(model_id, gt=snapshot.originator_version))) <= 100
+
+
+REGISTER_IN_A_PROCESS = """
+import sys
+from pathlib import Path
+from ledger.application import Ledger
+ledger = Ledger()
+print(*(ledger.register_model_version("shared", Path(sys.argv[1])).number for _ in range(40)))
+"""
+
+
+def test_writers_in_separate_processes_never_collide(
+    store: StoreFactory, open_ledger: Callable[..., Ledger], model_dir: Path
+) -> None:
+    env = {**os.environ, **store.env()}
+    processes = [  # started together on a store none of them has created yet
+        subprocess.Popen(
+            [sys.executable, "-c", REGISTER_IN_A_PROCESS, str(model_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    numbers = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        numbers += [int(n) for n in out.split()]
+    assert sorted(numbers) == list(range(1, 121))
+    assert open_ledger().verify().ok

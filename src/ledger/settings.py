@@ -6,7 +6,7 @@ import getpass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,8 +29,8 @@ class StoreLocation:
                 )
             self.pg_host = parts.hostname
             self.pg_port = parts.port or 5432
-            self.pg_user = parts.username or getpass.getuser()
-            self.pg_password = parts.password or ""
+            self.pg_user = unquote(parts.username or "") or getpass.getuser()
+            self.pg_password = unquote(parts.password or "")
             self.pg_dbname = parts.path.strip("/")
             self.sqlite_path = Path()
         elif parts.scheme in ("", "sqlite", "file"):

@@ -7,7 +7,7 @@ version 10,000 costs what version 1 costs: the model aggregate stays small.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict, get_args
+from typing import Any, Literal, TypedDict, get_args
 from uuid import UUID
 
 from ledger.domain.base import LedgerAggregate, aggregate_id
@@ -37,6 +37,8 @@ class Lineage(TypedDict, total=False):
 
 
 class DeploymentRef(TypedDict):
+    """A deployment that serves a model version."""
+
     endpoint: str
     deployment: str
 
@@ -51,7 +53,6 @@ class VersionSpec(TypedDict):
     metrics: dict[str, float]
     description: str
     lineage: Lineage
-    source: NotRequired[str]
 
 
 def model_id(name: str) -> UUID:

@@ -8,10 +8,11 @@ each event in the chain and NOTIFYs followers, all in the one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
@@ -120,7 +121,30 @@ class ChainedPostgresFactory(PostgresFactory):
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         if self.env_create_table():
-            with self.datastore.transaction(commit=True) as curs:
+            with self._schema_lock(), self.datastore.transaction(commit=True) as curs:
                 curs.execute(
                     SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.datastore.schema))
                 )
+
+    def application_recorder(self) -> ApplicationRecorder:
+        with self._schema_lock():
+            return super().application_recorder()
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        with self._schema_lock():
+            return super().aggregate_recorder(purpose)
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Serialise table and function creation across processes starting together:
+        concurrent CREATE OR REPLACE FUNCTION fails with 'tuple concurrently updated'."""
+        if not self.env_create_table():
+            yield
+            return
+        key = f"ledger-schema:{self.datastore.schema}"
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
