@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ledger.application import Ledger
 from ledger.domain.base import EventMeta, acting
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
@@ -18,6 +20,8 @@ from tests.conftest import StoreFactory
 
 DUMP_STATE = """
 import json
+import pytest
+
 from ledger.application import Ledger
 from ledger.summaries import endpoint_summary, model_summary, version_summary
 ledger = Ledger()
@@ -107,3 +111,18 @@ def test_an_event_stored_before_its_schema_gained_a_field_still_loads(
     assert isinstance(loaded, ModelVersion)
     assert loaded.spec["signature"] == {}
     assert loaded.spec["description"] == "from the old days"
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)  # SQLite has no connection to lose
+def test_a_dropped_postgres_connection_is_replaced(
+    store: StoreFactory, ledger: Ledger, model_dir: Path
+) -> None:
+    ledger.register_model_version("iris", model_dir)
+    killed = store.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE pid <> pg_backend_pid() AND query LIKE ?",
+        (f"%{store.schema}%",),
+    )
+    assert killed, "the ledger's connection was found and terminated"
+    assert ledger.register_model_version("iris", model_dir).number == 2
+    assert ledger.verify().ok

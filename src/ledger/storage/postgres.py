@@ -12,14 +12,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
 )
 from eventsourcing.utils import retry
-from psycopg.errors import InterfaceError, OperationalError
 from psycopg.sql import SQL, Identifier
 
 from ledger.chain import CHAIN_TABLE
@@ -91,6 +96,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "ORDER BY position LIMIT %s"
         ).format(schema=schema, chain=self.chain_table)
 
+    # Like eventsourcing's recorders: a dropped connection is retried on a fresh one.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
