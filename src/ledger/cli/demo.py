@@ -12,6 +12,7 @@ from rich.rule import Rule
 
 from ledger.application import Ledger
 from ledger.cli.context import console, load_settings, print_history
+from ledger.cli.endpoints import print_split
 from ledger.errors import RuleViolationError
 from ledger.specs import EnvironmentSpec
 
@@ -60,7 +61,9 @@ def run_demo(home: str = "") -> None:
     """Run the demo in ``home`` (a new temporary directory when empty)."""
     root = Path(home) if home else Path(tempfile.mkdtemp(prefix="ledger-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(home=root / ".ledger", store="")
+    settings = load_settings(
+        home=root / ".ledger", store="", artifacts=root / ".ledger" / "artifacts"
+    )
     console.print(f"Demo store: [bold]{settings.store_location.describe()}[/]")
     ledger = Ledger(settings)
     try:
@@ -106,17 +109,13 @@ def _walk_through(ledger: Ledger, root: Path) -> None:
     _step("4. Create an online endpoint; deploy blue (v1), then green (v2)")
     ledger.create_endpoint(ENDPOINT, "online", reason="public scoring API")
     ledger.deploy(ENDPOINT, "blue", f"{MODEL}:1", environment=env.ref, reason="first release")
-    endpoint = ledger.deploy(
-        ENDPOINT, "green", f"{MODEL}:2", environment=env.ref, reason="candidate"
+    print_split(
+        ledger.deploy(ENDPOINT, "green", f"{MODEL}:2", environment=env.ref, reason="candidate")
     )
-    console.print(f"traffic after deploys: {endpoint.traffic}")
 
     _step("5. Canary: 90/10, then all traffic to green")
-    canary = ledger.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, reason="canary")
-    console.print(f"traffic: {canary.traffic}")
-    console.print(
-        f"traffic: {ledger.set_traffic(ENDPOINT, {'green': 100}, reason='canary healthy').traffic}"
-    )
+    print_split(ledger.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, reason="canary"))
+    print_split(ledger.set_traffic(ENDPOINT, {"green": 100}, reason="canary healthy"))
     ledger.set_alias(MODEL, "champion", 2, reason="won the canary")
 
     _step("6. Rules hold: the live version cannot be deleted")

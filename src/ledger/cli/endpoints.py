@@ -17,7 +17,8 @@ app = typer.Typer(
 )
 
 
-def _print_split(endpoint: Endpoint) -> None:
+def print_split(endpoint: Endpoint) -> None:
+    """One line: the endpoint's live split, and its mirror if any."""
     live = ", ".join(f"{n}={w}%" for n, w in sorted(endpoint.traffic.items())) or "none"
     line = f"{endpoint.name}: traffic {live}"
     if endpoint.mirror:
@@ -62,7 +63,7 @@ def deploy(
             endpoint, deployment, model, environment=environment, resources=resources, reason=reason
         )
     console.print(f"Deployed {model} as {endpoint}/{deployment}")
-    _print_split(result)
+    print_split(result)
 
 
 @app.command()
@@ -74,7 +75,7 @@ def traffic(
     """Set the live traffic split; deployments not named get 0%."""
     with open_ledger() as ledger:
         result = ledger.set_traffic(endpoint, parse_weights(weights), reason=reason)
-    _print_split(result)
+    print_split(result)
 
 
 @app.command()
@@ -86,7 +87,7 @@ def mirror(
     """Copy a share of requests to deployments with no live traffic (shadow testing)."""
     with open_ledger() as ledger:
         result = ledger.set_mirror(endpoint, parse_weights(weights, "mirror"), reason=reason)
-    _print_split(result)
+    print_split(result)
 
 
 @app.command()
