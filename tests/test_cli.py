@@ -181,3 +181,43 @@ def test_the_installed_command_prints_one_line_errors(store: StoreFactory) -> No
     assert result.returncode == 1
     assert result.stderr.strip() == "error: model 'nothing' does not exist"
     assert result.stdout == ""
+
+
+def test_model_level_tags_archive_and_alias_removal(cli: Cli, model_dir: Path) -> None:
+    cli("model", "register", "iris", str(model_dir), "--description", "first cut")
+    assert cli("model", "tag", "iris", "owner=vision-team").code == 0
+    assert cli("model", "list", "--json").json()[0]["tags"] == {"owner": "vision-team"}
+    assert "owner=vision-team" in cli("model", "list").out
+    assert cli("model", "untag", "iris", "owner").code == 0
+    assert_user_error(cli("model", "untag", "iris", "owner"), "model iris has no tag 'owner'")
+
+    assert cli("model", "archive", "iris:1", "-r", "superseded").code == 0
+    assert cli("model", "show", "iris:1", "--json").json()["status"] == "archived"
+    assert cli("model", "restore", "iris:1").code == 0
+    shown = cli("model", "show", "iris:1")
+    assert shown.code == 0 and "ready" in shown.out and "first cut" in shown.out
+    assert "weights.bin" in shown.out
+
+    assert cli("model", "alias", "iris", "prod", "1").code == 0
+    assert cli("model", "alias", "iris", "prod", "--delete").code == 0
+    assert_user_error(cli("model", "show", "iris@prod"), "has no alias 'prod'")
+    assert_user_error(cli("model", "alias", "iris", "prod"), "give the VERSION")
+    assert_user_error(cli("model", "alias", "iris", "1st", "1"), "invalid alias '1st'")
+    assert_user_error(cli("model", "delete", "iris"), "say which version to delete")
+
+
+def test_tables_for_people(cli: Cli, tmp_path: Path) -> None:
+    spec = tmp_path / "env.yaml"
+    spec.write_text("python: '3.12'\npip: [numpy]\n")
+    assert_user_error(cli("env", "register", str(spec)), "has no `name`; pass --name")
+    assert cli("env", "register", str(spec), "--name", "np").code == 0
+    shown = cli("env", "show", "np")
+    assert "3.12" in shown.out and "numpy" in shown.out
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # the URL below replaces it
+def test_unreachable_store_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_STORE", "postgresql://nobody@127.0.0.1:1/nowhere")
+    result = cli("model", "list")
+    assert_user_error(result, "cannot reach the event store at postgresql://nobody@127.0.0.1:1")
+    assert len(result.err.strip().splitlines()) == 1
