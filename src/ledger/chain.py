@@ -29,7 +29,8 @@ PAGE_SIZE = 5_000
 def event_digest(
     originator_id: UUID | str, originator_version: int, topic: str, state: bytes
 ) -> bytes:
-    header = f"{UUID(str(originator_id))}:{originator_version}:{topic}".encode()
+    uid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+    header = f"{uid}:{originator_version}:{topic}".encode()
     return hashlib.sha256(header + state).digest()
 
 

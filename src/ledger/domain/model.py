@@ -7,6 +7,7 @@ version 10,000 costs what version 1 costs: the model aggregate stays small.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal, TypedDict, get_args
 from uuid import UUID
 
@@ -55,6 +56,7 @@ class VersionSpec(TypedDict):
     lineage: Lineage
 
 
+@lru_cache(maxsize=4096)
 def model_id(name: str) -> UUID:
     return aggregate_id("model", name)
 
