@@ -74,7 +74,7 @@ from ledger.settings import Settings
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HIGH_START = 10_000  # the second range starts at this version number
-WARMUP_OPS = 20
+WARMUP_OPS = 200
 MODEL = "bench-model"
 WARMUP_MODEL = "warmup-model"
 TARGETS = {"SQLite": 4_000.0, "PostgreSQL": 1_200.0}  # ledger versions/s, from the issue
