@@ -161,6 +161,11 @@ def test_verify_reports_ok_then_the_tampered_position(
     assert cli("verify", "--json").json()["bad_position"] == 2  # type: ignore[index]
 
 
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert (result.code, result.out.strip()) == (0, "ledger 0.1.0")
+
+
 def test_usage_errors_exit_2_and_bad_settings_exit_1(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

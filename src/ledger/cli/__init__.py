@@ -9,6 +9,7 @@ import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
 from rich.progress import Progress
 
+from ledger import __version__
 from ledger.cli import assets, endpoints, models
 from ledger.cli.context import (
     AsJson,
@@ -38,8 +39,19 @@ app.add_typer(endpoints.app, name="endpoint")
 HISTORY_KINDS = ("model", "endpoint", "environment", "data", "pipeline", "job")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"ledger {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _configure() -> None:
+def _configure(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version"),
+    ] = False,
+) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
