@@ -132,3 +132,5 @@ def test_health_reports_are_recorded(blue_green: Ledger) -> None:
         "healthy",
         "provider=CPUExecutionProvider",
     )
+    with pytest.raises(InvalidInputError, match="health must be one of"):
+        blue_green.report_health("shop", "green", "fine")

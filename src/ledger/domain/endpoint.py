@@ -10,6 +10,8 @@ from ledger.errors import InvalidInputError, RuleViolationError
 
 EndpointKind = Literal["online", "batch"]
 ENDPOINT_KINDS: tuple[str, ...] = get_args(EndpointKind)
+HealthState = Literal["pending", "healthy", "degraded", "unhealthy"]
+HEALTH_STATES: tuple[str, ...] = get_args(HealthState)
 
 
 class Resources(TypedDict):
@@ -164,7 +166,7 @@ class Endpoint(LedgerAggregate):
         total = sum(weights.values())
         if self.deployments and total != 100:
             raise InvalidInputError(f"traffic weights must sum to 100, got {total}")
-        if self.kind == "batch" and sorted(weights.values()) != [100]:
+        if self.kind == "batch" and self.deployments and sorted(weights.values()) != [100]:
             raise InvalidInputError(
                 "a batch endpoint sends all traffic to one default deployment (name=100)"
             )
@@ -196,6 +198,9 @@ class Endpoint(LedgerAggregate):
             self.trigger_event(self.MirrorChanged, mirror=shadow)
 
     def report_health(self, deployment: str, status: str, detail: str = "") -> None:
+        """Record what an executor observed of a deployment (e.g. the provider in use)."""
+        if status not in HEALTH_STATES:
+            raise InvalidInputError(f"health must be one of {', '.join(HEALTH_STATES)}")
         self._require_known("health", {deployment: 0})
         self.trigger_event(self.HealthReported, deployment=deployment, status=status, detail=detail)
 
