@@ -9,7 +9,6 @@ from ledger.domain.base import LedgerAggregate
 from ledger.errors import RuleViolationError
 
 JobStatus = Literal["submitted", "running", "succeeded", "failed", "cancelled"]
-FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class JobSnapshot(TypedDict):
