@@ -14,8 +14,10 @@ What is measured, one after the other in one process on this machine:
    ``create_model_version`` for the same ranges. MLflow records only the source
    URI; it copies no files.
 4. eventsourcing's own baseline: a plain ``eventsourcing.application.Application``
-   on PostgreSQL saving one new aggregate (one small event) per operation.
-5. raw psycopg ceiling: one autocommitted single-row ``INSERT`` per operation.
+   saving one new aggregate (one small event) per operation, on SQLite (its defaults)
+   and on PostgreSQL: the floor under any application built on it.
+5. the stores' ceilings: one single-row ``INSERT`` + commit per operation, with
+   sqlite3 (WAL, synchronous=NORMAL like the ledger) and with psycopg.
 
 Every operation is a separate, durable commit made by one thread. Each system is
 warmed up with a few operations (on a separate model) before timing; rates are
@@ -37,6 +39,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -248,18 +251,57 @@ def bench_raw_psycopg(plan: Plan) -> list[Result]:
         return [baseline_row("raw psycopg", lambda i: conn.execute(insert, (payload,)), plan)]
 
 
-def baseline_row(system: str, op: Callable[[int], object], plan: Plan) -> Result:
+def baseline_row(
+    system: str, op: Callable[[int], object], plan: Plan, store: str = "PostgreSQL"
+) -> Result:
     untimed_ops(op, 0, WARMUP_OPS)
-    progress.log(f"{system} on PostgreSQL: {plan.versions:,} commits")
+    progress.log(f"{system} on {store}: {plan.versions:,} commits")
     seconds, latencies = timed_ops(op, 1, plan.versions)
     unit = "events (1 new aggregate each)" if system == "eventsourcing" else "INSERT+COMMIT"
-    return Result(
-        system, "PostgreSQL", f"{plan.versions:,} {unit}", plan.versions, seconds, latencies
-    )
+    return Result(system, store, f"{plan.versions:,} {unit}", plan.versions, seconds, latencies)
+
+
+def bench_eventsourcing_sqlite(plan: Plan) -> list[Result]:
+    """eventsourcing's own save on a SQLite file (its defaults: WAL, synchronous=FULL)."""
+    with tempfile.TemporaryDirectory(prefix="bench-es-") as tmp:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(tmp) / "es.db"),
+        }
+        app: Application[Any] = Application(env=env)
+        try:
+            return [
+                baseline_row("eventsourcing", lambda i: app.save(Note(f"note {i}")), plan, "SQLite")
+            ]
+        finally:
+            app.close()
+
+
+def bench_raw_sqlite(plan: Plan) -> list[Result]:
+    """The SQLite ceiling: one INSERT + COMMIT per operation (WAL, synchronous=NORMAL)."""
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB)")
+        body = b"x" * 600
+        try:
+            return [
+                baseline_row(
+                    "raw sqlite3",
+                    lambda i: conn.execute("INSERT INTO rows (body) VALUES (?)", (body,)),
+                    plan,
+                    "SQLite",
+                )
+            ]
+        finally:
+            conn.close()
 
 
 SYSTEMS: list[tuple[str, str, Callable[[Plan], list[Result]]]] = [
     ("ledger", "SQLite", bench_ledger_sqlite),
+    ("eventsourcing", "SQLite", bench_eventsourcing_sqlite),
+    ("raw sqlite3", "SQLite", bench_raw_sqlite),
     ("ledger", "PostgreSQL", bench_ledger_postgres),
     ("MLflow", "PostgreSQL", bench_mlflow),
     ("eventsourcing", "PostgreSQL", bench_eventsourcing),
@@ -300,7 +342,8 @@ def vs_target(row: Result) -> str:
 def results_table(results: list[Result]) -> Table:
     table = Table(
         title="Model-version registration throughput (one writer, one commit per op)",
-        caption="Baselines count events saved (eventsourcing) and rows inserted (psycopg) per s.",
+        caption="Baselines count events saved (eventsourcing) and rows inserted (sqlite3, "
+        "psycopg) per s.",
     )
     table.add_column("System")
     table.add_column("Store")
