@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain.base import EventMeta, acting
@@ -125,4 +127,14 @@ def test_a_dropped_postgres_connection_is_replaced(
     )
     assert killed, "the ledger's connection was found and terminated"
     assert ledger.register_model_version("iris", model_dir).number == 2
+    assert ledger.verify().ok
+
+
+def test_appends_take_any_version_number(ledger: Ledger) -> None:
+    """Small and large numbers in one append (binary parameters must not narrow types)."""
+    events = [StoredEvent(uuid4(), v, "x:y", b"{}") for v in (1, 40_000, 3_000_000_000)]
+    positions = ledger.recorder.insert_events(events)
+    assert positions is not None and len(positions) == 3
+    stored = ledger.recorder.select_notifications(positions[0], 10)
+    assert [n.originator_version for n in stored] == [1, 40_000, 3_000_000_000]
     assert ledger.verify().ok

@@ -87,9 +87,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
             )
         )
-        self.append_statement = SQL("SELECT * FROM {schema}.{function}(%s, %s, %s, %s)").format(
-            schema=schema, function=function
-        )
+        # Binary parameters: event states travel as bytes, not hex text.
+        self.append_statement = SQL(
+            "SELECT * FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(schema=schema, function=function)
         self.append_column = f"{events_table_name}_append"
         self.select_chain_statement = SQL(
             "SELECT position, hash FROM {schema}.{chain} WHERE position > %s "
