@@ -30,34 +30,25 @@ def test_demo_and_test_commands_work_from_a_fresh_clone(tmp_path: Path) -> None:
         "LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
 
-    demo = subprocess.run(
-        [demo_command, "--home", str(tmp_path / "demo")],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=clone, env=env, capture_output=True, text=True, timeout=900
+        )
+
+    demo = run(demo_command, "--home", str(tmp_path / "demo"))
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "refused: cannot delete model version iris-classifier:2" in demo.stdout
     assert re.search(r"OK: \d+ events", demo.stdout)
 
     # The test command, narrowed to one quick test: the full suite is what runs this test.
-    tests = subprocess.run(
-        [
-            test_command,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_model_versions.py",
-            "-k",
-            "three_times",
-        ],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    tests = run(
+        test_command,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_model_versions.py",
+        "-k",
+        "three_times",
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert re.search(r"2 passed", tests.stdout), tests.stdout

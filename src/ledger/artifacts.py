@@ -144,9 +144,10 @@ def _follow_symlink(link: Path, source: Path, ancestors: tuple[Path, ...]) -> tu
         raise InvalidInputError(f"broken symlink: {link}")
     if not real.is_relative_to(source.resolve()):
         raise InvalidInputError(f"symlink points outside the artifact directory: {link} -> {real}")
-    if real.is_dir() and real in {ancestor.resolve() for ancestor in ancestors}:
+    is_dir = real.is_dir()
+    if is_dir and real in {ancestor.resolve() for ancestor in ancestors}:
         raise InvalidInputError(f"symlink makes a directory loop: {link}")
-    return real.is_dir(), real.is_file()
+    return is_dir, not is_dir and real.is_file()
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
