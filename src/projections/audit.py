@@ -1,0 +1,204 @@
+"""The audit view: one row per event, filterable by who, what, which entity and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+
+from ledger.core import ENVELOPE_FIELDS
+from ledger.domain import (
+    DataAsset,
+    Endpoint,
+    Environment,
+    Job,
+    LedgerAggregate,
+    Model,
+    ModelVersion,
+    Pipeline,
+)
+from ledger.errors import InvalidInputError
+from projections.base import AppendOnlyProjection, Change, Handler
+from projections.database import Row, RowWriter, ViewDatabase
+from projections.paging import Page, check_limit, decode_token, encode_token
+from projections.tables import Table
+from projections.timestamps import iso, to_microseconds
+
+AUDIT = Table(
+    "ledger_view_audit",
+    key={"position": "BIGINT"},
+    columns={
+        "aggregate_id": "TEXT NOT NULL",
+        "aggregate_version": "BIGINT NOT NULL",
+        "kind": "TEXT NOT NULL",
+        "name": "TEXT NOT NULL",
+        "scope": "TEXT NOT NULL",
+        "event_type": "TEXT NOT NULL",
+        "actor": "TEXT NOT NULL",
+        "reason": "TEXT NOT NULL",
+        "correlation_id": "TEXT NOT NULL",
+        "causation_id": "TEXT NOT NULL",
+        "time_us": "BIGINT NOT NULL",
+        "details": "TEXT NOT NULL",
+    },
+    indexes=(
+        ("actor", "position"),
+        ("event_type", "position"),
+        ("kind", "scope", "position"),
+        ("kind", "name", "position"),
+        ("correlation_id",),
+        ("time_us", "position"),
+    ),
+)
+
+
+def _stored_state_transcoder() -> JSONTranscoder:
+    """Reads event states as eventsourcing's default mapper wrote them."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+_TRANSCODER = _stored_state_transcoder()
+
+
+def event_details(state: str) -> dict[str, Any]:
+    """An event's own fields (without actor, time...) from its stored state."""
+    fields: dict[str, Any] = _TRANSCODER.decode(state.encode())
+    return {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS and k != "class_version"}
+
+
+class AuditProjection(AppendOnlyProjection):
+    """Who did what, to which entity, when and why: every event, in log order."""
+
+    name = "audit"
+    description = "one row per event: entity, type, actor, reason, time, correlation"
+    tables = (AUDIT,)
+
+    def handlers(self) -> dict[type[Any], Handler]:
+        return {}
+
+    def apply(self, change: Change, history: Any) -> None:
+        event = change.event
+        entity = change.entity
+        self.add(
+            AUDIT.name,
+            (change.position, str(event.originator_id), event.originator_version, entity.kind,
+             entity.name, entity.scope, change.event_type, event.actor, event.reason,
+             event.correlation_id, event.causation_id, change.time_us, change.state.decode()),
+        )  # fmt: skip
+
+    def flush(self, out: RowWriter) -> None:
+        # Positions are unique and applied exactly once: a plain bulk append.
+        out.copy_rows(AUDIT.name, AUDIT.column_names, self._pending[AUDIT.name])
+        self._pending[AUDIT.name] = []
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which events to list; every given filter must hold. Results are in log order."""
+
+    actor: str = ""
+    event_type: str = ""  # "ModelVersion.Registered", or "Registered" for every aggregate
+    kind: str = ""  # model, model_version, endpoint, environment, data, pipeline, job
+    name: str = ""  # with kind "model": the model and all its versions
+    correlation_id: str = ""
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    after_position: int = 0
+    limit: int = 100
+    page_token: str = ""
+
+
+def event_types() -> dict[str, list[str]]:
+    """Short event name -> the qualified names of every aggregate that has it."""
+    types: dict[str, list[str]] = {}
+    for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job):
+        for value in vars(aggregate).values():
+            is_event = isinstance(value, type) and issubclass(value, LedgerAggregate.Event)
+            if is_event and value.__name__ != "Event":
+                types.setdefault(value.__name__, []).append(value.__qualname__)
+    return types
+
+
+def query_audit(db: ViewDatabase, query: AuditQuery) -> Page:
+    check_limit(query.limit)
+    where, params = _audit_conditions(query)
+    rows = db.execute(
+        f"SELECT {', '.join(AUDIT.column_names)} FROM {AUDIT.name} "
+        f"WHERE {' AND '.join(where)} ORDER BY position LIMIT ?",
+        (*params, query.limit + 1),
+    )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    items = [audit_row(row) for row in rows]
+    return Page(items, encode_token(rows[-1][0]) if more else "")
+
+
+def audit_row(row: Row) -> dict[str, Any]:
+    (position, aggregate_id, aggregate_version, kind, name, scope, event_type, actor, reason,
+     correlation_id, causation_id, time_us, details) = row  # fmt: skip
+    return {
+        "position": position,
+        "time": iso(time_us),
+        "kind": kind,
+        "name": name,
+        "scope": scope,
+        "event_type": event_type,
+        "actor": actor,
+        "reason": reason,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "aggregate_id": aggregate_id,
+        "aggregate_version": aggregate_version,
+        "details": event_details(details),
+    }
+
+
+def _audit_conditions(query: AuditQuery) -> tuple[list[str], list[Any]]:
+    after = decode_token(query.page_token) if query.page_token else query.after_position
+    where: list[str] = ["position > ?"]
+    params: list[Any] = [after]
+    if query.actor:
+        where.append("actor = ?")
+        params.append(query.actor)
+    if query.event_type:
+        qualified = _qualified_types(query.event_type)
+        where.append(f"event_type IN ({', '.join('?' * len(qualified))})")
+        params += qualified
+    if query.kind == "model" and query.name:
+        where.append("kind IN ('model', 'model_version') AND scope = ?")
+        params.append(query.name)
+    else:
+        if query.kind:
+            where.append("kind = ?")
+            params.append(query.kind)
+        if query.name:
+            where.append("name = ?")
+            params.append(query.name)
+    if query.correlation_id:
+        where.append("correlation_id = ?")
+        params.append(query.correlation_id)
+    if query.since is not None:
+        where.append("time_us >= ?")
+        params.append(to_microseconds(query.since))
+    if query.until is not None:
+        where.append("time_us < ?")
+        params.append(to_microseconds(query.until))
+    return where, params
+
+
+def _qualified_types(event_type: str) -> list[str]:
+    known = event_types()
+    if "." in event_type:
+        if not any(event_type in names for names in known.values()):
+            raise InvalidInputError(f"unknown event type {event_type!r}")
+        return [event_type]
+    if event_type not in known:
+        raise InvalidInputError(
+            f"unknown event type {event_type!r}; known: {', '.join(sorted(known))}"
+        )
+    return known[event_type]

@@ -1,0 +1,125 @@
+"""What every projection shares: the decoded event it applies, and its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+from ledger.domain import LedgerAggregate
+from projections.database import Row, RowWriter, ViewDatabase
+from projections.tables import HistoryWriter, Key, Table, TableState
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What an aggregate is, for readers: kind, name, and the name it belongs under.
+
+    ``scope`` groups an entity with its parent: a model version ``iris:2`` is in
+    scope ``iris``, so a model's audit trail includes its versions.
+    """
+
+    kind: str
+    name: str
+    scope: str
+
+
+class Change(NamedTuple):  # a tuple: a rebuild makes one per event
+    """One event of the log, decoded, with its position and the entity it changed."""
+
+    position: int
+    event: LedgerAggregate.Event
+    entity: Entity
+    time_us: int
+    state: bytes  # the event as stored (JSON)
+
+    @property
+    def event_type(self) -> str:
+        """``Class.Event``, e.g. ``ModelVersion.Registered``."""
+        return type(self.event).__qualname__
+
+
+Handler = Callable[[Any], None]
+
+
+class Projection:
+    """A read model: tables, and how each kind of event changes them.
+
+    Subclasses list their ``tables`` and map event classes to handlers in
+    ``handlers()``. Keyed tables are kept in memory between batches (the runner
+    reloads them whenever another process moved the tracked position), so
+    applying an event costs no database round trip; ``flush`` writes what changed.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def __init__(self) -> None:
+        self.state = {table.name: TableState(table) for table in self.tables}
+        self._handlers: dict[type[Any], Handler] = self.handlers()
+        self._history = HistoryWriter()
+        self._position = 0  # of the change being applied
+
+    def handlers(self) -> dict[type[Any], Handler]:
+        raise NotImplementedError
+
+    def apply(self, change: Change, history: HistoryWriter) -> None:
+        handler = self._handlers.get(type(change.event))
+        if handler is not None:
+            self._position = change.position
+            self._history = history
+            handler(change)
+
+    # -- helpers for handlers --------------------------------------------------------
+
+    def put(self, table: str, key: Key, row: Row) -> None:
+        self.state[table].put(key, row, self._position, self._history)
+
+    def delete(self, table: str, key: Key) -> None:
+        self.state[table].delete(key, self._position, self._history)
+
+    def get(self, table: str, key: Key) -> Row | None:
+        return self.state[table].get(key)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def load(self, db: ViewDatabase) -> None:
+        for state in self.state.values():
+            state.load(db)
+
+    def flush(self, out: RowWriter) -> None:
+        for state in self.state.values():
+            state.flush(out)
+
+    def forget(self) -> None:
+        for state in self.state.values():
+            state.forget()
+
+
+class AppendOnlyProjection(Projection):
+    """A projection whose rows never change once written (audit, lineage).
+
+    Nothing is kept in memory: rows collected during a batch are inserted at
+    flush, and a row already present (same key) is left as it is.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[str, list[Row]] = {table.name: [] for table in self.tables}
+
+    def add(self, table: str, row: Row) -> None:
+        self._pending[table].append(row)
+
+    def load(self, db: ViewDatabase) -> None:
+        self.forget()
+
+    def flush(self, out: RowWriter) -> None:
+        for table in self.tables:
+            rows = self._pending[table.name]
+            out.write_rows(table.name, table.column_types, tuple(table.key), rows, replace=False)
+            self._pending[table.name] = []
+
+    def forget(self) -> None:
+        for rows in self._pending.values():
+            rows.clear()

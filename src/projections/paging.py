@@ -1,0 +1,47 @@
+"""Pages of query results with opaque continuation tokens.
+
+A token carries the log position where the previous page stopped; positions
+never change, so a page sequence stays stable while new events arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import InvalidInputError
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results, and the token for the next one ("" when this is the last)."""
+
+    items: list[dict[str, Any]]
+    next_token: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_token": self.next_token}
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+
+
+def encode_token(position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"position": position}).encode()).decode()
+
+
+def decode_token(token: str) -> int:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token.encode()))["position"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        position = None
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise InvalidInputError("invalid page token: pass the next_token of a previous page")
+    return position

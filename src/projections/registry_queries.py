@@ -1,0 +1,238 @@
+"""Reading the registry and endpoint views: what `model list/show` and `endpoint show` print."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from ledger.errors import NotFoundError
+from ledger.refs import Ref, parse_ref
+from projections.database import Row, ViewDatabase
+from projections.endpoints import DEPLOYMENTS, ENDPOINTS
+from projections.registry import (
+    ALIASES,
+    MODEL_TAGS,
+    MODELS,
+    VERSION_DEPLOYMENTS,
+    VERSION_SPECS,
+    VERSION_TAGS,
+    VERSIONS,
+)
+from projections.timestamps import iso
+
+
+class RegistryQueries:
+    """Models, versions and endpoints, read from the views."""
+
+    def __init__(self, db: ViewDatabase) -> None:
+        self.db = db
+
+    # -- models --------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model, in registration order, with tags, aliases and live version count."""
+        tags = self._grouped(f"SELECT model, key, value FROM {MODEL_TAGS.name}")
+        aliases = self._grouped(f"SELECT model, alias, version FROM {ALIASES.name}")
+        live: dict[str, int] = dict(
+            self.db.execute(
+                f"SELECT model, count(*) FROM {VERSIONS.name} WHERE status != 'deleted' "
+                "GROUP BY model"
+            )
+        )
+        return [
+            self._model(row, tags.get(row[0], {}), aliases.get(row[0], {}), live.get(row[0], 0))
+            for row in self.db.execute(
+                f"SELECT name, description, latest_version, created_at_us, created_by "
+                f"FROM {MODELS.name} ORDER BY created_position"
+            )
+        ]
+
+    def model(self, name: str) -> dict[str, Any]:
+        rows = self.db.execute(
+            f"SELECT name, description, latest_version, created_at_us, created_by "
+            f"FROM {MODELS.name} WHERE name = ?",
+            (name,),
+        )
+        if not rows:
+            raise NotFoundError(f"model {name!r} does not exist")
+        tags = self._pairs(f"SELECT key, value FROM {MODEL_TAGS.name} WHERE model = ?", name)
+        aliases = self._pairs(f"SELECT alias, version FROM {ALIASES.name} WHERE model = ?", name)
+        live = self.db.execute(
+            f"SELECT count(*) FROM {VERSIONS.name} WHERE model = ? AND status != 'deleted'",
+            (name,),
+        )[0][0]
+        return self._model(rows[0], tags, aliases, live)
+
+    @staticmethod
+    def _model(
+        row: Row, tags: dict[str, Any], aliases: dict[str, Any], live: int
+    ) -> dict[str, Any]:
+        name, description, latest, created_at_us, created_by = row
+        return {
+            "name": name,
+            "description": description,
+            "latest_version": latest,
+            "live_versions": live,
+            "tags": tags,
+            "aliases": aliases,
+            "created_at": iso(created_at_us),
+            "created_by": created_by,
+        }
+
+    # -- versions ------------------------------------------------------------------------
+
+    def versions(
+        self, model: str, *, limit: int = 50, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """The model's versions, newest first."""
+        self.model(model)
+        hide = "" if include_deleted else "AND status != 'deleted'"
+        numbers = [
+            number
+            for (number,) in self.db.execute(
+                f"SELECT version FROM {VERSIONS.name} WHERE model = ? {hide} "
+                "ORDER BY version DESC LIMIT ?",
+                (model, limit),
+            )
+        ]
+        return [self.version_of(model, number) for number in numbers]
+
+    def version(self, ref_text: str) -> dict[str, Any]:
+        """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
+        ref: Ref = parse_ref(ref_text)
+        self.model(ref.name)
+        if ref.alias is not None:
+            found = self.db.execute(
+                f"SELECT version FROM {ALIASES.name} WHERE model = ? AND alias = ?",
+                (ref.name, ref.alias),
+            )
+            if not found:
+                raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r}")
+            return self.version_of(ref.name, found[0][0])
+        if ref.version is not None:
+            return self.version_of(ref.name, ref.version)
+        found = self.db.execute(
+            f"SELECT max(version) FROM {VERSIONS.name} WHERE model = ? AND status != 'deleted'",
+            (ref.name,),
+        )
+        if found[0][0] is None:
+            raise NotFoundError(f"model {ref.name!r} has no live versions")
+        return self.version_of(ref.name, found[0][0])
+
+    def version_of(self, model: str, number: int) -> dict[str, Any]:
+        rows = self.db.execute(
+            f"SELECT v.flavor, v.status, v.created_at_us, v.created_by, s.description, s.spec "
+            f"FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
+            "ON s.model = v.model AND s.version = v.version WHERE v.model = ? AND v.version = ?",
+            (model, number),
+        )
+        if not rows:
+            raise NotFoundError(f"model version {model}:{number} does not exist")
+        flavor, status, created_at_us, created_by, description, spec_json = rows[0]
+        spec = orjson.loads(spec_json)
+        key = (model, number)
+        tags = self._pairs(
+            f"SELECT key, value FROM {VERSION_TAGS.name} WHERE model = ? AND version = ?", *key
+        )
+        aliases = [
+            alias
+            for (alias,) in self.db.execute(
+                f"SELECT alias FROM {ALIASES.name} WHERE model = ? AND version = ? ORDER BY alias",
+                key,
+            )
+        ]
+        deployments = [
+            {"endpoint": endpoint, "deployment": deployment}
+            for endpoint, deployment in self.db.execute(
+                f"SELECT endpoint, deployment FROM {VERSION_DEPLOYMENTS.name} "
+                "WHERE model = ? AND version = ? ORDER BY endpoint, deployment",
+                key,
+            )
+        ]
+        return {
+            "model": model,
+            "version": number,
+            "ref": f"{model}:{number}",
+            "status": status,
+            "flavor": flavor,
+            "description": description,
+            "tags": tags,
+            "aliases": aliases,
+            "metrics": spec["metrics"],
+            "signature": spec["signature"],
+            "lineage": spec["lineage"],
+            "files": spec["files"],
+            "size": sum(f["size"] for f in spec["files"]),
+            "deployments": deployments,
+            "created_at": iso(created_at_us),
+            "created_by": created_by,
+        }
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        return [
+            self._endpoint(row)
+            for row in self.db.execute(
+                f"SELECT {', '.join(ENDPOINTS.column_names)} FROM {ENDPOINTS.name} "
+                "ORDER BY created_position"
+            )
+        ]
+
+    def endpoint(self, name: str) -> dict[str, Any]:
+        rows = self.db.execute(
+            f"SELECT {', '.join(ENDPOINTS.column_names)} FROM {ENDPOINTS.name} WHERE name = ?",
+            (name,),
+        )
+        if not rows:
+            raise NotFoundError(f"endpoint {name!r} does not exist")
+        return self._endpoint(rows[0])
+
+    def _endpoint(self, row: Row) -> dict[str, Any]:
+        name, kind, description, status, created_at_us, created_by, _ = row
+        deployments: dict[str, dict[str, Any]] = {}
+        for (
+            deployment, model, version, environment, resources, health, detail, traffic, mirror,
+            deployed_at_us, deployed_by,
+        ) in self.db.execute(
+            f"SELECT deployment, model, version, environment, resources, health, health_detail, "
+            f"traffic, mirror, created_at_us, created_by FROM {DEPLOYMENTS.name} "
+            "WHERE endpoint = ? ORDER BY deployment",
+            (name,),
+        ):  # fmt: skip
+            deployments[deployment] = {
+                "model": model,
+                "version": version,
+                "environment": environment,
+                "resources": orjson.loads(resources),
+                "health": health,
+                "health_detail": detail,
+                "traffic": traffic,
+                "mirror": mirror,
+                "deployed_at": iso(deployed_at_us),
+                "deployed_by": deployed_by,
+            }
+        return {
+            "name": name,
+            "kind": kind,
+            "description": description,
+            "deleted": status == "deleted",
+            "deployments": deployments,
+            "traffic": {d: v["traffic"] for d, v in deployments.items() if v["traffic"]},
+            "mirror": {d: v["mirror"] for d, v in deployments.items() if v["mirror"]},
+            "created_at": iso(created_at_us),
+            "created_by": created_by,
+        }
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _pairs(self, statement: str, *params: Any) -> dict[str, Any]:
+        return {key: value for key, value in sorted(self.db.execute(statement, params))}
+
+    def _grouped(self, statement: str) -> dict[str, dict[str, Any]]:
+        grouped: dict[str, dict[str, Any]] = defaultdict(dict)
+        for owner, key, value in sorted(self.db.execute(statement)):
+            grouped[owner][key] = value
+        return grouped

@@ -1,0 +1,361 @@
+"""The projection runner: follows the event log and keeps the views exact.
+
+Each batch is one transaction that reads the next events, applies them to
+every projection that has not seen them, and records the new positions.
+A crash anywhere rolls the whole batch back, so after a restart nothing is
+applied twice and nothing is lost. Runners in several processes take turns:
+the batch locks the tracking rows (SQLite: the database write lock).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+from uuid import UUID
+
+from ledger.core import LedgerCore
+from ledger.domain import LedgerAggregate
+from ledger.errors import ConcurrencyError, InvalidInputError
+from ledger.logging import get_logger
+from projections.audit import AuditProjection
+from projections.base import Change, Projection
+from projections.database import PendingWrites, Row, ViewDatabase
+from projections.endpoints import EndpointsProjection
+from projections.entities import ENTITIES, EntityDirectory
+from projections.lineage import LineageProjection
+from projections.registry import RegistryProjection
+from projections.tables import HISTORY_TABLE, HistoryWriter, Table, create_history_table
+from projections.timestamps import event_microseconds, to_microseconds
+
+TRACKING = "ledger_view_positions"
+# A counter bumped whenever views are reset, so that every runner reloads its
+# in-memory state even if the positions it sees look the same.
+GENERATION = "ledger_view_generation"
+log = get_logger(__name__)
+
+OnCommit = Callable[[list[Change], float], None]
+
+
+MAX_CONFLICTS = 100
+
+
+class _Tracked(NamedTuple):
+    """What a runner's in-memory state stands for: the generation and each position."""
+
+    generation: int
+    positions: dict[str, int]
+
+
+class _Moved(Exception):
+    """Another runner wrote the same projections since this one read them."""
+
+
+class _StoredEvent(NamedTuple):
+    """A row of the events table, in the shape eventsourcing's mapper reads (a tuple:
+    cheaper to make than its frozen ``StoredEvent``, and made once per event)."""
+
+    position: int
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def all_projections() -> list[Projection]:
+    """One instance of every projection the ledger has."""
+    return [RegistryProjection(), EndpointsProjection(), LineageProjection(), AuditProjection()]
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """Where one projection stands against the head of the log."""
+
+    name: str
+    description: str
+    position: int
+    head: int
+    lag_seconds: float  # age of the oldest event it has not applied yet (0 when caught up)
+
+    @property
+    def lag_events(self) -> int:
+        return self.head - self.position
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "position": self.position,
+            "head": self.head,
+            "lag_events": self.lag_events,
+            "lag_seconds": round(self.lag_seconds, 3),
+        }
+
+
+class ProjectionRunner:
+    """Applies the event log to a set of projections, in batches, exactly once."""
+
+    def __init__(
+        self,
+        ledger: LedgerCore,
+        projections: Sequence[Projection] | None = None,
+        *,
+        batch_size: int = 5_000,
+        on_commit: OnCommit | None = None,
+    ) -> None:
+        self.projections = list(projections) if projections is not None else all_projections()
+        self.batch_size = batch_size
+        self.on_commit = on_commit
+        self.db = ViewDatabase(ledger.settings)
+        self._mapper = ledger.mapper
+        self._directory = EntityDirectory()
+        self._history = HistoryWriter()
+        # What the in-memory state of the projections stands for (None: load it first).
+        self._loaded: _Tracked | None = None
+        self._create_tables()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.projections]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _tables(self) -> list[Table]:
+        return [ENTITIES, *(table for p in self.projections for table in p.tables)]
+
+    def _create_tables(self, *, indexed: bool = True) -> None:
+        """Create what is missing; ``indexed=False`` leaves out indexes (for a bulk load)."""
+        with self.db.transaction():
+            if self.db.kind == "postgres":  # processes starting together create tables once
+                self.db.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-views'))")
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
+            )
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {GENERATION} (generation BIGINT NOT NULL)")
+            if not self.db.execute(f"SELECT 1 FROM {GENERATION}"):
+                self.db.execute(f"INSERT INTO {GENERATION} (generation) VALUES (0)")
+            create_history_table(self.db, indexed=indexed)
+            for table in self._tables():
+                self.db.execute(table.create_table_statement())
+                if indexed:
+                    for statement in table.index_statements():
+                        self.db.execute(statement)
+            self.db.execute_many(
+                f"INSERT INTO {TRACKING} (name, position, updated_at_us) VALUES (?, 0, 0) "
+                "ON CONFLICT (name) DO NOTHING",
+                [(name,) for name in self.names],
+            )
+
+    # -- applying events -----------------------------------------------------------------
+
+    def run_batch(self) -> int:
+        """Apply the next batch of events; return how many events it read (0: caught up).
+
+        Events are decoded and applied in memory first; only writing the result
+        takes the lock, and it checks that no other runner moved the positions
+        meanwhile (if one did, the batch is done again from the tables).
+        """
+        for _ in range(MAX_CONFLICTS):
+            if self._loaded is None or self._loaded != self._current_state():
+                self._load()
+            assert self._loaded is not None
+            state = self._loaded
+            history_mark = self._history.next_id
+            changes = self._read_changes(self.db, min(state.positions.values()))
+            if not changes:
+                return 0
+            try:
+                writes, advanced = self._apply(changes, state.positions)
+                with self.db.transaction():
+                    if (
+                        self._lock_positions() != state
+                        or self._history.written_up_to(self.db) > history_mark
+                    ):
+                        raise _Moved
+                    writes.write_to(self.db)
+                    self._save_positions(advanced)
+            except _Moved:
+                log.debug("another runner moved the positions; applying the batch again")
+                self._forget()
+                continue
+            except BaseException:
+                self._forget()
+                raise
+            self._loaded = _Tracked(state.generation, advanced)
+            if self.on_commit is not None:
+                self.on_commit(changes, time.time())
+            return len(changes)
+        raise ConcurrencyError(f"projections: gave up after {MAX_CONFLICTS} conflicting runners")
+
+    def catch_up(self, on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply every event up to the head of the log; return how many were read."""
+        total = self.head() - min(self.positions().values()) if on_progress else 0
+        done = 0
+        while count := self.run_batch():
+            done += count
+            if on_progress:
+                on_progress(done, max(total, done))
+        self._directory.trim()
+        return done
+
+    def _apply(
+        self, changes: list[Change], positions: dict[str, int]
+    ) -> tuple[PendingWrites, dict[str, int]]:
+        """Apply ``changes`` in memory; return the writes that record them, and the
+        positions the projections reach."""
+        writes = PendingWrites()
+        for projection in self.projections:
+            done = positions[projection.name]
+            for change in changes:
+                if change.position > done:
+                    projection.apply(change, self._history)
+            projection.flush(writes)
+        self._history.flush(writes)
+        self._directory.flush(writes)
+        last = changes[-1].position
+        return writes, {name: max(done, last) for name, done in positions.items()}
+
+    def follow(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
+        """Keep the views up to date until ``stop`` is set: LISTEN/NOTIFY on PostgreSQL
+        (``poll_interval`` is then only a safety net), polling on SQLite."""
+        log.info("following the event log", projections=self.names, store=self.db.kind)
+        with self.db.listener() as listener:
+            while not stop.is_set():
+                self.catch_up()
+                listener.wait(poll_interval if self.db.kind == "sqlite" else 1.0)
+
+    def _current_state(self, *, lock: bool = False) -> _Tracked:
+        """The generation and tracked positions; ``lock``: until the transaction ends."""
+        marks = ", ".join("?" * len(self.names))
+        suffix = " FOR UPDATE" if lock and self.db.kind == "postgres" else ""
+        rows = self.db.execute(
+            f"SELECT name, position FROM {TRACKING} WHERE name IN ({marks}){suffix}", self.names
+        )
+        generation = self.db.execute(f"SELECT generation FROM {GENERATION}{suffix}")[0][0]
+        return _Tracked(int(generation), {name: int(position) for name, position in rows})
+
+    def _lock_positions(self) -> _Tracked:
+        return self._current_state(lock=True)
+
+    def _save_positions(self, positions: dict[str, int]) -> None:
+        now = to_microseconds(datetime.now(UTC))
+        self.db.execute_many(
+            f"UPDATE {TRACKING} SET position = ?, updated_at_us = ? WHERE name = ?",
+            [(position, now, name) for name, position in positions.items()],
+        )
+
+    def _load(self) -> None:
+        """Read the projections' tables into memory, with the positions they stand at."""
+        self._forget()
+        with self.db.snapshot():
+            state = self._current_state()
+            for projection in self.projections:
+                projection.load(self.db)
+            self._history.load(self.db)
+        self._loaded = state
+
+    def _forget(self) -> None:
+        self._loaded = None
+        for projection in self.projections:
+            projection.forget()
+        self._history.forget()
+        self._directory.forget()
+
+    def _read_changes(self, db: ViewDatabase, after: int) -> list[Change]:
+        rows = db.read_events(after, self.batch_size)
+        stored = [_StoredEvent(*row) for row in rows]
+        events: list[LedgerAggregate.Event] = [
+            self._mapper.to_domain_event(event)  # type: ignore[misc, arg-type]
+            for event in stored
+        ]
+        entities = self._directory.resolve(db, events)
+        return [
+            Change(s.position, event, entity, event_microseconds(event.timestamp), bytes(s.state))
+            for s, event, entity in zip(stored, events, entities, strict=True)
+        ]
+
+    def _decode(self, row: Row) -> LedgerAggregate.Event:
+        event: LedgerAggregate.Event = self._mapper.to_domain_event(_StoredEvent(*row))  # type: ignore[arg-type, assignment]
+        return event
+
+    # -- status and rebuild -------------------------------------------------------------
+
+    def head(self) -> int:
+        return self.db.head_position()
+
+    def positions(self) -> dict[str, int]:
+        rows = self.db.execute(f"SELECT name, position FROM {TRACKING}")
+        found = {name: int(position) for name, position in rows}
+        return {name: found.get(name, 0) for name in self.names}
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.head()
+        now = datetime.now(UTC)
+        statuses = []
+        for projection in self.projections:
+            position = self.positions()[projection.name]
+            lag = 0.0
+            if position < head:
+                pending = self.db.read_events(position, 1)
+                if pending:
+                    oldest = self._decode(pending[0]).timestamp
+                    lag = max(0.0, (now - oldest).total_seconds())
+            statuses.append(
+                ProjectionStatus(projection.name, projection.description, position, head, lag)
+            )
+        return statuses
+
+    def rebuild(
+        self,
+        names: Sequence[str] = (),
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Empty the named projections (all when none are named) and replay the log into them."""
+        unknown = sorted(set(names) - set(self.names))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown projection {', '.join(unknown)}; expected one of {', '.join(self.names)}"
+            )
+        chosen = [p for p in self.projections if not names or p.name in names]
+        log.info("rebuilding projections", projections=[p.name for p in chosen])
+        if {p.name for p in chosen} == {p.name for p in all_projections()}:
+            return self._rebuild_everything(on_progress)
+        with self.db.transaction():
+            self._lock_positions()
+            for projection in chosen:
+                self._empty(projection)
+            self._reset_positions([p.name for p in chosen])
+        return self.catch_up(on_progress)
+
+    def _rebuild_everything(self, on_progress: Callable[[int, int], None] | None) -> int:
+        """Drop every view table, load them without indexes, then index: a bulk load."""
+        with self.db.transaction():
+            self._lock_positions()
+            for table in self._tables():
+                self.db.execute(f"DROP TABLE IF EXISTS {table.name}")
+            self.db.execute(f"DROP TABLE IF EXISTS {HISTORY_TABLE}")
+            self._reset_positions(self.names)
+        self._create_tables(indexed=False)
+        count = self.catch_up(on_progress)
+        self._create_tables(indexed=True)
+        return count
+
+    def _reset_positions(self, names: list[str]) -> None:
+        self.db.execute_many(
+            f"UPDATE {TRACKING} SET position = 0 WHERE name = ?", [(name,) for name in names]
+        )
+        self.db.execute(f"UPDATE {GENERATION} SET generation = generation + 1")
+        self._forget()
+
+    def _empty(self, projection: Projection) -> None:
+        historized = [t.name for t in projection.tables if t.historized]
+        if historized:
+            marks = ", ".join("?" * len(historized))
+            self.db.execute(f"DELETE FROM {HISTORY_TABLE} WHERE tbl IN ({marks})", historized)
+        for table in projection.tables:
+            self.db.execute(f"DELETE FROM {table.name}")

@@ -1,0 +1,100 @@
+"""Everything readers ask of the ledger, answered from the views.
+
+``Views.open(ledger)`` brings the views up to the head of the log first (the
+embedded store has no separate runner process), so reads see every write that
+returned before them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger.core import LedgerCore
+from ledger.errors import InvalidInputError, NotFoundError
+from projections.audit import AUDIT, AuditQuery, query_audit
+from projections.lineage import LineageGraph, walk_lineage
+from projections.paging import Page
+from projections.registry_queries import RegistryQueries
+from projections.runner import ProjectionRunner
+from projections.search import SearchQuery, search_versions
+from projections.snapshot import registry_as_of, registry_now
+from projections.timestamps import iso, to_microseconds
+
+
+@dataclass(frozen=True)
+class PointInTime:
+    """A log position, and the time of the event recorded there (None before any event)."""
+
+    position: int
+    time: str | None
+
+
+class Views(RegistryQueries):
+    """Registry, endpoints, search, lineage, audit and point-in-time queries."""
+
+    def __init__(self, runner: ProjectionRunner) -> None:
+        super().__init__(runner.db)
+        self.runner = runner
+
+    @classmethod
+    def open(cls, ledger: LedgerCore, *, catch_up: bool = True) -> Views:
+        runner = ProjectionRunner(ledger)
+        if catch_up:
+            runner.catch_up()
+        return cls(runner)
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def search(self, query: SearchQuery) -> Page:
+        return search_versions(self.db, query)
+
+    def audit(self, query: AuditQuery) -> Page:
+        return query_audit(self.db, query)
+
+    def lineage(self, node: str, *, direction: str = "upstream", depth: int = 3) -> LineageGraph:
+        return walk_lineage(self.db, node, direction, depth)
+
+    # -- point in time -------------------------------------------------------------------
+
+    def point_at(self, moment: datetime | None = None, position: int | None = None) -> PointInTime:
+        """The log position a time stands for: the last event recorded at or before it."""
+        if (moment is None) == (position is None):
+            raise InvalidInputError("give either a time or a log position")
+        if position is not None:
+            head = self.runner.head()
+            if not 0 <= position <= head:
+                raise InvalidInputError(f"position must be between 0 and {head}, got {position}")
+            rows = self.db.execute(
+                f"SELECT time_us FROM {AUDIT.name} WHERE position = ?", (position,)
+            )
+            return PointInTime(position, iso(rows[0][0]) if rows else None)
+        assert moment is not None
+        rows = self.db.execute(
+            f"SELECT position, time_us FROM {AUDIT.name} WHERE time_us <= ? "
+            "ORDER BY time_us DESC, position DESC LIMIT 1",
+            (to_microseconds(moment),),
+        )
+        return PointInTime(rows[0][0], iso(rows[0][1])) if rows else PointInTime(0, None)
+
+    def registry(self, at: PointInTime | None = None) -> dict[str, Any]:
+        """The whole registry now, or as it was at ``at``."""
+        with self.db.snapshot():
+            state = registry_now(self.db) if at is None else registry_as_of(self.db, at.position)
+        if at is not None:
+            state = {"position": at.position, "time": at.time, **state}
+        return state
+
+    def model_as_of(self, name: str, at: PointInTime) -> dict[str, Any]:
+        models = self.registry(at)["models"]
+        if name not in models:
+            raise NotFoundError(f"model {name!r} did not exist at position {at.position}")
+        return {"position": at.position, "time": at.time, "name": name, **models[name]}
+
+    def endpoint_as_of(self, name: str, at: PointInTime) -> dict[str, Any]:
+        endpoints = self.registry(at)["endpoints"]
+        if name not in endpoints:
+            raise NotFoundError(f"endpoint {name!r} did not exist at position {at.position}")
+        return {"position": at.position, "time": at.time, "name": name, **endpoints[name]}
