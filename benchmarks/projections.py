@@ -38,7 +38,6 @@ from rich.table import Table
 sys.path.append(sys.path.pop(0))
 
 from _common import machine_facts, percentile, pg_server_facts, scratch_schema, unique_name
-
 from ledger.application import Ledger
 from ledger.domain import Endpoint, EventMeta, Model, ModelVersion, acting
 from ledger.domain.endpoint import endpoint_id
@@ -171,7 +170,7 @@ def store(kind: str, pg_url: str) -> Iterator[Settings]:
 
 
 def measure_rebuild(ledger: Ledger) -> tuple[int, float]:
-    runner = ProjectionRunner(ledger)
+    runner = ProjectionRunner(ledger.settings)
     try:
         start = time.perf_counter()
         count = runner.rebuild()
@@ -182,7 +181,7 @@ def measure_rebuild(ledger: Ledger) -> tuple[int, float]:
 
 def measure_as_of(ledger: Ledger, samples: int) -> list[float]:
     """Milliseconds per whole-registry as-of query at random positions."""
-    views = Views.open(ledger)
+    views = Views.open(ledger.settings)
     try:
         head = views.runner.head()
         rng = random.Random(11)
@@ -199,14 +198,13 @@ def measure_as_of(ledger: Ledger, samples: int) -> list[float]:
 
 def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
     """Runner process: follow the log, report each event's append-to-visible lag."""
-    ledger = Ledger(settings)
     collected: list[float] = []
 
     def on_commit(changes: list[Any], committed_at: float) -> None:
         for change in changes:
             collected.append((committed_at - change.time_us / 1e6) * 1000)
 
-    runner = ProjectionRunner(ledger, on_commit=on_commit)
+    runner = ProjectionRunner(settings, on_commit=on_commit)
     runner.catch_up()
     collected.clear()
     stopping = threading.Event()

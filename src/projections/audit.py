@@ -1,10 +1,15 @@
-"""The audit view: one row per event, filterable by who, what, which entity and when."""
+"""The audit view: one row per event, filterable by who, what, which entity and when.
+
+A row holds what readers filter by; an event's details are read from the event
+store itself (joined on the log position), so the view does not copy them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
@@ -41,13 +46,11 @@ AUDIT = Table(
         "correlation_id": "TEXT NOT NULL",
         "causation_id": "TEXT NOT NULL",
         "time_us": "BIGINT NOT NULL",
-        "details": "TEXT NOT NULL",
     },
     indexes=(
         ("actor", "position"),
         ("event_type", "position"),
         ("kind", "scope", "position"),
-        ("kind", "name", "position"),
         ("correlation_id",),
         ("time_us", "position"),
     ),
@@ -65,9 +68,9 @@ def _stored_state_transcoder() -> JSONTranscoder:
 _TRANSCODER = _stored_state_transcoder()
 
 
-def event_details(state: str) -> dict[str, Any]:
+def event_details(state: bytes) -> dict[str, Any]:
     """An event's own fields (without actor, time...) from its stored state."""
-    fields: dict[str, Any] = _TRANSCODER.decode(state.encode())
+    fields: dict[str, Any] = _TRANSCODER.decode(state)
     return {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS and k != "class_version"}
 
 
@@ -78,20 +81,20 @@ class AuditProjection(AppendOnlyProjection):
     description = "one row per event: entity, type, actor, reason, time, correlation"
     tables = (AUDIT,)
 
-    def handlers(self) -> dict[type[Any], Handler]:
+    def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {}
 
     def apply(self, change: Change, history: Any) -> None:
-        event = change.event
+        data = change.data
         entity = change.entity
         self.add(
             AUDIT.name,
-            (change.position, str(event.originator_id), event.originator_version, entity.kind,
-             entity.name, entity.scope, change.event_type, event.actor, event.reason,
-             event.correlation_id, event.causation_id, change.time_us, change.state.decode()),
+            (change.position, change.aggregate_id, change.aggregate_version, entity.kind,
+             entity.name, entity.scope, change.event_type, data["actor"], data["reason"],
+             data["correlation_id"], data["causation_id"], change.time_us),
         )  # fmt: skip
 
-    def flush(self, out: RowWriter) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
         # Positions are unique and applied exactly once: a plain bulk append.
         out.copy_rows(AUDIT.name, AUDIT.column_names, self._pending[AUDIT.name])
         self._pending[AUDIT.name] = []
@@ -104,7 +107,7 @@ class AuditQuery:
     actor: str = ""
     event_type: str = ""  # "ModelVersion.Registered", or "Registered" for every aggregate
     kind: str = ""  # model, model_version, endpoint, environment, data, pipeline, job
-    name: str = ""  # with kind "model": the model and all its versions
+    name: str = ""  # needs kind; with kind "model": the model and all its versions
     correlation_id: str = ""
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
@@ -127,9 +130,12 @@ def event_types() -> dict[str, list[str]]:
 def query_audit(db: ViewDatabase, query: AuditQuery) -> Page:
     check_limit(query.limit)
     where, params = _audit_conditions(query)
+    columns = ", ".join(f"a.{c}" for c in AUDIT.column_names)
+    events, position = db.events_table
     rows = db.execute(
-        f"SELECT {', '.join(AUDIT.column_names)} FROM {AUDIT.name} "
-        f"WHERE {' AND '.join(where)} ORDER BY position LIMIT ?",
+        f"SELECT {columns}, e.state FROM {AUDIT.name} a "
+        f"JOIN {events} e ON e.{position} = a.position "
+        f"WHERE {' AND '.join(where)} ORDER BY a.position LIMIT ?",
         (*params, query.limit + 1),
     )
     more = len(rows) > query.limit
@@ -140,7 +146,7 @@ def query_audit(db: ViewDatabase, query: AuditQuery) -> Page:
 
 def audit_row(row: Row) -> dict[str, Any]:
     (position, aggregate_id, aggregate_version, kind, name, scope, event_type, actor, reason,
-     correlation_id, causation_id, time_us, details) = row  # fmt: skip
+     correlation_id, causation_id, time_us, state) = row  # fmt: skip
     return {
         "position": position,
         "time": iso(time_us),
@@ -152,41 +158,44 @@ def audit_row(row: Row) -> dict[str, Any]:
         "reason": reason,
         "correlation_id": correlation_id,
         "causation_id": causation_id,
-        "aggregate_id": aggregate_id,
+        "aggregate_id": str(UUID(aggregate_id)),
         "aggregate_version": aggregate_version,
-        "details": event_details(details),
+        "details": event_details(bytes(state)),
     }
 
 
 def _audit_conditions(query: AuditQuery) -> tuple[list[str], list[Any]]:
     after = decode_token(query.page_token) if query.page_token else query.after_position
-    where: list[str] = ["position > ?"]
+    where: list[str] = ["a.position > ?"]
     params: list[Any] = [after]
     if query.actor:
-        where.append("actor = ?")
+        where.append("a.actor = ?")
         params.append(query.actor)
     if query.event_type:
         qualified = _qualified_types(query.event_type)
-        where.append(f"event_type IN ({', '.join('?' * len(qualified))})")
+        where.append(f"a.event_type IN ({', '.join('?' * len(qualified))})")
         params += qualified
+    if query.name and not query.kind:
+        raise InvalidInputError("an entity name needs its kind (e.g. model:iris, endpoint:shop)")
     if query.kind == "model" and query.name:
-        where.append("kind IN ('model', 'model_version') AND scope = ?")
+        where.append("a.kind IN ('model', 'model_version') AND a.scope = ?")
         params.append(query.name)
-    else:
-        if query.kind:
-            where.append("kind = ?")
-            params.append(query.kind)
+    elif query.kind:
+        where.append("a.kind = ?")
+        params.append(query.kind)
         if query.name:
-            where.append("name = ?")
-            params.append(query.name)
+            # every entity is in its own scope but model versions, in their model's
+            scope = query.name.rpartition(":")[0] if query.kind == "model_version" else query.name
+            where.append("a.scope = ? AND a.name = ?")
+            params += [scope, query.name]
     if query.correlation_id:
-        where.append("correlation_id = ?")
+        where.append("a.correlation_id = ?")
         params.append(query.correlation_id)
     if query.since is not None:
-        where.append("time_us >= ?")
+        where.append("a.time_us >= ?")
         params.append(to_microseconds(query.since))
     if query.until is not None:
-        where.append("time_us < ?")
+        where.append("a.time_us < ?")
         params.append(to_microseconds(query.until))
     return where, params
 

@@ -25,27 +25,30 @@ class Entity:
 
 
 class Change(NamedTuple):  # a tuple: a rebuild makes one per event
-    """One event of the log, decoded, with its position and the entity it changed."""
+    """One event of the log: where it is, what it did, to which entity, and when."""
 
     position: int
-    event: LedgerAggregate.Event
+    aggregate_id: str
+    aggregate_version: int
+    event_type: str  # the event class, e.g. "ModelVersion.Registered"
+    data: dict[str, Any]  # the event's fields (actor, reason... and its own)
     entity: Entity
     time_us: int
     state: bytes  # the event as stored (JSON)
 
-    @property
-    def event_type(self) -> str:
-        """``Class.Event``, e.g. ``ModelVersion.Registered``."""
-        return type(self.event).__qualname__
+
+Handler = Callable[[Change], None]
 
 
-Handler = Callable[[Any], None]
+def event_type(event_class: type[LedgerAggregate.Event]) -> str:
+    """The ``event_type`` of changes made by ``event_class``."""
+    return event_class.__qualname__
 
 
 class Projection:
     """A read model: tables, and how each kind of event changes them.
 
-    Subclasses list their ``tables`` and map event classes to handlers in
+    Subclasses list their ``tables`` and map event types to handlers in
     ``handlers()``. Keyed tables are kept in memory between batches (the runner
     reloads them whenever another process moved the tracked position), so
     applying an event costs no database round trip; ``flush`` writes what changed.
@@ -57,15 +60,15 @@ class Projection:
 
     def __init__(self) -> None:
         self.state = {table.name: TableState(table) for table in self.tables}
-        self._handlers: dict[type[Any], Handler] = self.handlers()
+        self._handlers = {event_type(cls): handler for cls, handler in self.handlers().items()}
         self._history = HistoryWriter()
         self._position = 0  # of the change being applied
 
-    def handlers(self) -> dict[type[Any], Handler]:
+    def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         raise NotImplementedError
 
     def apply(self, change: Change, history: HistoryWriter) -> None:
-        handler = self._handlers.get(type(change.event))
+        handler = self._handlers.get(change.event_type)
         if handler is not None:
             self._position = change.position
             self._history = history
@@ -88,9 +91,10 @@ class Projection:
         for state in self.state.values():
             state.load(db)
 
-    def flush(self, out: RowWriter) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+        """Write what changed; ``deferred``: keep changed rows of keyed tables in memory."""
         for state in self.state.values():
-            state.flush(out)
+            state.flush(out, deferred=deferred)
 
     def forget(self) -> None:
         for state in self.state.values():
@@ -114,7 +118,7 @@ class AppendOnlyProjection(Projection):
     def load(self, db: ViewDatabase) -> None:
         self.forget()
 
-    def flush(self, out: RowWriter) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
         for table in self.tables:
             rows = self._pending[table.name]
             out.write_rows(table.name, table.column_types, tuple(table.key), rows, replace=False)

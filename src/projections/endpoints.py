@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import Endpoint
+from ledger.domain import Endpoint, LedgerAggregate
 from projections.base import Change, Handler, Projection
 from projections.tables import Table
 
@@ -56,7 +56,7 @@ class EndpointsProjection(Projection):
         super().__init__()
         self._deployments_of: dict[str, set[str]] = {}
 
-    def handlers(self) -> dict[type[Any], Handler]:
+    def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {
             Endpoint.Created: self._created,
             Endpoint.Deleted: self._deleted,
@@ -78,11 +78,11 @@ class EndpointsProjection(Projection):
         self._deployments_of = {}
 
     def _created(self, change: Change) -> None:
-        event: Endpoint.Created = change.event  # type: ignore[assignment]
+        event = change.data
         self.put(
             ENDPOINTS.name,
-            (event.name,),
-            (event.kind, event.description, "active", change.time_us, event.actor,
+            (event["name"],),
+            (event["kind"], event["description"], "active", change.time_us, event["actor"],
              change.position),
         )  # fmt: skip
 
@@ -93,21 +93,22 @@ class EndpointsProjection(Projection):
             self.put(ENDPOINTS.name, key, (row[0], row[1], "deleted", *row[3:]))
 
     def _deployment_created(self, change: Change) -> None:
-        event: Endpoint.DeploymentCreated = change.event  # type: ignore[assignment]
+        event = change.data
         endpoint = change.entity.name
         self.put(
             DEPLOYMENTS.name,
-            (endpoint, event.deployment),
-            (event.model, event.version, event.environment, orjson.dumps(event.resources).decode(),
-             "pending", "", 0, 0, change.time_us, event.actor),
+            (endpoint, event["deployment"]),
+            (event["model"], event["version"], event["environment"],
+             orjson.dumps(event["resources"]).decode(), "pending", "", 0, 0, change.time_us,
+             event["actor"]),
         )  # fmt: skip
-        self._deployments_of.setdefault(endpoint, set()).add(event.deployment)
+        self._deployments_of.setdefault(endpoint, set()).add(event["deployment"])
 
     def _deployment_deleted(self, change: Change) -> None:
-        event: Endpoint.DeploymentDeleted = change.event  # type: ignore[assignment]
+        event = change.data
         endpoint = change.entity.name
-        self.delete(DEPLOYMENTS.name, (endpoint, event.deployment))
-        self._deployments_of.get(endpoint, set()).discard(event.deployment)
+        self.delete(DEPLOYMENTS.name, (endpoint, event["deployment"]))
+        self._deployments_of.get(endpoint, set()).discard(event["deployment"])
 
     def _set_shares(self, endpoint: str, column: int, shares: dict[str, int]) -> None:
         for deployment in sorted(self._deployments_of.get(endpoint, ())):
@@ -118,20 +119,20 @@ class EndpointsProjection(Projection):
                 self.put(DEPLOYMENTS.name, key, (*row[:column], share, *row[column + 1 :]))
 
     def _traffic_changed(self, change: Change) -> None:
-        event: Endpoint.TrafficChanged = change.event  # type: ignore[assignment]
-        self._set_shares(change.entity.name, _TRAFFIC, event.weights)
+        event = change.data
+        self._set_shares(change.entity.name, _TRAFFIC, event["weights"])
 
     def _mirror_changed(self, change: Change) -> None:
-        event: Endpoint.MirrorChanged = change.event  # type: ignore[assignment]
-        self._set_shares(change.entity.name, _MIRROR, event.mirror)
+        event = change.data
+        self._set_shares(change.entity.name, _MIRROR, event["mirror"])
 
     def _health_reported(self, change: Change) -> None:
-        event: Endpoint.HealthReported = change.event  # type: ignore[assignment]
-        key = (change.entity.name, event.deployment)
+        event = change.data
+        key = (change.entity.name, event["deployment"])
         row = self.get(DEPLOYMENTS.name, key)
         if row is not None:
             self.put(
                 DEPLOYMENTS.name,
                 key,
-                (*row[:_HEALTH], event.status, event.detail, *row[_HEALTH + 2 :]),
+                (*row[:_HEALTH], event["status"], event["detail"], *row[_HEALTH + 2 :]),
             )

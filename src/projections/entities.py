@@ -7,19 +7,12 @@ to entity, in a table next to the views and in memory for the ids it has seen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from ledger.domain import (
-    DataAsset,
-    Endpoint,
-    Environment,
-    Job,
-    LedgerAggregate,
-    Model,
-    ModelVersion,
-    Pipeline,
-)
-from projections.base import Entity
+from ledger.domain import DataAsset, Endpoint, Environment, Job, Model, ModelVersion, Pipeline
+from projections.base import Change, Entity, event_type
 from projections.database import RowWriter, ViewDatabase
 from projections.tables import Table
 
@@ -30,54 +23,77 @@ ENTITIES = Table(
     indexes=(("kind", "name"),),
 )
 
-_ASSET_KINDS = {Environment: "environment", DataAsset: "data", Pipeline: "pipeline"}
 _MAX_CACHED = 100_000
+EntityOf = Callable[[str, dict[str, Any]], Entity]
 
 
-def entity_created_by(event: LedgerAggregate.Event) -> Entity | None:
-    """The entity an aggregate's first event creates (None for any other event)."""
-    if isinstance(event, Model.Registered):
-        return Entity("model", event.name, event.name)
-    if isinstance(event, ModelVersion.Registered):
-        return Entity("model_version", f"{event.model_name}:{event.version}", event.model_name)
-    if isinstance(event, Endpoint.Created):
-        return Entity("endpoint", event.name, event.name)
-    if isinstance(event, Job.Submitted):
-        job = str(event.originator_id)
-        return Entity("job", job, job)
-    for cls, kind in _ASSET_KINDS.items():
-        if isinstance(event, cls.Created):
-            name: str = event.name
-            return Entity(kind, name, name)
-    return None
+def _named(kind: str) -> EntityOf:
+    return lambda aggregate_id, data: Entity(kind, data["name"], data["name"])
+
+
+def _model_version(aggregate_id: str, data: dict[str, Any]) -> Entity:
+    model = data["model_name"]
+    return Entity("model_version", f"{model}:{data['version']}", model)
+
+
+def _job(aggregate_id: str, data: dict[str, Any]) -> Entity:
+    job = str(UUID(aggregate_id))  # the id as users see it
+    return Entity("job", job, job)
+
+
+# The first event of each kind of aggregate, and the entity it names.
+_CREATED_BY: dict[str, EntityOf] = {
+    event_type(Model.Registered): _named("model"),
+    event_type(ModelVersion.Registered): _model_version,
+    event_type(Endpoint.Created): _named("endpoint"),
+    event_type(Environment.Created): _named("environment"),
+    event_type(DataAsset.Created): _named("data"),
+    event_type(Pipeline.Created): _named("pipeline"),
+    event_type(Job.Submitted): _job,
+}
+
+
+class Stored(NamedTuple):
+    """A decoded event before the runner knows which entity it belongs to."""
+
+    position: int
+    aggregate_id: str
+    aggregate_version: int
+    event_type: str
+    data: dict[str, Any]
+    time_us: int
+    state: bytes
 
 
 class EntityDirectory:
     """Aggregate id -> entity, read from the table on demand and cached."""
 
     def __init__(self) -> None:
-        self._known: dict[UUID, Entity] = {}
-        self._new: dict[UUID, Entity] = {}
+        self._known: dict[str, Entity] = {}
+        self._new: dict[str, Entity] = {}
 
-    def resolve(self, db: ViewDatabase, events: list[LedgerAggregate.Event]) -> list[Entity]:
-        """The entity of each event (ids unknown here are looked up in one query)."""
+    def resolve(self, db: ViewDatabase, events: list[Stored]) -> list[Change]:
+        """Each event with its entity (ids unknown here are looked up in one query)."""
+        known = self._known
         for event in events:
-            if event.originator_version == 1 and event.originator_id not in self._known:
-                created = entity_created_by(event)
+            if event.aggregate_version == 1 and event.aggregate_id not in known:
+                created = _CREATED_BY.get(event.event_type)
                 if created is not None:
-                    self._known[event.originator_id] = created
-                    self._new[event.originator_id] = created
-        missing = {e.originator_id for e in events} - self._known.keys()
+                    entity = created(event.aggregate_id, event.data)
+                    known[event.aggregate_id] = self._new[event.aggregate_id] = entity
+        missing = {e.aggregate_id for e in events} - known.keys()
         if missing:
             self._fetch(db, missing)
         return [
-            self._known.get(e.originator_id)
-            or Entity(type(e).__qualname__.split(".")[0].lower(), str(e.originator_id), "")
+            Change(
+                e.position, e.aggregate_id, e.aggregate_version, e.event_type, e.data,
+                known.get(e.aggregate_id) or _unknown(e), e.time_us, e.state,
+            )
             for e in events
-        ]
+        ]  # fmt: skip
 
-    def _fetch(self, db: ViewDatabase, ids: set[UUID]) -> None:
-        wanted = [str(i) for i in ids]
+    def _fetch(self, db: ViewDatabase, ids: set[str]) -> None:
+        wanted = sorted(ids)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             for aggregate_id, kind, name, scope in db.execute(
@@ -85,10 +101,10 @@ class EntityDirectory:
                 f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             ):
-                self._known[UUID(aggregate_id)] = Entity(kind, name, scope)
+                self._known[aggregate_id] = Entity(kind, name, scope)
 
     def flush(self, out: RowWriter) -> None:
-        rows = [(str(i), e.kind, e.name, e.scope) for i, e in self._new.items()]
+        rows = [(i, e.kind, e.name, e.scope) for i, e in self._new.items()]
         out.write_rows(ENTITIES.name, ENTITIES.column_types, ("aggregate_id",), rows, replace=False)
         self._new.clear()
 
@@ -100,3 +116,8 @@ class EntityDirectory:
     def forget(self) -> None:
         self._known.clear()
         self._new.clear()
+
+
+def _unknown(event: Stored) -> Entity:
+    """An aggregate of a kind the directory does not know (a newer release wrote it)."""
+    return Entity(event.event_type.split(".")[0].lower(), event.aggregate_id, event.aggregate_id)

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.domain import DataAsset, Endpoint, Environment, Job, ModelVersion, Pipeline
+from ledger.domain import (
+    DataAsset,
+    Endpoint,
+    Environment,
+    Job,
+    LedgerAggregate,
+    ModelVersion,
+    Pipeline,
+)
 from ledger.errors import InvalidInputError, NotFoundError
 from projections.base import AppendOnlyProjection, Change, Handler
 from projections.database import ViewDatabase
@@ -42,7 +50,7 @@ class LineageProjection(AppendOnlyProjection):
     description = "data -> job -> model version -> deployment -> endpoint graph"
     tables = (NODES, EDGES)
 
-    def handlers(self) -> dict[type[Any], Handler]:
+    def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {
             DataAsset.VersionRegistered: self._asset_version("data"),
             Environment.VersionRegistered: self._asset_version("environment"),
@@ -64,32 +72,32 @@ class LineageProjection(AppendOnlyProjection):
 
     def _asset_version(self, kind: str) -> Handler:
         def add_version(change: Change) -> None:
-            version: int = change.event.version  # type: ignore[attr-defined]
+            version: int = change.data["version"]
             self._node(change, kind, f"{change.entity.name}:{version}")
 
         return add_version
 
     def _pipeline_created(self, change: Change) -> None:
-        event: Pipeline.Created = change.event  # type: ignore[assignment]
-        if event.origin:  # a clone starts at version 1 of the new pipeline
-            clone = node_id("pipeline", f"{event.name}:1")
-            self._edge(change, node_id("pipeline", event.origin), clone, "cloned_into")
+        event = change.data
+        if event["origin"]:  # a clone starts at version 1 of the new pipeline
+            clone = node_id("pipeline", f"{event['name']}:1")
+            self._edge(change, node_id("pipeline", event["origin"]), clone, "cloned_into")
 
     def _job_submitted(self, change: Change) -> None:
-        event: Job.Submitted = change.event  # type: ignore[assignment]
+        event = change.data
         job = self._node(change, "job", change.entity.name)
-        pipeline = f"{event.pipeline}:{event.pipeline_version}"
+        pipeline = f"{event['pipeline']}:{event['pipeline_version']}"
         self._edge(change, node_id("pipeline", pipeline), job, "ran")
-        for data in event.snapshot["data"]:
+        for data in event["snapshot"]["data"]:
             self._edge(change, node_id("data", data), job, "input")
-        if event.snapshot["environment"]:
-            self._edge(change, node_id("environment", event.snapshot["environment"]), job,
+        if event["snapshot"]["environment"]:
+            self._edge(change, node_id("environment", event["snapshot"]["environment"]), job,
                        "environment")  # fmt: skip
 
     def _model_version_registered(self, change: Change) -> None:
-        event: ModelVersion.Registered = change.event  # type: ignore[assignment]
+        event = change.data
         version = self._node(change, "model", change.entity.name)
-        lineage = event.spec["lineage"]
+        lineage = event["spec"]["lineage"]
         if "job" in lineage:
             self._edge(change, node_id("job", lineage["job"]), version, "produced")
         for data in lineage.get("data", []):
@@ -106,13 +114,13 @@ class LineageProjection(AppendOnlyProjection):
         self._node(change, "endpoint", change.entity.name)
 
     def _deployment_created(self, change: Change) -> None:
-        event: Endpoint.DeploymentCreated = change.event  # type: ignore[assignment]
+        event = change.data
         endpoint = change.entity.name
-        deployment = self._node(change, "deployment", f"{endpoint}/{event.deployment}")
-        model = node_id("model", f"{event.model}:{event.version}")
+        deployment = self._node(change, "deployment", f"{endpoint}/{event['deployment']}")
+        model = node_id("model", f"{event['model']}:{event['version']}")
         self._edge(change, model, deployment, "deployed_as")
-        if event.environment:
-            self._edge(change, node_id("environment", event.environment), deployment,
+        if event["environment"]:
+            self._edge(change, node_id("environment", event["environment"]), deployment,
                        "environment")  # fmt: skip
         self._edge(change, deployment, node_id("endpoint", endpoint), "serves")
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
-from ledger.domain import Model, ModelVersion
+from ledger.domain import LedgerAggregate, Model, ModelVersion
 from projections.base import Change, Handler, Projection
 from projections.tables import Table
 
@@ -78,7 +76,7 @@ class RegistryProjection(Projection):
     tables = (MODELS, MODEL_TAGS, ALIASES, VERSIONS, VERSION_SPECS, VERSION_TAGS,
               VERSION_DEPLOYMENTS)  # fmt: skip
 
-    def handlers(self) -> dict[type[Any], Handler]:
+    def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {
             Model.Registered: self._model_registered,
             Model.VersionAdded: self._version_added,
@@ -99,46 +97,46 @@ class RegistryProjection(Projection):
     # -- models ----------------------------------------------------------------------
 
     def _model_registered(self, change: Change) -> None:
-        event: Model.Registered = change.event  # type: ignore[assignment]
+        event = change.data
         self.put(
             MODELS.name,
-            (event.name,),
-            (event.description, 0, change.time_us, event.actor, change.position),
+            (event["name"],),
+            (event["description"], 0, change.time_us, event["actor"], change.position),
         )
 
     def _version_added(self, change: Change) -> None:
-        event: Model.VersionAdded = change.event  # type: ignore[assignment]
+        event = change.data
         key = (change.entity.name,)
         row = self.get(MODELS.name, key)
         if row is not None:
-            self.put(MODELS.name, key, (row[0], event.version, *row[2:]))
+            self.put(MODELS.name, key, (row[0], event["version"], *row[2:]))
 
     def _model_tagged(self, change: Change) -> None:
-        event: Model.Tagged = change.event  # type: ignore[assignment]
-        self.put(MODEL_TAGS.name, (change.entity.name, event.key), (event.value,))
+        event = change.data
+        self.put(MODEL_TAGS.name, (change.entity.name, event["key"]), (event["value"],))
 
     def _model_untagged(self, change: Change) -> None:
-        event: Model.Untagged = change.event  # type: ignore[assignment]
-        self.delete(MODEL_TAGS.name, (change.entity.name, event.key))
+        event = change.data
+        self.delete(MODEL_TAGS.name, (change.entity.name, event["key"]))
 
     def _alias_set(self, change: Change) -> None:
-        event: Model.AliasSet = change.event  # type: ignore[assignment]
-        self.put(ALIASES.name, (change.entity.name, event.alias), (event.version,))
+        event = change.data
+        self.put(ALIASES.name, (change.entity.name, event["alias"]), (event["version"],))
 
     def _alias_removed(self, change: Change) -> None:
-        event: Model.AliasRemoved = change.event  # type: ignore[assignment]
-        self.delete(ALIASES.name, (change.entity.name, event.alias))
+        event = change.data
+        self.delete(ALIASES.name, (change.entity.name, event["alias"]))
 
     # -- versions --------------------------------------------------------------------
 
     def _version_registered(self, change: Change) -> None:
-        event: ModelVersion.Registered = change.event  # type: ignore[assignment]
-        key = (event.model_name, event.version)
-        spec = event.spec
+        event = change.data
+        key = (event["model_name"], event["version"])
+        spec = event["spec"]
         self.put(
             VERSIONS.name,
             key,
-            (spec["flavor"], "ready", change.time_us, event.actor, change.position),
+            (spec["flavor"], "ready", change.time_us, event["actor"], change.position),
         )
         self.put(VERSION_SPECS.name, key, (spec["description"], orjson.dumps(spec).decode()))
         for tag, value in spec["tags"].items():
@@ -149,12 +147,12 @@ class RegistryProjection(Projection):
         return model, int(number)
 
     def _version_tagged(self, change: Change) -> None:
-        event: ModelVersion.Tagged = change.event  # type: ignore[assignment]
-        self.put(VERSION_TAGS.name, (*self._version_key(change), event.key), (event.value,))
+        event = change.data
+        self.put(VERSION_TAGS.name, (*self._version_key(change), event["key"]), (event["value"],))
 
     def _version_untagged(self, change: Change) -> None:
-        event: ModelVersion.Untagged = change.event  # type: ignore[assignment]
-        self.delete(VERSION_TAGS.name, (*self._version_key(change), event.key))
+        event = change.data
+        self.delete(VERSION_TAGS.name, (*self._version_key(change), event["key"]))
 
     def _status(self, status: str) -> Handler:
         def set_status(change: Change) -> None:
@@ -166,11 +164,11 @@ class RegistryProjection(Projection):
         return set_status
 
     def _deployment_attached(self, change: Change) -> None:
-        event: ModelVersion.DeploymentAttached = change.event  # type: ignore[assignment]
-        key = (*self._version_key(change), event.endpoint, event.deployment)
+        event = change.data
+        key = (*self._version_key(change), event["endpoint"], event["deployment"])
         self.put(VERSION_DEPLOYMENTS.name, key, ())
 
     def _deployment_detached(self, change: Change) -> None:
-        event: ModelVersion.DeploymentDetached = change.event  # type: ignore[assignment]
-        key = (*self._version_key(change), event.endpoint, event.deployment)
+        event = change.data
+        key = (*self._version_key(change), event["endpoint"], event["deployment"])
         self.delete(VERSION_DEPLOYMENTS.name, key)

@@ -15,21 +15,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
-from uuid import UUID
 
-from ledger.core import LedgerCore
-from ledger.domain import LedgerAggregate
 from ledger.errors import ConcurrencyError, InvalidInputError
 from ledger.logging import get_logger
+from ledger.settings import Settings
 from projections.audit import AuditProjection
 from projections.base import Change, Projection
-from projections.database import PendingWrites, Row, ViewDatabase
+from projections.database import PendingWrites, ViewDatabase
+from projections.decoding import EventDecoder
 from projections.endpoints import EndpointsProjection
-from projections.entities import ENTITIES, EntityDirectory
+from projections.entities import ENTITIES, EntityDirectory, Stored
 from projections.lineage import LineageProjection
 from projections.registry import RegistryProjection
 from projections.tables import HISTORY_TABLE, HistoryWriter, Table, create_history_table
-from projections.timestamps import event_microseconds, to_microseconds
+from projections.timestamps import from_microseconds, to_microseconds
 
 TRACKING = "ledger_view_positions"
 # A counter bumped whenever views are reset, so that every runner reloads its
@@ -41,6 +40,8 @@ OnCommit = Callable[[list[Change], float], None]
 
 
 MAX_CONFLICTS = 100
+# A bulk rebuild that reported no progress for this long has died: start it again.
+REBUILD_STALE_S = 60
 
 
 class _Tracked(NamedTuple):
@@ -52,17 +53,6 @@ class _Tracked(NamedTuple):
 
 class _Moved(Exception):
     """Another runner wrote the same projections since this one read them."""
-
-
-class _StoredEvent(NamedTuple):
-    """A row of the events table, in the shape eventsourcing's mapper reads (a tuple:
-    cheaper to make than its frozen ``StoredEvent``, and made once per event)."""
-
-    position: int
-    originator_id: UUID | str
-    originator_version: int
-    topic: str
-    state: bytes
 
 
 def all_projections() -> list[Projection]:
@@ -100,7 +90,7 @@ class ProjectionRunner:
 
     def __init__(
         self,
-        ledger: LedgerCore,
+        settings: Settings,
         projections: Sequence[Projection] | None = None,
         *,
         batch_size: int = 5_000,
@@ -109,12 +99,13 @@ class ProjectionRunner:
         self.projections = list(projections) if projections is not None else all_projections()
         self.batch_size = batch_size
         self.on_commit = on_commit
-        self.db = ViewDatabase(ledger.settings)
-        self._mapper = ledger.mapper
+        self.db = ViewDatabase(settings)
+        self._decoder = EventDecoder()
         self._directory = EntityDirectory()
         self._history = HistoryWriter()
         # What the in-memory state of the projections stands for (None: load it first).
         self._loaded: _Tracked | None = None
+        self._deferred = False  # during a bulk rebuild: keyed rows are written at its end
         self._create_tables()
 
     @property
@@ -136,9 +127,12 @@ class ProjectionRunner:
                 f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
             )
-            self.db.execute(f"CREATE TABLE IF NOT EXISTS {GENERATION} (generation BIGINT NOT NULL)")
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {GENERATION} (generation BIGINT NOT NULL, "
+                "rebuild_heartbeat_us BIGINT NOT NULL)"
+            )
             if not self.db.execute(f"SELECT 1 FROM {GENERATION}"):
-                self.db.execute(f"INSERT INTO {GENERATION} (generation) VALUES (0)")
+                self.db.execute(f"INSERT INTO {GENERATION} VALUES (0, 0)")
             create_history_table(self.db, indexed=indexed)
             for table in self._tables():
                 self.db.execute(table.create_table_statement())
@@ -160,6 +154,11 @@ class ProjectionRunner:
         takes the lock, and it checks that no other runner moved the positions
         meanwhile (if one did, the batch is done again from the tables).
         """
+        if not self._deferred and (heartbeat := self._rebuild_heartbeat()):
+            if time.time() * 1e6 - heartbeat < REBUILD_STALE_S * 1e6:
+                return 0  # another process is rebuilding every projection: wait for it
+            log.warning("a rebuild stopped half way; starting it again")
+            return self._rebuild_everything(None)
         for _ in range(MAX_CONFLICTS):
             if self._loaded is None or self._loaded != self._current_state():
                 self._load()
@@ -179,6 +178,8 @@ class ProjectionRunner:
                         raise _Moved
                     writes.write_to(self.db)
                     self._save_positions(advanced)
+                    if self._deferred:
+                        self._set_rebuild_heartbeat(time.time())
             except _Moved:
                 log.debug("another runner moved the positions; applying the batch again")
                 self._forget()
@@ -214,8 +215,8 @@ class ProjectionRunner:
             for change in changes:
                 if change.position > done:
                     projection.apply(change, self._history)
-            projection.flush(writes)
-        self._history.flush(writes)
+            projection.flush(writes, deferred=self._deferred)
+        self._history.flush(writes, deferred=self._deferred)
         self._directory.flush(writes)
         last = changes[-1].position
         return writes, {name: max(done, last) for name, done in positions.items()}
@@ -238,6 +239,14 @@ class ProjectionRunner:
         )
         generation = self.db.execute(f"SELECT generation FROM {GENERATION}{suffix}")[0][0]
         return _Tracked(int(generation), {name: int(position) for name, position in rows})
+
+    def _rebuild_heartbeat(self) -> int:
+        """When a bulk rebuild last reported progress (0: none is under way)."""
+        return int(self.db.execute(f"SELECT rebuild_heartbeat_us FROM {GENERATION}")[0][0])
+
+    def _set_rebuild_heartbeat(self, now: float | None) -> None:
+        heartbeat = int(now * 1e6) if now else 0
+        self.db.execute(f"UPDATE {GENERATION} SET rebuild_heartbeat_us = ?", (heartbeat,))
 
     def _lock_positions(self) -> _Tracked:
         return self._current_state(lock=True)
@@ -267,21 +276,12 @@ class ProjectionRunner:
         self._directory.forget()
 
     def _read_changes(self, db: ViewDatabase, after: int) -> list[Change]:
-        rows = db.read_events(after, self.batch_size)
-        stored = [_StoredEvent(*row) for row in rows]
-        events: list[LedgerAggregate.Event] = [
-            self._mapper.to_domain_event(event)  # type: ignore[misc, arg-type]
-            for event in stored
-        ]
-        entities = self._directory.resolve(db, events)
-        return [
-            Change(s.position, event, entity, event_microseconds(event.timestamp), bytes(s.state))
-            for s, event, entity in zip(stored, events, entities, strict=True)
-        ]
-
-    def _decode(self, row: Row) -> LedgerAggregate.Event:
-        event: LedgerAggregate.Event = self._mapper.to_domain_event(_StoredEvent(*row))  # type: ignore[arg-type, assignment]
-        return event
+        decode = self._decoder.decode
+        events = []
+        for position, aggregate_id, version, topic, state in db.read_events(after, self.batch_size):
+            kind, data, time_us = decode(topic, state)
+            events.append(Stored(position, aggregate_id, version, kind, data, time_us, state))
+        return self._directory.resolve(db, events)
 
     # -- status and rebuild -------------------------------------------------------------
 
@@ -303,7 +303,7 @@ class ProjectionRunner:
             if position < head:
                 pending = self.db.read_events(position, 1)
                 if pending:
-                    oldest = self._decode(pending[0]).timestamp
+                    oldest = from_microseconds(self._decoder.decode(*pending[0][3:])[2])
                     lag = max(0.0, (now - oldest).total_seconds())
             statuses.append(
                 ProjectionStatus(projection.name, projection.description, position, head, lag)
@@ -333,15 +333,32 @@ class ProjectionRunner:
         return self.catch_up(on_progress)
 
     def _rebuild_everything(self, on_progress: Callable[[int, int], None] | None) -> int:
-        """Drop every view table, load them without indexes, then index: a bulk load."""
+        """A bulk load: drop every view table, replay the log into tables without indexes,
+        writing only rows that will not change again (keyed rows and live history at the
+        end), then index. Other runners wait meanwhile; if this process dies half way,
+        the next runner to notice (after ``REBUILD_STALE_S``) starts it again."""
         with self.db.transaction():
             self._lock_positions()
             for table in self._tables():
                 self.db.execute(f"DROP TABLE IF EXISTS {table.name}")
             self.db.execute(f"DROP TABLE IF EXISTS {HISTORY_TABLE}")
             self._reset_positions(self.names)
+            self._set_rebuild_heartbeat(time.time())
         self._create_tables(indexed=False)
-        count = self.catch_up(on_progress)
+        self._deferred = True
+        try:
+            count = self.catch_up(on_progress)
+            writes = PendingWrites()
+            for projection in self.projections:
+                projection.flush(writes)
+            self._history.flush(writes)
+            with self.db.transaction():
+                self._lock_positions()
+                writes.write_to(self.db)
+                self._set_rebuild_heartbeat(None)
+        finally:
+            self._deferred = False
+            self._forget()
         self._create_tables(indexed=True)
         return count
 

@@ -48,7 +48,8 @@ def fork_of(valid_from: int, valid_to: int) -> int:
 
 def nodes_on_path(position: int) -> tuple[list[int], list[int]]:
     """The tree nodes whose intervals may cover ``position``: those above it in value
-    (covering it when they start at or before it) and those below (when they end after it)."""
+    (covering it when they start at or before it) and those below (when they end after it).
+    Both lists are padded to ``LEVELS`` with -1 (no node), so the query text never changes."""
     above, below = [], []
     for level in range(LEVELS):
         node = ((position >> (level + 1)) << (level + 1)) | (1 << level)
@@ -56,7 +57,7 @@ def nodes_on_path(position: int) -> tuple[list[int], list[int]]:
             above.append(node)
         elif node < position:
             below.append(node)
-    return above, below
+    return above + [-1] * (LEVELS - len(above)), below + [-1] * (LEVELS - len(below))
 
 
 @dataclass(frozen=True)
@@ -104,19 +105,18 @@ def create_history_table(db: ViewDatabase, *, indexed: bool = True) -> None:
             db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {HISTORY_TABLE} {columns}")
 
 
+_NODES = ", ".join("?" * LEVELS)
+_LIVE_AT = (
+    f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork = ? UNION ALL "
+    f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork IN ({_NODES}) AND valid_from <= ? "
+    f"UNION ALL SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork IN ({_NODES}) AND valid_to > ?"
+)
+
+
 def rows_live_at(db: ViewDatabase, position: int, tables: Iterable[str]) -> dict[str, list[Row]]:
     """The rows of historized ``tables`` as they were right after log ``position``."""
     above, below = nodes_on_path(position)
-    parts = [f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork = ?"]
-    params: list[int] = [position]
-    for nodes, condition in ((above, "valid_from <= ?"), (below, "valid_to > ?")):
-        if nodes:
-            parts.append(
-                f"SELECT tbl, row FROM {HISTORY_TABLE} "
-                f"WHERE fork IN ({', '.join('?' * len(nodes))}) AND {condition}"
-            )
-            params += [*nodes, position]
-    found = db.execute(" UNION ALL ".join(parts), params)
+    found = db.execute(_LIVE_AT, (position, *above, position, *below, position))
     rows: dict[str, list[Row]] = {name: [] for name in tables}
     for tbl, row in found:
         if tbl in rows:
@@ -173,9 +173,10 @@ class TableState:
             ):
                 self._live[tuple(orjson.loads(row)[:width])] = (history_id, valid_from)
 
-    def flush(self, out: RowWriter) -> None:
-        """Write the changed rows: upsert what exists, delete what was removed."""
-        if not self._changed:
+    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+        """Write the changed rows: upsert what exists, delete what was removed
+        (``deferred``: not now; a bulk rebuild writes them all at its end)."""
+        if not self._changed or deferred:
             return
         table = self.table
         upserts = [(*key, *self.rows[key]) for key in self._changed if key in self.rows]
@@ -231,16 +232,21 @@ class HistoryWriter:
         else:
             opened[3] = position
 
-    def flush(self, out: RowWriter) -> None:
-        opened = [
-            (history_id, table, row, start, end, fork_of(start, end))
-            for history_id, (table, row, start, end) in self._opened.items()
-        ]
+    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+        """Write the intervals opened and closed since the last flush; ``deferred``:
+        keep the still-open ones in memory (a bulk rebuild writes them at its end)."""
+        opened, still_open = [], {}
+        for history_id, entry in self._opened.items():
+            table, row, start, end = entry
+            if deferred and end == OPEN:
+                still_open[history_id] = entry
+            else:
+                opened.append((history_id, table, row, start, end, fork_of(start, end)))
         closed = [
             (history_id, end, fork_of(start, end))
             for history_id, (start, end) in self._closed.items()
         ]
-        self.forget()
+        self._opened, self._closed = still_open, {}
         columns = ("id", "tbl", "row", "valid_from", "valid_to", "fork")
         out.copy_rows(HISTORY_TABLE, columns, opened)
         out.update_rows(HISTORY_TABLE, _CLOSE_COLUMNS, closed)

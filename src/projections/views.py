@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.core import LedgerCore
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.settings import Settings
 from projections.audit import AUDIT, AuditQuery, query_audit
 from projections.lineage import LineageGraph, walk_lineage
 from projections.paging import Page
@@ -39,8 +39,8 @@ class Views(RegistryQueries):
         self.runner = runner
 
     @classmethod
-    def open(cls, ledger: LedgerCore, *, catch_up: bool = True) -> Views:
-        runner = ProjectionRunner(ledger)
+    def open(cls, settings: Settings, *, catch_up: bool = True) -> Views:
+        runner = ProjectionRunner(settings)
         if catch_up:
             runner.catch_up()
         return cls(runner)

@@ -1,4 +1,4 @@
-"""The `ledger` command line: every lifecycle command, history, verify and the demo."""
+"""The `ledger` command line: lifecycle commands, reads from the views, verify and the demo."""
 
 from __future__ import annotations
 
@@ -10,18 +10,17 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from rich.progress import Progress
 
 from ledger import __version__
-from ledger.cli import assets, endpoints, models
+from ledger.cli import assets, audit, endpoints, models, projections
 from ledger.cli.context import (
     AsJson,
     console,
     err_console,
     load_settings,
     open_ledger,
-    print_history,
     print_json,
 )
 from ledger.cli.demo import run_demo
-from ledger.errors import InvalidInputError, LedgerError
+from ledger.errors import LedgerError
 from ledger.logging import configure_logging
 from ledger.summaries import verify_summary
 
@@ -35,8 +34,11 @@ app.add_typer(models.app, name="model")
 app.add_typer(assets.env_app, name="env")
 app.add_typer(assets.data_app, name="data")
 app.add_typer(endpoints.app, name="endpoint")
-
-HISTORY_KINDS = ("model", "endpoint", "environment", "data", "pipeline", "job")
+app.add_typer(projections.app, name="projections")
+app.command()(audit.history)
+app.command("audit")(audit.audit)
+app.command()(audit.lineage)
+app.command("as-of")(audit.as_of)
 
 
 def _print_version(value: bool) -> None:
@@ -54,32 +56,6 @@ def _configure(
 ) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-
-
-@app.command()
-def history(
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(HISTORY_KINDS)}")],
-    name: Annotated[str, typer.Argument(help="Entity name (job: its id)")],
-    as_json: AsJson = False,
-) -> None:
-    """Every event of an entity, oldest first, with time, actor and reason."""
-    if kind not in HISTORY_KINDS:
-        raise InvalidInputError(
-            f"unknown kind {kind!r}; expected one of {', '.join(HISTORY_KINDS)}"
-        )
-    with open_ledger() as ledger:
-        if kind == "model":
-            entries = ledger.model_history(name)
-        elif kind == "endpoint":
-            entries = ledger.endpoint_history(name)
-        elif kind == "job":
-            entries = ledger.job_history(name)
-        else:
-            entries = ledger.asset_history(kind, name)
-    if as_json:
-        print_json([e.to_dict() for e in entries])
-    else:
-        print_history(entries)
 
 
 @app.command()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,9 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ledger.application import Ledger
-from ledger.core import HistoryEntry
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
+from projections.views import Views
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,6 +61,29 @@ def open_ledger(**overrides: Any) -> Iterator[Ledger]:
         ledger.close()
 
 
+@contextmanager
+def open_views(*, catch_up: bool = True) -> Iterator[Views]:
+    """The read side, brought up to every event written so far (``catch_up``)."""
+    settings = load_settings()
+    Ledger(settings).close()  # the first use of a store creates it
+    views = Views.open(settings, catch_up=catch_up)
+    try:
+        yield views
+    finally:
+        views.close()
+
+
+def parse_moment(text: str, what: str = "time") -> datetime:
+    """An ISO 8601 time; one without a timezone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{what} {text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def print_json(data: Any) -> None:
     console.print_json(json.dumps(data, default=str))
 
@@ -82,21 +107,25 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def print_history(entries: list[HistoryEntry]) -> None:
-    table = Table("time (UTC)", "entity", "event", "actor", "reason", "details")
-    table.columns[0].no_wrap = table.columns[2].no_wrap = True
-    for e in entries:
+def print_events(rows: list[dict[str, Any]]) -> None:
+    """Audit rows as a table: position, time, event and entity, actor, reason, details."""
+    table = Table("#", "time (UTC)", "event", "actor", "reason", "details", box=box.SIMPLE_HEAD)
+    for column in table.columns[:3]:
+        column.no_wrap = True
+    table.columns[-1].overflow = "fold"
+    table.columns[-1].min_width = 20
+    for row in rows:
         details = ", ".join(
-            f"{k}={json.dumps(v, separators=(',', ':'))}"
-            for k, v in e.details.items()
-            if k not in ("spec", "content")  # bulky: `model show` / `data show` present them
+            f"{k}={json.dumps(v, separators=(',', ':'), default=str)}"
+            for k, v in row["details"].items()
+            if k not in ("spec", "content", "snapshot")  # bulky: `show` commands present them
         )
         table.add_row(
-            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-            e.entity,
-            e.event,
-            e.actor,
-            e.reason,
+            str(row["position"]),
+            row["time"][:19].replace("T", "\n"),
+            f"{row['event_type']}\n{row['name']}",
+            row["actor"],
+            row["reason"],
             details,
         )
     console.print(table)

@@ -11,10 +11,12 @@ from pathlib import Path
 from rich.rule import Rule
 
 from ledger.application import Ledger
-from ledger.cli.context import console, load_settings, print_history
+from ledger.cli.context import console, load_settings, print_events
 from ledger.cli.endpoints import print_split
 from ledger.errors import RuleViolationError
 from ledger.specs import EnvironmentSpec
+from projections.audit import AuditQuery
+from projections.views import Views
 
 MODEL = "iris-classifier"
 ENDPOINT = "iris-online"
@@ -127,10 +129,20 @@ def _walk_through(ledger: Ledger, root: Path) -> None:
     ledger.delete_model_version(f"{MODEL}:1", reason="superseded by v2")
     console.print(f"undeployed blue (0% traffic) and deleted {MODEL}:1: allowed")
 
-    _step("7. History of the endpoint: who did what, when and why")
-    print_history(ledger.endpoint_history(ENDPOINT))
+    views = Views.open(ledger.settings)
+    _step("7. History of the endpoint (audit view): who did what, when and why")
+    print_events(views.audit(AuditQuery(kind="endpoint", name=ENDPOINT)).items)
 
-    _step("8. Verify the hash chain over the whole log")
+    _step("8. Point in time: the endpoint just before the canary; the live version's lineage")
+    shifts = views.audit(AuditQuery(kind="endpoint", name=ENDPOINT, event_type="TrafficChanged"))
+    before = views.point_at(position=shifts.items[1]["position"] - 1)
+    traffic = views.endpoint_as_of(ENDPOINT, before)["traffic"]
+    console.print(f"as of log position {before.position}: traffic {traffic}")
+    graph = views.lineage(f"endpoint:{ENDPOINT}", direction="upstream", depth=4)
+    console.print("upstream of the endpoint: " + ", ".join(list(graph.nodes)[1:]))
+    views.close()
+
+    _step("9. Verify the hash chain over the whole log")
     report = ledger.verify()
     console.print(
         f"OK: {report.count} events, chain head {report.head}" if report.ok else f"[red]{report}"

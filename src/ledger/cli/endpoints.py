@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ledger.cli.context import AsJson, Reason, console, open_ledger, print_json
+from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
 from ledger.refs import parse_weights
-from ledger.summaries import endpoint_summary
 
 app = typer.Typer(
     help="Create endpoints, deploy model versions, split traffic.", no_args_is_help=True
@@ -109,8 +108,8 @@ def delete(endpoint: str, reason: Reason = "") -> None:
 @app.command()
 def show(endpoint: str, as_json: AsJson = False) -> None:
     """Show an endpoint's deployments, resources, traffic and health."""
-    with open_ledger() as ledger:
-        summary = endpoint_summary(ledger.get_endpoint(endpoint))
+    with open_views() as views:
+        summary = views.endpoint(endpoint)
     if as_json:
         print_json(summary)
         return
@@ -141,5 +140,26 @@ def show(endpoint: str, as_json: AsJson = False) -> None:
             f"{d['traffic']}%",
             f"{d['mirror']}%" if d["mirror"] else "-",
             d["health"],
+        )
+    console.print(table)
+
+
+@app.command("list")
+def list_endpoints(as_json: AsJson = False) -> None:
+    """List every endpoint with its live traffic split."""
+    with open_views() as views:
+        endpoints = views.endpoints()
+    if as_json:
+        print_json(endpoints)
+        return
+    table = Table("name", "kind", "deployments", "traffic", "mirror", "created")
+    for e in endpoints:
+        table.add_row(
+            e["name"] + (" (deleted)" if e["deleted"] else ""),
+            e["kind"],
+            str(len(e["deployments"])),
+            ", ".join(f"{n}={w}%" for n, w in sorted(e["traffic"].items())) or "-",
+            ", ".join(f"{n}={w}%" for n, w in sorted(e["mirror"].items())) or "-",
+            e["created_at"][:19],
         )
     console.print(table)

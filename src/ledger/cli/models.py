@@ -14,12 +14,15 @@ from ledger.cli.context import (
     byte_progress,
     console,
     open_ledger,
+    open_views,
+    parse_moment,
     print_json,
 )
 from ledger.domain.model import FLAVORS, Lineage
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
-from ledger.summaries import model_summary, version_summary
+from ledger.summaries import version_summary
+from projections.search import SearchQuery
 
 app = typer.Typer(help="Register and manage models and their versions.", no_args_is_help=True)
 
@@ -79,19 +82,21 @@ def register(
 @app.command("list")
 def list_models(as_json: AsJson = False) -> None:
     """List every registered model."""
-    with open_ledger() as ledger:
-        models = [model_summary(m) for m in ledger.list_models()]
+    with open_views() as views:
+        models = views.models()
     if as_json:
         print_json(models)
         return
-    table = Table("name", "latest", "aliases", "tags", "updated")
+    table = Table("name", "latest", "live", "aliases", "tags", "created", "by")
     for m in models:
         table.add_row(
             m["name"],
             str(m["latest_version"]),
+            str(m["live_versions"]),
             ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items())),
             ", ".join(f"{k}={v}" for k, v in sorted(m["tags"].items())),
-            m["updated_at"][:19],
+            m["created_at"][:19],
+            m["created_by"],
         )
     console.print(table)
 
@@ -102,14 +107,13 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Show a model version (NAME alone: the latest live version)."""
-    with open_ledger() as ledger:
-        version = ledger.get_model_version(ref)
-        summary = version_summary(version, ledger.get_model(version.model_name))
+    with open_views() as views:
+        summary = views.version(ref)
     if as_json:
         print_json(summary)
         return
     table = Table.grid(padding=(0, 2))
-    for key in ("ref", "status", "flavor", "description", "created_at"):
+    for key in ("ref", "status", "flavor", "description", "created_at", "created_by"):
         table.add_row(key, str(summary[key]))
     table.add_row("aliases", ", ".join(summary["aliases"]))
     table.add_row("tags", ", ".join(f"{k}={v}" for k, v in sorted(summary["tags"].items())))
@@ -134,12 +138,8 @@ def versions(
     as_json: AsJson = False,
 ) -> None:
     """List a model's versions, newest first."""
-    with open_ledger() as ledger:
-        model = ledger.get_model(name)
-        rows = [
-            version_summary(v, model)
-            for v in ledger.list_model_versions(name, limit=limit, include_deleted=include_deleted)
-        ]
+    with open_views() as views:
+        rows = views.versions(name, limit=limit, include_deleted=include_deleted)
     if as_json:
         print_json(rows)
         return
@@ -155,6 +155,58 @@ def versions(
             r["created_at"][:19],
         )
     console.print(table)
+
+
+@app.command()
+def search(
+    prefix: Annotated[str, typer.Option(help="Model name starts with this")] = "",
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE on the version or its model")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Versions this alias points at")] = "",
+    flavor: Annotated[str, typer.Option(help=f"One of: {', '.join(FLAVORS)}")] = "",
+    since: Annotated[str, typer.Option(help="Registered at or after (ISO 8601)")] = "",
+    until: Annotated[str, typer.Option(help="Registered before (ISO 8601)")] = "",
+    include_deleted: Annotated[
+        bool, typer.Option("--all", help="Include deleted versions")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Versions per page")] = 50,
+    page_token: Annotated[str, typer.Option("--page", help="next_token of the last page")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Find model versions: every criterion given must hold; newest first, paged."""
+    if flavor and flavor not in FLAVORS:
+        raise InvalidInputError(f"unknown flavor {flavor!r}; expected one of {', '.join(FLAVORS)}")
+    query = SearchQuery(
+        name_prefix=prefix,
+        tags=parse_pairs(tags or [], "tag"),
+        alias=alias,
+        flavor=flavor,
+        created_after=parse_moment(since, "--since") if since else None,
+        created_before=parse_moment(until, "--until") if until else None,
+        include_deleted=include_deleted,
+        limit=limit,
+        page_token=page_token,
+    )
+    with open_views() as views:
+        page = views.search(query)
+    if as_json:
+        print_json(page.to_dict())
+        return
+    table = Table("version", "status", "flavor", "aliases", "tags", "created", "by")
+    for r in page.items:
+        table.add_row(
+            r["ref"],
+            r["status"],
+            r["flavor"],
+            ", ".join(r["aliases"]),
+            ", ".join(f"{k}={v}" for k, v in sorted(r["tags"].items())),
+            r["created_at"][:19],
+            r["created_by"],
+        )
+    console.print(table)
+    if page.next_token:
+        console.print(f"more: --page {page.next_token}", highlight=False)
 
 
 @app.command()

@@ -1,0 +1,78 @@
+"""`ledger projections ...`: where the read side stands, rebuilding it, and following the log."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.cli.context import AsJson, console, err_console, open_views, print_json
+
+app = typer.Typer(help="The read side: status, rebuild, and the runner.", no_args_is_help=True)
+
+
+@app.command()
+def status(as_json: AsJson = False) -> None:
+    """Each projection's position and its lag behind the log (in events and seconds)."""
+    with open_views(catch_up=False) as views:
+        statuses = views.runner.status()
+    if as_json:
+        print_json([s.to_dict() for s in statuses])
+        return
+    table = Table("projection", "position", "head", "lag (events)", "lag (s)", "contents")
+    for s in statuses:
+        table.add_row(s.name, f"{s.position:,}", f"{s.head:,}", f"{s.lag_events:,}",
+                      f"{s.lag_seconds:.1f}", s.description)  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def rebuild(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Projections to rebuild (default: all)")
+    ] = None,
+) -> None:
+    """Empty projections and replay the whole log into them."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeRemainingColumn(),
+    )
+    with open_views(catch_up=False) as views, Progress(*columns, console=err_console) as progress:
+        task = progress.add_task(f"rebuilding {', '.join(names or views.runner.names)}")
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        count = views.runner.rebuild(names or [], update)
+    console.print(f"Rebuilt from {count:,} events")
+
+
+@app.command()
+def run(
+    poll_interval: Annotated[
+        float, typer.Option(help="Seconds between polls on SQLite (PostgreSQL: LISTEN/NOTIFY)")
+    ] = 0.1,
+) -> None:
+    """Keep the views up to date as events are written, until interrupted (Ctrl-C, SIGTERM)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with open_views(catch_up=False) as views:
+        err_console.print(
+            f"following the log for {', '.join(views.runner.names)} "
+            f"(position {min(views.runner.positions().values()):,}); Ctrl-C stops"
+        )
+        views.runner.follow(stop, poll_interval)
+    err_console.print("stopped")

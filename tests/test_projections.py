@@ -1,0 +1,363 @@
+"""The read side: views follow the log exactly once, match the aggregates, rebuild the same,
+and answer search, lineage, audit and point-in-time queries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aggregate_state import registry_from_aggregates
+from conftest import StoreFactory
+
+from ledger.application import Ledger
+from ledger.domain.endpoint import Resources
+from ledger.errors import InvalidInputError, NotFoundError
+from ledger.specs import EnvironmentSpec
+from projections.audit import AuditQuery
+from projections.registry import RegistryProjection
+from projections.runner import ProjectionRunner
+from projections.search import SearchQuery
+from projections.views import Views
+
+
+RESOURCES: Resources = {"cpus": 2.0, "gpus": 1, "memory_mb": 4096, "replicas": 3}
+
+
+@pytest.fixture
+def views(ledger: Ledger) -> Iterator[Views]:
+    opened = Views.open(ledger.settings)
+    yield opened
+    opened.close()
+
+
+def lifecycle_steps(ledger: Ledger, model_dir: Path) -> list[Callable[[], object]]:
+    """Models, tags, aliases, an endpoint with a canary, a deletion: a bit of everything."""
+    register = ledger.register_model_version
+    return [
+        lambda: register("iris", model_dir, flavor="sklearn", tags={"team": "vision"}),
+        lambda: register("iris", model_dir, flavor="onnx", tags={"team": "vision"}),
+        lambda: register("iris", model_dir, flavor="sklearn"),
+        lambda: register("irises", model_dir, flavor="pytorch", tags={"team": "nlp"}),
+        lambda: ledger.set_tags("iris", {"owner": "ml-platform"}),
+        lambda: ledger.set_tags("iris:2", {"stage": "prod"}),
+        lambda: ledger.set_alias("iris", "champion", 1),
+        lambda: ledger.set_alias("iris", "champion", 2, reason="better"),
+        lambda: ledger.create_endpoint("shop", "online"),
+        lambda: ledger.deploy("shop", "blue", "iris:1"),
+        lambda: ledger.deploy("shop", "green", "iris:2", resources=RESOURCES),
+        lambda: ledger.set_traffic("shop", {"blue": 90, "green": 10}),
+        lambda: ledger.report_health("shop", "green", "healthy", "CUDAExecutionProvider"),
+        lambda: ledger.set_traffic("shop", {"green": 100}),
+        lambda: ledger.set_mirror("shop", {"blue": 20}),
+        lambda: ledger.set_mirror("shop", {}),
+        lambda: ledger.undeploy("shop", "blue"),
+        lambda: ledger.delete_model_version("iris:3"),
+        lambda: ledger.archive_model_version("iris:1"),
+        lambda: ledger.remove_tags("iris:2", ["stage"]),
+    ]
+
+
+def lifecycle(ledger: Ledger, model_dir: Path) -> None:
+    for step in lifecycle_steps(ledger, model_dir):
+        step()
+
+
+def snapshot(views: Views) -> dict[str, Any]:
+    views.runner.catch_up()
+    return views.registry()
+
+
+def test_views_match_the_aggregates(ledger: Ledger, views: Views, model_dir: Path) -> None:
+    lifecycle(ledger, model_dir)
+    assert snapshot(views) == registry_from_aggregates(ledger)
+    shop = views.endpoint("shop")
+    assert shop["traffic"] == {"green": 100} and shop["mirror"] == {}
+    assert shop["deployments"]["green"]["resources"]["replicas"] == 3
+    assert shop["deployments"]["green"]["health_detail"] == "CUDAExecutionProvider"
+    iris2 = views.version("iris@champion")
+    assert iris2["ref"] == "iris:2" and iris2["aliases"] == ["champion"]
+    assert iris2["deployments"] == [{"endpoint": "shop", "deployment": "green"}]
+    assert iris2["files"] == ledger.get_model_version("iris:2").spec["files"]
+    assert views.version("iris")["ref"] == "iris:2"  # 3 is deleted
+    assert [v["version"] for v in views.versions("iris")] == [2, 1]
+    assert [v["version"] for v in views.versions("iris", include_deleted=True)] == [3, 2, 1]
+    models = {m["name"]: m for m in views.models()}
+    assert models["iris"]["live_versions"] == 2 and models["iris"]["created_by"] == "tester"
+
+
+def test_incremental_views_equal_a_rebuild(ledger: Ledger, views: Views, model_dir: Path) -> None:
+    lifecycle(ledger, model_dir)
+    incremental = snapshot(views)
+    audit = views.audit(AuditQuery(limit=1000)).items
+    assert views.runner.rebuild() == ledger.event_count()
+    assert views.registry() == incremental
+    assert views.audit(AuditQuery(limit=1000)).items == audit
+    views.runner.rebuild(["registry"])  # one projection alone
+    assert views.registry() == incremental
+
+
+def test_runner_resumes_where_it_stopped_and_applies_nothing_twice(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    lifecycle(ledger, model_dir)
+    first = ProjectionRunner(store.settings(), batch_size=7)
+    assert first.run_batch() == 7
+    assert set(first.positions().values()) == {7}
+    first.close()
+    second = ProjectionRunner(store.settings(), batch_size=7)
+    assert second.catch_up() == ledger.event_count() - 7
+    assert set(second.positions().values()) == {ledger.event_count()}
+    (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
+    assert count == ledger.event_count()
+    views = Views(second)
+    assert views.registry() == registry_from_aggregates(ledger)
+    views.close()
+
+
+def test_runners_taking_turns_never_double_apply(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    """Two runners (as two processes) alternate; each notices the other's batches."""
+    runners = [ProjectionRunner(store.settings(), batch_size=3) for _ in range(2)]
+    lifecycle(ledger, model_dir)
+    turn = 0
+    while runners[turn % 2].run_batch():
+        turn += 1
+    assert turn > 2
+    (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
+    assert count == ledger.event_count()
+    views = Views(runners[0])
+    assert views.registry() == registry_from_aggregates(ledger)
+    for runner in runners:
+        runner.close()
+
+
+def test_a_projection_can_run_alone(ledger: Ledger, store: StoreFactory, model_dir: Path) -> None:
+    lifecycle(ledger, model_dir)
+    alone = ProjectionRunner(store.settings(), [RegistryProjection()])
+    alone.catch_up()
+    assert alone.positions() == {"registry": ledger.event_count()}
+    everything = ProjectionRunner(store.settings())
+    statuses = {s.name: s for s in everything.status()}
+    assert statuses["registry"].lag_events == 0
+    assert statuses["audit"].lag_events == ledger.event_count()
+    assert statuses["audit"].lag_seconds > 0
+    everything.catch_up()
+    assert Views(everything).registry() == registry_from_aggregates(ledger)
+    alone.close()
+    everything.close()
+
+
+def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    ledger.register_model_version("iris", model_dir)
+    ledger.register_model_version("iris", model_dir)
+    ledger.set_tags("iris:1", {"stage": "staging"})
+    ledger.set_alias("iris", "champion", 1)
+    ledger.create_endpoint("shop", "online")
+    ledger.deploy("shop", "blue", "iris:1")
+    ledger.deploy("shop", "green", "iris:2")
+    views.runner.catch_up()
+    position = views.runner.head()
+    time.sleep(0.01)
+    moment = datetime.now(UTC)
+    time.sleep(0.01)
+    ledger.set_tags("iris:1", {"stage": "prod"})
+    ledger.set_alias("iris", "champion", 2)
+    ledger.set_traffic("shop", {"blue": 20, "green": 80})
+    views.runner.catch_up()
+    for at in (views.point_at(position=position), views.point_at(moment)):
+        assert at.position == position
+        past = views.registry(at)
+        assert past["models"]["iris"]["versions"][1]["tags"] == {"stage": "staging"}
+        assert past["models"]["iris"]["aliases"] == {"champion": 1}
+        assert past["endpoints"]["shop"]["traffic"] == {"blue": 100}
+        assert views.endpoint_as_of("shop", at)["traffic"] == {"blue": 100}
+    now = views.registry(views.point_at(position=views.runner.head()))
+    assert now["endpoints"]["shop"]["traffic"] == {"blue": 20, "green": 80}
+    assert views.registry(views.point_at(position=0)) == {
+        "position": 0, "time": None, "models": {}, "endpoints": {}
+    }  # fmt: skip
+    assert views.point_at(datetime(2000, 1, 1, tzinfo=UTC)).position == 0
+    with pytest.raises(NotFoundError, match="did not exist at position 2"):
+        views.endpoint_as_of("shop", views.point_at(position=2))
+    with pytest.raises(InvalidInputError, match="between 0 and"):
+        views.point_at(position=10_000)
+
+
+def test_as_of_matches_the_views_as_they_were_after_every_command(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    seen = {0: views.registry()}
+    for step in lifecycle_steps(ledger, model_dir):
+        step()
+        views.runner.catch_up()
+        seen[views.runner.head()] = views.registry()
+    for rebuilt in (False, True):
+        if rebuilt:
+            views.runner.rebuild()  # the history table is rebuilt too
+        for position, registry in seen.items():
+            at = views.point_at(position=position)
+            assert {k: v for k, v in views.registry(at).items() if k in registry} == registry
+
+
+def test_search_by_prefix_tags_alias_flavor_and_time(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    lifecycle(ledger, model_dir)
+    views.runner.catch_up()
+
+    def refs(**criteria: Any) -> list[str]:
+        return [item["ref"] for item in views.search(SearchQuery(**criteria)).items]
+
+    assert refs(name_prefix="iris") == ["irises:1", "iris:2", "iris:1"]
+    assert refs(name_prefix="iris", include_deleted=True)[1] == "iris:3"
+    assert refs(tags={"team": "vision"}) == ["iris:2", "iris:1"]
+    assert refs(tags={"team": "vision", "owner": "ml-platform"}) == ["iris:2", "iris:1"]
+    assert refs(tags={"team": "nlp", "owner": "ml-platform"}) == []
+    assert refs(alias="champion") == ["iris:2"]
+    assert refs(flavor="pytorch") == ["irises:1"]
+    assert refs(flavor="sklearn", include_deleted=True) == ["iris:3", "iris:1"]
+    created = views.version("irises:1")["created_at"]
+    assert refs(created_after=datetime.fromisoformat(created)) == ["irises:1"]
+    assert refs(created_before=datetime.fromisoformat(created)) == ["iris:2", "iris:1"]
+    assert refs(created_after=datetime.now(UTC) + timedelta(days=1)) == []
+
+
+def test_search_pages_are_stable_while_versions_are_added(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    for _ in range(5):
+        ledger.register_model_version("pager", model_dir)
+    views.runner.catch_up()
+    first = views.search(SearchQuery(limit=2))
+    assert [i["version"] for i in first.items] == [5, 4] and first.next_token
+    ledger.register_model_version("pager", model_dir)  # new: not on later pages
+    views.runner.catch_up()
+    second = views.search(SearchQuery(limit=2, page_token=first.next_token))
+    third = views.search(SearchQuery(limit=2, page_token=second.next_token))
+    assert [i["version"] for i in second.items + third.items] == [3, 2, 1]
+    assert third.next_token == ""
+    for token in ("garbage", "eyJ4IjogMX0="):
+        with pytest.raises(InvalidInputError, match="invalid page token"):
+            views.search(SearchQuery(page_token=token))
+    with pytest.raises(InvalidInputError, match="limit must be between 1 and 1000"):
+        views.search(SearchQuery(limit=0))
+    with pytest.raises(InvalidInputError, match="needs a timezone"):
+        views.search(SearchQuery(created_after=datetime(2026, 1, 1)))
+
+
+def test_audit_filters_return_exactly_the_matching_events_in_order(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    with ledger.on_behalf_of("alice", correlation_id="req-1"):
+        ledger.register_model_version("iris", model_dir, reason="first")
+    time.sleep(0.01)
+    middle = datetime.now(UTC)
+    time.sleep(0.01)
+    with ledger.on_behalf_of("bob"):
+        ledger.register_model_version("iris", model_dir)
+        ledger.set_tags("iris:1", {"stage": "prod"}, reason="promote")
+        ledger.create_endpoint("shop", "online")
+    views.runner.catch_up()
+
+    def audit(**filters: Any) -> list[tuple[str, str, str]]:
+        items = views.audit(AuditQuery(**filters)).items
+        positions = [i["position"] for i in items]
+        assert positions == sorted(positions)
+        return [(i["actor"], i["event_type"], i["name"]) for i in items]
+
+    everything = audit()
+    assert len(everything) == ledger.event_count()
+    assert audit(actor="alice") == [
+        ("alice", "Model.Registered", "iris"),
+        ("alice", "Model.VersionAdded", "iris"),
+        ("alice", "ModelVersion.Registered", "iris:1"),
+    ]
+    assert audit(correlation_id="req-1") == audit(actor="alice")
+    assert audit(event_type="Registered") == [
+        ("alice", "Model.Registered", "iris"),
+        ("alice", "ModelVersion.Registered", "iris:1"),
+        ("bob", "ModelVersion.Registered", "iris:2"),
+    ]
+    assert audit(event_type="ModelVersion.Tagged") == [("bob", "ModelVersion.Tagged", "iris:1")]
+    assert audit(kind="model", name="iris") == everything[:-1]  # all but the endpoint
+    assert audit(kind="model_version", name="iris:1") == [
+        ("alice", "ModelVersion.Registered", "iris:1"),
+        ("bob", "ModelVersion.Tagged", "iris:1"),
+    ]
+    assert audit(kind="endpoint") == [("bob", "Endpoint.Created", "shop")]
+    assert audit(since=middle) == [e for e in everything if e[0] == "bob"]
+    assert audit(until=middle) == audit(actor="alice")
+    assert audit(actor="bob", since=middle, event_type="Tagged") == [
+        ("bob", "ModelVersion.Tagged", "iris:1")
+    ]
+    tagged = views.audit(AuditQuery(event_type="ModelVersion.Tagged")).items[0]
+    assert tagged["reason"] == "promote" and tagged["details"] == {"key": "stage", "value": "prod"}
+    first = views.audit(AuditQuery(limit=4))
+    second = views.audit(AuditQuery(limit=4, page_token=first.next_token))
+    assert [i["position"] for i in first.items + second.items] == list(range(1, 8))
+    assert second.next_token == ""
+    with pytest.raises(InvalidInputError, match="unknown event type 'Exploded'"):
+        views.audit(AuditQuery(event_type="Exploded"))
+    with pytest.raises(InvalidInputError, match="needs its kind"):
+        views.audit(AuditQuery(name="iris"))
+
+
+def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
+    ledger: Ledger, views: Views, model_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,2\n")
+    ledger.register_data_asset("train", data)
+    ledger.register_environment("cpu", EnvironmentSpec(python="3.11"))
+    ledger.register_pipeline("fit", {"steps": [{"name": "train"}]})
+    job = ledger.submit_job("fit", data=["train"], environment="cpu")
+    job_node = f"job:{job.id}"
+    ledger.register_model_version(
+        "clf", model_dir, flavor="sklearn",
+        lineage={"job": str(job.id), "data": ["train:1"], "environment": "cpu:1"},
+    )  # fmt: skip
+    ledger.register_model_version(
+        "clf-onnx", model_dir, flavor="onnx", lineage={"derived_from": "clf:1"}
+    )
+    ledger.create_endpoint("api", "online")
+    ledger.deploy("api", "live", "clf-onnx:1", environment="cpu")
+    views.runner.catch_up()
+
+    up = views.lineage("endpoint:api", direction="upstream", depth=10)
+    assert up.nodes == {
+        "endpoint:api": 0,
+        "deployment:api/live": 1,
+        "model:clf-onnx:1": 2,
+        "environment:cpu:1": 2,
+        "model:clf:1": 3,
+        job_node: 4,
+        "data:train:1": 4,
+        "pipeline:fit:1": 5,
+    }
+    assert ("model:clf:1", "model:clf-onnx:1", "derived") in up.edges
+    assert set(views.lineage("endpoint:api", depth=2).nodes) == {
+        "endpoint:api", "deployment:api/live", "model:clf-onnx:1", "environment:cpu:1"
+    }  # fmt: skip
+    down = views.lineage("data:train:1", direction="downstream", depth=10)
+    assert down.nodes == {
+        "data:train:1": 0,
+        job_node: 1,
+        "model:clf:1": 1,
+        "model:clf-onnx:1": 2,
+        "deployment:api/live": 3,
+        "endpoint:api": 4,
+    }
+    assert set(views.lineage("data:train:1", direction="downstream", depth=1).nodes) == {
+        "data:train:1", job_node, "model:clf:1"
+    }  # fmt: skip
+    with pytest.raises(NotFoundError, match="no lineage node 'model:ghost:1'"):
+        views.lineage("model:ghost:1")
+    with pytest.raises(InvalidInputError, match="depth must be at least 1"):
+        views.lineage("endpoint:api", depth=0)
