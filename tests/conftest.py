@@ -6,9 +6,12 @@ and a schema of their own, dropped afterwards.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
+from ledger.cli import main
 from ledger.settings import Settings
 
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -118,3 +122,48 @@ def model_dir(tmp_path: Path) -> Path:
     (root / "config.json").write_text('{"layers": 3}')
     (root / "sub" / "vocab.txt").write_text("a\nb\nc\n")
     return root
+
+
+# -- the command line, in-process -------------------------------------------------------
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(
+    store: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """Run `ledger ARGS...` in-process against the test store; return code and output."""
+    for key, value in store.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["ledger", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def assert_user_error(result: Result, fragment: str) -> None:
+    assert result.code == 1, result
+    assert result.err.startswith("error: ") and fragment in result.err, result.err
+    assert "Traceback" not in result.err + result.out

@@ -2,61 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ledger.cli import main
-from tests.conftest import StoreFactory
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(
-    store: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """Run `ledger ARGS...` in-process against the test store; return code and output."""
-    for key, value in store.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["ledger", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def assert_user_error(result: Result, fragment: str) -> None:
-    assert result.code == 1, result
-    assert result.err.startswith("error: ") and fragment in result.err, result.err
-    assert "Traceback" not in result.err + result.out
+from tests.conftest import Cli, StoreFactory, assert_user_error
 
 
 def test_model_commands(cli: Cli, model_dir: Path, tmp_path: Path) -> None:
@@ -90,7 +44,8 @@ def test_model_commands(cli: Cli, model_dir: Path, tmp_path: Path) -> None:
     assert cli("model", "delete", "iris:1", "--reason", "obsolete").code == 0
     assert [v["version"] for v in cli("model", "versions", "iris", "--json").json()] == [2]
     history = cli("history", "model", "iris", "--json").json()
-    assert history[-1]["event"] == "Deleted" and history[-1]["reason"] == "obsolete"
+    assert history[-1]["event_type"] == "ModelVersion.Deleted"
+    assert history[-1]["reason"] == "obsolete" and history[-1]["name"] == "iris:1"
     assert history[-1]["actor"] == "tester"
 
 
@@ -143,8 +98,9 @@ def test_endpoint_commands_and_refusals(cli: Cli, model_dir: Path) -> None:
     assert cli("endpoint", "mirror", "shop", "blue=0").code == 0
     assert cli("endpoint", "undeploy", "shop", "blue").code == 0
     assert_user_error(cli("endpoint", "delete", "shop"), "still has deployments green")
-    events = [e["event"] for e in cli("history", "endpoint", "shop", "--json").json()]
-    assert events.count("TrafficChanged") == 3 and events[-1] == "DeploymentDeleted"
+    events = [e["event_type"] for e in cli("history", "endpoint", "shop", "--json").json()]
+    assert events.count("Endpoint.TrafficChanged") == 3
+    assert events[-1] == "Endpoint.DeploymentDeleted"
 
 
 def test_verify_reports_ok_then_the_tampered_position(

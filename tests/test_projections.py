@@ -3,6 +3,7 @@ and answer search, lineage, audit and point-in-time queries."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aggregate_state import registry_from_aggregates
-from conftest import StoreFactory
 
 from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
@@ -22,7 +21,8 @@ from projections.registry import RegistryProjection
 from projections.runner import ProjectionRunner
 from projections.search import SearchQuery
 from projections.views import Views
-
+from tests.aggregate_state import registry_from_aggregates
+from tests.conftest import StoreFactory
 
 RESOURCES: Resources = {"cpus": 2.0, "gpus": 1, "memory_mb": 4096, "replicas": 3}
 
@@ -361,3 +361,31 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
         views.lineage("model:ghost:1")
     with pytest.raises(InvalidInputError, match="depth must be at least 1"):
         views.lineage("endpoint:api", depth=0)
+
+
+def test_follow_applies_new_events_as_they_are_written(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the runner (its poll is 1 s)."""
+    applied: list[tuple[int, float]] = []
+
+    def on_commit(changes: list[Any], committed_at: float) -> None:
+        applied.extend((change.position, committed_at) for change in changes)
+
+    runner = ProjectionRunner(store.settings(), on_commit=on_commit)
+    stop = threading.Event()
+    follower = threading.Thread(target=runner.follow, args=(stop, 0.02))
+    follower.start()
+    try:
+        time.sleep(0.3)  # following, with nothing to do
+        written_at = time.time()
+        ledger.register_model_version("live", model_dir)
+        deadline = time.monotonic() + 5
+        while len(applied) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert [position for position, _ in applied] == [1, 2, 3]
+        assert applied[-1][1] - written_at < 0.5
+    finally:
+        stop.set()
+        follower.join()
+        runner.close()

@@ -310,18 +310,22 @@ class ProjectionRunner:
             )
         return statuses
 
+    def named(self, names: Sequence[str]) -> list[Projection]:
+        """The projections with these names (all of them when none are given)."""
+        unknown = sorted(set(names) - set(self.names))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown projection {', '.join(unknown)}; expected one of {', '.join(self.names)}"
+            )
+        return [p for p in self.projections if not names or p.name in names]
+
     def rebuild(
         self,
         names: Sequence[str] = (),
         on_progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Empty the named projections (all when none are named) and replay the log into them."""
-        unknown = sorted(set(names) - set(self.names))
-        if unknown:
-            raise InvalidInputError(
-                f"unknown projection {', '.join(unknown)}; expected one of {', '.join(self.names)}"
-            )
-        chosen = [p for p in self.projections if not names or p.name in names]
+        chosen = self.named(names)
         log.info("rebuilding projections", projections=[p.name for p in chosen])
         if {p.name for p in chosen} == {p.name for p in all_projections()}:
             return self._rebuild_everything(on_progress)

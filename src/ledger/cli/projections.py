@@ -45,13 +45,15 @@ def rebuild(
         TextColumn("events"),
         TimeRemainingColumn(),
     )
-    with open_views(catch_up=False) as views, Progress(*columns, console=err_console) as progress:
-        task = progress.add_task(f"rebuilding {', '.join(names or views.runner.names)}")
+    with open_views(catch_up=False) as views:
+        chosen = [p.name for p in views.runner.named(names or [])]
+        with Progress(*columns, console=err_console) as progress:
+            task = progress.add_task(f"rebuilding {', '.join(chosen)}")
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-        count = views.runner.rebuild(names or [], update)
+            count = views.runner.rebuild(chosen if names else [], update)
     console.print(f"Rebuilt from {count:,} events")
 
 
@@ -60,6 +62,7 @@ def run(
     poll_interval: Annotated[
         float, typer.Option(help="Seconds between polls on SQLite (PostgreSQL: LISTEN/NOTIFY)")
     ] = 0.1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction")] = 5_000,
 ) -> None:
     """Keep the views up to date as events are written, until interrupted (Ctrl-C, SIGTERM)."""
     stop = threading.Event()
@@ -70,6 +73,7 @@ def run(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     with open_views(catch_up=False) as views:
+        views.runner.batch_size = batch_size
         err_console.print(
             f"following the log for {', '.join(views.runner.names)} "
             f"(position {min(views.runner.positions().values()):,}); Ctrl-C stops"

@@ -1,0 +1,82 @@
+"""A runner killed with SIGKILL in the middle of 5,000 events loses nothing and applies
+nothing twice: after a restart the views are exact and the position is the last event."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ledger.application import Ledger
+from projections.audit import AuditQuery
+from projections.runner import ProjectionRunner
+from projections.views import Views
+from tests.aggregate_state import registry_from_aggregates
+from tests.conftest import StoreFactory
+
+EVENTS = 5_000
+
+
+def fill(ledger: Ledger, model_dir: Path) -> None:
+    """Registrations, an endpoint with traffic shifts, and tag churn: 5,000 events."""
+    for number in range(300):
+        ledger.register_model_version(f"m{number % 30}", model_dir)
+    ledger.create_endpoint("shop", "online")
+    ledger.deploy("shop", "blue", "m1:1")
+    ledger.deploy("shop", "green", "m2:1")
+    for share in range(0, 101, 5):
+        ledger.set_traffic("shop", {"blue": share, "green": 100 - share})
+    rng = random.Random(5)
+    while (missing := EVENTS - ledger.event_count()) > 0:
+        tags = {f"k{i}": str(rng.random()) for i in range(min(missing, 100))}
+        ledger.set_tags(f"m{rng.randrange(30)}:{rng.randrange(1, 11)}", tags)
+    assert ledger.event_count() == EVENTS
+
+
+def test_sigkill_in_the_middle_then_restart_gives_exact_views(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    fill(ledger, model_dir)
+    ProjectionRunner(ledger.settings).close()  # creates the view tables, applies nothing
+    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
+    assert ledger_bin
+    runner = subprocess.Popen(
+        [ledger_bin, "projections", "run", "--batch-size", "50"],
+        env={**os.environ, **store.env()},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = store.sql("SELECT min(position) FROM ledger_view_positions")
+            if rows and rows[0][0] and rows[0][0] >= EVENTS // 3:
+                break
+            time.sleep(0.005)
+        runner.send_signal(signal.SIGKILL)
+    finally:
+        runner.kill()
+        runner.wait()
+    (killed_at,) = store.sql("SELECT min(position) FROM ledger_view_positions")[0]
+    assert EVENTS // 3 <= killed_at < EVENTS, "killed in the middle"
+
+    views = Views.open(ledger.settings)  # the restart: catches up from where it stopped
+    try:
+        assert set(views.runner.positions().values()) == {EVENTS}
+        assert views.registry() == registry_from_aggregates(ledger)
+        audit = views.audit(AuditQuery(limit=1000, after_position=killed_at - 500))
+        assert [row["position"] for row in audit.items] == list(
+            range(killed_at - 499, min(killed_at + 501, EVENTS + 1))
+        )
+        (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
+        assert count == EVENTS
+        past = {p: views.registry(views.point_at(position=p)) for p in (killed_at, EVENTS // 2)}
+        views.runner.rebuild()
+        for position, registry in past.items():
+            assert views.registry(views.point_at(position=position)) == registry
+    finally:
+        views.close()
