@@ -389,3 +389,24 @@ def test_follow_applies_new_events_as_they_are_written(
         stop.set()
         follower.join()
         runner.close()
+
+
+def test_a_rebuild_that_died_half_way_is_started_again(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    lifecycle(ledger, model_dir)
+    runner = ProjectionRunner(store.settings(), batch_size=5)
+    runner.catch_up()
+    # As a bulk rebuild leaves things when its process dies: views half empty, heartbeat set.
+    store.sql("DELETE FROM ledger_view_versions")
+    store.sql(
+        "UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (int(time.time() * 1e6),)
+    )
+    ledger.set_tags("iris", {"after": "crash"})
+    assert runner.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
+    stale = int((time.time() - 3600) * 1e6)
+    store.sql("UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (stale,))
+    runner.catch_up()
+    assert Views(runner).registry() == registry_from_aggregates(ledger)
+    assert store.sql("SELECT rebuild_heartbeat_us FROM ledger_view_generation") == [(0,)]
+    runner.close()

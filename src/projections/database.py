@@ -50,7 +50,7 @@ class RowWriter(Protocol):
 
 
 class PendingWrites:
-    """Writes recorded now and made later, in order, in another thread's transaction."""
+    """Writes recorded while a batch is applied, made later (in order) in its transaction."""
 
     def __init__(self) -> None:
         self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []

@@ -8,6 +8,7 @@ import orjson
 
 from ledger.domain import Endpoint, LedgerAggregate
 from projections.base import Change, Handler, Projection
+from projections.database import Row
 from projections.tables import Table
 
 ENDPOINTS = Table(
@@ -43,6 +44,19 @@ DEPLOYMENTS = Table(
 )
 # Column positions in a DEPLOYMENTS row (after the key).
 _HEALTH, _TRAFFIC, _MIRROR = 4, 6, 7
+
+
+def deployment_view(row: Row) -> dict[str, Any]:
+    """What a deployment serves and how it is doing, from a DEPLOYMENTS row after its key."""
+    model, version, environment, resources, health, detail = row[:6]
+    return {
+        "model": model,
+        "version": version,
+        "environment": environment,
+        "resources": orjson.loads(resources),
+        "health": health,
+        "health_detail": detail,
+    }
 
 
 class EndpointsProjection(Projection):

@@ -20,7 +20,6 @@ ENTITIES = Table(
     "ledger_view_entities",
     key={"aggregate_id": "TEXT"},
     columns={"kind": "TEXT NOT NULL", "name": "TEXT NOT NULL", "scope": "TEXT NOT NULL"},
-    indexes=(("kind", "name"),),
 )
 
 _MAX_CACHED = 100_000

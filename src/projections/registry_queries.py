@@ -10,7 +10,7 @@ import orjson
 from ledger.errors import NotFoundError
 from ledger.refs import Ref, parse_ref
 from projections.database import Row, ViewDatabase
-from projections.endpoints import DEPLOYMENTS, ENDPOINTS
+from projections.endpoints import DEPLOYMENTS, ENDPOINTS, deployment_view
 from projections.registry import (
     ALIASES,
     MODEL_TAGS,
@@ -193,22 +193,15 @@ class RegistryQueries:
     def _endpoint(self, row: Row) -> dict[str, Any]:
         name, kind, description, status, created_at_us, created_by, _ = row
         deployments: dict[str, dict[str, Any]] = {}
-        for (
-            deployment, model, version, environment, resources, health, detail, traffic, mirror,
-            deployed_at_us, deployed_by,
-        ) in self.db.execute(
-            f"SELECT deployment, model, version, environment, resources, health, health_detail, "
-            f"traffic, mirror, created_at_us, created_by FROM {DEPLOYMENTS.name} "
+        for row in self.db.execute(
+            f"SELECT {', '.join(DEPLOYMENTS.column_names[1:])} FROM {DEPLOYMENTS.name} "
             "WHERE endpoint = ? ORDER BY deployment",
             (name,),
-        ):  # fmt: skip
+        ):
+            deployment, *values = row
+            traffic, mirror, deployed_at_us, deployed_by = values[6:]
             deployments[deployment] = {
-                "model": model,
-                "version": version,
-                "environment": environment,
-                "resources": orjson.loads(resources),
-                "health": health,
-                "health_detail": detail,
+                **deployment_view(tuple(values)),
                 "traffic": traffic,
                 "mirror": mirror,
                 "deployed_at": iso(deployed_at_us),

@@ -1,10 +1,11 @@
 """The projection runner: follows the event log and keeps the views exact.
 
-Each batch is one transaction that reads the next events, applies them to
-every projection that has not seen them, and records the new positions.
-A crash anywhere rolls the whole batch back, so after a restart nothing is
-applied twice and nothing is lost. Runners in several processes take turns:
-the batch locks the tracking rows (SQLite: the database write lock).
+A batch reads the next events, applies them in memory to every projection
+that has not seen them, then writes the changed rows and the new positions in
+one transaction. A crash anywhere loses the whole batch, so after a restart
+nothing is applied twice and nothing is lost. Runners in several processes
+take turns: the write locks the tracking rows (SQLite: the database write lock)
+and checks that nobody moved them since the batch was read.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.on_commit = on_commit
         self.db = ViewDatabase(settings)
+        self._settings = settings
         self._decoder = EventDecoder()
         self._directory = EntityDirectory()
         self._history = HistoryWriter()
@@ -158,7 +160,11 @@ class ProjectionRunner:
             if time.time() * 1e6 - heartbeat < REBUILD_STALE_S * 1e6:
                 return 0  # another process is rebuilding every projection: wait for it
             log.warning("a rebuild stopped half way; starting it again")
-            return self._rebuild_everything(None)
+            everything = ProjectionRunner(self._settings, batch_size=self.batch_size)
+            try:
+                return everything.rebuild()
+            finally:
+                everything.close()
         for _ in range(MAX_CONFLICTS):
             if self._loaded is None or self._loaded != self._current_state():
                 self._load()

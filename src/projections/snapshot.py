@@ -7,13 +7,10 @@ by construction and tests can compare either with the aggregates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from projections.database import Row, ViewDatabase
-from projections.endpoints import DEPLOYMENTS, ENDPOINTS
+from projections.endpoints import DEPLOYMENTS, ENDPOINTS, deployment_view
 from projections.registry import (
     ALIASES,
     MODEL_TAGS,
@@ -46,7 +43,7 @@ def registry_as_of(db: ViewDatabase, position: int) -> dict[str, Any]:
 
 def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
-    for name, description, latest, created_at_us, created_by, _ in _sorted(rows[MODELS.name]):
+    for name, description, latest, created_at_us, created_by, _ in rows[MODELS.name]:
         models[name] = {
             "description": description,
             "latest_version": latest,
@@ -56,11 +53,11 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             "created_at_us": created_at_us,
             "created_by": created_by,
         }
-    for model, key, value in _sorted(rows[MODEL_TAGS.name]):
+    for model, key, value in rows[MODEL_TAGS.name]:
         models[model]["tags"][key] = value
-    for model, alias, version in _sorted(rows[ALIASES.name]):
+    for model, alias, version in rows[ALIASES.name]:
         models[model]["aliases"][alias] = version
-    for model, number, flavor, status, created_at_us, created_by, _ in _sorted(rows[VERSIONS.name]):
+    for model, number, flavor, status, created_at_us, created_by, _ in rows[VERSIONS.name]:
         models[model]["versions"][number] = {
             "status": status,
             "flavor": flavor,
@@ -69,16 +66,14 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             "created_at_us": created_at_us,
             "created_by": created_by,
         }
-    for model, number, key, value in _sorted(rows[VERSION_TAGS.name]):
+    for model, number, key, value in rows[VERSION_TAGS.name]:
         models[model]["versions"][number]["tags"][key] = value
-    for model, number, endpoint, deployment in _sorted(rows[VERSION_DEPLOYMENTS.name]):
+    for model, number, endpoint, deployment in rows[VERSION_DEPLOYMENTS.name]:
         models[model]["versions"][number]["deployments"].append(
             {"endpoint": endpoint, "deployment": deployment}
         )
     endpoints: dict[str, dict[str, Any]] = {}
-    for name, kind, description, status, created_at_us, created_by, _ in _sorted(
-        rows[ENDPOINTS.name]
-    ):
+    for name, kind, description, status, created_at_us, created_by, _ in rows[ENDPOINTS.name]:
         endpoints[name] = {
             "kind": kind,
             "description": description,
@@ -89,24 +84,16 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             "created_at_us": created_at_us,
             "created_by": created_by,
         }
-    for row in _sorted(rows[DEPLOYMENTS.name]):
-        endpoint, name, model, version, environment, resources, health, detail = row[:8]
-        traffic, mirror = row[8], row[9]
+    for row in rows[DEPLOYMENTS.name]:
+        endpoint, name, traffic, mirror = row[0], row[1], row[8], row[9]
         target = endpoints[endpoint]
-        target["deployments"][name] = {
-            "model": model,
-            "version": version,
-            "environment": environment,
-            "resources": orjson.loads(resources),
-            "health": health,
-            "health_detail": detail,
-        }
+        target["deployments"][name] = deployment_view(row[2:])
         if traffic:
             target["traffic"][name] = traffic
         if mirror:
             target["mirror"][name] = mirror
-    return {"models": models, "endpoints": endpoints}
-
-
-def _sorted(rows: Iterable[Row]) -> list[Row]:
-    return sorted(rows, key=lambda row: tuple(row))
+    for model in models.values():
+        model["versions"] = dict(sorted(model["versions"].items()))
+        for version in model["versions"].values():
+            version["deployments"].sort(key=lambda d: (d["endpoint"], d["deployment"]))
+    return {"models": dict(sorted(models.items())), "endpoints": dict(sorted(endpoints.items()))}
