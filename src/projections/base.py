@@ -34,7 +34,6 @@ class Change(NamedTuple):  # a tuple: a rebuild makes one per event
     data: dict[str, Any]  # the event's fields (actor, reason... and its own)
     entity: Entity
     time_us: int
-    state: bytes  # the event as stored (JSON)
 
 
 Handler = Callable[[Change], None]

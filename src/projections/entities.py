@@ -61,7 +61,6 @@ class Stored(NamedTuple):
     event_type: str
     data: dict[str, Any]
     time_us: int
-    state: bytes
 
 
 class EntityDirectory:
@@ -86,7 +85,7 @@ class EntityDirectory:
         return [
             Change(
                 e.position, e.aggregate_id, e.aggregate_version, e.event_type, e.data,
-                known.get(e.aggregate_id) or _unknown(e), e.time_us, e.state,
+                known.get(e.aggregate_id) or _unknown(e), e.time_us,
             )
             for e in events
         ]  # fmt: skip

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from ledger.errors import ConcurrencyError, InvalidInputError
 from ledger.logging import get_logger
 from ledger.settings import Settings
-from projections.audit import AuditProjection
+from projections.audit import AUDIT, AuditProjection
 from projections.base import Change, Projection
 from projections.database import PendingWrites, ViewDatabase
 from projections.decoding import EventDecoder
@@ -28,7 +28,13 @@ from projections.endpoints import EndpointsProjection
 from projections.entities import ENTITIES, EntityDirectory, Stored
 from projections.lineage import LineageProjection
 from projections.registry import RegistryProjection
-from projections.tables import HISTORY_TABLE, HistoryWriter, Table, create_history_table
+from projections.tables import (
+    HISTORY_TABLE,
+    HistoryWriter,
+    Table,
+    create_history_table,
+    history_index_statements,
+)
 from projections.timestamps import from_microseconds, to_microseconds
 
 TRACKING = "ledger_view_positions"
@@ -286,7 +292,7 @@ class ProjectionRunner:
         events = []
         for position, aggregate_id, version, topic, state in db.read_events(after, self.batch_size):
             kind, data, time_us = decode(topic, state)
-            events.append(Stored(position, aggregate_id, version, kind, data, time_us, state))
+            events.append(Stored(position, aggregate_id, version, kind, data, time_us))
         return self._directory.resolve(db, events)
 
     # -- status and rebuild -------------------------------------------------------------
@@ -369,8 +375,29 @@ class ProjectionRunner:
         finally:
             self._deferred = False
             self._forget()
-        self._create_tables(indexed=True)
+        self._build_indexes()
         return count
+
+    def _build_indexes(self) -> None:
+        """Index the bulk-loaded tables. On PostgreSQL the audit table (the largest) is
+        indexed on a second connection meanwhile: two server processes, two cores."""
+        if self.db.kind == "postgres" and AUDIT in self._tables():
+            second = ViewDatabase(self._settings)
+            worker = threading.Thread(
+                target=lambda: [second.execute(s) for s in AUDIT.index_statements()],
+                name="index-audit",
+            )
+            worker.start()
+            try:
+                with self.db.transaction():
+                    for statement in history_index_statements() + [
+                        s for t in self._tables() if t is not AUDIT for s in t.index_statements()
+                    ]:
+                        self.db.execute(statement)
+            finally:
+                worker.join()
+                second.close()
+        self._create_tables(indexed=True)  # whatever is still missing
 
     def _reset_positions(self, names: list[str]) -> None:
         self.db.execute_many(

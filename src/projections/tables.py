@@ -101,8 +101,15 @@ def create_history_table(db: ViewDatabase, *, indexed: bool = True) -> None:
         "fork BIGINT NOT NULL)"
     )
     if indexed:
-        for name, columns in HISTORY_INDEXES.items():
-            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {HISTORY_TABLE} {columns}")
+        for statement in history_index_statements():
+            db.execute(statement)
+
+
+def history_index_statements() -> list[str]:
+    return [
+        f"CREATE INDEX IF NOT EXISTS {name} ON {HISTORY_TABLE} {columns}"
+        for name, columns in HISTORY_INDEXES.items()
+    ]
 
 
 _NODES = ", ".join("?" * LEVELS)
