@@ -16,6 +16,7 @@ from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.specs import EnvironmentSpec
+from projections import runner as runner_module
 from projections.audit import AuditQuery
 from projections.registry import RegistryProjection
 from projections.runner import ProjectionRunner
@@ -410,3 +411,16 @@ def test_a_rebuild_that_died_half_way_is_started_again(
     assert Views(runner).registry() == registry_from_aggregates(ledger)
     assert store.sql("SELECT rebuild_heartbeat_us FROM ledger_view_generation") == [(0,)]
     runner.close()
+
+
+def test_a_large_rebuild_shares_the_work_with_a_helper_process(
+    ledger: Ledger, views: Views, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lifecycle(ledger, model_dir)
+    incremental = snapshot(views)
+    audit = views.audit(AuditQuery(limit=1000)).items
+    monkeypatch.setattr(runner_module, "PARALLEL_FROM", 1)  # as if the log were large
+    assert views.runner.rebuild() == ledger.event_count()
+    assert views.registry() == incremental
+    assert views.audit(AuditQuery(limit=1000)).items == audit
+    assert set(views.runner.positions().values()) == {ledger.event_count()}

@@ -10,6 +10,8 @@ and checks that nobody moved them since the batch was read.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +49,10 @@ OnCommit = Callable[[list[Change], float], None]
 
 
 MAX_CONFLICTS = 100
+# A full rebuild of at least this many events runs these projections in a helper process
+# (starting one costs about 0.4 s).
+PARALLEL_FROM = 50_000
+HELPER_PROJECTIONS = ("audit",)
 # A bulk rebuild that reported no progress for this long has died: start it again.
 REBUILD_STALE_S = 60
 
@@ -102,6 +108,7 @@ class ProjectionRunner:
         *,
         batch_size: int = 5_000,
         on_commit: OnCommit | None = None,
+        bulk_load: bool = False,
     ) -> None:
         self.projections = list(projections) if projections is not None else all_projections()
         self.batch_size = batch_size
@@ -113,8 +120,11 @@ class ProjectionRunner:
         self._history = HistoryWriter()
         # What the in-memory state of the projections stands for (None: load it first).
         self._loaded: _Tracked | None = None
-        self._deferred = False  # during a bulk rebuild: keyed rows are written at its end
-        self._create_tables()
+        # Part of a bulk rebuild: the tables exist (unindexed), other runners are waiting,
+        # and rows of keyed tables are written at the end (``finish_bulk_load``).
+        self._bulk_load = bulk_load
+        if not bulk_load:
+            self._create_tables()
 
     @property
     def names(self) -> list[str]:
@@ -162,7 +172,7 @@ class ProjectionRunner:
         takes the lock, and it checks that no other runner moved the positions
         meanwhile (if one did, the batch is done again from the tables).
         """
-        if not self._deferred and (heartbeat := self._rebuild_heartbeat()):
+        if not self._bulk_load and (heartbeat := self._rebuild_heartbeat()):
             if time.time() * 1e6 - heartbeat < REBUILD_STALE_S * 1e6:
                 return 0  # another process is rebuilding every projection: wait for it
             log.warning("a rebuild stopped half way; starting it again")
@@ -190,7 +200,7 @@ class ProjectionRunner:
                         raise _Moved
                     writes.write_to(self.db)
                     self._save_positions(advanced)
-                    if self._deferred:
+                    if self._bulk_load:
                         self._set_rebuild_heartbeat(time.time())
             except _Moved:
                 log.debug("another runner moved the positions; applying the batch again")
@@ -227,8 +237,8 @@ class ProjectionRunner:
             for change in changes:
                 if change.position > done:
                     projection.apply(change, self._history)
-            projection.flush(writes, deferred=self._deferred)
-        self._history.flush(writes, deferred=self._deferred)
+            projection.flush(writes, deferred=self._bulk_load)
+        self._history.flush(writes, deferred=self._bulk_load)
         self._directory.flush(writes)
         last = changes[-1].position
         return writes, {name: max(done, last) for name, done in positions.items()}
@@ -350,9 +360,9 @@ class ProjectionRunner:
 
     def _rebuild_everything(self, on_progress: Callable[[int, int], None] | None) -> int:
         """A bulk load: drop every view table, replay the log into tables without indexes,
-        writing only rows that will not change again (keyed rows and live history at the
-        end), then index. Other runners wait meanwhile; if this process dies half way,
-        the next runner to notice (after ``REBUILD_STALE_S``) starts it again."""
+        then index. Large logs are split between this process and a helper process (the
+        audit view), one core each. Other runners wait meanwhile; if this process dies
+        half way, the next runner to notice (after ``REBUILD_STALE_S``) starts again."""
         with self.db.transaction():
             self._lock_positions()
             for table in self._tables():
@@ -361,22 +371,52 @@ class ProjectionRunner:
             self._reset_positions(self.names)
             self._set_rebuild_heartbeat(time.time())
         self._create_tables(indexed=False)
-        self._deferred = True
+        helped = self.head() >= PARALLEL_FROM and set(HELPER_PROJECTIONS) < set(self.names)
+        helper = self._start_helper() if helped else None
+        here = [p for p in all_projections() if p.name in self.names]
+        if helper is not None:
+            here = [p for p in here if p.name not in HELPER_PROJECTIONS]
+        loader = ProjectionRunner(self._settings, here, batch_size=self.batch_size, bulk_load=True)
         try:
-            count = self.catch_up(on_progress)
-            writes = PendingWrites()
-            for projection in self.projections:
-                projection.flush(writes)
-            self._history.flush(writes)
-            with self.db.transaction():
-                self._lock_positions()
-                writes.write_to(self.db)
-                self._set_rebuild_heartbeat(None)
+            count = loader.catch_up(on_progress)
+            if helper is not None and helper.wait() != 0:
+                raise RuntimeError(
+                    f"the rebuild's helper process failed (exit {helper.returncode})"
+                )
+            loader.finish_bulk_load()
         finally:
-            self._deferred = False
-            self._forget()
+            loader.close()
+            if helper is not None and helper.poll() is None:
+                helper.kill()
+                helper.wait()
+        self._forget()
         self._build_indexes()
         return count
+
+    def _start_helper(self) -> subprocess.Popen[str]:
+        """``python -m projections.helper``: catches up ``HELPER_PROJECTIONS`` alongside."""
+        helper = subprocess.Popen(
+            [sys.executable, "-m", "projections.helper", ",".join(HELPER_PROJECTIONS),
+             str(self.batch_size)],
+            stdin=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert helper.stdin is not None
+        helper.stdin.write(self._settings.model_dump_json())
+        helper.stdin.close()
+        return helper
+
+    def finish_bulk_load(self) -> None:
+        """Write what a bulk load kept in memory (current rows, open history intervals)
+        and tell other runners the rebuild is over."""
+        writes = PendingWrites()
+        for projection in self.projections:
+            projection.flush(writes)
+        self._history.flush(writes)
+        with self.db.transaction():
+            self._lock_positions()
+            writes.write_to(self.db)
+            self._set_rebuild_heartbeat(None)
 
     def _build_indexes(self) -> None:
         """Index the bulk-loaded tables. On PostgreSQL the audit table (the largest) is

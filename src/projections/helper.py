@@ -1,0 +1,27 @@
+"""``python -m projections.helper NAMES BATCH_SIZE``: the helper process of a bulk rebuild.
+
+Reads the settings (JSON) on stdin and brings the named projections up to the head
+of the log, into the tables the rebuilding process has just created.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ledger.settings import Settings
+from projections.runner import ProjectionRunner, all_projections
+
+
+def main(argv: list[str]) -> None:
+    names, batch_size = argv[0].split(","), int(argv[1])
+    settings = Settings.model_validate_json(sys.stdin.read())
+    chosen = [p for p in all_projections() if p.name in names]
+    runner = ProjectionRunner(settings, chosen, batch_size=batch_size, bulk_load=True)
+    try:
+        runner.catch_up()
+    finally:
+        runner.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
