@@ -413,6 +413,7 @@ def test_a_rebuild_that_died_half_way_is_started_again(
     runner.close()
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # PostgreSQL has no helper
 def test_a_large_rebuild_shares_the_work_with_a_helper_process(
     ledger: Ledger, views: Views, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,8 +49,8 @@ OnCommit = Callable[[list[Change], float], None]
 
 
 MAX_CONFLICTS = 100
-# A full rebuild of at least this many events runs these projections in a helper process
-# (starting one costs about 0.4 s).
+# A full rebuild of at least this many events on SQLite runs these projections in a helper
+# process (starting one costs about 0.4 s).
 PARALLEL_FROM = 50_000
 HELPER_PROJECTIONS = ("audit",)
 # A bulk rebuild that reported no progress for this long has died: start it again.
@@ -360,8 +360,8 @@ class ProjectionRunner:
 
     def _rebuild_everything(self, on_progress: Callable[[int, int], None] | None) -> int:
         """A bulk load: drop every view table, replay the log into tables without indexes,
-        then index. Large logs are split between this process and a helper process (the
-        audit view), one core each. Other runners wait meanwhile; if this process dies
+        then index. On SQLite a large log is split between this process and a helper process
+        (the audit view), one core each. Other runners wait meanwhile; if this process dies
         half way, the next runner to notice (after ``REBUILD_STALE_S``) starts again."""
         with self.db.transaction():
             self._lock_positions()
@@ -371,7 +371,12 @@ class ProjectionRunner:
             self._reset_positions(self.names)
             self._set_rebuild_heartbeat(time.time())
         self._create_tables(indexed=False)
-        helped = self.head() >= PARALLEL_FROM and set(HELPER_PROJECTIONS) < set(self.names)
+        # On PostgreSQL the server's own processes already keep the second core busy.
+        helped = (
+            self.db.kind == "sqlite"
+            and self.head() >= PARALLEL_FROM
+            and set(HELPER_PROJECTIONS) < set(self.names)
+        )
         helper = self._start_helper() if helped else None
         here = [p for p in all_projections() if p.name in self.names]
         if helper is not None:
