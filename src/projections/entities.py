@@ -8,7 +8,7 @@ to entity, in a table next to the views and in memory for the ids it has seen.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 from ledger.domain import DataAsset, Endpoint, Environment, Job, Model, ModelVersion, Pipeline
@@ -52,15 +52,9 @@ _CREATED_BY: dict[str, EntityOf] = {
 }
 
 
-class Stored(NamedTuple):
-    """A decoded event before the runner knows which entity it belongs to."""
-
-    position: int
-    aggregate_id: str
-    aggregate_version: int
-    event_type: str
-    data: dict[str, Any]
-    time_us: int
+# A decoded event before the runner knows its entity: (position, aggregate id, aggregate
+# version, event type, fields, time in microseconds). A plain tuple: one is made per event.
+Stored = tuple[int, str, int, str, dict[str, Any], int]
 
 
 class EntityDirectory:
@@ -73,21 +67,18 @@ class EntityDirectory:
     def resolve(self, db: ViewDatabase, events: list[Stored]) -> list[Change]:
         """Each event with its entity (ids unknown here are looked up in one query)."""
         known = self._known
-        for event in events:
-            if event.aggregate_version == 1 and event.aggregate_id not in known:
-                created = _CREATED_BY.get(event.event_type)
+        for _, aggregate_id, version, kind, data, _ in events:
+            if version == 1 and aggregate_id not in known:
+                created = _CREATED_BY.get(kind)
                 if created is not None:
-                    entity = created(event.aggregate_id, event.data)
-                    known[event.aggregate_id] = self._new[event.aggregate_id] = entity
-        missing = {e.aggregate_id for e in events} - known.keys()
+                    known[aggregate_id] = self._new[aggregate_id] = created(aggregate_id, data)
+        missing = {event[1] for event in events} - known.keys()
         if missing:
             self._fetch(db, missing)
         return [
-            Change(
-                e.position, e.aggregate_id, e.aggregate_version, e.event_type, e.data,
-                known.get(e.aggregate_id) or _unknown(e), e.time_us,
-            )
-            for e in events
+            Change(position, aggregate_id, version, kind, data,
+                   known.get(aggregate_id) or _unknown(aggregate_id, kind), time_us)
+            for position, aggregate_id, version, kind, data, time_us in events
         ]  # fmt: skip
 
     def _fetch(self, db: ViewDatabase, ids: set[str]) -> None:
@@ -116,6 +107,6 @@ class EntityDirectory:
         self._new.clear()
 
 
-def _unknown(event: Stored) -> Entity:
+def _unknown(aggregate_id: str, event_type: str) -> Entity:
     """An aggregate of a kind the directory does not know (a newer release wrote it)."""
-    return Entity(event.event_type.split(".")[0].lower(), event.aggregate_id, event.aggregate_id)
+    return Entity(event_type.split(".")[0].lower(), aggregate_id, aggregate_id)

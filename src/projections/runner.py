@@ -301,10 +301,12 @@ class ProjectionRunner:
 
     def _read_changes(self, db: ViewDatabase, after: int) -> list[Change]:
         decode = self._decoder.decode
-        events = []
-        for position, aggregate_id, version, topic, state in db.read_events(after, self.batch_size):
-            kind, data, time_us = decode(topic, state)
-            events.append(Stored(position, aggregate_id, version, kind, data, time_us))
+        events: list[Stored] = [
+            (position, aggregate_id, version, *decode(topic, state))
+            for position, aggregate_id, version, topic, state in db.read_events(
+                after, self.batch_size
+            )
+        ]
         return self._directory.resolve(db, events)
 
     # -- status and rebuild -------------------------------------------------------------
