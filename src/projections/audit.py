@@ -94,7 +94,7 @@ class AuditProjection(AppendOnlyProjection):
              data["correlation_id"], data["causation_id"], change.time_us),
         )  # fmt: skip
 
-    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False, into_empty: bool = False) -> None:
         # Positions are unique and applied exactly once: a plain bulk append.
         out.copy_rows(AUDIT.name, AUDIT.column_names, self._pending[AUDIT.name])
         self._pending[AUDIT.name] = []

@@ -90,10 +90,11 @@ class Projection:
         for state in self.state.values():
             state.load(db)
 
-    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
-        """Write what changed; ``deferred``: keep changed rows of keyed tables in memory."""
+    def flush(self, out: RowWriter, *, deferred: bool = False, into_empty: bool = False) -> None:
+        """Write what changed; ``deferred``: keep changed rows of keyed tables in memory;
+        ``into_empty``: the tables are empty (the end of a bulk load)."""
         for state in self.state.values():
-            state.flush(out, deferred=deferred)
+            state.flush(out, deferred=deferred, into_empty=into_empty)
 
     def forget(self) -> None:
         for state in self.state.values():
@@ -117,7 +118,7 @@ class AppendOnlyProjection(Projection):
     def load(self, db: ViewDatabase) -> None:
         self.forget()
 
-    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False, into_empty: bool = False) -> None:
         for table in self.tables:
             rows = self._pending[table.name]
             out.write_rows(table.name, table.column_types, tuple(table.key), rows, replace=False)

@@ -421,7 +421,7 @@ class ProjectionRunner:
         and tell other runners the rebuild is over."""
         writes = PendingWrites()
         for projection in self.projections:
-            projection.flush(writes)
+            projection.flush(writes, into_empty=True)
         self._history.flush(writes)
         with self.db.transaction():
             self._lock_positions()

@@ -182,15 +182,19 @@ class TableState:
             ):
                 self._live[tuple(orjson.loads(row)[:width])] = (history_id, valid_from)
 
-    def flush(self, out: RowWriter, *, deferred: bool = False) -> None:
+    def flush(self, out: RowWriter, *, deferred: bool = False, into_empty: bool = False) -> None:
         """Write the changed rows: upsert what exists, delete what was removed
-        (``deferred``: not now; a bulk rebuild writes them all at its end)."""
+        (``deferred``: not now; a bulk rebuild writes them all at its end, ``into_empty``
+        tables: a plain append)."""
         if not self._changed or deferred:
             return
         table = self.table
         upserts = [(*key, *self.rows[key]) for key in self._changed if key in self.rows]
         deletes = [key for key in self._changed if key not in self.rows]
         self._changed.clear()
+        if into_empty:
+            out.copy_rows(table.name, table.column_names, upserts)
+            return
         out.delete_rows(table.name, table.key, deletes)
         out.write_rows(table.name, table.column_types, tuple(table.key), upserts, replace=True)
 
