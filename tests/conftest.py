@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,18 @@ class StoreFactory:
     @property
     def position_column(self) -> str:
         return "notification_id" if self.kind == "postgres" else "rowid"
+
+    @contextmanager
+    def fresh(self) -> Iterator[Settings]:
+        """Settings for a store of its own (one hypothesis example), removed afterwards."""
+        home = Path(tempfile.mkdtemp(dir=self.tmp_path))
+        schema = f"{self.schema}_{home.name[-8:].lower()}"
+        try:
+            yield self.settings(home=home, pg_schema=schema)
+        finally:
+            if self.kind == "postgres":
+                self.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            shutil.rmtree(home, ignore_errors=True)
 
     def drop(self) -> None:
         if self.kind == "postgres":

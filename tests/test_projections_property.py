@@ -4,8 +4,6 @@ and as-of the head equals now. Hypothesis generates the sequences."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -90,12 +88,14 @@ def run(ledger: Ledger, views: Views, model_dir: Path, command: tuple[Any, ...])
 def test_incremental_views_equal_rebuilt_views_equal_the_aggregates(
     store: StoreFactory, sequence: list[tuple[Any, ...]]
 ) -> None:
-    home = Path(tempfile.mkdtemp(dir=store.tmp_path))  # a fresh store for every example
-    schema = f"{store.schema}_{home.name[-8:].lower()}"
-    ledger = Ledger(store.settings(home=home, pg_schema=schema))
+    with store.fresh() as fresh:  # a store of its own for every example
+        check_views(Ledger(fresh), sequence)
+
+
+def check_views(ledger: Ledger, sequence: list[tuple[Any, ...]]) -> None:
     views = Views.open(ledger.settings)
     try:
-        model_dir = home / "model"
+        model_dir = ledger.settings.home / "model"
         model_dir.mkdir()
         (model_dir / "w.bin").write_bytes(b"w")
         # A registry to act on, so that generated commands mostly pass the rules.
@@ -123,6 +123,3 @@ def test_incremental_views_equal_rebuilt_views_equal_the_aggregates(
     finally:
         views.close()
         ledger.close()
-        if store.kind == "postgres":
-            store.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        shutil.rmtree(home, ignore_errors=True)

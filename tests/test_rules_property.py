@@ -3,9 +3,6 @@ command writes nothing. Hypothesis generates the command sequences."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -96,31 +93,27 @@ def check_invariants(ledger: Ledger) -> None:
 def test_rules_hold_under_any_command_sequence(
     store: StoreFactory, sequence: list[tuple[Any, ...]]
 ) -> None:
-    home = Path(tempfile.mkdtemp(dir=store.tmp_path))  # a fresh store for every example
-    schema = f"{store.schema}_{home.name[-8:].lower()}"
-    ledger = Ledger(store.settings(home=home, pg_schema=schema))
-    reopened: Ledger | None = None
-    try:
-        model_dir = home / "model"
-        model_dir.mkdir()
-        (model_dir / "w.bin").write_bytes(b"w")
-        for _ in VERSIONS:
-            ledger.register_model_version("m", model_dir)
-        ledger.create_endpoint("web")
-        for command in sequence:
-            before = ledger.event_count()
-            try:
-                run(ledger, command)
-            except LedgerError:
-                assert ledger.event_count() == before, f"{command} was refused but wrote events"
-            check_invariants(ledger)
-        reopened = Ledger(store.settings(home=home, pg_schema=schema))
-        assert state(reopened) == state(ledger)
-        assert reopened.verify().ok
-    finally:
-        for app in (ledger, reopened):
-            if app is not None:
-                app.close()
-        if store.kind == "postgres":
-            store.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        shutil.rmtree(home, ignore_errors=True)
+    with store.fresh() as fresh:  # a store of its own for every example
+        ledger = Ledger(fresh)
+        reopened: Ledger | None = None
+        try:
+            model_dir = fresh.home / "model"
+            model_dir.mkdir()
+            (model_dir / "w.bin").write_bytes(b"w")
+            for _ in VERSIONS:
+                ledger.register_model_version("m", model_dir)
+            ledger.create_endpoint("web")
+            for command in sequence:
+                before = ledger.event_count()
+                try:
+                    run(ledger, command)
+                except LedgerError:
+                    assert ledger.event_count() == before, f"{command} was refused, wrote events"
+                check_invariants(ledger)
+            reopened = Ledger(fresh)
+            assert state(reopened) == state(ledger)
+            assert reopened.verify().ok
+        finally:
+            for app in (ledger, reopened):
+                if app is not None:
+                    app.close()

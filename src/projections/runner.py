@@ -448,9 +448,6 @@ class ProjectionRunner:
                 worker.join()
                 second.close()
         self._create_tables(indexed=True)  # whatever is still missing
-        if self.db.kind == "postgres":  # fresh statistics, or the planner guesses until autovacuum
-            for table in [HISTORY_TABLE, *(t.name for t in self._tables())]:
-                self.db.execute(f"ANALYZE {table}")
 
     def _reset_positions(self, names: list[str]) -> None:
         self.db.execute_many(
