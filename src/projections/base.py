@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -44,7 +45,7 @@ def event_type(event_class: type[LedgerAggregate.Event]) -> str:
     return event_class.__qualname__
 
 
-class Projection:
+class Projection(ABC):
     """A read model: tables, and how each kind of event changes them.
 
     Subclasses list their ``tables`` and map event types to handlers in
@@ -63,8 +64,9 @@ class Projection:
         self._history = HistoryWriter()
         self._position = 0  # of the change being applied
 
+    @abstractmethod
     def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
-        raise NotImplementedError
+        """Which events change this projection, and how."""
 
     def apply(self, change: Change, history: HistoryWriter) -> None:
         handler = self._handlers.get(change.event_type)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ledger.cli.context import AsJson, console, open_views, parse_moment, print_events, print_json
-from ledger.errors import InvalidInputError
+from ledger.errors import InvalidInputError, NotFoundError
 from projections.audit import AuditQuery
 from projections.lineage import NODE_KINDS
 from projections.views import PointInTime, Views
@@ -29,7 +29,7 @@ def history(
     with open_views() as views:
         rows = _all_pages(views, AuditQuery(kind=kind, name=name, limit=1000))
     if not rows:
-        raise InvalidInputError(f"no events for {kind} {name!r}")
+        raise NotFoundError(f"no events for {kind} {name!r}")
     if as_json:
         print_json(rows)
     else:
