@@ -92,3 +92,11 @@ def test_projections_status_and_rebuild(canary: Cli) -> None:
     assert_user_error(canary("projections", "rebuild", "bogus"), "unknown projection bogus")
     listed = canary("endpoint", "list", "--json").json()
     assert listed[0]["traffic"] == {"blue": 100}  # type: ignore[index]
+
+
+def test_reads_after_many_events_show_progress_while_catching_up(
+    canary: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ledger.cli.context.LONG_CATCH_UP", 1)  # as if far behind
+    listed = canary("model", "list", "--json")
+    assert listed.code == 0 and listed.json()[0]["latest_version"] == 2  # type: ignore[index]

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -29,6 +30,15 @@ from projections.views import Views
 
 console = Console()
 err_console = Console(stderr=True)
+
+LONG_CATCH_UP = 20_000  # events: from this many on, reads show a progress bar first
+EVENT_PROGRESS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TextColumn("events"),
+    TimeRemainingColumn(),
+)
 
 Reason = Annotated[
     str, typer.Option("--reason", "-r", help="Why: recorded on every event this command writes")
@@ -66,11 +76,24 @@ def open_views(*, catch_up: bool = True) -> Iterator[Views]:
     """The read side, brought up to every event written so far (``catch_up``)."""
     settings = load_settings()
     Ledger(settings).close()  # the first use of a store creates it
-    views = Views.open(settings, catch_up=catch_up)
+    views = Views.open(settings, catch_up=False)
     try:
+        if catch_up:
+            _catch_up(views)
         yield views
     finally:
         views.close()
+
+
+def _catch_up(views: Views) -> None:
+    """Apply what the views have not seen yet, with a progress bar when that is a lot."""
+    runner = views.runner
+    if runner.head() - min(runner.positions().values()) < LONG_CATCH_UP:
+        runner.catch_up()
+        return
+    with Progress(*EVENT_PROGRESS, console=err_console, transient=True) as progress:
+        task = progress.add_task("bringing the views up to date")
+        runner.catch_up(lambda done, total: progress.update(task, completed=done, total=total))
 
 
 def parse_moment(text: str, what: str = "time") -> datetime:

@@ -8,10 +8,17 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from ledger.cli.context import AsJson, console, err_console, open_views, print_json
+from ledger.cli.context import (
+    EVENT_PROGRESS,
+    AsJson,
+    console,
+    err_console,
+    open_views,
+    print_json,
+)
 
 app = typer.Typer(help="The read side: status, rebuild, and the runner.", no_args_is_help=True)
 
@@ -38,16 +45,9 @@ def rebuild(
     ] = None,
 ) -> None:
     """Empty projections and replay the whole log into them."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("events"),
-        TimeRemainingColumn(),
-    )
     with open_views(catch_up=False) as views:
         chosen = [p.name for p in views.runner.named(names or [])]
-        with Progress(*columns, console=err_console) as progress:
+        with Progress(*EVENT_PROGRESS, console=err_console) as progress:
             task = progress.add_task(f"rebuilding {', '.join(chosen)}")
 
             def update(done: int, total: int) -> None:
