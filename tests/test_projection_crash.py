@@ -80,3 +80,19 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
             assert views.registry(views.point_at(position=position)) == registry
     finally:
         views.close()
+
+
+def test_the_runner_stops_cleanly_on_sigterm(ledger: Ledger, store: StoreFactory) -> None:
+    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
+    assert ledger_bin
+    runner = subprocess.Popen(
+        [ledger_bin, "projections", "run"],
+        env={**os.environ, **store.env()},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert runner.stderr is not None
+    assert "following the log" in runner.stderr.readline()
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=10) == 0
+    assert "stopped" in runner.stderr.read()
