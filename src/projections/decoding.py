@@ -15,16 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import resolve_topic
 
 from projections.timestamps import event_microseconds
 
 Upcaster = Callable[[dict[str, Any]], None]
-
-
-def topic_of(event_class: type) -> str:
-    """The topic eventsourcing stores for events of ``event_class``."""
-    return get_topic(event_class)
 
 
 @dataclass(frozen=True)
