@@ -182,3 +182,42 @@ def assert_user_error(result: Result, fragment: str) -> None:
     assert result.code == 1, result
     assert result.err.startswith("error: ") and fragment in result.err, result.err
     assert "Traceback" not in result.err + result.out
+
+
+# -- the HTTP API, in-process -----------------------------------------------------------
+
+ROLE_NAMES = ("reader", "contributor", "deployer", "admin")
+
+
+@dataclass
+class Api:
+    """A client of the real app on the test store, and a token for each role."""
+
+    client: Any  # fastapi.testclient.TestClient (an httpx client)
+    tokens: dict[str, str]
+    settings: Settings
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def head(self) -> int:
+        """Events in the log: a refused request must leave it unchanged."""
+        return int(self.client.get("/health").json()["store"]["head"])
+
+
+@contextmanager
+def running_api(settings: Settings) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from ledger.api import create_app
+
+    with Ledger(settings) as ledger:
+        tokens = {role: ledger.create_token(f"{role}-bot", role).secret for role in ROLE_NAMES}
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Api(client, tokens, settings)
+
+
+@pytest.fixture
+def api(store: StoreFactory) -> Iterator[Api]:
+    with running_api(store.settings()) as running:
+        yield running

@@ -52,6 +52,11 @@ def test_version_can_be_deleted_once_its_traffic_is_gone_and_it_is_undeployed(
     blue_green.delete_model_version("ranker:1", reason="superseded")
     assert blue_green.get_model_version("ranker:1").status == "deleted"
     assert set(blue_green.get_endpoint("shop").deployments) == {"green"}
+    # The only deployment left holds all traffic, with nowhere to shift it: it may go.
+    blue_green.undeploy("shop", "green", reason="endpoint retired")
+    endpoint = blue_green.get_endpoint("shop")
+    assert endpoint.deployments == {} and endpoint.traffic == {}
+    blue_green.delete_endpoint("shop")
 
 
 @pytest.mark.parametrize(

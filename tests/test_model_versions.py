@@ -100,9 +100,9 @@ def test_lineage_must_name_known_entities(ledger: Ledger, model_dir: Path, tmp_p
 
 
 def test_metrics_must_be_numbers(ledger: Ledger, model_dir: Path) -> None:
-    with pytest.raises(InvalidInputError, match="metric 'auc' must be a number"):
+    with pytest.raises(InvalidInputError, match="metric 'auc' must be a finite number"):
         ledger.register_model_version("iris", model_dir, metrics={"auc": "high"})  # type: ignore[dict-item]
-    with pytest.raises(InvalidInputError, match="metric 'loss' must be a number"):
+    with pytest.raises(InvalidInputError, match="metric 'loss' must be a finite number"):
         ledger.register_model_version("iris", model_dir, metrics={"loss": float("nan")})
     assert ledger.register_model_version("iris", model_dir, metrics={"auc": 1}).spec["metrics"] == {
         "auc": 1.0

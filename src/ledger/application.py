@@ -9,9 +9,10 @@ fresh state (see ``LedgerCore._execute``).
 from __future__ import annotations
 
 from ledger.commands.endpoints import EndpointCommands
+from ledger.commands.tokens import TokenCommands
 
 
-class Ledger(EndpointCommands):
-    """Models, environments, data, pipelines, jobs and endpoints, as one event log."""
+class Ledger(EndpointCommands, TokenCommands):
+    """Models, environments, data, pipelines, jobs, endpoints and API tokens, as one event log."""
 
     name = "Ledger"

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "WARNING"
+    api_host: str = Field("127.0.0.1", description="Address `ledger serve` binds")
+    api_port: int = Field(8000, ge=0, le=65535, description="Port `ledger serve` binds")
+    api_auth: bool = Field(True, description="Require bearer tokens (off only on loopback)")
+    api_anonymous_reads: bool = Field(False, description="Let requests without a token read")
+    api_max_upload_mb: int = Field(2048, ge=1, description="Largest request body accepted (MiB)")
+    api_view_connections: int = Field(8, ge=1, description="Read connections the API keeps")
+    api_idempotency_hours: int = Field(24, ge=1, description="How long Idempotency-Keys last")
 
     @field_validator("pg_schema")
     @classmethod

@@ -19,6 +19,35 @@ def content_digest(content: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+INT64 = range(-(2**63), 2**63)
+
+
+def check_json_value(value: Any, what: str) -> Any:
+    """Refuse what JSON readers (and the stores' 64-bit integers) cannot take back:
+    integers beyond 64 bits, NaN and infinities, keys that are not text."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if value not in INT64:
+            raise InvalidInputError(f"{what}: integer {value} is out of the 64-bit range")
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInputError(f"{what}: {value} is not a JSON number")
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{what}: key {key!r} must be text")
+            check_json_value(item, f"{what}.{key}")
+        return value
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json_value(item, f"{what}[{index}]")
+        return value
+    raise InvalidInputError(f"{what}: {type(value).__name__} is not a JSON value")
+
+
 class EnvironmentSpec(BaseModel):
     """A runtime environment: python version, packages, base image, variables."""
 

@@ -15,6 +15,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 
 from ledger.core import ENVELOPE_FIELDS
 from ledger.domain import (
+    ApiToken,
     DataAsset,
     Endpoint,
     Environment,
@@ -66,6 +67,10 @@ def _stored_state_transcoder() -> JSONTranscoder:
 
 
 _TRANSCODER = _stored_state_transcoder()
+# What an audit entity filter (``kind`` or ``kind:name``) may name.
+ENTITY_KINDS = (
+    "model", "model_version", "endpoint", "environment", "data", "pipeline", "job", "token",
+)  # fmt: skip
 
 
 def event_details(state: bytes) -> dict[str, Any]:
@@ -119,7 +124,8 @@ class AuditQuery:
 def event_types() -> dict[str, list[str]]:
     """Short event name -> the qualified names of every aggregate that has it."""
     types: dict[str, list[str]] = {}
-    for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job):
+    for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job,
+                      ApiToken):  # fmt: skip
         for value in vars(aggregate).values():
             is_event = isinstance(value, type) and issubclass(value, LedgerAggregate.Event)
             if is_event and value.__name__ != "Event":

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from ledger.domain import DataAsset, Endpoint, Environment, Job, Model, ModelVersion, Pipeline
+from ledger.domain import (
+    ApiToken,
+    DataAsset,
+    Endpoint,
+    Environment,
+    Job,
+    Model,
+    ModelVersion,
+    Pipeline,
+)
 from projections.base import Change, Entity, event_type
 from projections.database import RowWriter, ViewDatabase
 from projections.tables import Table
@@ -49,6 +58,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(DataAsset.Created): _named("data"),
     event_type(Pipeline.Created): _named("pipeline"),
     event_type(Job.Submitted): _job,
+    event_type(ApiToken.Issued): _named("token"),
 }
 
 

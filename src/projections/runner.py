@@ -38,6 +38,7 @@ from projections.tables import (
     history_index_statements,
 )
 from projections.timestamps import from_microseconds, to_microseconds
+from projections.tokens import TokensProjection
 
 TRACKING = "ledger_view_positions"
 # A counter bumped whenever views are reset, so that every runner reloads its
@@ -72,7 +73,13 @@ class _Moved(Exception):
 
 def all_projections() -> list[Projection]:
     """One instance of every projection the ledger has."""
-    return [RegistryProjection(), EndpointsProjection(), LineageProjection(), AuditProjection()]
+    return [
+        RegistryProjection(),
+        EndpointsProjection(),
+        LineageProjection(),
+        AuditProjection(),
+        TokensProjection(),
+    ]
 
 
 @dataclass(frozen=True)

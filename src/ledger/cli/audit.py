@@ -9,23 +9,19 @@ from rich.table import Table
 
 from ledger.cli.context import AsJson, console, open_views, parse_moment, print_events, print_json
 from ledger.errors import InvalidInputError, NotFoundError
-from projections.audit import AuditQuery
+from projections.audit import ENTITY_KINDS, AuditQuery
 from projections.lineage import NODE_KINDS
 from projections.views import PointInTime, Views
 
-HISTORY_KINDS = ("model", "model_version", "endpoint", "environment", "data", "pipeline", "job")
-
 
 def history(
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(HISTORY_KINDS)}")],
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(ENTITY_KINDS)}")],
     name: Annotated[str, typer.Argument(help="Entity name (model version: NAME:N; job: its id)")],
     as_json: AsJson = False,
 ) -> None:
     """Every event of an entity (a model: with its versions), in log order."""
-    if kind not in HISTORY_KINDS:
-        raise InvalidInputError(
-            f"unknown kind {kind!r}; expected one of {', '.join(HISTORY_KINDS)}"
-        )
+    if kind not in ENTITY_KINDS:
+        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}")
     with open_views() as views:
         rows = _all_pages(views, AuditQuery(kind=kind, name=name, limit=1000))
     if not rows:
@@ -54,9 +50,9 @@ def audit(
 ) -> None:
     """Who did what, when and why: events matching every filter given, in log order."""
     kind, _, name = entity.partition(":")
-    if kind and kind not in HISTORY_KINDS:
+    if kind and kind not in ENTITY_KINDS:
         raise InvalidInputError(
-            f"unknown entity kind {kind!r}; expected one of {', '.join(HISTORY_KINDS)}"
+            f"unknown entity kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}"
         )
     query = AuditQuery(
         actor=actor,

@@ -15,7 +15,7 @@ from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
 from ledger.domain.versioned import AssetVersion, VersionedAsset
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 from ledger.refs import check_name, parse_ref
-from ledger.specs import EnvironmentSpec, content_digest
+from ledger.specs import EnvironmentSpec, check_json_value, content_digest
 
 V = TypeVar("V", bound=VersionedAsset)
 
@@ -83,7 +83,7 @@ class AssetCommands(LedgerCore):
     ) -> RegisteredVersion:
         """Register an environment spec; an identical spec returns its existing version."""
         check_name(name, "environment name")
-        content = spec.model_dump(mode="json")
+        content = check_json_value(spec.model_dump(mode="json"), "environment spec")
         return self._register_content(
             Environment, environment_id(name), name, content, content_digest(content), reason
         )
@@ -139,7 +139,7 @@ class AssetCommands(LedgerCore):
     ) -> RegisteredVersion:
         """Register a pipeline DAG spec; an identical spec returns its existing version."""
         check_name(name, "pipeline name")
-        validate_dag(spec)
+        validate_dag(check_json_value(spec, "pipeline spec"))
         return self._register_content(
             Pipeline, pipeline_id(name), name, spec, content_digest(spec), reason
         )

@@ -13,6 +13,7 @@ from ledger.domain.environment import Environment, environment_id
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError
+from ledger.specs import check_json_value
 
 
 class JobCommands(AssetCommands):
@@ -45,9 +46,9 @@ class JobCommands(AssetCommands):
             "data": data_refs,
             "environment": environment_ref,
             "environment_digest": environment_digest,
-            "parameters": dict(parameters or {}),
+            "parameters": check_json_value(dict(parameters or {}), "parameters"),
             "executor": executor,
-            "resources": dict(resources or {}),
+            "resources": check_json_value(dict(resources or {}), "resources"),
         }
         job_id = uuid.uuid4()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ledger.domain.model import (
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.refs import Ref, check_alias, check_name, parse_ref
+from ledger.specs import check_json_value
 
 MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 5_000
@@ -31,8 +33,8 @@ MAX_TAG_VALUE = 5_000
 def check_metrics(metrics: dict[str, float]) -> dict[str, float]:
     checked = {}
     for name, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise InvalidInputError(f"metric {name!r} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not isfinite(value):
+            raise InvalidInputError(f"metric {name!r} must be a finite number, got {value!r}")
         checked[name] = float(value)
     return checked
 
@@ -77,7 +79,7 @@ class ModelCommands(JobCommands):
         spec: VersionSpec = {
             "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
             "flavor": flavor,
-            "signature": signature or {},
+            "signature": check_json_value(signature or {}, "signature"),
             "tags": check_tags(dict(tags or {})),
             "metrics": check_metrics(metrics or {}),
             "description": description,

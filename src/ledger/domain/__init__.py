@@ -7,8 +7,10 @@ from ledger.domain.environment import Environment
 from ledger.domain.job import Job
 from ledger.domain.model import Model, ModelVersion
 from ledger.domain.pipeline import Pipeline
+from ledger.domain.token import ApiToken
 
 __all__ = [
+    "ApiToken",
     "DataAsset",
     "Endpoint",
     "Environment",

@@ -124,6 +124,7 @@ class Endpoint(LedgerAggregate):
 
         def apply(self, endpoint: Endpoint) -> None:
             del endpoint.deployments[self.deployment]
+            endpoint.traffic.pop(self.deployment, None)  # the last one may take its share along
 
     class Deleted(Event):
         def apply(self, endpoint: Endpoint) -> None:
@@ -208,7 +209,8 @@ class Endpoint(LedgerAggregate):
         self._require_live()
         self._require_known("undeploy", {deployment: 0})
         receiving = []
-        if self.traffic.get(deployment):
+        # The only deployment holds all live traffic, with nowhere to shift it: it may go.
+        if self.traffic.get(deployment) and len(self.deployments) > 1:
             receiving.append(f"{self.traffic[deployment]}% live traffic")
         if self.mirror.get(deployment):
             receiving.append(f"{self.mirror[deployment]}% mirrored traffic")

@@ -1,0 +1,63 @@
+"""The FastAPI application: routes over the views and the ledger, auth, errors, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from ledger import __version__
+from ledger.api.idempotency import Idempotency, create_idempotency_table
+from ledger.api.middleware import BodyLimit, RequestMetrics
+from ledger.api.openapi import install_openapi
+from ledger.api.problems import install_problem_handlers
+from ledger.api.routes import assets, endpoints, events, history, models, operations
+from ledger.api.routes.operations import LedgerCollector
+from ledger.api.services import ApiServices
+from ledger.settings import Settings
+from projections.decoding import EventDecoder
+
+DESCRIPTION = """
+The Lifecycle Ledger's HTTP API. Reads come from the read-side views; every write is
+a command on the ledger, recorded as events whose actor is the calling token's name.
+
+Authenticate with `Authorization: Bearer <token>` (`ledger token create`). Roles:
+reader < contributor (models, environments, data, pipelines, jobs) < deployer
+(endpoints, deployments, traffic) < admin (tokens). Errors are problem details
+(`application/problem+json`). Send an `Idempotency-Key` header to make a write safe
+to retry.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over the store ``settings`` name; the views follow the log while it runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    services = ApiServices(settings)
+    create_idempotency_table(services)
+    app = FastAPI(
+        title="Lifecycle Ledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.decoder = EventDecoder()
+    registry = CollectorRegistry()
+    registry.register(LedgerCollector(services))
+    app.state.metrics_registry = registry
+    for module in (models, endpoints, assets, history, events, operations):
+        app.include_router(module.router)
+    install_problem_handlers(app)
+    install_openapi(app)
+    # Outermost first: metrics see every response, the limit applies before replay.
+    app.add_middleware(Idempotency, services=services)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_upload_mb * 1024 * 1024)
+    app.add_middleware(RequestMetrics, registry=registry)
+    return app

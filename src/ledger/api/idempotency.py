@@ -1,0 +1,207 @@
+"""Idempotency-Key: a retried write returns the first response and writes nothing new.
+
+Keys are scoped to the caller's credentials, method and path, and kept for
+``LEDGER_API_IDEMPOTENCY_HOURS``. The first request with a key claims it; a
+request with the same key while the first runs gets 409; once the first answered
+(with anything but a 5xx), a retry with the same body gets that answer again, and
+one with another body gets 422. A 5xx releases the key, so the retry runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.api.problems import problem
+from ledger.api.services import ApiServices
+from projections.database import Row
+
+HEADER = b"idempotency-key"
+TABLE = "ledger_api_idempotency"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_KEY_LENGTH = 255
+# A claim this old whose request never answered (the server died) may be taken again.
+ABANDONED_AFTER_S = 300
+_PURGE_EVERY_S = 600
+
+
+def create_idempotency_table(services: ApiServices) -> None:
+    blob = "BYTEA" if services.settings.store_location.kind == "postgres" else "BLOB"
+    with services.pool.views() as views:
+        views.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
+            "fingerprint TEXT NOT NULL, status BIGINT NOT NULL, content_type TEXT NOT NULL, "
+            f"body {blob} NOT NULL, created_us BIGINT NOT NULL)"
+        )
+
+
+def _multipart_boundary(headers: dict[bytes, bytes]) -> bytes:
+    content_type = headers.get(b"content-type", b"")
+    if not content_type.startswith(b"multipart/"):
+        return b""
+    for parameter in content_type.split(b";")[1:]:
+        name, _, value = parameter.strip().partition(b"=")
+        if name.lower() == b"boundary":
+            return value.strip(b'"')
+    return b""
+
+
+class BodyFingerprint:
+    """sha256 of a request body, blind to its multipart boundary (a client picks a new
+    random one for each retry of the same form)."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self._hash = hashlib.sha256()
+        self._boundary = boundary
+        self._tail = b""  # may hold the start of a boundary split across chunks
+
+    def update(self, chunk: bytes) -> None:
+        if not self._boundary:
+            self._hash.update(chunk)
+            return
+        data = (self._tail + chunk).replace(self._boundary, b"")
+        keep = len(self._boundary) - 1
+        self._hash.update(data[:-keep] if keep else data)
+        self._tail = data[-keep:] if keep else b""
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(self._tail)
+        return final.hexdigest()
+
+
+class Idempotency:
+    """ASGI middleware keeping the first response to each Idempotency-Key."""
+
+    def __init__(self, app: ASGIApp, services: ApiServices) -> None:
+        self.app = app
+        self.services = services
+        self.ttl_s = services.settings.api_idempotency_hours * 3600
+        self._purged_at = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        raw_key = headers.get(HEADER)
+        if raw_key is None or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if not raw_key or len(raw_key) > MAX_KEY_LENGTH:
+            detail = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"
+            await problem(400, detail)(scope, receive, send)
+            return
+        key = hashlib.sha256(
+            b"\n".join(
+                [
+                    headers.get(b"authorization", b""),
+                    scope["method"].encode(),
+                    scope.get("raw_path") or scope["path"].encode(),
+                    scope["query_string"],
+                    raw_key,
+                ]
+            )
+        ).hexdigest()
+        body_hash = BodyFingerprint(_multipart_boundary(headers))
+
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body_hash.update(message.get("body", b""))
+            return message
+
+        self._purge_expired()
+        stored = self._claim(key)
+        if stored is None:
+            await self._run_and_keep(key, scope, hashing_receive, send, body_hash)
+            return
+        fingerprint, status, content_type, body = stored
+        if status == 0:
+            detail = "a request with this Idempotency-Key is still running; retry later"
+            await problem(409, detail)(scope, receive, send)
+            return
+        while (await hashing_receive()).get("more_body", False):
+            pass
+        if body_hash.hexdigest() != fingerprint:
+            detail = "this Idempotency-Key was used with another request body"
+            await problem(422, detail)(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type.encode()),
+                    (b"idempotent-replayed", b"true"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": bytes(body)})
+
+    async def _run_and_keep(
+        self, key: str, scope: Scope, receive: Receive, send: Send, body_hash: BodyFingerprint
+    ) -> None:
+        status, content_type, chunks = 500, "", []
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"").decode()
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capturing_send)
+        finally:
+            if status >= 500:
+                self._execute(f"DELETE FROM {TABLE} WHERE key = ?", key)
+            else:
+                self._execute(
+                    f"UPDATE {TABLE} SET fingerprint = ?, status = ?, content_type = ?, "
+                    "body = ? WHERE key = ?",
+                    body_hash.hexdigest(),
+                    status,
+                    content_type,
+                    b"".join(chunks),
+                    key,
+                )
+
+    def _claim(self, key: str) -> tuple[str, int, str, bytes] | None:
+        """None when this request now holds the key; else what is stored under it."""
+        now_us = int(time.time() * 1e6)
+        self._execute(
+            f"DELETE FROM {TABLE} WHERE key = ? AND status = 0 AND created_us < ?",
+            key,
+            now_us - ABANDONED_AFTER_S * 1_000_000,
+        )
+        claimed = self._execute(
+            f"INSERT INTO {TABLE} (key, fingerprint, status, content_type, body, created_us) "
+            "VALUES (?, '', 0, '', ?, ?) ON CONFLICT (key) DO NOTHING RETURNING key",
+            key,
+            b"",
+            now_us,
+        )
+        if claimed:
+            return None
+        rows = self._execute(
+            f"SELECT fingerprint, status, content_type, body FROM {TABLE} WHERE key = ?", key
+        )
+        if not rows:  # expired between the two statements: claim it again
+            return self._claim(key)
+        fingerprint, status, content_type, body = rows[0]
+        return fingerprint, status, content_type, bytes(body)
+
+    def _purge_expired(self) -> None:
+        now = time.time()
+        if now - self._purged_at > _PURGE_EVERY_S:
+            self._purged_at = now
+            self._execute(
+                f"DELETE FROM {TABLE} WHERE created_us < ?", int((now - self.ttl_s) * 1e6)
+            )
+
+    def _execute(self, statement: str, *params: object) -> list[Row]:
+        with self.services.pool.views() as views:
+            return views.db.execute(statement, params)

@@ -1,0 +1,113 @@
+"""Errors as RFC 9457 problem details: ``application/problem+json`` with a clear message."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from eventsourcing.persistence import OperationalError, PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from ledger.api.auth import Forbidden, Unauthenticated
+from ledger.errors import (
+    ConcurrencyError,
+    IntegrityViolationError,
+    InvalidInputError,
+    LedgerError,
+    NotFoundError,
+    RuleViolationError,
+)
+from ledger.logging import get_logger
+
+log = get_logger(__name__)
+PROBLEM_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """What went wrong; ``detail`` is meant for the user."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class BodyTooLarge(HTTPException):
+    """The request body is over ``LEDGER_API_MAX_UPLOAD_MB`` (HTTP 413).
+
+    An HTTPException, so that FastAPI's body parsing lets it through as it is.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+_STATUS_OF: list[tuple[type[Exception], int]] = [
+    (NotFoundError, 404),
+    (RuleViolationError, 409),
+    (ConcurrencyError, 409),
+    (InvalidInputError, 400),
+    (IntegrityViolationError, 500),
+    (LedgerError, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+]
+
+
+def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error a route raises becomes a problem response; none leaks a traceback."""
+
+    async def known(request: Request, error: Exception) -> JSONResponse:
+        status = next(code for cls, code in _STATUS_OF if isinstance(error, cls))
+        if status >= 500:
+            log.error("request failed", path=request.url.path, error=str(error))
+        return problem(status, str(error))
+
+    async def invalid(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        errors = _validation_errors(error)
+        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        return problem(422, f"invalid request: {summary}", errors=errors)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        return problem(error.status_code, str(error.detail))
+
+    async def store_down(request: Request, error: Exception) -> JSONResponse:
+        log.error("event store unavailable", path=request.url.path, error=str(error))
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        detail = f"the event store is unavailable: {first_line}"
+        return problem(503, detail)
+
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem(500, "internal error; the server log has the details")
+
+    for cls, _ in _STATUS_OF:
+        app.add_exception_handler(cls, known)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(OperationalError, store_down)
+    app.add_exception_handler(PersistenceError, store_down)
+    app.add_exception_handler(Exception, unexpected)

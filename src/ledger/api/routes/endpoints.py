@@ -1,0 +1,107 @@
+"""Endpoints, deployments, traffic, mirror and health: the deployer's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ledger.api.auth import Deployer, Reader
+from ledger.api.routes.common import read_views, run_command
+from ledger.api.schemas import DeploymentBody, EndpointBody, EndpointOut, HealthBody, WeightsBody
+
+router = APIRouter(tags=["endpoints"])
+
+
+def _endpoint(request: Request, name: str) -> Any:
+    return read_views(request, lambda v: v.endpoint(name))
+
+
+@router.get("/endpoints", response_model=list[EndpointOut])
+def list_endpoints(request: Request, _: Reader) -> Any:
+    return read_views(request, lambda v: v.endpoints())
+
+
+@router.get("/endpoints/{name}", response_model=EndpointOut)
+def get_endpoint(request: Request, _: Reader, name: str) -> Any:
+    return _endpoint(request, name)
+
+
+@router.post("/endpoints", response_model=EndpointOut, status_code=201)
+def create_endpoint(request: Request, principal: Deployer, body: EndpointBody) -> Any:
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.create_endpoint(
+            body.name, body.kind, description=body.description, reason=body.reason
+        ),
+    )
+    return _endpoint(request, body.name)
+
+
+@router.delete("/endpoints/{name}", status_code=204)
+def delete_endpoint(request: Request, principal: Deployer, name: str, reason: str = "") -> None:
+    """Delete an endpoint that has no deployments left (409 otherwise)."""
+    run_command(request, principal, lambda ledger: ledger.delete_endpoint(name, reason=reason))
+
+
+@router.post("/endpoints/{name}/deployments", response_model=EndpointOut, status_code=201)
+def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBody) -> Any:
+    """Deploy a model version; it takes no traffic until the split gives it some."""
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.deploy(
+            name,
+            body.deployment,
+            body.model,
+            environment=body.environment,
+            resources=body.resources.model_dump(),  # type: ignore[arg-type]
+            reason=body.reason,
+        ),
+    )
+    return _endpoint(request, name)
+
+
+@router.delete("/endpoints/{name}/deployments/{deployment}", status_code=204)
+def undeploy(
+    request: Request, principal: Deployer, name: str, deployment: str, reason: str = ""
+) -> None:
+    """Remove a deployment that receives no traffic (409 otherwise)."""
+    run_command(request, principal, lambda ledger: ledger.undeploy(name, deployment, reason=reason))
+
+
+@router.put("/endpoints/{name}/traffic", response_model=EndpointOut)
+def set_traffic(request: Request, principal: Deployer, name: str, body: WeightsBody) -> Any:
+    """Set the live split: whole percentages summing to 100; unnamed deployments get 0."""
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.set_traffic(name, body.weights, reason=body.reason),
+    )
+    return _endpoint(request, name)
+
+
+@router.put("/endpoints/{name}/mirror", response_model=EndpointOut)
+def set_mirror(request: Request, principal: Deployer, name: str, body: WeightsBody) -> Any:
+    """Copy a share of requests to deployments with no live traffic ({} clears)."""
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.set_mirror(name, body.weights, reason=body.reason),
+    )
+    return _endpoint(request, name)
+
+
+@router.put("/endpoints/{name}/deployments/{deployment}/health", response_model=EndpointOut)
+def report_health(
+    request: Request, principal: Deployer, name: str, deployment: str, body: HealthBody
+) -> Any:
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.report_health(
+            name, deployment, body.status, body.detail, reason=body.reason
+        ),
+    )
+    return _endpoint(request, name)

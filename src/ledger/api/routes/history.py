@@ -1,0 +1,116 @@
+"""Audit, history, lineage and the state of the ledger at a past time or position."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from ledger.api.auth import Reader
+from ledger.api.routes.common import LogPosition, read_views
+from ledger.api.schemas import AuditPage, LineageOut
+from ledger.errors import InvalidInputError, NotFoundError
+from projections.audit import ENTITY_KINDS, AuditQuery
+from projections.views import Views
+
+router = APIRouter(tags=["history"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time without a timezone is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _check_kind(kind: str) -> None:
+    if kind and kind not in ENTITY_KINDS:
+        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}")
+
+
+@router.get("/audit", response_model=AuditPage)
+def audit(
+    request: Request,
+    _: Reader,
+    actor: str = "",
+    event_type: Annotated[str, Query(description="Registered, or ModelVersion.Registered")] = "",
+    entity: Annotated[str, Query(description="KIND or KIND:NAME, e.g. endpoint:shop")] = "",
+    correlation_id: str = "",
+    since: Annotated[datetime | None, Query(description="At or after this time")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time")] = None,
+    after: LogPosition = 0,
+    limit: Limit = 100,
+    page_token: str = "",
+) -> Any:
+    """Who did what, when and why: events matching every filter, in log order."""
+    kind, _sep, name = entity.partition(":")
+    _check_kind(kind)
+    query = AuditQuery(
+        actor=actor,
+        event_type=event_type,
+        kind=kind,
+        name=name,
+        correlation_id=correlation_id,
+        since=as_utc(since),
+        until=as_utc(until),
+        after_position=after,
+        limit=limit,
+        page_token=page_token,
+    )
+    return read_views(request, lambda v: v.audit(query).to_dict())
+
+
+@router.get("/history/{kind}/{name}", response_model=AuditPage)
+def history(
+    request: Request, _: Reader, kind: str, name: str, limit: Limit = 100, page_token: str = ""
+) -> Any:
+    """Every event of one entity (a model: with its versions), in log order."""
+    _check_kind(kind)
+    page = read_views(
+        request,
+        lambda v: v.audit(AuditQuery(kind=kind, name=name, limit=limit, page_token=page_token)),
+    )
+    if not page.items and not page_token:
+        raise NotFoundError(f"no events for {kind} {name!r}")
+    return page.to_dict()
+
+
+@router.get("/lineage/{node:path}", response_model=LineageOut)
+def lineage(
+    request: Request,
+    _: Reader,
+    node: str,
+    direction: Literal["upstream", "downstream"] = "upstream",
+    depth: Annotated[int, Query(ge=1, le=50)] = 3,
+) -> Any:
+    """What a node came from (upstream) or what came of it (downstream), e.g.
+    ``model:iris:3``, ``data:train:1`` or ``deployment:shop/blue``."""
+    return read_views(
+        request, lambda v: v.lineage(node, direction=direction, depth=depth).to_dict()
+    )
+
+
+@router.get("/as-of", response_model=dict[str, Any])
+def as_of(
+    request: Request,
+    _: Reader,
+    time: Annotated[datetime | None, Query(description="A past time (ISO 8601)")] = None,
+    position: LogPosition | None = None,
+    model: Annotated[str, Query(description="Only this model")] = "",
+    endpoint: Annotated[str, Query(description="Only this endpoint")] = "",
+) -> Any:
+    """The registry (or one model or endpoint) as it was at a time or log position."""
+    if model and endpoint:
+        raise InvalidInputError("give model or endpoint, not both")
+
+    def state(views: Views) -> dict[str, Any]:
+        at = views.point_at(as_utc(time), position)
+        if model:
+            return views.model_as_of(model, at)
+        if endpoint:
+            return views.endpoint_as_of(endpoint, at)
+        return views.registry(at)
+
+    return read_views(request, state)

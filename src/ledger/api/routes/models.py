@@ -1,0 +1,330 @@
+"""Models and versions: upload, download, tags, aliases, archive, delete, search."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
+
+from ledger.api.auth import Contributor, Reader, services_of
+from ledger.api.downloads import stream_blob, stream_zip
+from ledger.api.routes.common import VersionNumber, read_views, run_command
+from ledger.api.schemas import (
+    AliasBody,
+    AuditPage,
+    ModelOut,
+    ReasonBody,
+    TagsBody,
+    VersionOut,
+    VersionPage,
+)
+from ledger.artifacts import safe_relative_path
+from ledger.domain.model import FLAVORS
+from ledger.errors import InvalidInputError, NotFoundError
+from ledger.refs import check_name
+from projections.audit import AuditQuery
+from projections.search import SearchQuery
+
+router = APIRouter(tags=["models"])
+
+
+def _json_field(text: str, what: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{what} must be a JSON object, got {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{what} must be a JSON object, got {text[:80]!r}")
+    return value
+
+
+def _stage_uploads(files: list[UploadFile], staging: Path) -> None:
+    """Write the uploaded files under ``staging`` at their (checked) relative paths."""
+    seen: set[str] = set()
+    for upload in files:
+        relative = safe_relative_path(upload.filename or "")
+        if relative in seen:
+            raise InvalidInputError(f"file {relative!r} was uploaded twice")
+        seen.add(relative)
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+
+
+@router.get("/models", response_model=list[ModelOut])
+def list_models(request: Request, _: Reader) -> Any:
+    """Every model, in registration order."""
+    return read_views(request, lambda v: v.models())
+
+
+@router.get("/models/{name}", response_model=ModelOut)
+def get_model(request: Request, _: Reader, name: str) -> Any:
+    return read_views(request, lambda v: v.model(name))
+
+
+@router.get("/models/{name}/versions", response_model=list[VersionOut])
+def list_versions(
+    request: Request,
+    _: Reader,
+    name: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    include_deleted: bool = False,
+) -> Any:
+    """The model's versions, newest first."""
+    return read_views(
+        request, lambda v: v.versions(name, limit=limit, include_deleted=include_deleted)
+    )
+
+
+@router.post("/models/{name}/versions", response_model=VersionOut, status_code=201)
+def register_version(
+    request: Request,
+    principal: Contributor,
+    name: str,
+    files: Annotated[
+        list[UploadFile],
+        File(description="The version's files; a filename may hold a relative path"),
+    ],
+    flavor: Annotated[str, Form(description=f"One of: {', '.join(FLAVORS)}")] = "custom",
+    description: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form(description='JSON object, e.g. {"stage": "dev"}')] = "",
+    metrics: Annotated[str, Form(description='JSON object, e.g. {"accuracy": 0.97}')] = "",
+    lineage: Annotated[
+        str, Form(description="JSON object: data, environment, derived_from, job")
+    ] = "",
+    signature: Annotated[str, Form(description="JSON object: inputs and outputs")] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Any:
+    """Upload files (multipart) and register them as the model's next version."""
+    check_name(name, "model name")
+    services = services_of(request)
+    staging_root = services.settings.artifacts_dir / "tmp"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=staging_root, prefix="upload-") as staging:
+        _stage_uploads(files, Path(staging))
+        version = run_command(
+            request,
+            principal,
+            lambda ledger: ledger.register_model_version(
+                name,
+                Path(staging),
+                flavor=flavor,
+                description=description,
+                tags=_json_field(tags, "tags"),
+                metrics=_json_field(metrics, "metrics"),
+                lineage=_json_field(lineage, "lineage"),  # type: ignore[arg-type]
+                signature=_json_field(signature, "signature"),
+                reason=reason,
+            ),
+        )
+    return read_views(request, lambda v: v.version_of(name, version.number))
+
+
+@router.get("/models/{name}/versions/{version}", response_model=VersionOut)
+def get_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
+    return read_views(request, lambda v: v.version_of(name, version))
+
+
+@router.get("/models/{name}/aliases/{alias}", response_model=VersionOut)
+def get_aliased_version(request: Request, _: Reader, name: str, alias: str) -> Any:
+    """The version ``name@alias`` points at."""
+    return read_views(request, lambda v: v.version(f"{name}@{alias}"))
+
+
+def _live_files(request: Request, name: str, version: VersionNumber) -> list[dict[str, Any]]:
+    found = read_views(request, lambda v: v.version_of(name, version))
+    if found["status"] == "deleted":
+        raise NotFoundError(f"model version {name}:{version} is deleted")
+    files: list[dict[str, Any]] = found["files"]
+    return files
+
+
+@router.get(
+    "/models/{name}/versions/{version}/files/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_file(request: Request, _: Reader, name: str, version: VersionNumber, path: str) -> Any:
+    """One file of the version, byte for byte as registered."""
+    entry = next((f for f in _live_files(request, name, version) if f["path"] == path), None)
+    if entry is None:
+        raise NotFoundError(f"model version {name}:{version} has no file {path!r}")
+    store = services_of(request).ledger.artifacts
+    return StreamingResponse(
+        stream_blob(store, entry["sha256"]),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(entry["size"]), "ETag": f'"{entry["sha256"]}"'},
+    )
+
+
+@router.get(
+    "/models/{name}/versions/{version}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def download_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
+    """Every file of the version as one zip (paths as registered)."""
+    files = _live_files(request, name, version)
+    store = services_of(request).ledger.artifacts
+    filename = f"{name}-{version}.zip"
+    return StreamingResponse(
+        stream_zip(store, files),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.put("/models/{name}/tags", status_code=204)
+def tag_model(request: Request, principal: Contributor, name: str, body: TagsBody) -> None:
+    run_command(
+        request, principal, lambda ledger: ledger.set_tags(name, body.tags, reason=body.reason)
+    )
+
+
+@router.delete("/models/{name}/tags/{key}", status_code=204)
+def untag_model(
+    request: Request, principal: Contributor, name: str, key: str, reason: str = ""
+) -> None:
+    run_command(request, principal, lambda ledger: ledger.remove_tags(name, [key], reason=reason))
+
+
+@router.put("/models/{name}/versions/{version}/tags", status_code=204)
+def tag_version(
+    request: Request, principal: Contributor, name: str, version: VersionNumber, body: TagsBody
+) -> None:
+    ref = f"{name}:{version}"
+    run_command(
+        request, principal, lambda ledger: ledger.set_tags(ref, body.tags, reason=body.reason)
+    )
+
+
+@router.delete("/models/{name}/versions/{version}/tags/{key}", status_code=204)
+def untag_version(
+    request: Request,
+    principal: Contributor,
+    name: str,
+    version: VersionNumber,
+    key: str,
+    reason: str = "",
+) -> None:
+    ref = f"{name}:{version}"
+    run_command(request, principal, lambda ledger: ledger.remove_tags(ref, [key], reason=reason))
+
+
+@router.put("/models/{name}/aliases/{alias}", status_code=204)
+def set_alias(
+    request: Request, principal: Contributor, name: str, alias: str, body: AliasBody
+) -> None:
+    """Point ``name@alias`` at a version (moving it if it pointed elsewhere)."""
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.set_alias(name, alias, body.version, reason=body.reason),
+    )
+
+
+@router.delete("/models/{name}/aliases/{alias}", status_code=204)
+def remove_alias(
+    request: Request, principal: Contributor, name: str, alias: str, reason: str = ""
+) -> None:
+    run_command(request, principal, lambda ledger: ledger.remove_alias(name, alias, reason=reason))
+
+
+@router.post("/models/{name}/versions/{version}/archive", response_model=VersionOut)
+def archive_version(
+    request: Request,
+    principal: Contributor,
+    name: str,
+    version: VersionNumber,
+    body: ReasonBody | None = None,
+) -> Any:
+    """Archive a version (refused with 409 while it is deployed)."""
+    reason = body.reason if body else ""
+    ref = f"{name}:{version}"
+    run_command(request, principal, lambda ledger: ledger.archive_model_version(ref, reason=reason))
+    return read_views(request, lambda v: v.version_of(name, version))
+
+
+@router.post("/models/{name}/versions/{version}/restore", response_model=VersionOut)
+def restore_version(
+    request: Request,
+    principal: Contributor,
+    name: str,
+    version: VersionNumber,
+    body: ReasonBody | None = None,
+) -> Any:
+    reason = body.reason if body else ""
+    ref = f"{name}:{version}"
+    run_command(request, principal, lambda ledger: ledger.restore_model_version(ref, reason=reason))
+    return read_views(request, lambda v: v.version_of(name, version))
+
+
+@router.delete("/models/{name}/versions/{version}", status_code=204)
+def delete_version(
+    request: Request, principal: Contributor, name: str, version: VersionNumber, reason: str = ""
+) -> None:
+    """Delete a version (refused with 409 while it is deployed); its aliases go too."""
+    ref = f"{name}:{version}"
+    run_command(request, principal, lambda ledger: ledger.delete_model_version(ref, reason=reason))
+
+
+@router.get("/search/versions", response_model=VersionPage)
+def search_versions(
+    request: Request,
+    _: Reader,
+    prefix: str = "",
+    tag: Annotated[list[str], Query(description="KEY=VALUE on the version or its model")] = [],  # noqa: B006
+    alias: str = "",
+    flavor: str = "",
+    since: Annotated[datetime | None, Query(description="Registered at or after")] = None,
+    until: Annotated[datetime | None, Query(description="Registered before")] = None,
+    include_deleted: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    page_token: str = "",
+) -> Any:
+    """Versions matching every criterion, newest first, paged."""
+    tags = {}
+    for pair in tag:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"tag filter {pair!r} must be KEY=VALUE")
+        tags[key] = value
+    query = SearchQuery(
+        name_prefix=prefix,
+        tags=tags,
+        alias=alias,
+        flavor=flavor,
+        created_after=since,
+        created_before=until,
+        include_deleted=include_deleted,
+        limit=limit,
+        page_token=page_token,
+    )
+    return read_views(request, lambda v: v.search(query).to_dict())
+
+
+@router.get("/models/{name}/history", response_model=AuditPage)
+def model_history(
+    request: Request,
+    _: Reader,
+    name: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page_token: str = "",
+) -> Any:
+    """Events of the model and of its versions, in log order."""
+    query = AuditQuery(kind="model", name=name, limit=limit, page_token=page_token)
+
+    def history(views: Any) -> Any:
+        views.model(name)
+        return views.audit(query).to_dict()
+
+    return read_views(request, history)

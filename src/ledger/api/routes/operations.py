@@ -1,0 +1,106 @@
+"""Health, Prometheus metrics, projection status and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ledger.api.auth import Admin, Reader, services_of
+from ledger.api.routes.common import read_views, run_command
+from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
+from ledger.api.services import ApiServices
+from projections.tokens import list_tokens
+
+router = APIRouter(tags=["operations"])
+# A projection further behind than this makes the service "degraded".
+DEGRADED_LAG_S = 30.0
+
+
+class LedgerCollector(Collector):
+    """Scrape-time gauges: the log's head (events appended) and each projection's lag."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+
+    def collect(self) -> Any:
+        statuses = self.services.projection_status()
+        head = GaugeMetricFamily("ledger_events_appended", "Events in the log (its head position)")
+        head.add_metric([], statuses[0].head if statuses else 0)
+        lag_events = GaugeMetricFamily(
+            "ledger_projection_lag_events", "Events not yet applied", labels=["projection"]
+        )
+        lag_seconds = GaugeMetricFamily(
+            "ledger_projection_lag_seconds",
+            "Age of the oldest unapplied event",
+            labels=["projection"],
+        )
+        for status in statuses:
+            lag_events.add_metric([status.name], status.lag_events)
+            lag_seconds.add_metric([status.name], status.lag_seconds)
+        return [head, lag_events, lag_seconds]
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+def health(request: Request) -> Any:
+    """Whether the store answers, how far behind the views are, and the bus (no auth)."""
+    services = services_of(request)
+    location = services.settings.store_location
+    store: dict[str, Any] = {"kind": location.kind, "location": location.describe()}
+    try:
+        statuses = services.projection_status()
+    except Exception as error:  # the store is down: say so rather than fail
+        store |= {"reachable": False, "error": str(error).splitlines()[0] if str(error) else ""}
+        body = {"status": "degraded", "store": store, "projections": {}, "bus": _bus()}
+        return JSONResponse(body, status_code=503)
+    store |= {"reachable": True, "head": statuses[0].head if statuses else 0}
+    lag_s = max((s.lag_seconds for s in statuses), default=0.0)
+    projections = {
+        "lag_events": max((s.lag_events for s in statuses), default=0),
+        "lag_seconds": round(lag_s, 3),
+    }
+    state = "ok" if lag_s <= DEGRADED_LAG_S else "degraded"
+    return {"status": state, "store": store, "projections": projections, "bus": _bus()}
+
+
+def _bus() -> dict[str, Any]:
+    # The API publishes nothing yet: the NATS relay runs as its own process.
+    return {"kind": "none", "state": "not configured"}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests and latency by route, events appended, projection lag."""
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/projections", response_model=list[ProjectionOut])
+def projections(request: Request, _: Reader) -> Any:
+    """Where each projection stands against the head of the log."""
+    return [status.to_dict() for status in services_of(request).projection_status()]
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def tokens(request: Request, _: Admin) -> Any:
+    return read_views(request, lambda v: list_tokens(v.db))
+
+
+@router.post("/tokens", response_model=NewTokenOut, status_code=201)
+def create_token(request: Request, principal: Admin, body: TokenBody) -> Any:
+    """Issue a token; its secret is in this response only."""
+    issued = run_command(
+        request,
+        principal,
+        lambda ledger: ledger.create_token(body.name, body.role, reason=body.reason),
+    )
+    return {"name": issued.name, "role": issued.role, "token": issued.secret}
+
+
+@router.delete("/tokens/{name}", status_code=204)
+def revoke_token(request: Request, principal: Admin, name: str, reason: str = "") -> None:
+    run_command(request, principal, lambda ledger: ledger.revoke_token(name, reason=reason))

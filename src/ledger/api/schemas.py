@@ -1,0 +1,309 @@
+"""Request and response bodies of the HTTP API (pydantic; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.domain.token import Role
+from ledger.specs import EnvironmentSpec
+
+Reason = Field("", max_length=2_000, description="Why: recorded on every event written")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonBody(Body):
+    reason: str = Reason
+
+
+class TagsBody(Body):
+    tags: dict[str, str] = Field(min_length=1, description="key -> value, set or replaced")
+    reason: str = Reason
+
+
+class AliasBody(Body):
+    version: int = Field(ge=1, le=2**62, description="The version the alias points at")
+    reason: str = Reason
+
+
+class EndpointBody(Body):
+    name: str
+    kind: Literal["online", "batch"] = "online"
+    description: str = ""
+    reason: str = Reason
+
+
+class ResourcesBody(Body):
+    cpus: float = Field(1.0, gt=0, le=1024)
+    gpus: int = Field(0, ge=0, le=64)
+    memory_mb: int = Field(1024, ge=1, le=16_777_216)
+    replicas: int = Field(1, ge=1, le=1_000)
+
+
+class DeploymentBody(Body):
+    deployment: str = Field(description="Deployment name, e.g. blue")
+    model: str = Field(description="NAME:VERSION, NAME@ALIAS or NAME (latest)")
+    environment: str = Field("", description="Environment NAME[:VERSION]")
+    resources: ResourcesBody = Field(default_factory=ResourcesBody)
+    reason: str = Reason
+
+
+class WeightsBody(Body):
+    weights: dict[str, int] = Field(description="deployment -> whole percent")
+    reason: str = Reason
+
+
+class HealthBody(Body):
+    status: str = Field(min_length=1, max_length=64)
+    detail: str = Field("", max_length=2_000)
+    reason: str = Reason
+
+
+class EnvironmentBody(Body):
+    spec: EnvironmentSpec
+    reason: str = Reason
+
+
+class DataBody(Body):
+    path: str = Field(description="CSV/Parquet file or directory the server can read")
+    description: str = ""
+    reason: str = Reason
+
+
+class PipelineBody(Body):
+    spec: dict[str, Any] = Field(description="The pipeline DAG: steps and their inputs")
+    reason: str = Reason
+
+
+class CloneBody(Body):
+    source: str = Field(description="Pipeline NAME[:VERSION] to start from")
+    reason: str = Reason
+
+
+class JobBody(Body):
+    pipeline: str = Field(description="Pipeline NAME[:VERSION]")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    data: list[str] = Field(default_factory=list, description="Data asset NAME[:VERSION]s")
+    environment: str = ""
+    code_digest: str = ""
+    git_commit: str = ""
+    executor: str = "local"
+    resources: dict[str, Any] = Field(default_factory=dict)
+    reason: str = Reason
+
+
+class TokenBody(Body):
+    name: str
+    role: Role
+    reason: str = Reason
+
+
+# -- responses ------------------------------------------------------------------------
+
+
+class FileOut(BaseModel):
+    path: str
+    sha256: str
+    size: int
+
+
+class DeploymentRef(BaseModel):
+    endpoint: str
+    deployment: str
+
+
+class VersionOut(BaseModel):
+    model: str
+    version: int
+    ref: str
+    status: str
+    flavor: str
+    description: str
+    tags: dict[str, str]
+    aliases: list[str]
+    metrics: dict[str, float]
+    signature: dict[str, Any]
+    lineage: dict[str, Any]
+    files: list[FileOut]
+    size: int
+    deployments: list[DeploymentRef]
+    created_at: str
+    created_by: str
+
+
+class ModelOut(BaseModel):
+    name: str
+    description: str
+    latest_version: int
+    live_versions: int
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    created_at: str
+    created_by: str
+
+
+class VersionItem(BaseModel):
+    model: str
+    version: int
+    ref: str
+    flavor: str
+    status: str
+    tags: dict[str, str]
+    aliases: list[str]
+    created_at: str
+    created_by: str
+
+
+class VersionPage(BaseModel):
+    items: list[VersionItem]
+    next_token: str = Field(description="Pass as page_token for the next page; '' at the end")
+
+
+class DeploymentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    version: int
+    traffic: int
+    mirror: int
+
+
+class EndpointOut(BaseModel):
+    name: str
+    kind: str
+    description: str
+    deleted: bool
+    deployments: dict[str, DeploymentOut]
+    traffic: dict[str, int]
+    mirror: dict[str, int]
+    created_at: str
+    created_by: str
+
+
+class AuditEvent(BaseModel):
+    position: int
+    time: str
+    kind: str
+    name: str
+    scope: str
+    event_type: str
+    actor: str
+    reason: str
+    correlation_id: str
+    causation_id: str
+    aggregate_id: str
+    aggregate_version: int
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEvent]
+    next_token: str
+
+
+class EventOut(BaseModel):
+    position: int
+    id: str = Field(description="Stable id of the event: aggregate id / aggregate version")
+    subject: str
+    type: str
+    aggregate_id: str
+    aggregate_version: int
+    time: str
+    actor: str
+    reason: str
+    correlation_id: str
+    causation_id: str
+    data: dict[str, Any]
+
+
+class EventBatch(BaseModel):
+    items: list[EventOut]
+    last_position: int = Field(description="Pass as `after` to continue")
+
+
+class RegisteredOut(BaseModel):
+    name: str
+    version: int
+    ref: str
+    digest: str
+    created: bool = Field(description="False when identical content reused a version")
+
+
+class AssetVersionOut(BaseModel):
+    version: int
+    digest: str
+    content: dict[str, Any]
+
+
+class AssetOut(BaseModel):
+    name: str
+    kind: str
+    origin: str
+    versions: list[AssetVersionOut]
+    created_at: str
+
+
+class JobOut(BaseModel):
+    id: str
+    pipeline: str
+    status: str
+    executor: str
+    snapshot: dict[str, Any]
+    steps: dict[str, Any]
+    error: str
+    submitted_at: str
+    updated_at: str
+
+
+class LineageNode(BaseModel):
+    node: str
+    depth: int
+
+
+class LineageEdge(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: str = Field(alias="from")
+    to: str
+    relation: str
+
+
+class LineageOut(BaseModel):
+    root: str
+    direction: str
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+
+
+class ProjectionOut(BaseModel):
+    name: str
+    description: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: str
+    revoked: bool
+    issued_at: str
+    issued_by: str
+
+
+class NewTokenOut(BaseModel):
+    name: str
+    role: str
+    token: str = Field(description="The secret: shown this once, never stored")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: dict[str, Any]
+    projections: dict[str, Any]
+    bus: dict[str, Any]

@@ -1,0 +1,70 @@
+"""The event feed: stored events as self-describing JSON envelopes, in log order.
+
+The same envelope is what the HTTP feed serves and what is published on the bus.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+from ledger.core import ENVELOPE_FIELDS
+from projections.database import ViewDatabase
+from projections.decoding import EventDecoder
+from projections.paging import check_limit
+from projections.timestamps import iso
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def subject_of(event_type: str) -> str:
+    """``ModelVersion.Registered`` -> ``ledger.model_version.registered``."""
+    aggregate, _, event = event_type.rpartition(".")
+    return f"ledger.{snake_case(aggregate)}.{snake_case(event)}"
+
+
+def event_envelope(
+    position: int,
+    aggregate_id: str,
+    aggregate_version: int,
+    event_type: str,
+    fields: dict[str, Any],
+    time_us: int,
+) -> dict[str, Any]:
+    """An event as consumers see it; ``id`` (aggregate id/version) never changes."""
+    uid = str(UUID(aggregate_id))
+    return {
+        "position": position,
+        "id": f"{uid}/{aggregate_version}",
+        "subject": subject_of(event_type),
+        "type": event_type,
+        "aggregate_id": uid,
+        "aggregate_version": aggregate_version,
+        "time": iso(time_us),
+        "actor": fields["actor"],
+        "reason": fields["reason"],
+        "correlation_id": fields["correlation_id"],
+        "causation_id": fields["causation_id"],
+        "data": {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS},
+    }
+
+
+def read_feed(
+    db: ViewDatabase, decoder: EventDecoder, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` events after log position ``after``, read from the event store."""
+    check_limit(limit)
+    if after < 0:
+        after = 0
+    envelopes = []
+    for position, aggregate_id, version, topic, state in db.read_events(after, limit):
+        event_type, fields, time_us = decoder.decode(topic, bytes(state))
+        envelopes.append(
+            event_envelope(position, aggregate_id, version, event_type, fields, time_us)
+        )
+    return envelopes
