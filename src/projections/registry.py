@@ -54,11 +54,13 @@ VERSION_SPECS = Table(
     key={"model": "TEXT", "version": "BIGINT"},
     columns={"description": "TEXT NOT NULL", "spec": "TEXT NOT NULL"},
 )
+# A tag's row carries its version's registration position: search walks the
+# (key, value, created_position) index newest first and stops after a page.
 VERSION_TAGS = Table(
     "ledger_view_version_tags",
     key={"model": "TEXT", "version": "BIGINT", "key": "TEXT"},
-    columns={"value": "TEXT NOT NULL"},
-    indexes=(("key", "value"),),
+    columns={"value": "TEXT NOT NULL", "created_position": "BIGINT NOT NULL"},
+    indexes=(("key", "value", "created_position"),),
     historized=True,
 )
 VERSION_DEPLOYMENTS = Table(
@@ -140,7 +142,7 @@ class RegistryProjection(Projection):
         )
         self.put(VERSION_SPECS.name, key, (spec["description"], orjson.dumps(spec).decode()))
         for tag, value in spec["tags"].items():
-            self.put(VERSION_TAGS.name, (*key, tag), (value,))
+            self.put(VERSION_TAGS.name, (*key, tag), (value, change.position))
 
     def _version_key(self, change: Change) -> tuple[str, int]:
         model, _, number = change.entity.name.rpartition(":")
@@ -148,7 +150,10 @@ class RegistryProjection(Projection):
 
     def _version_tagged(self, change: Change) -> None:
         event = change.data
-        self.put(VERSION_TAGS.name, (*self._version_key(change), event["key"]), (event["value"],))
+        key = self._version_key(change)
+        version = self.get(VERSIONS.name, key)
+        if version is not None:
+            self.put(VERSION_TAGS.name, (*key, event["key"]), (event["value"], version[4]))
 
     def _version_untagged(self, change: Change) -> None:
         event = change.data

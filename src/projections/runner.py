@@ -10,6 +10,7 @@ and checks that nobody moved them since the batch was read.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import threading
@@ -44,6 +45,8 @@ TRACKING = "ledger_view_positions"
 # A counter bumped whenever views are reset, so that every runner reloads its
 # in-memory state even if the positions it sees look the same.
 GENERATION = "ledger_view_generation"
+# The table definitions each projection was built with (see ``_drop_changed_views``).
+SCHEMAS = "ledger_view_schemas"
 log = get_logger(__name__)
 
 OnCommit = Callable[[list[Change], float], None]
@@ -69,6 +72,16 @@ class _Tracked(NamedTuple):
 
 class _Moved(Exception):
     """Another runner wrote the same projections since this one read them."""
+
+
+def schema_fingerprint(projection: Projection) -> str:
+    """A digest of the projection's table definitions: it changes when they do."""
+    statements = [
+        statement
+        for table in projection.tables
+        for statement in (table.create_table_statement(), *table.index_statements())
+    ]
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
 def all_projections() -> list[Projection]:
@@ -161,6 +174,7 @@ class ProjectionRunner:
             if not self.db.execute(f"SELECT 1 FROM {GENERATION}"):
                 self.db.execute(f"INSERT INTO {GENERATION} VALUES (0, 0)")
             create_history_table(self.db, indexed=indexed)
+            self._drop_changed_views()
             for table in self._tables():
                 self.db.execute(table.create_table_statement())
                 if indexed:
@@ -171,6 +185,34 @@ class ProjectionRunner:
                 "ON CONFLICT (name) DO NOTHING",
                 [(name,) for name in self.names],
             )
+
+    def _drop_changed_views(self) -> None:
+        """Drop the tables of projections whose table definitions changed since they were
+        built (a new release), so that they are built again from the log."""
+        self.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMAS} "
+            "(name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)"
+        )
+        stored: dict[str, str] = dict(self.db.execute(f"SELECT name, fingerprint FROM {SCHEMAS}"))
+        built: dict[str, int] = dict(self.db.execute(f"SELECT name, position FROM {TRACKING}"))
+        changed = [
+            projection
+            for projection in self.projections
+            if stored.get(projection.name, "") != schema_fingerprint(projection)
+            and (projection.name in stored or built.get(projection.name, 0) > 0)
+        ]
+        for projection in changed:
+            log.warning("a view changed its tables; rebuilding it", projection=projection.name)
+            for table in projection.tables:
+                self.db.execute(f"DELETE FROM {HISTORY_TABLE} WHERE tbl = ?", (table.name,))
+                self.db.execute(f"DROP TABLE IF EXISTS {table.name}")
+        if changed:
+            self._reset_positions([p.name for p in changed])
+        self.db.execute_many(
+            f"INSERT INTO {SCHEMAS} (name, fingerprint) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint",
+            [(p.name, schema_fingerprint(p)) for p in self.projections],
+        )
 
     # -- applying events -----------------------------------------------------------------
 

@@ -3,7 +3,7 @@ newest registration first."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,15 +28,32 @@ class SearchQuery:
     page_token: str = ""
 
 
+_COLUMNS = (
+    "v.model, v.version, v.flavor, v.status, v.created_at_us, v.created_by, v.created_position"
+)
+
+
 def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     check_limit(query.limit)
-    where, params = _conditions(query)
-    rows = db.execute(
-        f"SELECT v.model, v.version, v.flavor, v.status, v.created_at_us, v.created_by, "
-        f"v.created_position FROM {VERSIONS.name} v WHERE {' AND '.join(where) or 'TRUE'} "
-        "ORDER BY v.created_position DESC LIMIT ?",
-        (*params, query.limit + 1),
-    )
+    driving = _driving_tag(db, query)
+    if driving is None:
+        where, params = _conditions(db, query, "v.created_position")
+        statement = (
+            f"SELECT {_COLUMNS} FROM {VERSIONS.name} v WHERE {' AND '.join(where) or 'TRUE'} "
+            "ORDER BY v.created_position DESC LIMIT ?"
+        )
+    else:
+        # Walk the driving tag's versions newest first; the other criteria filter them.
+        others = {k: v for k, v in query.tags.items() if k != driving[0]}
+        where, params = _conditions(db, replace(query, tags=others), "d.created_position")
+        statement = (
+            f"SELECT {_COLUMNS} FROM {VERSION_TAGS.name} d JOIN {VERSIONS.name} v "
+            "ON v.model = d.model AND v.version = d.version "
+            f"WHERE d.key = ? AND d.value = ? {''.join(' AND ' + c for c in where)} "
+            "ORDER BY d.created_position DESC LIMIT ?"
+        )
+        params = [*driving, *params]
+    rows = db.execute(statement, (*params, query.limit + 1))
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     tags, aliases = _tags_and_aliases(db, [(r[0], r[1]) for r in rows])
@@ -57,11 +74,45 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     return Page(items, encode_token(rows[-1][6]) if more else "")
 
 
-def _conditions(query: SearchQuery) -> tuple[list[str], list[Any]]:
+def _driving_tag(db: ViewDatabase, query: SearchQuery) -> tuple[str, str] | None:
+    """The tag whose versions to walk: the sparsest of those set on versions only (a tag on
+    a model matches every version of it, which the tag index does not list).
+
+    Sparseness is read off the index itself: the tag whose page-th newest version was
+    registered longest ago is the one with the fewest versions per stretch of the log.
+    """
+    before = decode_token(query.page_token) if query.page_token else 2**62
+    best: tuple[int, tuple[str, str]] | None = None
+    for key, value in sorted(query.tags.items()):
+        if _on_models(db, key, value):
+            continue
+        found = db.execute(
+            f"SELECT created_position FROM {VERSION_TAGS.name} WHERE key = ? AND value = ? "
+            "AND created_position < ? ORDER BY created_position DESC LIMIT 1 OFFSET ?",
+            (key, value, before, query.limit - 1),
+        )
+        reach = found[0][0] if found else -1  # fewer than a page: the sparsest there is
+        if best is None or reach < best[0]:
+            best = (reach, (key, value))
+    return best[1] if best else None
+
+
+def _on_models(db: ViewDatabase, key: str, value: str) -> bool:
+    """Whether some model carries the tag (and so every version of it matches)."""
+    return bool(
+        db.execute(
+            f"SELECT 1 FROM {MODEL_TAGS.name} WHERE key = ? AND value = ? LIMIT 1", (key, value)
+        )
+    )
+
+
+def _conditions(
+    db: ViewDatabase, query: SearchQuery, position_column: str
+) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     if query.page_token:
-        where.append("v.created_position < ?")
+        where.append(f"{position_column} < ?")
         params.append(decode_token(query.page_token))
     if query.name_prefix:
         where.append("substr(v.model, 1, ?) = ?")
@@ -78,17 +129,26 @@ def _conditions(query: SearchQuery) -> tuple[list[str], list[Any]]:
         where.append("v.created_at_us < ?")
         params.append(to_microseconds(query.created_before))
     for key, value in sorted(query.tags.items()):
-        where.append(
-            f"(EXISTS (SELECT 1 FROM {VERSION_TAGS.name} t WHERE t.model = v.model "
-            "AND t.version = v.version AND t.key = ? AND t.value = ?) "
-            f"OR EXISTS (SELECT 1 FROM {MODEL_TAGS.name} m WHERE m.model = v.model "
-            "AND m.key = ? AND m.value = ?))"
+        # Scalar subqueries (one primary-key probe per candidate) rather than EXISTS: a
+        # planner working from stale statistics cannot turn them into a join over every
+        # version carrying the tag.
+        on_version = (
+            f"(SELECT t.value FROM {VERSION_TAGS.name} t WHERE t.model = v.model "
+            "AND t.version = v.version AND t.key = ?) = ?"
         )
-        params += [key, value, key, value]
+        if _on_models(db, key, value):
+            where.append(
+                f"({on_version} OR (SELECT m.value FROM {MODEL_TAGS.name} m "
+                "WHERE m.model = v.model AND m.key = ?) = ?)"
+            )
+            params += [key, value, key, value]
+        else:
+            where.append(on_version)
+            params += [key, value]
     if query.alias:
         where.append(
-            f"EXISTS (SELECT 1 FROM {ALIASES.name} a WHERE a.model = v.model "
-            "AND a.version = v.version AND a.alias = ?)"
+            f"(SELECT a.version FROM {ALIASES.name} a WHERE a.model = v.model "
+            "AND a.alias = ?) = v.version"
         )
         params.append(query.alias)
     return where, params

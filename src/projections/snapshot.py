@@ -66,7 +66,7 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             "created_at_us": created_at_us,
             "created_by": created_by,
         }
-    for model, number, key, value in rows[VERSION_TAGS.name]:
+    for model, number, key, value, *_ in rows[VERSION_TAGS.name]:
         models[model]["versions"][number]["tags"][key] = value
     for model, number, endpoint, deployment in rows[VERSION_DEPLOYMENTS.name]:
         models[model]["versions"][number]["deployments"].append(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Path, Query, Request
+import orjson
+from fastapi import Path, Query, Request, Response
 
 from ledger.api.auth import Principal, services_of
 from ledger.application import Ledger
@@ -16,6 +18,13 @@ from projections.views import Views
 T = TypeVar("T")
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time without a timezone is taken as UTC (as the CLI does)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def correlation_of(request: Request) -> str:
@@ -33,6 +42,18 @@ def run_command(request: Request, principal: Principal, command: Callable[[Ledge
 def read_views(request: Request, query: Callable[[Views], T]) -> T:
     with services_of(request).pool.views() as views:
         return query(views)
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    """``data`` as JSON, serialised directly: the route's response model documents it
+    (and the schema tests hold responses to it) without validating it on every call."""
+    return Response(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status_code,
+                    media_type="application/json")  # fmt: skip
+
+
+def read_json(request: Request, query: Callable[[Views], Any]) -> Response:
+    """The answer of ``query`` on the views, as a JSON response."""
+    return json_response(read_views(request, query))
 
 
 # Numbers the stores can hold (SQLite and PostgreSQL integers are 64-bit).

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ledger.api.auth import Deployer, Reader
-from ledger.api.routes.common import read_views, run_command
+from ledger.api.routes.common import read_json, read_views, run_command
 from ledger.api.schemas import DeploymentBody, EndpointBody, EndpointOut, HealthBody, WeightsBody
 
 router = APIRouter(tags=["endpoints"])
@@ -19,12 +19,12 @@ def _endpoint(request: Request, name: str) -> Any:
 
 @router.get("/endpoints", response_model=list[EndpointOut])
 def list_endpoints(request: Request, _: Reader) -> Any:
-    return read_views(request, lambda v: v.endpoints())
+    return read_json(request, lambda v: v.endpoints())
 
 
 @router.get("/endpoints/{name}", response_model=EndpointOut)
 def get_endpoint(request: Request, _: Reader, name: str) -> Any:
-    return _endpoint(request, name)
+    return read_json(request, lambda v: v.endpoint(name))
 
 
 @router.post("/endpoints", response_model=EndpointOut, status_code=201)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from ledger.api.auth import Reader
-from ledger.api.routes.common import LogPosition, read_views
+from ledger.api.routes.common import LogPosition, as_utc, read_json, read_views
 from ledger.api.schemas import AuditPage, LineageOut
 from ledger.errors import InvalidInputError, NotFoundError
 from projections.audit import ENTITY_KINDS, AuditQuery
@@ -16,13 +16,6 @@ from projections.views import Views
 
 router = APIRouter(tags=["history"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A time without a timezone is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _check_kind(kind: str) -> None:
@@ -59,7 +52,7 @@ def audit(
         limit=limit,
         page_token=page_token,
     )
-    return read_views(request, lambda v: v.audit(query).to_dict())
+    return read_json(request, lambda v: v.audit(query).to_dict())
 
 
 @router.get("/history/{kind}/{name}", response_model=AuditPage)
@@ -87,9 +80,7 @@ def lineage(
 ) -> Any:
     """What a node came from (upstream) or what came of it (downstream), e.g.
     ``model:iris:3``, ``data:train:1`` or ``deployment:shop/blue``."""
-    return read_views(
-        request, lambda v: v.lineage(node, direction=direction, depth=depth).to_dict()
-    )
+    return read_json(request, lambda v: v.lineage(node, direction=direction, depth=depth).to_dict())
 
 
 @router.get("/as-of", response_model=dict[str, Any])
@@ -113,4 +104,4 @@ def as_of(
             return views.endpoint_as_of(endpoint, at)
         return views.registry(at)
 
-    return read_views(request, state)
+    return read_json(request, state)

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from ledger.api.auth import Contributor, Reader, services_of
 from ledger.api.downloads import stream_blob, stream_zip
-from ledger.api.routes.common import VersionNumber, read_views, run_command
+from ledger.api.routes.common import VersionNumber, as_utc, read_json, read_views, run_command
 from ledger.api.schemas import (
     AliasBody,
     AuditPage,
@@ -63,12 +63,12 @@ def _stage_uploads(files: list[UploadFile], staging: Path) -> None:
 @router.get("/models", response_model=list[ModelOut])
 def list_models(request: Request, _: Reader) -> Any:
     """Every model, in registration order."""
-    return read_views(request, lambda v: v.models())
+    return read_json(request, lambda v: v.models())
 
 
 @router.get("/models/{name}", response_model=ModelOut)
 def get_model(request: Request, _: Reader, name: str) -> Any:
-    return read_views(request, lambda v: v.model(name))
+    return read_json(request, lambda v: v.model(name))
 
 
 @router.get("/models/{name}/versions", response_model=list[VersionOut])
@@ -80,7 +80,7 @@ def list_versions(
     include_deleted: bool = False,
 ) -> Any:
     """The model's versions, newest first."""
-    return read_views(
+    return read_json(
         request, lambda v: v.versions(name, limit=limit, include_deleted=include_deleted)
     )
 
@@ -131,13 +131,13 @@ def register_version(
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
 def get_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return read_views(request, lambda v: v.version_of(name, version))
+    return read_json(request, lambda v: v.version_of(name, version))
 
 
 @router.get("/models/{name}/aliases/{alias}", response_model=VersionOut)
 def get_aliased_version(request: Request, _: Reader, name: str, alias: str) -> Any:
     """The version ``name@alias`` points at."""
-    return read_views(request, lambda v: v.version(f"{name}@{alias}"))
+    return read_json(request, lambda v: v.version(f"{name}@{alias}"))
 
 
 def _live_files(request: Request, name: str, version: VersionNumber) -> list[dict[str, Any]]:
@@ -251,7 +251,7 @@ def archive_version(
     reason = body.reason if body else ""
     ref = f"{name}:{version}"
     run_command(request, principal, lambda ledger: ledger.archive_model_version(ref, reason=reason))
-    return read_views(request, lambda v: v.version_of(name, version))
+    return read_json(request, lambda v: v.version_of(name, version))
 
 
 @router.post("/models/{name}/versions/{version}/restore", response_model=VersionOut)
@@ -265,7 +265,7 @@ def restore_version(
     reason = body.reason if body else ""
     ref = f"{name}:{version}"
     run_command(request, principal, lambda ledger: ledger.restore_model_version(ref, reason=reason))
-    return read_views(request, lambda v: v.version_of(name, version))
+    return read_json(request, lambda v: v.version_of(name, version))
 
 
 @router.delete("/models/{name}/versions/{version}", status_code=204)
@@ -303,13 +303,13 @@ def search_versions(
         tags=tags,
         alias=alias,
         flavor=flavor,
-        created_after=since,
-        created_before=until,
+        created_after=as_utc(since),
+        created_before=as_utc(until),
         include_deleted=include_deleted,
         limit=limit,
         page_token=page_token,
     )
-    return read_views(request, lambda v: v.search(query).to_dict())
+    return read_json(request, lambda v: v.search(query).to_dict())
 
 
 @router.get("/models/{name}/history", response_model=AuditPage)
@@ -327,4 +327,4 @@ def model_history(
         views.model(name)
         return views.audit(query).to_dict()
 
-    return read_views(request, history)
+    return read_json(request, history)

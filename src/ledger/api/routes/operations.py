@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ledger.api.auth import Admin, Reader, services_of
-from ledger.api.routes.common import read_views, run_command
+from ledger.api.routes.common import read_json, run_command
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
 from projections.tokens import list_tokens
@@ -87,7 +87,7 @@ def projections(request: Request, _: Reader) -> Any:
 
 @router.get("/tokens", response_model=list[TokenOut])
 def tokens(request: Request, _: Admin) -> Any:
-    return read_views(request, lambda v: list_tokens(v.db))
+    return read_json(request, lambda v: list_tokens(v.db))
 
 
 @router.post("/tokens", response_model=NewTokenOut, status_code=201)
