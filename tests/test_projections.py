@@ -467,3 +467,23 @@ def test_search_by_tags_matches_a_brute_force_filter(ledger: Ledger, model_dir: 
                 break
         assert refs == expected(tags), tags
     views.close()
+
+
+def test_a_view_whose_tables_changed_is_rebuilt_from_the_log(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    lifecycle(ledger, model_dir)
+    views = Views.open(ledger.settings)
+    before = views.registry()
+    views.close()
+    # As if the registry's tables had been built by an older release: a column is missing.
+    store.sql("UPDATE ledger_view_schemas SET fingerprint = 'older' WHERE name = 'registry'")
+    store.sql("DROP INDEX ledger_view_version_tags_key_value_created_position")
+    store.sql("ALTER TABLE ledger_view_version_tags DROP COLUMN created_position")
+    views = Views.open(ledger.settings)
+    assert views.registry() == before
+    assert registry_from_aggregates(ledger) == views.registry()
+    assert views.search(SearchQuery(tags={"team": "vision"})).items
+    positions = views.runner.positions()
+    assert len(set(positions.values())) == 1  # every projection at the head again
+    views.close()

@@ -132,25 +132,26 @@ class RegistryQueries:
             raise NotFoundError(f"model version {model}:{number} does not exist")
         flavor, status, created_at_us, created_by, description, spec_json = rows[0]
         spec = orjson.loads(spec_json)
-        key = (model, number)
-        tags = self._pairs(
-            f"SELECT key, value FROM {VERSION_TAGS.name} WHERE model = ? AND version = ?", *key
-        )
-        aliases = [
-            alias
-            for (alias,) in self.db.execute(
-                f"SELECT alias FROM {ALIASES.name} WHERE model = ? AND version = ? ORDER BY alias",
-                key,
-            )
-        ]
-        deployments = [
-            {"endpoint": endpoint, "deployment": deployment}
-            for endpoint, deployment in self.db.execute(
-                f"SELECT endpoint, deployment FROM {VERSION_DEPLOYMENTS.name} "
-                "WHERE model = ? AND version = ? ORDER BY endpoint, deployment",
-                key,
-            )
-        ]
+        # Tags, aliases and deployments in one statement: one round trip on PostgreSQL.
+        tags: dict[str, str] = {}
+        aliases: list[str] = []
+        deployments: list[dict[str, str]] = []
+        for what, first, second in self.db.execute(
+            f"SELECT 't', key, value FROM {VERSION_TAGS.name} WHERE model = ? AND version = ? "
+            f"UNION ALL SELECT 'a', alias, '' FROM {ALIASES.name} "
+            "WHERE model = ? AND version = ? "
+            f"UNION ALL SELECT 'd', endpoint, deployment FROM {VERSION_DEPLOYMENTS.name} "
+            "WHERE model = ? AND version = ?",
+            (model, number) * 3,
+        ):
+            if what == "t":
+                tags[first] = second
+            elif what == "a":
+                aliases.append(first)
+            else:
+                deployments.append({"endpoint": first, "deployment": second})
+        aliases.sort()
+        deployments.sort(key=lambda d: (d["endpoint"], d["deployment"]))
         return {
             "model": model,
             "version": number,
@@ -158,7 +159,7 @@ class RegistryQueries:
             "status": status,
             "flavor": flavor,
             "description": description,
-            "tags": tags,
+            "tags": dict(sorted(tags.items())),
             "aliases": aliases,
             "metrics": spec["metrics"],
             "signature": spec["signature"],

@@ -35,9 +35,10 @@ _COLUMNS = (
 
 def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     check_limit(query.limit)
-    driving = _driving_tag(db, query)
+    probes = _probe_tags(db, query)
+    driving = _driving_tag(probes)
     if driving is None:
-        where, params = _conditions(db, query, "v.created_position")
+        where, params = _conditions(query, probes, "v.created_position")
         statement = (
             f"SELECT {_COLUMNS} FROM {VERSIONS.name} v WHERE {' AND '.join(where) or 'TRUE'} "
             "ORDER BY v.created_position DESC LIMIT ?"
@@ -45,7 +46,7 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     else:
         # Walk the driving tag's versions newest first; the other criteria filter them.
         others = {k: v for k, v in query.tags.items() if k != driving[0]}
-        where, params = _conditions(db, replace(query, tags=others), "d.created_position")
+        where, params = _conditions(replace(query, tags=others), probes, "d.created_position")
         statement = (
             f"SELECT {_COLUMNS} FROM {VERSION_TAGS.name} d JOIN {VERSIONS.name} v "
             "ON v.model = d.model AND v.version = d.version "
@@ -74,40 +75,48 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     return Page(items, encode_token(rows[-1][6]) if more else "")
 
 
-def _driving_tag(db: ViewDatabase, query: SearchQuery) -> tuple[str, str] | None:
-    """The tag whose versions to walk: the sparsest of those set on versions only (a tag on
-    a model matches every version of it, which the tag index does not list).
+@dataclass(frozen=True)
+class _TagProbe:
+    """What the search knows of one wanted tag before walking anything."""
+
+    on_models: bool  # some model carries it (and so every version of that model matches)
+    reach: int  # created_position of its page-th newest version; -1: fewer than a page
+
+
+def _probe_tags(db: ViewDatabase, query: SearchQuery) -> dict[tuple[str, str], _TagProbe]:
+    """Probe every wanted tag in one statement (one round trip on PostgreSQL)."""
+    tags = sorted(query.tags.items())
+    if not tags:
+        return {}
+    before = decode_token(query.page_token) if query.page_token else 2**62
+    probes, params = [], []
+    for key, value in tags:
+        probes += [
+            f"(SELECT 1 FROM {MODEL_TAGS.name} WHERE key = ? AND value = ? LIMIT 1)",
+            f"(SELECT created_position FROM {VERSION_TAGS.name} WHERE key = ? AND value = ? "
+            "AND created_position < ? ORDER BY created_position DESC LIMIT 1 OFFSET ?)",
+        ]
+        params += [key, value, key, value, before, query.limit - 1]
+    row = db.execute(f"SELECT {', '.join(probes)}", params)[0]
+    return {
+        tag: _TagProbe(row[2 * i] is not None, -1 if row[2 * i + 1] is None else row[2 * i + 1])
+        for i, tag in enumerate(tags)
+    }
+
+
+def _driving_tag(probes: dict[tuple[str, str], _TagProbe]) -> tuple[str, str] | None:
+    """The tag whose versions to walk: the sparsest of those set on versions only (the tag
+    index lists versions, not the versions of a tagged model).
 
     Sparseness is read off the index itself: the tag whose page-th newest version was
     registered longest ago is the one with the fewest versions per stretch of the log.
     """
-    before = decode_token(query.page_token) if query.page_token else 2**62
-    best: tuple[int, tuple[str, str]] | None = None
-    for key, value in sorted(query.tags.items()):
-        if _on_models(db, key, value):
-            continue
-        found = db.execute(
-            f"SELECT created_position FROM {VERSION_TAGS.name} WHERE key = ? AND value = ? "
-            "AND created_position < ? ORDER BY created_position DESC LIMIT 1 OFFSET ?",
-            (key, value, before, query.limit - 1),
-        )
-        reach = found[0][0] if found else -1  # fewer than a page: the sparsest there is
-        if best is None or reach < best[0]:
-            best = (reach, (key, value))
-    return best[1] if best else None
-
-
-def _on_models(db: ViewDatabase, key: str, value: str) -> bool:
-    """Whether some model carries the tag (and so every version of it matches)."""
-    return bool(
-        db.execute(
-            f"SELECT 1 FROM {MODEL_TAGS.name} WHERE key = ? AND value = ? LIMIT 1", (key, value)
-        )
-    )
+    on_versions = [(probe.reach, tag) for tag, probe in probes.items() if not probe.on_models]
+    return min(on_versions)[1] if on_versions else None
 
 
 def _conditions(
-    db: ViewDatabase, query: SearchQuery, position_column: str
+    query: SearchQuery, probes: dict[tuple[str, str], _TagProbe], position_column: str
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -136,7 +145,7 @@ def _conditions(
             f"(SELECT t.value FROM {VERSION_TAGS.name} t WHERE t.model = v.model "
             "AND t.version = v.version AND t.key = ?) = ?"
         )
-        if _on_models(db, key, value):
+        if probes[key, value].on_models:
             where.append(
                 f"({on_version} OR (SELECT m.value FROM {MODEL_TAGS.name} m "
                 "WHERE m.model = v.model AND m.key = ?) = ?)"
@@ -157,7 +166,7 @@ def _conditions(
 def _tags_and_aliases(
     db: ViewDatabase, keys: list[tuple[str, int]]
 ) -> tuple[dict[tuple[str, int], dict[str, str]], dict[tuple[str, int], list[str]]]:
-    """Tags and aliases of the given versions, in two queries."""
+    """Tags and aliases of the given versions, in one statement."""
     tags: dict[tuple[str, int], dict[str, str]] = {}
     aliases: dict[tuple[str, int], list[str]] = {}
     if not keys:
@@ -165,12 +174,13 @@ def _tags_and_aliases(
     which = " OR ".join(["(model = ? AND version = ?)"] * len(keys))
     params = [part for key in keys for part in key]
     for model, number, key, value in db.execute(
-        f"SELECT model, version, key, value FROM {VERSION_TAGS.name} WHERE {which} ORDER BY key",
-        params,
+        f"SELECT model, version, key, value FROM {VERSION_TAGS.name} WHERE {which} "
+        f"UNION ALL SELECT model, version, '', alias FROM {ALIASES.name} WHERE {which} "
+        "ORDER BY 3, 4",
+        params * 2,
     ):
-        tags.setdefault((model, number), {})[key] = value
-    for model, number, alias in db.execute(
-        f"SELECT model, version, alias FROM {ALIASES.name} WHERE {which} ORDER BY alias", params
-    ):
-        aliases.setdefault((model, number), []).append(alias)
+        if key:
+            tags.setdefault((model, number), {})[key] = value
+        else:  # an alias (tag keys are never empty)
+            aliases.setdefault((model, number), []).append(value)
     return tags, aliases

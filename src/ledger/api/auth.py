@@ -15,7 +15,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ledger.api.services import ApiServices
 from ledger.commands.tokens import hash_token
 from ledger.domain.token import Role, role_allows
-from projections.tokens import token_holder
 
 ANONYMOUS = "anonymous"
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token create`")
@@ -50,8 +49,7 @@ async def authenticate(
         return Principal(ANONYMOUS, "admin")
     if credentials is None:
         return None
-    with services.pool.views() as views:
-        holder = token_holder(views.db, hash_token(credentials.credentials))
+    holder = services.token_holder(hash_token(credentials.credentials))
     if holder is None:
         raise Unauthenticated("the bearer token is unknown or revoked")
     return Principal(*holder)

@@ -10,12 +10,17 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from ledger.application import Ledger
+from ledger.domain import ApiToken
 from ledger.logging import get_logger
 from ledger.settings import Settings
+from projections.base import Change
 from projections.runner import ProjectionRunner, ProjectionStatus
+from projections.tokens import token_holder
 from projections.views import Views
 
 T = TypeVar("T")
+MAX_CACHED_TOKENS = 10_000
+TOKEN_EVENTS = f"{ApiToken.__name__}."
 log = get_logger(__name__)
 
 
@@ -62,7 +67,11 @@ class ApiServices:
     def __init__(self, settings: Settings, *, poll_interval: float = 0.05) -> None:
         self.settings = settings
         self.ledger = Ledger(settings)
-        self._runner = ProjectionRunner(settings)
+        self._runner = ProjectionRunner(settings, on_commit=self._views_changed)
+        # Token hash -> (name, role), or None for no live token; dropped whenever the views
+        # take in a token event, so a revoke is refused as soon as the views hold it.
+        self._tokens: dict[str, tuple[str, str] | None] = {}
+        self._tokens_generation = 0
         self._runner_lock = threading.Lock()
         self.pool = ViewPool(settings, settings.api_view_connections)
         self._stop = threading.Event()
@@ -85,6 +94,26 @@ class ApiServices:
             result = command(self.ledger)
         self.sync_views()
         return result
+
+    def token_holder(self, token_hash: str) -> tuple[str, str] | None:
+        """(name, role) of the live token with this hash, or None."""
+        try:
+            return self._tokens[token_hash]
+        except KeyError:
+            pass
+        generation = self._tokens_generation
+        with self.pool.views() as views:
+            holder = token_holder(views.db, token_hash)
+        if generation == self._tokens_generation:  # no token event since the read
+            if len(self._tokens) >= MAX_CACHED_TOKENS:
+                self._tokens.clear()
+            self._tokens[token_hash] = holder
+        return holder
+
+    def _views_changed(self, changes: list[Change], committed_at: float) -> None:
+        if any(change.event_type.startswith(TOKEN_EVENTS) for change in changes):
+            self._tokens_generation += 1
+            self._tokens.clear()
 
     def projection_status(self) -> list[ProjectionStatus]:
         with self._runner_lock:
