@@ -122,34 +122,28 @@ class RegistryQueries:
         return self.version_of(ref.name, found[0][0])
 
     def version_of(self, model: str, number: int) -> dict[str, Any]:
+        # The version with its tags, aliases and deployments, in one statement (one round
+        # trip on PostgreSQL); the first column says what each row is.
         rows = self.db.execute(
-            f"SELECT v.flavor, v.status, v.created_at_us, v.created_by, s.description, s.spec "
-            f"FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
-            "ON s.model = v.model AND s.version = v.version WHERE v.model = ? AND v.version = ?",
-            (model, number),
-        )
-        if not rows:
-            raise NotFoundError(f"model version {model}:{number} does not exist")
-        flavor, status, created_at_us, created_by, description, spec_json = rows[0]
-        spec = orjson.loads(spec_json)
-        # Tags, aliases and deployments in one statement: one round trip on PostgreSQL.
-        tags: dict[str, str] = {}
-        aliases: list[str] = []
-        deployments: list[dict[str, str]] = []
-        for what, first, second in self.db.execute(
-            f"SELECT 't', key, value FROM {VERSION_TAGS.name} WHERE model = ? AND version = ? "
-            f"UNION ALL SELECT 'a', alias, '' FROM {ALIASES.name} "
+            "SELECT 'v', v.flavor, v.status, v.created_at_us, v.created_by, s.description, "
+            f"s.spec FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
+            "ON s.model = v.model AND s.version = v.version WHERE v.model = ? AND v.version = ? "
+            f"UNION ALL SELECT 't', key, value, NULL, NULL, NULL, NULL FROM {VERSION_TAGS.name} "
             "WHERE model = ? AND version = ? "
-            f"UNION ALL SELECT 'd', endpoint, deployment FROM {VERSION_DEPLOYMENTS.name} "
-            "WHERE model = ? AND version = ?",
-            (model, number) * 3,
-        ):
-            if what == "t":
-                tags[first] = second
-            elif what == "a":
-                aliases.append(first)
-            else:
-                deployments.append({"endpoint": first, "deployment": second})
+            f"UNION ALL SELECT 'a', alias, NULL, NULL, NULL, NULL, NULL FROM {ALIASES.name} "
+            "WHERE model = ? AND version = ? "
+            "UNION ALL SELECT 'd', endpoint, deployment, NULL, NULL, NULL, NULL "
+            f"FROM {VERSION_DEPLOYMENTS.name} WHERE model = ? AND version = ?",
+            (model, number) * 4,
+        )
+        version = next((row for row in rows if row[0] == "v"), None)
+        if version is None:
+            raise NotFoundError(f"model version {model}:{number} does not exist")
+        _, flavor, status, created_at_us, created_by, description, spec_json = version
+        spec = orjson.loads(spec_json)
+        tags = {row[1]: row[2] for row in rows if row[0] == "t"}
+        aliases = [row[1] for row in rows if row[0] == "a"]
+        deployments = [{"endpoint": row[1], "deployment": row[2]} for row in rows if row[0] == "d"]
         aliases.sort()
         deployments.sort(key=lambda d: (d["endpoint"], d["deployment"]))
         return {

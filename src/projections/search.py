@@ -38,7 +38,7 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     probes = _probe_tags(db, query)
     driving = _driving_tag(probes)
     if driving is None:
-        where, params = _conditions(query, probes, "v.created_position")
+        where, params = _conditions(query, probes, "v")
         statement = (
             f"SELECT {_COLUMNS} FROM {VERSIONS.name} v WHERE {' AND '.join(where) or 'TRUE'} "
             "ORDER BY v.created_position DESC LIMIT ?"
@@ -46,7 +46,7 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
     else:
         # Walk the driving tag's versions newest first; the other criteria filter them.
         others = {k: v for k, v in query.tags.items() if k != driving[0]}
-        where, params = _conditions(replace(query, tags=others), probes, "d.created_position")
+        where, params = _conditions(replace(query, tags=others), probes, "d")
         statement = (
             f"SELECT {_COLUMNS} FROM {VERSION_TAGS.name} d JOIN {VERSIONS.name} v "
             "ON v.model = d.model AND v.version = d.version "
@@ -54,25 +54,40 @@ def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
             "ORDER BY d.created_position DESC LIMIT ?"
         )
         params = [*driving, *params]
-    rows = db.execute(statement, (*params, query.limit + 1))
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    tags, aliases = _tags_and_aliases(db, [(r[0], r[1]) for r in rows])
-    items = [
-        {
-            "model": model,
-            "version": number,
-            "ref": f"{model}:{number}",
-            "flavor": flavor,
-            "status": status,
-            "tags": tags.get((model, number), {}),
-            "aliases": aliases.get((model, number), []),
-            "created_at": iso(created_at_us),
-            "created_by": created_by,
-        }
-        for model, number, flavor, status, created_at_us, created_by, _ in rows
-    ]
-    return Page(items, encode_token(rows[-1][6]) if more else "")
+    # The page, with each version's tags and aliases, in one statement.
+    rows = db.execute(
+        f"WITH page AS ({statement}) "
+        f"SELECT p.*, t.key, t.value FROM page p LEFT JOIN {VERSION_TAGS.name} t "
+        "ON t.model = p.model AND t.version = p.version "
+        f"UNION ALL SELECT p.*, '', a.alias FROM page p JOIN {ALIASES.name} a "
+        "ON a.model = p.model AND a.version = p.version "
+        "ORDER BY 7 DESC, 8, 9",
+        (*params, query.limit + 1),
+    )
+    versions: dict[tuple[str, int], dict[str, Any]] = {}
+    positions: list[int] = []
+    for model, number, flavor, status, created_at_us, created_by, position, key, value in rows:
+        item = versions.get((model, number))
+        if item is None:
+            item = versions[model, number] = {
+                "model": model,
+                "version": number,
+                "ref": f"{model}:{number}",
+                "flavor": flavor,
+                "status": status,
+                "tags": {},
+                "aliases": [],
+                "created_at": iso(created_at_us),
+                "created_by": created_by,
+            }
+            positions.append(position)
+        if key:
+            item["tags"][key] = value
+        elif key is not None:  # an alias (tag keys are never empty)
+            item["aliases"].append(value)
+    items = list(versions.values())
+    more = len(items) > query.limit
+    return Page(items[: query.limit], encode_token(positions[query.limit - 1]) if more else "")
 
 
 @dataclass(frozen=True)
@@ -116,15 +131,18 @@ def _driving_tag(probes: dict[tuple[str, str], _TagProbe]) -> tuple[str, str] | 
 
 
 def _conditions(
-    query: SearchQuery, probes: dict[tuple[str, str], _TagProbe], position_column: str
+    query: SearchQuery, probes: dict[tuple[str, str], _TagProbe], row: str
 ) -> tuple[list[str], list[Any]]:
+    """SQL conditions for the criteria; ``row`` names the table alias whose model,
+    version and created_position to test (the walked tag index, when there is one: its
+    rows are filtered before any version is read)."""
     where: list[str] = []
     params: list[Any] = []
     if query.page_token:
-        where.append(f"{position_column} < ?")
+        where.append(f"{row}.created_position < ?")
         params.append(decode_token(query.page_token))
     if query.name_prefix:
-        where.append("substr(v.model, 1, ?) = ?")
+        where.append(f"substr({row}.model, 1, ?) = ?")
         params += [len(query.name_prefix), query.name_prefix]
     if query.flavor:
         where.append("v.flavor = ?")
@@ -142,13 +160,13 @@ def _conditions(
         # planner working from stale statistics cannot turn them into a join over every
         # version carrying the tag.
         on_version = (
-            f"(SELECT t.value FROM {VERSION_TAGS.name} t WHERE t.model = v.model "
-            "AND t.version = v.version AND t.key = ?) = ?"
+            f"(SELECT t.value FROM {VERSION_TAGS.name} t WHERE t.model = {row}.model "
+            f"AND t.version = {row}.version AND t.key = ?) = ?"
         )
         if probes[key, value].on_models:
             where.append(
                 f"({on_version} OR (SELECT m.value FROM {MODEL_TAGS.name} m "
-                "WHERE m.model = v.model AND m.key = ?) = ?)"
+                f"WHERE m.model = {row}.model AND m.key = ?) = ?)"
             )
             params += [key, value, key, value]
         else:
@@ -156,31 +174,8 @@ def _conditions(
             params += [key, value]
     if query.alias:
         where.append(
-            f"(SELECT a.version FROM {ALIASES.name} a WHERE a.model = v.model "
-            "AND a.alias = ?) = v.version"
+            f"(SELECT a.version FROM {ALIASES.name} a WHERE a.model = {row}.model "
+            f"AND a.alias = ?) = {row}.version"
         )
         params.append(query.alias)
     return where, params
-
-
-def _tags_and_aliases(
-    db: ViewDatabase, keys: list[tuple[str, int]]
-) -> tuple[dict[tuple[str, int], dict[str, str]], dict[tuple[str, int], list[str]]]:
-    """Tags and aliases of the given versions, in one statement."""
-    tags: dict[tuple[str, int], dict[str, str]] = {}
-    aliases: dict[tuple[str, int], list[str]] = {}
-    if not keys:
-        return tags, aliases
-    which = " OR ".join(["(model = ? AND version = ?)"] * len(keys))
-    params = [part for key in keys for part in key]
-    for model, number, key, value in db.execute(
-        f"SELECT model, version, key, value FROM {VERSION_TAGS.name} WHERE {which} "
-        f"UNION ALL SELECT model, version, '', alias FROM {ALIASES.name} WHERE {which} "
-        "ORDER BY 3, 4",
-        params * 2,
-    ):
-        if key:
-            tags.setdefault((model, number), {})[key] = value
-        else:  # an alias (tag keys are never empty)
-            aliases.setdefault((model, number), []).append(value)
-    return tags, aliases

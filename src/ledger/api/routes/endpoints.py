@@ -23,7 +23,7 @@ def list_endpoints(request: Request, _: Reader) -> Any:
 
 
 @router.get("/endpoints/{name}", response_model=EndpointOut)
-def get_endpoint(request: Request, _: Reader, name: str) -> Any:
+async def get_endpoint(request: Request, _: Reader, name: str) -> Any:
     return read_json(request, lambda v: v.endpoint(name))
 
 

@@ -67,7 +67,7 @@ def list_models(request: Request, _: Reader) -> Any:
 
 
 @router.get("/models/{name}", response_model=ModelOut)
-def get_model(request: Request, _: Reader, name: str) -> Any:
+async def get_model(request: Request, _: Reader, name: str) -> Any:
     return read_json(request, lambda v: v.model(name))
 
 
@@ -130,12 +130,12 @@ def register_version(
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
-def get_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
+async def get_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
     return read_json(request, lambda v: v.version_of(name, version))
 
 
 @router.get("/models/{name}/aliases/{alias}", response_model=VersionOut)
-def get_aliased_version(request: Request, _: Reader, name: str, alias: str) -> Any:
+async def get_aliased_version(request: Request, _: Reader, name: str, alias: str) -> Any:
     """The version ``name@alias`` points at."""
     return read_json(request, lambda v: v.version(f"{name}@{alias}"))
 
