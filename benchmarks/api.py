@@ -92,8 +92,11 @@ def fill(settings: Settings, versions: int, progress: Progress) -> None:
                     "files": [{"path": "model.onnx", "sha256": digest, "size": size}],
                     "flavor": "onnx",
                     "signature": {},
-                    "tags": {"team": f"team-{rng.randrange(TEAMS)}", "stage": rng.choice(STAGES),
-                             "run": f"{rng.getrandbits(64):016x}"},  # fmt: skip
+                    "tags": {
+                        "team": f"team-{rng.randrange(TEAMS)}",
+                        "stage": rng.choice(STAGES),
+                        "run": f"{rng.getrandbits(64):016x}",
+                    },
                     "metrics": {"accuracy": rng.random()},
                     "description": "",
                     "lineage": {},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -251,8 +252,6 @@ def test_reads_see_writes_and_follow_other_writers(api: Api, store: StoreFactory
 
     with Ledger(store.settings()) as other:
         other.set_tags("iris:1", {"stage": "prod"})
-    import time
-
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         tags = api.client.get("/models/iris/versions/1", headers=reader).json()["tags"]
@@ -423,3 +422,24 @@ def test_revoked_tokens_and_anonymous_reads(store: StoreFactory) -> None:
         assert "token" not in listed[0] and "token_hash" not in listed[0]
         assert api.client.delete("/tokens/ci", headers=admin).status_code == 204
         assert api.client.get("/endpoints", headers=ci).status_code == 401
+
+
+def test_a_revoke_applied_by_another_process_is_refused_within_a_second(
+    api: Api, store: StoreFactory
+) -> None:
+    from ledger.application import Ledger
+    from projections.runner import ProjectionRunner
+
+    reader = api.auth("reader")
+    assert api.client.get("/models", headers=reader).status_code == 200  # cached as valid
+    services = api.client.app.state.services
+    with services._runner_lock:  # this server's follower stands still meanwhile
+        with Ledger(store.settings()) as other:
+            other.revoke_token("reader-bot")
+        runner = ProjectionRunner(store.settings())
+        runner.catch_up()  # another process brings the views up to the revoke
+        runner.close()
+    revoked_at = time.monotonic()
+    while api.client.get("/models", headers=reader).status_code != 401:
+        assert time.monotonic() - revoked_at < 1.5, "the revoked token is still accepted"
+        time.sleep(0.02)

@@ -56,7 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)
-    # Outermost first: metrics see every response, the limit applies before replay.
+    # Each middleware added wraps the ones before: metrics (outermost) see every response,
+    # and the body limit applies before an idempotent replay.
     app.add_middleware(Idempotency, services=services)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_upload_mb * 1024 * 1024)
     app.add_middleware(RequestMetrics, registry=registry)

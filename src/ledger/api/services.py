@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -20,6 +21,7 @@ from projections.views import Views
 
 T = TypeVar("T")
 MAX_CACHED_TOKENS = 10_000
+TOKEN_CACHE_S = 1.0
 TOKEN_EVENTS = f"{ApiToken.__name__}."
 log = get_logger(__name__)
 
@@ -68,9 +70,9 @@ class ApiServices:
         self.settings = settings
         self.ledger = Ledger(settings)
         self._runner = ProjectionRunner(settings, on_commit=self._views_changed)
-        # Token hash -> (name, role), or None for no live token; dropped whenever the views
-        # take in a token event, so a revoke is refused as soon as the views hold it.
-        self._tokens: dict[str, tuple[str, str] | None] = {}
+        # Token hash -> (when read, (name, role) or None for no live token). Entries last
+        # TOKEN_CACHE_S, and all go when this server's follower applies a token event.
+        self._tokens: dict[str, tuple[float, tuple[str, str] | None]] = {}
         self._tokens_generation = 0
         self._runner_lock = threading.Lock()
         self.pool = ViewPool(settings, settings.api_view_connections)
@@ -96,18 +98,22 @@ class ApiServices:
         return result
 
     def token_holder(self, token_hash: str) -> tuple[str, str] | None:
-        """(name, role) of the live token with this hash, or None."""
-        try:
-            return self._tokens[token_hash]
-        except KeyError:
-            pass
+        """(name, role) of the live token with this hash, or None.
+
+        A revoke applied to the views by this server's follower takes effect at once; one
+        applied by another process (a CLI read, another server) within TOKEN_CACHE_S.
+        """
+        now = time.monotonic()
+        cached = self._tokens.get(token_hash)
+        if cached is not None and now - cached[0] < TOKEN_CACHE_S:
+            return cached[1]
         generation = self._tokens_generation
         with self.pool.views() as views:
             holder = token_holder(views.db, token_hash)
         if generation == self._tokens_generation:  # no token event since the read
             if len(self._tokens) >= MAX_CACHED_TOKENS:
                 self._tokens.clear()
-            self._tokens[token_hash] = holder
+            self._tokens[token_hash] = (now, holder)
         return holder
 
     def _views_changed(self, changes: list[Change], committed_at: float) -> None:
