@@ -56,7 +56,14 @@ def serve(
         f"Lifecycle Ledger API on http://{host}:{port} (docs: /docs), "
         f"store {settings.store_location.describe()}, auth {'on' if settings.api_auth else 'OFF'}"
     )
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,  # open event streams would otherwise hold a stop forever
+    )
 
 
 @token_app.command("create")
