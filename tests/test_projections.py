@@ -75,7 +75,19 @@ def snapshot(views: Views) -> dict[str, Any]:
 
 def test_views_match_the_aggregates(ledger: Ledger, views: Views, model_dir: Path) -> None:
     lifecycle(ledger, model_dir)
-    assert snapshot(views) == registry_from_aggregates(ledger)
+    expected = registry_from_aggregates(ledger)
+    assert snapshot(views) == expected
+    for name, model in expected["models"].items():
+        listed = views.versions(name, include_deleted=True)
+        assert [v["version"] for v in listed] == sorted(model["versions"], reverse=True)
+        for version in listed:
+            truth = model["versions"][version["version"]]
+            assert version["tags"] == truth["tags"] and version["status"] == truth["status"]
+            assert version["deployments"] == truth["deployments"]
+            assert version["aliases"] == sorted(
+                alias for alias, number in model["aliases"].items() if number == version["version"]
+            )
+            assert version == views.version_of(name, version["version"])
     shop = views.endpoint("shop")
     assert shop["traffic"] == {"green": 100} and shop["mirror"] == {}
     assert shop["deployments"]["green"]["resources"]["replicas"] == 3

@@ -89,15 +89,13 @@ class RegistryQueries:
         """The model's versions, newest first."""
         self.model(model)
         hide = "" if include_deleted else "AND status != 'deleted'"
-        numbers = [
-            number
-            for (number,) in self.db.execute(
-                f"SELECT version FROM {VERSIONS.name} WHERE model = ? {hide} "
-                "ORDER BY version DESC LIMIT ?",
-                (model, limit),
-            )
-        ]
-        return [self.version_of(model, number) for number in numbers]
+        newest = (
+            f"WITH wanted AS (SELECT version FROM {VERSIONS.name} WHERE model = ? {hide} "
+            "ORDER BY version DESC LIMIT ?) "
+        )
+        return self._read_versions(
+            model, "version IN (SELECT version FROM wanted)", (), prefix=(newest, (model, limit))
+        )
 
     def version(self, ref_text: str) -> dict[str, Any]:
         """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
@@ -122,48 +120,68 @@ class RegistryQueries:
         return self.version_of(ref.name, found[0][0])
 
     def version_of(self, model: str, number: int) -> dict[str, Any]:
-        # The version with its tags, aliases and deployments, in one statement (one round
-        # trip on PostgreSQL); the first column says what each row is.
-        rows = self.db.execute(
-            "SELECT 'v', v.flavor, v.status, v.created_at_us, v.created_by, s.description, "
-            f"s.spec FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
-            "ON s.model = v.model AND s.version = v.version WHERE v.model = ? AND v.version = ? "
-            f"UNION ALL SELECT 't', key, value, NULL, NULL, NULL, NULL FROM {VERSION_TAGS.name} "
-            "WHERE model = ? AND version = ? "
-            f"UNION ALL SELECT 'a', alias, NULL, NULL, NULL, NULL, NULL FROM {ALIASES.name} "
-            "WHERE model = ? AND version = ? "
-            "UNION ALL SELECT 'd', endpoint, deployment, NULL, NULL, NULL, NULL "
-            f"FROM {VERSION_DEPLOYMENTS.name} WHERE model = ? AND version = ?",
-            (model, number) * 4,
-        )
-        version = next((row for row in rows if row[0] == "v"), None)
-        if version is None:
+        found = self._read_versions(model, "version = ?", (number,))
+        if not found:
             raise NotFoundError(f"model version {model}:{number} does not exist")
-        _, flavor, status, created_at_us, created_by, description, spec_json = version
-        spec = orjson.loads(spec_json)
-        tags = {row[1]: row[2] for row in rows if row[0] == "t"}
-        aliases = [row[1] for row in rows if row[0] == "a"]
-        deployments = [{"endpoint": row[1], "deployment": row[2]} for row in rows if row[0] == "d"]
-        aliases.sort()
-        deployments.sort(key=lambda d: (d["endpoint"], d["deployment"]))
-        return {
-            "model": model,
-            "version": number,
-            "ref": f"{model}:{number}",
-            "status": status,
-            "flavor": flavor,
-            "description": description,
-            "tags": dict(sorted(tags.items())),
-            "aliases": aliases,
-            "metrics": spec["metrics"],
-            "signature": spec["signature"],
-            "lineage": spec["lineage"],
-            "files": spec["files"],
-            "size": sum(f["size"] for f in spec["files"]),
-            "deployments": deployments,
-            "created_at": iso(created_at_us),
-            "created_by": created_by,
-        }
+        return found[0]
+
+    def _read_versions(
+        self,
+        model: str,
+        wanted: str,
+        params: tuple[Any, ...],
+        prefix: tuple[str, tuple[Any, ...]] = ("", ()),
+    ) -> list[dict[str, Any]]:
+        """The model's versions whose number meets ``wanted`` (SQL on ``version``, with
+        ``params``; ``prefix``: a WITH clause it uses), newest first, with their tags,
+        aliases and deployments: one statement whose first column says what each row is
+        (one round trip on PostgreSQL)."""
+        rows = self.db.execute(
+            f"{prefix[0]}SELECT 'v', v.version, v.flavor, v.status, v.created_at_us, v.created_by, "
+            f"s.description, s.spec FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
+            "ON s.model = v.model AND s.version = v.version "
+            f"WHERE v.model = ? AND v.{wanted} "
+            "UNION ALL SELECT 't', version, key, value, NULL, NULL, NULL, NULL "
+            f"FROM {VERSION_TAGS.name} WHERE model = ? AND {wanted} "
+            "UNION ALL SELECT 'a', version, alias, NULL, NULL, NULL, NULL, NULL "
+            f"FROM {ALIASES.name} WHERE model = ? AND {wanted} "
+            "UNION ALL SELECT 'd', version, endpoint, deployment, NULL, NULL, NULL, NULL "
+            f"FROM {VERSION_DEPLOYMENTS.name} WHERE model = ? AND {wanted} "
+            "ORDER BY 2 DESC, 1, 3, 4",
+            (*prefix[1], *(model, *params) * 4),
+        )
+        versions: dict[int, dict[str, Any]] = {}
+        for what, number, *values in rows:
+            if what == "v":
+                flavor, status, created_at_us, created_by, description, spec_json = values
+                spec = orjson.loads(spec_json)
+                versions[number] = {
+                    "model": model,
+                    "version": number,
+                    "ref": f"{model}:{number}",
+                    "status": status,
+                    "flavor": flavor,
+                    "description": description,
+                    "tags": {},
+                    "aliases": [],
+                    "metrics": spec["metrics"],
+                    "signature": spec["signature"],
+                    "lineage": spec["lineage"],
+                    "files": spec["files"],
+                    "size": sum(f["size"] for f in spec["files"]),
+                    "deployments": [],
+                    "created_at": iso(created_at_us),
+                    "created_by": created_by,
+                }
+        for what, number, *values in rows:
+            version = versions[number]
+            if what == "t":
+                version["tags"][values[0]] = values[1]
+            elif what == "a":
+                version["aliases"].append(values[0])
+            elif what == "d":
+                version["deployments"].append({"endpoint": values[0], "deployment": values[1]})
+        return list(versions.values())
 
     # -- endpoints -----------------------------------------------------------------------
 
