@@ -65,3 +65,6 @@ def read_json(request: Request, query: Callable[[Views], Any]) -> Response:
 MAX_NUMBER = 2**62
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_NUMBER, description="Version number")]
 LogPosition = Annotated[int, Query(ge=0, le=MAX_NUMBER, description="A log position")]
+ReasonQuery = Annotated[
+    str, Query(max_length=2_000, description="Why: recorded on every event written")
+]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ledger.api.auth import Deployer, Reader
-from ledger.api.routes.common import read_json, read_views, run_command
+from ledger.api.routes.common import ReasonQuery, read_json, read_views, run_command
 from ledger.api.schemas import DeploymentBody, EndpointBody, EndpointOut, HealthBody, WeightsBody
 
 router = APIRouter(tags=["endpoints"])
@@ -40,7 +40,9 @@ def create_endpoint(request: Request, principal: Deployer, body: EndpointBody) -
 
 
 @router.delete("/endpoints/{name}", status_code=204)
-def delete_endpoint(request: Request, principal: Deployer, name: str, reason: str = "") -> None:
+def delete_endpoint(
+    request: Request, principal: Deployer, name: str, reason: ReasonQuery = ""
+) -> None:
     """Delete an endpoint that has no deployments left (409 otherwise)."""
     run_command(request, principal, lambda ledger: ledger.delete_endpoint(name, reason=reason))
 
@@ -65,7 +67,7 @@ def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBod
 
 @router.delete("/endpoints/{name}/deployments/{deployment}", status_code=204)
 def undeploy(
-    request: Request, principal: Deployer, name: str, deployment: str, reason: str = ""
+    request: Request, principal: Deployer, name: str, deployment: str, reason: ReasonQuery = ""
 ) -> None:
     """Remove a deployment that receives no traffic (409 otherwise)."""
     run_command(request, principal, lambda ledger: ledger.undeploy(name, deployment, reason=reason))

@@ -14,7 +14,14 @@ from fastapi.responses import StreamingResponse
 
 from ledger.api.auth import Contributor, Reader, services_of
 from ledger.api.downloads import stream_blob, stream_zip
-from ledger.api.routes.common import VersionNumber, as_utc, read_json, read_views, run_command
+from ledger.api.routes.common import (
+    ReasonQuery,
+    VersionNumber,
+    as_utc,
+    read_json,
+    read_views,
+    run_command,
+)
 from ledger.api.schemas import (
     AliasBody,
     AuditPage,
@@ -192,7 +199,7 @@ def tag_model(request: Request, principal: Contributor, name: str, body: TagsBod
 
 @router.delete("/models/{name}/tags/{key}", status_code=204)
 def untag_model(
-    request: Request, principal: Contributor, name: str, key: str, reason: str = ""
+    request: Request, principal: Contributor, name: str, key: str, reason: ReasonQuery = ""
 ) -> None:
     run_command(request, principal, lambda ledger: ledger.remove_tags(name, [key], reason=reason))
 
@@ -214,7 +221,7 @@ def untag_version(
     name: str,
     version: VersionNumber,
     key: str,
-    reason: str = "",
+    reason: ReasonQuery = "",
 ) -> None:
     ref = f"{name}:{version}"
     run_command(request, principal, lambda ledger: ledger.remove_tags(ref, [key], reason=reason))
@@ -234,7 +241,7 @@ def set_alias(
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204)
 def remove_alias(
-    request: Request, principal: Contributor, name: str, alias: str, reason: str = ""
+    request: Request, principal: Contributor, name: str, alias: str, reason: ReasonQuery = ""
 ) -> None:
     run_command(request, principal, lambda ledger: ledger.remove_alias(name, alias, reason=reason))
 
@@ -270,7 +277,11 @@ def restore_version(
 
 @router.delete("/models/{name}/versions/{version}", status_code=204)
 def delete_version(
-    request: Request, principal: Contributor, name: str, version: VersionNumber, reason: str = ""
+    request: Request,
+    principal: Contributor,
+    name: str,
+    version: VersionNumber,
+    reason: ReasonQuery = "",
 ) -> None:
     """Delete a version (refused with 409 while it is deployed); its aliases go too."""
     ref = f"{name}:{version}"

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ledger.api.auth import Admin, Reader, services_of
-from ledger.api.routes.common import read_json, run_command
+from ledger.api.routes.common import ReasonQuery, read_json, run_command
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
 from projections.tokens import list_tokens
@@ -102,5 +102,5 @@ def create_token(request: Request, principal: Admin, body: TokenBody) -> Any:
 
 
 @router.delete("/tokens/{name}", status_code=204)
-def revoke_token(request: Request, principal: Admin, name: str, reason: str = "") -> None:
+def revoke_token(request: Request, principal: Admin, name: str, reason: ReasonQuery = "") -> None:
     run_command(request, principal, lambda ledger: ledger.revoke_token(name, reason=reason))
