@@ -10,6 +10,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time without a timezone, taken as UTC (how the CLI and the API read user input)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def to_microseconds(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise InvalidInputError(f"time {moment.isoformat()} needs a timezone (e.g. Z or +00:00)")

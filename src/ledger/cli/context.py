@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +26,7 @@ from rich.table import Table
 from ledger.application import Ledger
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
+from projections.timestamps import as_utc
 from projections.views import Views
 
 console = Console()
@@ -104,7 +105,7 @@ def parse_moment(text: str, what: str = "time") -> datetime:
         raise InvalidInputError(
             f"{what} {text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def print_json(data: Any) -> None:

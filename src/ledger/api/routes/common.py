@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -18,6 +18,7 @@ from fastapi import Path, Query, Request, Response
 
 from ledger.api.auth import Principal, services_of
 from ledger.application import Ledger
+from projections.timestamps import as_utc
 from projections.views import Views
 
 T = TypeVar("T")
@@ -25,11 +26,9 @@ CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A time without a timezone is taken as UTC (as the CLI does)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def optional_utc(moment: datetime | None) -> datetime | None:
+    """A time given as a query parameter, without a timezone taken as UTC."""
+    return None if moment is None else as_utc(moment)
 
 
 def correlation_of(request: Request) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from ledger.api.auth import Reader
-from ledger.api.routes.common import LogPosition, as_utc, read_json, read_views
+from ledger.api.routes.common import LogPosition, optional_utc, read_json, read_views
 from ledger.api.schemas import AuditPage, LineageOut
 from ledger.errors import InvalidInputError, NotFoundError
 from projections.audit import ENTITY_KINDS, AuditQuery
@@ -46,8 +46,8 @@ def audit(
         kind=kind,
         name=name,
         correlation_id=correlation_id,
-        since=as_utc(since),
-        until=as_utc(until),
+        since=optional_utc(since),
+        until=optional_utc(until),
         after_position=after,
         limit=limit,
         page_token=page_token,
@@ -97,7 +97,7 @@ def as_of(
         raise InvalidInputError("give model or endpoint, not both")
 
     def state(views: Views) -> dict[str, Any]:
-        at = views.point_at(as_utc(time), position)
+        at = views.point_at(optional_utc(time), position)
         if model:
             return views.model_as_of(model, at)
         if endpoint:

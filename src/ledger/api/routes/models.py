@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from ledger.api.auth import Contributor, Reader, services_of
+from ledger.api.auth import Contributor, Principal, Reader, services_of
 from ledger.api.downloads import stream_blob, stream_zip
 from ledger.api.routes.common import (
     ReasonQuery,
     VersionNumber,
-    as_utc,
+    optional_utc,
     read_json,
     read_views,
     run_command,
@@ -31,6 +32,7 @@ from ledger.api.schemas import (
     VersionOut,
     VersionPage,
 )
+from ledger.application import Ledger
 from ledger.artifacts import safe_relative_path
 from ledger.domain.model import FLAVORS
 from ledger.errors import InvalidInputError, NotFoundError
@@ -255,10 +257,7 @@ def archive_version(
     body: ReasonBody | None = None,
 ) -> Any:
     """Archive a version (refused with 409 while it is deployed)."""
-    reason = body.reason if body else ""
-    ref = f"{name}:{version}"
-    run_command(request, principal, lambda ledger: ledger.archive_model_version(ref, reason=reason))
-    return read_json(request, lambda v: v.version_of(name, version))
+    return _set_status(request, principal, name, version, body, Ledger.archive_model_version)
 
 
 @router.post("/models/{name}/versions/{version}/restore", response_model=VersionOut)
@@ -269,9 +268,24 @@ def restore_version(
     version: VersionNumber,
     body: ReasonBody | None = None,
 ) -> Any:
+    return _set_status(request, principal, name, version, body, Ledger.restore_model_version)
+
+
+def _set_status(
+    request: Request,
+    principal: Principal,
+    name: str,
+    version: int,
+    body: ReasonBody | None,
+    command: Callable[..., object],
+) -> Any:
+    """Run an archive or restore ``command`` on ``name:version``; the version as it now is."""
     reason = body.reason if body else ""
-    ref = f"{name}:{version}"
-    run_command(request, principal, lambda ledger: ledger.restore_model_version(ref, reason=reason))
+    run_command(
+        request,
+        principal,
+        lambda ledger: command(ledger, f"{name}:{version}", reason=reason),
+    )
     return read_json(request, lambda v: v.version_of(name, version))
 
 
@@ -314,8 +328,8 @@ def search_versions(
         tags=tags,
         alias=alias,
         flavor=flavor,
-        created_after=as_utc(since),
-        created_before=as_utc(until),
+        created_after=optional_utc(since),
+        created_before=optional_utc(until),
         include_deleted=include_deleted,
         limit=limit,
         page_token=page_token,
