@@ -206,14 +206,14 @@ class Api:
 
 
 @contextmanager
-def running_api(settings: Settings) -> Iterator[Api]:
+def running_api(settings: Settings, *, relay: bool = False) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     from ledger.api import create_app
 
     with Ledger(settings) as ledger:
         tokens = {role: ledger.create_token(f"{role}-bot", role).secret for role in ROLE_NAMES}
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings, relay=relay), raise_server_exceptions=False) as client:
         yield Api(client, tokens, settings)
 
 

@@ -69,12 +69,46 @@ class Settings(BaseSettings):
     api_max_upload_mb: int = Field(2048, ge=1, description="Largest request body accepted (MiB)")
     api_view_connections: int = Field(8, ge=1, description="Read connections the API keeps")
     api_idempotency_hours: int = Field(24, ge=1, description="How long Idempotency-Keys last")
+    nats_url: str = Field(
+        "", description="NATS server(s), comma-separated; empty: the in-process bus"
+    )
+    nats_stream: str = Field("LEDGER", description="JetStream stream the relay publishes to")
+    nats_subject_prefix: str = Field(
+        "ledger", description="First subject token on NATS (ledger.<aggregate>.<event>)"
+    )
+    nats_replicas: int = Field(1, ge=1, le=5, description="Stream replicas (clustered NATS)")
+    nats_retention: Literal["limits", "interest", "workqueue"] = Field(
+        "limits", description="Stream retention policy"
+    )
+    nats_max_age_hours: float = Field(
+        24 * 7, ge=0, description="How long the stream keeps events (0: forever)"
+    )
+    nats_duplicate_window_s: float = Field(
+        120, gt=0, description="Window in which JetStream drops a re-published event"
+    )
+    nats_ack_wait_s: float = Field(
+        30, gt=0, description="A consumer's unacknowledged event is redelivered after this"
+    )
 
     @field_validator("pg_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
         if not value.replace("_", "").isalnum() or value[0].isdigit():
             raise ValueError("LEDGER_PG_SCHEMA must be a plain SQL identifier")
+        return value
+
+    @field_validator("nats_stream")
+    @classmethod
+    def _stream_name(cls, value: str) -> str:
+        if not value or any(c in value for c in " .*>/\\\t"):
+            raise ValueError("LEDGER_NATS_STREAM must be a name without spaces, '.', '*' or '>'")
+        return value
+
+    @field_validator("nats_subject_prefix")
+    @classmethod
+    def _subject_token(cls, value: str) -> str:
+        if not value or any(c in value for c in " .*>\t"):
+            raise ValueError("LEDGER_NATS_SUBJECT_PREFIX must be one subject token")
         return value
 
     @cached_property

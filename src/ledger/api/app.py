@@ -31,15 +31,16 @@ to retry.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API over the store ``settings`` name; the views follow the log while it runs."""
+def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
+    """The API over the store ``settings`` name; the views follow the log while it runs,
+    and with ``relay`` the NATS relay publishes it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         services.close()
 
-    services = ApiServices(settings)
+    services = ApiServices(settings, relay=relay)
     create_idempotency_table(services)
     app = FastAPI(
         title="Lifecycle Ledger",

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from ledger.application import Ledger
+from ledger.bus.relay import RelayThread
 from ledger.domain import ApiToken
 from ledger.logging import get_logger
 from ledger.settings import Settings
@@ -66,9 +67,13 @@ class ApiServices:
     ``poll_interval`` on SQLite.
     """
 
-    def __init__(self, settings: Settings, *, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self, settings: Settings, *, poll_interval: float = 0.05, relay: bool = False
+    ) -> None:
         self.settings = settings
         self.ledger = Ledger(settings)
+        # The NATS relay, when this server runs it alongside (``ledger serve --relay``).
+        self.relay = RelayThread(settings) if relay else None
         self._runner = ProjectionRunner(settings, on_commit=self._views_changed)
         # Token hash -> (when read, (name, role) or None for no live token). Entries last
         # TOKEN_CACHE_S, and all go when this server's follower applies a token event.
@@ -82,6 +87,8 @@ class ApiServices:
         self.sync_views()
         self._follower = threading.Thread(target=self._follow, name="view-follower", daemon=True)
         self._follower.start()
+        if self.relay is not None:
+            self.relay.start()
 
     def sync_views(self) -> int:
         """Apply every event appended so far to the views; the position they reached."""
@@ -136,6 +143,8 @@ class ApiServices:
                 listener.wait(self._poll_interval if self._runner.db.kind == "sqlite" else 1.0)
 
     def close(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
         self._stop.set()
         self._follower.join(timeout=5)
         self.pool.close()

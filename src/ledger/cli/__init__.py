@@ -10,7 +10,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from rich.progress import Progress
 
 from ledger import __version__
-from ledger.cli import assets, audit, endpoints, models, projections, serve
+from ledger.cli import assets, audit, endpoints, events, models, projections, serve
 from ledger.cli.context import (
     AsJson,
     console,
@@ -36,7 +36,9 @@ app.add_typer(assets.data_app, name="data")
 app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(projections.app, name="projections")
 app.add_typer(serve.token_app, name="token")
+app.add_typer(events.app, name="events")
 app.command()(serve.serve)
+app.command()(events.relay)
 app.command()(audit.history)
 app.command("audit")(audit.audit)
 app.command()(audit.lineage)

@@ -37,6 +37,13 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (default LEDGER_API_HOST)")] = "",
     port: Annotated[int, typer.Option(help="Port (default LEDGER_API_PORT)")] = -1,
+    relay: Annotated[
+        bool | None,
+        typer.Option(
+            "--relay/--no-relay",
+            help="Also publish the log to NATS (default: when LEDGER_NATS_URL is set)",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs) until interrupted."""
     import uvicorn
@@ -51,10 +58,16 @@ def serve(
             f"refusing to serve on {host} with LEDGER_API_AUTH off: anyone could write; "
             "bind 127.0.0.1 or turn auth on"
         )
-    app = create_app(settings)
+    if relay is None:
+        relay = bool(settings.nats_url)
+    elif relay and not settings.nats_url:
+        raise InvalidInputError("--relay needs LEDGER_NATS_URL: there is no NATS to relay to")
+    app = create_app(settings, relay=relay)
+    bus = f"relay to {settings.nats_stream} at {settings.nats_url}" if relay else "no relay"
     err_console.print(
         f"Lifecycle Ledger API on http://{host}:{port} (docs: /docs), "
-        f"store {settings.store_location.describe()}, auth {'on' if settings.api_auth else 'OFF'}"
+        f"store {settings.store_location.describe()}, "
+        f"auth {'on' if settings.api_auth else 'OFF'}, {bus}"
     )
     uvicorn.run(
         app,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -14,11 +15,15 @@ from ledger.api.auth import Admin, Reader, services_of
 from ledger.api.routes.common import ReasonQuery, read_json, run_command
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
+from ledger.bus.jetstream import describe_nats_url
+from ledger.bus.relay import relayed_position
 from projections.tokens import list_tokens
 
 router = APIRouter(tags=["operations"])
 # A projection further behind than this makes the service "degraded".
 DEGRADED_LAG_S = 30.0
+# Events waiting this long with no relay publishing make the bus "stalled".
+RELAY_STALLED_S = 30.0
 
 
 class LedgerCollector(Collector):
@@ -42,7 +47,21 @@ class LedgerCollector(Collector):
         for status in statuses:
             lag_events.add_metric([status.name], status.lag_events)
             lag_seconds.add_metric([status.name], status.lag_seconds)
-        return [head, lag_events, lag_seconds]
+        families = [head, lag_events, lag_seconds]
+        bus = bus_health(self.services, statuses[0].head if statuses else 0)
+        if "relay" in bus:
+            relay_lag = GaugeMetricFamily(
+                "ledger_relay_lag_events", "Events not yet published to NATS"
+            )
+            relay_lag.add_metric([], bus["relay"]["lag_events"])
+            families.append(relay_lag)
+        if "connected" in bus.get("relay", {}):
+            connected = GaugeMetricFamily(
+                "ledger_relay_connected", "Whether this server's relay is connected to NATS"
+            )
+            connected.add_metric([], int(bus["relay"]["connected"]))
+            families.append(connected)
+        return families
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
@@ -55,7 +74,7 @@ def health(request: Request) -> Any:
         statuses = services.projection_status()
     except Exception as error:  # the store is down: say so rather than fail
         store |= {"reachable": False, "error": str(error).splitlines()[0] if str(error) else ""}
-        body = {"status": "degraded", "store": store, "projections": {}, "bus": _bus()}
+        body = {"status": "degraded", "store": store, "projections": {}, "bus": {}}
         return JSONResponse(body, status_code=503)
     store |= {"reachable": True, "head": statuses[0].head if statuses else 0}
     lag_s = max((s.lag_seconds for s in statuses), default=0.0)
@@ -63,13 +82,43 @@ def health(request: Request) -> Any:
         "lag_events": max((s.lag_events for s in statuses), default=0),
         "lag_seconds": round(lag_s, 3),
     }
-    state = "ok" if lag_s <= DEGRADED_LAG_S else "degraded"
-    return {"status": state, "store": store, "projections": projections, "bus": _bus()}
+    bus = bus_health(services, store["head"])
+    state = "ok" if lag_s <= DEGRADED_LAG_S and bus["state"] == "ok" else "degraded"
+    return {"status": state, "store": store, "projections": projections, "bus": bus}
 
 
-def _bus() -> dict[str, Any]:
-    # The API publishes nothing yet: the NATS relay runs as its own process.
-    return {"kind": "none", "state": "not configured"}
+def bus_health(services: ApiServices, head: int) -> dict[str, Any]:
+    """The bus: in process, or NATS with how far the relay has published (from its tracked
+    position, whichever process runs it) and, when this server runs it, its connection."""
+    settings = services.settings
+    if not settings.nats_url:
+        return {"kind": "in-process", "state": "ok"}
+    with services.pool.views() as views:
+        position, moved_at = relayed_position(views.db, settings.nats_stream) or (0, 0.0)
+    relay: dict[str, Any] = {
+        "running_here": services.relay is not None,
+        "position": position,
+        "lag_events": max(head - position, 0),
+    }
+    state = "ok"
+    if relay["lag_events"] and time.time() - moved_at > RELAY_STALLED_S:
+        state = "stalled"  # events wait and no relay has published for a while
+    if services.relay is not None:
+        status = services.relay.relay.status
+        relay |= {
+            "active": status.active,
+            "connected": status.connected,
+            "last_error": status.last_error,
+        }
+        if not status.connected:
+            state = "disconnected"
+    return {
+        "kind": "nats",
+        "url": describe_nats_url(settings.nats_url),
+        "stream": settings.nats_stream,
+        "state": state,
+        "relay": relay,
+    }
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

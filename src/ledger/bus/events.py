@@ -1,0 +1,68 @@
+"""What consumers receive: one ledger event, and the subject patterns that select it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ledger.errors import InvalidInputError
+
+ROOT = "ledger"  # the first token of every event's subject
+EVERYTHING = f"{ROOT}.>"
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    """A ledger event as published: the envelope of ``projections.feed.event_envelope``."""
+
+    position: int  # in the ledger's log
+    id: str  # "aggregate_id/version": stable, the key of exactly-once handling
+    subject: str  # ledger.<aggregate>.<event>
+    type: str  # "ModelVersion.Registered"
+    aggregate_id: str
+    aggregate_version: int
+    time: str  # ISO 8601, UTC
+    actor: str
+    reason: str
+    correlation_id: str
+    causation_id: str
+    data: dict[str, Any]
+
+    @classmethod
+    def from_envelope(cls, envelope: dict[str, Any]) -> BusEvent:
+        return cls(**envelope)
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> BusEvent:
+        return cls(**orjson.loads(payload))
+
+
+def check_pattern(pattern: str) -> str:
+    """A subject pattern must start with ``ledger.``; ``*`` is one token, ``>`` the rest."""
+    tokens = pattern.split(".")
+    if (
+        tokens[0] != ROOT
+        or len(tokens) < 2
+        or any(not t for t in tokens)
+        or ">" in tokens[:-1]
+        or any(t not in ("*", ">") and ("*" in t or ">" in t) for t in tokens)
+    ):
+        raise InvalidInputError(
+            f"bad subject pattern {pattern!r}: expected ledger.<aggregate>.<event>, "
+            "where * stands for one token and a final > for the rest (e.g. ledger.job.>)"
+        )
+    return pattern
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: ``ledger.model_version.*``, ``ledger.>``..."""
+    wanted = pattern.split(".")
+    tokens = subject.split(".")
+    for i, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or (token != "*" and token != tokens[i]):
+            return False
+    return len(tokens) == len(wanted)

@@ -1,0 +1,169 @@
+"""NATS JetStream plumbing shared by the relay and the consumers: connecting, the stream,
+and how ledger subjects map to NATS subjects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats
+import orjson
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from ledger.bus.events import ROOT
+from ledger.errors import InvalidInputError
+from ledger.logging import get_logger
+from ledger.settings import Settings
+
+log = get_logger(__name__)
+RECONNECT_WAIT_S = 1.0
+
+
+class BusUnavailableError(InvalidInputError):
+    """NATS cannot be reached, or its stream does not fit the settings."""
+
+
+def describe_nats_url(url: str) -> str:
+    """The server list without credentials (fit for logs and health)."""
+    described = []
+    for part in url.split(","):
+        parts = urlsplit(part.strip())
+        host = parts.netloc.rpartition("@")[2]
+        described.append(parts._replace(netloc=host).geturl())
+    return ",".join(described)
+
+
+def nats_subject(settings: Settings, subject: str) -> str:
+    """``ledger.model.registered`` as published: under the configured first token."""
+    first, _, rest = subject.partition(".")
+    assert first == ROOT, subject
+    return f"{settings.nats_subject_prefix}.{rest}"
+
+
+def stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.nats_stream,
+        description="Lifecycle Ledger events, published by `ledger relay`",
+        subjects=[f"{settings.nats_subject_prefix}.>"],
+        retention=RetentionPolicy(settings.nats_retention),
+        storage=StorageType.FILE,
+        num_replicas=settings.nats_replicas,
+        max_age=settings.nats_max_age_hours * 3600,
+        duplicate_window=settings.nats_duplicate_window_s,
+    )
+
+
+@dataclass
+class Connection:
+    """A NATS connection that reconnects forever, and what the relay reports of it."""
+
+    settings: Settings
+    name: str
+    client: Client = field(init=False)
+    connected: bool = False
+    last_error: str = ""
+
+    async def open(self, stop: asyncio.Event | None = None) -> JetStreamContext | None:
+        """Connect. With ``stop``, retry until NATS answers (None: stopped meanwhile);
+        without, fail at once."""
+        servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
+        while True:
+            try:
+                self.client = await nats.connect(
+                    servers,
+                    name=self.name,
+                    connect_timeout=2,
+                    reconnect_time_wait=RECONNECT_WAIT_S,
+                    max_reconnect_attempts=-1,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
+                )
+            except Exception as error:  # NoServersError, OSError...
+                self._note_error(error)
+                if stop is None:
+                    raise BusUnavailableError(
+                        f"cannot reach NATS at {self.settings.nats_url}: {self.last_error}"
+                    ) from error
+                log.warning("cannot reach NATS; retrying", url=self.settings.nats_url)
+                if await stopped(stop, RECONNECT_WAIT_S):
+                    return None
+                continue
+            self.connected = True
+            log.info("connected to NATS", url=self.client.connected_url, name=self.name)
+            return self.client.jetstream(timeout=5)
+
+    async def close(self) -> None:
+        self.connected = False  # before closing: a deliberate close is no disconnection
+        if getattr(self, "client", None) is not None and not self.client.is_closed:
+            await self.client.close()
+
+    async def _disconnected(self) -> None:
+        if self.connected:
+            log.warning("disconnected from NATS; reconnecting", name=self.name)
+        self.connected = False
+
+    async def _reconnected(self) -> None:
+        self.connected = True
+        log.info("reconnected to NATS", url=self.client.connected_url, name=self.name)
+
+    async def _error(self, error: Exception) -> None:
+        self._note_error(error)
+
+    def _note_error(self, error: BaseException) -> None:
+        self.last_error = str(error) or type(error).__name__
+
+
+async def stopped(stop: asyncio.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``stop``; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout)
+    return stop.is_set()
+
+
+async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+    """Create the stream, or bring an existing one to the configured limits."""
+    wanted = stream_config(settings)
+    try:
+        info = await js.stream_info(settings.nats_stream)
+    except NotFoundError:
+        await js.add_stream(wanted)
+        log.info("created the JetStream stream", stream=settings.nats_stream)
+        return
+    current = info.config
+    if current.retention != wanted.retention or current.subjects != wanted.subjects:
+        raise BusUnavailableError(
+            f"JetStream stream {settings.nats_stream} exists with subjects {current.subjects} "
+            f"and retention {current.retention}; the settings ask for {wanted.subjects} and "
+            f"{wanted.retention}: change LEDGER_NATS_STREAM or delete the stream"
+        )
+    changed = {
+        name: getattr(wanted, name)
+        for name in ("num_replicas", "max_age", "duplicate_window")
+        if getattr(current, name) != getattr(wanted, name)
+    }
+    if changed:
+        for name, value in changed.items():
+            setattr(current, name, value)
+        await js.update_stream(current)
+        log.info("updated the JetStream stream", stream=settings.nats_stream, **changed)
+
+
+async def last_published_position(js: JetStreamContext, settings: Settings) -> int:
+    """The log position of the newest event in the stream (0 when it is empty)."""
+    info = await js.stream_info(settings.nats_stream)
+    if not info.state.messages:
+        return 0
+    return await position_at(js, settings, info.state.last_seq)
+
+
+async def position_at(js: JetStreamContext, settings: Settings, sequence: int) -> int:
+    message = await js.get_msg(settings.nats_stream, sequence)
+    payload: dict[str, Any] = orjson.loads(message.data or b"{}")
+    return int(payload.get("position", 0))

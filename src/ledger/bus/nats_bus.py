@@ -1,0 +1,182 @@
+"""The bus on NATS JetStream: durable pull consumers with explicit acks over the
+stream the relay fills."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from ledger.bus.events import EVERYTHING, BusEvent, check_pattern, subject_matches
+from ledger.bus.handled import HandledEvents, Outcome
+from ledger.bus.jetstream import (
+    BusUnavailableError,
+    Connection,
+    ensure_stream,
+    nats_subject,
+    position_at,
+    stopped,
+)
+from ledger.bus.subscriptions import EventBus, Subscription
+from ledger.logging import get_logger
+
+FETCH_BATCH = 100
+FETCH_WAIT_S = 0.5
+log = get_logger(__name__)
+
+
+class NatsBus(EventBus):
+    """Each subscription is a durable JetStream pull consumer named after it."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        connection = Connection(self.settings, name="ledger-consumers")
+        js = await connection.open(stop)
+        if js is None:
+            return
+        try:
+            await ensure_stream(js, self.settings)
+            await asyncio.gather(*(self._consume(js, s, stop) for s in self.subscriptions))
+        finally:
+            await connection.close()
+
+    def _filter(self, subjects: Sequence[str]) -> str:
+        """The server-side filter: the one pattern, or everything (then filtered here)."""
+        return nats_subject(self.settings, subjects[0] if len(subjects) == 1 else EVERYTHING)
+
+    async def _consume(
+        self, js: JetStreamContext, subscription: Subscription, stop: asyncio.Event
+    ) -> None:
+        stream = self.settings.nats_stream
+        config = ConsumerConfig(
+            durable_name=subscription.consumer,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.settings.nats_ack_wait_s,
+            max_deliver=subscription.max_deliver,
+            deliver_policy=DeliverPolicy.ALL if subscription.start == "all" else DeliverPolicy.NEW,
+            filter_subject=self._filter(subscription.subjects),
+            max_ack_pending=1_000,
+        )
+        try:
+            await js.add_consumer(stream, config)
+        except Exception as error:
+            raise BusUnavailableError(
+                f"cannot create or update consumer {subscription.consumer!r} on stream "
+                f"{stream}: {error}"
+            ) from error
+        pull = await js.pull_subscribe_bind(durable=subscription.consumer, stream=stream)
+        handled = await asyncio.to_thread(HandledEvents, self.settings)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await pull.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except NatsTimeoutError:
+                    continue
+                except Exception as error:  # disconnected: nats-py reconnects meanwhile
+                    log.warning("fetching events failed", error=str(error) or repr(error))
+                    await stopped(stop, 0.5)
+                    continue
+                for message in messages:
+                    await self._deliver(handled, subscription, message)
+        finally:
+            with contextlib.suppress(Exception):
+                await pull.unsubscribe()
+            handled.close()
+
+    async def _deliver(
+        self, handled: HandledEvents, subscription: Subscription, message: Msg
+    ) -> None:
+        event = BusEvent.from_json(message.data)
+        if not subscription.wants(event.subject):
+            await message.ack()
+            return
+        attempt = message.metadata.num_delivered or 1
+        heartbeat = asyncio.create_task(self._keep_alive(message))
+        try:
+            outcome = await asyncio.to_thread(
+                handled.handle,
+                subscription.consumer,
+                event,
+                subscription.handler,
+                attempt=attempt,
+                last_attempt=attempt >= subscription.max_deliver,
+            )
+        finally:
+            heartbeat.cancel()
+        if outcome is Outcome.RETRY:
+            await message.nak(delay=subscription.delay_after(attempt))
+        elif outcome is Outcome.FAILED:
+            await message.term()
+        else:
+            await message.ack()
+
+    async def _keep_alive(self, message: Msg) -> None:
+        """Tell JetStream a long handler is still at work, so it does not redeliver."""
+        while True:
+            await asyncio.sleep(self.settings.nats_ack_wait_s / 3)
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+    async def tail(
+        self, stop: asyncio.Event, subjects: Sequence[str] = (), after: int | None = None
+    ) -> AsyncGenerator[BusEvent, None]:
+        patterns = [check_pattern(s) for s in subjects] or [EVERYTHING]
+        connection = Connection(self.settings, name="ledger-tail")
+        js = await connection.open()
+        assert js is not None
+        try:
+            await ensure_stream(js, self.settings)
+            config: dict[str, Any] = {"deliver_policy": DeliverPolicy.NEW}
+            if after is not None:
+                start = await self._first_sequence_after(js, after)
+                config = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
+                if start == 0:
+                    config = {"deliver_policy": DeliverPolicy.NEW}
+            subscription = await js.subscribe(
+                self._filter(patterns),
+                stream=self.settings.nats_stream,
+                ordered_consumer=True,
+                config=ConsumerConfig(**config),
+            )
+            try:
+                while not stop.is_set():
+                    try:
+                        message = await subscription.next_msg(timeout=FETCH_WAIT_S)
+                    except NatsTimeoutError:
+                        continue
+                    event = BusEvent.from_json(message.data)
+                    if event.position > (after or 0) and any(
+                        subject_matches(p, event.subject) for p in patterns
+                    ):
+                        yield event
+            finally:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+        finally:
+            await connection.close()
+
+    async def _first_sequence_after(self, js: JetStreamContext, after: int) -> int:
+        """The stream sequence of the first event after log position ``after`` (0: none
+        yet). The relay publishes in log order, so positions grow with sequences."""
+        state = (await js.stream_info(self.settings.nats_stream)).state
+        low, high = state.first_seq, state.last_seq + 1
+        if not state.messages:
+            return 0
+        while low < high:
+            middle = (low + high) // 2
+            try:
+                position = await position_at(js, self.settings, middle)
+            except NotFoundError:  # a deleted message: look at the next one
+                low = middle + 1
+                continue
+            if position > after:
+                high = middle
+            else:
+                low = middle + 1
+        return low if low <= state.last_seq else 0

@@ -1,0 +1,273 @@
+"""The relay: publishes every event of the ledger's log to JetStream, in log order.
+
+Events are read after the relay's tracked position, published with a stable
+``Nats-Msg-Id`` and the position is recorded only once JetStream acknowledged
+them. A relay that dies re-publishes from its last recorded position; JetStream
+drops what it already stored (the duplicate window), and a relay starting up also
+skips past the newest event the stream holds, so a restart later than the window
+publishes nothing twice either. Only one relay per stream publishes at a time:
+others wait as hot standbys (PostgreSQL advisory lock; a file lock on SQLite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from nats.js import JetStreamContext
+
+from ledger.bus.jetstream import (
+    Connection,
+    ensure_stream,
+    last_published_position,
+    nats_subject,
+    stopped,
+)
+from ledger.bus.log_reader import LogReader
+from ledger.logging import get_logger
+from ledger.settings import Settings
+from projections.database import ViewDatabase
+
+RELAY_POSITIONS = "ledger_relay_positions"
+ACK_TIMEOUT_S = 5.0
+RETRY_WAIT_S = 1.0
+log = get_logger(__name__)
+
+
+@dataclass
+class RelayStatus:
+    """What a running relay reports (``ledger serve``'s health shows it)."""
+
+    stream: str
+    active: bool = False  # holds the lock: this relay is the one publishing
+    connected: bool = False
+    position: int = 0  # the last log position JetStream acknowledged
+    published: int = 0  # events published since the relay started
+    last_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def create_positions_table(db: ViewDatabase) -> None:
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {RELAY_POSITIONS} (stream TEXT PRIMARY KEY, "
+        "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
+    )
+
+
+def relayed_position(db: ViewDatabase, stream: str) -> tuple[int, float] | None:
+    """How far the relay of ``stream`` has published, and when it last moved (Unix time);
+    None if it never ran."""
+    if not db.table_exists(RELAY_POSITIONS):
+        return None
+    rows = db.execute(
+        f"SELECT position, updated_at_us FROM {RELAY_POSITIONS} WHERE stream = ?", (stream,)
+    )
+    return (int(rows[0][0]), rows[0][1] / 1e6) if rows else None
+
+
+class Relay:
+    """Publishes the log to the stream ``settings.nats_stream`` until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_size: int = 1_000,
+        poll_interval: float = 0.01,
+        start_after: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.start_after = start_after  # publish again from here (default: where it stopped)
+        self.status = RelayStatus(settings.nats_stream)
+        self._connection = Connection(settings, name="ledger-relay")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set; NATS or the store going away is waited out."""
+        js = await self._connection.open(stop)
+        if js is None:
+            return
+        try:
+            await ensure_stream(js, self.settings)
+            while not stop.is_set():
+                try:
+                    await self._publish_while_active(js, stop)
+                except Exception as error:  # the store went away: start over
+                    self._note_error("the relay failed; restarting it", error)
+                    await stopped(stop, RETRY_WAIT_S)
+        finally:
+            self.status.active = False
+            await self._connection.close()
+
+    async def _publish_while_active(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        reader = LogReader(self.settings, poll_interval=self.poll_interval)
+        lock = RelayLock(self.settings, reader.db)
+        try:
+            while not lock.acquire():
+                log.info("another relay is publishing this stream; standing by")
+                if await stopped(stop, RETRY_WAIT_S):
+                    return
+            self.status.active = True
+            position = await self._starting_position(js, reader.db)
+            log.info("relay publishing", stream=self.settings.nats_stream, after=position)
+            while not stop.is_set():
+                self.status.connected = self._connection.connected
+                if not self._connection.connected:
+                    await stopped(stop, 0.1)
+                    continue
+                envelopes = await reader.read(position, self.batch_size)
+                if not envelopes:
+                    await reader.wait()
+                    continue
+                acknowledged = await self._publish(js, envelopes)
+                if acknowledged > position:
+                    position = acknowledged
+                    await asyncio.to_thread(self._record, reader.db, position)
+                if acknowledged < envelopes[-1]["position"]:
+                    await stopped(stop, RETRY_WAIT_S)
+                    await self._recheck_stream(js)
+        finally:
+            self.status.active = False
+            lock.release()
+            reader.close()
+
+    async def _starting_position(self, js: JetStreamContext, db: ViewDatabase) -> int:
+        await asyncio.to_thread(create_positions_table, db)
+        if self.start_after is not None:
+            await asyncio.to_thread(self._record, db, self.start_after)
+            self.start_after = None
+        relayed = await asyncio.to_thread(relayed_position, db, self.settings.nats_stream)
+        tracked = relayed[0] if relayed else 0
+        in_stream = await last_published_position(js, self.settings)
+        if in_stream == 0 and tracked > 0:
+            log.warning(
+                "the stream is empty but the relay had published events; "
+                "run `ledger relay --from 0` to publish the whole log again",
+                stream=self.settings.nats_stream,
+                relayed_up_to=tracked,
+            )
+        self.status.position = max(tracked, in_stream)
+        return self.status.position
+
+    async def _publish(self, js: JetStreamContext, envelopes: list[dict[str, Any]]) -> int:
+        """Publish ``envelopes`` pipelined; the position up to which all were acknowledged."""
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for envelope in envelopes:
+                futures.append(
+                    await js.publish_async(
+                        nats_subject(self.settings, envelope["subject"]),
+                        orjson.dumps(envelope),
+                        headers={"Nats-Msg-Id": envelope["id"]},
+                        stream=self.settings.nats_stream,
+                    )
+                )
+        except Exception as error:  # e.g. the connection dropped: wait for those sent
+            self._note_error("publishing failed", error)
+        acknowledged = self.status.position
+        if futures:
+            done, pending = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+            for future in pending:
+                future.cancel()
+            for envelope, future in zip(envelopes, futures, strict=False):
+                failure = future.exception() if future in done else None
+                if future not in done or failure is not None:
+                    self._note_error("JetStream did not acknowledge an event", failure)
+                    break
+                acknowledged = envelope["position"]
+        self.status.published += acknowledged - self.status.position
+        self.status.position = acknowledged
+        return acknowledged
+
+    async def _recheck_stream(self, js: JetStreamContext) -> None:
+        """After a failed publish: the stream may have been deleted; create it again."""
+        try:
+            await ensure_stream(js, self.settings)
+        except Exception as error:
+            self._note_error("cannot check the stream", error)
+
+    def _record(self, db: ViewDatabase, position: int) -> None:
+        db.execute(
+            f"INSERT INTO {RELAY_POSITIONS} (stream, position, updated_at_us) VALUES (?, ?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET position = excluded.position, "
+            "updated_at_us = excluded.updated_at_us",
+            (self.settings.nats_stream, position, int(time.time() * 1e6)),
+        )
+
+    def _note_error(self, message: str, error: BaseException | None) -> None:
+        text = (str(error) or type(error).__name__) if error else "no acknowledgement in time"
+        self.status.last_error = text
+        log.warning(message, error=text, position=self.status.position)
+
+
+class RelayLock:
+    """Lets one relay per stream publish: a session advisory lock on PostgreSQL, an
+    exclusive file lock beside the database on SQLite. Both go with their process."""
+
+    def __init__(self, settings: Settings, db: ViewDatabase) -> None:
+        self._db = db
+        self._key = f"ledger-relay:{settings.pg_schema}:{settings.nats_stream}"
+        self._file: IO[bytes] | None = None
+        self._path = Path(f"{settings.store_location.sqlite_path}.relay-{settings.nats_stream}")
+        self._held = False
+
+    def acquire(self) -> bool:
+        if self._held:
+            return True
+        if self._db.kind == "postgres":
+            rows = self._db.execute("SELECT pg_try_advisory_lock(hashtext(?))", (self._key,))
+            self._held = bool(rows[0][0])
+            return self._held
+        self._file = self._path.open("ab")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            self._file = None
+            return False
+        self._held = True
+        return True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        if self._file is not None:
+            self._file.close()  # closing the file drops the lock
+            self._file = None
+        else:
+            # If the connection is gone, the lock went with it.
+            with contextlib.suppress(Exception):
+                self._db.execute("SELECT pg_advisory_unlock(hashtext(?))", (self._key,))
+
+
+class RelayThread:
+    """A relay on a thread of its own, with its own event loop (``ledger serve``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.relay = Relay(settings)
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self.relay.run(self._stop))
+        self._loop.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)

@@ -1,0 +1,130 @@
+"""`ledger relay` publishes the log to NATS; `ledger events ...` reads the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ledger.bus import BusEvent, open_bus
+from ledger.bus.handled import failed_events
+from ledger.bus.relay import Relay
+from ledger.cli.context import AsJson, console, err_console, load_settings, open_views, print_json
+from ledger.errors import InvalidInputError
+
+app = typer.Typer(help="Follow the ledger's events as they are published.", no_args_is_help=True)
+
+FromPosition = Annotated[
+    int | None,
+    typer.Option("--from", min=0, help="Start at this log position (default: new events only)"),
+]
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``main(stop)``; SIGINT or SIGTERM sets ``stop`` for a clean shutdown."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def relay(
+    from_position: Annotated[
+        int | None,
+        typer.Option(
+            "--from", min=0, help="Publish the log again from this position (default: resume)"
+        ),
+    ] = None,
+) -> None:
+    """Publish every event of the ledger to NATS JetStream until interrupted."""
+    settings = load_settings()
+    if not settings.nats_url:
+        raise InvalidInputError("LEDGER_NATS_URL is not set: there is no NATS to relay to")
+    start_after = None if from_position is None else max(from_position - 1, 0)
+    publisher = Relay(settings, start_after=start_after)
+    err_console.print(
+        f"Relaying {settings.store_location.describe()} to JetStream stream "
+        f"{settings.nats_stream} at {settings.nats_url}"
+    )
+    run_until_signalled(publisher.run)
+
+
+@app.command()
+def tail(
+    subject: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subject", "-s", help="Only these subjects, e.g. 'ledger.model_version.*' (repeat)"
+        ),
+    ] = None,
+    from_position: FromPosition = None,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=0, help="Stop after this many events (0: never)")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON envelope per line")] = False,
+) -> None:
+    """Print events live, from NATS when LEDGER_NATS_URL is set, else from the log."""
+    settings = load_settings()
+    bus = open_bus(settings)
+    after = None if from_position is None else max(from_position - 1, 0)
+
+    async def follow(stop: asyncio.Event) -> None:
+        printed = 0
+        async with contextlib.aclosing(bus.tail(stop, subject or (), after)) as events:
+            async for event in events:
+                _print_event(event, as_json)
+                printed += 1
+                if printed == count:
+                    return
+
+    run_until_signalled(follow)
+
+
+def _print_event(event: BusEvent, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(event.__dict__, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        return
+    details = ", ".join(
+        f"{key}={json.dumps(value, separators=(',', ':'), default=str)}"
+        for key, value in event.data.items()
+        if key not in ("spec", "content", "snapshot")
+    )
+    console.print(
+        f"[dim]{event.position:>8}  {event.time[:23]}[/]  [bold]{event.subject}[/]  "
+        f"{escape(event.actor)}  {escape(details)}",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def failed(
+    consumer: Annotated[str, typer.Option(help="Only this consumer's")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Events whose handler failed on every attempt (recorded, no longer retried)."""
+    with open_views(catch_up=False) as views:
+        rows = failed_events(views.db, consumer)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No failed events.")
+        return
+    table = Table("consumer", "event", "position", "error")
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in ("consumer", "event_id", "position", "error")))
+    console.print(table)

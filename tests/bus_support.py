@@ -1,0 +1,172 @@
+"""Helpers of the bus tests: events to publish, a recording handler, a private NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from ledger.application import Ledger
+from ledger.bus import Delivery
+from ledger.domain import EventMeta, Model, acting
+from ledger.settings import Settings
+from projections.database import ViewDatabase
+
+NATS_URL = os.environ.get("LEDGER_TEST_NATS_URL", "nats://127.0.0.1:4222")
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+HANDLED = "test_handled"
+
+
+def append_events(settings: Settings, aggregates: int, per_aggregate: int, tag: str = "") -> int:
+    """Append ``aggregates * per_aggregate`` events (a model registered, then tags set);
+    return the head of the log."""
+    with Ledger(settings) as ledger, acting(EventMeta("tester", "bus test", "bus")):
+        for a in range(aggregates):
+            model = Model.register(f"model-{tag}{a:04d}")
+            for i in range(per_aggregate - 1):
+                model.set_tag("step", str(i))
+            ledger.save(model)
+        return ledger.event_count()
+
+
+def record(delivery: Delivery) -> None:
+    """A handler whose effect is a row in ``test_handled``, written in its transaction,
+    numbered in the order of the commits."""
+    db = delivery.db
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {HANDLED} (seq BIGINT PRIMARY KEY, event_id TEXT, "
+        "position BIGINT, aggregate_id TEXT, aggregate_version BIGINT, attempt BIGINT)"
+    )
+    event = delivery.event
+    db.execute(
+        f"INSERT INTO {HANDLED} SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM {HANDLED}",
+        (event.id, event.position, event.aggregate_id, event.aggregate_version, delivery.attempt),
+    )
+
+
+def handled_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    """(event id, position, aggregate id, aggregate version, attempt) in commit order."""
+    db = ViewDatabase(settings)
+    try:
+        if not db.table_exists(HANDLED):
+            return []
+        return db.execute(
+            f"SELECT event_id, position, aggregate_id, aggregate_version, attempt "
+            f"FROM {HANDLED} ORDER BY seq"
+        )
+    finally:
+        db.close()
+
+
+def assert_exactly_once_in_order(settings: Settings, head: int) -> None:
+    rows = handled_rows(settings)
+    positions = [row[1] for row in rows]
+    assert sorted(positions) == list(range(1, head + 1)), "an event is missing or doubled"
+    versions: dict[str, int] = {}
+    for _, _, aggregate, version, _ in rows:
+        assert version == versions.get(aggregate, 0) + 1, "out of order within an aggregate"
+        versions[aggregate] = version
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@contextmanager
+def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterator[None]:
+    """Run ``main(stop)`` coroutines on an event loop in a thread until the block ends."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failures: list[BaseException] = []
+
+    async def run_all() -> None:
+        try:
+            await asyncio.gather(*(main(stop) for main in mains))
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run_all(),), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()
+    assert not thread.is_alive(), "the bus did not stop"
+    if failures:
+        raise failures[0]
+
+
+async def _with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    client = await nats.connect(url)
+    try:
+        return await action(client.jetstream())
+    finally:
+        await client.close()
+
+
+def stream_messages(settings: Settings) -> int:
+    async def count(js: Any) -> int:
+        return int((await js.stream_info(settings.nats_stream)).state.messages)
+
+    return int(asyncio.run(_with_jetstream(settings.nats_url, count)))
+
+
+def delete_stream(settings: Settings) -> None:
+    async def delete(js: Any) -> None:
+        with suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(settings.nats_stream)
+
+    asyncio.run(_with_jetstream(settings.nats_url, delete))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateNats:
+    """A nats-server with JetStream of the test's own, which it may stop and start."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.port = free_port()
+        self.store_dir = store_dir
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
+             "-sd", str(self.store_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "nats-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
