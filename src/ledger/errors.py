@@ -23,3 +23,7 @@ class IntegrityViolationError(LedgerError):
 
 class ConcurrencyError(LedgerError):
     """Concurrent writers kept conflicting after every retry."""
+
+
+class BusUnavailableError(LedgerError):
+    """NATS cannot be reached, or its stream or consumer does not fit the settings."""

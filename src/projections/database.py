@@ -146,6 +146,14 @@ class ViewDatabase:
             return cursor.fetchall() if cursor.description else []
         return self._lite.execute(statement, params).fetchall()
 
+    def execute_script(self, statements: str) -> None:
+        """Statements without parameters, separated by ``;``: one round trip on PostgreSQL."""
+        if self.kind == "postgres":
+            self._pg.execute(statements, prepare=False)
+        else:
+            for statement in statements.split(";"):
+                self._lite.execute(statement)
+
     def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return

@@ -5,15 +5,19 @@ the event again). Each delivery runs the handler inside a transaction on the
 ledger's database that first records (consumer, event id): a second delivery
 finds the record and is skipped, and a handler that fails or dies rolls the
 record back with everything else it wrote. Handlers that write their results
-through ``Delivery.db`` therefore take effect exactly once.
+through ``Delivery.db`` therefore take effect exactly once; anything else they do
+(calling a service, appending to the ledger) happens at least once and must
+tolerate a repeat. Events that arrive together are handled in one transaction
+(one commit), each in a savepoint of its own. Handlers must not commit.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ledger.bus.events import BusEvent
 from ledger.logging import get_logger
@@ -21,6 +25,7 @@ from ledger.settings import Settings
 from projections.database import ViewDatabase
 
 HANDLED_TABLE = "ledger_handled_events"
+_COLUMN_ARRAYS = "?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[]"
 log = get_logger(__name__)
 
 
@@ -44,6 +49,15 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # the handler failed on its last attempt: recorded, not retried
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An event to hand to a consumer's handler, and which attempt this is."""
+
+    event: BusEvent
+    attempt: int
+    last_attempt: bool
+
+
 class HandledEvents:
     """Runs handlers exactly once per (consumer, event), on a connection of its own."""
 
@@ -63,41 +77,58 @@ class HandledEvents:
     def handle(
         self,
         consumer: str,
-        event: BusEvent,
         handler: Handler,
+        batch: Sequence[Pending],
         *,
-        attempt: int,
-        last_attempt: bool,
-        also: Callable[[ViewDatabase], None] | None = None,
-    ) -> Outcome:
-        """Run ``handler`` unless ``consumer`` handled ``event`` before. ``also`` runs in the
-        same transaction (the in-process bus moves its cursor there)."""
+        stop_at_retry: bool = False,
+        finish: Callable[[ViewDatabase, list[Outcome]], None] | None = None,
+    ) -> list[Outcome]:
+        """Run ``handler`` on each event ``consumer`` has not handled yet, in one transaction
+        (one commit for the batch); each handler runs in a savepoint, so a failing one
+        undoes only its own writes. ``stop_at_retry`` leaves the events after one to be
+        retried unhandled; ``finish`` runs last in the transaction (the in-process bus
+        moves its cursor there)."""
+        outcomes: list[Outcome] = []
+        with self.db.transaction():
+            claimed = self._claim(consumer, batch)
+            self.db.execute("SAVEPOINT handling")
+            for index, pending in enumerate(batch):
+                if pending.event.id not in claimed:
+                    outcomes.append(Outcome.DUPLICATE)
+                    continue
+                outcomes.append(self._run(consumer, handler, pending))
+                if stop_at_retry and outcomes[-1] is Outcome.RETRY:
+                    self._unclaim(consumer, [p.event.id for p in batch[index + 1 :]])
+                    break
+            self.db.execute("RELEASE SAVEPOINT handling")
+            if finish is not None:
+                finish(self.db, outcomes)
+        return outcomes
+
+    def _run(self, consumer: str, handler: Handler, pending: Pending) -> Outcome:
+        """One handler, in the savepoint ``handling``; on success, the next one starts."""
+        event = pending.event
         try:
-            with self.db.transaction():
-                if not self._claim(consumer, event, "handled", ""):
-                    if also is not None:
-                        also(self.db)
-                    return Outcome.DUPLICATE
-                handler(Delivery(event, consumer, attempt, self.db))
-                if also is not None:
-                    also(self.db)
-            return Outcome.HANDLED
+            handler(Delivery(event, consumer, pending.attempt, self.db))
         except Exception as error:
+            self.db.execute("ROLLBACK TO SAVEPOINT handling")
             log.warning(
                 "a handler failed",
                 consumer=consumer,
                 event_id=event.id,
                 subject=event.subject,
-                attempt=attempt,
+                attempt=pending.attempt,
                 error=repr(error),
                 exc_info=True,
             )
-            if not last_attempt:
+            if not pending.last_attempt:
+                self._unclaim(consumer, [event.id])
                 return Outcome.RETRY
-            with self.db.transaction():
-                self._claim(consumer, event, "failed", repr(error)[:2000])
-                if also is not None:
-                    also(self.db)
+            self.db.execute(
+                f"UPDATE {HANDLED_TABLE} SET outcome = 'failed', error = ? "
+                "WHERE consumer = ? AND event_id = ?",
+                (repr(error)[:2000], consumer, event.id),
+            )
             log.error(
                 "giving up on an event: recorded as failed",
                 consumer=consumer,
@@ -105,15 +136,33 @@ class HandledEvents:
                 table=HANDLED_TABLE,
             )
             return Outcome.FAILED
+        self.db.execute_script("RELEASE SAVEPOINT handling; SAVEPOINT handling")
+        return Outcome.HANDLED
 
-    def _claim(self, consumer: str, event: BusEvent, outcome: str, error: str) -> bool:
-        rows = self.db.execute(
-            f"INSERT INTO {HANDLED_TABLE} "
-            "(consumer, event_id, position, outcome, error, handled_at_us) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING 1",
-            (consumer, event.id, event.position, outcome, error, int(time.time() * 1e6)),
+    def _claim(self, consumer: str, batch: Sequence[Pending]) -> set[str]:
+        """Record the batch's events as handled; the ids that were not recorded before."""
+        if not batch:
+            return set()
+        now = int(time.time() * 1e6)
+        rows = [(consumer, p.event.id, p.event.position, "handled", "", now) for p in batch]
+        columns = "(consumer, event_id, position, outcome, error, handled_at_us)"
+        conflict = "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+        if self.db.kind == "postgres":
+            source = f"SELECT * FROM unnest({_COLUMN_ARRAYS})"
+            values: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        else:
+            source = "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+            values = [value for row in rows for value in row]
+        inserted = self.db.execute(
+            f"INSERT INTO {HANDLED_TABLE} {columns} {source} {conflict}", values
         )
-        return bool(rows)
+        return {event_id for (event_id,) in inserted}
+
+    def _unclaim(self, consumer: str, event_ids: list[str]) -> None:
+        self.db.execute_many(
+            f"DELETE FROM {HANDLED_TABLE} WHERE consumer = ? AND event_id = ?",
+            [(consumer, event_id) for event_id in event_ids],
+        )
 
 
 def failed_events(db: ViewDatabase, consumer: str = "") -> list[dict[str, object]]:

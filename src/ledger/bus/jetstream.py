@@ -4,7 +4,6 @@ and how ledger subjects map to NATS subjects."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,16 +16,13 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from ledger.bus.events import ROOT
-from ledger.errors import InvalidInputError
+from ledger.bus.running import stopped
+from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
 from ledger.settings import Settings
 
 log = get_logger(__name__)
 RECONNECT_WAIT_S = 1.0
-
-
-class BusUnavailableError(InvalidInputError):
-    """NATS cannot be reached, or its stream does not fit the settings."""
 
 
 def describe_nats_url(url: str) -> str:
@@ -118,13 +114,6 @@ class Connection:
 
     def _note_error(self, error: BaseException) -> None:
         self.last_error = str(error) or type(error).__name__
-
-
-async def stopped(stop: asyncio.Event, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``stop``; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout)
-    return stop.is_set()
 
 
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from ledger.bus.events import BusEvent, check_pattern, subject_matches
-from ledger.bus.handled import HandledEvents, Outcome
-from ledger.bus.jetstream import stopped
+from ledger.bus.handled import HandledEvents, Outcome, Pending
 from ledger.bus.log_reader import LogReader
+from ledger.bus.running import keep_running, stopped
 from ledger.bus.subscriptions import EventBus, Subscription
 from projections.database import ViewDatabase
 
@@ -27,54 +28,59 @@ class LocalBus(EventBus):
         await asyncio.gather(*(self._consume(s, stop) for s in self.subscriptions))
 
     async def _consume(self, subscription: Subscription, stop: asyncio.Event) -> None:
+        name = f"consumer {subscription.consumer}"
+        await keep_running(name, lambda: self._consume_once(subscription, stop), stop)
+
+    async def _consume_once(self, subscription: Subscription, stop: asyncio.Event) -> None:
         handled = HandledEvents(self.settings)
         reader = LogReader(self.settings, poll_interval=self.poll_interval)
         try:
             position = await asyncio.to_thread(self._cursor, handled.db, subscription)
+            failed: Pending | None = None  # the event whose handler failed last
             while not stop.is_set():
                 envelopes = await reader.read(position, BATCH)
                 if not envelopes:
                     await reader.wait()
                     continue
-                for envelope in envelopes:
-                    event = BusEvent.from_envelope(envelope)
-                    wanted = subscription.wants(event.subject)
-                    if wanted and not await self._deliver(handled, subscription, event, stop):
-                        return  # stopped while waiting to retry
-                    position = event.position
-                await asyncio.to_thread(self._save_cursor, handled.db, subscription, position)
+                position, failed = await asyncio.to_thread(
+                    self._handle, handled, subscription, envelopes, failed
+                )
+                if failed is not None:
+                    await stopped(stop, subscription.delay_after(failed.attempt))
         finally:
             reader.close()
             handled.close()
 
-    async def _deliver(
+    def _handle(
         self,
         handled: HandledEvents,
         subscription: Subscription,
-        event: BusEvent,
-        stop: asyncio.Event,
-    ) -> bool:
-        """Handle ``event``, retrying with backoff; False if stopped before it was done."""
+        envelopes: list[dict[str, Any]],
+        failed_before: Pending | None,
+    ) -> tuple[int, Pending | None]:
+        """Handle the events the subscription wants, in one transaction, up to the first
+        whose handler fails (it is retried next); the new cursor, and the failed event."""
+        events = [BusEvent.from_envelope(envelope) for envelope in envelopes]
+        batch = []
+        for event in events:
+            if subscription.wants(event.subject):
+                again = failed_before is not None and failed_before.event.id == event.id
+                attempt = failed_before.attempt + 1 if failed_before and again else 1
+                batch.append(Pending(event, attempt, attempt >= subscription.max_deliver))
+        reached = events[-1].position
+        failed = None
 
-        def save_cursor(db: ViewDatabase) -> None:
-            self._save_cursor(db, subscription, event.position)
+        def finish(db: ViewDatabase, outcomes: list[Outcome]) -> None:
+            nonlocal reached, failed
+            if outcomes and outcomes[-1] is Outcome.RETRY:
+                failed = batch[len(outcomes) - 1]
+                reached = failed.event.position - 1
+            self._save_cursor(db, subscription, reached)
 
-        attempt = 1
-        while True:
-            outcome = await asyncio.to_thread(
-                handled.handle,
-                subscription.consumer,
-                event,
-                subscription.handler,
-                attempt=attempt,
-                last_attempt=attempt >= subscription.max_deliver,
-                also=save_cursor,
-            )
-            if outcome is not Outcome.RETRY:
-                return True
-            if await stopped(stop, subscription.delay_after(attempt)):
-                return False
-            attempt += 1
+        handled.handle(
+            subscription.consumer, subscription.handler, batch, stop_at_retry=True, finish=finish
+        )
+        return reached, failed
 
     @staticmethod
     def _cursor(db: ViewDatabase, subscription: Subscription) -> int:

@@ -5,26 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Sequence
+from functools import partial
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from ledger.bus.events import EVERYTHING, BusEvent, check_pattern, subject_matches
-from ledger.bus.handled import HandledEvents, Outcome
-from ledger.bus.jetstream import (
-    BusUnavailableError,
-    Connection,
-    ensure_stream,
-    nats_subject,
-    position_at,
-    stopped,
-)
+from ledger.bus.handled import HandledEvents, Outcome, Pending
+from ledger.bus.jetstream import Connection, ensure_stream, nats_subject, position_at
+from ledger.bus.running import keep_running, stopped
 from ledger.bus.subscriptions import EventBus, Subscription
+from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
 
 FETCH_BATCH = 100
@@ -41,8 +38,14 @@ class NatsBus(EventBus):
         if js is None:
             return
         try:
-            await ensure_stream(js, self.settings)
-            await asyncio.gather(*(self._consume(js, s, stop) for s in self.subscriptions))
+            await asyncio.gather(
+                *(
+                    keep_running(
+                        f"consumer {s.consumer}", partial(self._consume, js, s, stop), stop
+                    )
+                    for s in self.subscriptions
+                )
+            )
         finally:
             await connection.close()
 
@@ -51,6 +54,12 @@ class NatsBus(EventBus):
         return nats_subject(self.settings, subjects[0] if len(subjects) == 1 else EVERYTHING)
 
     async def _consume(
+        self, js: JetStreamContext, subscription: Subscription, stop: asyncio.Event
+    ) -> None:
+        attempt = partial(self._consume_once, js, subscription, stop)
+        await keep_running(f"consumer {subscription.consumer}", attempt, stop)
+
+    async def _consume_once(
         self, js: JetStreamContext, subscription: Subscription, stop: asyncio.Event
     ) -> None:
         stream = self.settings.nats_stream
@@ -63,9 +72,10 @@ class NatsBus(EventBus):
             filter_subject=self._filter(subscription.subjects),
             max_ack_pending=1_000,
         )
+        await ensure_stream(js, self.settings)
         try:
             await js.add_consumer(stream, config)
-        except Exception as error:
+        except APIError as error:
             raise BusUnavailableError(
                 f"cannot create or update consumer {subscription.consumer!r} on stream "
                 f"{stream}: {error}"
@@ -82,46 +92,52 @@ class NatsBus(EventBus):
                     log.warning("fetching events failed", error=str(error) or repr(error))
                     await stopped(stop, 0.5)
                     continue
-                for message in messages:
-                    await self._deliver(handled, subscription, message)
+                await self._deliver(handled, subscription, messages)
         finally:
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
             handled.close()
 
     async def _deliver(
-        self, handled: HandledEvents, subscription: Subscription, message: Msg
+        self, handled: HandledEvents, subscription: Subscription, messages: list[Msg]
     ) -> None:
-        event = BusEvent.from_json(message.data)
-        if not subscription.wants(event.subject):
-            await message.ack()
+        """Handle a fetched batch in one transaction, then acknowledge each message."""
+        batch: list[tuple[Msg, Pending]] = []
+        for message in messages:
+            event = BusEvent.from_json(message.data)
+            if not subscription.wants(event.subject):
+                await message.ack()
+                continue
+            attempt = message.metadata.num_delivered or 1
+            batch.append((message, Pending(event, attempt, attempt >= subscription.max_deliver)))
+        if not batch:
             return
-        attempt = message.metadata.num_delivered or 1
-        heartbeat = asyncio.create_task(self._keep_alive(message))
-        try:
-            outcome = await asyncio.to_thread(
+        handling = asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
                 handled.handle,
                 subscription.consumer,
-                event,
                 subscription.handler,
-                attempt=attempt,
-                last_attempt=attempt >= subscription.max_deliver,
-            )
-        finally:
-            heartbeat.cancel()
-        if outcome is Outcome.RETRY:
-            await message.nak(delay=subscription.delay_after(attempt))
-        elif outcome is Outcome.FAILED:
-            await message.term()
-        else:
-            await message.ack()
-
-    async def _keep_alive(self, message: Msg) -> None:
-        """Tell JetStream a long handler is still at work, so it does not redeliver."""
+                [pending for _, pending in batch],
+            ),
+        )
         while True:
-            await asyncio.sleep(self.settings.nats_ack_wait_s / 3)
-            with contextlib.suppress(Exception):
-                await message.in_progress()
+            try:
+                outcomes = await asyncio.wait_for(
+                    asyncio.shield(handling), self.settings.nats_ack_wait_s / 3
+                )
+                break
+            except TimeoutError:  # long handlers: tell JetStream not to redeliver yet
+                for message, _ in batch:
+                    with contextlib.suppress(Exception):
+                        await message.in_progress()
+        for (message, pending), outcome in zip(batch, outcomes, strict=True):
+            if outcome is Outcome.RETRY:
+                await message.nak(delay=subscription.delay_after(pending.attempt))
+            elif outcome is Outcome.FAILED:
+                await message.term()
+            else:
+                await message.ack()
 
     async def tail(
         self, stop: asyncio.Event, subjects: Sequence[str] = (), after: int | None = None

@@ -23,21 +23,15 @@ from typing import IO, Any
 import orjson
 from nats.js import JetStreamContext
 
-from ledger.bus.jetstream import (
-    Connection,
-    ensure_stream,
-    last_published_position,
-    nats_subject,
-    stopped,
-)
+from ledger.bus.jetstream import Connection, ensure_stream, last_published_position, nats_subject
 from ledger.bus.log_reader import LogReader
+from ledger.bus.running import RETRY_WAIT_S, keep_running, stopped
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from projections.database import ViewDatabase
 
 RELAY_POSITIONS = "ledger_relay_positions"
 ACK_TIMEOUT_S = 5.0
-RETRY_WAIT_S = 1.0
 log = get_logger(__name__)
 
 
@@ -98,18 +92,13 @@ class Relay:
         if js is None:
             return
         try:
-            await ensure_stream(js, self.settings)
-            while not stop.is_set():
-                try:
-                    await self._publish_while_active(js, stop)
-                except Exception as error:  # the store went away: start over
-                    self._note_error("the relay failed; restarting it", error)
-                    await stopped(stop, RETRY_WAIT_S)
+            await keep_running("the relay", lambda: self._publish_while_active(js, stop), stop)
         finally:
             self.status.active = False
             await self._connection.close()
 
     async def _publish_while_active(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        await ensure_stream(js, self.settings)
         reader = LogReader(self.settings, poll_interval=self.poll_interval)
         lock = RelayLock(self.settings, reader.db)
         try:

@@ -1,0 +1,280 @@
+"""Event bus benchmark: relay throughput and append-to-handler latency, on NATS and in process.
+
+For each store (SQLite, PostgreSQL), with a JetStream stream of its own on the NATS
+server at --nats-url:
+
+- relay: --events events already in the log; a relay starts cold and publishes them
+  all (events/s until JetStream acknowledged the last one);
+- drain: a durable consumer with an exactly-once handler (its handled-events record
+  and nothing else) takes all of them from the stream (events/s);
+- latency: commands (tag changes) at --rate per second for --seconds; `ledger relay` runs
+  in one process and a durable consumer in another. Latency = handler start - event
+  timestamp (taken as the command builds the event, before the append commits). The
+  in-process bus (no NATS: the consumer follows the log) is measured the same way.
+
+    .venv/bin/python benchmarks/bus.py                  # 20,000 events, 200 commands/s for 15 s
+    .venv/bin/python benchmarks/bus.py --events 5000 --seconds 5     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+from rich.console import Console
+from rich.table import Table
+
+# benchmarks/projections.py shadows the `projections` package: look in this directory last.
+sys.path.append(sys.path.pop(0))
+
+from _common import machine_facts, percentile, pg_server_facts, scratch_schema, unique_name
+from ledger.application import Ledger
+from ledger.bus import Delivery, open_bus
+from ledger.bus.relay import Relay
+from ledger.domain import EventMeta, Model, acting
+from ledger.settings import Settings
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+RELAY_TARGET = 5_000  # events/s
+LATENCY_TARGET_MS = 50.0
+console = Console()
+
+
+@contextmanager
+def bench_store(kind: str, pg_url: str, nats_url: str) -> Iterator[Settings]:
+    home = Path(tempfile.mkdtemp())
+    suffix = unique_name("bench")[6:]
+    bus = {
+        "nats_url": nats_url,
+        "nats_stream": f"BENCH_{suffix}",
+        "nats_subject_prefix": f"bench_{suffix}",
+        "log_level": "ERROR",
+    }
+    try:
+        if kind == "postgres":
+            with scratch_schema(pg_url, f"bench_bus_{suffix}", create=False) as schema:
+                yield Settings(store=pg_url, pg_schema=schema, home=home, **bus)
+        else:
+            yield Settings(home=home, **bus)
+    finally:
+        asyncio.run(_delete_stream(nats_url, bus["nats_stream"]))
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def _delete_stream(url: str, stream: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().delete_stream(stream)
+    except nats.js.errors.NotFoundError:
+        pass
+    finally:
+        await client.close()
+
+
+def fill(settings: Settings, events: int) -> None:
+    """``events`` events: models registered, then tagged, 200 events per model."""
+    with Ledger(settings) as ledger, acting(EventMeta("bench", "fill", "bench")):
+        for m in range(events // 200):
+            model = Model.register(f"model-{m:05d}")
+            for i in range(199):
+                model.set_tag("step", str(i))
+            ledger.save(model)
+
+
+# -- relay and drain throughput -----------------------------------------------------------
+
+
+async def relay_throughput(settings: Settings, events: int) -> float:
+    relay = Relay(settings)
+    stop = asyncio.Event()
+    start = time.perf_counter()
+    task = asyncio.create_task(relay.run(stop))
+    while relay.status.position < events:
+        await asyncio.sleep(0.001)
+    seconds = time.perf_counter() - start
+    stop.set()
+    await task
+    return events / seconds
+
+
+async def drain_throughput(settings: Settings, events: int) -> float:
+    handled = 0
+
+    def count(delivery: Delivery) -> None:
+        nonlocal handled
+        handled += 1
+
+    bus = open_bus(settings)
+    bus.subscribe("drain", count)
+    stop = asyncio.Event()
+    start = time.perf_counter()
+    task = asyncio.create_task(bus.run(stop))
+    while handled < events:
+        await asyncio.sleep(0.001)
+    seconds = time.perf_counter() - start
+    stop.set()
+    await task
+    return events / seconds
+
+
+# -- append-to-handler latency ---------------------------------------------------------------
+
+
+def consumer_process(settings_json: str, results: Any, stop_flag: Any) -> None:
+    """A durable consumer recording (position, ms from event time to handler start); it
+    reports the last position it handled as it goes, and everything when stopped."""
+    settings = Settings.model_validate_json(settings_json)
+    seen: list[tuple[int, float]] = []
+
+    def measure(delivery: Delivery) -> None:
+        sent = datetime.fromisoformat(delivery.event.time).timestamp()
+        seen.append((delivery.event.position, (time.time() - sent) * 1000))
+
+    async def run() -> None:
+        bus = open_bus(settings)
+        bus.subscribe("latency", measure, start="new")
+        stop = asyncio.Event()
+        task = asyncio.create_task(bus.run(stop))
+        while not stop_flag.is_set():
+            await asyncio.sleep(0.05)
+            results.put(("reached", seen[-1][0] if seen else 0))
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    results.put(("done", seen))
+
+
+def latency(settings: Settings, rate: int, seconds: float) -> list[float]:
+    """Commands at ``rate``/s; the consumer's latencies (ms) of the events they appended."""
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    stop_flag = spawn.Event()
+    relay = None
+    if settings.nats_url:
+        env = {**os.environ, **{f"LEDGER_{k.upper()}": str(v) for k, v in _env(settings).items()}}
+        ledger_bin = Path(sys.executable).parent / "ledger"
+        relay = subprocess.Popen([ledger_bin, "relay"], env=env, stderr=subprocess.DEVNULL)
+    consumer = spawn.Process(
+        target=consumer_process, args=(settings.model_dump_json(), results, stop_flag)
+    )
+    consumer.start()
+    try:
+        with Ledger(settings) as ledger:
+            with acting(EventMeta("bench", "latency", "bench")):
+                ledger.save(Model.register(f"probe-{time.time_ns()}"))
+            probe = ledger.list_models()[-1].name
+            # Until the consumer handles events: its consumer exists, its connections are warm.
+            warm_up = 0
+            while _reached(results, 0.05) == 0:
+                warm_up += 1
+                ledger.set_tags(probe, {"warm-up": str(warm_up)})
+            first = ledger.event_count() + 1
+            start = time.perf_counter()
+            for i in range(int(rate * seconds)):
+                delay = start + i / rate - time.perf_counter()  # a fixed schedule
+                if delay > 0:
+                    time.sleep(delay)
+                ledger.set_tags(probe, {"i": str(i)})
+            last = ledger.event_count()
+        deadline = time.monotonic() + 60
+        while _reached(results, 0.5) < last and time.monotonic() < deadline:
+            pass
+    finally:
+        stop_flag.set()
+        seen = _collected(results)
+        consumer.join(30)
+        if relay is not None:
+            relay.terminate()
+            relay.wait(10)
+    return [ms for position, ms in seen if position >= first]
+
+
+def _reached(results: Any, timeout: float) -> int:
+    """The last position the consumer reported having handled (0: none yet)."""
+    reached = 0
+    try:
+        while True:
+            kind, value = results.get(timeout=timeout)
+            if kind == "reached":
+                reached = max(reached, value)
+            timeout = 0.001
+    except queue.Empty:
+        return reached
+
+
+def _collected(results: Any) -> list[tuple[int, float]]:
+    while True:
+        kind, value = results.get(timeout=60)
+        if kind == "done":
+            return list(value)
+
+
+def _env(settings: Settings) -> dict[str, Any]:
+    names = ["home", "nats_url", "nats_stream", "nats_subject_prefix", "log_level"]
+    if settings.store_location.kind == "postgres":
+        names += ["store", "pg_schema"]
+    return {name: getattr(settings, name) for name in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="for the throughput runs")
+    parser.add_argument("--rate", type=int, default=200, help="commands/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, metavar="URL")
+    parser.add_argument("--nats-url", default=DEFAULT_NATS_URL, metavar="URL")
+    args = parser.parse_args(argv)
+
+    table = Table("store", "bus", "measure", "events", "events/s", "p50 ms", "p99 ms",
+                  "max ms", "target", title="Event bus")  # fmt: skip
+    for kind in args.stores.split(","):
+        with bench_store(kind, args.pg_url, args.nats_url) as settings:
+            console.print(f"[dim]{kind}: filling {args.events:,} events[/]")
+            fill(settings, args.events)
+            rate = asyncio.run(relay_throughput(settings, args.events))
+            ok = "ok" if rate >= RELAY_TARGET else "MISSED"
+            table.add_row(kind, "NATS", "relay: publish a backlog", f"{args.events:,}",
+                          f"{rate:,.0f}", "", "", "", f"{ok} (>= {RELAY_TARGET:,}/s)")  # fmt: skip
+            rate = asyncio.run(drain_throughput(settings, args.events))
+            table.add_row(kind, "NATS", "consumer: drain, exactly once", f"{args.events:,}",
+                          f"{rate:,.0f}", "", "", "", "")  # fmt: skip
+            for bus_name, bus_settings in (
+                ("NATS", settings),
+                ("in process", settings.model_copy(update={"nats_url": ""})),
+            ):
+                console.print(f"[dim]{kind}: latency through the {bus_name} bus[/]")
+                latencies = latency(bus_settings, args.rate, args.seconds)
+                p99 = percentile(latencies, 99) or 0.0
+                ok = "ok" if p99 <= LATENCY_TARGET_MS else "MISSED"
+                table.add_row(
+                    kind, bus_name, f"append -> handler at {args.rate}/s", f"{len(latencies):,}",
+                    "", f"{percentile(latencies, 50):.1f}", f"{p99:.1f}",
+                    f"{max(latencies):.1f}", f"{ok} (p99 <= {LATENCY_TARGET_MS:g} ms)",
+                )  # fmt: skip
+    facts = machine_facts()
+    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
+    if "postgres" in args.stores:
+        console.print(f"PostgreSQL {pg_server_facts(args.pg_url)}")
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
