@@ -3,6 +3,7 @@ handling, and the in-process bus of the embedded default. Every test runs on bot
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 
 from ledger.bus import Delivery, open_bus, subject_matches
@@ -313,6 +315,60 @@ def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_
     # The event being handled when the first consumer died was handled by the next one; the
     # one handled but never acknowledged came again and was recognised as handled.
     assert {row[1]: row[4] for row in handled_rows(settings)}[30] == 2
+
+
+def test_a_second_relay_stands_by_until_the_first_stops(nats_store: StoreFactory) -> None:
+    settings = nats_store.settings()
+    head = append_events(settings, aggregates=2, per_aggregate=50)
+    first, second = Relay(settings), Relay(settings)
+    first_running = in_background(first.run)
+    first_running.__enter__()
+    wait_for(lambda: relayed(settings) == head, 30, "the first relay")
+    with in_background(second.run):
+        wait_for(lambda: second.status.connected, 30, "the second relay to connect")
+        time.sleep(0.5)
+        assert first.status.active and not second.status.active
+        first_running.__exit__(None, None, None)
+        wait_for(lambda: second.status.active, 10, "the standby to take over")
+        head = append_events(settings, aggregates=1, per_aggregate=10, tag="later")
+        wait_for(lambda: relayed(settings) == head, 30, "the second relay")
+    assert second.status.published == 10
+    assert stream_messages(settings) == head
+
+
+def test_relay_from_a_position_publishes_the_log_into_a_new_stream(
+    nats_store: StoreFactory,
+) -> None:
+    settings = nats_store.settings()
+    head = append_events(settings, aggregates=2, per_aggregate=30)
+    with in_background(Relay(settings).run):
+        wait_for(lambda: relayed(settings) == head, 30, "the relay")
+    delete_stream(settings)
+    resumed = Relay(settings)
+    with in_background(resumed.run):  # resuming publishes nothing: it had published it all
+        wait_for(lambda: resumed.status.active, 30, "the relay")
+        time.sleep(0.3)
+    assert stream_messages(settings) == 0
+    with in_background(Relay(settings, start_after=0).run):  # `ledger relay --from 1`
+        wait_for(lambda: stream_messages(settings) == head, 30, "the log published again")
+
+
+def test_a_stream_that_does_not_fit_the_settings_is_refused(
+    nats_store: StoreFactory, cli: Cli
+) -> None:
+    settings = nats_store.settings()
+    asyncio.run(_create_stream(settings.nats_url, settings.nats_stream, "elsewhere.>"))
+    result = cli("relay")
+    assert result.code == 1
+    assert f"error: JetStream stream {settings.nats_stream} exists with subjects" in result.err
+
+
+async def _create_stream(url: str, name: str, subjects: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().add_stream(name=name, subjects=[subjects])
+    finally:
+        await client.close()
 
 
 # -- the command line and the API --------------------------------------------------------------

@@ -126,11 +126,13 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
         log.info("created the JetStream stream", stream=settings.nats_stream)
         return
     current = info.config
-    if current.retention != wanted.retention or current.subjects != wanted.subjects:
+    have = (current.subjects, getattr(current.retention, "value", current.retention))
+    want = (wanted.subjects, getattr(wanted.retention, "value", wanted.retention))
+    if have != want:
         raise BusUnavailableError(
-            f"JetStream stream {settings.nats_stream} exists with subjects {current.subjects} "
-            f"and retention {current.retention}; the settings ask for {wanted.subjects} and "
-            f"{wanted.retention}: change LEDGER_NATS_STREAM or delete the stream"
+            f"JetStream stream {settings.nats_stream} exists with subjects {have[0]} and "
+            f"retention {have[1]}; the settings ask for {want[0]} and {want[1]}: "
+            "set LEDGER_NATS_STREAM to another name, or delete the stream"
         )
     changed = {
         name: getattr(wanted, name)

@@ -103,6 +103,7 @@ class Relay:
         lock = RelayLock(self.settings, reader.db)
         try:
             while not lock.acquire():
+                self.status.connected = self._connection.connected
                 log.info("another relay is publishing this stream; standing by")
                 if await stopped(stop, RETRY_WAIT_S):
                     return
@@ -125,28 +126,34 @@ class Relay:
                 if acknowledged < envelopes[-1]["position"]:
                     await stopped(stop, RETRY_WAIT_S)
                     await self._recheck_stream(js)
+                else:
+                    self.status.last_error = ""
         finally:
             self.status.active = False
             lock.release()
             reader.close()
 
     async def _starting_position(self, js: JetStreamContext, db: ViewDatabase) -> int:
+        """Where the relay stopped, or past the newest event in the stream if that is
+        further (a relay killed after JetStream stored events, before it recorded them)."""
         await asyncio.to_thread(create_positions_table, db)
-        if self.start_after is not None:
-            await asyncio.to_thread(self._record, db, self.start_after)
-            self.start_after = None
-        relayed = await asyncio.to_thread(relayed_position, db, self.settings.nats_stream)
-        tracked = relayed[0] if relayed else 0
-        in_stream = await last_published_position(js, self.settings)
-        if in_stream == 0 and tracked > 0:
-            log.warning(
-                "the stream is empty but the relay had published events; "
-                "run `ledger relay --from 0` to publish the whole log again",
-                stream=self.settings.nats_stream,
-                relayed_up_to=tracked,
-            )
-        self.status.position = max(tracked, in_stream)
-        return self.status.position
+        if self.start_after is not None:  # asked to publish again from a position
+            position, self.start_after = self.start_after, None
+            await asyncio.to_thread(self._record, db, position)
+        else:
+            relayed = await asyncio.to_thread(relayed_position, db, self.settings.nats_stream)
+            tracked = relayed[0] if relayed else 0
+            in_stream = await last_published_position(js, self.settings)
+            if in_stream == 0 and tracked > 0:
+                log.warning(
+                    "the stream is empty but the relay had published events; "
+                    "run `ledger relay --from 1` to publish the whole log again",
+                    stream=self.settings.nats_stream,
+                    relayed_up_to=tracked,
+                )
+            position = max(tracked, in_stream)
+        self.status.position = position
+        return position
 
     async def _publish(self, js: JetStreamContext, envelopes: list[dict[str, Any]]) -> int:
         """Publish ``envelopes`` pipelined; the position up to which all were acknowledged."""
