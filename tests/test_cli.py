@@ -117,6 +117,13 @@ def test_verify_reports_ok_then_the_tampered_position(
     assert cli("verify", "--json").json()["bad_position"] == 2  # type: ignore[index]
 
 
+def test_demo_runs_once_per_home(cli: Cli, tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    first = cli("demo", "--home", str(home))
+    assert first.code == 0 and "OK:" in first.out, first
+    assert_user_error(cli("demo", "--home", str(home)), "holds a demo already")
+
+
 def test_version(cli: Cli) -> None:
     result = cli("--version")
     assert (result.code, result.out.strip()) == (0, "ledger 0.1.0")

@@ -13,7 +13,7 @@ from rich.rule import Rule
 from ledger.application import Ledger
 from ledger.cli.context import console, load_settings, print_events
 from ledger.cli.endpoints import print_split
-from ledger.errors import RuleViolationError
+from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.specs import EnvironmentSpec
 from projections.audit import AuditQuery
 from projections.views import Views
@@ -62,6 +62,8 @@ def _step(title: str) -> None:
 def run_demo(home: str = "") -> None:
     """Run the demo in ``home`` (a new temporary directory when empty)."""
     root = Path(home) if home else Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+    if (root / ".ledger").exists():
+        raise InvalidInputError(f"{root} holds a demo already: give --home a new directory")
     root.mkdir(parents=True, exist_ok=True)
     settings = load_settings(
         home=root / ".ledger", store="", artifacts=root / ".ledger" / "artifacts"

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ledger.bus import BusEvent, open_bus
 from ledger.bus.handled import failed_events
+from ledger.bus.jetstream import describe_nats_url
 from ledger.bus.relay import Relay
 from ledger.cli.context import AsJson, console, err_console, load_settings, open_views, print_json
 from ledger.errors import InvalidInputError
@@ -57,7 +58,7 @@ def relay(
     publisher = Relay(settings, start_after=start_after)
     err_console.print(
         f"Relaying {settings.store_location.describe()} to JetStream stream "
-        f"{settings.nats_stream} at {settings.nats_url}"
+        f"{settings.nats_stream} at {describe_nats_url(settings.nats_url)}"
     )
     run_until_signalled(publisher.run)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ledger.bus.jetstream import describe_nats_url
 from ledger.cli.context import (
     AsJson,
     Reason,
@@ -63,7 +64,8 @@ def serve(
     elif relay and not settings.nats_url:
         raise InvalidInputError("--relay needs LEDGER_NATS_URL: there is no NATS to relay to")
     app = create_app(settings, relay=relay)
-    bus = f"relay to {settings.nats_stream} at {settings.nats_url}" if relay else "no relay"
+    nats = describe_nats_url(settings.nats_url)
+    bus = f"relay to {settings.nats_stream} at {nats}" if relay else "no relay"
     err_console.print(
         f"Lifecycle Ledger API on http://{host}:{port} (docs: /docs), "
         f"store {settings.store_location.describe()}, "
