@@ -175,6 +175,38 @@ def test_ten_thousand_events_reach_a_durable_consumer_exactly_once(
     assert relayed(settings) == head
 
 
+def test_consumers_get_the_subjects_they_ask_for_and_skip_foreign_messages(
+    nats_store: StoreFactory,
+) -> None:
+    settings = nats_store.settings()
+    empty = Relay(settings)
+    with in_background(empty.run):  # creates the stream
+        wait_for(lambda: empty.status.active, 30, "the stream")
+    asyncio.run(_publish(settings.nats_url, f"{settings.nats_subject_prefix}.model.junk"))
+    head = append_events(settings, aggregates=3, per_aggregate=5)
+    with in_background(Relay(settings).run):  # it starts after a message it cannot read
+        wait_for(lambda: relayed(settings) == head, 30, "the relay")
+    got: dict[str, list[str]] = {"registered": [], "both": []}
+    bus = open_bus(settings)
+    bus.subscribe("registered", lambda d: got["registered"].append(d.event.subject),
+                  subjects=["ledger.model.registered"])  # fmt: skip
+    bus.subscribe("both", lambda d: got["both"].append(d.event.subject),
+                  subjects=["ledger.model.registered", "ledger.model.tagged"])  # fmt: skip
+    with in_background(bus.run):
+        wait_for(lambda: len(got["both"]) == head and got["registered"], 30, "the events")
+        time.sleep(0.5)
+    assert got["registered"] == ["ledger.model.registered"] * 3
+    assert sorted(set(got["both"])) == ["ledger.model.registered", "ledger.model.tagged"]
+
+
+async def _publish(url: str, subject: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().publish(subject, b"not an envelope")
+    finally:
+        await client.close()
+
+
 def test_relay_killed_repeatedly_while_publishing_loses_and_doubles_nothing(
     nats_store: StoreFactory,
 ) -> None:

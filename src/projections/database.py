@@ -282,6 +282,16 @@ class ViewDatabase:
             finally:
                 self._lite.execute("ROLLBACK")
 
+    def create_tables(self, *statements: str) -> None:
+        """Run ``CREATE ... IF NOT EXISTS`` statements in one transaction. On PostgreSQL,
+        processes doing so at the same moment take turns: two concurrent creations of one
+        table fail even with IF NOT EXISTS."""
+        with self.transaction():
+            if self.kind == "postgres":
+                self.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-views'))")
+            for statement in statements:
+                self.execute(statement)
+
     def table_exists(self, table: str) -> bool:
         if self.kind == "postgres":
             rows = self.execute("SELECT to_regclass(?) IS NOT NULL", (table,))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.bus.events import BusEvent
+from ledger.bus.log_reader import open_store
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from projections.database import ViewDatabase
@@ -62,14 +63,13 @@ class HandledEvents:
     """Runs handlers exactly once per (consumer, event), on a connection of its own."""
 
     def __init__(self, settings: Settings) -> None:
-        self.db = ViewDatabase(settings)
-        with self.db.transaction():
-            self.db.execute(
-                f"CREATE TABLE IF NOT EXISTS {HANDLED_TABLE} ("
-                "consumer TEXT NOT NULL, event_id TEXT NOT NULL, position BIGINT NOT NULL, "
-                "outcome TEXT NOT NULL, error TEXT NOT NULL, handled_at_us BIGINT NOT NULL, "
-                "PRIMARY KEY (consumer, event_id))"
-            )
+        self.db = open_store(settings)
+        self.db.create_tables(
+            f"CREATE TABLE IF NOT EXISTS {HANDLED_TABLE} ("
+            "consumer TEXT NOT NULL, event_id TEXT NOT NULL, position BIGINT NOT NULL, "
+            "outcome TEXT NOT NULL, error TEXT NOT NULL, handled_at_us BIGINT NOT NULL, "
+            "PRIMARY KEY (consumer, event_id))"
+        )
 
     def close(self) -> None:
         self.db.close()

@@ -155,6 +155,11 @@ async def last_published_position(js: JetStreamContext, settings: Settings) -> i
 
 
 async def position_at(js: JetStreamContext, settings: Settings, sequence: int) -> int:
+    """The log position of the event at stream ``sequence`` (0: a foreign message)."""
     message = await js.get_msg(settings.nats_stream, sequence)
-    payload: dict[str, Any] = orjson.loads(message.data or b"{}")
-    return int(payload.get("position", 0))
+    try:
+        payload: dict[str, Any] = orjson.loads(message.data or b"{}")
+        return int(payload.get("position", 0))
+    except (ValueError, TypeError, AttributeError):
+        log.warning("a message in the stream is no ledger event", sequence=sequence)
+        return 0

@@ -84,11 +84,11 @@ class LocalBus(EventBus):
 
     @staticmethod
     def _cursor(db: ViewDatabase, subscription: Subscription) -> int:
+        db.create_tables(
+            f"CREATE TABLE IF NOT EXISTS {CURSORS_TABLE} "
+            "(consumer TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+        )
         with db.transaction():
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS {CURSORS_TABLE} "
-                "(consumer TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-            )
             rows = db.execute(
                 f"SELECT position FROM {CURSORS_TABLE} WHERE consumer = ?",
                 (subscription.consumer,),
@@ -97,7 +97,8 @@ class LocalBus(EventBus):
                 return int(rows[0][0])
             start = db.head_position() if subscription.start == "new" else 0
             db.execute(
-                f"INSERT INTO {CURSORS_TABLE} (consumer, position) VALUES (?, ?)",
+                f"INSERT INTO {CURSORS_TABLE} (consumer, position) VALUES (?, ?) "
+                "ON CONFLICT (consumer) DO NOTHING",
                 (subscription.consumer, start),
             )
             return start

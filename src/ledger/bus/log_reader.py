@@ -7,6 +7,7 @@ import asyncio
 from contextlib import ExitStack
 from typing import Any
 
+from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.database import Listener, ViewDatabase
 from projections.decoding import EventDecoder
@@ -16,11 +17,18 @@ from projections.feed import read_feed
 MAX_WAIT_S = 0.5
 
 
+def open_store(settings: Settings) -> ViewDatabase:
+    """A connection to the ledger's database; the store is created if it is new (a relay or
+    a consumer may start before anything was ever written)."""
+    Ledger(settings).close()
+    return ViewDatabase(settings)
+
+
 class LogReader:
     """Follows the event log on a connection of its own (one user at a time)."""
 
     def __init__(self, settings: Settings, *, poll_interval: float = 0.01) -> None:
-        self.db = ViewDatabase(settings)
+        self.db = open_store(settings)
         self._decoder = EventDecoder()
         self._poll_interval = poll_interval
         self._exit = ExitStack()

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, Sequence
 from functools import partial
-from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -38,14 +36,7 @@ class NatsBus(EventBus):
         if js is None:
             return
         try:
-            await asyncio.gather(
-                *(
-                    keep_running(
-                        f"consumer {s.consumer}", partial(self._consume, js, s, stop), stop
-                    )
-                    for s in self.subscriptions
-                )
-            )
+            await asyncio.gather(*(self._consume(js, s, stop) for s in self.subscriptions))
         finally:
             await connection.close()
 
@@ -104,7 +95,12 @@ class NatsBus(EventBus):
         """Handle a fetched batch in one transaction, then acknowledge each message."""
         batch: list[tuple[Msg, Pending]] = []
         for message in messages:
-            event = BusEvent.from_json(message.data)
+            try:
+                event = BusEvent.from_json(message.data)
+            except (ValueError, TypeError) as error:  # not published by the relay
+                log.error("not a ledger event; dropped", subject=message.subject, error=str(error))
+                await message.term()
+                continue
             if not subscription.wants(event.subject):
                 await message.ack()
                 continue
@@ -114,7 +110,7 @@ class NatsBus(EventBus):
             return
         handling = asyncio.get_running_loop().run_in_executor(
             None,
-            functools.partial(
+            partial(
                 handled.handle,
                 subscription.consumer,
                 subscription.handler,
@@ -148,17 +144,17 @@ class NatsBus(EventBus):
         assert js is not None
         try:
             await ensure_stream(js, self.settings)
-            config: dict[str, Any] = {"deliver_policy": DeliverPolicy.NEW}
-            if after is not None:
-                start = await self._first_sequence_after(js, after)
-                config = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
-                if start == 0:
-                    config = {"deliver_policy": DeliverPolicy.NEW}
+            start = 0 if after is None else await self._first_sequence_after(js, after)
+            config = (
+                ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+                if start
+                else ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+            )
             subscription = await js.subscribe(
                 self._filter(patterns),
                 stream=self.settings.nats_stream,
                 ordered_consumer=True,
-                config=ConsumerConfig(**config),
+                config=config,
             )
             try:
                 while not stop.is_set():

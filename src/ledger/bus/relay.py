@@ -51,7 +51,7 @@ class RelayStatus:
 
 
 def create_positions_table(db: ViewDatabase) -> None:
-    db.execute(
+    db.create_tables(
         f"CREATE TABLE IF NOT EXISTS {RELAY_POSITIONS} (stream TEXT PRIMARY KEY, "
         "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
     )
