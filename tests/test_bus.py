@@ -429,8 +429,16 @@ def test_events_tail_prints_events_from_a_position(
     assert "tagged" not in result.out
 
 
-def test_cli_and_serve_refuse_a_relay_without_nats(cli: Cli) -> None:
+def test_cli_and_serve_refuse_a_relay_without_nats(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert_user_error(cli("relay"), "LEDGER_NATS_URL is not set")
+    monkeypatch.setenv("LEDGER_NATS_URL", "nats://someone:secret@127.0.0.1:1")
+    monkeypatch.setattr("ledger.bus.jetstream.CONNECT_TIMEOUT_S", 1.0)
+    result = cli("events", "tail")
+    assert_user_error(result, "cannot reach NATS at nats://127.0.0.1:1")
+    assert "secret" not in result.err
+    monkeypatch.delenv("LEDGER_NATS_URL")
     assert_user_error(cli("serve", "--relay"), "--relay needs LEDGER_NATS_URL")
     assert_user_error(cli("events", "tail", "-s", "model.>"), "bad subject pattern")
 

@@ -23,6 +23,7 @@ from ledger.settings import Settings
 
 log = get_logger(__name__)
 RECONNECT_WAIT_S = 1.0
+CONNECT_TIMEOUT_S = 5.0
 
 
 def describe_nats_url(url: str) -> str:
@@ -69,25 +70,31 @@ class Connection:
         """Connect. With ``stop``, retry until NATS answers (None: stopped meanwhile);
         without, fail at once."""
         servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
+        where = describe_nats_url(self.settings.nats_url)
         while True:
             try:
-                self.client = await nats.connect(
-                    servers,
-                    name=self.name,
-                    connect_timeout=2,
-                    reconnect_time_wait=RECONNECT_WAIT_S,
-                    max_reconnect_attempts=-1,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    error_cb=self._error,
+                # Reconnecting forever also makes nats-py's first connect try forever.
+                self.client = await asyncio.wait_for(
+                    nats.connect(
+                        servers,
+                        name=self.name,
+                        connect_timeout=2,
+                        reconnect_time_wait=RECONNECT_WAIT_S,
+                        max_reconnect_attempts=-1,
+                        disconnected_cb=self._disconnected,
+                        reconnected_cb=self._reconnected,
+                        error_cb=self._error,
+                    ),
+                    CONNECT_TIMEOUT_S,
                 )
-            except Exception as error:  # NoServersError, OSError...
-                self._note_error(error)
+            except Exception as error:  # TimeoutError, an authorization error...
+                if not isinstance(error, TimeoutError) or not self.last_error:
+                    self._note_error(error)
                 if stop is None:
                     raise BusUnavailableError(
-                        f"cannot reach NATS at {self.settings.nats_url}: {self.last_error}"
+                        f"cannot reach NATS at {where}: {self.last_error}"
                     ) from error
-                log.warning("cannot reach NATS; retrying", url=self.settings.nats_url)
+                log.warning("cannot reach NATS; retrying", url=where, error=self.last_error)
                 if await stopped(stop, RECONNECT_WAIT_S):
                     return None
                 continue
