@@ -13,16 +13,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 
-from ledger.bus import Delivery, open_bus, subject_matches
+from ledger.bus import BusEvent, Delivery, Outcome, open_bus, subject_matches
 from ledger.bus.events import check_pattern
+from ledger.bus.handled import HandledEvents, Pending
 from ledger.bus.relay import Relay, relayed_position
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 from projections.database import ViewDatabase
+from projections.decoding import EventDecoder
+from projections.feed import read_feed
 from tests.bus_support import (
     NATS_URL,
     PrivateNats,
@@ -141,6 +145,42 @@ def test_failing_handlers_are_retried_then_recorded_as_failed(
             "error": "RuntimeError('always broken')",
         }
     ]
+
+
+def test_a_batch_stopped_at_a_retry_keeps_the_records_of_events_handled_before(
+    store: StoreFactory,
+) -> None:
+    settings = store.settings()
+    head = append_events(settings, aggregates=1, per_aggregate=3)
+    events = [BusEvent.from_envelope(e) for e in _envelopes(settings, head)]
+    batch = [Pending(event, 1, False) for event in events]
+    handled = HandledEvents(settings)
+    try:
+        assert handled.handle("c", record, batch[2:]) == [Outcome.HANDLED]
+
+        def fail_on_second(delivery: Delivery) -> None:
+            if delivery.event.position == 2:
+                raise RuntimeError("not yet")
+            record(delivery)
+
+        outcomes = handled.handle("c", fail_on_second, batch, stop_at_retry=True)
+        assert outcomes == [Outcome.HANDLED, Outcome.RETRY]
+        assert handled.handle("c", record, batch) == [
+            Outcome.DUPLICATE,
+            Outcome.HANDLED,
+            Outcome.DUPLICATE,  # handled in the first batch: its record survived the retry
+        ]
+    finally:
+        handled.close()
+    assert sorted(row[1] for row in handled_rows(settings)) == [1, 2, 3]
+
+
+def _envelopes(settings: Settings, head: int) -> list[dict[str, Any]]:
+    db = ViewDatabase(settings)
+    try:
+        return read_feed(db, EventDecoder(), 0, head)
+    finally:
+        db.close()
 
 
 def test_subscriptions_refuse_bad_arguments(store: StoreFactory) -> None:

@@ -92,13 +92,14 @@ class HandledEvents:
         with self.db.transaction():
             claimed = self._claim(consumer, batch)
             self.db.execute("SAVEPOINT handling")
-            for index, pending in enumerate(batch):
+            for pending in batch:
                 if pending.event.id not in claimed:
                     outcomes.append(Outcome.DUPLICATE)
                     continue
+                claimed.discard(pending.event.id)  # the same event twice in a batch: run once
                 outcomes.append(self._run(consumer, handler, pending))
                 if stop_at_retry and outcomes[-1] is Outcome.RETRY:
-                    self._unclaim(consumer, [p.event.id for p in batch[index + 1 :]])
+                    self._unclaim(consumer, sorted(claimed))  # left for the retry to reach
                     break
             self.db.execute("RELEASE SAVEPOINT handling")
             if finish is not None:
