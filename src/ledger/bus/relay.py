@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,11 +43,9 @@ class RelayStatus:
     active: bool = False  # holds the lock: this relay is the one publishing
     connected: bool = False
     position: int = 0  # the last log position JetStream acknowledged
+    head: int = 0  # the log's head, as last seen (at most a second ago while publishing)
     published: int = 0  # events published since the relay started
     last_error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def create_positions_table(db: ViewDatabase) -> None:
@@ -84,6 +82,7 @@ class Relay:
         self.poll_interval = poll_interval
         self.start_after = start_after  # publish again from here (default: where it stopped)
         self.status = RelayStatus(settings.nats_stream)
+        self._head_seen_at = 0.0
         self._connection = Connection(settings, name="ledger-relay")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,6 +115,7 @@ class Relay:
                     await stopped(stop, 0.1)
                     continue
                 envelopes = await reader.read(position, self.batch_size)
+                await self._look_at_head(reader, envelopes)
                 if not envelopes:
                     await reader.wait()
                     continue
@@ -132,6 +132,15 @@ class Relay:
             self.status.active = False
             lock.release()
             reader.close()
+
+    async def _look_at_head(self, reader: LogReader, envelopes: list[dict[str, Any]]) -> None:
+        """Keep ``status.head`` current: from what was read, or from the log once a second
+        while a backlog is being published."""
+        if len(envelopes) < self.batch_size:  # this read reached the head
+            self.status.head = envelopes[-1]["position"] if envelopes else self.status.position
+        elif time.monotonic() - self._head_seen_at > 1.0:
+            self.status.head = await reader.head()
+            self._head_seen_at = time.monotonic()
 
     async def _starting_position(self, js: JetStreamContext, db: ViewDatabase) -> int:
         """Where the relay stopped, or past the newest event in the stream if that is

@@ -131,6 +131,16 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
+def format_details(details: dict[str, Any]) -> str:
+    """An event's own fields on one line, ``key=json``, leaving out the bulky ones (`show`
+    commands present those)."""
+    return ", ".join(
+        f"{key}={json.dumps(value, separators=(',', ':'), default=str)}"
+        for key, value in details.items()
+        if key not in ("spec", "content", "snapshot")
+    )
+
+
 def print_events(rows: list[dict[str, Any]]) -> None:
     """Audit rows as a table: position, time, event and entity, actor, reason, details."""
     table = Table("#", "time (UTC)", "event", "actor", "reason", "details", box=box.SIMPLE_HEAD)
@@ -139,11 +149,7 @@ def print_events(rows: list[dict[str, Any]]) -> None:
     table.columns[-1].overflow = "fold"
     table.columns[-1].min_width = 20
     for row in rows:
-        details = ", ".join(
-            f"{k}={json.dumps(v, separators=(',', ':'), default=str)}"
-            for k, v in row["details"].items()
-            if k not in ("spec", "content", "snapshot")  # bulky: `show` commands present them
-        )
+        details = format_details(row["details"])
         table.add_row(
             str(row["position"]),
             row["time"][:19].replace("T", "\n"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -12,13 +13,22 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ledger.bus import BusEvent, open_bus
 from ledger.bus.handled import failed_events
 from ledger.bus.jetstream import describe_nats_url
 from ledger.bus.relay import Relay
-from ledger.cli.context import AsJson, console, err_console, load_settings, open_views, print_json
+from ledger.cli.context import (
+    AsJson,
+    console,
+    err_console,
+    format_details,
+    load_settings,
+    open_views,
+    print_json,
+)
 from ledger.errors import InvalidInputError
 
 app = typer.Typer(help="Follow the ledger's events as they are published.", no_args_is_help=True)
@@ -60,7 +70,33 @@ def relay(
         f"Relaying {settings.store_location.describe()} to JetStream stream "
         f"{settings.nats_stream} at {describe_nats_url(settings.nats_url)}"
     )
-    run_until_signalled(publisher.run)
+    run_until_signalled(_showing_progress(publisher) if err_console.is_terminal else publisher.run)
+
+
+def _showing_progress(publisher: Relay) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """The relay, with a live line on the terminal: published of the log, and its state."""
+
+    async def run(stop: asyncio.Event) -> None:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events  {task.fields[state]}"),
+        )
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            line = progress.add_task("published", total=None, state="connecting")
+            relaying = asyncio.ensure_future(publisher.run(stop))
+            while not relaying.done():
+                status = publisher.status
+                state = "standing by: another relay publishes"
+                if status.active:
+                    state = "connected" if status.connected else "NATS unreachable, retrying"
+                head = max(status.head, status.position)
+                progress.update(line, completed=status.position, total=head or None, state=state)
+                await asyncio.wait({relaying}, timeout=0.5)
+            relaying.result()
+
+    return run
 
 
 @app.command()
@@ -96,17 +132,12 @@ def tail(
 
 def _print_event(event: BusEvent, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(event.__dict__, separators=(",", ":")) + "\n")
+        sys.stdout.write(json.dumps(dataclasses.asdict(event), separators=(",", ":")) + "\n")
         sys.stdout.flush()
         return
-    details = ", ".join(
-        f"{key}={json.dumps(value, separators=(',', ':'), default=str)}"
-        for key, value in event.data.items()
-        if key not in ("spec", "content", "snapshot")
-    )
     console.print(
         f"[dim]{event.position:>8}  {event.time[:23]}[/]  [bold]{event.subject}[/]  "
-        f"{escape(event.actor)}  {escape(details)}",
+        f"{escape(event.actor)}  {escape(format_details(event.data))}",
         soft_wrap=True,
     )
 
