@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import orjson
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from ledger.bus import BusEvent, Delivery, Outcome, open_bus, subject_matches
 from ledger.bus.events import check_pattern
@@ -243,6 +245,59 @@ async def _publish(url: str, subject: str) -> None:
     client = await nats.connect(url)
     try:
         await client.jetstream().publish(subject, b"not an envelope")
+    finally:
+        await client.close()
+
+
+def test_the_stream_holds_the_log_in_order_when_others_publish_into_it(
+    nats_store: StoreFactory,
+) -> None:
+    """Foreign messages break the relay's chain of expected sequences mid-way; it reads
+    where the stream ends and goes on, with no event lost, doubled or out of order."""
+    settings = nats_store.settings()
+    head = append_events(settings, aggregates=50, per_aggregate=200)
+    relay = Relay(settings)
+    with in_background(relay.run, _foreign_publisher(settings, relay)):
+        wait_for(lambda: relayed(settings) == head, 60, "the relay")
+    stored = asyncio.run(_stream_contents(settings))
+    positions = [position for position in stored if position]
+    assert positions == list(range(1, head + 1))
+    first, last = stored.index(1), stored.index(head)
+    assert 0 in stored[first:last], "no foreign message landed while the relay published"
+
+
+def _foreign_publisher(settings: Settings, relay: Relay) -> Any:
+    async def publish(stop: asyncio.Event) -> None:
+        client = await nats.connect(settings.nats_url)
+        try:
+            while relay.status.position < 1_000:  # while the relay publishes the rest
+                await asyncio.sleep(0.001)
+            for _ in range(20):
+                await client.publish(f"{settings.nats_subject_prefix}.model.junk", b"junk")
+                await asyncio.sleep(0.01)
+        finally:
+            await client.close()
+
+    return publish
+
+
+async def _stream_contents(settings: Settings) -> list[int]:
+    """The position of each message in the stream, in stream order (0: a foreign one)."""
+    client = await nats.connect(settings.nats_url)
+    try:
+        js = client.jetstream()
+        subscription = await js.pull_subscribe(
+            f"{settings.nats_subject_prefix}.>",
+            stream=settings.nats_stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE),
+        )
+        total = (await js.stream_info(settings.nats_stream)).state.messages
+        stored: list[int] = []
+        while len(stored) < total:
+            for message in await subscription.fetch(1000, timeout=5):
+                is_event = message.data.startswith(b"{")
+                stored.append(orjson.loads(message.data)["position"] if is_event else 0)
+        return stored
     finally:
         await client.close()
 

@@ -24,6 +24,8 @@ from ledger.settings import Settings
 log = get_logger(__name__)
 RECONNECT_WAIT_S = 1.0
 CONNECT_TIMEOUT_S = 5.0
+# How many foreign messages at the end of the stream the relay looks past.
+FOREIGN_LOOKBACK = 100
 
 
 def describe_nats_url(url: str) -> str:
@@ -153,12 +155,19 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
         log.info("updated the JetStream stream", stream=settings.nats_stream, **changed)
 
 
-async def last_published_position(js: JetStreamContext, settings: Settings) -> int:
-    """The log position of the newest event in the stream (0 when it is empty)."""
-    info = await js.stream_info(settings.nats_stream)
-    if not info.state.messages:
-        return 0
-    return await position_at(js, settings, info.state.last_seq)
+async def stream_end(js: JetStreamContext, settings: Settings) -> tuple[int, int]:
+    """The stream's last sequence, and the position of the newest ledger event in it, looking
+    back past foreign messages (0: none, e.g. an empty stream or one whose messages were
+    consumed or expired)."""
+    state = (await js.stream_info(settings.nats_stream)).state
+    last = state.last_seq or 0
+    for sequence in range(last, max(state.first_seq or 1, last - FOREIGN_LOOKBACK) - 1, -1):
+        try:
+            if position := await position_at(js, settings, sequence):
+                return last, position
+        except NotFoundError:  # deleted, expired or consumed
+            continue
+    return last, 0
 
 
 async def position_at(js: JetStreamContext, settings: Settings, sequence: int) -> int:

@@ -1,12 +1,17 @@
 """The relay: publishes every event of the ledger's log to JetStream, in log order.
 
-Events are read after the relay's tracked position, published with a stable
-``Nats-Msg-Id`` and the position is recorded only once JetStream acknowledged
-them. A relay that dies re-publishes from its last recorded position; JetStream
-drops what it already stored (the duplicate window), and a relay starting up also
-skips past the newest event the stream holds, so a restart later than the window
-publishes nothing twice either. Only one relay per stream publishes at a time:
-others wait as hot standbys (PostgreSQL advisory lock; a file lock on SQLite).
+Events are read after the relay's recorded position and published pipelined, each
+with a stable ``Nats-Msg-Id`` and the condition that it comes right after the event
+before it (``Nats-Expected-Last-Msg-Id``; the first of a batch names the stream's
+last sequence): when one publish fails, every later one in flight fails too, even if
+something else was published into the stream meanwhile, so the stream never holds
+the log with a gap or out of order. The
+position is recorded once JetStream acknowledged the events. After a failure or a
+restart the relay reads where the stream ends and goes on after the newest event it
+holds, so nothing is published twice, however long the relay was away (the
+duplicate window covers a stray late publish). Only one relay per stream publishes
+at a time: others wait as hot standbys (PostgreSQL advisory lock; a file lock on
+SQLite).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import IO, Any
 import orjson
 from nats.js import JetStreamContext
 
-from ledger.bus.jetstream import Connection, ensure_stream, last_published_position, nats_subject
+from ledger.bus.jetstream import Connection, ensure_stream, nats_subject, stream_end
 from ledger.bus.log_reader import LogReader
 from ledger.bus.running import RETRY_WAIT_S, keep_running, stopped
 from ledger.logging import get_logger
@@ -83,6 +88,7 @@ class Relay:
         self.start_after = start_after  # publish again from here (default: where it stopped)
         self.status = RelayStatus(settings.nats_stream)
         self._head_seen_at = 0.0
+        self._last_sequence = 0  # the stream's sequence after the last acknowledged publish
         self._connection = Connection(settings, name="ledger-relay")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -120,14 +126,14 @@ class Relay:
                     await reader.wait()
                     continue
                 acknowledged = await self._publish(js, envelopes)
+                if acknowledged < envelopes[-1]["position"]:
+                    await stopped(stop, RETRY_WAIT_S)
+                    acknowledged = await self._resynchronise(js, acknowledged)
+                else:
+                    self.status.last_error = ""
                 if acknowledged > position:
                     position = acknowledged
                     await asyncio.to_thread(self._record, reader.db, position)
-                if acknowledged < envelopes[-1]["position"]:
-                    await stopped(stop, RETRY_WAIT_S)
-                    await self._recheck_stream(js)
-                else:
-                    self.status.last_error = ""
         finally:
             self.status.active = False
             lock.release()
@@ -146,14 +152,14 @@ class Relay:
         """Where the relay stopped, or past the newest event in the stream if that is
         further (a relay killed after JetStream stored events, before it recorded them)."""
         await asyncio.to_thread(create_positions_table, db)
+        self._last_sequence, in_stream = await stream_end(js, self.settings)
         if self.start_after is not None:  # asked to publish again from a position
             position, self.start_after = self.start_after, None
             await asyncio.to_thread(self._record, db, position)
         else:
             relayed = await asyncio.to_thread(relayed_position, db, self.settings.nats_stream)
             tracked = relayed[0] if relayed else 0
-            in_stream = await last_published_position(js, self.settings)
-            if in_stream == 0 and tracked > 0:
+            if self._last_sequence == 0 and tracked > 0:
                 log.warning(
                     "the stream is empty but the relay had published events; "
                     "run `ledger relay --from 1` to publish the whole log again",
@@ -164,16 +170,35 @@ class Relay:
         self.status.position = position
         return position
 
+    async def _resynchronise(self, js: JetStreamContext, acknowledged: int) -> int:
+        """After a failed publish: read where the stream ends (events may have been stored
+        whose acknowledgement was lost); the position to go on from."""
+        try:
+            await ensure_stream(js, self.settings)  # it may have been deleted
+            self._last_sequence, in_stream = await stream_end(js, self.settings)
+        except Exception as error:
+            self._note_error("cannot read the stream", error)
+            return acknowledged
+        self.status.position = max(acknowledged, in_stream)
+        return self.status.position
+
     async def _publish(self, js: JetStreamContext, envelopes: list[dict[str, Any]]) -> int:
         """Publish ``envelopes`` pipelined; the position up to which all were acknowledged."""
         futures: list[asyncio.Future[Any]] = []
         try:
+            previous = ""
             for envelope in envelopes:
+                headers = {"Nats-Msg-Id": envelope["id"]}
+                if previous:
+                    headers["Nats-Expected-Last-Msg-Id"] = previous
+                else:
+                    headers["Nats-Expected-Last-Sequence"] = str(self._last_sequence)
+                previous = envelope["id"]
                 futures.append(
                     await js.publish_async(
                         nats_subject(self.settings, envelope["subject"]),
                         orjson.dumps(envelope),
-                        headers={"Nats-Msg-Id": envelope["id"]},
+                        headers=headers,
                         stream=self.settings.nats_stream,
                     )
                 )
@@ -190,16 +215,10 @@ class Relay:
                     self._note_error("JetStream did not acknowledge an event", failure)
                     break
                 acknowledged = envelope["position"]
+                self._last_sequence = future.result().seq
         self.status.published += acknowledged - self.status.position
         self.status.position = acknowledged
         return acknowledged
-
-    async def _recheck_stream(self, js: JetStreamContext) -> None:
-        """After a failed publish: the stream may have been deleted; create it again."""
-        try:
-            await ensure_stream(js, self.settings)
-        except Exception as error:
-            self._note_error("cannot check the stream", error)
 
     def _record(self, db: ViewDatabase, position: int) -> None:
         db.execute(
