@@ -33,6 +33,7 @@ from tests.bus_support import (
     NATS_URL,
     PrivateNats,
     append_events,
+    assert_exactly_once,
     assert_exactly_once_in_order,
     delete_stream,
     handled_rows,
@@ -375,7 +376,7 @@ def test_commands_succeed_while_nats_is_down_and_everything_arrives_after(
             server.start()
             wait_for(lambda: len(handled_rows(settings)) >= head, 60, "events after the outage")
             time.sleep(0.5)
-        assert_exactly_once_in_order(settings, head)
+        assert_exactly_once(settings, head)
     finally:
         server.stop()
 
@@ -438,10 +439,10 @@ def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_
     finally:
         last.terminate()
         last.wait(10)
-    assert_exactly_once_in_order(settings, head)
-    # The event being handled when the first consumer died was handled by the next one; the
+    assert_exactly_once(settings, head)
+    # The event being handled when the first consumer died was handled on a redelivery; the
     # one handled but never acknowledged came again and was recognised as handled.
-    assert {row[1]: row[4] for row in handled_rows(settings)}[30] == 2
+    assert {row[1]: row[4] for row in handled_rows(settings)}[30] >= 2
 
 
 def test_a_second_relay_stands_by_until_the_first_stops(nats_store: StoreFactory) -> None:
