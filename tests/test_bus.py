@@ -92,6 +92,21 @@ def test_subject_patterns_match_like_nats() -> None:
             check_pattern(bad)
 
 
+def test_an_envelope_from_a_newer_relay_is_read_and_garbage_is_refused() -> None:
+    envelope = {
+        "position": 7, "id": "a/1", "subject": "ledger.model.registered",
+        "type": "Model.Registered", "aggregate_id": "a", "aggregate_version": 1,
+        "time": "2026-11-26T00:00:00+00:00", "actor": "ci", "reason": "", "correlation_id": "",
+        "causation_id": "", "data": {"name": "iris"}, "added_later": True,
+    }  # fmt: skip
+    assert BusEvent.from_json(orjson.dumps(envelope)).data == {"name": "iris"}
+    for garbage in (b"[1]", b'{"position": 1}'):
+        with pytest.raises(TypeError):
+            BusEvent.from_json(garbage)
+    with pytest.raises(ValueError):
+        BusEvent.from_json(b"not json")
+
+
 # -- the in-process bus ----------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -32,11 +32,18 @@ class BusEvent:
 
     @classmethod
     def from_envelope(cls, envelope: dict[str, Any]) -> BusEvent:
-        return cls(**envelope)
+        """The event; fields a newer relay may add are ignored (TypeError if one is missing)."""
+        return cls(**{name: envelope[name] for name in _FIELDS if name in envelope})
 
     @classmethod
     def from_json(cls, payload: bytes) -> BusEvent:
-        return cls(**orjson.loads(payload))
+        envelope = orjson.loads(payload)
+        if not isinstance(envelope, dict):
+            raise TypeError("an event envelope is a JSON object")
+        return cls.from_envelope(envelope)
+
+
+_FIELDS = tuple(field.name for field in fields(BusEvent))
 
 
 def check_pattern(pattern: str) -> str:
