@@ -21,6 +21,7 @@ from ledger.bus import Delivery
 from ledger.domain import EventMeta, Model, acting
 from ledger.settings import Settings
 from projections.database import ViewDatabase
+from tests.conftest import free_port
 
 NATS_URL = os.environ.get("LEDGER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -117,19 +118,24 @@ def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterato
         raise failures[0]
 
 
-async def _with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    client = await nats.connect(url)
-    try:
-        return await action(client.jetstream())
-    finally:
-        await client.close()
+def with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``action(jetstream)`` on a connection of its own to the NATS at ``url``."""
+
+    async def run() -> Any:
+        client = await nats.connect(url)
+        try:
+            return await action(client.jetstream())
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
 
 
 def stream_messages(settings: Settings) -> int:
     async def count(js: Any) -> int:
         return int((await js.stream_info(settings.nats_stream)).state.messages)
 
-    return int(asyncio.run(_with_jetstream(settings.nats_url, count)))
+    return int(with_jetstream(settings.nats_url, count))
 
 
 def delete_stream(settings: Settings) -> None:
@@ -137,13 +143,7 @@ def delete_stream(settings: Settings) -> None:
         with suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(settings.nats_stream)
 
-    asyncio.run(_with_jetstream(settings.nats_url, delete))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with_jetstream(settings.nats_url, delete)
 
 
 class PrivateNats:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
@@ -24,6 +25,14 @@ import pytest
 from ledger.application import Ledger
 from ledger.cli import main
 from ledger.settings import Settings
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (for servers a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORES = ["sqlite", "postgres"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +18,13 @@ import httpx
 import orjson
 
 from ledger.application import Ledger
-from tests.conftest import Cli, StoreFactory, assert_user_error
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import Cli, StoreFactory, assert_user_error, free_port
 
 
 @contextmanager
 def serving(store: StoreFactory, **env: str) -> Iterator[str]:
     """Run `ledger serve` on a free port until the block ends; yield its base URL."""
-    port = _free_port()
+    port = free_port()
     ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
     assert ledger_bin
     server = subprocess.Popen(

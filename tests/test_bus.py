@@ -41,6 +41,7 @@ from tests.bus_support import (
     record,
     stream_messages,
     wait_for,
+    with_jetstream,
 )
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
 
@@ -240,7 +241,8 @@ def test_consumers_get_the_subjects_they_ask_for_and_skip_foreign_messages(
     empty = Relay(settings)
     with in_background(empty.run):  # creates the stream
         wait_for(lambda: empty.status.active, 30, "the stream")
-    asyncio.run(_publish(settings.nats_url, f"{settings.nats_subject_prefix}.model.junk"))
+    junk = f"{settings.nats_subject_prefix}.model.junk"
+    with_jetstream(settings.nats_url, lambda js: js.publish(junk, b"not an envelope"))
     head = append_events(settings, aggregates=3, per_aggregate=5)
     with in_background(Relay(settings).run):  # it starts after a message it cannot read
         wait_for(lambda: relayed(settings) == head, 30, "the relay")
@@ -255,14 +257,6 @@ def test_consumers_get_the_subjects_they_ask_for_and_skip_foreign_messages(
         time.sleep(0.5)
     assert got["registered"] == ["ledger.model.registered"] * 3
     assert sorted(set(got["both"])) == ["ledger.model.registered", "ledger.model.tagged"]
-
-
-async def _publish(url: str, subject: str) -> None:
-    client = await nats.connect(url)
-    try:
-        await client.jetstream().publish(subject, b"not an envelope")
-    finally:
-        await client.close()
 
 
 def test_the_stream_holds_the_log_in_order_when_others_publish_into_it(
@@ -500,18 +494,13 @@ def test_a_stream_that_does_not_fit_the_settings_is_refused(
     nats_store: StoreFactory, cli: Cli
 ) -> None:
     settings = nats_store.settings()
-    asyncio.run(_create_stream(settings.nats_url, settings.nats_stream, "elsewhere.>"))
+    with_jetstream(
+        settings.nats_url,
+        lambda js: js.add_stream(name=settings.nats_stream, subjects=["elsewhere.>"]),
+    )
     result = cli("relay")
     assert result.code == 1
     assert f"error: JetStream stream {settings.nats_stream} exists with subjects" in result.err
-
-
-async def _create_stream(url: str, name: str, subjects: str) -> None:
-    client = await nats.connect(url)
-    try:
-        await client.jetstream().add_stream(name=name, subjects=[subjects])
-    finally:
-        await client.close()
 
 
 # -- the command line and the API --------------------------------------------------------------
