@@ -4,9 +4,9 @@
 source "$(dirname "$0")/bootstrap.sh"
 bash scripts/services.sh
 echo "==> ruff check" >&2
-ruff check src tests benchmarks
+ruff check src tests benchmarks examples
 echo "==> ruff format --check" >&2
-ruff format --check src tests benchmarks
+ruff format --check src tests benchmarks examples
 echo "==> mypy src" >&2
 mypy src
 echo "==> pytest" >&2

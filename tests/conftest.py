@@ -56,14 +56,23 @@ class StoreFactory:
         self.schema = f"test_{uuid.uuid4().hex[:12]}"
 
     def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {"home": self.tmp_path / ".ledger", "actor": "tester"}
+        # Jobs run on the local executor unless a test asks for Ray.
+        values: dict[str, Any] = {
+            "home": self.tmp_path / ".ledger",
+            "actor": "tester",
+            "executor": "local",
+        }
         if self.kind == "postgres":
             values |= {"store": PG_URL, "pg_schema": self.schema}
         return Settings(**(values | overrides))
 
     def env(self) -> dict[str, str]:
         """The same store as LEDGER_* environment variables (for CLI and subprocess tests)."""
-        env = {"LEDGER_HOME": str(self.tmp_path / ".ledger"), "LEDGER_ACTOR": "tester"}
+        env = {
+            "LEDGER_HOME": str(self.tmp_path / ".ledger"),
+            "LEDGER_ACTOR": "tester",
+            "LEDGER_EXECUTOR": "local",
+        }
         if self.kind == "postgres":
             env |= {"LEDGER_STORE": PG_URL, "LEDGER_PG_SCHEMA": self.schema}
         return env
@@ -230,3 +239,40 @@ def running_api(settings: Settings, *, relay: bool = False) -> Iterator[Api]:
 def api(store: StoreFactory) -> Iterator[Api]:
     with running_api(store.settings()) as running:
         yield running
+
+
+@pytest.fixture
+def nats_store(store: StoreFactory) -> Iterator[StoreFactory]:
+    """The test store, publishing to a stream and subjects of the test's own on NATS."""
+    from tests.bus_support import NATS_URL, delete_stream  # bus_support imports this module
+
+    suffix = uuid.uuid4().hex[:10]
+    overrides = {
+        "nats_url": NATS_URL,
+        "nats_stream": f"TEST_{suffix}",
+        "nats_subject_prefix": f"test_{suffix}",
+        "nats_ack_wait_s": 1.0,
+    }
+    store.settings = _with(store.settings, overrides)  # type: ignore[method-assign]
+    store.env = _env_with(store.env, overrides)  # type: ignore[method-assign]
+    yield store
+    delete_stream(store.settings())
+
+
+def _with(settings_of, overrides):  # type: ignore[no-untyped-def]
+    return lambda **more: settings_of(**(overrides | more))
+
+
+def _env_with(env_of, overrides):  # type: ignore[no-untyped-def]
+    return lambda: env_of() | {f"LEDGER_{k.upper()}": str(v) for k, v in overrides.items()}
+
+
+@pytest.fixture(scope="session")
+def ray_started() -> Iterator[None]:
+    """One local Ray for the whole test session (starting it takes seconds)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

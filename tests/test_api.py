@@ -99,7 +99,7 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
         "contributor",
         {
             "url": "/pipelines/p/versions",
-            "json": {"spec": {"steps": [{"name": "train", "run": "train.py"}]}},
+            "json": {"spec": {"steps": [{"name": "train", "run": "train:main"}]}},
         },
     ),
     (
@@ -109,6 +109,7 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
         {"url": "/pipelines/p2/clone", "json": {"source": "p:1"}},
     ),
     ("POST", "/jobs", "contributor", {"url": "/jobs", "json": {"pipeline": "p"}}),
+    ("POST", "/jobs/{job_id}/rerun", "contributor", {"url": "/jobs/{job}/rerun"}),
     ("POST", "/jobs/{job_id}/cancel", "contributor", {"url": "/jobs/{job}/cancel"}),
     ("POST", "/endpoints", "deployer", {"url": "/endpoints", "json": {"name": "shop"}}),
     (

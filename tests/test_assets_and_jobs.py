@@ -11,11 +11,12 @@ from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 from ledger.specs import EnvironmentSpec
 
 DAG = {
+    "parameters": {"lr": 0.01},
     "steps": [
-        {"name": "prepare"},
-        {"name": "train", "depends_on": ["prepare"]},
-        {"name": "evaluate", "depends_on": ["train"]},
-    ]
+        {"name": "prepare", "run": "steps:prepare", "outputs": ["table"]},
+        {"name": "train", "command": "python train.py", "inputs": {"table": "prepare.table"}},
+        {"name": "evaluate", "run": "steps:evaluate", "depends_on": ["train"]},
+    ],
 }
 
 
@@ -64,14 +65,18 @@ def test_pipelines_are_versioned_dags_and_clones_leave_the_source_alone(ledger: 
     assert ledger.get_pipeline("train").versions == ledger.get_pipeline("train").versions[:1]
     with pytest.raises(RuleViolationError, match="already exists"):
         ledger.clone_pipeline("train", "train-gpu")
+    a, b = {"name": "a", "run": "m:a"}, {"name": "b", "run": "m:b"}
     for spec, message in [
-        ({"steps": []}, "non-empty list"),
-        ({"steps": [{"name": "a", "depends_on": ["ghost"]}]}, "unknown step"),
-        (
-            {"steps": [{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}]},
-            "cycle",
-        ),
-        ({"steps": [{"name": "a"}, {"name": "a"}]}, "defined twice"),
+        ({"steps": []}, "at least 1 item"),
+        ({"steps": [{**a, "depends_on": ["ghost"]}]}, "unknown step"),
+        ({"steps": [{**a, "depends_on": ["b"]}, {**b, "depends_on": ["a"]}]}, "cycle"),
+        ({"steps": [a, a]}, "defined twice"),
+        ({"steps": [{"name": "a"}]}, "exactly one of `run` or `command`"),
+        ({"steps": [{"name": "a", "run": "no-colon"}]}, "module:function"),
+        ({"steps": [{**a, "inputs": {"x": "param:ghost"}}]}, "no parameter 'ghost'"),
+        ({"steps": [{**a, "inputs": {"x": "b.out"}}, b]}, "has no output 'out'"),
+        ({"steps": [{**a, "inputs": {"x": "nonsense"}}]}, "expected data:NAME"),
+        ({"steps": [a], "surprise": 1}, "Extra inputs"),
     ]:
         with pytest.raises(InvalidInputError, match=message):
             ledger.register_pipeline("broken", spec)
@@ -82,19 +87,18 @@ def test_job_lifecycle_and_snapshot(ledger: Ledger, tmp_path: Path) -> None:
     data.write_text("a\n1\n")
     ledger.register_data_asset("d", data)
     ledger.register_environment("cpu", EnvironmentSpec())
-    ledger.register_pipeline("train", DAG)
-    job = ledger.submit_job(
-        "train",
-        parameters={"lr": 0.1},
-        data=["d"],
-        environment="cpu",
-        code_digest="abc123",
-        executor="local",
-    )
+    spec = {**DAG, "environment": "cpu"}
+    spec["steps"] = [{**DAG["steps"][0], "inputs": {"raw": "data:d"}}, *DAG["steps"][1:]]
+    ledger.register_pipeline("train", spec)
+    job = ledger.submit_job("train", parameters={"lr": 0.1}, executor="local")
     job_id = str(job.id)
     assert job.snapshot["data"] == ["d:1"]
     assert job.snapshot["environment"] == "cpu:1"
     assert job.snapshot["environment_digest"] == ledger.environment_version("cpu:1")["digest"]
+    assert job.snapshot["parameters"] == {"lr": 0.1}
+    assert job.snapshot["resources"]["train"] == {"cpus": 1, "gpus": 0, "memory_mb": 0}
+    with pytest.raises(InvalidInputError, match="unknown parameter"):
+        ledger.submit_job("train", parameters={"learning_rate": 0.1})
 
     with pytest.raises(RuleViolationError, match="it is submitted"):
         ledger.start_step(job_id, "prepare")

@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,30 +42,6 @@ from tests.bus_support import (
     with_jetstream,
 )
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
-
-
-@pytest.fixture
-def nats_store(store: StoreFactory) -> Iterator[StoreFactory]:
-    """The test store, publishing to a stream and subjects of the test's own on NATS."""
-    suffix = uuid.uuid4().hex[:10]
-    overrides = {
-        "nats_url": NATS_URL,
-        "nats_stream": f"TEST_{suffix}",
-        "nats_subject_prefix": f"test_{suffix}",
-        "nats_ack_wait_s": 1.0,
-    }
-    store.settings = _with(store.settings, overrides)  # type: ignore[method-assign]
-    store.env = _env_with(store.env, overrides)  # type: ignore[method-assign]
-    yield store
-    delete_stream(store.settings())
-
-
-def _with(settings_of, overrides):  # type: ignore[no-untyped-def]
-    return lambda **more: settings_of(**(overrides | more))
-
-
-def _env_with(env_of, overrides):  # type: ignore[no-untyped-def]
-    return lambda: env_of() | {f"LEDGER_{k.upper()}": str(v) for k, v in overrides.items()}
 
 
 def relayed(settings: Settings) -> int:

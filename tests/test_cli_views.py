@@ -80,7 +80,14 @@ def test_lineage_and_as_of(canary: Cli) -> None:
 def test_projections_status_and_rebuild(canary: Cli) -> None:
     assert canary("model", "list").code == 0  # reads bring the views up to date first
     status = canary("projections", "status", "--json").json()
-    assert {s["name"] for s in status} == {"registry", "endpoints", "lineage", "audit", "tokens"}  # type: ignore[union-attr]
+    assert {s["name"] for s in status} == {  # type: ignore[union-attr]
+        "registry",
+        "endpoints",
+        "lineage",
+        "audit",
+        "tokens",
+        "jobs",
+    }
     assert all(s["lag_events"] == 0 for s in status)  # type: ignore[union-attr, index]
     assert canary("endpoint", "traffic", "shop", "blue=100").code == 0  # views not yet updated
     lagging = canary("projections", "status", "--json").json()

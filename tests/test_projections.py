@@ -330,8 +330,14 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
     data.write_text("x,y\n1,2\n")
     ledger.register_data_asset("train", data)
     ledger.register_environment("cpu", EnvironmentSpec(python="3.11"))
-    ledger.register_pipeline("fit", {"steps": [{"name": "train"}]})
-    job = ledger.submit_job("fit", data=["train"], environment="cpu")
+    ledger.register_pipeline(
+        "fit",
+        {
+            "environment": "cpu",
+            "steps": [{"name": "train", "run": "fit:train", "inputs": {"rows": "data:train"}}],
+        },
+    )
+    job = ledger.submit_job("fit")
     job_node = f"job:{job.id}"
     ledger.register_model_version(
         "clf", model_dir, flavor="sklearn",

@@ -90,6 +90,28 @@ class Settings(BaseSettings):
         30, gt=0, description="A consumer's unacknowledged event is redelivered after this"
     )
 
+    executor: str = Field(
+        "ray", description="Executor for new jobs: ray, local, or a plug-in's entry-point name"
+    )
+    ray_address: str = Field(
+        "", description="Ray cluster to run on (empty: RAY_ADDRESS, else a local Ray)"
+    )
+    ray_num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of the local Ray (default: all); ignored for a cluster"
+    )
+    local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
+    logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
+    worker_lease_s: float = Field(
+        15, gt=0, description="A worker silent this long is presumed dead; its jobs resume"
+    )
+
+    @field_validator("executor")
+    @classmethod
+    def _executor_name(cls, value: str) -> str:
+        if not value or not value.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ValueError("LEDGER_EXECUTOR must be an executor name such as ray or local")
+        return value
+
     @field_validator("pg_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
@@ -118,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.artifacts if self.artifacts is not None else self.home / "artifacts"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.logs if self.logs is not None else self.home / "logs"
 
     @property
     def effective_actor(self) -> str:

@@ -79,6 +79,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "pipeline": job.pipeline_ref,
         "status": job.status,
         "executor": job.executor,
+        "worker": job.worker,
+        "rerun_of": job.rerun_of,
         "snapshot": job.snapshot,
         "steps": job.steps,
         "error": job.error,

@@ -29,6 +29,7 @@ from projections.database import PendingWrites, ViewDatabase
 from projections.decoding import EventDecoder
 from projections.endpoints import EndpointsProjection
 from projections.entities import ENTITIES, EntityDirectory, Stored
+from projections.jobs import JobsProjection
 from projections.lineage import LineageProjection
 from projections.registry import RegistryProjection
 from projections.tables import (
@@ -92,6 +93,7 @@ def all_projections() -> list[Projection]:
         LineageProjection(),
         AuditProjection(),
         TokensProjection(),
+        JobsProjection(),
     ]
 
 

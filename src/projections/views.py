@@ -17,6 +17,7 @@ from typing import Any
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.settings import Settings
 from projections.audit import AUDIT, AuditQuery, query_audit
+from projections.jobs import list_jobs
 from projections.lineage import LineageGraph, walk_lineage
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
@@ -64,6 +65,12 @@ class Views(RegistryQueries):
 
     def close(self) -> None:
         self.runner.close()
+
+    def jobs(
+        self, *, status: str = "", pipeline: str = "", limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Jobs newest first, optionally of one status or pipeline."""
+        return list_jobs(self.db, status=status, pipeline=pipeline, limit=limit)
 
     def search(self, query: SearchQuery) -> Page:
         return search_versions(self.db, query)

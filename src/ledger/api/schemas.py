@@ -86,13 +86,10 @@ class CloneBody(Body):
 
 class JobBody(Body):
     pipeline: str = Field(description="Pipeline NAME[:VERSION]")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    data: list[str] = Field(default_factory=list, description="Data asset NAME[:VERSION]s")
-    environment: str = ""
-    code_digest: str = ""
-    git_commit: str = ""
-    executor: str = "local"
-    resources: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the pipeline's parameter defaults"
+    )
+    executor: str = Field("", description="Executor (default: the server's LEDGER_EXECUTOR)")
     reason: str = Reason
 
 
@@ -252,9 +249,26 @@ class JobOut(BaseModel):
     pipeline: str
     status: str
     executor: str
+    worker: str
+    rerun_of: str
     snapshot: dict[str, Any]
     steps: dict[str, Any]
     error: str
+    submitted_at: str
+    updated_at: str
+
+
+class JobListItem(BaseModel):
+    id: str
+    pipeline: str
+    status: str
+    executor: str
+    worker: str
+    steps_total: int
+    steps_done: int
+    error: str
+    rerun_of: str
+    submitted_by: str
     submitted_at: str
     updated_at: str
 

@@ -10,7 +10,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from rich.progress import Progress
 
 from ledger import __version__
-from ledger.cli import assets, audit, endpoints, events, models, projections, serve
+from ledger.cli import assets, audit, endpoints, events, jobs, models, projections, serve
 from ledger.cli.context import (
     AsJson,
     console,
@@ -33,12 +33,15 @@ app = typer.Typer(
 app.add_typer(models.app, name="model")
 app.add_typer(assets.env_app, name="env")
 app.add_typer(assets.data_app, name="data")
+app.add_typer(jobs.pipeline_app, name="pipeline")
+app.add_typer(jobs.job_app, name="job")
 app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(projections.app, name="projections")
 app.add_typer(serve.token_app, name="token")
 app.add_typer(events.app, name="events")
 app.command()(serve.serve)
 app.command()(events.relay)
+app.command()(jobs.worker)
 app.command()(audit.history)
 app.command("audit")(audit.audit)
 app.command()(audit.lineage)
@@ -98,7 +101,9 @@ def main() -> None:
     try:
         app()
     except LedgerError as error:
-        err_console.print(f"error: {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"error: {error}", highlight=False, soft_wrap=True, markup=False, emoji=False
+        )
         sys.exit(1)
     except OperationalError as error:
         where = load_settings().store_location.describe()

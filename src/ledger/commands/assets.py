@@ -14,6 +14,8 @@ from ledger.domain.environment import Environment, environment_id
 from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
 from ledger.domain.versioned import AssetVersion, VersionedAsset
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.pipeline_code import snapshot_code
+from ledger.pipeline_spec import parse_pipeline_spec
 from ledger.refs import check_name, parse_ref
 from ledger.specs import EnvironmentSpec, check_json_value, content_digest
 
@@ -135,13 +137,26 @@ class AssetCommands(LedgerCore):
     # -- pipelines ---------------------------------------------------------------------------
 
     def register_pipeline(
-        self, name: str, spec: dict[str, Any], *, reason: str = ""
+        self, name: str, spec: dict[str, Any], *, code_dir: Path | None = None, reason: str = ""
     ) -> RegisteredVersion:
-        """Register a pipeline DAG spec; an identical spec returns its existing version."""
+        """Register a pipeline spec; an identical spec (and code) returns its version.
+
+        ``code_dir``: a directory whose files are stored with the version, so a
+        job runs, and a rerun runs again, exactly this code.
+        """
         check_name(name, "pipeline name")
-        validate_dag(check_json_value(spec, "pipeline spec"))
+        check_json_value(spec, "pipeline spec")
+        if code_dir is not None:
+            spec = {**spec, "code": snapshot_code(self.artifacts, code_dir)}
+        parsed = parse_pipeline_spec(spec)
+        if parsed.code is not None:
+            missing = [f.path for f in parsed.code.files if not self.artifacts.has(f.sha256)]
+            if missing:
+                raise InvalidInputError(f"pipeline code files are not stored: {missing[:5]}")
+        content = parsed.model_dump(mode="json")
+        validate_dag(content)
         return self._register_content(
-            Pipeline, pipeline_id(name), name, spec, content_digest(spec), reason
+            Pipeline, pipeline_id(name), name, content, content_digest(content), reason
         )
 
     def clone_pipeline(
@@ -167,6 +182,9 @@ class AssetCommands(LedgerCore):
 
     def pipeline_version(self, ref: str) -> AssetVersion:
         return self._asset_version(Pipeline, pipeline_id, ref)[1]
+
+    def pipeline_step_names(self, ref: str) -> list[str]:
+        return [step["name"] for step in self.pipeline_version(ref)["content"]["steps"]]
 
     # -- history ------------------------------------------------------------------------------
 

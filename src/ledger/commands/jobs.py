@@ -1,4 +1,4 @@
-"""Jobs: submitting a pipeline run and recording its progress and outcome."""
+"""Jobs: submitting a pipeline run, with the snapshot that reproduces it, and cancelling it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ledger.domain.environment import Environment, environment_id
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError
+from ledger.pipeline_spec import merge_parameters, parse_pipeline_spec
 from ledger.specs import check_json_value
 
 
@@ -24,36 +25,55 @@ class JobCommands(AssetCommands):
         pipeline_ref: str,
         *,
         parameters: dict[str, Any] | None = None,
-        data: list[str] | None = None,
-        environment: str = "",
-        code_digest: str = "",
-        git_commit: str = "",
-        executor: str = "local",
-        resources: dict[str, Any] | None = None,
+        executor: str = "",
         reason: str = "",
     ) -> Job:
-        """Record a run request with the snapshot needed to reproduce it."""
+        """Record a run request with the snapshot needed to reproduce it.
+
+        The snapshot pins everything the run depends on: the pipeline version and
+        its code digest, the exact data asset and environment versions (the latest
+        ones now, for references without a version), the parameters, the executor
+        and each step's resources.
+        """
         pipeline, version = self._asset_version(Pipeline, pipeline_id, pipeline_ref)
-        data_refs = [self._exact_asset_ref(DataAsset, data_asset_id, ref) for ref in data or []]
+        spec = parse_pipeline_spec(version["content"])
         environment_ref, environment_digest = "", ""
-        if environment:
-            env, env_version = self._asset_version(Environment, environment_id, environment)
+        if spec.environment:
+            env, env_version = self._asset_version(Environment, environment_id, spec.environment)
             environment_ref = f"{env.name}:{env_version['version']}"
             environment_digest = env_version["digest"]
         snapshot: JobSnapshot = {
-            "code_digest": code_digest,
-            "git_commit": git_commit,
-            "data": data_refs,
+            "code_digest": spec.code.digest if spec.code else "",
+            "git_commit": spec.code.git_commit if spec.code else "",
+            "data": [self._exact_asset_ref(DataAsset, data_asset_id, r) for r in spec.data_refs()],
             "environment": environment_ref,
             "environment_digest": environment_digest,
-            "parameters": check_json_value(dict(parameters or {}), "parameters"),
-            "executor": executor,
-            "resources": check_json_value(dict(resources or {}), "resources"),
+            "parameters": check_json_value(
+                merge_parameters(spec, dict(parameters or {})), "parameters"
+            ),
+            "executor": executor or self.settings.executor,
+            "resources": {step.name: step.resources.model_dump() for step in spec.steps},
         }
+        return self._submit(pipeline.name, version["version"], snapshot, reason)
+
+    def rerun_job(self, job_id: str, *, reason: str = "") -> Job:
+        """Submit a job again with the same snapshot: same code, data, parameters, compute."""
+        original = self.get_job(job_id)
+        return self._submit(
+            original.pipeline,
+            original.pipeline_version,
+            original.snapshot,
+            reason,
+            rerun_of=str(original.id),
+        )
+
+    def _submit(
+        self, pipeline: str, version: int, snapshot: JobSnapshot, reason: str, rerun_of: str = ""
+    ) -> Job:
         job_id = uuid.uuid4()
 
         def command() -> Job:
-            job = Job.submit(job_id, pipeline.name, version["version"], snapshot)
+            job = Job.submit(job_id, pipeline, version, snapshot, rerun_of)
             self.save(job)
             return job
 
@@ -69,38 +89,8 @@ class JobCommands(AssetCommands):
     def _update_job(self, job_id: str, reason: str, change: Callable[[Job], object]) -> Job:
         return self._change(lambda: self.get_job(job_id), change, reason)
 
-    def start_job(self, job_id: str, executor: str, *, reason: str = "") -> Job:
-        return self._update_job(job_id, reason, lambda job: job.start(executor))
-
-    def start_step(self, job_id: str, step: str, *, reason: str = "") -> Job:
-        return self._update_job(job_id, reason, lambda job: job.start_step(step))
-
-    def complete_step(
-        self,
-        job_id: str,
-        step: str,
-        *,
-        outputs: dict[str, str] | None = None,
-        metrics: dict[str, float] | None = None,
-        duration_s: float = 0.0,
-        log_uri: str = "",
-        reason: str = "",
-    ) -> Job:
-        return self._update_job(
-            job_id,
-            reason,
-            lambda job: job.complete_step(
-                step, dict(outputs or {}), dict(metrics or {}), duration_s, log_uri
-            ),
-        )
-
-    def succeed_job(self, job_id: str, *, reason: str = "") -> Job:
-        return self._update_job(job_id, reason, lambda job: job.succeed())
-
-    def fail_job(self, job_id: str, error: str, *, reason: str = "") -> Job:
-        return self._update_job(job_id, reason, lambda job: job.fail(error))
-
     def cancel_job(self, job_id: str, *, reason: str = "") -> Job:
+        """Cancel a job: at once if no worker started it, else its worker stops it."""
         return self._update_job(job_id, reason, lambda job: job.cancel())
 
     def job_history(self, job_id: str) -> list[HistoryEntry]:

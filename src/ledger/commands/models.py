@@ -48,6 +48,34 @@ def check_tags(tags: dict[str, str]) -> dict[str, str]:
     return tags
 
 
+def check_model_identity(name: str, flavor: str) -> None:
+    check_name(name, "model name")
+    if flavor not in FLAVORS:
+        raise InvalidInputError(f"unknown flavor {flavor!r}; expected one of {', '.join(FLAVORS)}")
+
+
+def version_spec(
+    files: list[FileEntry],
+    *,
+    flavor: str,
+    tags: dict[str, str] | None,
+    metrics: dict[str, float] | None,
+    description: str,
+    signature: dict[str, Any] | None,
+    lineage: Lineage,
+) -> VersionSpec:
+    """What a new version is registered with: its stored files and checked details."""
+    return {
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+        "flavor": flavor,
+        "signature": check_json_value(signature or {}, "signature"),
+        "tags": check_tags(dict(tags or {})),
+        "metrics": check_metrics(metrics or {}),
+        "description": description,
+        "lineage": lineage,
+    }
+
+
 class ModelCommands(JobCommands):
     """Commands and queries for models and their versions."""
 
@@ -69,30 +97,30 @@ class ModelCommands(JobCommands):
 
         ``on_progress(done, total)`` reports bytes read while the files are stored.
         """
-        check_name(name, "model name")
-        if flavor not in FLAVORS:
-            raise InvalidInputError(
-                f"unknown flavor {flavor!r}; expected one of {', '.join(FLAVORS)}"
-            )
+        check_model_identity(name, flavor)
         lineage = self._checked_lineage(lineage or {})
         files = self.artifacts.put_tree(path, on_progress)
-        spec: VersionSpec = {
-            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
-            "flavor": flavor,
-            "signature": check_json_value(signature or {}, "signature"),
-            "tags": check_tags(dict(tags or {})),
-            "metrics": check_metrics(metrics or {}),
-            "description": description,
-            "lineage": lineage,
-        }
+        spec = version_spec(
+            files,
+            flavor=flavor,
+            tags=tags,
+            metrics=metrics,
+            description=description,
+            signature=signature,
+            lineage=lineage,
+        )
 
         def command() -> ModelVersion:
-            model = self._find(Model, model_id(name), for_update=True) or Model.register(name)
-            version = ModelVersion.register(name, model.add_version(), spec)
+            model, version = self._add_model_version(name, spec)
             self.save(model, version)
             return version
 
         return self._execute(reason, command)
+
+    def _add_model_version(self, name: str, spec: VersionSpec) -> tuple[Model, ModelVersion]:
+        """The model (new or updated) and its next version, for the caller to save."""
+        model = self._find(Model, model_id(name), for_update=True) or Model.register(name)
+        return model, ModelVersion.register(name, model.add_version(), spec)
 
     def _checked_lineage(self, lineage: Lineage) -> Lineage:
         """Resolve every lineage reference to an exact ``name:version`` the ledger knows."""

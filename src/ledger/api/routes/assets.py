@@ -1,17 +1,17 @@
 """Environments, data assets, pipelines and jobs.
 
-These are read from their aggregates: the read side has no views of them yet.
+Each is read from its aggregate; the job list comes from the jobs view.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from ledger.api.auth import Contributor, Reader, services_of
-from ledger.api.routes.common import VersionNumber, run_command
+from ledger.api.routes.common import VersionNumber, read_json, run_command
 from ledger.api.schemas import (
     AssetOut,
     AssetVersionOut,
@@ -19,12 +19,14 @@ from ledger.api.schemas import (
     DataBody,
     EnvironmentBody,
     JobBody,
+    JobListItem,
     JobOut,
     PipelineBody,
     ReasonBody,
     RegisteredOut,
 )
 from ledger.commands.assets import RegisteredVersion
+from ledger.domain.job import JobStatus
 from ledger.summaries import asset_summary, job_summary
 
 router = APIRouter(tags=["environments, data, pipelines, jobs"])
@@ -145,15 +147,34 @@ def submit_job(request: Request, principal: Contributor, body: JobBody) -> Any:
         lambda ledger: ledger.submit_job(
             body.pipeline,
             parameters=body.parameters,
-            data=body.data,
-            environment=body.environment,
-            code_digest=body.code_digest,
-            git_commit=body.git_commit,
             executor=body.executor,
-            resources=body.resources,
             reason=body.reason,
         ),
     )
+    return job_summary(job)
+
+
+@router.get("/jobs", response_model=list[JobListItem])
+def list_jobs(
+    request: Request,
+    _: Reader,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state")] = None,
+    pipeline: Annotated[
+        str, Query(max_length=300, description="Only jobs of this pipeline NAME[:VERSION]")
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+) -> Any:
+    """Jobs, newest first."""
+    return read_json(request, lambda v: v.jobs(status=status or "", pipeline=pipeline, limit=limit))
+
+
+@router.post("/jobs/{job_id}/rerun", response_model=JobOut, status_code=201)
+def rerun_job(
+    request: Request, principal: Contributor, job_id: str, body: ReasonBody | None = None
+) -> Any:
+    """Submit the job again with the same snapshot: code, data, parameters and compute."""
+    reason = body.reason if body else ""
+    job = run_command(request, principal, lambda ledger: ledger.rerun_job(job_id, reason=reason))
     return job_summary(job)
 
 

@@ -1,0 +1,54 @@
+"""Worker leases: which workers are alive, so the jobs of a dead one can be resumed.
+
+Each worker renews its row every few seconds. A job whose worker has not
+renewed within ``LEDGER_WORKER_LEASE_S`` (or has no row: it stopped cleanly) is
+taken over by another worker, or by the same one after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+
+from projections.database import ViewDatabase
+
+LEASES_TABLE = "ledger_worker_leases"
+
+
+class WorkerLeases:
+    """The lease table, on a connection of its own."""
+
+    def __init__(self, db: ViewDatabase, lease_s: float) -> None:
+        self.db = db
+        self.lease_s = lease_s
+        db.create_tables(
+            f"CREATE TABLE IF NOT EXISTS {LEASES_TABLE} ("
+            "worker TEXT PRIMARY KEY, renewed_at DOUBLE PRECISION NOT NULL)"
+        )
+
+    def renew(self, worker: str) -> None:
+        with self.db.transaction():
+            self.db.execute(
+                f"INSERT INTO {LEASES_TABLE} (worker, renewed_at) VALUES (?, ?) "
+                "ON CONFLICT (worker) DO UPDATE SET renewed_at = excluded.renewed_at",
+                (worker, time.time()),
+            )
+
+    def release(self, worker: str) -> None:
+        """A clean stop: the worker's jobs may be resumed at once."""
+        with self.db.transaction():
+            self.db.execute(f"DELETE FROM {LEASES_TABLE} WHERE worker = ?", (worker,))
+
+    def alive(self) -> set[str]:
+        """Workers whose lease has not expired."""
+        rows = self.db.execute(
+            f"SELECT worker FROM {LEASES_TABLE} WHERE renewed_at > ?",
+            (time.time() - self.lease_s,),
+        )
+        return {row[0] for row in rows}
+
+    def forget_expired(self) -> None:
+        with self.db.transaction():
+            self.db.execute(
+                f"DELETE FROM {LEASES_TABLE} WHERE renewed_at < ?",
+                (time.time() - 100 * self.lease_s,),
+            )

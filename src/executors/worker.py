@@ -1,0 +1,192 @@
+"""The worker (`ledger worker`): hears JobSubmitted on the bus and runs the job.
+
+Each job runs on a thread of its own, so one worker runs many jobs at once
+(the executor decides how many steps run in parallel). The bus only makes the
+worker react at once: which jobs need running is read from the ledger, so a
+worker also resumes, at start and every few seconds, the jobs of workers whose
+lease expired (killed, or cut off) and submitted jobs nobody picked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+
+from executors import job_runner
+from executors.graph import Executor
+from executors.leases import WorkerLeases
+from executors.registry import load_executor
+from ledger.application import Ledger
+from ledger.bus import Delivery, open_bus
+from ledger.errors import RuleViolationError
+from ledger.logging import get_logger
+from ledger.settings import Settings
+from projections.database import ViewDatabase
+from projections.jobs import JobsProjection, list_jobs
+from projections.runner import ProjectionRunner
+
+CONSUMER = "ledger-worker"
+SUBJECTS = ("ledger.job.submitted",)
+RECOVERY_BATCH = 1_000
+log = get_logger(__name__)
+
+
+class Worker:
+    """One worker process: a lease, a bus subscription, and a thread per running job."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.actor = settings.effective_actor
+        self.ledger = Ledger(settings)
+        self._executors: dict[str, Executor] = {}
+        self._executors_lock = threading.Lock()
+        self._jobs: dict[str, threading.Thread] = {}
+        self._jobs_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; then stop the running jobs for others to resume."""
+        self.executor(self.settings.executor)  # start Ray now, not with the first job
+        runner = ProjectionRunner(self.settings, [JobsProjection()])
+        leases = WorkerLeases(runner.db, self.settings.worker_lease_s)
+        leases.renew(self.id)
+        maintenance = threading.Thread(
+            target=self._maintain, args=(runner, leases), name="worker-leases", daemon=True
+        )
+        maintenance.start()
+        log.info("worker started", worker=self.id, executor=self.settings.executor)
+        try:
+            bus = open_bus(self.settings)
+            bus.subscribe(CONSUMER, self._on_event, subjects=SUBJECTS, start="new")
+            await bus.run(stop)
+        finally:
+            self._stopping.set()
+            await asyncio.to_thread(self._wind_down, maintenance, runner, leases)
+            log.info("worker stopped", worker=self.id)
+
+    def _wind_down(
+        self, maintenance: threading.Thread, runner: ProjectionRunner, leases: WorkerLeases
+    ) -> None:
+        maintenance.join()
+        for thread in list(self._jobs.values()):
+            thread.join()
+        leases.release(self.id)
+        runner.close()
+        self.close()
+
+    def _on_event(self, delivery: Delivery) -> None:
+        self.offer(delivery.event.aggregate_id)
+
+    def _maintain(self, runner: ProjectionRunner, leases: WorkerLeases) -> None:
+        """Renew the lease; look for jobs to resume, now and every half lease."""
+        interval = self.settings.worker_lease_s / 3
+        next_scan = 0.0
+        elapsed = 0.0
+        while not self._stopping.is_set():
+            try:
+                leases.renew(self.id)
+                if elapsed >= next_scan:
+                    self._resume_orphans(runner, leases)
+                    next_scan = elapsed + self.settings.worker_lease_s / 2
+            except Exception:
+                log.exception("worker maintenance failed; trying again")
+            self._stopping.wait(interval)
+            elapsed += interval
+
+    def _resume_orphans(self, runner: ProjectionRunner, leases: WorkerLeases) -> None:
+        runner.catch_up()
+        alive = leases.alive()
+        for job in list_jobs(runner.db, unfinished=True, limit=RECOVERY_BATCH):
+            # Ours too: a job whose thread here failed (the store was away) runs again.
+            if job["status"] == "submitted" or job["worker"] not in alive - {self.id}:
+                self.offer(job["id"])
+        leases.forget_expired()
+
+    def offer(self, job_id: str) -> None:
+        """Run ``job_id`` here unless it already runs here (the ledger decides whether
+        another worker has it)."""
+        if self._stopping.is_set():
+            return
+        job_id = str(uuid.UUID(job_id))  # one spelling, however the id came
+        with self._jobs_lock:
+            running = self._jobs.get(job_id)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._run_in_background,
+                args=(job_id,),
+                name=f"job-{job_id[:8]}",
+                daemon=True,
+            )
+            self._jobs[job_id] = thread
+            thread.start()
+
+    def _run_in_background(self, job_id: str) -> None:
+        try:
+            status = self.run_job(job_id)
+            if status:
+                log.info("job ended", job=job_id, status=status)
+        except Exception:
+            log.exception("running a job failed; it will be resumed", job=job_id)
+        finally:
+            with self._jobs_lock:
+                if self._jobs.get(job_id) is threading.current_thread():
+                    del self._jobs[job_id]
+
+    def run_job(self, job_id: str) -> str:
+        """Claim ``job_id`` (start it, or take it over from a dead worker) and run it to
+        its end here; return its final status, or "" when it is not this worker's."""
+        ledger = self.ledger
+        job = ledger.get_job(job_id)
+        if job.finished:
+            return ""
+        name = job.snapshot["executor"]
+        try:
+            executor = self.executor(name)
+        except Exception as error:
+            if job.status == "submitted":
+                with ledger.on_behalf_of(self.actor, causation_id=job_id):
+                    ledger.fail_job(job_id, f"executor {name!r} is not available: {error}")
+            return "failed"
+        with ledger.on_behalf_of(self.actor, causation_id=job_id):
+            if job.status == "submitted":
+                try:
+                    job = ledger.start_job(job_id, name, worker=self.id)
+                except RuleViolationError:
+                    return ""  # another worker started it first
+            elif job.worker != self.id:
+                orphaned = ledger.take_over_job(
+                    job_id, self.id, may_take=lambda j: j.worker not in self._alive_workers()
+                )
+                if orphaned is None:
+                    return ""
+                job = orphaned
+        return job_runner.run_job(ledger, executor, job, self.actor, self._stopping)
+
+    def _alive_workers(self) -> set[str]:
+        # Read on a connection of its own: this runs on a job's thread.
+        db = ViewDatabase(self.settings)
+        try:
+            return WorkerLeases(db, self.settings.worker_lease_s).alive()
+        finally:
+            db.close()
+
+    # -- executors --------------------------------------------------------------------------
+
+    def executor(self, name: str) -> Executor:
+        """The executor named ``name``, created on first use and shared by the jobs."""
+        with self._executors_lock:
+            if name not in self._executors:
+                self._executors[name] = load_executor(name, self.settings)
+            return self._executors[name]
+
+    def close(self) -> None:
+        for executor in self._executors.values():
+            executor.close()
+        self.ledger.close()
