@@ -40,6 +40,17 @@ def broken(ctx):
     raise ValueError("always broken")
 
 
+def greet(ctx):
+    model = ctx.work_dir / "model"
+    model.mkdir()
+    (model / "greeting.txt").write_text(ctx.variables["GREETING"])
+    ctx.register_model("greeter", model)
+
+
+def exits(ctx):
+    raise SystemExit(3)
+
+
 def spin(ctx):
     Path(ctx.params["marker_dir"], f"{ctx.step}.pid").write_text(str(os.getpid()))
     while not ctx.cancelled:

@@ -316,6 +316,7 @@ def test_relay_killed_repeatedly_while_publishing_loses_and_doubles_nothing(
         killed_before_recording,
     )
     head = _head(settings)
+    # The last relay may have nothing to publish: it records what it found in the stream.
     with in_background(Relay(settings).run):
         wait_for(lambda: relayed(settings) == head, 30, "the last relay")
     assert stream_messages(settings) == head  # no event was published twice
@@ -326,6 +327,21 @@ def test_relay_killed_repeatedly_while_publishing_loses_and_doubles_nothing(
         wait_for(lambda: len(handled_rows(settings)) >= head, 60, "every event")
         time.sleep(0.5)
     assert_exactly_once_in_order(settings, head)
+
+
+def test_a_relay_records_what_it_finds_already_in_the_stream(nats_store: StoreFactory) -> None:
+    """Its predecessor was killed after JetStream stored the events, before recording them:
+    the new relay publishes nothing and records the position at once (else health shows lag)."""
+    settings = nats_store.settings()
+    append_events(settings, aggregates=2, per_aggregate=50)
+    with in_background(Relay(settings).run):
+        wait_for(lambda: relayed(settings) == 100, 30, "the first relay")
+    nats_store.sql("UPDATE ledger_relay_positions SET position = 40")
+    relay = Relay(settings)
+    with in_background(relay.run):
+        wait_for(lambda: relay.status.active, 30, "the second relay")
+        wait_for(lambda: relayed(settings) == 100, 5, "the position to be recorded")
+    assert relay.status.published == 0 and stream_messages(settings) == 100
 
 
 def _head(settings: Settings) -> int:

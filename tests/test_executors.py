@@ -146,6 +146,13 @@ def test_step_retries_then_succeeds_and_a_failure_fails_the_job(
         job = ledger.get_job(broken_id)
         assert job.status == "failed"
         assert "step 'only' failed after 3 attempt(s): ValueError: always broken" in job.error
+        log = Path(events(ledger, broken_id, "StepFailed")[0]["log_uri"][7:]).read_text()
+        assert "about to fail" in log and "ValueError: always broken" in log
+
+        register(ledger, "exits", code, [step("only", "exits")])
+        exits_id = str(ledger.submit_job("exits").id)
+        assert worker.run_job(exits_id) == "failed"
+        assert "the step called sys.exit(3)" in ledger.get_job(exits_id).error
         assert [e["will_retry"] for e in events(ledger, broken_id, "StepFailed")] == [
             True,
             True,
@@ -284,6 +291,39 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [str(Path(sys.executable).parent / "ledger"), "worker"], env=env, stdout=out, stderr=out
         )
+
+
+def test_each_step_runs_with_its_environment_recorded_in_the_snapshot_and_lineage(
+    ledger: Ledger, store: StoreFactory, tmp_path: Path
+) -> None:
+    from ledger.specs import EnvironmentSpec
+
+    ledger.register_environment("english", EnvironmentSpec(variables={"GREETING": "hello"}))
+    ledger.register_environment("spanish", EnvironmentSpec(variables={"GREETING": "hola"}))
+    shout = "import os, sys; open(sys.argv[1], 'w').write(os.environ['GREETING'])"
+    steps = [
+        {"name": "say", "command": [sys.executable, "-c", shout, "{outputs.out}"],
+         "outputs": ["out"]},
+        step("model", "greet", environment="spanish:1"),
+    ]  # fmt: skip
+    spec = {"environment": "english", "steps": steps}
+    ledger.register_pipeline("greetings", spec, code_dir=write_code(tmp_path / "code"))
+    worker = Worker(store.settings())
+    try:
+        job_id = str(ledger.submit_job("greetings").id)
+        assert worker.run_job(job_id) == "succeeded", ledger.get_job(job_id).error
+    finally:
+        worker.close()
+    job = ledger.get_job(job_id)
+    assert job.snapshot["environment"] == "english:1"
+    assert job.snapshot["environments"] == {"say": "english:1", "model": "spanish:1"}
+    said = job.steps["say"]["outputs"]["out"].removeprefix("sha256:")
+    assert ledger.artifacts.blob_path(said).read_text() == "hello"
+    (model,) = job.steps["model"]["models"]
+    version = ledger.get_model_version(model)
+    assert version.spec["lineage"]["environment"] == "spanish:1"
+    greeting = version.spec["files"][0]["sha256"]
+    assert ledger.artifacts.blob_path(greeting).read_text() == "hola"
 
 
 def test_rerun_repeats_the_snapshot_with_the_same_code_and_outputs(

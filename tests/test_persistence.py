@@ -12,10 +12,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain.base import EventMeta, acting
+from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
 from ledger.summaries import endpoint_summary, model_summary, version_summary
 from tests.conftest import StoreFactory
@@ -113,6 +115,60 @@ def test_an_event_stored_before_its_schema_gained_a_field_still_loads(
     assert isinstance(loaded, ModelVersion)
     assert loaded.spec["signature"] == {}
     assert loaded.spec["description"] == "from the old days"
+
+
+def test_jobs_stored_before_workers_reruns_and_step_environments_still_load(
+    ledger: Ledger, store: StoreFactory
+) -> None:
+    """Job events and aggregate snapshots of schema v1 are upcast when loaded."""
+    snapshot: JobSnapshot = {
+        "code_digest": "",
+        "git_commit": "",
+        "data": [],
+        "environment": "",
+        "environment_digest": "",
+        "environments": {},
+        "parameters": {},
+        "executor": "local",
+        "resources": {},
+    }
+    with acting(EventMeta(actor="old-release")):
+        job = Job.submit(uuid4(), "p", 1, snapshot)
+        job.start("local")
+        job.start_step("train")
+    v1_events = []
+    for event in job.collect_events():
+        stored = ledger.mapper.to_stored_event(event)
+        state = json.loads(stored.state)
+        if state.pop("class_version", 1) == 2:  # strip what v2 added
+            state.pop("rerun_of", None)
+            state.pop("worker", None)
+            state.get("snapshot", {}).pop("environments", None)
+        v1_events.append(dataclasses.replace(stored, state=json.dumps(state).encode()))
+    ledger.recorder.insert_events(v1_events)
+
+    loaded = Ledger(store.settings()).get_job(str(job.id))
+    assert (loaded.worker, loaded.rerun_of, loaded.snapshot["environments"]) == ("", "", {})
+    assert loaded.status == "running" and loaded.steps["train"]["attempt"] == 1
+
+    # An aggregate snapshot written by v1: no class_version, none of v2's attributes.
+    taken = ledger.mapper.to_stored_event(Snapshot.take(loaded))
+    state = json.loads(taken.state)
+    aggregate = state["state"]
+    assert aggregate.pop("class_version") == 2
+    for name in ("worker", "rerun_of"):
+        del aggregate[name]
+    del aggregate["snapshot"]["environments"]
+    for key in ("models", "error", "failures"):
+        del aggregate["steps"]["train"][key]
+    aggregate["error"] = "read from the snapshot"  # tells the snapshot was used
+    assert ledger.snapshots is not None
+    ledger.snapshots.recorder.insert_events(
+        [dataclasses.replace(taken, state=json.dumps(state).encode())]
+    )
+    from_snapshot = Ledger(store.settings()).get_job(str(job.id))
+    assert from_snapshot.error == "read from the snapshot"
+    assert from_snapshot.worker == "" and from_snapshot.steps["train"]["failures"] == 0
 
 
 @pytest.mark.parametrize("store", ["postgres"], indirect=True)  # SQLite has no connection to lose

@@ -106,15 +106,15 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
         ref: ledger.data_asset_version(exact)["content"]["uri"]
         for ref, exact in zip(spec.data_refs(), snapshot["data"], strict=True)
     }
-    variables: dict[str, str] = {}
-    if snapshot["environment"]:
-        environment = ledger.environment_version(snapshot["environment"])
-        variables = dict(environment["content"].get("variables", {}))
     tasks = []
     for step in spec.steps:
         state = job.steps.get(step.name)
         if state is not None and state["status"] == "completed":
             continue
+        variables: dict[str, str] = {}
+        if step.name in snapshot["environments"]:
+            environment = ledger.environment_version(snapshot["environments"][step.name])
+            variables = dict(environment["content"].get("variables", {}))
         payload = StepPayload(
             job_id=str(job.id),
             step=step,

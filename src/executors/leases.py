@@ -12,25 +12,33 @@ import time
 from projections.database import ViewDatabase
 
 LEASES_TABLE = "ledger_worker_leases"
+FORGET_AFTER_LEASES = 100  # rows of workers gone this many lease periods are deleted
 
 
 class WorkerLeases:
-    """The lease table, on a connection of its own."""
+    """The lease table, on the given connection."""
 
     def __init__(self, db: ViewDatabase, lease_s: float) -> None:
         self.db = db
         self.lease_s = lease_s
-        db.create_tables(
+
+    def create(self) -> None:
+        self.db.create_tables(
             f"CREATE TABLE IF NOT EXISTS {LEASES_TABLE} ("
             "worker TEXT PRIMARY KEY, renewed_at DOUBLE PRECISION NOT NULL)"
         )
 
     def renew(self, worker: str) -> None:
+        now = time.time()
         with self.db.transaction():
             self.db.execute(
                 f"INSERT INTO {LEASES_TABLE} (worker, renewed_at) VALUES (?, ?) "
                 "ON CONFLICT (worker) DO UPDATE SET renewed_at = excluded.renewed_at",
-                (worker, time.time()),
+                (worker, now),
+            )
+            self.db.execute(
+                f"DELETE FROM {LEASES_TABLE} WHERE renewed_at < ?",
+                (now - FORGET_AFTER_LEASES * self.lease_s,),
             )
 
     def release(self, worker: str) -> None:
@@ -45,10 +53,3 @@ class WorkerLeases:
             (time.time() - self.lease_s,),
         )
         return {row[0] for row in rows}
-
-    def forget_expired(self) -> None:
-        with self.db.transaction():
-            self.db.execute(
-                f"DELETE FROM {LEASES_TABLE} WHERE renewed_at < ?",
-                (time.time() - 100 * self.lease_s,),
-            )

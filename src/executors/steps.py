@@ -164,7 +164,7 @@ def run_step(payload: StepPayload, call: TaskCall) -> StepOutcome:
                     _run_command(spec, code_dir, context, log)
                 outputs = _store_outputs(spec, context, artifacts)
                 metrics = _checked_metrics(context.metrics)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # sys.exit() in a step fails the step
                 duration = time.monotonic() - started
                 if not isinstance(error, StepError):
                     traceback.print_exc(file=log)
@@ -183,6 +183,8 @@ def run_step(payload: StepPayload, call: TaskCall) -> StepOutcome:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"the step called sys.exit({error.code!r})"
     return f"{type(error).__name__}: {error}"
 
 

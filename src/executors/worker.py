@@ -14,6 +14,8 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from executors import job_runner
 from executors.graph import Executor
@@ -47,19 +49,24 @@ class Worker:
         self._jobs: dict[str, threading.Thread] = {}
         self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._jobs_view: ProjectionRunner | None = None  # read by the orphan scan only
 
     # -- running -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; then stop the running jobs for others to resume."""
         self.executor(self.settings.executor)  # start Ray now, not with the first job
-        runner = ProjectionRunner(self.settings, [JobsProjection()])
-        leases = WorkerLeases(runner.db, self.settings.worker_lease_s)
+        leases = WorkerLeases(ViewDatabase(self.settings), self.settings.worker_lease_s)
+        leases.create()
         leases.renew(self.id)
-        maintenance = threading.Thread(
-            target=self._maintain, args=(runner, leases), name="worker-leases", daemon=True
-        )
-        maintenance.start()
+        # Two threads: a long catch-up of the jobs view must never delay the lease.
+        lease_s = self.settings.worker_lease_s
+        background = [
+            threading.Thread(target=self._every, args=(lease_s / 3, self._renew, leases)),
+            threading.Thread(target=self._every, args=(lease_s / 2, self._resume_orphans)),
+        ]
+        for thread in background:
+            thread.start()
         log.info("worker started", worker=self.id, executor=self.settings.executor)
         try:
             bus = open_bus(self.settings)
@@ -67,46 +74,41 @@ class Worker:
             await bus.run(stop)
         finally:
             self._stopping.set()
-            await asyncio.to_thread(self._wind_down, maintenance, runner, leases)
+            await asyncio.to_thread(self._wind_down, background, leases)
             log.info("worker stopped", worker=self.id)
 
-    def _wind_down(
-        self, maintenance: threading.Thread, runner: ProjectionRunner, leases: WorkerLeases
-    ) -> None:
-        maintenance.join()
-        for thread in list(self._jobs.values()):
+    def _wind_down(self, background: list[threading.Thread], leases: WorkerLeases) -> None:
+        for thread in [*background, *list(self._jobs.values())]:
             thread.join()
         leases.release(self.id)
-        runner.close()
+        leases.db.close()
         self.close()
 
     def _on_event(self, delivery: Delivery) -> None:
         self.offer(delivery.event.aggregate_id)
 
-    def _maintain(self, runner: ProjectionRunner, leases: WorkerLeases) -> None:
-        """Renew the lease; look for jobs to resume, now and every half lease."""
-        interval = self.settings.worker_lease_s / 3
-        next_scan = 0.0
-        elapsed = 0.0
+    def _every(self, interval: float, action: Callable[..., None], *args: Any) -> None:
+        """Run ``action`` now and every ``interval`` seconds until the worker stops."""
         while not self._stopping.is_set():
             try:
-                leases.renew(self.id)
-                if elapsed >= next_scan:
-                    self._resume_orphans(runner, leases)
-                    next_scan = elapsed + self.settings.worker_lease_s / 2
+                action(*args)
             except Exception:
-                log.exception("worker maintenance failed; trying again")
+                log.exception("worker maintenance failed; trying again", action=action.__name__)
             self._stopping.wait(interval)
-            elapsed += interval
 
-    def _resume_orphans(self, runner: ProjectionRunner, leases: WorkerLeases) -> None:
-        runner.catch_up()
-        alive = leases.alive()
-        for job in list_jobs(runner.db, unfinished=True, limit=RECOVERY_BATCH):
+    def _renew(self, leases: WorkerLeases) -> None:
+        leases.renew(self.id)
+
+    def _resume_orphans(self) -> None:
+        """Offer the jobs nobody runs: submitted ones, and those of expired workers."""
+        if self._jobs_view is None:
+            self._jobs_view = ProjectionRunner(self.settings, [JobsProjection()])
+        self._jobs_view.catch_up()
+        alive = self._alive_workers()
+        for job in list_jobs(self._jobs_view.db, unfinished=True, limit=RECOVERY_BATCH):
             # Ours too: a job whose thread here failed (the store was away) runs again.
             if job["status"] == "submitted" or job["worker"] not in alive - {self.id}:
                 self.offer(job["id"])
-        leases.forget_expired()
 
     def offer(self, job_id: str) -> None:
         """Run ``job_id`` here unless it already runs here (the ledger decides whether
@@ -170,7 +172,7 @@ class Worker:
         return job_runner.run_job(ledger, executor, job, self.actor, self._stopping)
 
     def _alive_workers(self) -> set[str]:
-        # Read on a connection of its own: this runs on a job's thread.
+        # On a connection of its own: this runs on job threads and the orphan scan.
         db = ViewDatabase(self.settings)
         try:
             return WorkerLeases(db, self.settings.worker_lease_s).alive()
@@ -189,4 +191,6 @@ class Worker:
     def close(self) -> None:
         for executor in self._executors.values():
             executor.close()
+        if self._jobs_view is not None:
+            self._jobs_view.close()
         self.ledger.close()

@@ -15,6 +15,7 @@ A pipeline file (YAML or JSON) looks like::
         command: python train.py {inputs.train} {outputs.model}
         inputs: {train: prepare.train}
         outputs: [model]
+        environment: torch-gpu   # this step's own environment
         resources: {cpus: 1, gpus: 0, memory_mb: 512}
         retries: 2
 
@@ -76,6 +77,7 @@ class StepSpec(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    environment: str = Field("", description="environment NAME[:VERSION] (default: the pipeline's)")
     resources: Resources = Field(default_factory=Resources)
     retries: int = Field(0, ge=0, le=10, description="further attempts after a failure")
     timeout_s: float | None = Field(None, gt=0)
@@ -143,6 +145,9 @@ class PipelineSpec(BaseModel):
                     if ref.output not in steps[ref.name].outputs:
                         raise ValueError(f"{where}: step {ref.name!r} has no output {ref.output!r}")
         return self
+
+    def environment_of(self, step: StepSpec) -> str:
+        return step.environment or self.environment
 
     def data_refs(self) -> list[str]:
         """The data assets the steps read, in order of first use."""

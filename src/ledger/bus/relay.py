@@ -167,6 +167,8 @@ class Relay:
                     relayed_up_to=tracked,
                 )
             position = max(tracked, in_stream)
+            if position > tracked:  # stored by a relay that died before recording them
+                await asyncio.to_thread(self._record, db, position)
         self.status.position = position
         return position
 

@@ -90,8 +90,9 @@ class JobRunCommands(ModelCommands):
         lineage: Lineage = {"job": str(job.id), "pipeline": job.pipeline_ref}
         if job.snapshot["data"]:
             lineage["data"] = list(job.snapshot["data"])
-        if job.snapshot["environment"]:
-            lineage["environment"] = job.snapshot["environment"]
+        environment = job.snapshot["environments"].get(step) or job.snapshot["environment"]
+        if environment:
+            lineage["environment"] = environment
         for request in outcome.models:
             check_model_identity(request.name, request.flavor)
             missing = [f.path for f in request.files if not self.artifacts.has(f.sha256)]

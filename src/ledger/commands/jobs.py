@@ -37,17 +37,24 @@ class JobCommands(AssetCommands):
         """
         pipeline, version = self._asset_version(Pipeline, pipeline_id, pipeline_ref)
         spec = parse_pipeline_spec(version["content"])
-        environment_ref, environment_digest = "", ""
-        if spec.environment:
-            env, env_version = self._asset_version(Environment, environment_id, spec.environment)
-            environment_ref = f"{env.name}:{env_version['version']}"
-            environment_digest = env_version["digest"]
+        exact_environments: dict[str, tuple[str, str]] = {}  # ref -> (NAME:VERSION, digest)
+        for ref in {spec.environment_of(step) for step in spec.steps} | {spec.environment}:
+            if ref:
+                env, env_version = self._asset_version(Environment, environment_id, ref)
+                exact = f"{env.name}:{env_version['version']}"
+                exact_environments[ref] = (exact, env_version["digest"])
+        environment_ref, environment_digest = exact_environments.get(spec.environment, ("", ""))
         snapshot: JobSnapshot = {
             "code_digest": spec.code.digest if spec.code else "",
             "git_commit": spec.code.git_commit if spec.code else "",
             "data": [self._exact_asset_ref(DataAsset, data_asset_id, r) for r in spec.data_refs()],
             "environment": environment_ref,
             "environment_digest": environment_digest,
+            "environments": {
+                step.name: exact_environments[spec.environment_of(step)][0]
+                for step in spec.steps
+                if spec.environment_of(step)
+            },
             "parameters": check_json_value(
                 merge_parameters(spec, dict(parameters or {})), "parameters"
             ),

@@ -18,8 +18,9 @@ class JobSnapshot(TypedDict):
     code_digest: str
     git_commit: str
     data: list[str]
-    environment: str
+    environment: str  # the pipeline's environment, NAME:VERSION
     environment_digest: str
+    environments: dict[str, str]  # step -> NAME:VERSION, for each step that has one
     parameters: dict[str, Any]
     executor: str
     resources: dict[str, Any]
@@ -39,6 +40,20 @@ class StepState(TypedDict):
 
 class Job(LedgerAggregate):
     """A pipeline run; its events are the run's history."""
+
+    # v2 added the worker, rerun_of, per-step environments and the steps' models, error
+    # and failures; aggregate snapshots taken before are upcast when loaded.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("worker", "")
+        state.setdefault("rerun_of", "")
+        state["snapshot"].setdefault("environments", {})
+        for step in state["steps"].values():
+            step.setdefault("models", [])
+            step.setdefault("error", "")
+            step.setdefault("failures", 0)
 
     def __init__(self) -> None:
         self.pipeline = ""
@@ -68,12 +83,14 @@ class Job(LedgerAggregate):
         snapshot: JobSnapshot
         rerun_of: str
 
-        # v2 added rerun_of (the job whose snapshot this one repeats).
+        # v2 added rerun_of (the job whose snapshot this one repeats) and each step's
+        # environment to the snapshot.
         class_version = 2
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["rerun_of"] = ""
+            state["snapshot"].setdefault("environments", {})
 
         def apply(self, job: Job) -> None:
             job.pipeline = self.pipeline
@@ -288,7 +305,8 @@ class Job(LedgerAggregate):
             )
 
     def succeed(self) -> None:
-        self._require_status("finish", "running")
+        # A cancel that came after the last step finished is too late: the job succeeded.
+        self._require_status("finish", "running", "cancelling")
         self.trigger_event(self.Succeeded)
 
     def fail(self, error: str) -> None:
