@@ -73,6 +73,17 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_named_spec(path: Path, name: str = "") -> tuple[str, dict[str, Any]]:
+    """The spec in ``path`` without its ``name``, and the name: ``name`` if given, else
+    the spec's own."""
+    spec = read_spec_file(path)
+    own = spec.pop("name", "")
+    chosen = name or str(own or "")
+    if not chosen:
+        raise InvalidInputError(f"{path} has no `name`; pass --name")
+    return chosen, spec
+
+
 def parse_environment_spec(data: dict[str, Any]) -> EnvironmentSpec:
     try:
         return EnvironmentSpec.model_validate(data)

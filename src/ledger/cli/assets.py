@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from ledger.cli.context import AsJson, Reason, console, open_ledger, print_json
-from ledger.commands.assets import RegisteredVersion
-from ledger.errors import InvalidInputError
-from ledger.specs import parse_environment_spec, read_spec_file
+from ledger.cli.context import (
+    AsJson,
+    Reason,
+    console,
+    open_ledger,
+    print_json,
+    report_registered,
+)
+from ledger.specs import parse_environment_spec, read_named_spec
 from ledger.summaries import asset_summary
 
 env_app = typer.Typer(help="Register and inspect environments.", no_args_is_help=True)
 data_app = typer.Typer(help="Register and inspect data assets.", no_args_is_help=True)
-
-
-def _report(kind: str, result: RegisteredVersion, as_json: bool) -> None:
-    if as_json:
-        print_json(
-            {"kind": kind, "ref": result.ref, "digest": result.digest, "created": result.created}
-        )
-    elif result.created:
-        console.print(f"Registered {kind} [bold]{result.ref}[/] (sha256:{result.digest[:16]}…)")
-    else:
-        console.print(f"Unchanged: {kind} [bold]{result.ref}[/] already has this content")
 
 
 @env_app.command("register")
@@ -39,15 +33,11 @@ def register_environment(
     as_json: AsJson = False,
 ) -> None:
     """Register an environment spec; an identical spec keeps its existing version."""
-    data: dict[str, Any] = read_spec_file(file)
-    env_name = name or str(data.pop("name", ""))
-    data.pop("name", None)
-    if not env_name:
-        raise InvalidInputError(f"{file} has no `name`; pass --name")
+    env_name, data = read_named_spec(file, name)
     spec = parse_environment_spec(data)
     with open_ledger() as ledger:
         result = ledger.register_environment(env_name, spec, reason=reason)
-    _report("environment", result, as_json)
+    report_registered("environment", result, as_json)
 
 
 @env_app.command("show")
@@ -83,7 +73,7 @@ def register_data(
     """Profile the data (rows, column types, nulls, ranges, top values) and register it."""
     with open_ledger() as ledger:
         result = ledger.register_data_asset(name, path, description=description, reason=reason)
-    _report("data asset", result, as_json)
+    report_registered("data asset", result, as_json)
 
 
 @data_app.command("show")

@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ledger.application import Ledger
+from ledger.commands.assets import RegisteredVersion
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 from projections.timestamps import as_utc
@@ -129,6 +130,18 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+def report_registered(kind: str, result: RegisteredVersion, as_json: bool) -> None:
+    """What registering an environment, data asset or pipeline did."""
+    if as_json:
+        print_json(
+            {"kind": kind, "ref": result.ref, "digest": result.digest, "created": result.created}
+        )
+    elif result.created:
+        console.print(f"Registered {kind} [bold]{result.ref}[/] (sha256:{result.digest[:16]}…)")
+    else:
+        console.print(f"Unchanged: {kind} [bold]{result.ref}[/] already has this content")
 
 
 def format_details(details: dict[str, Any]) -> str:

@@ -22,11 +22,12 @@ from ledger.cli.context import (
     open_ledger,
     open_views,
     print_json,
+    report_registered,
 )
 from ledger.domain.job import Job
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
-from ledger.specs import read_spec_file
+from ledger.specs import read_named_spec
 from ledger.summaries import asset_summary, job_summary
 
 pipeline_app = typer.Typer(help="Register, clone and inspect pipelines.", no_args_is_help=True)
@@ -55,23 +56,14 @@ def register_pipeline(
     as_json: AsJson = False,
 ) -> None:
     """Register a pipeline spec and its code; an identical one keeps its version."""
-    spec: dict[str, Any] = read_spec_file(file)
-    pipeline_name = name or str(spec.pop("name", ""))
-    spec.pop("name", None)
-    if not pipeline_name:
-        raise InvalidInputError(f"{file} has no `name`; pass --name")
+    pipeline_name, spec = read_named_spec(file, name)
     code = spec.pop("code", None)
     if code is not None and not isinstance(code, str):
         raise InvalidInputError(f"{file}: `code` must be a directory path")
     code_dir = (file.parent / code).resolve() if code else None
     with open_ledger() as ledger:
         result = ledger.register_pipeline(pipeline_name, spec, code_dir=code_dir, reason=reason)
-    if as_json:
-        print_json({"ref": result.ref, "digest": result.digest, "created": result.created})
-    elif result.created:
-        console.print(f"Registered pipeline [bold]{result.ref}[/]")
-    else:
-        console.print(f"Unchanged: pipeline [bold]{result.ref}[/] already has this spec and code")
+    report_registered("pipeline", result, as_json)
 
 
 @pipeline_app.command("clone")
