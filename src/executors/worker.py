@@ -70,7 +70,10 @@ class Worker:
         log.info("worker started", worker=self.id, executor=self.settings.executor)
         try:
             bus = open_bus(self.settings)
-            bus.subscribe(CONSUMER, self._on_event, subjects=SUBJECTS, start="new")
+            # From the start of the log the first time: with "new", a job submitted between
+            # the first orphan scan and the consumer's creation would wait for the next scan.
+            # Finished jobs are skipped after one read.
+            bus.subscribe(CONSUMER, self._on_event, subjects=SUBJECTS, start="all")
             await bus.run(stop)
         finally:
             self._stopping.set()
