@@ -24,12 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit
 
 from executors.graph import TaskCall, task_cancelled
 from executors.step_io import materialize_code, materialize_output, store_output
 from executors.streams import captured_output
-from ledger.artifacts import ArtifactStore
+from ledger.artifacts import ArtifactStore, local_path
 from ledger.pipeline_spec import StepSpec
 from ledger.step_results import ModelRequest, StepOutcome
 
@@ -196,8 +195,7 @@ def _resolve_inputs(
         if ref.kind == "param":
             inputs[name] = payload.parameters[ref.name]
         elif ref.kind == "data":
-            uri = payload.data_paths[ref.name]
-            path = Path(unquote(urlsplit(uri).path))
+            path = local_path(payload.data_paths[ref.name])
             if not path.exists():
                 raise StepError(f"input {name!r}: data asset {ref.name} is gone from {path}")
             inputs[name] = path

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
 
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
@@ -169,6 +170,14 @@ def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
 
 def _unlink_quietly(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def local_path(uri: str) -> Path:
+    """The path a ``file://`` URI names (data assets are recorded by URI)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise InvalidInputError(f"not a local file URI: {uri!r}")
+    return Path(unquote(parts.path))
 
 
 class ArtifactStore:

@@ -290,3 +290,47 @@ def download(
     with open_ledger() as ledger:
         written = ledger.download_model_version(ref, dest)
     console.print(f"Wrote {len(written)} files to {dest}")
+
+
+@app.command()
+def convert(
+    ref: Annotated[str, typer.Argument(help="The scikit-learn model version: NAME[:VERSION]")],
+    to: Annotated[str, typer.Option("--to", help="Target format")] = "onnx",
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="CSV/Parquet rows to check parity on (default: its training data)"),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, max=1_000_000, help="Rows to check")] = 500,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Largest relative difference allowed")
+    ] = 1e-4,
+    opset: Annotated[int | None, typer.Option(min=7, help="ONNX opset (default: latest)")] = None,
+    name: Annotated[str, typer.Option(help="Register under this model (default: the same)")] = "",
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Convert to ONNX, check that it answers like the original, register it as a version."""
+    if to != "onnx":
+        raise InvalidInputError(f"cannot convert to {to!r}: the supported format is onnx")
+    from executors.onnx_conversion import convert_model_version  # loads onnx and skl2onnx
+
+    with open_ledger() as ledger:
+        version, conversion = convert_model_version(
+            ledger,
+            ref,
+            sample=sample,
+            rows=rows,
+            tolerance=tolerance,
+            opset=opset,
+            name=name,
+            reason=reason,
+        )
+        summary = version_summary(version, ledger.get_model(version.model_name))
+    if as_json:
+        print_json(summary)
+        return
+    console.print(
+        f"Registered [bold]{version.ref}[/] (ONNX opset {conversion.signature['opset']}), "
+        f"derived from {summary['lineage']['derived_from']}: same answers on "
+        f"{conversion.rows_checked} rows (largest difference {conversion.max_difference:.2g})"
+    )

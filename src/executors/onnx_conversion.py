@@ -1,0 +1,238 @@
+"""Converting registered models to ONNX, checked for numeric parity before registering.
+
+scikit-learn models (a pickled estimator in the version's files) are converted with
+skl2onnx. The converted model must give the same answers as the original on sample
+rows (the version's training data by default): class labels equal, probabilities and
+regression outputs within the tolerance. A conversion that differs is refused and
+nothing is registered. The new version's lineage says ``derived_from``; its signature
+records the opset and the input and output names, types and shapes.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime
+
+from ledger.application import Ledger
+from ledger.artifacts import local_path
+from ledger.domain.model import Lineage, ModelVersion
+from ledger.errors import InvalidInputError
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+DEFAULT_ROWS = 500
+DEFAULT_TOLERANCE = 1e-4
+
+
+class ParityError(InvalidInputError):
+    """The converted model does not give the original's answers."""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A converted model and how closely it matched the original."""
+
+    onnx_model: bytes
+    signature: dict[str, Any]
+    rows_checked: int
+    max_difference: float
+
+
+def load_sklearn_model(directory: Path) -> Any:
+    """The one pickled estimator among a version's files."""
+    found = sorted(p for p in directory.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if len(found) != 1:
+        raise InvalidInputError(
+            f"expected exactly one pickled model ({', '.join(PICKLE_SUFFIXES)}) among the "
+            f"version's files, found {len(found)}"
+        )
+    if found[0].suffix == ".joblib":
+        import joblib  # type: ignore[import-untyped]  # scikit-learn's own dependency
+
+        return joblib.load(found[0])
+    with found[0].open("rb") as stream:
+        return pickle.load(stream)
+
+
+def read_features(path: Path, model: Any, rows: int) -> np.ndarray:
+    """Up to ``rows`` rows of the model's input features from a CSV or Parquet file."""
+    from pyarrow import csv, parquet
+
+    if not path.exists():
+        raise InvalidInputError(f"no such sample file: {path}")
+    table = parquet.read_table(path) if path.suffix == ".parquet" else csv.read_csv(path)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [n for n in names if n not in table.column_names]
+        if missing:
+            raise InvalidInputError(f"{path} lacks the model's feature column(s) {missing}")
+        columns = [str(n) for n in names]
+    else:
+        numeric = [
+            f.name
+            for f in table.schema
+            if str(f.type).startswith(("int", "uint", "float", "double", "halffloat"))
+        ]
+        columns = numeric[: _feature_count(model)]
+    data = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in columns])
+    if data.shape[1] != _feature_count(model):
+        raise InvalidInputError(
+            f"{path} has {data.shape[1]} numeric columns; the model takes {_feature_count(model)}"
+        )
+    return data[:rows].astype(np.float32)
+
+
+def _feature_count(model: Any) -> int:
+    count = getattr(model, "n_features_in_", None)
+    if not isinstance(count, int):
+        raise InvalidInputError("the model does not say how many features it takes")
+    return count
+
+
+def random_features(model: Any, rows: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal rows: a fallback sample when no data is known."""
+    return (
+        np.random.default_rng(seed)
+        .standard_normal((rows, _feature_count(model)))
+        .astype(np.float32)
+    )
+
+
+def convert_sklearn(
+    model: Any, sample: np.ndarray, *, tolerance: float, opset: int | None = None
+) -> Conversion:
+    """Convert ``model``; raise ParityError unless it matches on ``sample``."""
+    from skl2onnx import to_onnx
+
+    options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
+    try:
+        converted = to_onnx(model, sample[:1], target_opset=opset, options=options)
+    except Exception as error:  # skl2onnx raises many kinds for unsupported models
+        raise InvalidInputError(f"cannot convert {type(model).__name__}: {error}") from None
+    onnx_bytes = converted.SerializeToString()
+    session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    difference = check_parity(model, session, sample, tolerance)
+    return Conversion(onnx_bytes, onnx_signature(converted), len(sample), difference)
+
+
+def check_parity(
+    model: Any, session: onnxruntime.InferenceSession, sample: np.ndarray, tolerance: float
+) -> float:
+    """The largest difference between the original's and the session's outputs."""
+    outputs = session.run(None, {session.get_inputs()[0].name: sample})
+    expected = model.predict(sample)
+    got = np.asarray(outputs[0]).reshape(np.shape(expected))
+    if expected.dtype.kind in "OUSb" or hasattr(model, "classes_"):
+        mismatched = np.flatnonzero(np.asarray(got) != expected)
+        if len(mismatched):
+            row = int(mismatched[0])
+            raise ParityError(
+                f"the ONNX model predicts {got[row]!r} where the original predicts "
+                f"{expected[row]!r} (row {row}; {len(mismatched)} of {len(sample)} rows differ)"
+            )
+        difference = 0.0
+        if hasattr(model, "predict_proba") and len(outputs) > 1:
+            difference = _compare(model.predict_proba(sample), outputs[1], tolerance, "probability")
+        return difference
+    return _compare(expected, got, tolerance, "prediction")
+
+
+def _compare(expected: Any, got: Any, tolerance: float, what: str) -> float:
+    expected, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    got = got.reshape(expected.shape)
+    errors = np.abs(expected - got) - tolerance * np.maximum(1.0, np.abs(expected))
+    worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    difference = float(np.max(np.abs(expected - got)))
+    if errors[worst] > 0:
+        raise ParityError(
+            f"ONNX {what} {got[worst]:.9g} differs from the original's {expected[worst]:.9g} "
+            f"at row {worst[0]} by more than the tolerance {tolerance:g}"
+        )
+    return difference
+
+
+def onnx_signature(model: onnx.ModelProto) -> dict[str, Any]:
+    """Opset, and the inputs' and outputs' names, element types and shapes."""
+
+    def describe(value: onnx.ValueInfoProto) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        shape = [d.dim_param or d.dim_value or None for d in tensor.shape.dim]
+        return {
+            "name": value.name,
+            "type": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
+            "shape": shape,
+        }
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return {
+        "format": "onnx",
+        "opset": int(opset),
+        "inputs": [describe(v) for v in model.graph.input],
+        "outputs": [describe(v) for v in model.graph.output],
+    }
+
+
+def convert_model_version(
+    ledger: Ledger,
+    ref: str,
+    *,
+    sample: Path | None = None,
+    rows: int = DEFAULT_ROWS,
+    tolerance: float = DEFAULT_TOLERANCE,
+    opset: int | None = None,
+    name: str = "",
+    reason: str = "",
+) -> tuple[ModelVersion, Conversion]:
+    """Convert a scikit-learn model version to ONNX and register the result.
+
+    Sample rows: ``sample``, else the version's training data (its lineage), else
+    random normal rows.
+    """
+    source = ledger.get_model_version(ref)
+    if source.spec["flavor"] != "sklearn":
+        raise InvalidInputError(
+            f"{source.ref} is a {source.spec['flavor']} model; converting to ONNX is "
+            "supported for sklearn models"
+        )
+    with tempfile.TemporaryDirectory() as work:
+        ledger.download_model_version(source.ref, Path(work) / "source")
+        model = load_sklearn_model(Path(work) / "source")
+        features = _sample(ledger, source, model, sample, rows)
+        conversion = convert_sklearn(model, features, tolerance=tolerance, opset=opset)
+        target = Path(work) / "onnx"
+        target.mkdir()
+        (target / "model.onnx").write_bytes(conversion.onnx_model)
+        lineage: Lineage = {"derived_from": source.ref}
+        for key in ("data", "environment"):
+            if key in source.spec["lineage"]:
+                lineage[key] = source.spec["lineage"][key]
+        version = ledger.register_model_version(
+            name or source.model_name,
+            target,
+            flavor="onnx",
+            signature=conversion.signature,
+            metrics={**source.spec["metrics"], "onnx_parity_max_diff": conversion.max_difference},
+            tags={**source.spec["tags"], "converted_from": source.ref},
+            description=f"ONNX conversion of {source.ref}",
+            lineage=lineage,
+            reason=reason or f"converted {source.ref} to ONNX",
+        )
+    return version, conversion
+
+
+def _sample(
+    ledger: Ledger, source: ModelVersion, model: Any, sample: Path | None, rows: int
+) -> np.ndarray:
+    if sample is not None:
+        return read_features(sample, model, rows)
+    for data_ref in source.spec["lineage"].get("data", []):
+        path = local_path(ledger.data_asset_version(data_ref)["content"]["uri"])
+        if path.is_file():
+            return read_features(path, model, rows)
+    return random_features(model, rows)

@@ -1,0 +1,99 @@
+"""Converting scikit-learn model versions to ONNX, with a parity check (both stores)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression
+
+from executors.onnx_conversion import ParityError, convert_model_version
+from ledger.application import Ledger
+from tests.conftest import Cli, assert_user_error
+
+
+def _register(ledger: Ledger, tmp_path: Path, name: str, model: object, **kwargs: object) -> str:
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "model.pkl").write_bytes(pickle.dumps(model))
+    return ledger.register_model_version(name, directory, flavor="sklearn", **kwargs).ref  # type: ignore[arg-type]
+
+
+def _training_data(tmp_path: Path) -> tuple[np.ndarray, np.ndarray, Path]:
+    features, labels = make_classification(n_samples=400, n_features=6, random_state=1)
+    path = tmp_path / "train.csv"
+    header = ",".join([*(f"f{i}" for i in range(6)), "label"])
+    rows = np.column_stack([features, labels])
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.9g")
+    return features, labels, path
+
+
+def test_a_classifier_converts_with_the_same_answers_and_lineage(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    features, labels, data = _training_data(tmp_path)
+    ledger.register_data_asset("train", data)
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(features, labels)
+    ref = _register(ledger, tmp_path, "forest", model, lineage={"data": ["train"]},
+                    metrics={"accuracy": 0.9})  # fmt: skip
+    version, conversion = convert_model_version(ledger, ref)
+    assert version.ref == "forest:2" and version.spec["flavor"] == "onnx"
+    assert version.spec["lineage"] == {"derived_from": "forest:1", "data": ["train:1"]}
+    assert version.spec["metrics"]["accuracy"] == 0.9
+    assert conversion.rows_checked == 400 and conversion.max_difference < 1e-4
+    signature = version.spec["signature"]
+    assert signature["opset"] >= 7
+    assert signature["inputs"] == [{"name": "X", "type": "float32", "shape": [None, 6]}]
+    assert [o["name"] for o in signature["outputs"]] == ["label", "probabilities"]
+
+    ledger.download_model_version(version.ref, tmp_path / "out")
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
+    labels_out, probabilities = session.run(None, {"X": features.astype(np.float32)})
+    assert (labels_out == model.predict(features)).all()
+    assert np.allclose(probabilities, model.predict_proba(features), atol=1e-5)
+
+
+def test_a_conversion_whose_outputs_differ_is_refused_and_nothing_is_registered(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    # Features around 1e6 with fine detail: float32, what ONNX runs on, loses it.
+    features, target = make_regression(n_samples=200, n_features=3, noise=0.1, random_state=2)
+    features = features + 1e6
+    model = LinearRegression().fit(features, target * 1e3)
+    ref = _register(ledger, tmp_path, "linear", model)
+    sample = tmp_path / "sample.csv"
+    np.savetxt(sample, features, delimiter=",", header="a,b,c", comments="", fmt="%.12g")
+    with pytest.raises(ParityError, match="differs from the original's"):
+        convert_model_version(ledger, ref, sample=sample)
+    assert ledger.get_model("linear").latest_version == 1
+    # The same model on centred features keeps its precision in float32: accepted.
+    centred = LinearRegression().fit(features - 1e6, target * 1e3)
+    version, conversion = convert_model_version(
+        ledger, _register(ledger, tmp_path, "centred", centred)
+    )
+    assert version.ref == "centred:2" and conversion.max_difference < 1.0
+
+
+def test_convert_from_the_cli_and_its_errors(
+    cli: Cli, open_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    features, labels, _ = _training_data(tmp_path)
+    ledger = open_ledger()
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(features, labels)
+    _register(ledger, tmp_path, "cli-forest", model)
+    ledger.close()
+    converted = cli("model", "convert", "cli-forest:1", "--to", "onnx", "--rows", "50")
+    assert converted.code == 0, converted.err
+    assert "Registered cli-forest:2 (ONNX opset" in converted.out and "on 50 rows" in converted.out
+    assert_user_error(cli("model", "convert", "cli-forest:1", "--to", "tflite"), "onnx")
+    assert_user_error(cli("model", "convert", "cli-forest:2"), "is a onnx model")
+    assert_user_error(
+        cli("model", "convert", "cli-forest:1", "--tolerance", "0", "--rows", "50"),
+        "differs from the original's",
+    )
