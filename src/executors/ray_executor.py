@@ -25,6 +25,20 @@ class UnschedulableStepError(Exception):
     """The step asks for more than the whole Ray cluster has: it would wait forever."""
 
 
+def connect_ray(address: str = "", num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address`` (or RAY_ADDRESS), else start a local Ray; once
+    per process."""
+    if not ray.is_initialized():
+        ray.init(
+            address=address or None,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+        log.info("ray connected", address=address or "local")
+
+
 def _run_task(function: Callable[[TaskCall], Any], call: TaskCall) -> Any:
     return function(call)
 
@@ -40,15 +54,7 @@ class RayExecutor(TaskPoolExecutor["ray.ObjectRef[Any]"]):
     name = "ray"
 
     def __init__(self, address: str = "", num_cpus: int | None = None) -> None:
-        if not ray.is_initialized():
-            ray.init(
-                address=address or None,
-                num_cpus=None if address else num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-            log.info("ray connected", address=address or "local")
+        connect_ray(address, num_cpus)
         self._remote = ray.remote(max_retries=0)(_run_task)
         self._resources: dict[str, float] = {}
         self._resources_read_at = -RESOURCES_TTL_S

@@ -27,3 +27,7 @@ class ConcurrencyError(LedgerError):
 
 class BusUnavailableError(LedgerError):
     """NATS cannot be reached, or its stream or consumer does not fit the settings."""
+
+
+class ServingUnavailableError(LedgerError):
+    """A deployment cannot answer now (its replicas failed to start, or died)."""

@@ -20,6 +20,7 @@ from ledger.errors import (
     LedgerError,
     NotFoundError,
     RuleViolationError,
+    ServingUnavailableError,
 )
 from ledger.logging import get_logger
 
@@ -61,6 +62,7 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
 
 _STATUS_OF: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
+    (ServingUnavailableError, 503),
     (RuleViolationError, 409),
     (ConcurrencyError, 409),
     (InvalidInputError, 400),

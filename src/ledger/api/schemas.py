@@ -57,6 +57,22 @@ class WeightsBody(Body):
     reason: str = Reason
 
 
+class ScoreBody(BaseModel):
+    """Model inputs: rows of features (a model with one input), or input name -> rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] | dict[str, list[Any]] = Field(
+        description='e.g. [[5.1, 3.5, 1.4, 0.2]] or {"X": [[5.1, 3.5, 1.4, 0.2]]}'
+    )
+
+
+class ScoreOut(BaseModel):
+    deployment: str = Field(description="The deployment that answered")
+    model: str = Field(description="Its model version, NAME:VERSION")
+    outputs: dict[str, Any] = Field(description="Output name -> values, one per input row")
+
+
 class HealthBody(Body):
     status: str = Field(min_length=1, max_length=64)
     detail: str = Field("", max_length=2_000)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ledger.application import Ledger
 from ledger.bus.relay import RelayThread
@@ -25,6 +25,9 @@ MAX_CACHED_TOKENS = 10_000
 TOKEN_CACHE_S = 1.0
 TOKEN_EVENTS = f"{ApiToken.__name__}."
 log = get_logger(__name__)
+
+if TYPE_CHECKING:
+    from executors.serving.router import EndpointRouter
 
 
 class ViewPool:
@@ -74,6 +77,8 @@ class ApiServices:
         self.ledger = Ledger(settings)
         # The NATS relay, when this server runs it alongside (``ledger serve --relay``).
         self.relay = RelayThread(settings) if relay else None
+        self._router: EndpointRouter | None = None
+        self._router_lock = threading.Lock()
         self._runner = ProjectionRunner(settings, on_commit=self._views_changed)
         # Token hash -> (when read, (name, role) or None for no live token). Entries last
         # TOKEN_CACHE_S, and all go when this server's follower applies a token event.
@@ -142,7 +147,19 @@ class ApiServices:
                     self._stop.wait(1.0)
                 listener.wait(self._poll_interval if self._runner.db.kind == "sqlite" else 1.0)
 
+    def router(self) -> EndpointRouter:
+        """The online endpoints' router; created (and Ray joined) on the first score."""
+        with self._router_lock:
+            if self._router is None:
+                from executors.serving.router import EndpointRouter  # imports ray
+
+                self._router = EndpointRouter(Ledger(self.settings))
+            return self._router
+
     def close(self) -> None:
+        if self._router is not None:
+            self._router.close()
+            self._router.ledger.close()
         if self.relay is not None:
             self.relay.stop()
         self._stop.set()

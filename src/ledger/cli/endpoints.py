@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,6 +12,7 @@ from rich.table import Table
 
 from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
+from ledger.errors import InvalidInputError
 from ledger.refs import parse_weights
 
 app = typer.Typer(
@@ -163,3 +167,40 @@ def list_endpoints(as_json: AsJson = False) -> None:
             e["created_at"][:19],
         )
     console.print(table)
+
+
+@app.command()
+def score(
+    name: Annotated[str, typer.Argument(help="Online endpoint")],
+    inputs: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help='JSON rows, e.g. "[[5.1, 3.5, 1.4, 0.2]]", or @FILE holding them'
+        ),
+    ],
+    deployment: Annotated[
+        str, typer.Option(help="Score on this deployment instead of the traffic split")
+    ] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Score as `POST /endpoints/NAME/score` does: replicas start on Ray for this call."""
+    text = Path(inputs[1:]).read_text() if inputs.startswith("@") else inputs
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        raise InvalidInputError(f"--input is not JSON: {error}") from None
+    from executors.serving.router import EndpointRouter  # imports ray
+
+    with open_ledger() as ledger:
+        router = EndpointRouter(ledger)
+        try:
+            scored = asyncio.run(router.score(name, rows, deployment))
+        finally:
+            router.close()
+    result = {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"answered by [bold]{scored.deployment}[/] ({scored.model})")
+    for output, values in scored.outputs.items():
+        console.print(f"{output}: {json.dumps(values)}")

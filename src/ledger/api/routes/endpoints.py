@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 
-from ledger.api.auth import Deployer, Reader
-from ledger.api.routes.common import ReasonQuery, read_json, read_views, run_command
-from ledger.api.schemas import DeploymentBody, EndpointBody, EndpointOut, HealthBody, WeightsBody
+from ledger.api.auth import Deployer, Reader, services_of
+from ledger.api.routes.common import (
+    ReasonQuery,
+    json_response,
+    read_json,
+    read_views,
+    run_command,
+)
+from ledger.api.schemas import (
+    DeploymentBody,
+    EndpointBody,
+    EndpointOut,
+    HealthBody,
+    ScoreBody,
+    ScoreOut,
+    WeightsBody,
+)
 
 router = APIRouter(tags=["endpoints"])
 
@@ -107,3 +122,27 @@ def report_health(
         ),
     )
     return _endpoint(request, name)
+
+
+@router.post("/endpoints/{name}/score", response_model=ScoreOut)
+async def score(
+    request: Request,
+    _: Reader,
+    name: str,
+    body: ScoreBody,
+    deployment: Annotated[
+        str,
+        Header(
+            alias="X-Ledger-Deployment",
+            max_length=200,
+            description="Score on this deployment instead of the traffic split",
+        ),
+    ] = "",
+) -> Any:
+    """Score on an online endpoint: a deployment picked by the traffic weights answers;
+    mirrored deployments get a copy whose answer is dropped."""
+    router_ = await asyncio.to_thread(services_of(request).router)
+    scored = await router_.score(name, body.inputs, deployment)
+    return json_response(
+        {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
+    )

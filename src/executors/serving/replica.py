@@ -1,0 +1,37 @@
+"""One replica of a deployment: a Ray actor holding an ONNX Runtime session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from executors.serving.sessions import feeds, open_session, run
+from ledger.artifacts import ArtifactStore, FileEntry
+
+
+class ModelReplica:
+    """Loads the model's files from the artifact store once; scores many requests."""
+
+    def __init__(
+        self, artifacts_dir: str, files: list[dict[str, Any]], want_gpu: bool, work_dir: str
+    ) -> None:
+        entries = [FileEntry.from_dict(f) for f in files]
+        onnx_files = [e for e in entries if e.path.endswith(".onnx")]
+        if len(onnx_files) != 1:
+            raise ValueError(
+                f"expected one .onnx file among the model's files, found {len(onnx_files)}"
+            )
+        ArtifactStore(Path(artifacts_dir)).materialize(onnx_files, Path(work_dir))
+        self.model = open_session(Path(work_dir) / onnx_files[0].path, want_gpu=want_gpu)
+        self.calls = 0
+
+    def describe(self) -> dict[str, str]:
+        """The provider in use, and why when it is not the one asked for."""
+        return {"provider": self.model.provider, "note": self.model.note}
+
+    def score(self, inputs: Any) -> dict[str, Any]:
+        self.calls += 1
+        return run(self.model.session, feeds(self.model.session, inputs))
+
+    def call_count(self) -> int:
+        return self.calls

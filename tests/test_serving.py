@@ -1,0 +1,175 @@
+"""Online endpoints: ONNX models in Ray actor replicas behind the HTTP API (both stores).
+
+Real Ray (the session's local instance), real ONNX Runtime, models made with
+scikit-learn and converted with skl2onnx.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+from executors.onnx_conversion import convert_model_version
+from ledger.application import Ledger
+from ledger.domain.endpoint import Resources
+from tests.conftest import Api, assert_user_error
+
+SMALL: Resources = {"cpus": 0.2, "gpus": 0, "memory_mb": 256, "replicas": 1}
+ROWS, _ = make_classification(n_samples=300, n_features=4, random_state=3)
+
+
+def _onnx_model(ledger: Ledger, tmp_path: Path, name: str, estimator: Any) -> str:
+    features, labels = make_classification(n_samples=300, n_features=4, random_state=3)
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "model.pkl").write_bytes(pickle.dumps(estimator.fit(features, labels)))
+    source = ledger.register_model_version(name, directory, flavor="sklearn")
+    return convert_model_version(ledger, source.ref, rows=100)[0].ref
+
+
+@pytest.fixture
+def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
+    """Endpoint shop: blue 90 %, green 10 %, shadow mirrored at 50 %."""
+    ledger = Ledger(api.settings)
+    models = {
+        "blue": _onnx_model(ledger, tmp_path, "linear", LogisticRegression()),
+        "green": _onnx_model(ledger, tmp_path, "tree", DecisionTreeClassifier(max_depth=3)),
+        "shadow": _onnx_model(ledger, tmp_path, "deep", DecisionTreeClassifier()),
+    }
+    ledger.create_endpoint("shop", "online")
+    for deployment, model in models.items():
+        ledger.deploy("shop", deployment, model, resources=SMALL)
+    ledger.set_traffic("shop", {"blue": 90, "green": 10})
+    ledger.set_mirror("shop", {"shadow": 50})
+    ledger.close()
+    return models
+
+
+def _score(api: Api, rows: Any, **headers: str) -> Any:
+    return api.client.post(
+        "/endpoints/shop/score", json={"inputs": rows}, headers=api.auth("reader") | headers
+    )
+
+
+def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None:
+    answered: Counter[str] = Counter()
+    for i in range(2_000):
+        response = _score(api, ROWS[i % 300 : i % 300 + 1].tolist())
+        assert response.status_code == 200, response.text
+        body = response.json()
+        answered[body["deployment"]] += 1
+        assert body["model"] == shop[body["deployment"]]
+        assert body["outputs"]["label"] in ([0], [1])
+    assert set(answered) == {"blue", "green"}  # the shadow never answers
+    assert 7.0 <= 100 * answered["green"] / 2_000 <= 13.0, answered
+    router = api.client.app.state.services.router()
+    deadline = time.monotonic() + 10
+    while sum(router.mirrored.values()) < 1_000 - 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 850 <= router.mirrored["shop", "shadow"] <= 1_150, router.mirrored  # 50 % of 2,000
+
+    endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
+    for deployment in endpoint["deployments"].values():
+        assert deployment["health"] == "healthy"
+        assert "1 replica(s) on CPUExecutionProvider" in deployment["health_detail"]
+
+    targeted = _score(api, ROWS[:3].tolist(), **{"X-Ledger-Deployment": "shadow"})
+    assert (
+        targeted.json()["deployment"] == "shadow" and len(targeted.json()["outputs"]["label"]) == 3
+    )
+    probabilities = np.asarray(targeted.json()["outputs"]["probabilities"])
+    assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_scoring_errors(api: Api, shop: dict[str, str], tmp_path: Path) -> None:
+    wrong_shape = _score(api, [[1.0, 2.0]])
+    assert wrong_shape.status_code == 400 and "shape [1, 2]" in wrong_shape.json()["detail"]
+    not_numbers = _score(api, [["a", "b", "c", "d"]])
+    assert not_numbers.status_code == 400
+    ghost = _score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": "ghost"})
+    assert ghost.status_code == 404
+    missing = api.client.post("/endpoints/nowhere/score", json={"inputs": [[1, 2, 3, 4]]},
+                              headers=api.auth("reader"))  # fmt: skip
+    assert missing.status_code == 404
+    anonymous = api.client.post("/endpoints/shop/score", json={"inputs": [[1, 2, 3, 4]]})
+    assert anonymous.status_code == 401
+
+    ledger = Ledger(api.settings)
+    pickled = tmp_path / "raw"
+    pickled.mkdir()
+    (pickled / "model.pkl").write_bytes(b"not onnx")
+    ledger.register_model_version("raw", pickled, flavor="sklearn")
+    ledger.deploy("shop", "raw", "raw:1", resources=SMALL)
+    ledger.close()
+    time.sleep(0.3)  # the router notices the new deployment
+    unservable = _score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": "raw"})
+    assert unservable.status_code == 503
+    assert "convert it with `ledger model convert raw:1 --to onnx`" in unservable.json()["detail"]
+    deadline = time.monotonic() + 5
+    while _health(api, "raw") != "unhealthy":  # the views follow the log
+        assert time.monotonic() < deadline, _health(api, "raw")
+        time.sleep(0.05)
+
+
+def _health(api: Api, deployment: str) -> str:
+    endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
+    return str(endpoint["deployments"][deployment]["health"])
+
+
+def test_switching_blue_to_green_under_load_loses_no_request(
+    api: Api, shop: dict[str, str]
+) -> None:
+    statuses: Counter[int] = Counter()
+    answered_by: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            response = _score(api, ROWS[:2].tolist())
+            statuses[response.status_code] += 1
+            if response.status_code == 200:
+                answered_by.append(response.json()["deployment"])
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    ledger = Ledger(api.settings)
+    try:
+        time.sleep(1.0)
+        ledger.set_traffic("shop", {"green": 100}, reason="switch")
+        time.sleep(1.0)
+        ledger.set_mirror("shop", {})
+        ledger.undeploy("shop", "blue", reason="retired")
+        ledger.undeploy("shop", "shadow", reason="retired")
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        ledger.close()
+    assert set(statuses) == {200}, statuses
+    assert statuses[200] > 100
+    assert answered_by[-20:] == ["green"] * 20
+    assert "blue" in answered_by[:20]
+
+
+def test_score_from_the_cli(api: Api, shop: dict[str, str], cli: Any) -> None:
+    rows = ROWS[:2].tolist()
+    result = cli("endpoint", "score", "shop", "--input", json.dumps(rows), "--json")
+    assert result.code == 0, result.err
+    assert result.json()["deployment"] in ("blue", "green")
+    targeted = cli("endpoint", "score", "shop", "-i", json.dumps(rows), "--deployment", "shadow")
+    assert targeted.code == 0 and "answered by shadow (deep:2)" in targeted.out
+    assert_user_error(cli("endpoint", "score", "shop", "-i", "[[1, 2"), "--input is not JSON")
+    assert_user_error(cli("endpoint", "score", "shop", "-i", "[[1, 2]]"), "has shape [1, 2]")
