@@ -23,6 +23,7 @@ from executors.leases import WorkerLeases
 from executors.registry import load_executor
 from ledger.application import Ledger
 from ledger.bus import Delivery, open_bus
+from ledger.domain.batch_job import BatchJob
 from ledger.errors import RuleViolationError
 from ledger.logging import get_logger
 from ledger.settings import Settings
@@ -31,7 +32,7 @@ from projections.jobs import JobsProjection, list_jobs
 from projections.runner import ProjectionRunner
 
 CONSUMER = "ledger-worker"
-SUBJECTS = ("ledger.job.submitted",)
+SUBJECTS = ("ledger.job.submitted", "ledger.batch_job.requested")
 RECOVERY_BATCH = 1_000
 log = get_logger(__name__)
 
@@ -148,6 +149,9 @@ class Worker:
         """Claim ``job_id`` (start it, or take it over from a dead worker) and run it to
         its end here; return its final status, or "" when it is not this worker's."""
         ledger = self.ledger
+        batch = ledger.find_batch_job(job_id)
+        if batch is not None:
+            return self._run_batch(batch)
         job = ledger.get_job(job_id)
         if job.finished:
             return ""
@@ -173,6 +177,22 @@ class Worker:
                     return ""
                 job = orphaned
         return job_runner.run_job(ledger, executor, job, self.actor, self._stopping)
+
+    def _run_batch(self, job: BatchJob) -> str:
+        """Score a batch endpoint's input on Ray (started again from the top when its
+        previous worker stopped)."""
+        from executors.batch_scoring import run_batch_job  # imports ray
+        from executors.ray_executor import connect_ray
+
+        job_id = str(job.id)
+        with self.ledger.on_behalf_of(self.actor, causation_id=job_id):
+            started = self.ledger.start_batch_job(
+                job_id, self.id, may_take=lambda j: j.worker not in self._alive_workers()
+            )
+            if started is None:
+                return ""
+            connect_ray(self.settings.ray_address, self.settings.ray_num_cpus)
+            return run_batch_job(self.ledger, started, self.id, self._stopping)
 
     def _alive_workers(self) -> set[str]:
         # On a connection of its own: this runs on job threads and the orphan scan.

@@ -8,12 +8,12 @@ fresh state (see ``LedgerCore._execute``).
 
 from __future__ import annotations
 
-from ledger.commands.endpoints import EndpointCommands
+from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.job_runs import JobRunCommands
 from ledger.commands.tokens import TokenCommands
 
 
-class Ledger(EndpointCommands, JobRunCommands, TokenCommands):
+class Ledger(BatchJobCommands, JobRunCommands, TokenCommands):
     """Models, environments, data, pipelines, jobs, endpoints and API tokens, as one event log."""
 
     name = "Ledger"

@@ -20,6 +20,7 @@ from ledger.artifacts import ArtifactStore
 from ledger.chain import ChainedRecorder, VerifyReport, verify_chain
 from ledger.domain import (
     ApiToken,
+    BatchJob,
     DataAsset,
     Endpoint,
     Environment,
@@ -101,7 +102,8 @@ class LedgerCore(Application[uuid.UUID]):
     name = "Ledger"
     # Loading an aggregate never replays more than this many events.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
-        (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job, ApiToken), 100
+        (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job, BatchJob, ApiToken),
+        100,
     )
 
     def __init__(self, settings: Settings | None = None) -> None:

@@ -117,6 +117,11 @@ def profile_column(column: Any) -> ColumnProfile:
     return _categorical_profile(column)
 
 
+def read_table(path: Path) -> Any:
+    """A CSV or Parquet file, or a directory of them, as one pyarrow Table."""
+    return _read_dataset(Path(path))[1]
+
+
 def digest_path(path: Path) -> str:
     """sha256 hex of a file's bytes; for a directory, of its sorted (path, digest) pairs.
 

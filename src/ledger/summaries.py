@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.chain import VerifyReport
-from ledger.domain import DataAsset, Endpoint, Environment, Job, Model, ModelVersion, Pipeline
+from ledger.domain import (
+    BatchJob,
+    DataAsset,
+    Endpoint,
+    Environment,
+    Job,
+    Model,
+    ModelVersion,
+    Pipeline,
+)
 from ledger.domain.versioned import VersionedAsset
 
 
@@ -83,6 +92,28 @@ def job_summary(job: Job) -> dict[str, Any]:
         "rerun_of": job.rerun_of,
         "snapshot": job.snapshot,
         "steps": job.steps,
+        "error": job.error,
+        "submitted_at": job.created_on.isoformat(),
+        "updated_at": job.modified_on.isoformat(),
+    }
+
+
+def batch_job_summary(job: BatchJob) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "kind": "batch",
+        "endpoint": job.endpoint,
+        "deployment": job.deployment,
+        "model": job.model,
+        "status": job.status,
+        "worker": job.worker,
+        "input_uri": job.input_uri,
+        "input_digest": job.input_digest,
+        "rows": job.rows,
+        "rows_done": job.rows_done,
+        "mini_batch_size": job.mini_batch_size,
+        "output_digest": job.output_digest,
+        "duration_s": job.duration_s,
         "error": job.error,
         "submitted_at": job.created_on.isoformat(),
         "updated_at": job.modified_on.isoformat(),

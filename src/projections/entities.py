@@ -13,6 +13,7 @@ from uuid import UUID
 
 from ledger.domain import (
     ApiToken,
+    BatchJob,
     DataAsset,
     Endpoint,
     Environment,
@@ -58,6 +59,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(DataAsset.Created): _named("data"),
     event_type(Pipeline.Created): _named("pipeline"),
     event_type(Job.Submitted): _job,
+    event_type(BatchJob.Requested): _job,
     event_type(ApiToken.Issued): _named("token"),
 }
 

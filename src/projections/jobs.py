@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from ledger.domain import Job, LedgerAggregate
+from ledger.domain import BatchJob, Job, LedgerAggregate
 from ledger.domain.job import FINAL_STATUSES
 from projections.base import Change, Handler, Projection
 from projections.database import ViewDatabase
@@ -56,7 +56,41 @@ class JobsProjection(Projection):
             Job.Succeeded: self._status("succeeded"),
             Job.Failed: self._failed,
             Job.Cancelled: self._status("cancelled"),
+            BatchJob.Requested: self._batch_requested,
+            BatchJob.Started: self._batch_started,
+            BatchJob.Progressed: self._batch_progressed,
+            BatchJob.Completed: self._batch_completed,
+            BatchJob.Failed: self._failed,
         }
+
+    # Batch jobs are listed with the pipeline jobs: "pipeline" names the endpoint
+    # (batch:NAME), and the steps columns count rows.
+
+    def _batch_requested(self, change: Change) -> None:
+        event = change.data
+        row = (
+            f"batch:{event['endpoint']}",
+            "submitted",
+            "ray",
+            "",
+            event["rows"],
+            0,
+            "",
+            "",
+            event["actor"],
+            change.time_us,
+            change.time_us,
+        )
+        self.put(JOBS.name, (job_key(change),), row)
+
+    def _batch_started(self, change: Change) -> None:
+        self._update(change, status="running", worker=change.data["worker"], steps_done=0)
+
+    def _batch_progressed(self, change: Change) -> None:
+        self._update(change, steps_done=change.data["rows_done"])
+
+    def _batch_completed(self, change: Change) -> None:
+        self._update(change, status="succeeded", steps_done=change.data["rows"])
 
     def _submitted(self, change: Change) -> None:
         event = change.data

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from executors.serving.sessions import feeds, open_session, run
 from ledger.artifacts import ArtifactStore, FileEntry
 
@@ -30,8 +32,15 @@ class ModelReplica:
         return {"provider": self.model.provider, "note": self.model.note}
 
     def score(self, inputs: Any) -> dict[str, Any]:
+        """Outputs as lists (JSON-ready): for online requests."""
         self.calls += 1
-        return run(self.model.session, feeds(self.model.session, inputs))
+        outputs = run(self.model.session, feeds(self.model.session, inputs))
+        return {name: value.tolist() for name, value in outputs.items()}
+
+    def score_arrays(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs as arrays: for batch mini-batches."""
+        self.calls += 1
+        return run(self.model.session, feeds(self.model.session, features))
 
     def call_count(self) -> int:
         return self.calls

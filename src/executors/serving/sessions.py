@@ -84,11 +84,13 @@ def feeds(session: onnxruntime.InferenceSession, inputs: Any) -> dict[str, np.nd
     return result
 
 
-def run(session: onnxruntime.InferenceSession, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Score; outputs by name, as lists (JSON-ready)."""
+def run(
+    session: onnxruntime.InferenceSession, inputs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Score; outputs by name."""
     names = [o.name for o in session.get_outputs()]
     try:
         values = session.run(names, inputs)
     except (onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument, ValueError) as error:
         raise InvalidInputError(f"the model refused the input: {error}") from None
-    return {name: np.asarray(value).tolist() for name, value in zip(names, values, strict=True)}
+    return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}

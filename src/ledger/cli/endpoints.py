@@ -204,3 +204,46 @@ def score(
     console.print(f"answered by [bold]{scored.deployment}[/] ({scored.model})")
     for output, values in scored.outputs.items():
         console.print(f"{output}: {json.dumps(values)}")
+
+
+@app.command()
+def invoke(
+    name: Annotated[str, typer.Argument(help="Batch endpoint")],
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="CSV or Parquet file, or a directory of them")
+    ],
+    deployment: Annotated[
+        str, typer.Option(help="Deployment to score with (default: the one taking traffic)")
+    ] = "",
+    mini_batch_size: Annotated[int, typer.Option(min=1, help="Rows per mini-batch")] = 10_000,
+    max_retries: Annotated[
+        int, typer.Option(min=0, max=10, help="Attempts again for a failed mini-batch")
+    ] = 2,
+    wait: Annotated[bool, typer.Option(help="Follow the job until it ends")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="With --wait: write the predictions (Parquet) here")
+    ] = None,
+    reason: Reason = "",
+) -> None:
+    """Score every row of the input on a batch endpoint; a worker runs it on Ray."""
+    from ledger.cli.jobs import follow_batch_job, write_batch_output
+
+    if out is not None and not wait:
+        raise InvalidInputError("--out needs --wait (or use `ledger job output JOB FILE` later)")
+    with open_ledger() as ledger:
+        job = ledger.invoke_batch_endpoint(
+            name,
+            input_path,
+            deployment=deployment,
+            mini_batch_size=mini_batch_size,
+            max_retries=max_retries,
+            reason=reason,
+        )
+        console.print(
+            f"Submitted batch job [bold]{job.id}[/]: {job.rows:,} rows on {name}/{job.deployment}"
+            f" ({job.model})"
+        )
+        if wait:
+            finished = follow_batch_job(ledger, str(job.id))
+            if out is not None:
+                write_batch_output(ledger, finished, out)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ledger.application import Ledger
+from ledger.artifacts import FileEntry
 from ledger.bus.jetstream import describe_nats_url
 from ledger.cli.context import (
     AsJson,
@@ -24,11 +25,12 @@ from ledger.cli.context import (
     print_json,
     report_registered,
 )
+from ledger.domain.batch_job import BatchJob
 from ledger.domain.job import Job
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
 from ledger.specs import read_named_spec
-from ledger.summaries import asset_summary, job_summary
+from ledger.summaries import asset_summary, batch_job_summary, job_summary
 
 pipeline_app = typer.Typer(help="Register, clone and inspect pipelines.", no_args_is_help=True)
 job_app = typer.Typer(help="Submit, follow and manage pipeline jobs.", no_args_is_help=True)
@@ -177,6 +179,15 @@ def show_job(
 ) -> None:
     """Show a job: snapshot, steps with attempts, outputs and metrics."""
     with open_ledger() as ledger:
+        batch = ledger.find_batch_job(job_id)
+        if batch is not None:
+            if watch:
+                batch = follow_batch_job(ledger, job_id, quiet=as_json)
+            if as_json:
+                print_json(batch_job_summary(batch))
+            elif not watch:
+                _print_batch_job(batch)
+            return
         if watch:
             _follow(ledger, job_id, as_json)
             return
@@ -265,6 +276,59 @@ def cancel_job(job_id: str, reason: Reason = "") -> None:
         console.print(f"Cancelled job {job_id}")
     else:
         console.print(f"Asked the worker to stop job {job_id} (now {job.status})")
+
+
+@job_app.command("output")
+def job_output(
+    job_id: str,
+    dest: Annotated[Path, typer.Argument(help="File to write the predictions to (Parquet)")],
+) -> None:
+    """Write a finished batch job's predictions, in input order."""
+    with open_ledger() as ledger:
+        write_batch_output(ledger, ledger.get_batch_job(job_id), dest)
+
+
+def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
+    if job.status != "succeeded":
+        raise InvalidInputError(f"batch job {job.id} is {job.status}: it has no output")
+    entry = FileEntry(path=dest.name, sha256=job.output_digest, size=0)
+    ledger.artifacts.materialize([entry], dest.parent)
+    console.print(f"Wrote {job.rows_done:,} predictions to {dest}")
+
+
+def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> BatchJob:
+    """Show the rows scored until the batch job ends; exit 1 unless it succeeded."""
+    job = ledger.get_batch_job(job_id)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("rows {task.fields[state]}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as bar:
+        task = bar.add_task(f"batch job {job_id[:8]}", total=job.rows, state=job.status)
+        while True:
+            bar.update(task, completed=job.rows_done, state=job.status)
+            if job.finished:
+                break
+            time.sleep(WATCH_INTERVAL_S)
+            job = ledger.get_batch_job(job_id)
+    if not quiet:
+        _print_batch_job(job)
+    if job.status != "succeeded":
+        raise typer.Exit(1)
+    return job
+
+
+def _print_batch_job(job: BatchJob) -> None:
+    console.print(
+        f"batch job [bold]{job.id}[/]  {job.endpoint}/{job.deployment} ({job.model})  "
+        f"{_styled(job.status)}"
+    )
+    if job.error:
+        console.print(f"[red]error:[/] {job.error}")
+    console.print(f"  input: {job.input_uri} (sha256:{job.input_digest[:16]}…)")
+    console.print(
+        f"  rows: {job.rows_done:,} of {job.rows:,}, mini-batches of {job.mini_batch_size:,}"
+    )
+    if job.output_digest:
+        console.print(f"  output: sha256:{job.output_digest} in {job.duration_s:.2f} s")
 
 
 def _styled(status: str) -> str:

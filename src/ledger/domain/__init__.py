@@ -1,6 +1,7 @@
 """Domain aggregates of the ledger; each event records actor, reason and correlation."""
 
 from ledger.domain.base import EventMeta, LedgerAggregate, acting, aggregate_id
+from ledger.domain.batch_job import BatchJob
 from ledger.domain.data_asset import DataAsset
 from ledger.domain.endpoint import Endpoint
 from ledger.domain.environment import Environment
@@ -11,6 +12,7 @@ from ledger.domain.token import ApiToken
 
 __all__ = [
     "ApiToken",
+    "BatchJob",
     "DataAsset",
     "Endpoint",
     "Environment",

@@ -1,0 +1,118 @@
+"""Batch endpoints: invoking one over a dataset, and recording the run's progress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from ledger.commands.endpoints import EndpointCommands
+from ledger.domain.batch_job import BatchJob
+from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+
+MAX_RETRIES = 10
+
+
+class BatchJobCommands(EndpointCommands):
+    """Commands and queries for batch jobs (runs of batch endpoints)."""
+
+    def invoke_batch_endpoint(
+        self,
+        endpoint_name: str,
+        input_path: Path,
+        *,
+        deployment: str = "",
+        mini_batch_size: int = 10_000,
+        max_retries: int = 2,
+        reason: str = "",
+    ) -> BatchJob:
+        """Request scoring of every row of ``input_path`` (CSV/Parquet file or directory)
+        by a deployment: ``deployment``, or the one with the largest traffic share."""
+        # Imported here: pyarrow takes a noticeable time to load and only this needs it.
+        from ledger.data_profile import digest_path, read_table
+
+        endpoint = self.get_endpoint(endpoint_name)
+        if endpoint.kind != "batch":
+            raise RuleViolationError(
+                f"endpoint {endpoint_name!r} is online: score it with "
+                f"`ledger endpoint score` or POST /endpoints/{endpoint_name}/score"
+            )
+        if endpoint.deleted:
+            raise RuleViolationError(f"endpoint {endpoint_name!r} is deleted")
+        chosen = deployment or max(endpoint.traffic, key=endpoint.traffic.__getitem__, default="")
+        if not chosen or (not deployment and endpoint.traffic[chosen] == 0):
+            raise RuleViolationError(
+                f"endpoint {endpoint_name!r} has no deployment taking traffic; pass a deployment"
+            )
+        if chosen not in endpoint.deployments:
+            raise NotFoundError(f"endpoint {endpoint_name!r} has no deployment {chosen!r}")
+        if mini_batch_size < 1:
+            raise InvalidInputError("mini_batch_size must be at least 1")
+        if not 0 <= max_retries <= MAX_RETRIES:
+            raise InvalidInputError(f"max_retries must be between 0 and {MAX_RETRIES}")
+        served = endpoint.deployments[chosen]
+        rows = read_table(input_path).num_rows
+        input_digest = digest_path(input_path)
+        job_id = uuid.uuid4()
+
+        def command() -> BatchJob:
+            job = BatchJob.request(
+                job_id,
+                endpoint=endpoint_name,
+                deployment=chosen,
+                model=f"{served['model']}:{served['version']}",
+                input_uri=input_path.resolve().as_uri(),
+                input_digest=input_digest,
+                rows=rows,
+                mini_batch_size=mini_batch_size,
+                max_retries=max_retries,
+            )
+            self.save(job)
+            return job
+
+        return self._execute(reason, command)
+
+    def find_batch_job(self, job_id: str) -> BatchJob | None:
+        """The batch job with this id, or None (the id may be a pipeline job's)."""
+        try:
+            return self._find(BatchJob, uuid.UUID(job_id))
+        except ValueError:
+            raise InvalidInputError(f"invalid job id {job_id!r}") from None
+
+    def get_batch_job(self, job_id: str) -> BatchJob:
+        job = self.find_batch_job(job_id)
+        if job is None:
+            raise NotFoundError(f"batch job {job_id} does not exist")
+        return job
+
+    def _update_batch(self, job_id: str, change: Callable[[BatchJob], object]) -> BatchJob:
+        return self._change(lambda: self.get_batch_job(job_id), change, "")
+
+    def start_batch_job(
+        self, job_id: str, worker: str, *, may_take: Callable[[BatchJob], bool]
+    ) -> BatchJob | None:
+        """Start the job on ``worker`` (again, from the top, if its worker stopped and
+        ``may_take`` agrees); None when it is not this worker's to run."""
+
+        def command() -> BatchJob | None:
+            job = self.get_batch_job(job_id)
+            if job.finished or (job.status == "running" and not may_take(job)):
+                return None
+            job.start(worker)
+            self.save(job)
+            return job
+
+        return self._execute("", command)
+
+    def progress_batch_job(self, job_id: str, worker: str, rows_done: int) -> BatchJob:
+        return self._update_batch(job_id, lambda job: job.progress(worker, rows_done))
+
+    def complete_batch_job(
+        self, job_id: str, worker: str, rows: int, duration_s: float, output_digest: str
+    ) -> BatchJob:
+        return self._update_batch(
+            job_id, lambda job: job.complete(worker, rows, duration_s, output_digest)
+        )
+
+    def fail_batch_job(self, job_id: str, error: str, worker: str = "") -> BatchJob:
+        return self._update_batch(job_id, lambda job: job.fail(error, worker))
