@@ -173,3 +173,25 @@ def test_score_from_the_cli(api: Api, shop: dict[str, str], cli: Any) -> None:
     assert targeted.code == 0 and "answered by shadow (deep:2)" in targeted.out
     assert_user_error(cli("endpoint", "score", "shop", "-i", "[[1, 2"), "--input is not JSON")
     assert_user_error(cli("endpoint", "score", "shop", "-i", "[[1, 2]]"), "has shape [1, 2]")
+
+
+def test_a_gpu_deployment_without_a_gpu_falls_back_to_cpu_and_says_so(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """This machine has no GPU (the CUDA path is for a GPU machine: see the README)."""
+    ledger = Ledger(api.settings)
+    ledger.deploy("shop", "gpu", shop["blue"], resources={**SMALL, "gpus": 1})
+    ledger.close()
+    time.sleep(0.3)
+    answered = _score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": "gpu"})
+    assert answered.status_code == 200, answered.text
+    deadline = time.monotonic() + 5
+    while "running on CPU" not in _detail(api, "gpu"):
+        assert time.monotonic() < deadline, _detail(api, "gpu")
+        time.sleep(0.05)
+    assert "CUDA provider is not available" in _detail(api, "gpu")
+
+
+def _detail(api: Api, deployment: str) -> str:
+    endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
+    return str(endpoint["deployments"][deployment]["health_detail"])

@@ -21,7 +21,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from executors.serving.replica import ModelReplica
+from executors.serving.replica import replica_actor
 from ledger.application import Ledger
 from ledger.artifacts import local_path
 from ledger.domain.batch_job import BatchJob
@@ -114,9 +114,7 @@ class _Scorer:
     def __init__(self, ledger: Ledger, files: Any, resources: Any) -> None:
         self.ledger = ledger
         self.files = list(files)
-        self.actor = ray.remote(ModelReplica).options(
-            num_cpus=resources["cpus"], num_gpus=resources["gpus"]
-        )
+        self.actor = replica_actor(resources)
         self.want_gpu = resources["gpus"] > 0
         self.replicas = [self._new_replica() for _ in range(resources["replicas"])]
 

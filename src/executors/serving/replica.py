@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ray
 
 from executors.serving.sessions import feeds, open_session, run
 from ledger.artifacts import ArtifactStore, FileEntry
@@ -44,3 +46,15 @@ class ModelReplica:
 
     def call_count(self) -> int:
         return self.calls
+
+
+def replica_actor(resources: Mapping[str, Any]) -> Any:
+    """The replica actor class with a deployment's CPUs and GPUs. A GPU is reserved only
+    if the Ray cluster has one: otherwise the replica starts without and ONNX Runtime
+    falls back to CPU (the health detail says so) instead of waiting forever."""
+    gpus = resources["gpus"] if resources["gpus"] <= _cluster_gpus() else 0
+    return ray.remote(ModelReplica).options(num_cpus=resources["cpus"], num_gpus=gpus)
+
+
+def _cluster_gpus() -> float:
+    return float(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]

@@ -25,7 +25,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from executors.ray_executor import connect_ray
-from executors.serving.replica import ModelReplica
+from executors.serving.replica import replica_actor
 from ledger.application import Ledger
 from ledger.domain.endpoint import Deployment, Endpoint
 from ledger.errors import (
@@ -179,9 +179,7 @@ class EndpointRouter:
                     f"it serves {model}, a {version.spec['flavor']} model: convert it with "
                     f"`ledger model convert {model} --to onnx` and deploy that"
                 )
-            actor = ray.remote(ModelReplica).options(
-                num_cpus=resources["cpus"], num_gpus=resources["gpus"]
-            )
+            actor = replica_actor(resources)
             pool.replicas = [
                 actor.remote(
                     str(self.ledger.artifacts.root.resolve()),

@@ -334,3 +334,19 @@ def convert(
         f"derived from {summary['lineage']['derived_from']}: same answers on "
         f"{conversion.rows_checked} rows (largest difference {conversion.max_difference:.2g})"
     )
+
+
+@app.command()
+def package(
+    ref: Annotated[str, typer.Argument(help="ONNX model version: NAME[:VERSION] or NAME@ALIAS")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New (or empty) directory")],
+) -> None:
+    """Write a build context: Dockerfile, requirements, scoring server and model files.
+    It also runs without Docker: `python OUT/serve.py`."""
+    from executors.packaging import package_model_version
+
+    with open_ledger() as ledger:
+        manifest = package_model_version(ledger, ref, out)
+    console.print(f"Packaged {manifest['model']} in {out}")
+    console.print(f"  run it here:   python {out / 'serve.py'} --port 8080")
+    console.print(f"  or in Docker:  docker build -t model {out} && docker run -p 8080:8080 model")
