@@ -23,4 +23,19 @@ job=$(ledger job list -n 1 --json | python3 -c 'import json, sys; print(json.loa
 ledger job logs "$job" --step register
 ledger model show iris-classifier:1
 ledger lineage model:iris-classifier:1
+
+echo "==> serving: convert to ONNX, deploy, score online with a canary split, run a batch job"
+ledger job submit iris-train -p n_estimators=5 -p seed=11 --wait --reason "a challenger" > /dev/null
+ledger model convert iris-classifier:1 --to onnx      # -> iris-classifier:3, checked for parity
+ledger model convert iris-classifier:2 --to onnx      # -> iris-classifier:4
+ledger endpoint create shop --kind online
+ledger endpoint deploy shop blue iris-classifier:3 --cpus 0.25
+ledger endpoint deploy shop green iris-classifier:4 --cpus 0.25
+ledger endpoint traffic shop blue=90 green=10 --reason canary
+ledger endpoint score shop --input '[[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]'
+ledger endpoint create nightly --kind batch
+ledger endpoint deploy nightly main iris-classifier:3 --cpus 0.5 --replicas 2
+ledger endpoint traffic nightly main=100
+ledger endpoint invoke nightly --input "$here/iris.csv" --mini-batch-size 50 --wait \
+    --out "$home/predictions.parquet"
 echo "==> explore: LEDGER_HOME=$LEDGER_HOME ledger job show $job"

@@ -75,10 +75,14 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
     "stopped" when ``stop`` was set (the job is left for the next worker)."""
     job_id = str(job.id)
     started = time.monotonic()
+    scorer = None
     try:
         version = ledger.get_model_version(job.model)
         if version.spec["flavor"] != "onnx":
             raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
+        resources = ledger.get_endpoint(job.endpoint).deployments[job.deployment]["resources"]
+        # The replicas start (processes, model loads) while the input is read.
+        scorer = _Scorer(ledger, version.spec["files"], resources)
         from ledger.data_profile import digest_path
 
         path = local_path(job.input_uri)
@@ -86,11 +90,12 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
             raise InvalidInputError(f"the input at {path} changed since the job was requested")
         shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
         features = read_features(path, int(shape[1]))
-        resources = ledger.get_endpoint(job.endpoint).deployments[job.deployment]["resources"]
     except (LedgerError, KeyError, TypeError, ValueError) as error:
+        if scorer is not None:
+            scorer.close()
         ledger.fail_batch_job(job_id, f"cannot score: {error}", worker)
         return "failed"
-    scorer = _Scorer(ledger, version.spec["files"], resources)
+    scoring_started = time.monotonic()
     try:
         outputs = scorer.score(job, features, worker, stop)
     except BatchFailedError as error:
@@ -100,11 +105,13 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
         scorer.close()
     if outputs is None:
         return "stopped"
+    scoring_s = time.monotonic() - scoring_started
     with tempfile.TemporaryDirectory() as work:
         target = Path(work) / "predictions.parquet"
         write_predictions(outputs, target)
         digest, _ = ledger.artifacts.put_file(target)
-    ledger.complete_batch_job(job_id, worker, len(features), time.monotonic() - started, digest)
+    duration_s = time.monotonic() - started
+    ledger.complete_batch_job(job_id, worker, len(features), duration_s, scoring_s, digest)
     return "succeeded"
 
 
@@ -186,4 +193,7 @@ class _Scorer:
 def _reason(error: Exception) -> str:
     if isinstance(error, RayTaskError) and error.cause is not None:
         return str(error.cause)
-    return "the replica died" if isinstance(error, RayActorError) else str(error)
+    if isinstance(error, RayActorError):
+        detail = str(error).strip().splitlines()
+        return "the replica died" + (f": {detail[-1]}" if detail else "")
+    return str(error)

@@ -114,6 +114,7 @@ def batch_job_summary(job: BatchJob) -> dict[str, Any]:
         "mini_batch_size": job.mini_batch_size,
         "output_digest": job.output_digest,
         "duration_s": job.duration_s,
+        "scoring_s": job.scoring_s,
         "error": job.error,
         "submitted_at": job.created_on.isoformat(),
         "updated_at": job.modified_on.isoformat(),

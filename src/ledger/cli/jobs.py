@@ -328,7 +328,10 @@ def _print_batch_job(job: BatchJob) -> None:
         f"  rows: {job.rows_done:,} of {job.rows:,}, mini-batches of {job.mini_batch_size:,}"
     )
     if job.output_digest:
-        console.print(f"  output: sha256:{job.output_digest} in {job.duration_s:.2f} s")
+        console.print(
+            f"  output: sha256:{job.output_digest} in {job.duration_s:.2f} s "
+            f"({job.scoring_s:.2f} s scoring)"
+        )
 
 
 def _styled(status: str) -> str:

@@ -108,10 +108,16 @@ class BatchJobCommands(EndpointCommands):
         return self._update_batch(job_id, lambda job: job.progress(worker, rows_done))
 
     def complete_batch_job(
-        self, job_id: str, worker: str, rows: int, duration_s: float, output_digest: str
+        self,
+        job_id: str,
+        worker: str,
+        rows: int,
+        duration_s: float,
+        scoring_s: float,
+        output_digest: str,
     ) -> BatchJob:
         return self._update_batch(
-            job_id, lambda job: job.complete(worker, rows, duration_s, output_digest)
+            job_id, lambda job: job.complete(worker, rows, duration_s, scoring_s, output_digest)
         )
 
     def fail_batch_job(self, job_id: str, error: str, worker: str = "") -> BatchJob:

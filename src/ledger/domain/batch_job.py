@@ -28,6 +28,7 @@ class BatchJob(LedgerAggregate):
         self.rows_done = 0
         self.output_digest = ""
         self.duration_s = 0.0
+        self.scoring_s = 0.0
         self.error = ""
 
     @property
@@ -73,13 +74,15 @@ class BatchJob(LedgerAggregate):
 
     class Completed(Event):
         rows: int
-        duration_s: float
+        duration_s: float  # the whole run: replicas starting, reading, scoring, writing
+        scoring_s: float  # from the first mini-batch sent to the last one scored
         output_digest: str
 
         def apply(self, job: BatchJob) -> None:
             job.status = "succeeded"
             job.rows_done = self.rows
             job.duration_s = self.duration_s
+            job.scoring_s = self.scoring_s
             job.output_digest = self.output_digest
 
     class Failed(Event):
@@ -127,10 +130,16 @@ class BatchJob(LedgerAggregate):
         self._require_worker(worker)
         self.trigger_event(self.Progressed, rows_done=rows_done)
 
-    def complete(self, worker: str, rows: int, duration_s: float, output_digest: str) -> None:
+    def complete(
+        self, worker: str, rows: int, duration_s: float, scoring_s: float, output_digest: str
+    ) -> None:
         self._require_worker(worker)
         self.trigger_event(
-            self.Completed, rows=rows, duration_s=duration_s, output_digest=output_digest
+            self.Completed,
+            rows=rows,
+            duration_s=duration_s,
+            scoring_s=scoring_s,
+            output_digest=output_digest,
         )
 
     def fail(self, error: str, worker: str = "") -> None:

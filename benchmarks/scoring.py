@@ -1,0 +1,242 @@
+"""Scoring benchmark: scikit-learn, ONNX Runtime, batch endpoints on Ray, online endpoints.
+
+Side by side in one run, on the same model and rows (float32 features), with the
+same cores (all of this machine's):
+
+- scikit-learn ``predict`` and ONNX Runtime in process (intra-op threads = all cores),
+  rows/s when called with 1, 100 and all rows at a time (scikit-learn with n_jobs 1 and
+  all cores: the faster counts);
+- the batch endpoint: `ledger endpoint invoke` on a Parquet file, scored by a worker
+  on Ray with one replica per core (one thread each), end to end: reading and hashing
+  the input, scoring, writing the predictions (rows/s from the job's duration);
+- the online endpoint: `ledger serve` in a process of its own, one-row requests at a
+  fixed rate (--rate per second for --seconds) from another process over a keep-alive
+  connection; latency p50/p99 measured from each request's scheduled time.
+
+Two models: a logistic regression (cheap per row: overheads dominate) and a random
+forest (100 trees, depth 10).
+
+    .venv/bin/python benchmarks/scoring.py                     # 500,000 rows, 200 req/s for 10 s
+    .venv/bin/python benchmarks/scoring.py --rows 100000 --seconds 5    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import pyarrow as pa
+from pyarrow import parquet
+from rich.console import Console
+from rich.table import Table
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+# benchmarks/projections.py shadows the `projections` package: look in this directory last.
+sys.path.append(sys.path.pop(0))
+
+from _common import machine_facts, percentile
+from api import serving, settings_env
+from executors.onnx_conversion import convert_model_version
+from ledger.application import Ledger
+from ledger.settings import Settings
+
+FEATURES = 20
+CORES = os.cpu_count() or 1
+ONLINE_P99_TARGET_MS = 10.0
+console = Console()
+
+
+def rows_per_s(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}"
+
+
+def timed(action: Any) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def online_latencies(
+    url: str, token: str, rows: list[list[float]], rate: int, seconds: float
+) -> list[float]:
+    """One request every 1/rate s; latency from each request's scheduled start (ms)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    latencies = []
+    count = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        body = json.dumps({"inputs": [rows[i % len(rows)]]})
+        connection.request("POST", "/endpoints/online/score", body, headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"score failed: {response.status}")
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+    connection.close()
+    return latencies
+
+
+def per_call_rows_per_s(score: Any, features: np.ndarray, size: int, budget_s: float) -> float:
+    """Rows/s calling ``score`` on ``size`` rows at a time, for about ``budget_s`` seconds."""
+    calls, started = 0, time.perf_counter()
+    while True:
+        offset = (calls * size) % max(len(features) - size, 1)
+        score(features[offset : offset + size])
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed > budget_s and calls >= 3:
+            return calls * size / elapsed
+
+
+def bench_model(
+    name: str, estimator: Any, args: argparse.Namespace, home: Path
+) -> tuple[list[list[str]], list[str]]:
+    features, labels = make_classification(
+        n_samples=args.rows, n_features=FEATURES, n_informative=10, random_state=0
+    )
+    features = features.astype(np.float32)
+    settings = Settings(home=home / name, executor="local", log_level="ERROR")
+    ledger = Ledger(settings)
+    directory = home / f"{name}-model"
+    directory.mkdir()
+    model = estimator.fit(features[:20_000], labels[:20_000])
+    (directory / "model.pkl").write_bytes(pickle.dumps(model))
+    ledger.register_model_version(name, directory, flavor="sklearn")
+    onnx_ref = convert_model_version(ledger, f"{name}:1", rows=1_000)[0].ref
+
+    ledger.download_model_version(onnx_ref, home / f"{name}-onnx")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = CORES
+    session = onnxruntime.InferenceSession(str(home / f"{name}-onnx" / "model.onnx"), options)
+    session.run(None, {"X": features[:10]})
+    throughput = []
+    for size in (1, 100, args.rows):
+        # joblib's threads cost milliseconds per call: small calls are faster on one.
+        sklearn_rate = 0.0
+        for jobs in {1, CORES} if "n_jobs" in model.get_params() else {None}:
+            if jobs is not None:
+                model.set_params(n_jobs=jobs)
+            rate = per_call_rows_per_s(model.predict, features, size, 1.0)
+            sklearn_rate = max(sklearn_rate, rate)
+        onnx_rate = per_call_rows_per_s(lambda x: session.run(None, {"X": x}), features, size, 1.0)
+        throughput.append(
+            [
+                name,
+                f"{size:,}",
+                f"{sklearn_rate:,.0f}",
+                f"{onnx_rate:,.0f} ({onnx_rate / sklearn_rate:.1f}x)",
+            ]
+        )
+    onnx_s = timed(lambda: session.run(None, {"X": features}))
+
+    data = home / f"{name}.parquet"
+    parquet.write_table(pa.table({f"x{j}": features[:, j] for j in range(FEATURES)}), data)
+    replicas = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": CORES}
+    ledger.create_endpoint("batch", "batch")
+    ledger.deploy("batch", "main", onnx_ref, resources=replicas)  # type: ignore[arg-type]
+    ledger.set_traffic("batch", {"main": 100})
+    job = ledger.invoke_batch_endpoint("batch", data, mini_batch_size=args.mini_batch)
+    # A `ledger worker` of its own: Ray workers put their driver's script directory on
+    # sys.path, where benchmarks/executors.py would shadow the executors package.
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ledger"), "worker"],
+        env={**os.environ, **settings_env(settings)},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not (finished := ledger.get_batch_job(str(job.id))).finished:
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    if finished.status != "succeeded":
+        raise RuntimeError(f"the batch job failed: {finished.error}")
+    batch_s, scoring_s = finished.duration_s, finished.scoring_s
+
+    ledger.create_endpoint("online", "online")
+    ledger.deploy("online", "blue", onnx_ref,
+                  resources={"cpus": 0.5, "gpus": 0, "memory_mb": 512, "replicas": 1})  # fmt: skip
+    ledger.set_traffic("online", {"blue": 100})
+    token = ledger.create_token("bench", "reader").secret
+    ledger.close()
+    with serving(settings) as url:
+        sample = features[:1000].tolist()
+        online_latencies(url, token, sample, 50, 1.0)  # warm up: the replicas start
+        with multiprocessing.get_context("spawn").Pool(1) as load:
+            latencies = load.apply(online_latencies, (url, token, sample, args.rate, args.seconds))
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    assert p50 is not None and p99 is not None
+    return throughput, [
+        name,
+        rows_per_s(args.rows, onnx_s),
+        f"{rows_per_s(args.rows, batch_s)} ({100 * onnx_s / batch_s:.0f} %)",
+        f"{rows_per_s(args.rows, scoring_s)} ({100 * onnx_s / scoring_s:.0f} %)",
+        f"{p50:.1f} / {p99:.1f} ms",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--mini-batch", type=int, default=50_000)
+    parser.add_argument("--rate", type=int, default=200, help="online requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    throughput = Table(
+        "model",
+        "rows per call",
+        "scikit-learn rows/s",
+        "ONNX Runtime rows/s (x sklearn)",
+        title=f"in process, {FEATURES} features, {CORES} cores; target: ORT >= 2x sklearn",
+    )
+    serving = Table(
+        "model",
+        f"ORT in process, {args.rows:,} rows",
+        "batch endpoint on Ray, whole job (% of ORT)",
+        "batch endpoint, scoring phase (% of ORT)",
+        f"online p50 / p99 at {args.rate}/s",
+        title=f"{CORES} cores; targets: Ray batch >= 85 % of ORT, "
+        f"online p99 <= {ONLINE_P99_TARGET_MS:g} ms",
+    )
+    home = Path(tempfile.mkdtemp())
+    try:
+        for name, estimator in [
+            ("logistic", LogisticRegression(max_iter=500)),
+            ("forest", RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0)),
+        ]:
+            console.print(f"[dim]{name}[/]")
+            rows, served = bench_model(name, estimator, args, home)
+            for row in rows:
+                throughput.add_row(*row)
+            serving.add_row(*served)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    facts = machine_facts()
+    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
+    console.print(throughput)
+    console.print(serving)
+
+
+if __name__ == "__main__":
+    main()
