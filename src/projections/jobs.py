@@ -7,6 +7,7 @@ from uuid import UUID
 
 from ledger.domain import BatchJob, Job, LedgerAggregate
 from ledger.domain.job import FINAL_STATUSES
+from ledger.errors import InvalidInputError
 from projections.base import Change, Handler, Projection
 from projections.database import ViewDatabase
 from projections.tables import Table
@@ -147,6 +148,8 @@ def list_jobs(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Jobs newest first, filtered by status, pipeline name (or NAME:VERSION)."""
+    if "\0" in status + pipeline:
+        raise InvalidInputError("job filters cannot contain NUL characters")
     where, params = [], []
     if status:
         where.append("status = ?")
