@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -15,6 +16,7 @@ from sklearn.linear_model import LinearRegression
 
 from executors.onnx_conversion import ParityError, convert_model_version
 from ledger.application import Ledger
+from ledger.errors import InvalidInputError
 from tests.conftest import Cli, assert_user_error
 
 
@@ -97,3 +99,61 @@ def test_convert_from_the_cli_and_its_errors(
         cli("model", "convert", "cli-forest:1", "--tolerance", "0", "--rows", "50"),
         "differs from the original's",
     )
+
+
+def _network() -> Any:
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3), torch.nn.Softmax(dim=1)
+    ).eval()
+
+
+@pytest.mark.parametrize("saved_as", ["torchscript", "exported_program"])
+def test_a_pytorch_model_converts_with_the_same_outputs(
+    saved_as: str, ledger: Ledger, tmp_path: Path
+) -> None:
+    import torch
+
+    network = _network()
+    directory = tmp_path / "net"
+    directory.mkdir()
+    example = torch.randn(4, 6)
+    if saved_as == "torchscript":
+        torch.jit.save(torch.jit.script(network), str(directory / "model.pt"))
+    else:
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
+        torch.export.save(program, str(directory / "model.pt2"))
+    signature = {"inputs": [{"name": "X", "type": "float32", "shape": [None, 6]}]}
+    ledger.register_model_version("net", directory, flavor="pytorch", signature=signature)
+    version, conversion = convert_model_version(ledger, "net:1", rows=64)
+    assert version.spec["flavor"] == "onnx" and conversion.max_difference < 1e-5
+    assert version.spec["signature"]["inputs"][0]["shape"][1] == 6
+
+    ledger.download_model_version(version.ref, tmp_path / "out")
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
+    rows = np.random.default_rng(1).standard_normal((10, 6)).astype(np.float32)
+    (got,) = session.run(None, {session.get_inputs()[0].name: rows})
+    with torch.no_grad():
+        expected = network(torch.from_numpy(rows)).numpy()
+    assert np.allclose(got, expected, atol=1e-6)
+    with pytest.raises(ParityError, match="differs from the original's"):
+        convert_model_version(ledger, "net:1", rows=64, tolerance=0.0)
+
+
+def test_a_pytorch_model_without_a_signature_needs_a_sample(ledger: Ledger, tmp_path: Path) -> None:
+    import torch
+
+    directory = tmp_path / "net"
+    directory.mkdir()
+    torch.jit.save(torch.jit.script(_network()), str(directory / "model.pt"))
+    ledger.register_model_version("net", directory, flavor="pytorch")
+    with pytest.raises(InvalidInputError, match="pass --sample"):
+        convert_model_version(ledger, "net:1")
+    sample = tmp_path / "rows.csv"
+    np.savetxt(sample, np.random.default_rng(2).standard_normal((20, 6)), delimiter=",",
+               header="a,b,c,d,e,f", comments="")  # fmt: skip
+    version, conversion = convert_model_version(ledger, "net:1", sample=sample)
+    assert version.ref == "net:2" and conversion.rows_checked == 20

@@ -21,6 +21,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from executors.features import numeric_features
 from executors.serving.replica import replica_actor
 from ledger.application import Ledger
 from ledger.artifacts import local_path
@@ -35,25 +36,6 @@ log = get_logger(__name__)
 
 class BatchFailedError(Exception):
     """A mini-batch failed on every attempt."""
-
-
-def read_features(path: Path, feature_count: int) -> np.ndarray:
-    """The input's numeric columns, in order, as float32 rows."""
-    from ledger.data_profile import read_table
-
-    table = read_table(path)
-    numeric = [
-        field.name
-        for field in table.schema
-        if str(field.type).startswith(("int", "uint", "float", "double", "halffloat"))
-    ]
-    if len(numeric) != feature_count:
-        raise InvalidInputError(
-            f"{path} has {len(numeric)} numeric column(s) ({', '.join(numeric)}); "
-            f"the model takes {feature_count} features"
-        )
-    columns = [table.column(name).to_numpy(zero_copy_only=False) for name in numeric]
-    return np.column_stack(columns).astype(np.float32)
 
 
 def write_predictions(outputs: dict[str, np.ndarray], target: Path) -> None:
@@ -89,7 +71,7 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
         if digest_path(path) != job.input_digest:
             raise InvalidInputError(f"the input at {path} changed since the job was requested")
         shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
-        features = read_features(path, int(shape[1]))
+        features = numeric_features(path, int(shape[1]), exact=True)
     except (LedgerError, KeyError, TypeError, ValueError) as error:
         if scorer is not None:
             scorer.close()

@@ -1,11 +1,14 @@
 """Converting registered models to ONNX, checked for numeric parity before registering.
 
 scikit-learn models (a pickled estimator in the version's files) are converted with
-skl2onnx. The converted model must give the same answers as the original on sample
-rows (the version's training data by default): class labels equal, probabilities and
-regression outputs within the tolerance. A conversion that differs is refused and
-nothing is registered. The new version's lineage says ``derived_from``; its signature
-records the opset and the input and output names, types and shapes.
+skl2onnx; PyTorch models (an ExportedProgram saved with ``torch.export.save`` as
+``.pt2``, or a TorchScript module saved with ``torch.jit.save`` as ``.pt``) with
+``torch.onnx``, when torch is installed. The converted model must give the same
+answers as the original on sample rows (the version's training data by default):
+class labels equal, probabilities, regression and network outputs within the
+tolerance. A conversion that differs is refused and nothing is registered. The new
+version's lineage says ``derived_from``; its signature records the opset and the
+input and output names, types and shapes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import onnx
 import onnxruntime
 
+from executors.features import numeric_features, random_features
 from ledger.application import Ledger
 from ledger.artifacts import local_path
 from ledger.domain.model import Lineage, ModelVersion
@@ -60,48 +64,11 @@ def load_sklearn_model(directory: Path) -> Any:
         return pickle.load(stream)
 
 
-def read_features(path: Path, model: Any, rows: int) -> np.ndarray:
-    """Up to ``rows`` rows of the model's input features from a CSV or Parquet file."""
-    from pyarrow import csv, parquet
-
-    if not path.exists():
-        raise InvalidInputError(f"no such sample file: {path}")
-    table = parquet.read_table(path) if path.suffix == ".parquet" else csv.read_csv(path)
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        missing = [n for n in names if n not in table.column_names]
-        if missing:
-            raise InvalidInputError(f"{path} lacks the model's feature column(s) {missing}")
-        columns = [str(n) for n in names]
-    else:
-        numeric = [
-            f.name
-            for f in table.schema
-            if str(f.type).startswith(("int", "uint", "float", "double", "halffloat"))
-        ]
-        columns = numeric[: _feature_count(model)]
-    data = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in columns])
-    if data.shape[1] != _feature_count(model):
-        raise InvalidInputError(
-            f"{path} has {data.shape[1]} numeric columns; the model takes {_feature_count(model)}"
-        )
-    return data[:rows].astype(np.float32)
-
-
 def _feature_count(model: Any) -> int:
     count = getattr(model, "n_features_in_", None)
     if not isinstance(count, int):
         raise InvalidInputError("the model does not say how many features it takes")
     return count
-
-
-def random_features(model: Any, rows: int, seed: int = 0) -> np.ndarray:
-    """Standard-normal rows: a fallback sample when no data is known."""
-    return (
-        np.random.default_rng(seed)
-        .standard_normal((rows, _feature_count(model)))
-        .astype(np.float32)
-    )
 
 
 def convert_sklearn(
@@ -138,12 +105,14 @@ def check_parity(
             )
         difference = 0.0
         if hasattr(model, "predict_proba") and len(outputs) > 1:
-            difference = _compare(model.predict_proba(sample), outputs[1], tolerance, "probability")
+            difference = compare(model.predict_proba(sample), outputs[1], tolerance, "probability")
         return difference
-    return _compare(expected, got, tolerance, "prediction")
+    return compare(expected, got, tolerance, "prediction")
 
 
-def _compare(expected: Any, got: Any, tolerance: float, what: str) -> float:
+def compare(expected: Any, got: Any, tolerance: float, what: str) -> float:
+    """The largest absolute difference; ParityError when one exceeds the tolerance
+    (relative to the value, for values above 1)."""
     expected, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
     got = got.reshape(expected.shape)
     errors = np.abs(expected - got) - tolerance * np.maximum(1.0, np.abs(expected))
@@ -195,16 +164,30 @@ def convert_model_version(
     random normal rows.
     """
     source = ledger.get_model_version(ref)
-    if source.spec["flavor"] != "sklearn":
+    flavor = source.spec["flavor"]
+    if flavor not in ("sklearn", "pytorch"):
         raise InvalidInputError(
-            f"{source.ref} is a {source.spec['flavor']} model; converting to ONNX is "
-            "supported for sklearn models"
+            f"{source.ref} is a {flavor} model; converting to ONNX is supported for "
+            "sklearn and pytorch models"
         )
     with tempfile.TemporaryDirectory() as work:
         ledger.download_model_version(source.ref, Path(work) / "source")
-        model = load_sklearn_model(Path(work) / "source")
-        features = _sample(ledger, source, model, sample, rows)
-        conversion = convert_sklearn(model, features, tolerance=tolerance, opset=opset)
+        if flavor == "sklearn":
+            model = load_sklearn_model(Path(work) / "source")
+            features = _sample(ledger, source, _feature_count(model), sample, rows)
+            conversion = convert_sklearn(model, features, tolerance=tolerance, opset=opset)
+        else:
+            from executors.torch_conversion import convert_torch, load_torch_model
+
+            network = load_torch_model(Path(work) / "source")
+            count = _signature_features(source.spec["signature"])
+            if count is None and sample is None:
+                raise InvalidInputError(
+                    f"{source.ref} does not say how many features it takes: pass --sample "
+                    "FILE, or register it with a signature"
+                )
+            features = _sample(ledger, source, count, sample, rows)
+            conversion = convert_torch(network, features, tolerance=tolerance, opset=opset)
         target = Path(work) / "onnx"
         target.mkdir()
         (target / "model.onnx").write_bytes(conversion.onnx_model)
@@ -227,12 +210,25 @@ def convert_model_version(
 
 
 def _sample(
-    ledger: Ledger, source: ModelVersion, model: Any, sample: Path | None, rows: int
+    ledger: Ledger, source: ModelVersion, features: int | None, sample: Path | None, rows: int
 ) -> np.ndarray:
+    """Sample rows: ``sample``, else the training data, else random normal rows (the
+    number of ``features`` must then be known)."""
     if sample is not None:
-        return read_features(sample, model, rows)
+        return numeric_features(sample, features, rows=rows)
     for data_ref in source.spec["lineage"].get("data", []):
         path = local_path(ledger.data_asset_version(data_ref)["content"]["uri"])
         if path.is_file():
-            return read_features(path, model, rows)
-    return random_features(model, rows)
+            return numeric_features(path, features, rows=rows)
+    if features is None:
+        raise InvalidInputError(f"{source.ref}: pass --sample, its feature count is unknown")
+    return random_features(features, rows)
+
+
+def _signature_features(signature: dict[str, Any]) -> int | None:
+    """The feature count of a [rows, features] input recorded in a signature."""
+    inputs = signature.get("inputs") or []
+    shape = inputs[0].get("shape") if inputs and isinstance(inputs[0], dict) else None
+    if isinstance(shape, list) and len(shape) == 2 and isinstance(shape[1], int):
+        return shape[1]
+    return None
