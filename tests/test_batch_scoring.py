@@ -110,3 +110,44 @@ def test_invoke_and_wait_through_a_running_worker(
     assert result.code == 0, result.err
     assert "Wrote 2,500 predictions" in result.out and "succeeded" in result.out
     assert parquet.read_table(out).column_names == ["label", "probabilities_0", "probabilities_1"]
+
+
+def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
+    ledger: Ledger, nightly: str, tmp_path: Path
+) -> None:
+    import threading
+
+    import ray
+
+    from executors.batch_scoring import BatchFailedError, BatchScorer
+
+    rows = _rows(tmp_path / "rows.parquet", 10_000)
+    version = ledger.get_model_version(nightly)
+    job = ledger.invoke_batch_endpoint("nightly", tmp_path / "rows.parquet", mini_batch_size=500)
+    started = ledger.start_batch_job(str(job.id), "tester-worker", may_take=lambda j: True)
+    assert started is not None
+    scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
+    dead = scorer.replicas[0]
+    ray.kill(dead)
+    try:
+        outputs = scorer.score(started, rows, "tester-worker", threading.Event())
+        assert outputs is not None and scorer.replicas[0] is not dead  # replaced
+    finally:
+        scorer.close()
+    ledger.download_model_version(nightly, tmp_path / "model")
+    session = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"))
+    assert np.array_equal(outputs["label"], session.run(None, {"X": rows})[0])
+
+    no_retries = ledger.invoke_batch_endpoint(
+        "nightly", tmp_path / "rows.parquet", mini_batch_size=500, max_retries=0
+    )
+    started = ledger.start_batch_job(str(no_retries.id), "tester-worker", may_take=lambda j: True)
+    assert started is not None
+    scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
+    for replica in scorer.replicas:
+        ray.kill(replica)
+    try:
+        with pytest.raises(BatchFailedError, match="failed 1 time"):
+            scorer.score(started, rows, "tester-worker", threading.Event())
+    finally:
+        scorer.close()

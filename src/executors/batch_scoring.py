@@ -64,7 +64,7 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
             raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
         resources = ledger.get_endpoint(job.endpoint).deployments[job.deployment]["resources"]
         # The replicas start (processes, model loads) while the input is read.
-        scorer = _Scorer(ledger, version.spec["files"], resources)
+        scorer = BatchScorer(ledger, version.spec["files"], resources)
         from ledger.data_profile import digest_path
 
         path = local_path(job.input_uri)
@@ -97,7 +97,7 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
     return "succeeded"
 
 
-class _Scorer:
+class BatchScorer:
     """The replicas of one batch run, and the loop that keeps them busy."""
 
     def __init__(self, ledger: Ledger, files: Any, resources: Any) -> None:
