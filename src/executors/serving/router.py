@@ -38,6 +38,7 @@ from ledger.errors import (
 from ledger.logging import get_logger
 
 SERVING_ACTOR = "ledger-serving"
+REPLICA_START_S = 60.0  # a deployment whose replicas are not up by then is unhealthy
 log = get_logger(__name__)
 
 
@@ -189,7 +190,18 @@ class EndpointRouter:
                 )
                 for _ in range(resources["replicas"])
             ]
-            described = await asyncio.gather(*(r.describe.remote() for r in pool.replicas))
+            described = await asyncio.wait_for(
+                asyncio.gather(*(r.describe.remote() for r in pool.replicas)), REPLICA_START_S
+            )
+        except TimeoutError:
+            pool.error = (
+                f"its replicas did not start within {REPLICA_START_S:g} s: the Ray cluster "
+                f"lacks room for {resources['replicas']} x {resources['cpus']:g} CPU"
+                + (f" + {resources['gpus']} GPU" if resources["gpus"] else "")
+            )
+            _stop([pool])
+            await self._report(endpoint, name, deployment, "unhealthy", pool.error)
+            return pool
         except (LedgerError, RayActorError, RayTaskError) as error:
             pool.error = str(error.cause) if isinstance(error, RayTaskError) else str(error)
             _stop([pool])
