@@ -34,6 +34,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Logical CPUs of the session's Ray: more than the machine's two, so that tests needing
+# two 1-CPU steps at once never wait behind a replica another test is still stopping.
+RAY_TEST_CPUS = 4
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORES = ["sqlite", "postgres"]
 
@@ -61,6 +64,7 @@ class StoreFactory:
             "home": self.tmp_path / ".ledger",
             "actor": "tester",
             "executor": "local",
+            "ray_num_cpus": RAY_TEST_CPUS,
         }
         if self.kind == "postgres":
             values |= {"store": PG_URL, "pg_schema": self.schema}
@@ -72,6 +76,7 @@ class StoreFactory:
             "LEDGER_HOME": str(self.tmp_path / ".ledger"),
             "LEDGER_ACTOR": "tester",
             "LEDGER_EXECUTOR": "local",
+            "LEDGER_RAY_NUM_CPUS": str(RAY_TEST_CPUS),
         }
         if self.kind == "postgres":
             env |= {"LEDGER_STORE": PG_URL, "LEDGER_PG_SCHEMA": self.schema}
@@ -273,6 +278,6 @@ def ray_started() -> Iterator[None]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=RAY_TEST_CPUS, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

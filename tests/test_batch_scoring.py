@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
     started = ledger.start_batch_job(str(job.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
     scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
+    ray.get([replica.describe.remote() for replica in scorer.replicas])  # started
     dead = scorer.replicas[0]
     ray.kill(dead)
     try:
@@ -144,6 +146,7 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
     started = ledger.start_batch_job(str(no_retries.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
     scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
+    ray.get([replica.describe.remote() for replica in scorer.replicas])
     for replica in scorer.replicas:
         ray.kill(replica)
     try:
@@ -151,3 +154,8 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
             scorer.score(started, rows, "tester-worker", threading.Event())
     finally:
         scorer.close()
+    # Every CPU the replicas held is free again (tests after this one need them).
+    deadline = time.monotonic() + 20
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, ray.available_resources()
+        time.sleep(0.1)
