@@ -27,7 +27,6 @@ class ModelReplica:
             )
         ArtifactStore(Path(artifacts_dir)).materialize(onnx_files, Path(work_dir))
         self.model = open_session(Path(work_dir) / onnx_files[0].path, want_gpu=want_gpu)
-        self.calls = 0
 
     def describe(self) -> dict[str, str]:
         """The provider in use, and why when it is not the one asked for."""
@@ -35,17 +34,12 @@ class ModelReplica:
 
     def score(self, inputs: Any) -> dict[str, Any]:
         """Outputs as lists (JSON-ready): for online requests."""
-        self.calls += 1
         outputs = run(self.model.session, feeds(self.model.session, inputs))
         return {name: value.tolist() for name, value in outputs.items()}
 
     def score_arrays(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Outputs as arrays: for batch mini-batches."""
-        self.calls += 1
         return run(self.model.session, feeds(self.model.session, features))
-
-    def call_count(self) -> int:
-        return self.calls
 
 
 def replica_actor(resources: Mapping[str, Any]) -> Any:

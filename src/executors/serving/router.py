@@ -127,12 +127,6 @@ class EndpointRouter:
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
 
-    async def replica_calls(self, endpoint: str, deployment: str) -> int:
-        """Requests the deployment's replicas have scored (served and mirrored)."""
-        pool = (await self._table(endpoint)).pools[deployment]
-        counts = await asyncio.gather(*(r.call_count.remote() for r in pool.replicas))
-        return sum(counts)
-
     # -- routing tables -------------------------------------------------------------------
 
     async def _table(self, endpoint: str) -> RoutingTable:
