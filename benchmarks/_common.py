@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,11 +16,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 # -- timing ----------------------------------------------------------------------------
 
@@ -130,6 +139,16 @@ def scratch_schema(url: str, name: str, *, create: bool = True) -> Iterator[str]
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
 
 
+def analyze_schema(url: str, schema: str) -> None:
+    """Fresh planner statistics for every table in ``schema`` (after a bulk fill)."""
+    with pg_connect(url) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
+
+
 @contextmanager
 def scratch_database(url: str, name: str) -> Iterator[str]:
     """A fresh database; its connections are terminated and it is dropped afterwards."""
@@ -146,6 +165,29 @@ def scratch_database(url: str, name: str) -> Iterator[str]:
                 (name,),
             )
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+
+
+# -- servers under test ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(health_url: str, server: subprocess.Popen[bytes], what: str) -> None:
+    """Poll ``health_url`` until it answers 200; fail if ``server`` exits or 120 s pass."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(health_url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
 
 
 # -- the machine -------------------------------------------------------------------------
@@ -182,11 +224,96 @@ def package_version(*names: str) -> str:
     return f"{names[0]} (not installed)"
 
 
+def memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
 def machine_facts() -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
+        "memory_gib": memory_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+def plain(cell: object) -> str:
+    """A Rich table cell as plain text (markup and styles dropped)."""
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(str(cell)).plain
+
+
+def table_data(table: Table) -> dict[str, Any]:
+    """A Rich table as plain data: title, caption, column headers and rows of text."""
+    columns = [plain(column.header) for column in table.columns]
+    cells = [[plain(cell) for cell in column.cells] for column in table.columns]
+    return {
+        "title": plain(table.title or ""),
+        "caption": plain(table.caption or ""),
+        "columns": columns,
+        "rows": [list(row) for row in zip(*cells, strict=True)],
+    }
+
+
+@dataclass
+class Report:
+    """What one benchmark found: its tables, what limits each figure, and the set-up.
+
+    ``show`` prints a table as it is ready; ``save`` writes everything as JSON, which
+    ``benchmarks/run_all.py`` gathers into RESULTS.md.
+    """
+
+    title: str
+    console: Console = field(default_factory=Console, repr=False)
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)  # the set-up: sizes, server versions
+    limits: list[str] = field(default_factory=list)  # what limits each figure
+
+    def show(self, table: Table) -> None:
+        self.console.print(table)
+        self.tables.append(table_data(table))
+
+    def fact(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+        self.facts.append(text)
+
+    def limit(self, text: str) -> None:
+        self.console.print(f"Limit: {text}", markup=False, highlight=False)
+        self.limits.append(text)
+
+    def save(self, path: Path | None, **data: Any) -> None:
+        if path is None:
+            return
+        report = {
+            "title": self.title,
+            "machine": machine_facts(),
+            "tables": self.tables,
+            "facts": self.facts,
+            "limits": self.limits,
+            "data": data,
+        }
+        path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the tables and findings as JSON"
+    )
+
+
+def verdict(ok: bool, goal: str) -> str:
+    """``ok`` or ``MISSED`` beside the goal, for a table's target column."""
+    return f"ok ({goal})" if ok else f"MISSED ({goal})"
