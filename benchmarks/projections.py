@@ -45,12 +45,15 @@ from _common import (
     pg_server_facts,
     scratch_schema,
     unique_name,
+    verdict,
 )
 from ledger.application import Ledger
 from ledger.domain import Endpoint, EventMeta, Model, ModelVersion, acting
 from ledger.domain.endpoint import endpoint_id
 from ledger.domain.model import model_id, model_version_id
 from ledger.settings import Settings
+from projections.database import ViewDatabase
+from projections.decoding import EventDecoder
 from projections.runner import ProjectionRunner
 from projections.views import Views
 
@@ -177,12 +180,27 @@ def store(kind: str, pg_url: str) -> Iterator[Settings]:
             yield Settings(home=Path(home))
 
 
-def measure_views(settings: Settings, samples: int) -> tuple[int, float, list[float]]:
-    """Rebuild, then as-of latencies: run in a fresh process, as `ledger projections rebuild`
-    would be (a process that just filled a million events has a heap that slows Python's
-    garbage collector for whatever it measures next)."""
+def measure_views(settings: Settings, samples: int) -> tuple[int, float, float, list[float]]:
+    """Reading the log, rebuilding, then as-of latencies: run in a fresh process, as
+    `ledger projections rebuild` would be (a process that just filled a million events has
+    a heap that slows Python's garbage collector for whatever it measures next)."""
+    read_seconds = measure_read(settings)
     count, seconds = measure_rebuild(settings)
-    return count, seconds, measure_as_of(settings, samples)
+    return count, read_seconds, seconds, measure_as_of(settings, samples)
+
+
+def measure_read(settings: Settings, batch: int = 5_000) -> float:
+    """Seconds to read and decode every event, writing nothing: a rebuild's ceiling."""
+    db, decoder = ViewDatabase(settings), EventDecoder()
+    try:
+        start, after = time.perf_counter(), 0
+        while rows := db.read_events(after, batch):
+            for _, _, _, topic, state in rows:
+                decoder.decode(topic, state)
+            after = rows[-1][0]
+        return time.perf_counter() - start
+    finally:
+        db.close()
 
 
 def measure_rebuild(settings: Settings) -> tuple[int, float]:
@@ -279,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = args.stores.split(",")
     shape = Shape()
 
-    rebuild = Table("store", "events", "rebuild s", "events/s", "target", title="Rebuild")
+    rebuild = Table("store", "events", "rebuild s", "events/s",
+                    "ceiling: read + decode, events/s", "target",
+                    title="Rebuild of every view, beside reading the log alone")  # fmt: skip
     as_of = Table("store", "events", "p50 ms", "p95 ms", "max ms", "target",
                   title="Whole-registry as-of at a random position")  # fmt: skip
     lag_table = Table("store", "rate (cmd/s)", "events", "p50 ms", "p99 ms", "max ms", "target",
@@ -292,12 +312,13 @@ def main(argv: list[str] | None = None) -> int:
                     fill(ledger, size, shape, progress)
                     ledger.close()
                     with multiprocessing.get_context("spawn").Pool(1) as fresh_process:
-                        count, seconds, latencies = fresh_process.apply(
+                        count, read_s, seconds, latencies = fresh_process.apply(
                             measure_views, (settings, args.as_of_samples)
                         )
                     rate = count / seconds
                     rebuild.add_row(kind, f"{count:,}", f"{seconds:.1f}", f"{rate:,.0f}",
-                                    "ok" if rate >= 30_000 else "MISSED (>= 30,000)")  # fmt: skip
+                                    f"{count / read_s:,.0f}",
+                                    verdict(rate >= 30_000, ">= 30,000/s"))  # fmt: skip
                     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
                     as_of.add_row(kind, f"{count:,}", f"{p50:.1f}", f"{p95:.1f}",
                                   f"{max(latencies):.1f}",
@@ -328,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 LIMITS = [
-    "rebuild: decoding each event and applying it in Python, with the view rows written in "
-    "batches; on PostgreSQL about half a second is fixed cost (creating the tables and "
-    "indexes), which is why the smaller log comes out slower.",
+    "rebuild: reading and decoding the log alone (the ceiling column) takes a fraction of "
+    "it; the rest is applying each event to the views in Python and writing their rows in "
+    "batches, then building the indexes. On PostgreSQL about half a second is fixed cost "
+    "(creating the tables and indexes), which is why the smaller log comes out slower.",
     "as-of: the registry at a past position is read through the interval indexes and "
     "assembled in Python (about 10,000 live rows at the head).",
     "lag: the runner wakes on NOTIFY; most of the lag is its transaction and the two cores "
