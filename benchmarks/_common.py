@@ -246,6 +246,14 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def bench_console(**options: Any) -> Console:
+    """A console for tables: wide enough for them when the output is piped to a file."""
+    console = Console(**options)
+    if not console.is_terminal:
+        console.width = 140
+    return console
+
+
 # -- reports ----------------------------------------------------------------------------------
 
 

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -49,6 +48,7 @@ from _common import (
     Report,
     add_json_option,
     analyze_schema,
+    bench_console,
     free_port,
     machine_facts,
     package_version,
@@ -73,7 +73,7 @@ STAGES = ("dev", "staging", "prod")
 REQUESTS = ("get-version", "tag-search")
 TARGETS_MS = {"get-version": 3.0, "tag-search": 15.0}  # the ledger's p99, from the issue
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-console = Console(width=140)
+console = bench_console()
 
 
 # -- the store ---------------------------------------------------------------------------
@@ -357,16 +357,16 @@ def main(argv: list[str] | None = None) -> int:
                   title="Reads over HTTP: one server process, the load in another")  # fmt: skip
     for kind in args.stores.split(","):
         with systems(kind, args.pg_url) as both:
+            with Ledger(both.settings) as ledger:
+                token = ledger.create_token("bench", "reader").secret
             for versions in sizes:
                 with Progress(console=console, transient=True) as progress:
                     both.grow(versions, progress)
-                with Ledger(both.settings) as ledger:
-                    token = ledger.create_token("bench", "reader").secret
                 with ledger_server(both.settings) as url:
                     measure_system("ledger", kind, url, token, versions, args, table)
                 if both.mlflow_uri is None:
-                    table.add_row(STORE_NAMES[kind], f"{versions:,}", "", "MLflow",
-                                  "not run: MLflow is not installed (the bench extra)")  # fmt: skip
+                    missing = "not run: MLflow is not installed (the bench extra)"
+                    table.add_row(STORE_NAMES[kind], f"{versions:,}", "both", "MLflow", missing)
                     continue
                 with mlflow_server(both.mlflow_uri) as url:
                     measure_system("MLflow", kind, url, token, versions, args, table)

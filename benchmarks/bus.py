@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from rich.console import Console
 from rich.table import Table
 
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
@@ -44,6 +43,7 @@ sys.path.append(sys.path.pop(0))
 from _common import (
     Report,
     add_json_option,
+    bench_console,
     machine_facts,
     percentile,
     pg_server_facts,
@@ -60,7 +60,7 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 RELAY_TARGET = 5_000  # events/s
 LATENCY_TARGET_MS = 50.0
-console = Console()
+console = bench_console()
 
 
 @contextmanager

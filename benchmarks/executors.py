@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
@@ -40,6 +39,7 @@ sys.path.append(sys.path.pop(0))
 from _common import (
     Report,
     add_json_option,
+    bench_console,
     machine_facts,
     percentile,
     pg_server_facts,
@@ -59,7 +59,7 @@ CHAIN = 50
 FIRST_STEP_TARGET_MS = 500.0
 OVERHEAD_TARGET_MS = 50.0
 STEPS = "import time\n\n\ndef noop(ctx):\n    return {'started_at': time.time()}\n"
-console = Console()
+console = bench_console()
 
 
 @contextmanager

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -40,6 +39,7 @@ sys.path.append(sys.path.pop(0))
 from _common import (
     Report,
     add_json_option,
+    bench_console,
     machine_facts,
     percentile,
     pg_server_facts,
@@ -58,7 +58,7 @@ from projections.runner import ProjectionRunner
 from projections.views import Views
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-console = Console()
+console = bench_console()
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ from _common import (
     Report,
     Result,
     add_json_option,
+    bench_console,
     machine_facts,
     package_version,
     pg_connect,
@@ -88,9 +89,7 @@ WARMUP_MODEL = "warmup-model"
 TARGETS = {"SQLite": 4_000.0, "PostgreSQL": 1_200.0}  # ledger versions/s, from the issue
 SAME_RATE_TOLERANCE = 0.10  # a 10k/1 ratio within 10% of 1.0 counts as "the same rate"
 
-out = Console()
-if not out.is_terminal:
-    out.width = 132  # piped or redirected: keep the table on one line per row
+out = bench_console()
 progress = Console(stderr=True, log_path=False)
 
 

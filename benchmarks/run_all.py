@@ -5,11 +5,13 @@ own, one after the other so that they never share the machine, with ``--json`` a
 with ``--quick``, its own ``--quick`` sizes. Its tables stream to the terminal as it
 goes; at the end the tables, what limits each figure, the machine and the date are
 written as Markdown and as JSON. A benchmark that fails is reported as failed (with
-its exit status) and the others still run; the command then exits 1.
+its exit status) and the others still run; the command then exits 1. With ``--only``,
+the sections of the benchmarks not run are kept from the RESULTS.json already there,
+each with the date and commit it was measured at.
 
     .venv/bin/python benchmarks/run_all.py                  # full sizes (about 40 minutes)
     .venv/bin/python benchmarks/run_all.py --quick          # small sizes (about 8 minutes)
-    .venv/bin/python benchmarks/run_all.py --only register,api --out /tmp/results
+    .venv/bin/python benchmarks/run_all.py --only api     # rerun one; keep the other sections
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def benchmarks() -> list[str]:
     )
 
 
-def run_one(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
+def run_one(name: str, quick: bool, scratch: Path, commit: str) -> dict[str, Any]:
     """One benchmark in a process of its own; its report, or why there is none."""
     out = scratch / f"{name}.json"
     command = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out)]
@@ -57,8 +59,28 @@ def run_one(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"title": name, "tables": [], "facts": [], "limits": []}
     if out.exists():
         report = json.loads(out.read_text(encoding="utf-8"))
-    report |= {"script": f"benchmarks/{name}.py", "seconds": round(seconds, 1), "status": status}
+    report |= {
+        "script": f"benchmarks/{name}.py",
+        "seconds": round(seconds, 1),
+        "status": status,
+        "quick": quick,
+        "commit": commit,
+    }
     return report
+
+
+def merged(earlier: Path, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports of ``earlier`` RESULTS.json with the ``fresh`` ones in their place."""
+    if not earlier.exists():
+        return fresh
+    document = json.loads(earlier.read_text(encoding="utf-8"))
+    by_script = {
+        report["script"]: {"commit": document["environment"]["commit"]} | report
+        for report in document["reports"]
+    }
+    by_script |= {report["script"]: report for report in fresh}
+    order = [f"benchmarks/{name}.py" for name in benchmarks()]
+    return [by_script[script] for script in order if script in by_script]
 
 
 def environment(pg_url: str, nats_url: str) -> dict[str, Any]:
@@ -116,11 +138,12 @@ def markdown(env: dict[str, Any], reports: list[dict[str, Any]], command: str) -
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `{command}` on {env['date']} at commit `{env['commit']}`. Every figure "
-        "was measured in this one run, each beside its comparison; the benchmarks ran one "
-        "after the other, and within each the servers, the load and the databases share "
-        "the machine's cores. What the figures mean and how each is measured: the "
-        "benchmark's own docstring and the README's Benchmarks section.",
+        f"Written by `{command}` on {env['date']} at commit `{env['commit']}`. Each figure "
+        "stands beside its comparison, measured in the same run of its benchmark (each "
+        "section gives when); the benchmarks ran one after the other, and within each the "
+        "servers, the load and the databases share the machine's cores. What the figures "
+        "mean and how each is measured: the benchmark's own docstring and the README's "
+        "Benchmarks section.",
         "",
         "## The machine",
         "",
@@ -137,10 +160,13 @@ def markdown(env: dict[str, Any], reports: list[dict[str, Any]], command: str) -
 
 def section(report: dict[str, Any]) -> list[str]:
     status = "" if report["status"] == 0 else f" — **failed** (exit status {report['status']})"
+    when = report.get("machine", {}).get("date")
+    measured = f"measured {when} at `{report.get('commit', '?')}`, " if when else ""
+    size = " (`--quick` sizes)" if report.get("quick") else ""
     lines = [
         f"## {report['title']}",
         "",
-        f"`{report['script']}`, {report['seconds']:.0f} s{status}",
+        f"`{report['script']}`{size}: {measured}{report['seconds']:.0f} s{status}",
         "",
     ]
     lines += [f"- {fact}" for fact in report["facts"]]
@@ -183,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment(args.pg_url, args.nats_url)
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
-        reports = [run_one(name, args.quick, Path(scratch)) for name in names]
+        reports = [run_one(name, args.quick, Path(scratch), env["commit"]) for name in names]
 
     command = " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
     args.out.mkdir(parents=True, exist_ok=True)
     results_md, results_json = args.out / "RESULTS.md", args.out / "RESULTS.json"
+    if args.only:  # the other sections stay as an earlier run wrote them
+        reports = merged(results_json, reports)
     results_md.write_text(markdown(env, reports, command), encoding="utf-8")
     document = {"command": command, "quick": args.quick, "environment": env, "reports": reports}
     results_json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -40,7 +40,6 @@ import numpy as np
 import onnxruntime
 import pyarrow as pa
 from pyarrow import parquet
-from rich.console import Console
 from rich.table import Table
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
@@ -49,7 +48,7 @@ from sklearn.linear_model import LogisticRegression
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
 sys.path.append(sys.path.pop(0))
 
-from _common import Report, add_json_option, machine_facts, percentile
+from _common import Report, add_json_option, bench_console, machine_facts, percentile
 from api import ledger_server, settings_env
 from executors.onnx_conversion import convert_model_version
 from ledger.application import Ledger
@@ -58,7 +57,7 @@ from ledger.settings import Settings
 FEATURES = 20
 CORES = os.cpu_count() or 1
 ONLINE_P99_TARGET_MS = 10.0
-console = Console()
+console = bench_console()
 
 
 def rows_per_s(rows: int, seconds: float) -> str:

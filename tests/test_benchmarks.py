@@ -76,7 +76,8 @@ def test_report_is_saved_and_rendered_as_markdown(tmp_path: Path) -> None:
         run_all.section(loaded | {"script": "benchmarks/register.py", "seconds": 12.3, "status": 0})
     )
     assert "## Registering model versions" in section
-    assert "`benchmarks/register.py`, 12 s" in section
+    assert "`benchmarks/register.py`: measured 20" in section  # the date, then the commit
+    assert "at `?`, 12 s" in section
     assert "- N = 1,000 per range" in section
     assert "| system | versions/s |\n| --- | --- |\n| ledger | 1,200 |" in section
     assert "| MLflow \\| SQLAlchemy | 200 |" in section  # a pipe in a cell is escaped
@@ -89,6 +90,25 @@ def test_a_failed_benchmark_is_reported_as_failed() -> None:
     failed = {"title": "api", "script": "benchmarks/api.py", "seconds": 3.0, "status": 1}
     section = "\n".join(run_all.section(failed | {"tables": [], "facts": [], "limits": []}))
     assert "**failed** (exit status 1)" in section
+
+
+def test_a_partial_run_keeps_the_other_sections(tmp_path: Path) -> None:
+    earlier = tmp_path / "RESULTS.json"
+    old = [
+        {"script": f"benchmarks/{name}.py", "title": f"old {name}"}
+        for name in ("api", "bus", "register")
+    ]
+    earlier.write_text(json.dumps({"environment": {"commit": "abc123"}, "reports": old}))
+    fresh = [{"script": "benchmarks/bus.py", "title": "new bus", "commit": "def456"}]
+
+    reports = run_all.merged(earlier, fresh)
+
+    assert [(r["title"], r["commit"]) for r in reports] == [
+        ("old api", "abc123"),
+        ("new bus", "def456"),
+        ("old register", "abc123"),
+    ]
+    assert run_all.merged(tmp_path / "missing.json", fresh) == fresh
 
 
 def test_run_all_refuses_an_unknown_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
