@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -17,9 +20,65 @@ from eventsourcing.sqlite import (
 
 from ledger.chain import CHAIN_TABLE, GENESIS, event_digest, link
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers fall back on SQLite's own busy wait
+    fcntl = None  # type: ignore[assignment]
+
+
+class WriterQueue:
+    """Queues the processes that append to one SQLite file, in the kernel.
+
+    A writer that finds SQLite's write lock taken sleeps and retries (1, 2, 5, 10 … 100 ms),
+    so with several processes appending, most of the time went to sleeping while the lock
+    was free: eight clients made fewer registrations per second than one. An exclusive
+    ``flock`` on a file beside the database wakes the next writer as soon as the last one
+    commits. Threads of one process queue on a lock of their own first, since a ``flock``
+    belongs to the open file, which they share.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.path = f"{db_path}.write-lock"
+        self._threads = threading.Lock()
+        self._fd = -1
+        self._pid = 0  # the process that opened _fd: a forked child opens its own
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:
+            if fcntl is None:
+                yield
+                return
+            fd = self._file()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _file(self) -> int:
+        if self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     """Seals every inserted event in the hash chain, in the same transaction."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        pool = datastore.pool
+        # An in-memory database lives in one process: there is nobody to queue with.
+        self._writers = None if pool.is_sqlite_memory_mode else WriterQueue(pool.db_name)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self._writers is None:
+            return super().insert_events(stored_events, **kwargs)
+        with self._writers.turn():
+            return super().insert_events(stored_events, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
