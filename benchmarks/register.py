@@ -502,10 +502,11 @@ def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[s
         "the insert (a stored function) and one WAL flush per commit; the events table is "
         "locked for the insert so that the log's positions never show gaps to readers.",
         f"{plan.clients} clients: the machine has {os.cpu_count()} cores shared by the clients "
-        "and the database server. On SQLite the writers queue for the one write lock (the "
-        "tail is SQLite's busy-wait back-off); on PostgreSQL commits of different clients "
-        "share WAL flushes (group commit) while the ledger's writers queue for the events "
-        "table lock.",
+        "and the database server. On SQLite the ledger's writers queue on a file lock for "
+        "SQLite's one write lock (the raw sqlite3 clients sleep in SQLite's busy wait instead), "
+        "and their tail is the clients waiting for a core; on PostgreSQL commits of different "
+        "clients share WAL flushes (group commit) while the ledger's writers queue for the "
+        "events table lock.",
         "MLflow's registry store runs several ORM queries per new version (the model, its "
         "latest version number, the insert, the model's update)"
         + (
