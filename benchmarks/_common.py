@@ -302,6 +302,21 @@ class Report:
         self.console.print(f"Limit: {text}", markup=False, highlight=False)
         self.limits.append(text)
 
+    def conclude(
+        self, limits: list[str], args: argparse.Namespace, pg_url: str | None = None, **data: Any
+    ) -> None:
+        """Print the machine and what limits the figures; save, with ``args``, to ``--json``."""
+        facts = machine_facts()
+        self.console.print(
+            f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}"
+        )
+        if pg_url:
+            self.console.print(f"PostgreSQL {pg_server_facts(pg_url)}")
+        for text in limits:
+            self.limit(text)
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        self.save(args.json, options=options, **data)
+
     def save(self, path: Path | None, **data: Any) -> None:
         if path is None:
             return

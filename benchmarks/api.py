@@ -50,10 +50,8 @@ from _common import (
     analyze_schema,
     bench_console,
     free_port,
-    machine_facts,
     package_version,
     percentile,
-    pg_server_facts,
     scratch_schema,
     unique_name,
     verdict,
@@ -341,10 +339,6 @@ def main(argv: list[str] | None = None) -> int:
         args.requests, args.seconds = 500, 5.0
 
     report = Report("HTTP API: the ledger against an `mlflow server`", console=console)
-    facts = machine_facts()
-    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
-    if "postgres" in args.stores:
-        console.print(f"PostgreSQL {pg_server_facts(args.pg_url)}")
     report.fact(
         f"{VERSIONS_PER_MODEL} versions per model, each tagged team (1 of {TEAMS}), stage "
         f"(1 of {len(STAGES)}) and run; tag-search: team AND stage, first page of 50, newest "
@@ -371,9 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                 with mlflow_server(both.mlflow_uri) as url:
                     measure_system("MLflow", kind, url, token, versions, args, table)
     report.show(table)
-    for text in LIMITS:
-        report.limit(text)
-    report.save(args.json, options=vars(args) | {"json": None}, sizes=sizes)
+    pg_url = args.pg_url if "postgres" in args.stores else None
+    report.conclude(LIMITS, args, pg_url, sizes=sizes)
     return 0
 
 

@@ -44,9 +44,7 @@ from _common import (
     Report,
     add_json_option,
     bench_console,
-    machine_facts,
     percentile,
-    pg_server_facts,
     scratch_schema,
     unique_name,
 )
@@ -313,19 +311,14 @@ def main(argv: list[str] | None = None) -> int:
                     "", f"{percentile(latencies, 50):.1f}", f"{p99:.1f}",
                     f"{max(latencies):.1f}", f"{ok} (p99 <= {LATENCY_TARGET_MS:g} ms)",
                 )  # fmt: skip
-    facts = machine_facts()
-    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
-    if "postgres" in args.stores:
-        console.print(f"PostgreSQL {pg_server_facts(args.pg_url)}")
     report.fact(
         f"relay and drain over {args.events:,} events already in the log; latency: tag changes "
         f"at {args.rate}/s for {args.seconds:g} s, `ledger relay` and the consumer in processes "
         "of their own, from the event's timestamp to the handler's start"
     )
     report.show(table)
-    for text in LIMITS:
-        report.limit(text)
-    report.save(args.json, options=vars(args) | {"json": None})
+    pg_url = args.pg_url if "postgres" in args.stores else None
+    report.conclude(LIMITS, args, pg_url)
     return 0
 
 

@@ -40,9 +40,7 @@ from _common import (
     Report,
     add_json_option,
     bench_console,
-    machine_facts,
     percentile,
-    pg_server_facts,
     scratch_schema,
     unique_name,
 )
@@ -217,18 +215,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['cold']:.0f} ms",
                     f"{result['overhead']:.1f} ms",
                 )
-    facts = machine_facts()
-    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
-    if "postgres" in args.stores:
-        console.print(f"PostgreSQL {pg_server_facts(args.pg_url)}")
     report.fact(
         f"`ledger worker` (and `ledger relay` for NATS) in processes of their own; {args.jobs} "
         f"one-step jobs and {args.chains} chain(s) of {CHAIN} no-op steps per row"
     )
     report.show(table)
-    for text in LIMITS:
-        report.limit(text)
-    report.save(args.json, options=vars(args) | {"json": None})
+    pg_url = args.pg_url if "postgres" in args.stores else None
+    report.conclude(LIMITS, args, pg_url)
     return 0
 
 

@@ -40,9 +40,7 @@ from _common import (
     Report,
     add_json_option,
     bench_console,
-    machine_facts,
     percentile,
-    pg_server_facts,
     scratch_schema,
     unique_name,
     verdict,
@@ -334,17 +332,12 @@ def main(argv: list[str] | None = None) -> int:
                                       f"{statistics.median(lags):.1f}", f"{p99:.1f}",
                                       f"{max(lags):.1f}",
                                       "ok" if p99 <= 25 else "MISSED (<= 25 ms)")  # fmt: skip
-    facts = machine_facts()
-    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
-    if "postgres" in kinds:
-        console.print(f"PostgreSQL {pg_server_facts(args.pg_url)}")
     report.fact(f"registry shape: {shape.describe()}; the rest of the events are churn")
     for table in (rebuild, as_of, lag_table):
         if table.row_count:
             report.show(table)
-    for text in LIMITS:
-        report.limit(text)
-    report.save(args.json, options=vars(args) | {"json": None})
+    pg_url = args.pg_url if "postgres" in args.stores else None
+    report.conclude(LIMITS, args, pg_url)
     return 0
 
 

@@ -48,7 +48,7 @@ from sklearn.linear_model import LogisticRegression
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
 sys.path.append(sys.path.pop(0))
 
-from _common import Report, add_json_option, bench_console, machine_facts, percentile
+from _common import Report, add_json_option, bench_console, percentile
 from api import ledger_server, settings_env
 from executors.onnx_conversion import convert_model_version
 from ledger.application import Ledger
@@ -248,8 +248,6 @@ def main(argv: list[str] | None = None) -> int:
             serving.add_row(*served)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    facts = machine_facts()
-    console.print(f"{facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}")
     report.fact(
         f"{args.rows:,} rows of {FEATURES} features; batch: mini-batches of {args.mini_batch:,} "
         f"rows, one replica per core; online: `ledger serve`, {args.rate} one-row requests/s "
@@ -257,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report.show(throughput)
     report.show(serving)
-    for text in LIMITS:
-        report.limit(text)
-    report.save(args.json, options=vars(args) | {"json": None})
+    report.conclude(LIMITS, args)
     return 0
 
 
