@@ -269,7 +269,6 @@ def measure(
 class Systems:
     """The two systems under test on one store kind, filled with the same catalogue."""
 
-    kind: str
     settings: Settings
     mlflow_uri: str | None  # None: MLflow is not installed
     models: int = 0  # filled so far
@@ -288,10 +287,10 @@ class Systems:
 def systems(kind: str, pg_url: str) -> Iterator[Systems]:
     with store(kind, pg_url) as settings:
         if importlib.util.find_spec("mlflow") is None:
-            yield Systems(kind, settings, None)
+            yield Systems(settings, None)
             return
         with mlflow_database(kind, pg_url) as uri:
-            yield Systems(kind, settings, uri)
+            yield Systems(settings, uri)
 
 
 def measure_system(
@@ -308,9 +307,9 @@ def measure_system(
     with spawn.Pool(1) as load_generator:
         for request in REQUESTS:
             paths = request_paths(system, request, versions, args.requests)
-            budget = (url, token, paths)
-            latencies, single = load_generator.apply(measure, (*budget, 1, args.seconds))
-            _, parallel = load_generator.apply(measure, (*budget, args.clients, args.seconds))
+            load = (url, token, paths)
+            latencies, single = load_generator.apply(measure, (*load, 1, args.seconds))
+            _, parallel = load_generator.apply(measure, (*load, args.clients, args.seconds))
             p99 = percentile(latencies, 99) or 0.0
             target = TARGETS_MS[request]
             table.add_row(
