@@ -27,6 +27,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+# The services a development machine runs (README: Development); each script takes --pg-url
+# (and --nats-url where it uses NATS) to point elsewhere.
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+
 # -- timing ----------------------------------------------------------------------------
 
 

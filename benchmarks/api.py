@@ -45,6 +45,7 @@ from rich.table import Table
 sys.path.append(sys.path.pop(0))
 
 from _common import (
+    DEFAULT_PG_URL,
     Report,
     add_json_option,
     analyze_schema,
@@ -64,7 +65,6 @@ from ledger.domain.model import VersionSpec
 from ledger.settings import Settings
 from projections.runner import ProjectionRunner
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 VERSIONS_PER_MODEL = 100
 TEAMS = 20
 STAGES = ("dev", "staging", "prod")

@@ -41,6 +41,8 @@ from rich.table import Table
 sys.path.append(sys.path.pop(0))
 
 from _common import (
+    DEFAULT_NATS_URL,
+    DEFAULT_PG_URL,
     Report,
     add_json_option,
     bench_console,
@@ -54,8 +56,6 @@ from ledger.bus.relay import Relay
 from ledger.domain import EventMeta, Model, acting
 from ledger.settings import Settings
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 RELAY_TARGET = 5_000  # events/s
 LATENCY_TARGET_MS = 50.0
 console = bench_console()
@@ -85,9 +85,7 @@ def bench_store(kind: str, pg_url: str, nats_url: str) -> Iterator[Settings]:
 async def _delete_stream(url: str, stream: str) -> None:
     client = await nats.connect(url)
     try:
-        await client.jetstream().delete_stream(stream)
-    except nats.js.errors.NotFoundError:
-        pass
+        await _delete_stream_quietly(client.jetstream(), stream)
     finally:
         await client.close()
 

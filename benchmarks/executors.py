@@ -37,6 +37,8 @@ from rich.table import Table
 sys.path.append(sys.path.pop(0))
 
 from _common import (
+    DEFAULT_NATS_URL,
+    DEFAULT_PG_URL,
     Report,
     add_json_option,
     bench_console,
@@ -51,8 +53,6 @@ from ledger.domain.job import Job
 from ledger.settings import Settings
 from projections.database import ViewDatabase
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 CHAIN = 50
 FIRST_STEP_TARGET_MS = 500.0
 OVERHEAD_TARGET_MS = 50.0

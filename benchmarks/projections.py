@@ -37,6 +37,7 @@ from rich.table import Table
 sys.path.append(sys.path.pop(0))
 
 from _common import (
+    DEFAULT_PG_URL,
     Report,
     add_json_option,
     bench_console,
@@ -55,7 +56,6 @@ from projections.decoding import EventDecoder
 from projections.runner import ProjectionRunner
 from projections.views import Views
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 console = bench_console()
 
 

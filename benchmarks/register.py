@@ -61,6 +61,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from _common import (
+    DEFAULT_PG_URL,
     Report,
     Result,
     add_json_option,
@@ -81,7 +82,6 @@ from _mlflow import quiet_migrations, sqlalchemy_url
 from ledger.application import Ledger
 from ledger.settings import Settings
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HIGH_START = 10_000  # the second range starts at this version number
 WARMUP_OPS = 200
 MODEL = "bench-model"

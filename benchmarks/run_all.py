@@ -26,11 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_facts, package_version, pg_server_facts
+from _common import (
+    DEFAULT_NATS_URL,
+    DEFAULT_PG_URL,
+    machine_facts,
+    package_version,
+    pg_server_facts,
+)
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 PACKAGES = (
     "lifecycle-ledger", "eventsourcing", "psycopg", "nats-py", "ray", "onnxruntime",
     "scikit-learn", "fastapi", "uvicorn", "mlflow",
