@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     api_max_upload_mb: int = Field(2048, ge=1, description="Largest request body accepted (MiB)")
     api_view_connections: int = Field(8, ge=1, description="Read connections the API keeps")
     api_idempotency_hours: int = Field(24, ge=1, description="How long Idempotency-Keys last")
+    conflict_retry_s: float = Field(
+        10, gt=0, description="How long a command retries after losing write conflicts"
+    )
     nats_url: str = Field(
         "", description="NATS server(s), comma-separated; empty: the in-process bus"
     )

@@ -103,6 +103,9 @@ class Idempotency:
             )
         ).hexdigest()
         body_hash = BodyFingerprint(_multipart_boundary(headers))
+        # The request's commands are saved under this id: a retry after an answer that was
+        # lost (or a 5xx) finds what they committed instead of doing it again.
+        scope.setdefault("state", {})["command_id"] = key
 
         async def hashing_receive() -> Message:
             message = await receive()

@@ -102,9 +102,17 @@ class ApiServices:
             self.views_position = min(self._runner.positions().values())
         return self.views_position
 
-    def run_command(self, actor: str, correlation_id: str, command: Callable[[Ledger], T]) -> T:
-        """Run a ledger command as ``actor``, then bring the views up to it."""
-        with self.ledger.on_behalf_of(actor, correlation_id=correlation_id):
+    def run_command(
+        self,
+        actor: str,
+        correlation_id: str,
+        command: Callable[[Ledger], T],
+        *,
+        command_id: str = "",
+    ) -> T:
+        """Run a ledger command as ``actor``, then bring the views up to it. With a
+        ``command_id`` (the request's Idempotency-Key), a retry returns the first result."""
+        with self.ledger.on_behalf_of(actor, correlation_id=correlation_id, command_id=command_id):
             result = command(self.ledger)
         self.sync_views()
         return result

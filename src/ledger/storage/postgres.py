@@ -28,10 +28,16 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from ledger.chain import CHAIN_TABLE
+from ledger.storage.commands import (
+    COMMANDS_TABLE,
+    CommandStamp,
+    CommittedCommand,
+    create_commands_table_statement,
+)
 
 _APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION {schema}.{function}(
-    ids uuid[], versions bigint[], topics text[], states bytea[]
+    ids uuid[], versions bigint[], topics text[], states bytea[], p_command text, p_attempt text
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$
 DECLARE
     previous bytea;
@@ -58,6 +64,10 @@ BEGIN
         hashes[i] := previous;
     END LOOP;
     INSERT INTO {schema}.{chain} (position, hash) SELECT * FROM unnest(positions, hashes);
+    IF p_command IS NOT NULL THEN
+        INSERT INTO {schema}.{commands} (command_id, attempt, first_position, event_count)
+        VALUES (p_command, p_attempt, positions[1], array_length(positions, 1));
+    END IF;
     RETURN QUERY SELECT unnest(positions);
 END;
 $BODY$
@@ -79,23 +89,32 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             ).format(schema=schema, chain=self.chain_table)
         )
         self.sql_create_statements.append(
+            SQL(create_commands_table_statement("{schema}.")).format(schema=schema)
+        )
+        self.sql_create_statements.append(
             SQL(_APPEND_FUNCTION).format(
                 schema=schema,
                 function=function,
                 events=Identifier(self.events_table_name),
                 chain=self.chain_table,
+                commands=Identifier(COMMANDS_TABLE),
                 channel=Identifier(self.channel_name),
             )
         )
         # Binary parameters: event states travel as bytes, not hex text.
         self.append_statement = SQL(
-            "SELECT * FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            "SELECT * FROM {schema}.{function}"
+            "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::text, %b::text)"
         ).format(schema=schema, function=function)
         self.append_column = f"{events_table_name}_append"
         self.select_chain_statement = SQL(
             "SELECT position, hash FROM {schema}.{chain} WHERE position > %s "
             "ORDER BY position LIMIT %s"
         ).format(schema=schema, chain=self.chain_table)
+        self.select_command_statement = SQL(
+            "SELECT attempt, first_position, event_count FROM {schema}.{commands} "
+            "WHERE command_id = %s"
+        ).format(schema=schema, commands=Identifier(COMMANDS_TABLE))
 
     # Like eventsourcing's recorders: a dropped connection is retried on a fresh one.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -104,11 +123,14 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        command: CommandStamp | None = kwargs.get("command")
         columns = (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
+            command.command_id if command else None,
+            command.attempt if command else None,
         )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.append_statement, columns, prepare=True)
@@ -118,6 +140,18 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_chain_statement, (after, limit), prepare=True)
             return [(row["position"], bytes(row["hash"])) for row in curs.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def committed_command(self, command_id: str) -> CommittedCommand | None:
+        """The save that committed ``command_id``, if one did."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_command_statement, (command_id,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return CommittedCommand(
+            command_id, row["attempt"], row["first_position"], row["event_count"]
+        )
 
 
 class ChainedPostgresFactory(PostgresFactory):

@@ -19,6 +19,12 @@ from eventsourcing.sqlite import (
 )
 
 from ledger.chain import CHAIN_TABLE, GENESIS, event_digest, link
+from ledger.storage.commands import (
+    COMMANDS_TABLE,
+    CommandStamp,
+    CommittedCommand,
+    create_commands_table_statement,
+)
 
 try:
     import fcntl
@@ -85,6 +91,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} "
             "(position INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+            create_commands_table_statement(),
         ]
 
     def _insert_events(
@@ -104,7 +111,25 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             previous = link(previous, position, digest)
             links.append((position, previous))
         c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, hash) VALUES (?, ?)", links)
+        command: CommandStamp | None = kwargs.get("command")
+        if command is not None and positions:
+            c.execute(
+                f"INSERT INTO {COMMANDS_TABLE} (command_id, attempt, first_position, event_count) "
+                "VALUES (?, ?, ?, ?)",
+                (command.command_id, command.attempt, positions[0], len(positions)),
+            )
         return positions
+
+    def committed_command(self, command_id: str) -> CommittedCommand | None:
+        """The save that committed ``command_id``, if one did."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT attempt, first_position, event_count FROM {COMMANDS_TABLE} "
+                "WHERE command_id = ?",
+                (command_id,),
+            )
+            row = c.fetchone()
+        return CommittedCommand(command_id, row[0], row[1], row[2]) if row else None
 
     def select_chain(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:

@@ -40,7 +40,10 @@ def correlation_of(request: Request) -> str:
 def run_command(request: Request, principal: Principal, command: Callable[[Ledger], T]) -> T:
     """Run ``command`` as the token's holder; the views include its events afterwards."""
     services = services_of(request)
-    return services.run_command(principal.name, correlation_of(request), command)
+    command_id = getattr(request.state, "command_id", "")
+    return services.run_command(
+        principal.name, correlation_of(request), command, command_id=command_id
+    )
 
 
 def read_views(request: Request, query: Callable[[Views], T]) -> T:
