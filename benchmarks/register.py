@@ -14,17 +14,21 @@ What is measured, one after the other in one process on this machine:
    ``create_model_version`` for the same ranges. MLflow records only the source
    URI; it copies no files.
 4. eventsourcing's own baseline: a plain ``eventsourcing.application.Application``
-   saving one new aggregate (one small event) per operation, on SQLite (its defaults)
-   and on PostgreSQL: the floor under any application built on it.
+   saving one new aggregate (one small event) per operation, on SQLite and on
+   PostgreSQL: the floor under any application built on it.
 5. the stores' ceilings: one single-row ``INSERT`` + commit per operation, with
-   sqlite3 (WAL, synchronous=NORMAL like the ledger) and with psycopg.
+   sqlite3 and with psycopg.
 
 6. the same systems (but eventsourcing) with 8 clients at once, each a process of its
    own registering versions of a model of its own (N / 8 each).
 
-Every operation is a separate, durable commit. Each system is warmed up with a few
-operations (on a separate model) before timing; rates are operations over wall-clock
-time, and p50/p99 are of the per-operation latencies.
+Every operation is a separate commit. The three SQLite rows run at one setting, the
+ledger's (WAL, ``PRAGMA synchronous=FULL`` by default: each commit is synced to disk and
+survives a power loss; ``--sqlite-synchronous normal`` measures them all relaxed), read
+back from each one's connection before timing; the PostgreSQL rows at the server's
+``synchronous_commit`` and ``fsync``. The table's "Durability" column says which, per row.
+Each system is warmed up with a few operations (on a separate model) before timing;
+rates are operations over wall-clock time, and p50/p99 are of the per-operation latencies.
 Everything created (schemas, the MLflow database, temporary directories) is
 removed afterwards, also when a system fails.
 
@@ -33,6 +37,7 @@ Run (MLflow comes with the ``bench`` extra: ``.venv/bin/pip install -e ".[dev,be
     .venv/bin/python benchmarks/register.py                 # full run, N = 1,000
     .venv/bin/python benchmarks/register.py --quick         # versions 1..N only
     .venv/bin/python benchmarks/register.py --versions 500 --json results.json
+    .venv/bin/python benchmarks/register.py --sqlite-synchronous normal  # all SQLite relaxed
     .venv/bin/python benchmarks/register.py --pg-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -81,6 +86,7 @@ from _common import (
 from _mlflow import quiet_migrations, sqlalchemy_url
 from ledger.application import Ledger
 from ledger.settings import Settings
+from ledger.storage.sqlite import SynchronousPool
 
 HIGH_START = 10_000  # the second range starts at this version number
 WARMUP_OPS = 200
@@ -102,6 +108,7 @@ class Plan:
     quick: bool
     pg_url: str
     model_dir: Path
+    sqlite_synchronous: str = "full"  # of every SQLite row: the ledger's, and the baselines'
 
     @property
     def high_start(self) -> int:
@@ -160,6 +167,7 @@ class Place:
     model_dir: Path
     pg_url: str = ""
     schema: str = ""
+    sqlite_synchronous: str = "full"
 
 
 @contextmanager
@@ -168,7 +176,9 @@ def prepared(system: str, store: str, plan: Plan) -> Iterator[Place]:
     with tempfile.TemporaryDirectory(prefix="bench-register-") as tmp:
         home = Path(tmp)
         if store == "SQLite":
-            yield Place(system, store, home, plan.model_dir)
+            yield Place(
+                system, store, home, plan.model_dir, sqlite_synchronous=plan.sqlite_synchronous
+            )
         elif system == "MLflow":
             with scratch_database(plan.pg_url, unique_name("bench_mlflow")) as url:
                 yield Place(system, store, home, plan.model_dir, url)
@@ -183,8 +193,13 @@ Op = Callable[[str], object]  # one durable write for the named model; registrie
 @contextmanager
 def ledger_client(place: Place, models: list[str]) -> Iterator[Op]:
     store = {"store": place.pg_url, "pg_schema": place.schema} if place.pg_url else {"store": ""}
-    ledger = Ledger(Settings(home=place.home / ".ledger", **store))
+    settings = Settings(
+        home=place.home / ".ledger", sqlite_synchronous=place.sqlite_synchronous, **store
+    )
+    ledger = Ledger(settings)
     try:
+        if not place.pg_url:
+            check_synchronous(place, ledger.recorder.datastore)  # type: ignore[attr-defined]
         yield lambda name: ledger.register_model_version(name, place.model_dir).number
     finally:
         ledger.close()
@@ -222,7 +237,8 @@ class Note(Aggregate):
 def eventsourcing_client(place: Place, models: list[str]) -> Iterator[Op]:
     """eventsourcing's own save of one new aggregate: the floor under any application on it.
 
-    SQLite with its defaults (WAL, synchronous=FULL).
+    SQLite in WAL mode (its default) at the ledger's synchronous setting, set the way the
+    ledger sets it (eventsourcing's own default is FULL).
     """
     if place.pg_url:
         pg = pg_params(place.pg_url)
@@ -242,6 +258,15 @@ def eventsourcing_client(place: Place, models: list[str]) -> Iterator[Op]:
         }
     app: Application[Any] = Application(env=env)
     try:
+        if not place.pg_url:
+            datastore = app.recorder.datastore  # type: ignore[attr-defined]
+            datastore.pool.close()
+            datastore.pool = SynchronousPool(
+                db_name=datastore.pool.db_name,
+                lock_timeout=datastore.pool.lock_timeout,
+                synchronous=place.sqlite_synchronous.upper(),
+            )
+            check_synchronous(place, datastore)
         yield lambda name: app.save(Note(name))
     finally:
         app.close()
@@ -264,16 +289,45 @@ def raw_psycopg_client(place: Place, models: list[str]) -> Iterator[Op]:
 
 @contextmanager
 def raw_sqlite_client(place: Place, models: list[str]) -> Iterator[Op]:
-    """The SQLite ceiling: one INSERT + COMMIT per operation (WAL, synchronous=NORMAL)."""
+    """The SQLite ceiling: one INSERT + COMMIT per operation (WAL, the ledger's synchronous)."""
     conn = sqlite3.connect(place.home / "raw.db", isolation_level=None, timeout=60)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={place.sqlite_synchronous.upper()}")
+        synchronous_is(place, conn.execute("PRAGMA synchronous").fetchone()[0])
         conn.execute("CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, body BLOB)")
         body = b"x" * 600
         yield lambda name: conn.execute("INSERT INTO rows (body) VALUES (?)", (body,))
     finally:
         conn.close()
+
+
+SYNCHRONOUS_LEVELS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
+
+
+def check_synchronous(place: Place, datastore: Any) -> None:
+    """Read ``PRAGMA synchronous`` back from an eventsourcing datastore's writer."""
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("PRAGMA synchronous")
+        synchronous_is(place, cursor.fetchone()[0])
+
+
+def synchronous_is(place: Place, level: int) -> None:
+    """Refuse to time a SQLite row at another setting than the report states."""
+    found = SYNCHRONOUS_LEVELS.get(level, str(level))
+    if found != place.sqlite_synchronous:
+        raise RuntimeError(
+            f"{place.system}: SQLite synchronous={found}, expected {place.sqlite_synchronous}"
+        )
+
+
+def durability(store: str, plan: Plan, postgres: dict[str, str]) -> str:
+    """The commit durability every row on ``store`` was measured at."""
+    if store == "SQLite":
+        return f"WAL, synchronous={plan.sqlite_synchronous.upper()}"
+    if "synchronous_commit" not in postgres:
+        return "—"
+    return f"synchronous_commit={postgres['synchronous_commit']}, fsync={postgres['fsync']}"
 
 
 CLIENTS: dict[str, Callable[[Place, list[str]], AbstractContextManager[Op]]] = {
@@ -423,7 +477,8 @@ def vs_target(row: Result) -> str:
     return f"[{colour}]{ratio:.2f}x of {row.target:,.0f}/s[/{colour}]"
 
 
-def results_table(title: str, results: list[Result]) -> Table:
+def results_table(title: str, results: list[Result], settings: dict[str, str]) -> Table:
+    """The rows, each with the durability setting it was measured at (``settings[store]``)."""
     table = Table(
         title=title,
         caption="Baselines count events saved (eventsourcing) and rows inserted (sqlite3, "
@@ -436,9 +491,12 @@ def results_table(title: str, results: list[Result]) -> Table:
     table.add_column("p50 ms/op", justify="right")
     table.add_column("p99 ms/op", justify="right")
     table.add_column("vs target", justify="right")
+    table.add_column("Durability")
     for row in results:
+        setting = settings.get(row.store, "—")
         if row.note:
-            table.add_row(row.system, row.store, f"[yellow]{escape(row.note)}[/yellow]", *["—"] * 4)
+            note = f"[yellow]{escape(row.note)}[/yellow]"
+            table.add_row(row.system, row.store, note, *["—"] * 4, setting)
             continue
         table.add_row(
             row.system,
@@ -448,6 +506,7 @@ def results_table(title: str, results: list[Result]) -> Table:
             "—" if row.fill else fmt(row.p50_ms, ".2f"),
             "—" if row.fill else fmt(row.p99_ms, ".2f"),
             vs_target(row),
+            setting,
             style="dim" if row.fill else None,
         )
     return table
@@ -477,6 +536,12 @@ def speedup(results: list[Result], store: str) -> str:
     return "—" if not value else f"{TARGETS[store] / value:.1f}x"
 
 
+def share(results: list[Result], store: str, baseline: str) -> str:
+    """The ledger's rate on ``store`` as a multiple of ``baseline``'s (first ranges)."""
+    ours, theirs = first_rate(results, "ledger", store), first_rate(results, baseline, store)
+    return "—" if not ours or not theirs else f"{ours / theirs:.2f}x"
+
+
 def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[str]:
     """What bounds each figure, with the numbers of this run."""
 
@@ -485,19 +550,30 @@ def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[s
         return "—" if value is None else f"{value:,.0f}/s"
 
     return [
-        "Every operation is a durable commit of its own, so each figure is bound by its "
+        "Every operation is a commit of its own (durable: see the Durability column), so each "
+        "figure is bound by its "
         "store's commit path: compare each system with the raw INSERT+COMMIT rows (the "
         "ceiling) and with eventsourcing's one-event save (the floor under any application "
         "built on that library).",
         f"ledger on SQLite ({rate(single, 'ledger', 'SQLite')}): one registration hashes the "
         "model's files, then writes two events (the model's version counter and the version) "
-        "and their two chain links in one transaction. Profiled with py-spy, its time is "
+        "and their two chain links in one transaction. Profiled with py-spy (at "
+        "synchronous=NORMAL; at FULL the commit's fsync takes a larger share), its time is "
         "spread out: storing the files about 20 %, SQLite's transaction and commit about 20 %, "
         "inserting the events and chaining them about 18 %, building the domain events about "
-        "13 %, encoding them about 10 %. It runs at about eventsourcing's own one-event save "
-        f"({rate(single, 'eventsourcing', 'SQLite')}, synchronous=FULL), so the "
-        f"{TARGETS['SQLite']:,.0f}/s target asks for a core "
-        f"{speedup(single, 'SQLite')} as fast as this machine's.",
+        "13 %, encoding them about 10 %. In this run it ran at "
+        f"{share(single, 'SQLite', 'eventsourcing')} the rate of eventsourcing's own one-event "
+        f"save ({rate(single, 'eventsourcing', 'SQLite')}) and "
+        f"{share(single, 'SQLite', 'raw sqlite3')} that of one raw INSERT+COMMIT "
+        f"({rate(single, 'raw sqlite3', 'SQLite')}), all three at synchronous="
+        f"{plan.sqlite_synchronous.upper()}"
+        + (
+            ": each commit waits for an fsync, so all three follow the disk's sync latency, "
+            "which moves a lot from run to run on a shared virtual machine"
+            if plan.sqlite_synchronous == "full"
+            else ""
+        )
+        + f". The {TARGETS['SQLite']:,.0f}/s target is {speedup(single, 'SQLite')} this rate.",
         f"ledger on PostgreSQL ({rate(single, 'ledger', 'PostgreSQL')}): one round trip for "
         "the insert (a stored function) and one WAL flush per commit; the events table is "
         "locked for the insert so that the log's positions never show gaps to readers.",
@@ -519,14 +595,21 @@ def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[s
 
 
 def print_report(
-    report: Report, single: list[Result], concurrent: list[Result], plan: Plan
+    report: Report,
+    single: list[Result],
+    concurrent: list[Result],
+    plan: Plan,
+    settings: dict[str, str],
 ) -> None:
-    report.show(results_table("Registering a version, one client (one commit per op)", single))
+    report.show(
+        results_table("Registering a version, one client (one commit per op)", single, settings)
+    )
     report.show(
         results_table(
             f"Registering a version, {plan.clients} clients at once (one process each, "
             "each its own model)",
             concurrent,
+            settings,
         )
     )
     report.fact(
@@ -573,6 +656,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8, help="for the concurrent run")
     parser.add_argument("--quick", action="store_true", help="skip the version-10,000 ranges")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, metavar="URL", help="PostgreSQL")
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["full", "normal"],
+        default=Settings.model_fields["sqlite_synchronous"].default,
+        help="PRAGMA synchronous of every SQLite row (default: the ledger's default)",
+    )
     add_json_option(parser)
     args = parser.parse_args(argv)
     if args.versions < 1 or args.clients < 1:
@@ -602,17 +691,36 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
         (model_dir / "weights.bin").write_bytes(os.urandom(1024))
-        plan = Plan(args.versions, args.clients, args.quick, args.pg_url, model_dir)
+        plan = Plan(
+            args.versions,
+            args.clients,
+            args.quick,
+            args.pg_url,
+            model_dir,
+            args.sqlite_synchronous,
+        )
+        settings = {store: durability(store, plan, postgres) for store in ("SQLite", "PostgreSQL")}
+        report.fact(
+            "Durability: SQLite rows (ledger, eventsourcing, raw sqlite3) "
+            f"{settings['SQLite']}, read back from each one's connection; PostgreSQL rows "
+            f"(all clients of one server) {settings['PostgreSQL']}."
+        )
         single, concurrent = run_all(plan, pg_error)
 
-    print_report(report, single, concurrent, plan)
+    print_report(report, single, concurrent, plan, settings)
     total = time.perf_counter() - started
     out.print(f"Total runtime: {total:.1f} s")
     report.save(
         args.json,
         postgres=postgres,
         packages=packages,
-        options={"versions": args.versions, "clients": args.clients, "quick": args.quick},
+        options={
+            "versions": args.versions,
+            "clients": args.clients,
+            "quick": args.quick,
+            "sqlite_synchronous": args.sqlite_synchronous,
+        },
+        durability=settings,
         targets_versions_per_s={f"ledger {k}": v for k, v in TARGETS.items()},
         one_client=[row.to_dict() for row in single],
         clients=[row.to_dict() for row in concurrent],

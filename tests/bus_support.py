@@ -22,6 +22,7 @@ from ledger.domain import EventMeta, Model, acting
 from ledger.settings import Settings
 from projections.database import ViewDatabase
 from tests.conftest import free_port
+from tests.conftest import wait_for as wait_for  # re-exported: the bus tests import it here
 
 NATS_URL = os.environ.get("LEDGER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -85,13 +86,6 @@ def assert_exactly_once_in_order(settings: Settings, head: int) -> None:
         versions[aggregate] = version
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @contextmanager
 def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterator[None]:
     """Run ``main(stop)`` coroutines on an event loop in a thread until the block ends."""
@@ -136,6 +130,20 @@ def stream_messages(settings: Settings) -> int:
         return int((await js.stream_info(settings.nats_stream)).state.messages)
 
     return int(with_jetstream(settings.nats_url, count))
+
+
+def consumer_settled(settings: Settings, consumer: str) -> bool:
+    """Every message of the stream delivered to the durable ``consumer`` and acknowledged
+    (or terminated): nothing more will reach it, doubled or not, until more is published."""
+
+    async def settled(js: Any) -> bool:
+        try:
+            info = await js.consumer_info(settings.nats_stream, consumer)
+        except nats.js.errors.NotFoundError:  # not created yet
+            return False
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+    return bool(with_jetstream(settings.nats_url, settled))
 
 
 def delete_stream(settings: Settings) -> None:

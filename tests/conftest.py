@@ -12,6 +12,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,15 @@ import pytest
 from ledger.application import Ledger
 from ledger.cli import main
 from ledger.settings import Settings
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds; fail after ``timeout`` seconds (keep it generous:
+    it bounds a hang, it is not a latency limit)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -27,6 +27,18 @@ def sleepy(ctx):
     return {"start": start, "end": time.time()}
 
 
+def meet(ctx):
+    # Succeeds only if every step named in `meeting` runs at the same time (within 60 s).
+    here = Path(ctx.params["marker_dir"])
+    (here / f"{ctx.step}.here").write_text(str(time.time()))
+    deadline = time.time() + 60
+    while not all((here / f"{n}.here").exists() for n in ctx.params["meeting"].split(",")):
+        if time.time() > deadline:
+            raise TimeoutError("the other steps did not run alongside this one")
+        time.sleep(0.02)
+    ctx.output("out").write_text(ctx.step)
+
+
 def flaky(ctx):
     marker = Path(ctx.params["marker_dir"]) / f"{ctx.job_id}-{ctx.step}"
     if not marker.exists():

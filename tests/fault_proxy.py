@@ -1,7 +1,7 @@
 """A TCP proxy that cuts every connection through it at intervals (for fault tests).
 
-It forwards 127.0.0.1:<port> to a target address. ``cut_every`` seconds (with
-jitter) it closes all open connections at once, wherever they are in a
+It forwards 127.0.0.1:<port> to a target address. Once started, every ``cut_every``
+seconds (with jitter) it closes all open connections at once, wherever they are in a
 conversation: during a query, a COMMIT, or while the answer is on its way back.
 New connections are accepted all along.
 """
@@ -25,6 +25,7 @@ class CuttingProxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._cutting = threading.Event()  # set by start_cutting()
         self._threads = [
             threading.Thread(target=self._accept, daemon=True),
             threading.Thread(target=self._cut, daemon=True),
@@ -45,15 +46,22 @@ class CuttingProxy:
         self._listener.close()
         self.cut_all()
 
+    def start_cutting(self) -> None:
+        """Begin cutting connections (until then the proxy only forwards)."""
+        self._cutting.set()
+
     def cut_all(self) -> None:
         with self._lock:
             sockets, self._open = self._open, set()
         for sock in sockets:
+            # Shut down, not close: the pumps close their sockets when they see it. Closing
+            # here would free the descriptor while a pump still reads from it, and a new
+            # connection given the same number would lose its bytes to the old pump.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
 
     def _cut(self) -> None:
+        self._cutting.wait()
         while not self._stop.wait(self.cut_every * random.uniform(0.5, 1.5)):
             self.cut_all()
             self.cuts += 1
@@ -85,3 +93,4 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        source.close()  # each pump closes the socket it reads from

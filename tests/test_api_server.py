@@ -117,7 +117,7 @@ def test_serve_answers_with_tokens_from_the_cli(store: StoreFactory, cli: Cli) -
         assert "/models/{name}/versions" in docs["paths"]
         revoked = cli("token", "revoke", "ops")
         assert revoked.code == 0, revoked
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # generous: a bound on a hang, not a latency limit
         while httpx.get(f"{url}/tokens", headers=headers).status_code != 401:
             assert time.monotonic() < deadline, "the revoked token still works"
             time.sleep(0.05)

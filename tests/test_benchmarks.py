@@ -7,11 +7,13 @@ the Markdown that run_all writes is checked on real Rich tables.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.table import Table
@@ -23,7 +25,7 @@ sys.path.append(str(BENCHMARKS))
 import run_all  # noqa: E402
 from _common import Report, table_data  # noqa: E402
 
-EXPECTED = {"api", "bus", "executors", "projections", "register", "scoring"}
+EXPECTED = {"api", "bus", "executors", "projections", "register", "scoring", "trust"}
 
 
 def test_run_all_finds_every_benchmark_and_no_helper() -> None:
@@ -116,3 +118,76 @@ def test_run_all_refuses_an_unknown_benchmark(capsys: pytest.CaptureFixture[str]
         run_all.main(["--only", "register,nosuch"])
     assert exit_info.value.code == 2
     assert "unknown benchmark(s): nosuch" in capsys.readouterr().err
+
+
+def import_benchmark(name: str) -> Any:
+    """A benchmark script as a module, leaving sys.path as it was (the scripts reorder it)."""
+    saved = list(sys.path)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
+
+
+def test_api_benchmark_finds_systems_that_answer_differently() -> None:
+    api = import_benchmark("api")
+    query = ("team-1", "dev")
+    first = [("model-00002", 7), ("model-00001", 3)]
+    ledger = {query: (first, [*first, ("model-00000", 9)])}
+
+    assert api.differences(ledger, {query: (first, [*first, ("model-00000", 9)])}) == []
+    missing = api.differences(ledger, {query: (first, first)})
+    assert len(missing) == 1 and "3 versions vs 2" in missing[0]
+    assert "model-00000" in missing[0]
+    reordered = api.differences(ledger, {query: (first[::-1], ledger[query][1])})
+    assert len(reordered) == 1 and "first pages differ" in reordered[0]
+
+
+def test_api_benchmark_sends_each_system_the_same_tag_search() -> None:
+    api = import_benchmark("api")
+    queries = api.tag_queries(3)
+    ledger, mlflow = (
+        api.request_paths("ledger", "tag-search", 2_000, 3),
+        api.request_paths("MLflow", "tag-search", 2_000, 3),
+    )
+    for (team, stage), ours, theirs in zip(queries, ledger, mlflow, strict=True):
+        assert f"team%3D{team}" in ours and f"stage%3D{stage}" in ours and "limit=50" in ours
+        assert f"%27{team}%27" in theirs and f"%27{stage}%27" in theirs
+        assert "max_results=50" in theirs
+
+
+def test_scoring_benchmark_reports_the_fastest_and_the_median_run() -> None:
+    scoring = import_benchmark("scoring")
+    assert scoring.fastest_median(1_000, [2.0, 1.0, 4.0]) == "1,000 / 500"
+    # each set beside the ceiling's own fastest (0.5 s) and median (0.8 s)
+    assert scoring.fastest_median(1_000, [2.0, 1.0, 4.0], [0.5, 0.8, 3.0]) == (
+        "1,000 / 500 (50 % / 40 %)"
+    )
+
+
+def test_results_say_which_run_wrote_each_section() -> None:
+    one = {"run": "benchmarks/run_all.py", "commit": "abc123", "quick": False}
+    reports = [
+        {"script": "benchmarks/api.py", "commit": "abc123"},
+        one | {"script": "benchmarks/register.py"},
+        one | {"script": "benchmarks/trust.py"},
+    ]
+
+    lines = run_all.provenance(reports)
+
+    assert lines[0].startswith("The sections below come from 2 runs")
+    assert "- an earlier run at `abc123` (full sizes): api" in lines
+    assert "- `benchmarks/run_all.py` at `abc123` (full sizes): register, trust" in lines
+    assert run_all.provenance(reports[1:]) == ["Every section below comes from this one run."]
+
+
+def test_a_section_measured_by_an_older_script_says_so() -> None:
+    report = {"title": "api", "script": "benchmarks/api.py", "seconds": 3.0, "status": 0}
+    report |= {"tables": [], "facts": [], "limits": [], "commit": "abc123-dirty"}
+    current = run_all.script_digest("benchmarks/api.py")
+
+    fresh = "\n".join(run_all.section(report | {"script_sha256": current}))
+    older = "\n".join(run_all.section(report | {"script_sha256": "0" * 64}))
+
+    assert "has changed since" not in fresh
+    assert "**The script has changed since this run** (`git diff abc123-dirty" in older

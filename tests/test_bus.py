@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from ledger.bus import BusEvent, Delivery, Outcome, open_bus, subject_matches
 from ledger.bus.events import check_pattern
-from ledger.bus.handled import HandledEvents, Pending
+from ledger.bus.handled import HandledEvents, Pending, failed_events
 from ledger.bus.relay import Relay, relayed_position
+from ledger.bus.relay_state import RelayLock
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 from projections.database import ViewDatabase
@@ -33,6 +32,7 @@ from tests.bus_support import (
     append_events,
     assert_exactly_once,
     assert_exactly_once_in_order,
+    consumer_settled,
     delete_stream,
     handled_rows,
     in_background,
@@ -140,6 +140,65 @@ def test_failing_handlers_are_retried_then_recorded_as_failed(
     ]
 
 
+@pytest.mark.parametrize("on_nats", [False, True], ids=["in-process", "nats"])
+def test_a_failing_handlers_own_writes_are_rolled_back(
+    nats_store: StoreFactory, on_nats: bool
+) -> None:
+    """Handlers write through ``delivery.db``, then raise: nothing of a failed attempt stays,
+    whether the event is handled on a retry or recorded as failed."""
+    settings = nats_store.settings() if on_nats else nats_store.settings(nats_url="")
+    head = append_events(settings, aggregates=2, per_aggregate=5)
+
+    def write_then_fail(delivery: Delivery) -> None:
+        record(delivery)
+        position = delivery.event.position
+        if position == 4:
+            raise RuntimeError("always broken")
+        if position in (2, 7) and delivery.attempt == 1:
+            raise RuntimeError("transient")
+
+    bus = open_bus(settings)
+    bus.subscribe("writer", write_then_fail, max_deliver=3, backoff=[0.01])
+    mains = [Relay(settings).run, bus.run] if on_nats else [bus.run]
+    with in_background(*mains):
+        wait_for(
+            lambda: _failed_positions(settings) == [4] and len(handled_rows(settings)) >= head - 1,
+            30,
+            "the good events and the failed one",
+        )
+    rows = handled_rows(settings)
+    assert sorted(row[1] for row in rows) == [p for p in range(1, head + 1) if p != 4]
+    attempts = {row[1]: row[4] for row in rows}
+    assert attempts[2] == attempts[7] == 2  # the first attempt's row was rolled back
+
+
+def _failed_positions(settings: Settings) -> list[object]:
+    db = ViewDatabase(settings)
+    try:
+        return [event["position"] for event in failed_events(db, "writer")]
+    finally:
+        db.close()
+
+
+def test_handled_records_are_committed_as_durably_as_the_events(store: StoreFactory) -> None:
+    """The views' connections skip the sync at commit; a handler's transaction, acknowledged
+    right after, does not (SQLite: synchronous=FULL; PostgreSQL: synchronous_commit on)."""
+    settings = store.settings()
+    head = append_events(settings, aggregates=1, per_aggregate=2)
+    seen: list[object] = []
+
+    def durability(delivery: Delivery) -> None:
+        sqlite = delivery.db.kind == "sqlite"
+        query = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+        seen.append(delivery.db.execute(query)[0][0])
+
+    bus = open_bus(settings)
+    bus.subscribe("durable", durability)
+    with in_background(bus.run):
+        wait_for(lambda: len(seen) >= head, 30, "the events")
+    assert set(seen) == ({2} if store.kind == "sqlite" else {"on"})
+
+
 def test_a_batch_stopped_at_a_retry_keeps_the_records_of_events_handled_before(
     store: StoreFactory,
 ) -> None:
@@ -202,7 +261,7 @@ def test_ten_thousand_events_reach_a_durable_consumer_exactly_once(
     bus.subscribe("indexer", record)
     with in_background(Relay(settings).run, bus.run):
         wait_for(lambda: len(handled_rows(settings)) >= head, 120, "10,000 events")
-        time.sleep(0.5)  # anything doubled would arrive now
+        wait_for(lambda: consumer_settled(settings, "indexer"), 30, "every event acknowledged")
     assert_exactly_once_in_order(settings, head)
     assert stream_messages(settings) == head
     assert relayed(settings) == head
@@ -228,7 +287,8 @@ def test_consumers_get_the_subjects_they_ask_for_and_skip_foreign_messages(
                   subjects=["ledger.model.registered", "ledger.model.tagged"])  # fmt: skip
     with in_background(bus.run):
         wait_for(lambda: len(got["both"]) == head and got["registered"], 30, "the events")
-        time.sleep(0.5)
+        for consumer in ("registered", "both"):  # acknowledged: nothing more will come
+            wait_for(lambda: consumer_settled(settings, consumer), 30, consumer)  # noqa: B023
     assert got["registered"] == ["ledger.model.registered"] * 3
     assert sorted(set(got["both"])) == ["ledger.model.registered", "ledger.model.tagged"]
 
@@ -286,35 +346,58 @@ async def _stream_contents(settings: Settings) -> list[int]:
         await client.close()
 
 
+RELAY_SCRIPT = """
+import os, signal, sys
+from ledger.bus.relay import Relay
+from ledger.cli import main
+
+kill_after, at_batch = sys.argv[1], int(sys.argv[2])
+published = 0
+original_publish, original_record = Relay._publish, Relay._record
+
+async def publish(self, js, envelopes):
+    global published
+    acknowledged = await original_publish(self, js, envelopes)
+    published += 1
+    if kill_after == "storing" and published == at_batch:
+        os.kill(os.getpid(), signal.SIGKILL)  # stored in JetStream, not recorded
+    return acknowledged
+
+def record(self, db, position):
+    original_record(self, db, position)
+    if kill_after == "recording" and published == at_batch:
+        os.kill(os.getpid(), signal.SIGKILL)  # recorded, the rest not yet published
+
+Relay._publish, Relay._record = publish, record
+sys.argv = ["ledger", "relay"]
+main()
+"""
+
+
 def test_relay_killed_repeatedly_while_publishing_loses_and_doubles_nothing(
     nats_store: StoreFactory,
 ) -> None:
-    """3,000 more events before each start of `ledger relay`, which is SIGKILLed soon after
-    it records its first progress; then one relay publishes the rest."""
+    """3,000 more events before each start of `ledger relay` (batches of 1,000), which is
+    SIGKILLed mid-way: after JetStream stored a batch and before the relay recorded it, or
+    right after it recorded one; then one relay publishes the rest."""
     settings = nats_store.settings()
     env = {**os.environ, **nats_store.env(), "LEDGER_LOG_LEVEL": "ERROR"}
-    ledger_bin = Path(sys.executable).parent / "ledger"
-    killed_mid_way = killed_before_recording = 0
-    rng = random.Random(5)
-    for run in range(20):
+    for run, (kill_after, at_batch) in enumerate(
+        [("storing", 2), ("recording", 2), ("storing", 1), ("recording", 1)]
+    ):
         append_events(settings, aggregates=15, per_aggregate=200, tag=f"run{run}-")
-        relay = subprocess.Popen([ledger_bin, "relay"], env=env, stderr=subprocess.DEVNULL)
-        before = relayed(settings)
-        wait_for(lambda: relayed(settings) > before, 30, "the relay to publish")  # noqa: B023
-        time.sleep(rng.uniform(0, 0.05))
-        relay.send_signal(signal.SIGKILL)
-        relay.wait()
-        after = relayed(settings)
-        if after < _head(settings):
-            killed_mid_way += 1
-            # Stored, not yet recorded: the next relay must not publish these again.
-            killed_before_recording += stream_messages(settings) > after
-        if killed_mid_way >= 4 and killed_before_recording >= 1:
-            break
-    assert killed_mid_way >= 4 and killed_before_recording >= 1, (
-        killed_mid_way,
-        killed_before_recording,
-    )
+        relay = subprocess.Popen(
+            [sys.executable, "-c", RELAY_SCRIPT, kill_after, str(at_batch)],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        assert relay.wait(60) == -signal.SIGKILL
+        after, stored = relayed(settings), stream_messages(settings)
+        assert after < _head(settings), "killed mid-way"
+        if kill_after == "storing":  # the next relay must not publish these again
+            assert stored > after, (stored, after)
+        else:
+            assert stored == after, (stored, after)
     head = _head(settings)
     # The last relay may have nothing to publish: it records what it found in the stream.
     with in_background(Relay(settings).run):
@@ -325,7 +408,7 @@ def test_relay_killed_repeatedly_while_publishing_loses_and_doubles_nothing(
     bus.subscribe("auditor", record)
     with in_background(bus.run):
         wait_for(lambda: len(handled_rows(settings)) >= head, 60, "every event")
-        time.sleep(0.5)
+        wait_for(lambda: consumer_settled(settings, "auditor"), 30, "every event acknowledged")
     assert_exactly_once_in_order(settings, head)
 
 
@@ -371,10 +454,9 @@ def test_commands_succeed_while_nats_is_down_and_everything_arrives_after(
             wait_for(lambda: not relay.status.connected, 10, "the relay to notice")
             head = append_events(settings, aggregates=3, per_aggregate=50, tag="outage")
             assert head == 250  # the commands succeeded with NATS down
-            time.sleep(1)
             server.start()
             wait_for(lambda: len(handled_rows(settings)) >= head, 60, "events after the outage")
-            time.sleep(0.5)
+            wait_for(lambda: consumer_settled(settings, "auditor"), 30, "every event acknowledged")
         assert_exactly_once(settings, head)
     finally:
         server.stop()
@@ -384,10 +466,11 @@ CONSUMER_SCRIPT = """
 import asyncio, os, signal, sys
 from nats.aio.msg import Msg
 from tests.bus_support import record
-from ledger.bus import open_bus
+from ledger.bus import nats_bus, open_bus
 from ledger.settings import Settings
 
-die_in_handler, die_before_ack = (int(n) for n in sys.argv[1:3])
+die_in_handler, die_before_ack, fetch_batch = (int(n) for n in sys.argv[1:4])
+nats_bus.FETCH_BATCH = fetch_batch  # several batches: the kill lands mid-stream
 original_ack = Msg.ack
 
 def handler(delivery):
@@ -406,6 +489,7 @@ bus.subscribe("worker", handler)
 stop = asyncio.Event()
 asyncio.run(bus.run(stop))
 """
+CONSUMER_BATCH = 10
 
 
 def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_once(
@@ -418,42 +502,53 @@ def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_
     env = {**os.environ, **nats_store.env(), "PYTHONPATH": str(Path(__file__).parent.parent)}
 
     def consumer(die_in_handler: int, die_before_ack: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-c", CONSUMER_SCRIPT, str(die_in_handler), str(die_before_ack)],
-            env=env,
-        )
+        arguments = [str(die_in_handler), str(die_before_ack), str(CONSUMER_BATCH)]
+        return subprocess.Popen([sys.executable, "-c", CONSUMER_SCRIPT, *arguments], env=env)
 
-    first = consumer(die_in_handler=30, die_before_ack=0)
+    first = consumer(die_in_handler=35, die_before_ack=0)
     assert first.wait(60) == -signal.SIGKILL
-    # The batch holding event 30 was rolled back with it; earlier batches were committed.
+    # The batch holding event 35 was rolled back with it; the batches before were committed.
     positions = [row[1] for row in handled_rows(settings)]
-    assert positions == list(range(1, len(positions) + 1)) and 30 not in positions
+    assert positions == list(range(1, len(positions) + 1))
+    assert CONSUMER_BATCH <= len(positions) < 35, positions
     second = consumer(die_in_handler=0, die_before_ack=60)
     assert second.wait(60) == -signal.SIGKILL
     assert 60 in [row[1] for row in handled_rows(settings)]  # committed, never acknowledged
     last = consumer(die_in_handler=0, die_before_ack=0)
     try:
-        wait_for(lambda: len(handled_rows(settings)) >= head, 60, "the redeliveries")
-        time.sleep(1.5)  # past the ack wait: a doubled delivery would be handled by now
+        # Only this consumer can acknowledge event 60, and only after handling its
+        # redelivery: once everything is acknowledged, a doubled handling would be recorded.
+        wait_for(lambda: consumer_settled(settings, "worker"), 60, "the redeliveries")
     finally:
         last.terminate()
         last.wait(10)
     assert_exactly_once(settings, head)
     # The event being handled when the first consumer died was handled on a redelivery; the
     # one handled but never acknowledged came again and was recognised as handled.
-    assert {row[1]: row[4] for row in handled_rows(settings)}[30] >= 2
+    assert {row[1]: row[4] for row in handled_rows(settings)}[35] >= 2
 
 
-def test_a_second_relay_stands_by_until_the_first_stops(nats_store: StoreFactory) -> None:
+def test_a_second_relay_stands_by_until_the_first_stops(
+    nats_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = nats_store.settings()
     head = append_events(settings, aggregates=2, per_aggregate=50)
+    refused: list[bool] = []
+    acquire = RelayLock.acquire
+
+    def acquire_and_tell(lock: RelayLock) -> bool:
+        got = acquire(lock)
+        if not got:
+            refused.append(True)
+        return got
+
+    monkeypatch.setattr(RelayLock, "acquire", acquire_and_tell)
     first, second = Relay(settings), Relay(settings)
     first_running = in_background(first.run)
     first_running.__enter__()
     wait_for(lambda: relayed(settings) == head, 30, "the first relay")
     with in_background(second.run):
-        wait_for(lambda: second.status.connected, 30, "the second relay to connect")
-        time.sleep(0.5)
+        wait_for(lambda: len(refused) >= 2, 30, "the second relay to be refused the lock twice")
         assert first.status.active and not second.status.active
         first_running.__exit__(None, None, None)
         wait_for(lambda: second.status.active, 10, "the standby to take over")
@@ -473,9 +568,10 @@ def test_relay_from_a_position_publishes_the_log_into_a_new_stream(
     delete_stream(settings)
     resumed = Relay(settings)
     with in_background(resumed.run):  # resuming publishes nothing: it had published it all
-        wait_for(lambda: resumed.status.active, 30, "the relay")
-        time.sleep(0.3)
-    assert stream_messages(settings) == 0
+        # Started at the head (not at 0) and read the log after it: found nothing to publish.
+        caught_up = (head, head)
+        wait_for(lambda: (resumed.status.position, resumed.status.head) == caught_up, 30, "it")
+    assert stream_messages(settings) == 0 and resumed.status.published == 0
     with in_background(Relay(settings, start_after=0).run):  # `ledger relay --from 1`
         wait_for(lambda: stream_messages(settings) == head, 30, "the log published again")
 
@@ -556,9 +652,10 @@ def test_serve_runs_the_relay_and_reports_it_in_health(nats_store: StoreFactory)
                 "active": True,
                 "connected": True,
                 "last_error": "",
+                "refused": "",
             },
         }
-        metrics = api.client.get("/metrics").text
+        metrics = api.client.get("/metrics", headers=api.auth("reader")).text
         assert "ledger_relay_lag_events 0.0" in metrics
         assert "ledger_relay_connected 1.0" in metrics
     assert stream_messages(settings) == head

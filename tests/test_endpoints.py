@@ -79,6 +79,18 @@ def test_bad_traffic_is_refused_and_nothing_written(
     assert blue_green.get_endpoint("shop").traffic == {"blue": 100}
 
 
+def test_negative_weights_are_refused_even_when_the_rest_adds_up(blue_green: Ledger) -> None:
+    blue_green.deploy("shop", "red", "ranker:2")
+    before = blue_green.event_count()
+    with pytest.raises(InvalidInputError, match="traffic for 'blue' must be between 0 and 100"):
+        blue_green.set_traffic("shop", {"blue": -20, "green": 60, "red": 60})  # sums to 100
+    with pytest.raises(InvalidInputError, match="mirror for 'green' must be between 0 and 100"):
+        blue_green.set_mirror("shop", {"green": -5})  # green has no live traffic
+    assert blue_green.event_count() == before
+    endpoint = blue_green.get_endpoint("shop")
+    assert (endpoint.traffic, endpoint.mirror) == ({"blue": 100}, {})
+
+
 def test_mirror_goes_only_to_a_deployment_without_live_traffic(blue_green: Ledger) -> None:
     before = blue_green.event_count()
     with pytest.raises(RuleViolationError, match="it has 100% live traffic"):

@@ -19,12 +19,13 @@ from ledger.errors import InvalidInputError, NotFoundError
 from ledger.specs import EnvironmentSpec
 from projections import runner as runner_module
 from projections.audit import AuditQuery
+from projections.following import follow_log
 from projections.registry import RegistryProjection
 from projections.runner import ProjectionRunner
 from projections.search import SearchQuery
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
-from tests.conftest import StoreFactory
+from tests.conftest import StoreFactory, wait_for
 
 RESOURCES: Resources = {"cpus": 2.0, "gpus": 1, "memory_mb": 4096, "replicas": 3}
 
@@ -178,6 +179,8 @@ def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
     ledger.deploy("shop", "green", "iris:2")
     views.runner.catch_up()
     position = views.runner.head()
+    # Not a wait for anything: a clock reading strictly between the two groups of events'
+    # timestamps (microseconds apart at best otherwise), so no event can be waited on.
     time.sleep(0.01)
     moment = datetime.now(UTC)
     time.sleep(0.01)
@@ -271,6 +274,7 @@ def test_audit_filters_return_exactly_the_matching_events_in_order(
 ) -> None:
     with ledger.on_behalf_of("alice", correlation_id="req-1"):
         ledger.register_model_version("iris", model_dir, reason="first")
+    # A clock reading strictly between the two groups of events' timestamps (see above).
     time.sleep(0.01)
     middle = datetime.now(UTC)
     time.sleep(0.01)
@@ -384,31 +388,42 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
 
 
 def test_follow_applies_new_events_as_they_are_written(
-    ledger: Ledger, store: StoreFactory, model_dir: Path
+    ledger: Ledger, store: StoreFactory, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the runner (its poll is 1 s)."""
-    applied: list[tuple[int, float]] = []
+    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the runner. Its safety-net poll is
+    made longer than the test may take, so the events can only arrive by a notification."""
+    applied: list[int] = []
+    idle = threading.Event()
 
     def on_commit(changes: list[Any], committed_at: float) -> None:
-        applied.extend((change.position, committed_at) for change in changes)
+        applied.extend(change.position for change in changes)
 
+    def follow_log_without_polling(catch_up: Any, listener: Any, stop: Any, wait_s: float,
+                                   **options: Any) -> None:  # fmt: skip
+        def catch_up_then_tell() -> object:
+            caught_up = catch_up()
+            idle.set()  # the follower has read the (empty) log: it waits from now on
+            return caught_up
+
+        wait_s = wait_s if store.kind == "sqlite" else 600.0
+        follow_log(catch_up_then_tell, listener, stop, wait_s, **options)
+
+    monkeypatch.setattr(runner_module, "follow_log", follow_log_without_polling)
     runner = ProjectionRunner(store.settings(), on_commit=on_commit)
     stop = threading.Event()
     follower = threading.Thread(target=runner.follow, args=(stop, 0.02))
     follower.start()
     try:
-        time.sleep(0.3)  # following, with nothing to do
-        written_at = time.time()
+        assert idle.wait(30), "the follower did not start"
         ledger.register_model_version("live", model_dir)
-        deadline = time.monotonic() + 5
-        while len(applied) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert [position for position, _ in applied] == [1, 2, 3]
-        assert applied[-1][1] - written_at < 0.5
+        wait_for(lambda: len(applied) >= 3, 60, "the follower to apply the new events")
+        assert applied == [1, 2, 3]
     finally:
         stop.set()
-        follower.join()
+        ledger.set_tags("live:1", {"wake": "up"})  # a notification ends the follower's wait
+        follower.join(30)
         runner.close()
+    assert not follower.is_alive()
 
 
 def test_a_rebuild_that_died_half_way_is_started_again(

@@ -5,38 +5,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from tests.conftest import StoreFactory
 
-DEPLOYMENTS = ["blue", "green"]
+DEPLOYMENTS = ["blue", "green", "red"]  # three: a negative weight can then sum to 100
 VERSIONS = [1, 2]
 
-percentages = st.dictionaries(st.sampled_from(DEPLOYMENTS), st.integers(-10, 110), max_size=2)
+# Out-of-range weights as often as in-range ones.
+weight = st.one_of(st.integers(-30, -1), st.integers(0, 100), st.integers(101, 130))
+percentages = st.dictionaries(st.sampled_from(DEPLOYMENTS), weight, max_size=3)
 # Valid-looking values too, so that sequences get past the first refusal.
 splits = st.one_of(
-    st.sampled_from([{"blue": 100}, {"green": 100}, {"blue": 50, "green": 50}]), percentages
+    st.sampled_from(
+        [{"blue": 100}, {"green": 100}, {"blue": 50, "green": 50}, {"blue": 40, "red": 60}]
+    ),
+    percentages,
 )
-mirrors = st.one_of(st.sampled_from([{"green": 20}, {"blue": 20}, {"green": 0}]), percentages)
+mirrors = st.one_of(
+    st.sampled_from([{"green": 20}, {"blue": 20}, {"red": 30}, {"green": 0}]), percentages
+)
 commands = st.lists(
     st.one_of(
         st.tuples(st.just("deploy"), st.sampled_from(DEPLOYMENTS), st.sampled_from(VERSIONS)),
         st.tuples(st.just("traffic"), splits),
         st.tuples(st.just("mirror"), mirrors),
+        # Weights fitted to the deployments there are when the command runs (see `fitted`).
+        st.tuples(st.sampled_from(["fitted-traffic", "fitted-mirror"]), st.lists(weight)),
         st.tuples(st.just("undeploy"), st.sampled_from(DEPLOYMENTS)),
-        st.tuples(st.just("delete"), st.sampled_from(VERSIONS)),
-        st.tuples(st.just("archive"), st.sampled_from(VERSIONS)),
+        st.tuples(st.sampled_from(["delete", "archive"]), st.sampled_from(VERSIONS)),
     ),
     min_size=3,
     max_size=20,
 )
 
 
+def fitted(ledger: Ledger, kind: str, values: list[int]) -> dict[str, int]:
+    """Weights that meet every other check, so that an out-of-range one (a negative weight
+    beside ones over 50) is refused by the range check alone: traffic over the deployments
+    there are, the last taking what makes the sum 100; a mirror to those without traffic."""
+    endpoint = ledger.get_endpoint("web")
+    names = sorted(endpoint.deployments)
+    if kind == "fitted-mirror":
+        return dict(zip([n for n in names if not endpoint.traffic.get(n)], values, strict=False))
+    weights = dict(zip(names[:-1], values, strict=False))
+    return weights | ({names[-1]: 100 - sum(weights.values())} if names else {})
+
+
 def run(ledger: Ledger, command: tuple[Any, ...]) -> None:
     kind, arg, *rest = command
+    if kind.startswith("fitted-"):
+        kind, arg = kind.removeprefix("fitted-"), fitted(ledger, kind, arg)
     if kind == "deploy":
         ledger.deploy("web", arg, f"m:{rest[0]}")
     elif kind == "traffic":
@@ -86,12 +108,20 @@ def check_invariants(ledger: Ledger) -> None:
         assert ledger.get_model_version(f"m:{version}").status == "ready"
 
 
-@given(commands)
+# Deployments there are before the sequence runs (blue v1, green v2, red v1: the first ones):
+# most rules only matter with several.
+INITIAL = list(zip(DEPLOYMENTS, [1, 2, 1], strict=True))
+
+
+@given(st.integers(0, len(INITIAL)), commands)
+# Negative weights that pass every other check: they sum to 100, or mirror to a deployment
+# without live traffic.
+@example(3, [("traffic", {"blue": -20, "green": 60, "red": 60}), ("mirror", {"green": -5})])
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_rules_hold_under_any_command_sequence(
-    store: StoreFactory, sequence: list[tuple[Any, ...]]
+    store: StoreFactory, deployed: int, sequence: list[tuple[Any, ...]]
 ) -> None:
     with store.fresh() as fresh:  # a store of its own for every example
         ledger = Ledger(fresh)
@@ -103,6 +133,8 @@ def test_rules_hold_under_any_command_sequence(
             for _ in VERSIONS:
                 ledger.register_model_version("m", model_dir)
             ledger.create_endpoint("web")
+            for name, version in INITIAL[:deployed]:
+                ledger.deploy("web", name, f"m:{version}")
             for command in sequence:
                 before = ledger.event_count()
                 try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import pickle
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from sklearn.tree import DecisionTreeClassifier
 from executors.onnx_conversion import convert_model_version
 from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
-from tests.conftest import Api, assert_user_error
+from tests.conftest import Api, assert_user_error, wait_for
 
 SMALL: Resources = {"cpus": 0.2, "gpus": 0, "memory_mb": 256, "replicas": 1}
 ROWS, _ = make_classification(n_samples=300, n_features=4, random_state=3)
@@ -74,9 +73,8 @@ def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None
     assert set(answered) == {"blue", "green"}  # the shadow never answers
     assert 7.0 <= 100 * answered["green"] / 2_000 <= 13.0, answered
     router = api.client.app.state.services.router()
-    deadline = time.monotonic() + 10
-    while sum(router.mirrored.values()) < 1_000 - 100 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # The copies are scored in the background: wait for the bulk of them to be answered.
+    wait_for(lambda: sum(router.mirrored.values()) >= 850, 60, "the mirrored copies")
     assert 850 <= router.mirrored["shop", "shadow"] <= 1_150, router.mirrored  # 50 % of 2,000
 
     endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
@@ -112,14 +110,22 @@ def test_scoring_errors(api: Api, shop: dict[str, str], tmp_path: Path) -> None:
     ledger.register_model_version("raw", pickled, flavor="sklearn")
     ledger.deploy("shop", "raw", "raw:1", resources=SMALL)
     ledger.close()
-    time.sleep(0.3)  # the router notices the new deployment
-    unservable = _score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": "raw"})
+    unservable = _once_routed(api, "raw")
     assert unservable.status_code == 503
     assert "convert it with `ledger model convert raw:1 --to onnx`" in unservable.json()["detail"]
-    deadline = time.monotonic() + 5
-    while _health(api, "raw") != "unhealthy":  # the views follow the log
-        assert time.monotonic() < deadline, _health(api, "raw")
-        time.sleep(0.05)
+    wait_for(lambda: _health(api, "raw") == "unhealthy", 30, "the views to follow the log")
+
+
+def _once_routed(api: Api, deployment: str) -> Any:
+    """The answer of ``deployment`` once the router knows it (404 until it looks again)."""
+    answers: list[Any] = []
+
+    def routed() -> bool:
+        answers.append(_score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": deployment}))
+        return bool(answers[-1].status_code != 404)
+
+    wait_for(routed, 30, f"the router to route to {deployment}")
+    return answers[-1]
 
 
 def _health(api: Api, deployment: str) -> str:
@@ -145,17 +151,17 @@ def test_switching_blue_to_green_under_load_loses_no_request(
     for thread in threads:
         thread.start()
     ledger = Ledger(api.settings)
+    router = api.client.app.state.services.router()
     try:
-        deadline = time.monotonic() + 60
-        while len(answered_by) < 50:  # the replicas have started and answer
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.05)
+        wait_for(lambda: len(answered_by) >= 50, 60, "the replicas to answer")
         ledger.set_traffic("shop", {"green": 100}, reason="switch")
-        time.sleep(1.0)
+        wait_for(lambda: answered_by[-20:] == ["green"] * 20, 60, "green to take the traffic")
         ledger.set_mirror("shop", {})
         ledger.undeploy("shop", "blue", reason="retired")
-        ledger.undeploy("shop", "shadow", reason="retired")
-        time.sleep(1.0)
+        retired = ledger.undeploy("shop", "shadow", reason="retired").version
+        wait_for(lambda: router.routed_version("shop") == retired, 60, "the router to retire")
+        answered = len(answered_by)  # then requests go on, on the new table
+        wait_for(lambda: len(answered_by) >= answered + 20, 60, "requests after the retirement")
     finally:
         stop.set()
         for thread in threads:
@@ -163,7 +169,7 @@ def test_switching_blue_to_green_under_load_loses_no_request(
         ledger.close()
     assert set(statuses) == {200}, statuses
     assert statuses[200] > 100
-    assert answered_by[-20:] == ["green"] * 20
+    assert answered_by[answered:] == ["green"] * (len(answered_by) - answered)
     assert "blue" in answered_by[:50]
 
 
@@ -185,13 +191,9 @@ def test_a_gpu_deployment_without_a_gpu_falls_back_to_cpu_and_says_so(
     ledger = Ledger(api.settings)
     ledger.deploy("shop", "gpu", shop["blue"], resources={**SMALL, "gpus": 1})
     ledger.close()
-    time.sleep(0.3)
-    answered = _score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": "gpu"})
+    answered = _once_routed(api, "gpu")
     assert answered.status_code == 200, answered.text
-    deadline = time.monotonic() + 5
-    while "running on CPU" not in _detail(api, "gpu"):
-        assert time.monotonic() < deadline, _detail(api, "gpu")
-        time.sleep(0.05)
+    wait_for(lambda: "running on CPU" in _detail(api, "gpu"), 30, "the health report")
     assert "CUDA provider is not available" in _detail(api, "gpu")
 
 

@@ -57,6 +57,7 @@ def test_postgres_url(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"LEDGER_PG_SCHEMA": "drop table;"}, "LEDGER_PG_SCHEMA"),
         ({"LEDGER_LOG_FORMAT": "xml"}, "LEDGER_LOG_FORMAT"),
         ({"LEDGER_CACHE_SIZE": "-1"}, "LEDGER_CACHE_SIZE"),
+        ({"LEDGER_SQLITE_SYNCHRONOUS": "off"}, "LEDGER_SQLITE_SYNCHRONOUS"),
     ],
 )
 def test_bad_settings_are_one_clear_error(

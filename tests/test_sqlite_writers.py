@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ledger.application import Ledger
 from ledger.settings import Settings
 from ledger.storage.sqlite import WriterQueue
@@ -45,7 +47,9 @@ def test_an_append_waits_while_another_process_holds_the_writer_queue(
         )
         assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "ready"
-        time.sleep(0.5)  # far longer than one append takes
+        # Asserting that the append did NOT happen: there is no event to wait on for that;
+        # 0.5 s is far longer than one append takes, so a writer ignoring the queue is done.
+        time.sleep(0.5)
         assert writer.poll() is None, "the append did not wait for its turn"
     out, _ = writer.communicate(timeout=60)
     assert writer.returncode == 0
@@ -72,3 +76,20 @@ def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert overlaps == []
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("", 2), ("full", 2), ("normal", 1)])
+def test_the_event_store_syncs_every_commit_unless_told_otherwise(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, setting: str, pragma: int
+) -> None:
+    """synchronous=FULL (2) by default: a commit survives a power loss; NORMAL (1) only
+    when LEDGER_SQLITE_SYNCHRONOUS asks for it."""
+    if setting:
+        monkeypatch.setenv("LEDGER_SQLITE_SYNCHRONOUS", setting)
+    with Ledger(Settings(home=tmp_path / "home", store="")) as ledger:
+        ledger.register_model_version("durable", model_dir)
+        with ledger.recorder.datastore.transaction(commit=True) as cursor:  # a writer's
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == pragma
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"

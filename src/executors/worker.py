@@ -26,6 +26,7 @@ from ledger.bus import Delivery, open_bus
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import RuleViolationError
 from ledger.logging import get_logger
+from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
 from projections.database import ViewDatabase
 from projections.jobs import JobsProjection, list_jobs
@@ -96,8 +97,12 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 action(*args)
-            except Exception:
-                log.exception("worker maintenance failed; trying again", action=action.__name__)
+            except Exception as error:
+                if not is_store_unavailable(error):
+                    log.exception("worker maintenance failed; trying again", action=action.__name__)
+                else:  # a database restart: the next round resumes
+                    log.warning("the event store is unavailable; trying again",
+                                action=action.__name__, error=first_line(error))  # fmt: skip
             self._stopping.wait(interval)
 
     def _renew(self, leases: WorkerLeases) -> None:

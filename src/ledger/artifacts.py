@@ -23,6 +23,11 @@ from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundEr
 CHUNK_SIZE = 1024 * 1024
 """Bytes read at a time when hashing or copying; files are never read whole."""
 
+# What common filesystems hold: a name of up to 255 bytes, and a path well under
+# PATH_MAX (4096) once the folder it is written into is prepended.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 2048
+
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _WINDOWS_DRIVE_RE = re.compile(r"[A-Za-z]:")
 
@@ -78,7 +83,17 @@ def safe_relative_path(path: str) -> str:
         raise InvalidInputError(f"file path must not contain '..': {path!r}")
     if not parts:
         raise InvalidInputError(f"file path names no file: {path!r}")
-    return "/".join(parts)
+    for part in parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise InvalidInputError(
+                f"file name is longer than {MAX_NAME_BYTES} bytes: {part[:40]!r}..."
+            )
+    relative = "/".join(parts)
+    if len(relative.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise InvalidInputError(
+            f"file path is longer than {MAX_PATH_BYTES} bytes: {path[:40]!r}..."
+        )
+    return relative
 
 
 ProgressCallback = Callable[[int], None]
@@ -301,6 +316,24 @@ class ArtifactStore:
             entries.append(FileEntry(path=relative, sha256=digest, size=size))
         return entries
 
+    def keep_dataset(self, source: Path, digest: str) -> Path:
+        """Keep the data file ``source`` (sha256 ``digest``) as ``data/<digest>/<its name>``.
+
+        Data is read by path (its name tells the format), so it is kept beside the blobs
+        rather than as one; the same content under the same name is kept once.
+        """
+        target = self.root / "data" / check_digest(digest) / safe_relative_path(source.name)
+        if not target.is_file():
+            stream, temp = _create_temp(target.parent, "ledger-data")
+            try:
+                copied, _ = _copy_hashing(source, stream)
+                if copied != digest:
+                    raise InvalidInputError(f"{source.name} changed while it was being stored")
+                os.replace(temp, target)
+            finally:
+                _unlink_quietly(temp)
+        return target.resolve()
+
     # -- materialising -------------------------------------------------------------
 
     def materialize(self, entries: Iterable[FileEntry], dest: Path) -> list[Path]:
@@ -322,7 +355,7 @@ class ArtifactStore:
     def _plan(self, entries: list[FileEntry], dest: Path) -> list[tuple[FileEntry, Path]]:
         base = dest.resolve()
         paths = [safe_relative_path(entry.path) for entry in entries]
-        _check_no_clashes(paths)
+        check_no_clashes(paths)
         planned = []
         for entry, relative in zip(entries, paths, strict=True):
             target = dest / relative
@@ -374,7 +407,7 @@ def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
-def _check_no_clashes(paths: list[str]) -> None:
+def check_no_clashes(paths: list[str]) -> None:
     """Refuse duplicate paths and a path used both as a file and as a folder."""
     seen: set[str] = set()
     for path in paths:

@@ -35,9 +35,11 @@ from ledger.domain import (
 )
 from ledger.errors import ConcurrencyError, NotFoundError, RuleViolationError
 from ledger.logging import get_logger
+from ledger.outages import STORE_UNAVAILABLE, first_line
 from ledger.settings import Settings
 from ledger.storage import eventsourcing_env
 from ledger.storage.commands import CommandStamp, CommittedCommand
+from ledger.validation import check_event_fields
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
@@ -60,6 +62,14 @@ ENVELOPE_FIELDS = frozenset(
         "causation_id",
     }
 )
+# Fields only the ledger itself reads (a token's hash, which the tokens view matches
+# bearer tokens against): never shown to readers, on the feed, the bus or in histories.
+SECRET_FIELDS = frozenset({"token_hash"})
+
+
+def public_details(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's own fields as readers see them: no envelope fields, no secrets."""
+    return {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS | SECRET_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,9 @@ class LedgerCore(Application[uuid.UUID]):
         (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job, BatchJob, ApiToken),
         100,
     )
+
+    # Off only to measure what recording command ids costs (benchmarks/trust.py).
+    records_command_ids: ClassVar[bool] = True
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -303,31 +316,70 @@ class LedgerCore(Application[uuid.UUID]):
         for aggregate in aggregates:
             processing_event.aggregates[aggregate.id] = aggregate
             processing_event.events.extend(aggregate.collect_events())
+        for event in processing_event.events:  # refuse what the stores cannot hold
+            check_event_fields(event)
         replaying = _replaying.get()
         if replaying is not None:
             self._check_replayed(aggregates, replaying)
             return []
         stamp = CommandStamp(_command_id.get() or uuid.uuid4().hex)
-        processing_event.saved_kwargs["command"] = stamp
-        recordings: list[Recording[uuid.UUID]] = []
-        try:
-            recordings = self._record(processing_event)
-        except IntegrityError:
-            committed = self._committed(stamp.command_id)
-            if committed is None or committed.attempt != stamp.attempt:
-                # Another writer got there first: forget our stale copies before the retry.
-                for aggregate in aggregates:
-                    self._check_out(aggregate.id)
-                if committed is not None:
-                    raise CommandAlreadyCommitted(committed) from None
-                raise
-            log.info("a commit whose acknowledgement was lost", command_id=stamp.command_id)
-            self._cache_saved(processing_event)
+        if self.records_command_ids:
+            processing_event.saved_kwargs["command"] = stamp
+        recordings = self._record_settled(processing_event, stamp, aggregates)
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
 
-    def _committed(self, command_id: str) -> CommittedCommand | None:
+    def _record_settled(
+        self,
+        processing_event: ProcessingEvent[uuid.UUID],
+        stamp: CommandStamp,
+        aggregates: tuple[Any, ...],
+    ) -> list[Recording[uuid.UUID]]:
+        """Record the events; while the store is unreachable, send them again until it says
+        what happened, for at most ``Settings.store_retry_s``.
+
+        A resend takes the events table's lock first, so it waits for a first copy whose
+        commit is still in flight; then it either commits or collides with that copy, and
+        the command row says whether the copy was this very save (its answer was lost).
+        """
+        deadline = time.monotonic() + self.settings.store_retry_s
+        for attempt in itertools.count(1):
+            try:
+                return self._record(processing_event)
+            except IntegrityError:
+                committed = self._committed(stamp.command_id, deadline)
+                if committed is None or committed.attempt != stamp.attempt:
+                    # Another writer got there first: forget our stale copies before the retry.
+                    for aggregate in aggregates:
+                        self._check_out(aggregate.id)
+                    if committed is not None:
+                        raise CommandAlreadyCommitted(committed) from None
+                    raise
+                log.info("a commit whose answer was lost", command_id=stamp.command_id)
+                self._cache_saved(processing_event)
+                return []
+            except STORE_UNAVAILABLE as error:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning(
+                    "the event store is unreachable; sending again", error=first_line(error)
+                )
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _committed(self, command_id: str, deadline: float) -> CommittedCommand | None:
+        """The save that committed ``command_id``, asking until the store answers."""
+        for attempt in itertools.count(1):
+            try:
+                return self._committed_now(command_id)
+            except STORE_UNAVAILABLE:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _committed_now(self, command_id: str) -> CommittedCommand | None:
         committed: CommittedCommand | None = self.recorder.committed_command(command_id)  # type: ignore[attr-defined]
         return committed
 
@@ -393,7 +445,7 @@ class LedgerCore(Application[uuid.UUID]):
                 actor=event.actor,
                 reason=event.reason,
                 correlation_id=event.correlation_id,
-                details={k: v for k, v in vars(event).items() if k not in ENVELOPE_FIELDS},
+                details=public_details(vars(event)),
             )
             for aggregate_id, label in aggregate_ids.items()
             for event in self.events_of(aggregate_id)

@@ -50,7 +50,7 @@ class InputRef(BaseModel):
             return cls(kind="data", name=text[5:])
         if text.startswith("param:") and len(text) > 6:
             return cls(kind="param", name=text[6:])
-        match = STEP_OUTPUT.match(text)
+        match = STEP_OUTPUT.fullmatch(text)
         if match:
             return cls(kind="step", name=match[1], output=match[2])
         raise ValueError(f"input {text!r}: expected data:NAME[:VERSION], param:NAME or STEP.OUTPUT")
@@ -86,10 +86,10 @@ class StepSpec(BaseModel):
     def _check(self) -> StepSpec:
         if bool(self.run) == bool(self.command):
             raise ValueError(f"step {self.name!r} needs exactly one of `run` or `command`")
-        if self.run and not CALLABLE.match(self.run):
+        if self.run and not CALLABLE.fullmatch(self.run):
             raise ValueError(f"step {self.name!r}: run must be module:function, not {self.run!r}")
         for name in [*self.inputs, *self.outputs]:
-            if not re.match(IDENTIFIER, name):
+            if not re.fullmatch(IDENTIFIER, name):
                 raise ValueError(f"step {self.name!r}: {name!r} is not a valid input/output name")
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError(f"step {self.name!r} lists an output twice")

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from ledger.errors import InvalidInputError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 RESERVED_ALIASES = frozenset({"latest"})
 
 
 def check_name(name: str, what: str = "name") -> str:
     """Names start with a letter or digit and use letters, digits, '.', '_' and '-'."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' "
             "(max 128, starting with a letter or digit)"
@@ -23,7 +23,7 @@ def check_name(name: str, what: str = "name") -> str:
 
 
 def check_alias(alias: str) -> str:
-    if not _ALIAS.match(alias) or alias in RESERVED_ALIASES:
+    if not _ALIAS.fullmatch(alias) or alias in RESERVED_ALIASES:
         raise InvalidInputError(
             f"invalid alias {alias!r}: start with a letter, then letters, digits, '_' or '-'"
             + (" ('latest' is reserved)" if alias in RESERVED_ALIASES else "")

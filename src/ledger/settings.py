@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = Path(".ledger")
 
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     home: Path = Field(DEFAULT_HOME, description="Directory for the embedded store and artifacts")
     store: str = Field("", description="SQLite path or postgresql://user@host/db URL")
     pg_schema: str = Field("public", description="PostgreSQL schema holding the ledger tables")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full", description="SQLite event store: full syncs every commit to disk (it survives "
+        "a power loss); normal skips that fsync (a power loss may drop the last commits)",
+    )  # fmt: skip
     artifacts: Path | None = Field(None, description="Artifact directory (default HOME/artifacts)")
     actor: str = Field("", description="Who acts (default: the OS user)")
     cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")
@@ -66,11 +71,27 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535, description="Port `ledger serve` binds")
     api_auth: bool = Field(True, description="Require bearer tokens (off only on loopback)")
     api_anonymous_reads: bool = Field(False, description="Let requests without a token read")
+    api_public_metrics: bool = Field(False, description="Serve /metrics without a token")
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders whose data `POST /data/{name}/versions` may name by path "
+        "(comma-separated or a JSON list); empty: none, data must be uploaded",
+    )
     api_max_upload_mb: int = Field(2048, ge=1, description="Largest request body accepted (MiB)")
     api_view_connections: int = Field(8, ge=1, description="Read connections the API keeps")
+    store_wait_s: float = Field(
+        2.0, gt=0, description="How long a view query waits for a PostgreSQL connection "
+        "before failing (the API answers 503 with Retry-After)",
+    )  # fmt: skip
     api_idempotency_hours: int = Field(24, ge=1, description="How long Idempotency-Keys last")
     conflict_retry_s: float = Field(
         10, gt=0, description="How long a command retries after losing write conflicts"
+    )
+    store_retry_s: float = Field(
+        10,
+        gt=0,
+        description="How long a command keeps sending its events while the store is "
+        "unreachable (and so learns whether a commit whose answer was lost landed)",
     )
     nats_url: str = Field(
         "", description="NATS server(s), comma-separated; empty: the in-process bus"
@@ -107,12 +128,34 @@ class Settings(BaseSettings):
     worker_lease_s: float = Field(
         15, gt=0, description="A worker silent this long is presumed dead; its jobs resume"
     )
+    checkpoint_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM) that signs checkpoints; unset: none made"
+    )
+    checkpoint_dir: Path | None = Field(
+        None, description="Directory `ledger checkpoint` and the server publish checkpoints to"
+    )
+    checkpoint_every_events: int = Field(
+        1000, ge=0, description="The server checkpoints after this many new events (0: never)"
+    )
+    checkpoint_every_s: float = Field(
+        300, ge=0, description="The server checkpoints new events this often (0: never)"
+    )
 
     @field_validator("executor")
     @classmethod
     def _executor_name(cls, value: str) -> str:
         if not value or not value.replace("_", "").replace("-", "").replace(".", "").isalnum():
             raise ValueError("LEDGER_EXECUTOR must be an executor name such as ray or local")
+        return value
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("pg_schema")

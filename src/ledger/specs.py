@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.errors import InvalidInputError
+from ledger.validation import check_value
 
 
 def content_digest(content: Any) -> str:
@@ -24,8 +25,12 @@ INT64 = range(-(2**63), 2**63)
 
 def check_json_value(value: Any, what: str) -> Any:
     """Refuse what JSON readers (and the stores' 64-bit integers) cannot take back:
-    integers beyond 64 bits, NaN and infinities, keys that are not text."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    integers beyond 64 bits, NaN and infinities, keys that are not text, and text the
+    stores cannot hold (see ``ledger.validation``)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        check_value(what, value)  # NUL, lone surrogates
         return value
     if isinstance(value, int):
         if value not in INT64:
@@ -39,6 +44,7 @@ def check_json_value(value: Any, what: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{what}: key {key!r} must be text")
+            check_value(what, {key: None})  # "key ... of WHAT contains ..."
             check_json_value(item, f"{what}.{key}")
         return value
     if isinstance(value, list | tuple):

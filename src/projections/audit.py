@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
-from ledger.core import ENVELOPE_FIELDS
+from ledger.core import public_details
 from ledger.domain import (
     ApiToken,
     DataAsset,
@@ -76,7 +76,7 @@ ENTITY_KINDS = (
 def event_details(state: bytes) -> dict[str, Any]:
     """An event's own fields (without actor, time...) from its stored state."""
     fields: dict[str, Any] = _TRANSCODER.decode(state)
-    return {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS and k != "class_version"}
+    return {k: v for k, v in public_details(fields).items() if k != "class_version"}
 
 
 class AuditProjection(AppendOnlyProjection):

@@ -1,24 +1,40 @@
-"""The views' side of the store: one connection to the event store's own database.
+"""The views' side of the store: connections to the event store's own database.
 
 Views live in the same SQLite file or PostgreSQL schema as the events. SQL is
 written once with ``?`` placeholders; the two dialects differ only in how a
-write transaction is taken, how events are read and how followers wait.
+write transaction is taken, how events are read and how followers wait. On
+PostgreSQL statements borrow connections from the process's pool (see
+``projections.connections``), so one ViewDatabase serves many threads.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, TypeVar
 
-import psycopg
 from psycopg import sql
 
+from ledger.logging import get_logger
 from ledger.settings import Settings
+from projections.connections import (
+    CONNECTION_ERRORS,
+    POSTGRES_CHANNEL,
+    ConnectionSource,
+    DedicatedConnection,
+    Listener,
+    PgConnection,
+    shared_pool,
+)
+from projections.writes import PendingWrites, Row, RowWriter
 
-Row = tuple[Any, ...]
+__all__ = ["POSTGRES_CHANNEL", "Listener", "PendingWrites", "Row", "RowWriter", "ViewDatabase"]
+
+T = TypeVar("T")
+log = get_logger(__name__)
 
 # Events tables as eventsourcing creates them for the application named "Ledger".
 _SQLITE_EVENTS = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
@@ -26,76 +42,32 @@ _POSTGRES_EVENTS = (
     "SELECT notification_id, originator_id::text, originator_version, topic, state "
     "FROM ledger_events"
 )
-POSTGRES_CHANNEL = "ledger_events"  # what the append function NOTIFYs
-
-
-class RowWriter(Protocol):
-    """Where projections write their changed rows: the database, or a batch of writes."""
-
-    def write_rows(
-        self,
-        table: str,
-        columns: dict[str, str],
-        key: Sequence[str],
-        rows: Sequence[Row],
-        *,
-        replace: bool,
-    ) -> None: ...
-
-    def delete_rows(self, table: str, key: dict[str, str], keys: Sequence[Row]) -> None: ...
-
-    def update_rows(self, table: str, columns: dict[str, str], rows: Sequence[Row]) -> None: ...
-
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None: ...
-
-
-class PendingWrites:
-    """Writes recorded while a batch is applied, made later (in order) in its transaction."""
-
-    def __init__(self) -> None:
-        self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if args[-1]:  # the rows: nothing to write without them
-            self._calls.append((method, args, kwargs))
-
-    def write_rows(
-        self,
-        table: str,
-        columns: dict[str, str],
-        key: Sequence[str],
-        rows: Sequence[Row],
-        *,
-        replace: bool,
-    ) -> None:
-        self._record("write_rows", table, columns, key, rows, replace=replace)
-
-    def delete_rows(self, table: str, key: dict[str, str], keys: Sequence[Row]) -> None:
-        self._record("delete_rows", table, key, keys)
-
-    def update_rows(self, table: str, columns: dict[str, str], rows: Sequence[Row]) -> None:
-        self._record("update_rows", table, columns, rows)
-
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        self._record("copy_rows", table, columns, rows)
-
-    def write_to(self, db: ViewDatabase) -> None:
-        for method, args, kwargs in self._calls:
-            getattr(db, method)(*args, **kwargs)
+# The projections' positions: every view write transaction locks its rows first.
+VIEW_POSITIONS = "ledger_view_positions"
+_CREATED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
 
 
 class ViewDatabase:
-    """A connection for reading events and writing views in one transaction."""
+    """Reads events and the views, writes views in transactions.
+
+    On PostgreSQL each statement (or transaction) borrows a connection from the
+    process's pool; ``dedicated`` keeps one connection for every statement instead,
+    for users of session state such as an advisory lock.
+    """
 
     kind: Literal["sqlite", "postgres"]
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, dedicated: bool = False) -> None:
         location = settings.store_location
         self.kind = location.kind
         self._settings = settings
         self._events_table_seen = False
+        self._closed = False
         if location.kind == "postgres":
-            self._pg = self._connect_postgres()
+            self._source: ConnectionSource = (
+                DedicatedConnection(settings) if dedicated else shared_pool(settings)
+            )
+            self._held = threading.local()  # .conn: this thread's transaction connection
         else:
             location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self._lite = sqlite3.connect(
@@ -108,31 +80,63 @@ class ViewDatabase:
             # Checkpoint (copy the WAL into the database, with an fsync) every 40 MiB, not 4.
             self._lite.execute("PRAGMA wal_autocheckpoint=10000")
 
-    def _connect_postgres(self) -> psycopg.Connection[Any]:
-        location = self._settings.store_location
-        conn = psycopg.connect(
-            host=location.pg_host,
-            port=location.pg_port,
-            user=location.pg_user,
-            password=location.pg_password or None,
-            dbname=location.pg_dbname,
-            connect_timeout=5,
-            autocommit=True,  # transactions are explicit: see transaction() and snapshot()
-        )
-        # The ledger created the schema when it opened the event store.
-        schema = sql.Identifier(self._settings.pg_schema)
-        conn.execute(sql.SQL("SET search_path TO {}").format(schema))
-        # Views are derived data tracked in the same transactions: a server crash can lose
-        # the last commits only together with their positions, which are then re-applied.
-        conn.execute("SET synchronous_commit TO off")
-        conn.execute("SET maintenance_work_mem TO '256MB'")  # index builds after a rebuild
-        return conn
-
     def close(self) -> None:
+        """Give the connection back; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self.kind == "postgres":
-            self._pg.close()
+            self._source.release()
         else:
             self._lite.close()
+
+    def _on_pg(self, work: Callable[[PgConnection], T], *, retry: bool = False) -> T:
+        """Run ``work`` on this thread's transaction connection, else on a borrowed one;
+        ``retry``: once more on a fresh connection when the borrowed one was lost (a
+        database restart), for statements that change nothing."""
+        held: PgConnection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            return work(held)
+        for attempt in range(2):
+            conn = self._source.borrow()
+            lost = False
+            try:
+                return work(conn)
+            except CONNECTION_ERRORS:
+                lost = self._source.lost(conn)
+                if not (lost and retry and attempt == 0):
+                    raise
+            finally:
+                self._source.give_back(conn)
+                if lost:
+                    self._source.check_idle()
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _pg_transaction(self, first: str = "") -> Iterator[None]:
+        """A transaction on one borrowed connection, which this thread's statements use
+        until it ends; nested ones are savepoints. ``first``: a statement to open it."""
+        held: PgConnection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            with held.transaction():
+                yield
+            return
+        conn = self._source.borrow()
+        self._held.conn = conn
+        lost = False
+        try:
+            with conn.transaction():
+                if first:
+                    conn.execute(first)
+                yield
+        except CONNECTION_ERRORS:
+            lost = self._source.lost(conn)
+            raise
+        finally:
+            self._held.conn = None
+            self._source.give_back(conn)
+            if lost:
+                self._source.check_idle()
 
     # -- statements ------------------------------------------------------------------
 
@@ -142,14 +146,19 @@ class ViewDatabase:
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; return its rows (if it has any)."""
         if self.kind == "postgres":
-            cursor = self._pg.execute(self._sql(statement), params, prepare=True)
-            return cursor.fetchall() if cursor.description else []
+            text = self._sql(statement)
+
+            def run(conn: PgConnection) -> list[Row]:
+                cursor = conn.execute(text, params, prepare=True)
+                return cursor.fetchall() if cursor.description else []
+
+            return self._on_pg(run, retry=_changes_nothing(text))
         return self._lite.execute(statement, params).fetchall()
 
     def execute_script(self, statements: str) -> None:
         """Statements without parameters, separated by ``;``: one round trip on PostgreSQL."""
         if self.kind == "postgres":
-            self._pg.execute(statements, prepare=False)
+            self._on_pg(lambda conn: conn.execute(statements, prepare=False))
         else:
             for statement in statements.split(";"):
                 self._lite.execute(statement)
@@ -158,8 +167,13 @@ class ViewDatabase:
         if not rows:
             return
         if self.kind == "postgres":
-            with self._pg.cursor() as cursor:
-                cursor.executemany(self._sql(statement), rows)
+            text = self._sql(statement)
+
+            def run(conn: PgConnection) -> None:
+                with conn.cursor() as cursor:
+                    cursor.executemany(text, rows)
+
+            self._on_pg(run)
         else:
             self._lite.executemany(statement, rows)
 
@@ -238,9 +252,13 @@ class ViewDatabase:
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
-            with self._pg.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
+
+            def run(conn: PgConnection) -> None:
+                with conn.cursor() as cursor, cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+
+            self._on_pg(run)
         else:
             marks = ", ".join("?" * len(columns))
             self._lite.executemany(
@@ -257,7 +275,7 @@ class ViewDatabase:
         on PostgreSQL the runner locks its tracking rows for the same effect.
         """
         if self.kind == "postgres":
-            with self._pg.transaction():
+            with self._pg_transaction():
                 yield
         else:
             self._lite.execute("BEGIN IMMEDIATE")
@@ -272,8 +290,7 @@ class ViewDatabase:
     def snapshot(self) -> Iterator[None]:
         """A read-only transaction: every query inside sees the same committed state."""
         if self.kind == "postgres":
-            with self._pg.transaction():
-                self._pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            with self._pg_transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"):
                 yield
         else:
             self._lite.execute("BEGIN")
@@ -283,14 +300,44 @@ class ViewDatabase:
                 self._lite.execute("ROLLBACK")
 
     def create_tables(self, *statements: str) -> None:
-        """Run ``CREATE ... IF NOT EXISTS`` statements in one transaction. On PostgreSQL,
-        processes doing so at the same moment take turns: two concurrent creations of one
-        table fail even with IF NOT EXISTS."""
+        """Run the ``CREATE TABLE/INDEX ... IF NOT EXISTS`` statements whose table or index
+        is missing, in one schema change; when none is, nothing runs (nor locks)."""
+        if not self.missing([created_name(s) for s in statements]):
+            return
+        with self.schema_change():
+            absent = self.missing([created_name(s) for s in statements])
+            for statement in statements:
+                if created_name(statement) in absent:
+                    self.execute(statement)
+
+    @contextmanager
+    def schema_change(self) -> Iterator[None]:
+        """A transaction for DDL on the views and their side tables.
+
+        On PostgreSQL, processes take turns (an advisory lock), and the view positions
+        table is locked first, in EXCLUSIVE mode. Every view write transaction starts by
+        locking its position rows, so a schema change waits for the writes under way and
+        holds back new ones before it touches any table: ``CREATE INDEX IF NOT EXISTS``
+        takes a SHARE lock even on an index that exists, and taken in the middle of
+        writers' table locks it deadlocks with them.
+        """
         with self.transaction():
             if self.kind == "postgres":
                 self.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-views'))")
-            for statement in statements:
-                self.execute(statement)
+                if self.table_exists(VIEW_POSITIONS):
+                    self.execute(f"LOCK TABLE {VIEW_POSITIONS} IN EXCLUSIVE MODE")
+            yield
+
+    def missing(self, names: Sequence[str]) -> set[str]:
+        """Which of these tables and indexes do not exist (a catalog read: no locks)."""
+        if self.kind == "postgres":
+            rows = self.execute(
+                "SELECT n FROM unnest(?::text[]) AS n WHERE to_regclass(n) IS NULL", (list(names),)
+            )
+            return {row[0] for row in rows}
+        marks = ", ".join("?" * len(names))
+        rows = self.execute(f"SELECT name FROM sqlite_master WHERE name IN ({marks})", names)
+        return set(names) - {row[0] for row in rows}
 
     def table_exists(self, table: str) -> bool:
         if self.kind == "postgres":
@@ -310,8 +357,12 @@ class ViewDatabase:
         if self.kind == "postgres":
             statement = f"{_POSTGRES_EVENTS} WHERE notification_id > %s ORDER BY notification_id "
             # Binary results: event states arrive as bytes rather than hex text.
-            cursor = self._pg.execute(f"{statement}LIMIT %s", (after, limit), binary=True)
-            return cursor.fetchall()
+            return self._on_pg(
+                lambda conn: conn.execute(
+                    f"{statement}LIMIT %s", (after, limit), binary=True
+                ).fetchall(),
+                retry=True,
+            )
         return self.execute(
             f"{_SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
         )
@@ -340,12 +391,11 @@ class ViewDatabase:
     def listener(self) -> Iterator[Listener]:
         """Wakes a follower when events are appended (LISTEN on PostgreSQL, polling on SQLite)."""
         if self.kind == "postgres":
-            conn = self._connect_postgres()
+            listener = Listener(self._settings)
             try:
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(POSTGRES_CHANNEL)))
-                yield Listener(conn)
+                yield listener
             finally:
-                conn.close()
+                listener.close()
         else:
             yield Listener(None)
 
@@ -360,15 +410,14 @@ def _as_columns(rows: Sequence[Row], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
 
 
-class Listener:
-    """Waits for the next append, or for ``timeout`` seconds at most."""
+def created_name(statement: str) -> str:
+    """The table or index a ``CREATE ... IF NOT EXISTS name`` statement creates."""
+    found = _CREATED.match(statement.strip())
+    if found is None:
+        raise ValueError(f"not a CREATE ... IF NOT EXISTS statement: {statement[:60]!r}")
+    return found.group(1).lower()
 
-    def __init__(self, conn: psycopg.Connection[Any] | None) -> None:
-        self._conn = conn
 
-    def wait(self, timeout: float) -> None:
-        if self._conn is None:
-            time.sleep(timeout)
-            return
-        for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-            break
+def _changes_nothing(statement: str) -> bool:
+    """Whether ``statement`` only reads (so it may run again after a lost connection)."""
+    return statement.lstrip()[:6].upper() == "SELECT"

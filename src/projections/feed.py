@@ -9,7 +9,7 @@ import re
 from typing import Any
 from uuid import UUID
 
-from ledger.core import ENVELOPE_FIELDS
+from ledger.core import public_details
 from projections.database import ViewDatabase
 from projections.decoding import EventDecoder
 from projections.paging import check_limit
@@ -50,7 +50,7 @@ def event_envelope(
         "reason": fields["reason"],
         "correlation_id": fields["correlation_id"],
         "causation_id": fields["causation_id"],
-        "data": {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS},
+        "data": public_details(fields),  # a token's hash stays out of every envelope
     }
 
 

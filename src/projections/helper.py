@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from ledger.settings import Settings
-from projections.runner import ProjectionRunner, all_projections
+from projections.runner import POISONED_EXIT, ProjectionRunner, all_projections
+from projections.view_errors import PoisonedBulkLoad
 
 
 def main(argv: list[str]) -> None:
@@ -19,6 +20,8 @@ def main(argv: list[str]) -> None:
     runner = ProjectionRunner(settings, chosen, batch_size=batch_size, bulk_load=True)
     try:
         runner.catch_up()
+    except PoisonedBulkLoad:
+        sys.exit(POISONED_EXIT)  # the rebuilding process starts again, batch by batch
     finally:
         runner.close()
 

@@ -23,12 +23,15 @@ from typing import NamedTuple
 from ledger.errors import ConcurrencyError, InvalidInputError
 from ledger.logging import get_logger
 from ledger.settings import Settings
+from projections import view_errors
 from projections.audit import AUDIT, AuditProjection
 from projections.base import Change, Projection
-from projections.database import PendingWrites, ViewDatabase
+from projections.database import PendingWrites, ViewDatabase, created_name
 from projections.decoding import EventDecoder
 from projections.endpoints import EndpointsProjection
 from projections.entities import ENTITIES, EntityDirectory, Stored
+from projections.following import follow_log
+from projections.isolation import PoisonIsolation
 from projections.jobs import JobsProjection
 from projections.lineage import LineageProjection
 from projections.registry import RegistryProjection
@@ -41,13 +44,9 @@ from projections.tables import (
 )
 from projections.timestamps import from_microseconds, to_microseconds
 from projections.tokens import TokensProjection
+from projections.view_errors import PoisonedBulkLoad, ViewError
+from projections.view_schema import GENERATION, SCHEMAS, TRACKING, schema_ready
 
-TRACKING = "ledger_view_positions"
-# A counter bumped whenever views are reset, so that every runner reloads its
-# in-memory state even if the positions it sees look the same.
-GENERATION = "ledger_view_generation"
-# The table definitions each projection was built with (see ``_drop_changed_views``).
-SCHEMAS = "ledger_view_schemas"
 log = get_logger(__name__)
 
 OnCommit = Callable[[list[Change], float], None]
@@ -62,6 +61,8 @@ PARALLEL_FROM = 50_000
 HELPER_PROJECTIONS = ("audit",)
 # A bulk rebuild that reported no progress for this long has died: start it again.
 REBUILD_STALE_S = 60
+# The helper process's exit status when it met an event a view cannot store.
+POISONED_EXIT = 3
 
 
 class _Tracked(NamedTuple):
@@ -106,6 +107,8 @@ class ProjectionStatus:
     position: int
     head: int
     lag_seconds: float  # age of the oldest event it has not applied yet (0 when caught up)
+    errors: int = 0  # events it could not store, and passed (see ``view_errors``)
+    last_error: ViewError | None = None
 
     @property
     def lag_events(self) -> int:
@@ -119,10 +122,12 @@ class ProjectionStatus:
             "head": self.head,
             "lag_events": self.lag_events,
             "lag_seconds": round(self.lag_seconds, 3),
+            "errors": self.errors,
+            "last_error": self.last_error.to_dict() if self.last_error else None,
         }
 
 
-class ProjectionRunner:
+class ProjectionRunner(PoisonIsolation):
     """Applies the event log to a set of projections, in batches, exactly once."""
 
     def __init__(
@@ -161,10 +166,19 @@ class ProjectionRunner:
         return [ENTITIES, *(table for p in self.projections for table in p.tables)]
 
     def _create_tables(self, *, indexed: bool = True) -> None:
-        """Create what is missing; ``indexed=False`` leaves out indexes (for a bulk load)."""
-        with self.db.transaction():
-            if self.db.kind == "postgres":  # processes starting together create tables once
-                self.db.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-views'))")
+        """Create what is missing; ``indexed=False`` leaves out indexes (for a bulk load).
+        Nothing is locked when nothing is missing (see ``ViewDatabase.schema_change``)."""
+        statements = [
+            statement
+            for table in self._tables()
+            for statement in (table.create_table_statement(), *table.index_statements())
+            if indexed or "INDEX" not in statement
+        ] + (history_index_statements() if indexed else [])
+        fingerprints = {p.name: schema_fingerprint(p) for p in self.projections}
+        relations = [HISTORY_TABLE, *(created_name(s) for s in statements)]
+        if schema_ready(self.db, relations, fingerprints):
+            return
+        with self.db.schema_change():
             self.db.execute(
                 f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
@@ -223,7 +237,8 @@ class ProjectionRunner:
 
         Events are decoded and applied in memory first; only writing the result
         takes the lock, and it checks that no other runner moved the positions
-        meanwhile (if one did, the batch is done again from the tables).
+        meanwhile (if one did, the batch is done again from the tables). An event a
+        view cannot store is recorded as that view's error and passed (``_isolate``).
         """
         if not self._bulk_load and (heartbeat := self._rebuild_heartbeat()):
             if time.time() * 1e6 - heartbeat < REBUILD_STALE_S * 1e6:
@@ -235,38 +250,69 @@ class ProjectionRunner:
             finally:
                 everything.close()
         for _ in range(MAX_CONFLICTS):
-            if self._loaded is None or self._loaded != self._current_state():
-                self._load()
-            assert self._loaded is not None
-            state = self._loaded
-            history_mark = self._history.next_id
-            changes = self._read_changes(self.db, min(state.positions.values()))
-            if not changes:
-                return 0
             try:
-                writes, advanced = self._apply(changes, state.positions)
-                with self.db.transaction():
-                    if (
-                        self._lock_positions() != state
-                        or self._history.written_up_to(self.db) > history_mark
-                    ):
-                        raise _Moved
-                    writes.write_to(self.db)
-                    self._save_positions(advanced)
-                    if self._bulk_load:
-                        self._set_rebuild_heartbeat(time.time())
+                try:
+                    return self._write_batch(self.batch_size)
+                except Exception as error:
+                    if not view_errors.is_data_error(error):
+                        raise
+                    if self._bulk_load:  # its held-back rows are lost: start again, batch by batch
+                        raise PoisonedBulkLoad(view_errors.describe(error)) from error
+                    log.warning("a batch cannot be stored; finding the event",
+                                error=view_errors.describe(error))  # fmt: skip
+                return self._isolate(self.batch_size)
             except _Moved:
                 log.debug("another runner moved the positions; applying the batch again")
-                self._forget()
-                continue
-            except BaseException:
-                self._forget()
-                raise
-            self._loaded = _Tracked(state.generation, advanced)
-            if self.on_commit is not None:
-                self.on_commit(changes, time.time())
-            return len(changes)
         raise ConcurrencyError(f"projections: gave up after {MAX_CONFLICTS} conflicting runners")
+
+    def _write_batch(self, limit: int, only: str | None = None) -> int:
+        """Read up to ``limit`` events, apply them (to projection ``only``, or to all) and
+        commit the rows with the positions; return how many were read. Raises _Moved when
+        another runner moved the positions since they were read."""
+        if self._loaded is None or self._loaded != self._current_state():
+            try:
+                self._load()
+            except Exception as error:  # the views' own rows: not an event's fault
+                if view_errors.is_data_error(error):
+                    raise RuntimeError(f"cannot load the views: {error}") from error
+                raise
+        assert self._loaded is not None
+        state = self._loaded
+        positions = state.positions if only is None else {only: state.positions[only]}
+        history_mark = self._history.next_id
+        try:
+            changes = self._read_changes(self.db, min(positions.values()), limit)
+            if not changes:
+                return 0
+            writes, advanced = self._apply(changes, positions)
+            with self.db.transaction():
+                if (
+                    self._lock_positions() != state
+                    or self._history.written_up_to(self.db) > history_mark
+                ):
+                    raise _Moved
+                writes.write_to(self.db)
+                self._save_positions(advanced)
+                if self._bulk_load:
+                    self._set_rebuild_heartbeat(time.time())
+        except BaseException:
+            self._forget()
+            raise
+        self._loaded = _Tracked(state.generation, state.positions | advanced)
+        if self.on_commit is not None:
+            self.on_commit(changes, time.time())
+        return len(changes)
+
+    def _pass_event(self, names: list[str], position: int, record: Callable[[], None]) -> None:
+        """Move projections ``names`` past the event at ``position`` without applying it,
+        running ``record`` in the same transaction."""
+        state = self._current_state()
+        with self.db.transaction():
+            if self._lock_positions() != state:
+                raise _Moved
+            record()
+            self._save_positions({name: position for name in names})
+        self._forget()
 
     def catch_up(self, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Apply every event up to the head of the log; return how many were read."""
@@ -286,6 +332,8 @@ class ProjectionRunner:
         positions the projections reach."""
         writes = PendingWrites()
         for projection in self.projections:
+            if projection.name not in positions:
+                continue
             done = positions[projection.name]
             for change in changes:
                 if change.position > done:
@@ -298,12 +346,12 @@ class ProjectionRunner:
 
     def follow(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
         """Keep the views up to date until ``stop`` is set: LISTEN/NOTIFY on PostgreSQL
-        (``poll_interval`` is then only a safety net), polling on SQLite."""
+        (``poll_interval`` is then only a safety net), polling on SQLite. Store outages
+        are waited out (see ``follow_log``)."""
         log.info("following the event log", projections=self.names, store=self.db.kind)
         with self.db.listener() as listener:
-            while not stop.is_set():
-                self.catch_up()
-                listener.wait(poll_interval if self.db.kind == "sqlite" else 1.0)
+            wait_s = poll_interval if self.db.kind == "sqlite" else 1.0
+            follow_log(self.catch_up, listener, stop, wait_s, what="projections")
 
     def _current_state(self, *, lock: bool = False) -> _Tracked:
         """The generation and tracked positions; ``lock``: until the transaction ends."""
@@ -350,12 +398,12 @@ class ProjectionRunner:
         self._history.forget()
         self._directory.forget()
 
-    def _read_changes(self, db: ViewDatabase, after: int) -> list[Change]:
+    def _read_changes(self, db: ViewDatabase, after: int, limit: int = 0) -> list[Change]:
         decode = self._decoder.decode
         events: list[Stored] = [
             (position, aggregate_id, version, *decode(topic, state))
             for position, aggregate_id, version, topic, state in db.read_events(
-                after, self.batch_size
+                after, limit or self.batch_size
             )
         ]
         return self._directory.resolve(db, events)
@@ -374,6 +422,7 @@ class ProjectionRunner:
         head = self.head()
         now = datetime.now(UTC)
         statuses = []
+        errors = view_errors.summary(self.db)
         for projection in self.projections:
             position = self.positions()[projection.name]
             lag = 0.0
@@ -382,8 +431,11 @@ class ProjectionRunner:
                 if pending:
                     oldest = from_microseconds(self._decoder.decode(*pending[0][3:])[2])
                     lag = max(0.0, (now - oldest).total_seconds())
+            count, last = errors.get(projection.name, (0, None))
             statuses.append(
-                ProjectionStatus(projection.name, projection.description, position, head, lag)
+                ProjectionStatus(
+                    projection.name, projection.description, position, head, lag, count, last
+                )
             )
         return statuses
 
@@ -438,21 +490,46 @@ class ProjectionRunner:
             here = [p for p in here if p.name not in HELPER_PROJECTIONS]
         batch = max(self.batch_size, BULK_BATCH_SIZE)
         loader = ProjectionRunner(self._settings, here, batch_size=batch, bulk_load=True)
+        poisoned: Exception | None = None
         try:
             count = loader.catch_up(on_progress)
-            if helper is not None and helper.wait() != 0:
+            if helper is not None and helper.wait() == POISONED_EXIT:
+                raise PoisonedBulkLoad("the rebuild's helper process met such an event")
+            if helper is not None and helper.returncode != 0:
                 raise RuntimeError(
                     f"the rebuild's helper process failed (exit {helper.returncode})"
                 )
             loader.finish_bulk_load()
+        except Exception as error:
+            if not isinstance(error, PoisonedBulkLoad) and not view_errors.is_data_error(error):
+                raise
+            poisoned = error
         finally:
             loader.close()
             if helper is not None and helper.poll() is None:
                 helper.kill()
                 helper.wait()
+        if poisoned is not None:
+            return self._rebuild_batch_by_batch(on_progress, poisoned)
         self._forget()
         self._build_indexes()
         return count
+
+    def _rebuild_batch_by_batch(
+        self, on_progress: Callable[[int, int], None] | None, error: Exception
+    ) -> int:
+        """The bulk load met an event a view cannot store, and lost the rows it held back:
+        empty the views again and replay the log in ordinary batches, which pass it."""
+        log.warning("a rebuild met an event a view cannot store; rebuilding batch by batch",
+                    error=view_errors.describe(error))  # fmt: skip
+        with self.db.transaction():
+            self._lock_positions()
+            for projection in self.projections:
+                self._empty(projection)
+            self._reset_positions(self.names)
+            self._set_rebuild_heartbeat(None)
+        self._build_indexes()
+        return self.catch_up(on_progress)
 
     def _start_helper(self) -> subprocess.Popen[str]:
         """``python -m projections.helper``: catches up ``HELPER_PROJECTIONS`` alongside."""
@@ -504,6 +581,7 @@ class ProjectionRunner:
         self.db.execute_many(
             f"UPDATE {TRACKING} SET position = 0 WHERE name = ?", [(name,) for name in names]
         )
+        view_errors.forget(self.db, names)  # they meet those events again
         self.db.execute(f"UPDATE {GENERATION} SET generation = generation + 1")
         self._forget()
 

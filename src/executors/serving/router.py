@@ -129,6 +129,12 @@ class EndpointRouter:
 
     # -- routing tables -------------------------------------------------------------------
 
+    def routed_version(self, endpoint: str) -> int:
+        """The version of ``endpoint`` requests are routed by now (0: none routed yet); a
+        change reaches the router on the first request after ``refresh_s``."""
+        table = self._tables.get(endpoint)
+        return table.version if table is not None else 0
+
     async def _table(self, endpoint: str) -> RoutingTable:
         table = self._tables.get(endpoint)
         fresh = time.monotonic() - self._checked_at.get(endpoint, 0.0) < self.refresh_s

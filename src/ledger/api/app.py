@@ -10,12 +10,23 @@ from prometheus_client import CollectorRegistry
 
 from ledger import __version__
 from ledger.api.idempotency import Idempotency, create_idempotency_table
-from ledger.api.middleware import BodyLimit, RequestMetrics
+from ledger.api.middleware import BodyLimit, LoopbackOnly, RequestMetrics, is_loopback
 from ledger.api.openapi import install_openapi
 from ledger.api.problems import install_problem_handlers
-from ledger.api.routes import assets, endpoints, events, history, models, operations
+from ledger.api.routes import (
+    assets,
+    checkpoints,
+    endpoints,
+    events,
+    history,
+    models,
+    operations,
+)
 from ledger.api.routes.operations import LedgerCollector
 from ledger.api.services import ApiServices
+from ledger.api.views_lag import ViewsLagHeader
+from ledger.checkpoint_service import CheckpointThread
+from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 from projections.decoding import EventDecoder
 
@@ -31,13 +42,30 @@ to retry.
 """
 
 
-def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, relay: bool = False, host: str | None = None) -> FastAPI:
     """The API over the store ``settings`` name; the views follow the log while it runs,
-    and with ``relay`` the NATS relay publishes it."""
+    and with ``relay`` the NATS relay publishes it.
+
+    ``host``: the address it will be bound to (default LEDGER_API_HOST). With auth off
+    it must be a loopback one, and requests from other machines are refused (403).
+    """
+    bind = settings.api_host if host is None else host
+    if not settings.api_auth and not is_loopback(bind):
+        raise InvalidInputError(
+            f"refusing to serve on {bind} with LEDGER_API_AUTH off: anyone could write; "
+            "bind 127.0.0.1 or turn auth on"
+        )
+
+    # Signs checkpoints every N events or T seconds while the server runs (with a key).
+    checkpointer = CheckpointThread(settings) if CheckpointThread.wanted(settings) else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if checkpointer is not None:
+            checkpointer.start()
         yield
+        if checkpointer is not None:
+            checkpointer.stop()
         services.close()
 
     services = ApiServices(settings, relay=relay)
@@ -49,17 +77,21 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.checkpointer = checkpointer
     app.state.decoder = EventDecoder()
     registry = CollectorRegistry()
     registry.register(LedgerCollector(services))
     app.state.metrics_registry = registry
-    for module in (models, endpoints, assets, history, events, operations):
+    for module in (models, endpoints, assets, history, events, operations, checkpoints):
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)
     # Each middleware added wraps the ones before: metrics (outermost) see every response,
     # and the body limit applies before an idempotent replay.
+    app.add_middleware(ViewsLagHeader)  # innermost: routes note a write whose views lag
     app.add_middleware(Idempotency, services=services)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_upload_mb * 1024 * 1024)
     app.add_middleware(RequestMetrics, registry=registry)
+    if not settings.api_auth:
+        app.add_middleware(LoopbackOnly)  # outermost: a remote client reaches nothing
     return app

@@ -72,6 +72,21 @@ def require(role: Role) -> object:
     return Depends(check)
 
 
+async def _metrics_access(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Any valid token may read /metrics; none is needed with LEDGER_API_PUBLIC_METRICS
+    (anonymous reads do not open it: it has its own setting, for a scraper)."""
+    if services_of(request).settings.api_public_metrics:
+        return
+    if await authenticate(request, credentials) is None:
+        raise Unauthenticated(
+            "/metrics needs a bearer token (or LEDGER_API_PUBLIC_METRICS=true on the server)"
+        )
+
+
+MetricsAccess = Depends(_metrics_access)
 Reader = Annotated[Principal, require("reader")]
 Contributor = Annotated[Principal, require("contributor")]
 Deployer = Annotated[Principal, require("deployer")]

@@ -5,17 +5,24 @@ Keys are scoped to the caller's credentials, method and path, and kept for
 request with the same key while the first runs gets 409; once the first answered
 (with anything but a 5xx), a retry with the same body gets that answer again, and
 one with another body gets 422. A 5xx releases the key, so the retry runs.
+
+The keys are kept in the views' database. If it is unavailable before a request
+runs, the request is answered 503 (with Retry-After) and nothing runs; if it went
+away while the request ran, the answer stands as it is (a committed write is never
+reported as failed) and the key's record is written once the database is back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.api.problems import problem
+from ledger.api.problems import STORE_ERRORS, problem, store_unavailable
 from ledger.api.services import ApiServices
+from ledger.logging import get_logger
 from projections.database import Row
 
 HEADER = b"idempotency-key"
@@ -25,12 +32,14 @@ MAX_KEY_LENGTH = 255
 # A claim this old whose request never answered (the server died) may be taken again.
 ABANDONED_AFTER_S = 300
 _PURGE_EVERY_S = 600
+MAX_DEFERRED = 10_000  # key records waiting for the database to come back
+log = get_logger(__name__)
 
 
 def create_idempotency_table(services: ApiServices) -> None:
     blob = "BYTEA" if services.settings.store_location.kind == "postgres" else "BLOB"
     with services.pool.views() as views:
-        views.db.execute(
+        views.db.create_tables(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
             "fingerprint TEXT NOT NULL, status BIGINT NOT NULL, content_type TEXT NOT NULL, "
             f"body {blob} NOT NULL, created_us BIGINT NOT NULL)"
@@ -80,6 +89,9 @@ class Idempotency:
         self.services = services
         self.ttl_s = services.settings.api_idempotency_hours * 3600
         self._purged_at = 0.0
+        # Key records (statement, parameters) that could not be written: the store was away.
+        self._deferred: list[tuple[str, tuple[object, ...]]] = []
+        self._deferred_lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"]) if scope["type"] == "http" else {}
@@ -113,8 +125,13 @@ class Idempotency:
                 body_hash.update(message.get("body", b""))
             return message
 
-        self._purge_expired()
-        stored = self._claim(key)
+        try:
+            self._write_deferred()
+            self._purge_expired()
+            stored = self._claim(key)
+        except STORE_ERRORS as error:
+            await store_unavailable(error)(scope, receive, send)
+            return
         if stored is None:
             await self._run_and_keep(key, scope, hashing_receive, send, body_hash)
             return
@@ -160,17 +177,33 @@ class Idempotency:
             await self.app(scope, receive, capturing_send)
         finally:
             if status >= 500:
-                self._execute(f"DELETE FROM {TABLE} WHERE key = ?", key)
+                self._keep(f"DELETE FROM {TABLE} WHERE key = ?", (key,))
             else:
-                self._execute(
+                self._keep(
                     f"UPDATE {TABLE} SET fingerprint = ?, status = ?, content_type = ?, "
-                    "body = ? WHERE key = ?",
-                    body_hash.hexdigest(),
-                    status,
-                    content_type,
-                    b"".join(chunks),
-                    key,
+                    "body = ? WHERE key = ? AND status = 0",
+                    (body_hash.hexdigest(), status, content_type, b"".join(chunks), key),
                 )
+
+    def _keep(self, statement: str, params: tuple[object, ...]) -> None:
+        """Record a request's outcome under its key; if the store is away, later."""
+        try:
+            self._execute(statement, *params)
+        except STORE_ERRORS as error:
+            log.warning("an Idempotency-Key's answer is kept for later", error=str(error))
+            with self._deferred_lock:
+                if len(self._deferred) < MAX_DEFERRED:
+                    self._deferred.append((statement, params))
+
+    def _write_deferred(self) -> None:
+        """Write the key records deferred while the store was away (before new claims)."""
+        if not self._deferred:
+            return
+        with self._deferred_lock:
+            while self._deferred:
+                statement, params = self._deferred[0]
+                self._execute(statement, *params)
+                self._deferred.pop(0)
 
     def _claim(self, key: str) -> tuple[str, int, str, bytes] | None:
         """None when this request now holds the key; else what is stored under it."""

@@ -1,7 +1,9 @@
-"""ASGI middleware: request metrics, and the cap on request body size."""
+"""ASGI middleware: request metrics, the cap on request body size, and loopback only
+while auth is off."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -101,3 +103,39 @@ class BodyLimit:
             return incoming
 
         await self.app(scope, counting_receive, send)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+class LoopbackOnly:
+    """With LEDGER_API_AUTH off, answers 403 to any client not on this machine.
+
+    The client address is the one the server reports (behind a proxy on this machine,
+    what its X-Forwarded-For says when the server trusts it); unknown counts as remote.
+    """
+
+    MESSAGE = (
+        "this server runs with LEDGER_API_AUTH off, so it answers only clients on its own "
+        "machine (loopback); turn auth on to serve others"
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = scope.get("client")
+            if not client or not is_loopback(str(client[0])):
+                await problem(403, self.MESSAGE)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from ledger.api.problems import PROBLEM_TYPE, Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-UNAUTHENTICATED_PATHS = frozenset({"/health", "/metrics"})
+UNAUTHENTICATED_PATHS = frozenset({"/health"})
 
 
 def _problem_response(status: int) -> dict[str, Any]:

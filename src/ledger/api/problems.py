@@ -5,7 +5,9 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from eventsourcing.persistence import OperationalError, PersistenceError
+import psycopg
+from eventsourcing.persistence import DataError as StoredDataError
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,9 +25,15 @@ from ledger.errors import (
     ServingUnavailableError,
 )
 from ledger.logging import get_logger
+from ledger.outages import STORE_UNAVAILABLE, first_line
 
 log = get_logger(__name__)
 PROBLEM_TYPE = "application/problem+json"
+# While the store is away, clients are told to retry after this many seconds.
+RETRY_AFTER_S = 2
+# What the store raises while it is unavailable (see ledger.outages); any other
+# failure of eventsourcing's store is answered the same way.
+STORE_ERRORS: tuple[type[Exception], ...] = (*STORE_UNAVAILABLE, PersistenceError)
 
 
 class Problem(BaseModel):
@@ -48,7 +56,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail)
 
 
-def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -56,8 +66,15 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+def store_unavailable(error: Exception) -> JSONResponse:
+    """503 with ``Retry-After``: the event store cannot be reached (an outage, a restart)."""
+    detail = f"the event store is unavailable: {first_line(error)}"
+    return problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 _STATUS_OF: list[tuple[type[Exception], int]] = [
@@ -90,17 +107,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         errors = _validation_errors(error)
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
-        return problem(422, f"invalid request: {summary}", errors=errors)
+        # A value no store can hold (a lone surrogate) is refused like the ledger refuses it.
+        unstorable = all(e["type"] == "string_unicode" for e in error.errors())
+        return problem(400 if unstorable else 422, f"invalid request: {summary}", errors=errors)
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
         return problem(error.status_code, str(error.detail))
 
     async def store_down(request: Request, error: Exception) -> JSONResponse:
-        log.error("event store unavailable", path=request.url.path, error=str(error))
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        detail = f"the event store is unavailable: {first_line}"
-        return problem(503, detail)
+        log.warning("event store unavailable", path=request.url.path, error=str(error))
+        return store_unavailable(error)
+
+    async def unstorable(request: Request, error: Exception) -> JSONResponse:
+        # A value the store cannot take in a query (a NUL in a name read back): bad input.
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        return problem(400, f"the request holds a value the store cannot take: {first_line}")
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
@@ -110,6 +132,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, known)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(OperationalError, store_down)
-    app.add_exception_handler(PersistenceError, store_down)
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, store_down)
+    for data_error in (psycopg.DataError, StoredDataError):
+        app.add_exception_handler(data_error, unstorable)
     app.add_exception_handler(Exception, unexpected)

@@ -85,7 +85,16 @@ class EnvironmentBody(Body):
 
 
 class DataBody(Body):
-    path: str = Field(description="CSV/Parquet file or directory the server can read")
+    path: str = Field(
+        description="CSV/Parquet file or directory under one of the server's LEDGER_DATA_ROOTS"
+    )
+    description: str = ""
+    reason: str = Reason
+
+
+class DataUploadForm(Body):
+    """The form fields sent beside an uploaded data file."""
+
     description: str = ""
     reason: str = Reason
 
@@ -309,6 +318,14 @@ class LineageOut(BaseModel):
     edges: list[LineageEdge]
 
 
+class ViewErrorOut(BaseModel):
+    projection: str
+    position: int = Field(description="The log position of the event the view passed")
+    event_type: str
+    error: str
+    recorded_at: str
+
+
 class ProjectionOut(BaseModel):
     name: str
     description: str
@@ -316,6 +333,8 @@ class ProjectionOut(BaseModel):
     head: int
     lag_events: int
     lag_seconds: float
+    errors: int = Field(0, description="Events this view could not store, and passed")
+    last_error: ViewErrorOut | None = None
 
 
 class TokenOut(BaseModel):

@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+from ledger.api.views_lag import note_views_lag
 from ledger.application import Ledger
 from ledger.bus.relay import RelayThread
 from ledger.domain import ApiToken
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from projections.base import Change
+from projections.following import follow_log
 from projections.runner import ProjectionRunner, ProjectionStatus
 from projections.tokens import token_holder
 from projections.views import Views
@@ -31,7 +33,13 @@ if TYPE_CHECKING:
 
 
 class ViewPool:
-    """Read connections to the views, one per concurrent request (created on demand)."""
+    """The views for requests.
+
+    On PostgreSQL one ``Views`` serves every request: its statements borrow connections
+    from the process's ``psycopg_pool`` pool (``api_view_connections`` and a few more),
+    which replaces broken connections and reconnects by itself after a restart. On
+    SQLite each concurrent request gets a connection of its own (created on demand).
+    """
 
     def __init__(self, settings: Settings, size: int) -> None:
         self._settings = settings
@@ -39,9 +47,16 @@ class ViewPool:
         self._slots = threading.BoundedSemaphore(size)
         self._all: list[Views] = []
         self._lock = threading.Lock()
+        self._shared: Views | None = None
+        if settings.store_location.kind == "postgres":
+            self._shared = Views(ProjectionRunner(settings, []))
+            self._all.append(self._shared)
 
     @contextmanager
     def views(self) -> Iterator[Views]:
+        if self._shared is not None:
+            yield self._shared
+            return
         with self._slots:
             try:
                 views = self._idle.get_nowait()
@@ -111,10 +126,16 @@ class ApiServices:
         command_id: str = "",
     ) -> T:
         """Run a ledger command as ``actor``, then bring the views up to it. With a
-        ``command_id`` (the request's Idempotency-Key), a retry returns the first result."""
+        ``command_id`` (the request's Idempotency-Key), a retry returns the first result.
+        A committed command is never reported as failed: if the views cannot catch up
+        (the store went away), the answer says they lag (``X-Ledger-Views-Lag``)."""
         with self.ledger.on_behalf_of(actor, correlation_id=correlation_id, command_id=command_id):
             result = command(self.ledger)
-        self.sync_views()
+        try:
+            self.sync_views()
+        except Exception as error:  # committed all the same: the follower catches up later
+            log.warning("a write committed but the views lag", error=str(error).split("\n")[0])
+            note_views_lag()
         return result
 
     def token_holder(self, token_hash: str) -> tuple[str, str] | None:
@@ -147,13 +168,8 @@ class ApiServices:
 
     def _follow(self) -> None:
         with self._runner.db.listener() as listener:
-            while not self._stop.is_set():
-                try:
-                    self.sync_views()
-                except Exception:  # keep following: the store may come back
-                    log.exception("the view follower failed; retrying")
-                    self._stop.wait(1.0)
-                listener.wait(self._poll_interval if self._runner.db.kind == "sqlite" else 1.0)
+            wait_s = self._poll_interval if self._runner.db.kind == "sqlite" else 1.0
+            follow_log(self.sync_views, listener, self._stop, wait_s, what="api views")
 
     def router(self) -> EndpointRouter:
         """The online endpoints' router; created (and Ray joined) on the first score."""

@@ -8,7 +8,9 @@ record back with everything else it wrote. Handlers that write their results
 through ``Delivery.db`` therefore take effect exactly once; anything else they do
 (calling a service, appending to the ledger) happens at least once and must
 tolerate a repeat. Events that arrive together are handled in one transaction
-(one commit), each in a savepoint of its own. Handlers must not commit.
+(one commit), each in a savepoint of its own. Handlers must not commit. The commit is as
+durable as the event store's (LEDGER_SQLITE_SYNCHRONOUS; the server's synchronous_commit),
+not relaxed like the views': it is acknowledged right after.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class HandledEvents:
             "outcome TEXT NOT NULL, error TEXT NOT NULL, handled_at_us BIGINT NOT NULL, "
             "PRIMARY KEY (consumer, event_id))"
         )
+        if self.db.kind == "sqlite":  # a connection of its own: the pragma stays with it
+            self.db.execute(f"PRAGMA synchronous={settings.sqlite_synchronous.upper()}")
 
     def close(self) -> None:
         self.db.close()
@@ -90,6 +94,10 @@ class HandledEvents:
         moves its cursor there)."""
         outcomes: list[Outcome] = []
         with self.db.transaction():
+            if self.db.kind == "postgres":
+                # Views' connections commit asynchronously; this commit is acknowledged to
+                # JetStream (or moves the cursor) next, so it is as durable as the events'.
+                self.db.execute("SET LOCAL synchronous_commit TO DEFAULT")
             claimed = self._claim(consumer, batch)
             self.db.execute("SAVEPOINT handling")
             for pending in batch:

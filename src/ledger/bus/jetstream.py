@@ -155,27 +155,44 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
         log.info("updated the JetStream stream", stream=settings.nats_stream, **changed)
 
 
-async def stream_end(js: JetStreamContext, settings: Settings) -> tuple[int, int]:
-    """The stream's last sequence, and the position of the newest ledger event in it, looking
-    back past foreign messages (0: none, e.g. an empty stream or one whose messages were
-    consumed or expired)."""
+async def stream_end(js: JetStreamContext, settings: Settings) -> tuple[int, dict[str, Any] | None]:
+    """The stream's last sequence, and the newest ledger event in it, looking back past
+    foreign messages (None: none, e.g. an empty stream or one whose messages were consumed
+    or expired)."""
     state = (await js.stream_info(settings.nats_stream)).state
     last = state.last_seq or 0
     for sequence in range(last, max(state.first_seq or 1, last - FOREIGN_LOOKBACK) - 1, -1):
         try:
-            if position := await position_at(js, settings, sequence):
-                return last, position
+            if envelope := await envelope_at(js, settings, sequence):
+                return last, envelope
         except NotFoundError:  # deleted, expired or consumed
             continue
-    return last, 0
+    return last, None
+
+
+async def envelope_at(js: JetStreamContext, settings: Settings, sequence: int) -> dict[str, Any]:
+    """The ledger event at stream ``sequence`` as published (empty: a foreign message)."""
+    message = await js.get_msg(settings.nats_stream, sequence)
+    try:
+        payload = orjson.loads(message.data or b"{}")
+        if isinstance(payload, dict) and int(payload.get("position", 0)) > 0:
+            return payload
+    except (ValueError, TypeError):
+        pass
+    log.warning("a message in the stream is no ledger event", sequence=sequence)
+    return {}
 
 
 async def position_at(js: JetStreamContext, settings: Settings, sequence: int) -> int:
     """The log position of the event at stream ``sequence`` (0: a foreign message)."""
-    message = await js.get_msg(settings.nats_stream, sequence)
+    return int((await envelope_at(js, settings, sequence)).get("position", 0))
+
+
+async def delete_stream(js: JetStreamContext, settings: Settings) -> bool:
+    """Delete the stream with its consumers; whether there was one."""
     try:
-        payload: dict[str, Any] = orjson.loads(message.data or b"{}")
-        return int(payload.get("position", 0))
-    except (ValueError, TypeError, AttributeError):
-        log.warning("a message in the stream is no ledger event", sequence=sequence)
-        return 0
+        await js.delete_stream(settings.nats_stream)
+    except NotFoundError:
+        return False
+    log.warning("deleted the JetStream stream", stream=settings.nats_stream)
+    return True

@@ -18,10 +18,11 @@ MAX_WAIT_S = 0.5
 
 
 def open_store(settings: Settings) -> ViewDatabase:
-    """A connection to the ledger's database; the store is created if it is new (a relay or
-    a consumer may start before anything was ever written)."""
+    """A connection of its own to the ledger's database (session state such as the relay's
+    advisory lock stays on it; it reconnects on the next use after being lost); the store
+    is created if it is new (a relay or a consumer may start before anything was written)."""
     Ledger(settings).close()
-    return ViewDatabase(settings)
+    return ViewDatabase(settings, dedicated=True)
 
 
 class LogReader:

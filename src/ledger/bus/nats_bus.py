@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, Sequence
 from functools import partial
 
@@ -24,6 +25,7 @@ from ledger.logging import get_logger
 
 FETCH_BATCH = 100
 FETCH_WAIT_S = 0.5
+CONSUMER_CHECK_S = 2.0  # how often an idle consumer checks that it still exists
 log = get_logger(__name__)
 
 
@@ -73,11 +75,16 @@ class NatsBus(EventBus):
             ) from error
         pull = await js.pull_subscribe_bind(durable=subscription.consumer, stream=stream)
         handled = await asyncio.to_thread(HandledEvents, self.settings)
+        checked_at = time.monotonic()
         try:
             while not stop.is_set():
                 try:
                     messages = await pull.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except NatsTimeoutError:
+                    if time.monotonic() - checked_at > CONSUMER_CHECK_S:
+                        checked_at = time.monotonic()
+                        if not await self._consumer_exists(js, subscription.consumer):
+                            return  # started again: the consumer is created anew
                     continue
                 except Exception as error:  # disconnected: nats-py reconnects meanwhile
                     log.warning("fetching events failed", error=str(error) or repr(error))
@@ -88,6 +95,19 @@ class NatsBus(EventBus):
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
             handled.close()
+
+    async def _consumer_exists(self, js: JetStreamContext, consumer: str) -> bool:
+        """False once the consumer is gone (`ledger relay --reset` deletes the stream with
+        its consumers); True too when NATS cannot say (e.g. disconnected)."""
+        try:
+            await js.consumer_info(self.settings.nats_stream, consumer)
+        except NotFoundError:
+            log.warning("the consumer or its stream was deleted; creating it again",
+                        consumer=consumer, stream=self.settings.nats_stream)  # fmt: skip
+            return False
+        except Exception:  # fetching reports a lost connection
+            pass
+        return True
 
     async def _deliver(
         self, handled: HandledEvents, subscription: Subscription, messages: list[Msg]

@@ -12,32 +12,68 @@ holds, so nothing is published twice, however long the relay was away (the
 duplicate window covers a stray late publish). Only one relay per stream publishes
 at a time: others wait as hot standbys (PostgreSQL advisory lock; a file lock on
 SQLite).
+
+Before going on from a stream, the relay checks that the stream's newest ledger event
+is the log's event at that position, chain hash included (``stream_trust``): a database
+restored from an older backup, or another store publishing to the stream, is refused
+until ``ledger relay --reset`` publishes the log into a fresh stream. Message ids carry
+the store's id, so two stores' events never meet in JetStream's duplicate window. An
+outage of the database or of NATS is waited out: the relay goes on by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from nats.js import JetStreamContext
 
-from ledger.bus.jetstream import Connection, ensure_stream, nats_subject, stream_end
+from ledger.bus.jetstream import (
+    Connection,
+    delete_stream,
+    ensure_stream,
+    nats_subject,
+    stream_end,
+)
 from ledger.bus.log_reader import LogReader
-from ledger.bus.running import RETRY_WAIT_S, keep_running, stopped
+from ledger.bus.relay_state import (
+    RelayLock,
+    create_positions_table,
+    record_position,
+    relayed_position,
+)
+from ledger.bus.running import RETRY_WAIT_S, stopped
+from ledger.bus.stream_trust import (
+    RelayRefusedError,
+    chain_hashes,
+    check_continues,
+    message_id,
+    stamp,
+    store_id,
+)
+from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
+from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
 from projections.database import ViewDatabase
 
-RELAY_POSITIONS = "ledger_relay_positions"
 ACK_TIMEOUT_S = 5.0
+# How often a relay that keeps trying (``ledger serve``'s) looks again after a refusal.
+RECHECK_S = 5.0
+# How long `ledger relay --reset` waits for a relay publishing the stream to let go.
+RESET_LOCK_WAIT_S = 2 * RECHECK_S
 log = get_logger(__name__)
+__all__ = ["Relay", "RelayStatus", "RelayThread", "relayed_position"]
+
+
+class LogReplacedError(Exception):
+    """The log under a running relay is no longer the one it published."""
 
 
 @dataclass
@@ -51,24 +87,7 @@ class RelayStatus:
     head: int = 0  # the log's head, as last seen (at most a second ago while publishing)
     published: int = 0  # events published since the relay started
     last_error: str = ""
-
-
-def create_positions_table(db: ViewDatabase) -> None:
-    db.create_tables(
-        f"CREATE TABLE IF NOT EXISTS {RELAY_POSITIONS} (stream TEXT PRIMARY KEY, "
-        "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
-    )
-
-
-def relayed_position(db: ViewDatabase, stream: str) -> tuple[int, float] | None:
-    """How far the relay of ``stream`` has published, and when it last moved (Unix time);
-    None if it never ran."""
-    if not db.table_exists(RELAY_POSITIONS):
-        return None
-    rows = db.execute(
-        f"SELECT position, updated_at_us FROM {RELAY_POSITIONS} WHERE stream = ?", (stream,)
-    )
-    return (int(rows[0][0]), rows[0][1] / 1e6) if rows else None
+    refused: str = ""  # why the stream does not continue this log (empty: it does)
 
 
 class Relay:
@@ -81,39 +100,69 @@ class Relay:
         batch_size: int = 1_000,
         poll_interval: float = 0.01,
         start_after: int | None = None,
+        reset: bool = False,
+        keep_trying: bool = False,
     ) -> None:
         self.settings = settings
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.start_after = start_after  # publish again from here (default: where it stopped)
+        self.reset = reset  # delete the stream, then publish the whole log into it afresh
+        # On a refusal or a stream that does not fit: report it, look again (else raise).
+        self.keep_trying = keep_trying
         self.status = RelayStatus(settings.nats_stream)
         self._head_seen_at = 0.0
         self._last_sequence = 0  # the stream's sequence after the last acknowledged publish
+        self._store = ""  # this store's id, once its log has an event
+        self._published = (0, "")  # the last position in the stream, and its chain hash
+        self._checked_at = 0.0
         self._connection = Connection(settings, name="ledger-relay")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until ``stop`` is set; NATS or the store going away is waited out."""
+        """Publish until ``stop`` is set; NATS or the store going away is waited out. A
+        stream that does not continue the log raises RelayRefusedError (with
+        ``keep_trying``: reported in ``status.refused`` and looked at again)."""
         js = await self._connection.open(stop)
         if js is None:
             return
         try:
-            await keep_running("the relay", lambda: self._publish_while_active(js, stop), stop)
+            while not stop.is_set():
+                wait = RETRY_WAIT_S
+                try:
+                    await self._publish_while_active(js, stop)
+                except BusUnavailableError as error:
+                    if not self.keep_trying:
+                        raise
+                    log.error("the relay cannot publish", error=str(error), retry_in_s=RECHECK_S)
+                    self.status.last_error = str(error)
+                    wait = RECHECK_S
+                except Exception as error:
+                    self._note_failure(error)
+                await stopped(stop, wait)
         finally:
             self.status.active = False
             await self._connection.close()
 
+    def _note_failure(self, error: Exception) -> None:
+        """A failed attempt: the store away is expected now and then, anything else is not."""
+        text = first_line(error)
+        self.status.last_error = text
+        if is_store_unavailable(error) or isinstance(error, sqlite3.OperationalError):
+            log.warning("the event store is unreachable; retrying", error=text)
+        elif isinstance(error, LogReplacedError):
+            log.warning("the log changed under the relay; checking the stream", error=text)
+        else:
+            log.exception("the relay failed; starting it again", retry_in_s=RETRY_WAIT_S)
+
     async def _publish_while_active(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        await ensure_stream(js, self.settings)
         reader = LogReader(self.settings, poll_interval=self.poll_interval)
         lock = RelayLock(self.settings, reader.db)
         try:
-            while not lock.acquire():
-                self.status.connected = self._connection.connected
-                log.info("another relay is publishing this stream; standing by")
-                if await stopped(stop, RETRY_WAIT_S):
-                    return
+            if not await self._acquire(lock, stop):
+                return
             self.status.active = True
             position = await self._starting_position(js, reader.db)
+            await asyncio.to_thread(self._remember, reader.db, position, [])
             log.info("relay publishing", stream=self.settings.nats_stream, after=position)
             while not stop.is_set():
                 self.status.connected = self._connection.connected
@@ -122,22 +171,69 @@ class Relay:
                     continue
                 envelopes = await reader.read(position, self.batch_size)
                 await self._look_at_head(reader, envelopes)
+                await self._check_unchanged(reader.db, position, idle=not envelopes)
                 if not envelopes:
                     await reader.wait()
                     continue
+                await asyncio.to_thread(self._stamp, reader.db, envelopes)
                 acknowledged = await self._publish(js, envelopes)
                 if acknowledged < envelopes[-1]["position"]:
                     await stopped(stop, RETRY_WAIT_S)
-                    acknowledged = await self._resynchronise(js, acknowledged)
+                    acknowledged = await self._resynchronise(js, reader.db, acknowledged)
                 else:
                     self.status.last_error = ""
                 if acknowledged > position:
                     position = acknowledged
                     await asyncio.to_thread(self._record, reader.db, position)
+                    await asyncio.to_thread(self._remember, reader.db, position, envelopes)
         finally:
             self.status.active = False
             lock.release()
-            reader.close()
+            with contextlib.suppress(Exception):  # a connection the store dropped
+                reader.close()
+
+    async def _acquire(self, lock: RelayLock, stop: asyncio.Event) -> bool:
+        """Stand by while another relay publishes (False: stopped meanwhile). A reset waits
+        only briefly: it must not delete the stream under a relay that is publishing."""
+        give_up_at = time.monotonic() + RESET_LOCK_WAIT_S
+        while not await asyncio.to_thread(lock.acquire):
+            self.status.connected = self._connection.connected
+            if self.reset and time.monotonic() > give_up_at:
+                raise BusUnavailableError(
+                    f"another relay is publishing stream {self.settings.nats_stream}: stop it "
+                    "(`ledger relay`, or `ledger serve` with its relay) before `--reset`"
+                )
+            log.info("another relay is publishing this stream; standing by")
+            if await stopped(stop, 0.2 if self.reset else RETRY_WAIT_S):
+                return False
+        return True
+
+    def _remember(self, db: ViewDatabase, position: int, envelopes: list[dict[str, Any]]) -> None:
+        """Note the chain hash of the last event in the stream (at ``position``)."""
+        chain = next((e["chain"] for e in envelopes if e["position"] == position), None)
+        if chain is None:
+            chain = chain_hashes(db, position, position).get(position, "")
+        self._published = (position, chain)
+
+    async def _check_unchanged(self, db: ViewDatabase, position: int, *, idle: bool) -> None:
+        """Raise LogReplacedError if the log at ``position`` is no longer what was published
+        (a backup restored under a running relay): the next attempt checks the stream.
+        While idle, looked at once a second."""
+        if position == 0 or self._published[0] != position:
+            return
+        if idle and time.monotonic() - self._checked_at < 1.0:
+            return
+        self._checked_at = time.monotonic()
+        chain = await asyncio.to_thread(chain_hashes, db, position, position)
+        if chain.get(position) != self._published[1]:
+            raise LogReplacedError(
+                f"the log at position {position} is not the one published: it was replaced"
+            )
+
+    def _stamp(self, db: ViewDatabase, envelopes: list[dict[str, Any]]) -> None:
+        if not self._store:
+            self._store = store_id(db)
+        stamp(db, self._store, envelopes)
 
     async def _look_at_head(self, reader: LogReader, envelopes: list[dict[str, Any]]) -> None:
         """Keep ``status.head`` current: from what was read, or from the log once a second
@@ -150,9 +246,16 @@ class Relay:
 
     async def _starting_position(self, js: JetStreamContext, db: ViewDatabase) -> int:
         """Where the relay stopped, or past the newest event in the stream if that is
-        further (a relay killed after JetStream stored events, before it recorded them)."""
+        further (a relay killed after JetStream stored events, before it recorded them),
+        once the stream is known to continue this log."""
         await asyncio.to_thread(create_positions_table, db)
-        self._last_sequence, in_stream = await stream_end(js, self.settings)
+        if self.reset:  # the stream goes, with its consumers: the log is published afresh
+            await delete_stream(js, self.settings)
+            self.start_after, self.reset = 0, False
+        await ensure_stream(js, self.settings)
+        self._last_sequence, last = await stream_end(js, self.settings)
+        await self._check(db, last)
+        in_stream = int(last["position"]) if last else 0
         if self.start_after is not None:  # asked to publish again from a position
             position, self.start_after = self.start_after, None
             await asyncio.to_thread(self._record, db, position)
@@ -162,7 +265,7 @@ class Relay:
             if self._last_sequence == 0 and tracked > 0:
                 log.warning(
                     "the stream is empty but the relay had published events; "
-                    "run `ledger relay --from 1` to publish the whole log again",
+                    "run `ledger relay --reset` to publish the whole log again",
                     stream=self.settings.nats_stream,
                     relayed_up_to=tracked,
                 )
@@ -172,15 +275,33 @@ class Relay:
         self.status.position = position
         return position
 
-    async def _resynchronise(self, js: JetStreamContext, acknowledged: int) -> int:
+    async def _check(self, db: ViewDatabase, last: dict[str, Any] | None) -> None:
+        """Refuse (RelayRefusedError) unless the stream's newest event is the log's."""
+        stream = self.settings.nats_stream
+        try:
+            self._store = await asyncio.to_thread(store_id, db)
+            await asyncio.to_thread(check_continues, db, stream, self._store, last)
+        except RelayRefusedError as error:
+            self.status.refused = str(error)
+            raise
+        self.status.refused = ""
+
+    async def _resynchronise(
+        self, js: JetStreamContext, db: ViewDatabase, acknowledged: int
+    ) -> int:
         """After a failed publish: read where the stream ends (events may have been stored
-        whose acknowledgement was lost); the position to go on from."""
+        whose acknowledgement was lost, or another store may publish into it); the position
+        to go on from."""
         try:
             await ensure_stream(js, self.settings)  # it may have been deleted
-            self._last_sequence, in_stream = await stream_end(js, self.settings)
+            self._last_sequence, last = await stream_end(js, self.settings)
+        except BusUnavailableError:
+            raise
         except Exception as error:
             self._note_error("cannot read the stream", error)
             return acknowledged
+        await self._check(db, last)
+        in_stream = int(last["position"]) if last else 0
         self.status.position = max(acknowledged, in_stream)
         return self.status.position
 
@@ -190,12 +311,12 @@ class Relay:
         try:
             previous = ""
             for envelope in envelopes:
-                headers = {"Nats-Msg-Id": envelope["id"]}
+                headers = {"Nats-Msg-Id": message_id(envelope)}
                 if previous:
                     headers["Nats-Expected-Last-Msg-Id"] = previous
                 else:
                     headers["Nats-Expected-Last-Sequence"] = str(self._last_sequence)
-                previous = envelope["id"]
+                previous = headers["Nats-Msg-Id"]
                 futures.append(
                     await js.publish_async(
                         nats_subject(self.settings, envelope["subject"]),
@@ -223,12 +344,7 @@ class Relay:
         return acknowledged
 
     def _record(self, db: ViewDatabase, position: int) -> None:
-        db.execute(
-            f"INSERT INTO {RELAY_POSITIONS} (stream, position, updated_at_us) VALUES (?, ?, ?) "
-            "ON CONFLICT (stream) DO UPDATE SET position = excluded.position, "
-            "updated_at_us = excluded.updated_at_us",
-            (self.settings.nats_stream, position, int(time.time() * 1e6)),
-        )
+        record_position(db, self.settings.nats_stream, position)
 
     def _note_error(self, message: str, error: BaseException | None) -> None:
         text = (str(error) or type(error).__name__) if error else "no acknowledgement in time"
@@ -236,52 +352,11 @@ class Relay:
         log.warning(message, error=text, position=self.status.position)
 
 
-class RelayLock:
-    """Lets one relay per stream publish: a session advisory lock on PostgreSQL, an
-    exclusive file lock beside the database on SQLite. Both go with their process."""
-
-    def __init__(self, settings: Settings, db: ViewDatabase) -> None:
-        self._db = db
-        self._key = f"ledger-relay:{settings.pg_schema}:{settings.nats_stream}"
-        self._file: IO[bytes] | None = None
-        self._path = Path(f"{settings.store_location.sqlite_path}.relay-{settings.nats_stream}")
-        self._held = False
-
-    def acquire(self) -> bool:
-        if self._held:
-            return True
-        if self._db.kind == "postgres":
-            rows = self._db.execute("SELECT pg_try_advisory_lock(hashtext(?))", (self._key,))
-            self._held = bool(rows[0][0])
-            return self._held
-        self._file = self._path.open("ab")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.close()
-            self._file = None
-            return False
-        self._held = True
-        return True
-
-    def release(self) -> None:
-        if not self._held:
-            return
-        self._held = False
-        if self._file is not None:
-            self._file.close()  # closing the file drops the lock
-            self._file = None
-        else:
-            # If the connection is gone, the lock went with it.
-            with contextlib.suppress(Exception):
-                self._db.execute("SELECT pg_advisory_unlock(hashtext(?))", (self._key,))
-
-
 class RelayThread:
     """A relay on a thread of its own, with its own event loop (``ledger serve``)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.relay = Relay(settings)
+        self.relay = Relay(settings, keep_trying=True)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-relay", daemon=True)

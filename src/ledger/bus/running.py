@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
+from ledger.outages import first_line, is_store_unavailable
 
 RETRY_WAIT_S = 1.0
 log = get_logger(__name__)
@@ -31,6 +32,10 @@ async def keep_running(
             await attempt()
         except BusUnavailableError:
             raise
-        except Exception:
-            log.exception(f"{name} failed; starting it again", retry_in_s=RETRY_WAIT_S)
+        except Exception as error:
+            if is_store_unavailable(error):  # a database restart: no traceback for that
+                log.warning(f"{name}: the event store is unavailable; starting it again",
+                            error=first_line(error), retry_in_s=RETRY_WAIT_S)  # fmt: skip
+            else:
+                log.exception(f"{name} failed; starting it again", retry_in_s=RETRY_WAIT_S)
             await stopped(stop, RETRY_WAIT_S)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
+import psycopg
 import typer
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import PersistenceError
 from rich.progress import Progress
 
 from ledger import __version__
-from ledger.cli import assets, audit, endpoints, events, jobs, models, projections, serve
+from ledger.cli import assets, audit, endpoints, events, jobs, models, projections, serve, trust
 from ledger.cli.context import (
     AsJson,
     console,
@@ -20,8 +21,10 @@ from ledger.cli.context import (
     print_json,
 )
 from ledger.cli.demo import run_demo
+from ledger.cli.verify_artifacts import ArtifactsOption, check_artifacts, print_artifact_report
 from ledger.errors import LedgerError
 from ledger.logging import configure_logging
+from ledger.outages import STORE_UNAVAILABLE, first_line
 from ledger.summaries import verify_summary
 
 app = typer.Typer(
@@ -39,6 +42,7 @@ app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(projections.app, name="projections")
 app.add_typer(serve.token_app, name="token")
 app.add_typer(events.app, name="events")
+app.add_typer(trust.app, name="checkpoint")
 app.command()(serve.serve)
 app.command()(events.relay)
 app.command()(jobs.worker)
@@ -46,6 +50,7 @@ app.command()(audit.history)
 app.command("audit")(audit.audit)
 app.command()(audit.lineage)
 app.command("as-of")(audit.as_of)
+app.command()(trust.prove)
 
 
 def _print_version(value: bool) -> None:
@@ -66,15 +71,32 @@ def _configure(
 
 
 @app.command()
-def verify(as_json: AsJson = False) -> None:
-    """Recompute the hash chain over the whole log; exit 1 at the first tampered event."""
+def verify(
+    as_json: AsJson = False,
+    artifacts: ArtifactsOption = False,
+    checkpoints: trust.CheckpointsOption = "",
+    public_key: trust.PublicKeyOption = None,
+) -> None:
+    """Recompute the hash chain over the whole log; exit 1 at the first tampered event
+    (or, with --artifacts, at any damaged stored file)."""
     with open_ledger() as ledger:
+        anchored = (
+            trust.check_against_checkpoints(ledger, checkpoints, public_key)
+            if checkpoints
+            else None
+        )
         total = ledger.event_count()
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("verifying the event log", total=total)
             report = ledger.verify(lambda done: progress.update(task, completed=done))
+        stored = check_artifacts(ledger) if artifacts else None
     if as_json:
-        print_json(verify_summary(report))
+        summary = verify_summary(report)
+        if stored is not None:
+            summary["artifacts"] = stored.to_dict()
+        if anchored is not None:
+            summary["checkpoints"] = anchored.to_dict()
+        print_json(summary)
     elif report.ok:
         console.print(f"OK: {report.count:,} events, chain head {report.head}")
     else:
@@ -82,7 +104,13 @@ def verify(as_json: AsJson = False) -> None:
             f"TAMPERED at log position {report.bad_position}: {report.problem} "
             f"({report.count:,} events verified before it)"
         )
-    if not report.ok:
+    if stored is not None and not as_json:
+        print_artifact_report(stored)
+    if anchored is not None and not as_json:
+        trust.print_checkpoints_report(anchored)
+    if not report.ok or (stored is not None and not stored.ok):
+        raise typer.Exit(1)
+    if anchored is not None and not anchored.ok:
         raise typer.Exit(1)
 
 
@@ -105,11 +133,16 @@ def main() -> None:
             f"error: {error}", highlight=False, soft_wrap=True, markup=False, emoji=False
         )
         sys.exit(1)
-    except OperationalError as error:
+    except STORE_UNAVAILABLE as error:
         where = load_settings().store_location.describe()
-        message = f"error: cannot reach the event store at {where}: {error}".splitlines()[0]
-        err_console.print(message, highlight=False, soft_wrap=True)
+        _print_error(
+            f"error: the event store is unavailable: cannot reach {where} ({first_line(error)})"
+        )
         sys.exit(1)
-    except PersistenceError as error:
-        err_console.print(f"error: event store failed: {error}".splitlines()[0], highlight=False)
+    except (PersistenceError, psycopg.Error) as error:
+        _print_error(f"error: event store failed: {error}".splitlines()[0])
         sys.exit(1)
+
+
+def _print_error(message: str) -> None:
+    err_console.print(message, highlight=False, soft_wrap=True, markup=False, emoji=False)

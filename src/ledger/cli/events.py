@@ -59,18 +59,46 @@ def relay(
             "--from", min=0, help="Publish the log again from this position (default: resume)"
         ),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Delete the stream with its consumers, then publish the whole log into it "
+            "afresh (after a database restore)",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --reset without asking")] = False,
 ) -> None:
     """Publish every event of the ledger to NATS JetStream until interrupted."""
     settings = load_settings()
     if not settings.nats_url:
         raise InvalidInputError("LEDGER_NATS_URL is not set: there is no NATS to relay to")
+    if reset:
+        _confirm_reset(settings.nats_stream, from_position, yes)
     start_after = None if from_position is None else max(from_position - 1, 0)
-    publisher = Relay(settings, start_after=start_after)
+    publisher = Relay(settings, start_after=start_after, reset=reset)
     err_console.print(
         f"Relaying {settings.store_location.describe()} to JetStream stream "
         f"{settings.nats_stream} at {describe_nats_url(settings.nats_url)}"
+        + (" (reset: publishing the whole log afresh)" if reset else "")
     )
     run_until_signalled(_showing_progress(publisher) if err_console.is_terminal else publisher.run)
+
+
+def _confirm_reset(stream: str, from_position: int | None, yes: bool) -> None:
+    """``--reset`` deletes what consumers have not read yet: it is asked for explicitly."""
+    if from_position is not None:
+        raise InvalidInputError("--reset publishes the whole log: it takes no --from")
+    if yes:
+        return
+    question = (
+        f"--reset deletes JetStream stream {stream} with its consumers and publishes the "
+        "whole log into it afresh"
+    )
+    if not sys.stdin.isatty():
+        raise InvalidInputError(f"{question}: add --yes to confirm")
+    if not typer.confirm(f"{question}. Go on?", err=True):
+        raise typer.Exit(1)
 
 
 def _showing_progress(publisher: Relay) -> Callable[[asyncio.Event], Awaitable[None]]:

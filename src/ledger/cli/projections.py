@@ -31,11 +31,19 @@ def status(as_json: AsJson = False) -> None:
     if as_json:
         print_json([s.to_dict() for s in statuses])
         return
-    table = Table("projection", "position", "head", "lag (events)", "lag (s)", "contents")
+    table = Table("projection", "position", "head", "lag (events)", "lag (s)", "errors", "contents")
     for s in statuses:
         table.add_row(s.name, f"{s.position:,}", f"{s.head:,}", f"{s.lag_events:,}",
-                      f"{s.lag_seconds:.1f}", s.description)  # fmt: skip
+                      f"{s.lag_seconds:.1f}", f"{s.errors:,}", s.description)  # fmt: skip
     console.print(table)
+    for s in statuses:
+        if s.last_error is not None:
+            last = s.last_error
+            err_console.print(
+                f"{s.name}: {s.errors:,} event(s) could not be stored and were passed; last "
+                f"at position {last.position} ({last.event_type}): {last.error}",
+                style="yellow", markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
 
 
 @app.command()

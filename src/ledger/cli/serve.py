@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 import typer
@@ -26,15 +25,6 @@ from projections.tokens import list_tokens
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (default LEDGER_API_HOST)")] = "",
     port: Annotated[int, typer.Option(help="Port (default LEDGER_API_PORT)")] = -1,
@@ -54,16 +44,11 @@ def serve(
     settings = load_settings()
     host = host or settings.api_host
     port = settings.api_port if port < 0 else port
-    if not settings.api_auth and not is_loopback(host):
-        raise InvalidInputError(
-            f"refusing to serve on {host} with LEDGER_API_AUTH off: anyone could write; "
-            "bind 127.0.0.1 or turn auth on"
-        )
     if relay is None:
         relay = bool(settings.nats_url)
     elif relay and not settings.nats_url:
         raise InvalidInputError("--relay needs LEDGER_NATS_URL: there is no NATS to relay to")
-    app = create_app(settings, relay=relay)
+    app = create_app(settings, relay=relay, host=host)  # refuses auth off beyond loopback
     nats = describe_nats_url(settings.nats_url)
     bus = f"relay to {settings.nats_stream} at {nats}" if relay else "no relay"
     err_console.print(

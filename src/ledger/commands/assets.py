@@ -112,12 +112,34 @@ class AssetCommands(LedgerCore):
         check_name(name, "data asset name")
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {path}")
-        content = {
-            "uri": path.resolve().as_uri(),
-            "description": description,
-            "profile": profile_dataset(path),
-        }
-        digest = digest_path(path)
+        profile = profile_dataset(path)
+        return self._record_data(
+            name, path.resolve(), digest_path(path), profile, description, reason
+        )
+
+    def register_data_upload(
+        self, name: str, staged: Path, *, description: str = "", reason: str = ""
+    ) -> RegisteredVersion:
+        """Profile an uploaded CSV/Parquet file and keep a copy in the artifact store
+        (``data/<sha256>/<file name>``); the version's URI names that copy."""
+        from ledger.data_profile import digest_path, profile_dataset
+
+        check_name(name, "data asset name")
+        profile = profile_dataset(staged)
+        digest = digest_path(staged)
+        kept = self.artifacts.keep_dataset(staged, digest)
+        return self._record_data(name, kept, digest, profile, description, reason)
+
+    def _record_data(
+        self,
+        name: str,
+        path: Path,
+        digest: str,
+        profile: Any,
+        description: str,
+        reason: str,
+    ) -> RegisteredVersion:
+        content = {"uri": path.as_uri(), "description": description, "profile": profile}
         return self._register_content(
             DataAsset,
             data_asset_id(name),

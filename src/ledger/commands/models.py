@@ -7,6 +7,7 @@ from math import isfinite
 from pathlib import Path
 from typing import Any
 
+from ledger.artifact_integrity import materialize_all_or_nothing
 from ledger.artifacts import FileEntry
 from ledger.commands.jobs import JobCommands
 from ledger.core import HistoryEntry
@@ -193,12 +194,13 @@ class ModelCommands(JobCommands):
         return [self.get_model(name) for name in self.names_of(Model.Registered)]
 
     def download_model_version(self, ref_text: str, dest: Path) -> list[Path]:
-        """Write the version's files, byte-identical, under ``dest``."""
+        """Write the version's files, byte-identical, under ``dest``: all of them, checked,
+        or (on a missing or damaged blob) none."""
         version = self.get_model_version(ref_text)
         if version.status == "deleted":
             raise NotFoundError(f"model version {version.ref} is deleted")
         entries = [FileEntry.from_dict(dict(f)) for f in version.spec["files"]]
-        return self.artifacts.materialize(entries, dest)
+        return materialize_all_or_nothing(self.artifacts, entries, dest)
 
     def model_history(self, name: str) -> list[HistoryEntry]:
         """Events of the model and of every one of its versions, oldest first."""

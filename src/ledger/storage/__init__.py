@@ -35,5 +35,6 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         env.update(
             PERSISTENCE_MODULE="ledger.storage.sqlite:ChainedSQLiteFactory",
             SQLITE_DBNAME=str(location.sqlite_path),
+            SQLITE_SYNCHRONOUS=settings.sqlite_synchronous.upper(),  # read by our factory
         )
     return env

@@ -141,26 +141,41 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             return [(row[0], bytes(row[1])) for row in c.fetchall()]
 
 
-class _WALNormalSyncPool(SQLiteConnectionPool):
-    """WAL with synchronous=NORMAL: commits survive a crash of the process, and skip
-    the fsync per commit (a power loss may drop the last transactions, never corrupt)."""
+class SynchronousPool(SQLiteConnectionPool):
+    """WAL with ``PRAGMA synchronous`` as set (LEDGER_SQLITE_SYNCHRONOUS). FULL, the
+    default, syncs the WAL to disk at every commit: a commit that returned survives a power
+    loss. NORMAL skips that fsync: commits survive a crash of the process, but a power loss
+    may drop the last ones (it never corrupts the database)."""
+
+    def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
+        self.synchronous = synchronous
+        super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
         connection = super()._create_connection()
-        connection.cursor().execute("PRAGMA synchronous=NORMAL")
+        connection.cursor().execute(f"PRAGMA synchronous={self.synchronous}")
         return connection
+
+
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 
 class ChainedSQLiteFactory(SQLiteFactory):
     """eventsourcing's SQLite factory with the chained recorder."""
 
     application_recorder_class = ChainedSQLiteApplicationRecorder
+    SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        synchronous = (self.env.get(self.SQLITE_SYNCHRONOUS) or "FULL").upper()
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise OSError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {synchronous!r}")
         datastore: SQLiteDatastore = self.datastore
         if not datastore.pool.is_sqlite_memory_mode:
             datastore.pool.close()
-            datastore.pool = _WALNormalSyncPool(
-                db_name=datastore.pool.db_name, lock_timeout=datastore.pool.lock_timeout
+            datastore.pool = SynchronousPool(
+                db_name=datastore.pool.db_name,
+                lock_timeout=datastore.pool.lock_timeout,
+                synchronous=synchronous,
             )

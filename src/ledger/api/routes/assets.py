@@ -5,18 +5,30 @@ Each is read from its aggregate; the job list comes from the jobs view.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
-from ledger.api.auth import Contributor, Reader, services_of
+from ledger.api.auth import Contributor, Principal, Reader, services_of
+from ledger.api.data_upload import (
+    UnsupportedMediaType,
+    hiding_staging,
+    server_side_path,
+    staged_upload,
+    upload_name,
+    validated,
+)
+from ledger.api.openapi import PROBLEM_REF
+from ledger.api.problems import PROBLEM_TYPE
 from ledger.api.routes.common import VersionNumber, read_json, run_command
 from ledger.api.schemas import (
     AssetOut,
     AssetVersionOut,
     CloneBody,
     DataBody,
+    DataUploadForm,
     EnvironmentBody,
     JobBody,
     JobListItem,
@@ -27,6 +39,7 @@ from ledger.api.schemas import (
 )
 from ledger.commands.assets import RegisteredVersion
 from ledger.domain.job import JobStatus
+from ledger.errors import InvalidInputError
 from ledger.summaries import asset_summary, job_summary
 
 router = APIRouter(tags=["environments, data, pipelines, jobs"])
@@ -75,16 +88,87 @@ def get_environment_version(request: Request, _: Reader, name: str, version: Ver
 # -- data assets -----------------------------------------------------------------------
 
 
-@router.post("/data/{name}/versions", response_model=RegisteredOut, status_code=201)
-def register_data(request: Request, principal: Contributor, name: str, body: DataBody) -> Any:
-    """Profile CSV/Parquet data the server can read (e.g. on a shared volume) and record it."""
+DATA_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "A CSV or Parquet file"},
+        "description": {"type": "string"},
+        "reason": {"type": "string", "maxLength": 2000},
+    },
+}
+DATA_REQUEST = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": DATA_UPLOAD_FORM},
+        "application/json": {"schema": DataBody.model_json_schema()},
+    },
+}
+UNSUPPORTED = {
+    "description": "Neither JSON nor multipart/form-data",
+    "content": {PROBLEM_TYPE: {"schema": PROBLEM_REF}},
+}
+
+
+@router.post(
+    "/data/{name}/versions",
+    response_model=RegisteredOut,
+    status_code=201,
+    openapi_extra={"requestBody": DATA_REQUEST},
+    responses={415: UNSUPPORTED},
+)
+async def register_data(request: Request, principal: Contributor, name: str) -> Any:
+    """Upload a CSV/Parquet file (multipart, field ``file``) to profile and keep, or name
+    one the server reads (JSON ``{"path": ...}``) under its LEDGER_DATA_ROOTS."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=10) as form:
+            return await run_in_threadpool(_register_upload, request, principal, name, form)
+    if media != "application/json":
+        raise UnsupportedMediaType(
+            "send multipart/form-data with the file in field 'file', or application/json "
+            'with {"path": ...}'
+        )
+    try:
+        values = await request.json()
+    except ValueError:
+        raise InvalidInputError("the request body is not valid JSON") from None
+    if not isinstance(values, dict):
+        raise InvalidInputError('the JSON body must be an object such as {"path": ...}')
+    body = validated(DataBody, values)
+    return await run_in_threadpool(_register_path, request, principal, name, body)
+
+
+def _register_path(request: Request, principal: Principal, name: str, body: DataBody) -> Any:
+    path = server_side_path(services_of(request).settings, body.path)
     result = run_command(
         request,
         principal,
         lambda ledger: ledger.register_data_asset(
-            name, Path(body.path), description=body.description, reason=body.reason
+            name, path, description=body.description, reason=body.reason
         ),
     )
+    return _registered(result)
+
+
+def _register_upload(request: Request, principal: Principal, name: str, form: FormData) -> Any:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or len(form.getlist("file")) != 1:
+        raise InvalidInputError("upload exactly one file, in the form field 'file'")
+    fields = {k: v for k, v in form.multi_items() if k != "file"}
+    body = validated(DataUploadForm, fields)
+    filename = upload_name(upload.filename)
+    with staged_upload(services_of(request).settings, filename, upload.file) as staged:
+        result = hiding_staging(
+            staged,
+            lambda: run_command(
+                request,
+                principal,
+                lambda ledger: ledger.register_data_upload(
+                    name, staged, description=body.description, reason=body.reason
+                ),
+            ),
+        )
     return _registered(result)
 
 

@@ -17,6 +17,8 @@ import orjson
 from fastapi import Path, Query, Request, Response
 
 from ledger.api.auth import Principal, services_of
+from ledger.api.problems import STORE_ERRORS
+from ledger.api.views_lag import note_views_lag, views_lagging
 from ledger.application import Ledger
 from projections.timestamps import as_utc
 from projections.views import Views
@@ -34,7 +36,7 @@ def optional_utc(moment: datetime | None) -> datetime | None:
 def correlation_of(request: Request) -> str:
     """The caller's correlation id (when well formed), or a new one."""
     given = request.headers.get(CORRELATION_HEADER, "")
-    return given if _CORRELATION.match(given) else uuid.uuid4().hex
+    return given if _CORRELATION.fullmatch(given) else uuid.uuid4().hex
 
 
 def run_command(request: Request, principal: Principal, command: Callable[[Ledger], T]) -> T:
@@ -44,6 +46,24 @@ def run_command(request: Request, principal: Principal, command: Callable[[Ledge
     return services.run_command(
         principal.name, correlation_of(request), command, command_id=command_id
     )
+
+
+def read_written(
+    request: Request, query: Callable[[Views], Any], committed: Callable[[], Any] | None = None
+) -> Any:
+    """A write route's answer, read from the views, which include the write. If they lag
+    behind it (the store went away right after the commit), the write still succeeded:
+    the answer is ``committed()``, built from what the command returned, or else 202
+    Accepted saying so; either way with ``X-Ledger-Views-Lag: true``."""
+    if not views_lagging():
+        try:
+            return read_views(request, query)
+        except STORE_ERRORS:
+            note_views_lag()
+    if committed is not None:
+        return committed()
+    detail = "the write committed; the views will show it once the event store answers again"
+    return json_response({"committed": True, "views_lag": True, "detail": detail}, 202)
 
 
 def read_views(request: Request, query: Callable[[Views], T]) -> T:

@@ -12,7 +12,7 @@ from ledger.api.routes.common import (
     ReasonQuery,
     json_response,
     read_json,
-    read_views,
+    read_written,
     run_command,
 )
 from ledger.api.schemas import (
@@ -24,12 +24,37 @@ from ledger.api.schemas import (
     ScoreOut,
     WeightsBody,
 )
+from ledger.domain.endpoint import Endpoint
+from projections.timestamps import iso, to_microseconds
 
 router = APIRouter(tags=["endpoints"])
 
 
-def _endpoint(request: Request, name: str) -> Any:
-    return read_views(request, lambda v: v.endpoint(name))
+def _endpoint(request: Request, written: Endpoint) -> Any:
+    """The endpoint after a write to it (see ``read_written``)."""
+    return read_written(
+        request, lambda v: v.endpoint(written.name), lambda: _committed_endpoint(written)
+    )
+
+
+def _committed_endpoint(endpoint: Endpoint) -> dict[str, Any]:
+    """An endpoint just written, from the command's result (the views lag behind it)."""
+    deployments = {
+        name: {**deployment, "traffic": endpoint.traffic.get(name, 0),
+               "mirror": endpoint.mirror.get(name, 0)}
+        for name, deployment in endpoint.deployments.items()
+    }  # fmt: skip
+    return {
+        "name": endpoint.name,
+        "kind": endpoint.kind,
+        "description": endpoint.description,
+        "deleted": endpoint.deleted,
+        "deployments": deployments,
+        "traffic": {d: share for d, share in endpoint.traffic.items() if share},
+        "mirror": {d: share for d, share in endpoint.mirror.items() if share},
+        "created_at": iso(to_microseconds(endpoint.created_on)),
+        "created_by": "",  # in the views once they catch up
+    }
 
 
 @router.get("/endpoints", response_model=list[EndpointOut])
@@ -44,14 +69,14 @@ async def get_endpoint(request: Request, _: Reader, name: str) -> Any:
 
 @router.post("/endpoints", response_model=EndpointOut, status_code=201)
 def create_endpoint(request: Request, principal: Deployer, body: EndpointBody) -> Any:
-    run_command(
+    written = run_command(
         request,
         principal,
         lambda ledger: ledger.create_endpoint(
             body.name, body.kind, description=body.description, reason=body.reason
         ),
     )
-    return _endpoint(request, body.name)
+    return _endpoint(request, written)
 
 
 @router.delete("/endpoints/{name}", status_code=204)
@@ -65,7 +90,7 @@ def delete_endpoint(
 @router.post("/endpoints/{name}/deployments", response_model=EndpointOut, status_code=201)
 def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBody) -> Any:
     """Deploy a model version; it takes no traffic until the split gives it some."""
-    run_command(
+    written = run_command(
         request,
         principal,
         lambda ledger: ledger.deploy(
@@ -77,7 +102,7 @@ def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBod
             reason=body.reason,
         ),
     )
-    return _endpoint(request, name)
+    return _endpoint(request, written)
 
 
 @router.delete("/endpoints/{name}/deployments/{deployment}", status_code=204)
@@ -91,37 +116,37 @@ def undeploy(
 @router.put("/endpoints/{name}/traffic", response_model=EndpointOut)
 def set_traffic(request: Request, principal: Deployer, name: str, body: WeightsBody) -> Any:
     """Set the live split: whole percentages summing to 100; unnamed deployments get 0."""
-    run_command(
+    written = run_command(
         request,
         principal,
         lambda ledger: ledger.set_traffic(name, body.weights, reason=body.reason),
     )
-    return _endpoint(request, name)
+    return _endpoint(request, written)
 
 
 @router.put("/endpoints/{name}/mirror", response_model=EndpointOut)
 def set_mirror(request: Request, principal: Deployer, name: str, body: WeightsBody) -> Any:
     """Copy a share of requests to deployments with no live traffic ({} clears)."""
-    run_command(
+    written = run_command(
         request,
         principal,
         lambda ledger: ledger.set_mirror(name, body.weights, reason=body.reason),
     )
-    return _endpoint(request, name)
+    return _endpoint(request, written)
 
 
 @router.put("/endpoints/{name}/deployments/{deployment}/health", response_model=EndpointOut)
 def report_health(
     request: Request, principal: Deployer, name: str, deployment: str, body: HealthBody
 ) -> Any:
-    run_command(
+    written = run_command(
         request,
         principal,
         lambda ledger: ledger.report_health(
             name, deployment, body.status, body.detail, reason=body.reason
         ),
     )
-    return _endpoint(request, name)
+    return _endpoint(request, written)
 
 
 @router.post("/endpoints/{name}/score", response_model=ScoreOut)

@@ -14,13 +14,15 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from ledger.api.auth import Contributor, Principal, Reader, services_of
-from ledger.api.downloads import stream_blob, stream_zip
+from ledger.api.downloads import ARTIFACT_DAMAGED, file_response, zip_response
+from ledger.api.problems import PROBLEM_TYPE
 from ledger.api.routes.common import (
     ReasonQuery,
     VersionNumber,
     optional_utc,
     read_json,
     read_views,
+    read_written,
     run_command,
 )
 from ledger.api.schemas import (
@@ -33,14 +35,19 @@ from ledger.api.schemas import (
     VersionPage,
 )
 from ledger.application import Ledger
-from ledger.artifacts import safe_relative_path
-from ledger.domain.model import FLAVORS
+from ledger.artifacts import check_no_clashes, safe_relative_path
+from ledger.domain.model import FLAVORS, ModelVersion
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.refs import check_name
 from projections.audit import AuditQuery
 from projections.search import SearchQuery
+from projections.timestamps import iso, to_microseconds
 
 router = APIRouter(tags=["models"])
+DAMAGED_RESPONSE: dict[str, Any] = {
+    "description": f"A stored file is damaged (problem type {ARTIFACT_DAMAGED})",
+    "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 
 
 def _json_field(text: str, what: str) -> dict[str, Any]:
@@ -56,13 +63,13 @@ def _json_field(text: str, what: str) -> dict[str, Any]:
 
 
 def _stage_uploads(files: list[UploadFile], staging: Path) -> None:
-    """Write the uploaded files under ``staging`` at their (checked) relative paths."""
-    seen: set[str] = set()
-    for upload in files:
-        relative = safe_relative_path(upload.filename or "")
-        if relative in seen:
-            raise InvalidInputError(f"file {relative!r} was uploaded twice")
-        seen.add(relative)
+    """Write the uploaded files under ``staging`` at their (checked) relative paths.
+
+    Every path is checked first (length, duplicates, ``a`` beside ``a/b``), so a
+    refused upload writes nothing."""
+    paths = [safe_relative_path(upload.filename or "") for upload in files]
+    check_no_clashes(paths)
+    for upload, relative in zip(files, paths, strict=True):
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as out:
@@ -135,7 +142,34 @@ def register_version(
                 reason=reason,
             ),
         )
-    return read_views(request, lambda v: v.version_of(name, version.number))
+    return read_written(
+        request,
+        lambda v: v.version_of(name, version.number),
+        lambda: _committed_version(version, principal.name),
+    )
+
+
+def _committed_version(version: ModelVersion, actor: str) -> dict[str, Any]:
+    """A just registered version as the views will show it (they lag behind it)."""
+    spec = version.spec
+    return {
+        "model": version.model_name,
+        "version": version.number,
+        "ref": version.ref,
+        "status": version.status,
+        "flavor": spec["flavor"],
+        "description": spec["description"],
+        "tags": dict(version.tags),
+        "aliases": [],
+        "metrics": spec["metrics"],
+        "signature": spec["signature"],
+        "lineage": spec["lineage"],
+        "files": spec["files"],
+        "size": sum(f["size"] for f in spec["files"]),
+        "deployments": [],
+        "created_at": iso(to_microseconds(version.created_on)),
+        "created_by": actor,
+    }
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
@@ -160,36 +194,31 @@ def _live_files(request: Request, name: str, version: VersionNumber) -> list[dic
 @router.get(
     "/models/{name}/versions/{version}/files/{path:path}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {}}}, 500: DAMAGED_RESPONSE},
 )
 def download_file(request: Request, _: Reader, name: str, version: VersionNumber, path: str) -> Any:
-    """One file of the version, byte for byte as registered."""
+    """One file of the version, byte for byte as registered, with its `Repr-Digest`.
+
+    A damaged stored file is a 500 problem (type `…:artifact-damaged`) or, when too large
+    to check before sending, a transfer cut off before its end."""
     entry = next((f for f in _live_files(request, name, version) if f["path"] == path), None)
     if entry is None:
         raise NotFoundError(f"model version {name}:{version} has no file {path!r}")
     store = services_of(request).ledger.artifacts
-    return StreamingResponse(
-        stream_blob(store, entry["sha256"]),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(entry["size"]), "ETag": f'"{entry["sha256"]}"'},
-    )
+    return file_response(store, f"{name}:{version}", entry)
 
 
 @router.get(
     "/models/{name}/versions/{version}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={200: {"content": {"application/zip": {}}}, 500: DAMAGED_RESPONSE},
 )
 def download_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    """Every file of the version as one zip (paths as registered)."""
+    """Every file of the version as one zip (paths as registered); a damaged stored file
+    is a 500 problem or a transfer cut off before the zip is complete."""
     files = _live_files(request, name, version)
     store = services_of(request).ledger.artifacts
-    filename = f"{name}-{version}.zip"
-    return StreamingResponse(
-        stream_zip(store, files),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return zip_response(store, f"{name}:{version}", files, f"{name}-{version}.zip")
 
 
 @router.put("/models/{name}/tags", status_code=204)
@@ -286,7 +315,7 @@ def _set_status(
         principal,
         lambda ledger: command(ledger, f"{name}:{version}", reason=reason),
     )
-    return read_json(request, lambda v: v.version_of(name, version))
+    return read_written(request, lambda v: v.version_of(name, version))
 
 
 @router.delete("/models/{name}/versions/{version}", status_code=204)

@@ -11,7 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ledger.api.auth import Admin, Reader, services_of
+from ledger.api.auth import Admin, MetricsAccess, Reader, services_of
+from ledger.api.problems import RETRY_AFTER_S
 from ledger.api.routes.common import ReasonQuery, read_json, run_command
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
@@ -44,10 +45,16 @@ class LedgerCollector(Collector):
             "Age of the oldest unapplied event",
             labels=["projection"],
         )
+        view_errors = GaugeMetricFamily(
+            "ledger_projection_errors",
+            "Events a view could not store and passed (see `ledger projections status`)",
+            labels=["projection"],
+        )
         for status in statuses:
             lag_events.add_metric([status.name], status.lag_events)
             lag_seconds.add_metric([status.name], status.lag_seconds)
-        families = [head, lag_events, lag_seconds]
+            view_errors.add_metric([status.name], status.errors)
+        families = [head, lag_events, lag_seconds, view_errors]
         bus = bus_health(self.services, statuses[0].head if statuses else 0)
         if "relay" in bus:
             relay_lag = GaugeMetricFamily(
@@ -61,6 +68,12 @@ class LedgerCollector(Collector):
             )
             connected.add_metric([], int(bus["relay"]["connected"]))
             families.append(connected)
+            refused = GaugeMetricFamily(
+                "ledger_relay_refused",
+                "Whether this server's relay refuses the stream (it does not continue the log)",
+            )
+            refused.add_metric([], int(bool(bus["relay"]["refused"])))
+            families.append(refused)
         return families
 
 
@@ -75,15 +88,18 @@ def health(request: Request) -> Any:
     except Exception as error:  # the store is down: say so rather than fail
         store |= {"reachable": False, "error": str(error).splitlines()[0] if str(error) else ""}
         body = {"status": "degraded", "store": store, "projections": {}, "bus": {}}
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     store |= {"reachable": True, "head": statuses[0].head if statuses else 0}
     lag_s = max((s.lag_seconds for s in statuses), default=0.0)
     projections = {
         "lag_events": max((s.lag_events for s in statuses), default=0),
         "lag_seconds": round(lag_s, 3),
+        # Events a view could not store (it passed them): the view misses their changes.
+        "errors": {s.name: s.errors for s in statuses if s.errors},
     }
     bus = bus_health(services, store["head"])
-    state = "ok" if lag_s <= DEGRADED_LAG_S and bus["state"] == "ok" else "degraded"
+    healthy = lag_s <= DEGRADED_LAG_S and bus["state"] == "ok" and not projections["errors"]
+    state = "ok" if healthy else "degraded"
     return {"status": state, "store": store, "projections": projections, "bus": bus}
 
 
@@ -109,9 +125,12 @@ def bus_health(services: ApiServices, head: int) -> dict[str, Any]:
             "active": status.active,
             "connected": status.connected,
             "last_error": status.last_error,
+            "refused": status.refused,
         }
         if not status.connected:
             state = "disconnected"
+        if status.refused:  # the stream does not continue the log: `ledger relay --reset`
+            state = "refused"
     return {
         "kind": "nats",
         "url": describe_nats_url(settings.nats_url),
@@ -121,9 +140,15 @@ def bus_health(services: ApiServices, head: int) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[MetricsAccess],
+)
 def metrics(request: Request) -> Response:
-    """Prometheus metrics: requests and latency by route, events appended, projection lag."""
+    """Prometheus metrics: requests and latency by route, events appended, projection lag.
+    Needs a token of any role, unless the server sets LEDGER_API_PUBLIC_METRICS=true."""
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
