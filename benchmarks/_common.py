@@ -248,6 +248,8 @@ def machine_facts() -> dict[str, Any]:
         "memory_gib": memory_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        # Other work on the machine while the benchmark ran (1, 5 and 15 minutes).
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
 
 

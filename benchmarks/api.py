@@ -12,6 +12,11 @@ in another process, over keep-alive connections:
 MLflow's rows are bulk-inserted into the schema its own migrations create (registering
 100,000 versions one by one through it would take most of an hour).
 
+The figures compare like with like only if both systems answer alike: at each size, a
+sample of the timed tag-searches is sent to both, and their first pages (the timed
+request: 50 versions, newest first) and their complete answers (paged) must hold the same
+versions. If they do not, the benchmark says where, and exits 1 (run_all marks it failed).
+
     .venv/bin/python benchmarks/api.py                 # 10k and 100k versions, both stores
     .venv/bin/python benchmarks/api.py --quick         # 2,000 versions, 500 requests
     .venv/bin/python benchmarks/api.py --versions 10000 --stores sqlite
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from rich.progress import Progress
 from rich.table import Table
 
@@ -71,6 +77,7 @@ STAGES = ("dev", "staging", "prod")
 REQUESTS = ("get-version", "tag-search")
 TARGETS_MS = {"get-version": 3.0, "tag-search": 15.0}  # the ledger's p99, from the issue
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+CHECKED_QUERIES = 8  # tag-searches whose answers (first page, every match) must agree
 console = bench_console()
 
 
@@ -182,33 +189,92 @@ def ledger_server(settings: Settings) -> Iterator[str]:
 
 def request_paths(system: str, kind: str, versions: int, count: int) -> list[str]:
     """``count`` requests of one kind, the same for every system (seeded)."""
+    if kind == "tag-search":
+        return [search_path(system, team, stage) for team, stage in tag_queries(count)]
     rng = random.Random(3)
     models = versions // VERSIONS_PER_MODEL
     paths = []
     for _ in range(count):
-        if kind == "get-version":
-            name, number = (
-                f"model-{rng.randrange(models):05d}",
-                rng.randrange(1, VERSIONS_PER_MODEL + 1),
-            )
-            if system == "ledger":
-                paths.append(f"/models/{name}/versions/{number}")
-            else:
-                paths.append(f"/api/2.0/mlflow/model-versions/get?name={name}&version={number}")
+        name, number = (
+            f"model-{rng.randrange(models):05d}",
+            rng.randrange(1, VERSIONS_PER_MODEL + 1),
+        )
+        if system == "ledger":
+            paths.append(f"/models/{name}/versions/{number}")
         else:
-            team, stage = f"team-{rng.randrange(TEAMS)}", rng.choice(STAGES)
-            if system == "ledger":
-                paths.append(f"/search/versions?tag=team={team}&tag=stage={stage}&limit=50")
-            else:
-                query = urlencode(
-                    {
-                        "filter": f"tags.team = '{team}' AND tags.stage = '{stage}'",
-                        "max_results": 50,
-                        "order_by": "creation_timestamp DESC",
-                    }
-                )
-                paths.append(f"/api/2.0/mlflow/model-versions/search?{query}")
+            paths.append(f"/api/2.0/mlflow/model-versions/get?name={name}&version={number}")
     return paths
+
+
+def tag_queries(count: int) -> list[tuple[str, str]]:
+    """The (team, stage) of ``count`` tag-searches, the same for every system (seeded)."""
+    rng = random.Random(3)
+    return [(f"team-{rng.randrange(TEAMS)}", rng.choice(STAGES)) for _ in range(count)]
+
+
+def search_path(system: str, team: str, stage: str, limit: int = 50, page_token: str = "") -> str:
+    """One page of the versions tagged ``team`` and ``stage``, newest first."""
+    if system == "ledger":
+        params = [("tag", f"team={team}"), ("tag", f"stage={stage}"), ("limit", str(limit))]
+        params += [("page_token", page_token)] if page_token else []
+        return f"/search/versions?{urlencode(params)}"
+    query = {
+        "filter": f"tags.team = '{team}' AND tags.stage = '{stage}'",
+        "max_results": limit,
+        "order_by": "creation_timestamp DESC",
+    } | ({"page_token": page_token} if page_token else {})
+    return f"/api/2.0/mlflow/model-versions/search?{urlencode(query)}"
+
+
+# -- the two systems must give the same answers ----------------------------------------------
+
+Answers = dict[tuple[str, str], tuple[list[tuple[str, int]], list[tuple[str, int]]]]
+
+
+def tag_search_answers(
+    system: str, url: str, token: str, queries: list[tuple[str, str]]
+) -> Answers:
+    """Per query: the first page as timed (50, newest first) and every match (paged)."""
+
+    def page(client: httpx.Client, path: str) -> tuple[list[tuple[str, int]], str]:
+        response = client.get(path)
+        response.raise_for_status()
+        body = response.json()
+        if system == "ledger":
+            items = [(item["model"], int(item["version"])) for item in body["items"]]
+            return items, body["next_token"]
+        versions = body.get("model_versions", [])
+        return [(v["name"], int(v["version"])) for v in versions], body.get("next_page_token", "")
+
+    answers: Answers = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+        for team, stage in queries:
+            first, _ = page(client, search_path(system, team, stage))
+            everything, next_token = page(client, search_path(system, team, stage, 1000))
+            while next_token:
+                more, next_token = page(client, search_path(system, team, stage, 1000, next_token))
+                everything += more
+            answers[(team, stage)] = (first, everything)
+    return answers
+
+
+def differences(ledger: Answers, mlflow: Answers) -> list[str]:
+    """Where the two systems' tag-search answers differ (empty: the same versions)."""
+    found = []
+    for query, (first, everything) in ledger.items():
+        their_first, their_everything = mlflow[query]
+        where = f"team={query[0]} AND stage={query[1]}"
+        if first != their_first:
+            found.append(f"{where}: first pages differ ({first[:3]}... vs {their_first[:3]}...)")
+        ours, theirs = set(everything), set(their_everything)
+        if ours != theirs or len(everything) != len(their_everything):
+            only_ours, only_theirs = sorted(ours - theirs)[:3], sorted(theirs - ours)[:3]
+            found.append(
+                f"{where}: {len(everything):,} versions vs {len(their_everything):,} "
+                f"(only the ledger's: {only_ours}; only MLflow's: {only_theirs})"
+            )
+    return found
 
 
 def measure(
@@ -348,25 +414,54 @@ def main(argv: list[str] | None = None) -> int:
     table = Table("store", "versions", "request", "system", "requests", "p50 ms", "p99 ms",
                   "max ms", "req/s (1 client)", f"req/s ({args.clients} clients)", "p99 target",
                   title="Reads over HTTP: one server process, the load in another")  # fmt: skip
+    mismatches = []
     for kind in args.stores.split(","):
-        with systems(kind, args.pg_url) as both:
-            with Ledger(both.settings) as ledger:
-                token = ledger.create_token("bench", "reader").secret
-            for versions in sizes:
-                with Progress(console=console, transient=True) as progress:
-                    both.grow(versions, progress)
-                with ledger_server(both.settings) as url:
-                    measure_system("ledger", kind, url, token, versions, args, table)
-                if both.mlflow_uri is None:
-                    missing = "not run: MLflow is not installed (the bench extra)"
-                    table.add_row(STORE_NAMES[kind], f"{versions:,}", "both", "MLflow", missing)
-                    continue
-                with mlflow_server(both.mlflow_uri) as url:
-                    measure_system("MLflow", kind, url, token, versions, args, table)
+        mismatches += measure_store(kind, sizes, args, table, report)
     report.show(table)
+    if mismatches:
+        report.fact(f"FAILED: the systems' tag-search answers differ: {'; '.join(mismatches)}")
+        console.print("[bold red]tag-search answers differ: the figures are not comparable[/]")
     pg_url = args.pg_url if "postgres" in args.stores else None
-    report.conclude(LIMITS, args, pg_url, sizes=sizes)
-    return 0
+    report.conclude(LIMITS, args, pg_url, sizes=sizes, tag_search_mismatches=mismatches)
+    return 1 if mismatches else 0
+
+
+def measure_store(
+    kind: str, sizes: list[int], args: argparse.Namespace, table: Table, report: Report
+) -> list[str]:
+    """Both systems on one kind of store at each size; where their tag-search answers differ."""
+    mismatches = []
+    queries = list(dict.fromkeys(tag_queries(CHECKED_QUERIES)))  # distinct
+    with systems(kind, args.pg_url) as both:
+        with Ledger(both.settings) as ledger:
+            token = ledger.create_token("bench", "reader").secret
+        for versions in sizes:
+            with Progress(console=console, transient=True) as progress:
+                both.grow(versions, progress)
+            with ledger_server(both.settings) as url:
+                measure_system("ledger", kind, url, token, versions, args, table)
+                ours = tag_search_answers("ledger", url, token, queries)
+            if both.mlflow_uri is None:
+                missing = "not run: MLflow is not installed (the bench extra)"
+                table.add_row(STORE_NAMES[kind], f"{versions:,}", "both", "MLflow", missing)
+                continue
+            with mlflow_server(both.mlflow_uri) as url:
+                measure_system("MLflow", kind, url, token, versions, args, table)
+                theirs = tag_search_answers("MLflow", url, token, queries)
+            where = f"{STORE_NAMES[kind]}, {versions:,} versions"
+            found = differences(ours, theirs)
+            mismatches += [f"{where}: {difference}" for difference in found]
+            matches = sum(len(everything) for _, everything in ours.values())
+            report.fact(
+                f"Answers checked ({where}): {len(queries)} tag-searches"
+                + (
+                    f" give the same {matches:,} versions from both systems, and the same "
+                    "first page of 50 in the same order"
+                    if not found
+                    else f" DIFFER in {len(found)} place(s)"
+                )
+            )
+    return mismatches
 
 
 LIMITS = [

@@ -7,7 +7,9 @@ goes; at the end the tables, what limits each figure, the machine and the date a
 written as Markdown and as JSON. A benchmark that fails is reported as failed (with
 its exit status) and the others still run; the command then exits 1. With ``--only``,
 the sections of the benchmarks not run are kept from the RESULTS.json already there,
-each with the date and commit it was measured at.
+each with the date and commit it was measured at; the top of RESULTS.md lists the runs
+the sections come from, and a section whose script has changed since it was measured
+says so.
 
     .venv/bin/python benchmarks/run_all.py                  # full sizes (about 40 minutes)
     .venv/bin/python benchmarks/run_all.py --quick          # small sizes (about 8 minutes)
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import subprocess
 import sys
@@ -69,8 +72,36 @@ def run_one(name: str, quick: bool, scratch: Path, commit: str) -> dict[str, Any
         "status": status,
         "quick": quick,
         "commit": commit,
+        "script_sha256": script_digest(f"benchmarks/{name}.py"),
     }
     return report
+
+
+def script_digest(script: str) -> str:
+    return hashlib.sha256((HERE.parent / script).read_bytes()).hexdigest()
+
+
+def script_changed(report: dict[str, Any]) -> bool:
+    """Whether the benchmark's script differs now from the one that measured ``report``.
+
+    By the digest recorded with the report, or else (an older report) by git against the
+    commit it was measured at; False when neither can tell.
+    """
+    script = report.get("script", "")
+    if not (HERE.parent / script).is_file():
+        return False
+    if "script_sha256" in report:
+        return bool(report["script_sha256"] != script_digest(script))
+    commit = str(report.get("commit", ""))
+    if not commit or commit == "unknown" or commit.endswith("-dirty"):
+        return False
+    result = subprocess.run(
+        ["git", "diff", "--quiet", commit, "--", script],
+        cwd=HERE.parent,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 1
 
 
 def merged(earlier: Path, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,6 +180,8 @@ def markdown(env: dict[str, Any], reports: list[dict[str, Any]], command: str) -
         "mean and how each is measured: the benchmark's own docstring and the README's "
         "Benchmarks section.",
         "",
+        *provenance(reports),
+        "",
         "## The machine",
         "",
         f"- {env['cpu_count']} CPUs ({env['cpu_model']}), {env['memory_gib']} GiB of memory",
@@ -162,17 +195,41 @@ def markdown(env: dict[str, Any], reports: list[dict[str, Any]], command: str) -
     return "\n".join(lines).rstrip() + "\n"
 
 
+def provenance(reports: list[dict[str, Any]]) -> list[str]:
+    """Which run of this script wrote which sections (``--only`` keeps earlier ones)."""
+    runs: dict[tuple[str, str, bool], list[str]] = {}
+    for report in reports:
+        key = (report.get("run", ""), report.get("commit", "?"), bool(report.get("quick")))
+        runs.setdefault(key, []).append(Path(report["script"]).stem)
+    if len(runs) == 1:
+        return ["Every section below comes from this one run."]
+    lines = [f"The sections below come from {len(runs)} runs (each section gives its date):", ""]
+    for (run, commit, quick), names in runs.items():
+        how = f"`{run}`" if run else "an earlier run"
+        size = "`--quick` sizes" if quick else "full sizes"
+        lines.append(f"- {how} at `{commit}` ({size}): {', '.join(names)}")
+    return lines
+
+
 def section(report: dict[str, Any]) -> list[str]:
     status = "" if report["status"] == 0 else f" — **failed** (exit status {report['status']})"
     when = report.get("machine", {}).get("date")
     measured = f"measured {when} at `{report.get('commit', '?')}`, " if when else ""
     size = " (`--quick` sizes)" if report.get("quick") else ""
+    load = report.get("machine", {}).get("load_average")
+    busy = f"; load average at its end {load[0]:.1f} / {load[1]:.1f} (1 / 5 min)" if load else ""
     lines = [
         f"## {report['title']}",
         "",
-        f"`{report['script']}`{size}: {measured}{report['seconds']:.0f} s{status}",
+        f"`{report['script']}`{size}: {measured}{report['seconds']:.0f} s{status}{busy}",
         "",
     ]
+    if script_changed(report):
+        lines += [
+            f"**The script has changed since this run** (`git diff {report.get('commit', '?')} "
+            f"-- {report['script']}`): these figures are those of its earlier version.",
+            "",
+        ]
     lines += [f"- {fact}" for fact in report["facts"]]
     for table in report["tables"]:
         lines += ["", f"**{table['title']}**", "", *table_markdown(table)]
@@ -212,10 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         names = [name for name in names if name in wanted]
 
     env = environment(args.pg_url, args.nats_url)
+    command = " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
         reports = [run_one(name, args.quick, Path(scratch), env["commit"]) for name in names]
-
-    command = " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
+    for report in reports:
+        report["run"] = command
     args.out.mkdir(parents=True, exist_ok=True)
     results_md, results_json = args.out / "RESULTS.md", args.out / "RESULTS.json"
     if args.only:  # the other sections stay as an earlier run wrote them
