@@ -7,17 +7,22 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
 
 from ledger.application import Ledger
 from projections.audit import AuditQuery
 from projections.runner import ProjectionRunner
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
-from tests.conftest import StoreFactory
+from tests.conftest import PG_URL, StoreFactory
 
 EVENTS = 5_000
 
@@ -38,6 +43,38 @@ def fill(ledger: Ledger, model_dir: Path) -> None:
     assert ledger.event_count() == EVENTS
 
 
+@contextmanager
+def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
+    """Once every view has passed ``position``, lock the positions table (every view write
+    takes that lock first) and yield where the views stand; the lock holds until the end.
+
+    One connection polls, and takes the lock as soon as it sees the position passed, so the
+    runner cannot finish the remaining batches in between.
+    """
+    query = "SELECT min(position) FROM ledger_view_positions"
+    deadline = time.monotonic() + 60
+    if store.kind == "postgres":
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {store.schema}")
+            while (conn.execute(query).fetchone()[0] or 0) < position:  # type: ignore[index]
+                assert time.monotonic() < deadline, "the runner did not get far enough"
+                time.sleep(0.002)
+            with conn.transaction():
+                conn.execute("LOCK TABLE ledger_view_positions IN EXCLUSIVE MODE")
+                yield int(conn.execute(query).fetchone()[0])  # type: ignore[index]
+        return
+    conn = sqlite3.connect(store.tmp_path / ".ledger" / "ledger.db", isolation_level=None)
+    try:
+        while (conn.execute(query).fetchone()[0] or 0) < position:
+            assert time.monotonic() < deadline, "the runner did not get far enough"
+            time.sleep(0.002)
+        conn.execute("BEGIN IMMEDIATE")
+        yield int(conn.execute(query).fetchone()[0])
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
 def test_sigkill_in_the_middle_then_restart_gives_exact_views(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
@@ -51,18 +88,15 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = store.sql("SELECT min(position) FROM ledger_view_positions")
-            if rows and rows[0][0] and rows[0][0] >= EVENTS // 3:
-                break
-            time.sleep(0.005)
-        runner.send_signal(signal.SIGKILL)
+        with positions_locked_after(store, EVENTS // 3) as killed_at:
+            # The runner's next batch waits for the lock: kill it while it waits.
+            runner.send_signal(signal.SIGKILL)
+            runner.wait()
     finally:
         runner.kill()
         runner.wait()
-    (killed_at,) = store.sql("SELECT min(position) FROM ledger_view_positions")[0]
     assert EVENTS // 3 <= killed_at < EVENTS, "killed in the middle"
+    assert store.sql("SELECT min(position) FROM ledger_view_positions")[0][0] == killed_at
 
     views = Views.open(ledger.settings)  # the restart: catches up from where it stopped
     try:
