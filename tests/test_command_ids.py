@@ -55,6 +55,22 @@ def test_each_command_of_a_request_has_its_own_id(ledger: Ledger, model_dir: Pat
     assert versions_of(ledger, "iris") == [1, 2]
 
 
+def test_a_retried_command_that_would_now_be_refused_returns_its_result(
+    ledger: Ledger, model_dir: Path
+) -> None:
+    """Deploying twice is refused, but the same command id again is the same deployment."""
+    ledger.register_model_version("iris", model_dir)
+    ledger.create_endpoint("web", "online")
+    for _ in range(2):
+        with ledger.on_behalf_of("ci-bot", command_id="deploy-1"):
+            endpoint = ledger.deploy("web", "blue", "iris:1")
+    assert list(endpoint.deployments) == ["blue"]
+    head = ledger.event_count()
+    with ledger.on_behalf_of("ci-bot", command_id="deploy-1"):
+        ledger.deploy("web", "blue", "iris:1")
+    assert ledger.event_count() == head
+
+
 def test_a_lost_acknowledgement_is_not_a_failure(
     ledger: Ledger, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -192,9 +192,14 @@ class LedgerCore(Application[uuid.UUID]):
         """
         caller = _caller.get() or self._default_caller
         meta = self._meta(reason)
-        command_token = _command_id.set(caller.next_command_id())
+        command_id = caller.next_command_id()
+        command_token = _command_id.set(command_id)
         deadline = time.monotonic() + self.settings.conflict_retry_s
         try:
+            # A caller's own id may name a command that committed before (a retried
+            # request): its result, even where running it again would now be refused.
+            if caller.command_id and (done := self._committed_now(command_id)) is not None:
+                return self._replay(meta, done, command)
             for attempt in itertools.count(1):
                 try:
                     with acting(meta):
