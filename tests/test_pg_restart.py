@@ -193,7 +193,9 @@ def test_the_api_rides_out_a_postgres_restart(pg_store: PrivateStore, tmp_path: 
     log = tmp_path / "server.log"
     with _serving(pg_store, log) as url, Load(url, token) as load:
         load.wait_for_writes(3)
-        stopped, started = _restart(pg_store.pg)
+        # Down long enough for the reader to reach /health while it is: its first read of
+        # the outage may wait LEDGER_STORE_WAIT_S (2 s) for a connection.
+        stopped, started = _restart(pg_store.pg, down_s=4.0)
         read_after = load.first_ok_after("read", started, RECOVERY_S + 5)
         write_after = load.first_ok_after("write", started, RECOVERY_S + 5)
         if write_after == float("inf"):

@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.start()
         if checkpointer is not None:
             checkpointer.start()
         yield

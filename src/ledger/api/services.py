@@ -106,6 +106,10 @@ class ApiServices:
         self.views_position = 0  # how far the views have reached (the follower updates it)
         self.sync_views()
         self._follower = threading.Thread(target=self._follow, name="view-follower", daemon=True)
+
+    def start(self) -> None:
+        """Start following the log (and relaying it): the app's lifespan does, so that an
+        app that never runs leaves no thread behind."""
         self._follower.start()
         if self.relay is not None:
             self.relay.start()
@@ -187,7 +191,8 @@ class ApiServices:
         if self.relay is not None:
             self.relay.stop()
         self._stop.set()
-        self._follower.join(timeout=5)
+        if self._follower.is_alive():
+            self._follower.join(timeout=5)
         self.pool.close()
         with self._runner_lock:
             self._runner.close()
