@@ -198,17 +198,24 @@ def cli(
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["ledger", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_cli(monkeypatch, capsys, *args)
 
     return run
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> Result:
+    """Run `ledger ARGS...` in-process with the environment as it is; code and output."""
+    monkeypatch.setattr(sys, "argv", ["ledger", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
 
 
 def assert_user_error(result: Result, fragment: str) -> None:

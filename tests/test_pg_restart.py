@@ -26,11 +26,10 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
-from ledger.cli import main
 from ledger.settings import Settings
 from projections.database import POSTGRES_CHANNEL, ViewDatabase
 from projections.views import Views
-from tests.conftest import Result, assert_user_error, free_port
+from tests.conftest import assert_user_error, free_port, run_cli
 from tests.executor_support import register, step, wait_until_finished, write_code
 from tests.pg_instance import PgInstance, pg_instance, private_pg  # noqa: F401 (fixtures)
 
@@ -348,29 +347,15 @@ def test_the_cli_says_the_store_is_down_while_it_restarts(
 ) -> None:
     for key, value in pg_store.env().items():
         monkeypatch.setenv(key, value)
-    assert _run_cli(monkeypatch, capsys, "model", "list").code == 0
+    assert run_cli(monkeypatch, capsys, "model", "list").code == 0
     pg_store.pg.stop("fast")
     try:
         for command in (["model", "list"], ["projections", "status"]):
-            result = _run_cli(monkeypatch, capsys, *command)
+            result = run_cli(monkeypatch, capsys, *command)
             assert_user_error(result, "the event store is unavailable")
             assert len(result.err.strip().splitlines()) == 1, result.err
     finally:
         pg_store.pg.start()
-
-
-def _run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> Result:
-    monkeypatch.setattr(sys, "argv", ["ledger", *args])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
 
 
 def test_view_connections_come_back_after_their_server_processes_are_killed(

@@ -109,7 +109,9 @@ class ApiServices:
 
     def start(self) -> None:
         """Start following the log (and relaying it): the app's lifespan does, so that an
-        app that never runs leaves no thread behind."""
+        app that never runs leaves no thread behind. Only the first call starts them."""
+        if self._follower.ident is not None:
+            return
         self._follower.start()
         if self.relay is not None:
             self.relay.start()
