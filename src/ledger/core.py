@@ -39,6 +39,7 @@ from ledger.outages import STORE_UNAVAILABLE, first_line
 from ledger.settings import Settings
 from ledger.storage import eventsourcing_env
 from ledger.storage.commands import CommandStamp, CommittedCommand
+from ledger.storage.envelope import public_details
 from ledger.validation import check_event_fields
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -48,28 +49,6 @@ log = get_logger(__name__)
 # Backoff between attempts of a command that lost a write conflict: exponential with full
 # jitter, from 1 ms up to this cap, until ``Settings.conflict_retry_s`` is spent.
 MAX_CONFLICT_BACKOFF_S = 0.1
-
-# Standard fields of every event; the rest are the event's own details.
-ENVELOPE_FIELDS = frozenset(
-    {
-        "originator_id",
-        "originator_version",
-        "originator_topic",
-        "timestamp",
-        "actor",
-        "reason",
-        "correlation_id",
-        "causation_id",
-    }
-)
-# Fields only the ledger itself reads (a token's hash, which the tokens view matches
-# bearer tokens against): never shown to readers, on the feed, the bus or in histories.
-SECRET_FIELDS = frozenset({"token_hash"})
-
-
-def public_details(fields: dict[str, Any]) -> dict[str, Any]:
-    """An event's own fields as readers see them: no envelope fields, no secrets."""
-    return {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS | SECRET_FIELDS}
 
 
 @dataclass(frozen=True)

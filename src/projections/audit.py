@@ -13,7 +13,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
-from ledger.core import public_details
 from ledger.domain import (
     ApiToken,
     DataAsset,
@@ -26,6 +25,7 @@ from ledger.domain import (
     Pipeline,
 )
 from ledger.errors import InvalidInputError
+from ledger.storage.envelope import public_details
 from projections.base import AppendOnlyProjection, Change, Handler
 from projections.database import Row, RowWriter, ViewDatabase
 from projections.paging import Page, check_limit, decode_token, encode_token

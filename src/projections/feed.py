@@ -9,7 +9,7 @@ import re
 from typing import Any
 from uuid import UUID
 
-from ledger.core import public_details
+from ledger.storage.envelope import public_details
 from projections.database import ViewDatabase
 from projections.decoding import EventDecoder
 from projections.paging import check_limit
