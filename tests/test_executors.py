@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from executors.graph import TaskCall
-from executors.registry import executor_names, load_executor
+from executors.plugins import executor_names, load_executor
 from executors.worker import Worker
 from ledger.application import Ledger
 from ledger.bus.relay import Relay

@@ -14,7 +14,8 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
 
-from executors.onnx_conversion import ParityError, convert_model_version
+from executors.onnx_conversion import convert_model_version
+from executors.onnx_parity import ParityError
 from ledger.application import Ledger
 from ledger.errors import InvalidInputError
 from tests.conftest import Cli, assert_user_error

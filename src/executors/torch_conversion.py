@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime
 
-from executors.onnx_conversion import Conversion, compare, onnx_signature
+from executors.onnx_parity import Conversion, compare, onnx_signature
 from ledger.errors import InvalidInputError
 
 SUFFIXES = (".pt2", ".pt", ".pth")

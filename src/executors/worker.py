@@ -20,7 +20,7 @@ from typing import Any
 from executors import job_runner
 from executors.graph import Executor
 from executors.leases import WorkerLeases
-from executors.registry import load_executor
+from executors.plugins import load_executor
 from ledger.application import Ledger
 from ledger.bus import Delivery, open_bus
 from ledger.domain.batch_job import BatchJob
