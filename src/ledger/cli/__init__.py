@@ -11,7 +11,20 @@ from eventsourcing.persistence import PersistenceError
 from rich.progress import Progress
 
 from ledger import __version__
-from ledger.cli import assets, audit, endpoints, events, jobs, models, projections, serve, trust
+from ledger.cli import (
+    assets,
+    audit,
+    endpoints,
+    events,
+    jobs,
+    models,
+    pipelines,
+    projections,
+    serve,
+    tokens,
+    trust,
+    worker,
+)
 from ledger.cli.context import (
     AsJson,
     console,
@@ -36,16 +49,16 @@ app = typer.Typer(
 app.add_typer(models.app, name="model")
 app.add_typer(assets.env_app, name="env")
 app.add_typer(assets.data_app, name="data")
-app.add_typer(jobs.pipeline_app, name="pipeline")
+app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(jobs.job_app, name="job")
 app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(projections.app, name="projections")
-app.add_typer(serve.token_app, name="token")
+app.add_typer(tokens.token_app, name="token")
 app.add_typer(events.app, name="events")
 app.add_typer(trust.app, name="checkpoint")
 app.command()(serve.serve)
 app.command()(events.relay)
-app.command()(jobs.worker)
+app.command()(worker.worker)
 app.command()(audit.history)
 app.command("audit")(audit.audit)
 app.command()(audit.lineage)

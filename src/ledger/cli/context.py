@@ -33,6 +33,16 @@ from projections.views import Views
 console = Console()
 err_console = Console(stderr=True)
 
+WATCH_INTERVAL_S = 0.25
+STATUS_STYLE = {
+    "submitted": "white",
+    "running": "cyan",
+    "cancelling": "yellow",
+    "succeeded": "green",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+}
 LONG_CATCH_UP = 20_000  # events: from this many on, reads show a progress bar first
 EVENT_PROGRESS = (
     TextColumn("{task.description}"),
@@ -172,3 +182,8 @@ def print_events(rows: list[dict[str, Any]]) -> None:
             details,
         )
     console.print(table)
+
+
+def styled_status(status: str) -> str:
+    """A job's or step's status, coloured by how it went."""
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ledger.cli.batch_jobs import follow_batch_job, write_batch_output
 from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
 from ledger.errors import InvalidInputError
@@ -226,8 +227,6 @@ def invoke(
     reason: Reason = "",
 ) -> None:
     """Score every row of the input on a batch endpoint; a worker runs it on Ray."""
-    from ledger.cli.jobs import follow_batch_job, write_batch_output
-
     if out is not None and not wait:
         raise InvalidInputError("--out needs --wait (or use `ledger job output JOB FILE` later)")
     with open_ledger() as ledger:

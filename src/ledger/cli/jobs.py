@@ -1,4 +1,4 @@
-"""`ledger pipeline ...`, `ledger job ...` and `ledger worker`."""
+"""`ledger job ...`: submit, follow and manage pipeline jobs (batch jobs show here too)."""
 
 from __future__ import annotations
 
@@ -12,111 +12,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ledger.application import Ledger
-from ledger.artifacts import FileEntry
-from ledger.bus.jetstream import describe_nats_url
+from ledger.cli.batch_jobs import follow_batch_job, print_batch_job, write_batch_output
 from ledger.cli.context import (
+    WATCH_INTERVAL_S,
     AsJson,
     Reason,
     console,
     err_console,
-    load_settings,
     open_ledger,
     open_views,
     print_json,
-    report_registered,
+    styled_status,
 )
-from ledger.domain.batch_job import BatchJob
 from ledger.domain.job import Job
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
-from ledger.specs import read_named_spec
-from ledger.summaries import asset_summary, batch_job_summary, job_summary
+from ledger.summaries import batch_job_summary, job_summary
 
-pipeline_app = typer.Typer(help="Register, clone and inspect pipelines.", no_args_is_help=True)
 job_app = typer.Typer(help="Submit, follow and manage pipeline jobs.", no_args_is_help=True)
-
-WATCH_INTERVAL_S = 0.25
-STATUS_STYLE = {
-    "submitted": "white",
-    "running": "cyan",
-    "cancelling": "yellow",
-    "succeeded": "green",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-}
-
-
-# -- pipelines ------------------------------------------------------------------------------
-
-
-@pipeline_app.command("register")
-def register_pipeline(
-    file: Annotated[Path, typer.Argument(help="YAML/JSON pipeline spec (see the README)")],
-    name: Annotated[str, typer.Option(help="Name (default: the spec's `name`)")] = "",
-    reason: Reason = "",
-    as_json: AsJson = False,
-) -> None:
-    """Register a pipeline spec and its code; an identical one keeps its version."""
-    pipeline_name, spec = read_named_spec(file, name)
-    code = spec.pop("code", None)
-    if code is not None and not isinstance(code, str):
-        raise InvalidInputError(f"{file}: `code` must be a directory path")
-    code_dir = (file.parent / code).resolve() if code else None
-    with open_ledger() as ledger:
-        result = ledger.register_pipeline(pipeline_name, spec, code_dir=code_dir, reason=reason)
-    report_registered("pipeline", result, as_json)
-
-
-@pipeline_app.command("clone")
-def clone_pipeline(
-    source: Annotated[str, typer.Argument(help="Pipeline NAME[:VERSION] to copy")],
-    new_name: Annotated[str, typer.Argument(help="Name of the new pipeline")],
-    reason: Reason = "",
-) -> None:
-    """Start a new pipeline from a version of another; the source is untouched."""
-    with open_ledger() as ledger:
-        result = ledger.clone_pipeline(source, new_name, reason=reason)
-    console.print(f"Cloned {source} into pipeline [bold]{result.ref}[/]")
-
-
-@pipeline_app.command("show")
-def show_pipeline(name: str, as_json: AsJson = False) -> None:
-    """Show a pipeline's versions and the steps of the latest."""
-    with open_ledger() as ledger:
-        summary = asset_summary(ledger.get_pipeline(name))
-    if as_json:
-        print_json(summary)
-        return
-    origin = f" (cloned from {summary['origin']})" if summary["origin"] else ""
-    console.print(f"pipeline [bold]{name}[/]{origin}")
-    versions = Table("version", "digest", "code", "steps")
-    for v in summary["versions"]:
-        code = v["content"].get("code") or {}
-        versions.add_row(
-            str(v["version"]),
-            v["digest"][:16],
-            (code.get("git_commit") or code.get("digest", "")[:16]) if code else "",
-            " ".join(step["name"] for step in v["content"]["steps"]),
-        )
-    console.print(versions)
-    steps = Table("step", "runs", "inputs", "outputs", "after", "cpus", "gpus", "retries")
-    for step in summary["versions"][-1]["content"]["steps"]:
-        command = step["command"]
-        steps.add_row(
-            step["name"],
-            step["run"] or (command if isinstance(command, str) else " ".join(command)),
-            ", ".join(f"{k}={v}" for k, v in step["inputs"].items()),
-            ", ".join(step["outputs"]),
-            ", ".join(step["depends_on"]),
-            f"{step['resources']['cpus']:g}",
-            f"{step['resources']['gpus']:g}",
-            str(step["retries"]),
-        )
-    console.print(steps)
-
-
-# -- jobs --------------------------------------------------------------------------------------
 
 
 def parse_parameters(items: list[str]) -> dict[str, Any]:
@@ -186,7 +99,7 @@ def show_job(
             if as_json:
                 print_json(batch_job_summary(batch))
             elif not watch:
-                _print_batch_job(batch)
+                print_batch_job(batch)
             return
         if watch:
             _follow(ledger, job_id, as_json)
@@ -216,7 +129,7 @@ def list_jobs(
         table.add_row(
             job["id"],
             job["pipeline"],
-            _styled(job["status"]),
+            styled_status(job["status"]),
             f"{job['steps_done']}/{job['steps_total']}",
             job["executor"],
             job["submitted_at"][:19],
@@ -288,59 +201,9 @@ def job_output(
         write_batch_output(ledger, ledger.get_batch_job(job_id), dest)
 
 
-def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
-    if job.status != "succeeded":
-        raise InvalidInputError(f"batch job {job.id} is {job.status}: it has no output")
-    entry = FileEntry(path=dest.name, sha256=job.output_digest, size=0)
-    ledger.artifacts.materialize([entry], dest.parent)
-    console.print(f"Wrote {job.rows_done:,} predictions to {dest}")
-
-
-def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> BatchJob:
-    """Show the rows scored until the batch job ends; exit 1 unless it succeeded."""
-    job = ledger.get_batch_job(job_id)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("rows {task.fields[state]}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as bar:
-        task = bar.add_task(f"batch job {job_id[:8]}", total=job.rows, state=job.status)
-        while True:
-            bar.update(task, completed=job.rows_done, state=job.status)
-            if job.finished:
-                break
-            time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_batch_job(job_id)
-    if not quiet:
-        _print_batch_job(job)
-    if job.status != "succeeded":
-        raise typer.Exit(1)
-    return job
-
-
-def _print_batch_job(job: BatchJob) -> None:
-    console.print(
-        f"batch job [bold]{job.id}[/]  {job.endpoint}/{job.deployment} ({job.model})  "
-        f"{_styled(job.status)}"
-    )
-    if job.error:
-        console.print(f"[red]error:[/] {job.error}")
-    console.print(f"  input: {job.input_uri} (sha256:{job.input_digest[:16]}…)")
-    console.print(
-        f"  rows: {job.rows_done:,} of {job.rows:,}, mini-batches of {job.mini_batch_size:,}"
-    )
-    if job.output_digest:
-        console.print(
-            f"  output: sha256:{job.output_digest} in {job.duration_s:.2f} s "
-            f"({job.scoring_s:.2f} s scoring)"
-        )
-
-
-def _styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-
-
 def _print_job(job: Job) -> None:
     snapshot = job.snapshot
-    console.print(f"job [bold]{job.id}[/]  {job.pipeline_ref}  {_styled(job.status)}")
+    console.print(f"job [bold]{job.id}[/]  {job.pipeline_ref}  {styled_status(job.status)}")
     if job.error:
         console.print(f"[red]error:[/] {job.error}")
     details = {
@@ -359,7 +222,8 @@ def _print_job(job: Job) -> None:
     for name, step in job.steps.items():
         table.add_row(
             name,
-            _styled(step["status"]) + (f" ({step['error']})" if step["status"] == "failed" else ""),
+            styled_status(step["status"])
+            + (f" ({step['error']})" if step["status"] == "failed" else ""),
             str(step["attempt"]),
             f"{step['duration_s']:.2f} s" if step["duration_s"] else "",
             "\n".join(f"{k}: {v[:24]}…" for k, v in step["outputs"].items()),
@@ -404,18 +268,3 @@ def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
         _print_job(job)
     if job.status != "succeeded":
         raise typer.Exit(1)
-
-
-def worker() -> None:
-    """Run pipeline jobs: hear JobSubmitted on the bus and run each on its executor."""
-    from executors.worker import Worker  # the CLI's other commands never load executors
-    from ledger.cli.events import run_until_signalled
-
-    settings = load_settings()
-    instance = Worker(settings)
-    err_console.print(
-        f"Worker {instance.id}: executor {settings.executor}, store "
-        f"{settings.store_location.describe()}, bus "
-        f"{'NATS ' + describe_nats_url(settings.nats_url) if settings.nats_url else 'in-process'}"
-    )
-    run_until_signalled(instance.run)

@@ -1,0 +1,21 @@
+"""`ledger worker`: the process that runs pipeline jobs."""
+
+from __future__ import annotations
+
+from ledger.bus.jetstream import describe_nats_url
+from ledger.cli.context import err_console, load_settings
+
+
+def worker() -> None:
+    """Run pipeline jobs: hear JobSubmitted on the bus and run each on its executor."""
+    from executors.worker import Worker  # the CLI's other commands never load executors
+    from ledger.cli.events import run_until_signalled
+
+    settings = load_settings()
+    instance = Worker(settings)
+    err_console.print(
+        f"Worker {instance.id}: executor {settings.executor}, store "
+        f"{settings.store_location.describe()}, bus "
+        f"{'NATS ' + describe_nats_url(settings.nats_url) if settings.nats_url else 'in-process'}"
+    )
+    run_until_signalled(instance.run)
