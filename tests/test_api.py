@@ -432,7 +432,7 @@ def test_a_revoke_applied_by_another_process_is_refused_once_the_cache_expires(
     reader = api.auth("reader")
     assert api.client.get("/models", headers=reader).status_code == 200  # cached as valid
     services = api.client.app.state.services
-    with services._runner_lock:  # this server's follower stands still throughout
+    with services.follower.lock:  # this server's follower stands still throughout
         with Ledger(store.settings()) as other:
             other.revoke_token("reader-bot")
         runner = ProjectionRunner(store.settings())

@@ -1,0 +1,63 @@
+"""The thread that keeps this server's views up to date with the log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from ledger.settings import Settings
+from projections.base import Change
+from projections.following import follow_log
+from projections.runner import ProjectionRunner, ProjectionStatus
+
+# Called with the changes each commit made to the views, and when it committed.
+OnCommit = Callable[[list[Change], float], None]
+
+
+class ViewFollower:
+    """Applies the log to the views: on request (:meth:`sync`) and from a thread.
+
+    Writes by other processes reach the views through the thread: at once on PostgreSQL
+    (LISTEN/NOTIFY), within ``poll_interval`` on SQLite. ``lock`` is held while the
+    views are being brought up to date.
+    """
+
+    def __init__(
+        self, settings: Settings, *, poll_interval: float, on_commit: OnCommit | None = None
+    ) -> None:
+        self._runner = ProjectionRunner(settings, on_commit=on_commit)
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poll_interval = poll_interval
+        self.position = 0  # how far the views have reached
+        self.sync()
+        self._thread = threading.Thread(target=self._follow, name="view-follower", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread that follows the log (once)."""
+        self._thread.start()
+
+    def sync(self) -> int:
+        """Apply every event appended so far to the views; the position they reached."""
+        with self.lock:
+            self._runner.catch_up()
+            self.position = min(self._runner.positions().values())
+        return self.position
+
+    def status(self) -> list[ProjectionStatus]:
+        """Each view's position and state."""
+        with self.lock:
+            return self._runner.status()
+
+    def _follow(self) -> None:
+        with self._runner.db.listener() as listener:
+            wait_s = self._poll_interval if self._runner.db.kind == "sqlite" else 1.0
+            follow_log(self.sync, listener, self._stop, wait_s, what="api views")
+
+    def close(self) -> None:
+        """Stop the thread (if it runs) and close the views."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self.lock:
+            self._runner.close()
