@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.domain.base import EventMeta, acting
+from ledger.domain.data_asset import DataAsset
 from ledger.domain.endpoint import Endpoint, Resources, endpoint_id, validate_resources
+from ledger.domain.environment import Environment
 from ledger.domain.model import (
     FLAVORS,
     Model,
@@ -23,6 +26,8 @@ from ledger.domain.model import (
     model_id,
     model_version_id,
 )
+from ledger.domain.pipeline import Pipeline
+from ledger.domain.versioned import VersionedAsset
 from ledger.errors import InvalidInputError, RuleViolationError
 
 
@@ -225,3 +230,24 @@ def test_removing_a_tag_records_it_and_an_unknown_one_is_refused() -> None:
         with pytest.raises(InvalidInputError, match=f"^{name} has no tag 'k'$"):
             tagged.remove_tag("k")
     assert version.tags == {"keep": "1"}
+
+
+@pytest.mark.parametrize(
+    ("asset", "module"),
+    [(Environment, "environment"), (DataAsset, "data_asset"), (Pipeline, "pipeline")],
+)
+def test_each_kind_of_versioned_asset_records_events_under_its_own_topics(
+    asset: type[VersionedAsset], module: str
+) -> None:
+    # Logs already written hold these topics: they must keep resolving to the same classes.
+    for name in ("Created", "VersionRegistered"):
+        event_class = getattr(asset, name)
+        topic = f"ledger.domain.{module}:{asset.__name__}.{name}"
+        assert get_topic(event_class) == topic
+        assert resolve_topic(topic) is event_class
+        assert issubclass(event_class, asset.Event)
+        assert issubclass(event_class, getattr(VersionedAsset, name))
+    created = asset._create(asset.Created, id=uuid.uuid4(), name="x", origin="")
+    created.add_version("d" * 64, {"k": 1})
+    assert [type(e) for e in created.collect_events()] == [asset.Created, asset.VersionRegistered]
+    assert created.latest == {"version": 1, "digest": "d" * 64, "content": {"k": 1}}

@@ -16,16 +16,3 @@ class DataAsset(VersionedAsset):
     """A data asset name; each version records uri, digest and profile (rows, columns)."""
 
     kind = "data asset"
-
-    class Event(VersionedAsset.Event):
-        pass
-
-    class Created(Event, VersionedAsset.Created):
-        pass
-
-    class VersionRegistered(Event, VersionedAsset.VersionRegistered):
-        pass
-
-    @classmethod
-    def create(cls, name: str) -> DataAsset:
-        return cls._create(cls.Created, id=data_asset_id(name), name=name, origin="")

@@ -16,16 +16,3 @@ class Environment(VersionedAsset):
     """An environment name; registering an identical spec again reuses its version."""
 
     kind = "environment"
-
-    class Event(VersionedAsset.Event):
-        pass
-
-    class Created(Event, VersionedAsset.Created):
-        pass
-
-    class VersionRegistered(Event, VersionedAsset.VersionRegistered):
-        pass
-
-    @classmethod
-    def create(cls, name: str) -> Environment:
-        return cls._create(cls.Created, id=environment_id(name), name=name, origin="")

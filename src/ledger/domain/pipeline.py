@@ -57,15 +57,6 @@ class Pipeline(VersionedAsset):
 
     kind = "pipeline"
 
-    class Event(VersionedAsset.Event):
-        pass
-
-    class Created(Event, VersionedAsset.Created):
-        pass
-
-    class VersionRegistered(Event, VersionedAsset.VersionRegistered):
-        pass
-
     @classmethod
     def create(cls, name: str, cloned_from: str = "") -> Pipeline:
         return cls._create(cls.Created, id=pipeline_id(name), name=name, origin=cloned_from)

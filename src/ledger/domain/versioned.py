@@ -19,6 +19,16 @@ class VersionedAsset(LedgerAggregate):
 
     kind = "asset"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each kind of asset has events of its own, so that the log's topics say which kind
+        # changed (``ledger.domain.environment:Environment.Created``). Eventsourcing
+        # redefines the event classes found on the aggregate class itself, with that
+        # class's name: putting the shared ones there gives each kind its own.
+        for name in ("Created", "VersionRegistered"):
+            if name not in cls.__dict__:
+                setattr(cls, name, getattr(VersionedAsset, name))
+        super().__init_subclass__(**kwargs)
+
     def __init__(self) -> None:
         self.name = ""
         self.origin = ""
