@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.artifacts import ArtifactStore, FileEntry, hash_file, safe_relative_path
+from ledger.artifacts.files import hash_file
+from ledger.artifacts.paths import FileEntry, safe_relative_path
+from ledger.artifacts.store import ArtifactStore
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
 BINARY = bytes(range(256)) * 4 + b"\x00\r\n\xff"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger.application import Ledger
-from ledger.artifacts import FileEntry
+from ledger.artifacts.paths import FileEntry
 from ledger.errors import IntegrityViolationError, InvalidInputError
 
 

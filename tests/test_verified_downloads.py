@@ -23,7 +23,7 @@ import pytest
 
 from ledger.api import downloads
 from ledger.application import Ledger
-from ledger.artifacts import ArtifactStore
+from ledger.artifacts.store import ArtifactStore
 from ledger.settings import Settings
 from tests.conftest import Api, Cli, StoreFactory, free_port
 

@@ -24,7 +24,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from executors.features import numeric_features
 from executors.serving.replica import replica_actor
 from ledger.application import Ledger
-from ledger.artifacts import local_path
+from ledger.artifacts.paths import local_path
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.logging import get_logger

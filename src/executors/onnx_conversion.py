@@ -24,7 +24,7 @@ import onnxruntime
 from executors.features import numeric_features, random_features
 from executors.onnx_parity import Conversion, ParityError, compare, onnx_signature
 from ledger.application import Ledger
-from ledger.artifacts import local_path
+from ledger.artifacts.paths import local_path
 from ledger.domain.model import Lineage, ModelVersion
 from ledger.errors import InvalidInputError
 

@@ -10,7 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ledger.artifacts import ArtifactStore, FileEntry
+from ledger.artifacts.paths import FileEntry
+from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError
 
 FILE_PREFIX = "sha256:"

@@ -28,7 +28,8 @@ from typing import Any, TextIO
 from executors.graph import TaskCall, task_cancelled
 from executors.step_io import materialize_code, materialize_output, store_output
 from executors.streams import captured_output
-from ledger.artifacts import ArtifactStore, local_path
+from ledger.artifacts.paths import local_path
+from ledger.artifacts.store import ArtifactStore
 from ledger.pipeline_spec import StepSpec
 from ledger.step_results import ModelRequest, StepOutcome
 

@@ -16,14 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ledger.artifacts import (
-    CHUNK_SIZE,
-    ArtifactStore,
-    FileEntry,
-    ProgressCallback,
-    hash_file,
-    safe_relative_path,
-)
+from ledger.artifacts.files import CHUNK_SIZE, ProgressCallback, hash_file
+from ledger.artifacts.paths import FileEntry, safe_relative_path
+from ledger.artifacts.store import ArtifactStore
 from ledger.errors import IntegrityViolationError, InvalidInputError
 
 DamageKind = Literal["missing", "wrong size", "digest mismatch"]

@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
 
-from ledger.artifacts import ArtifactStore
+from ledger.artifacts.store import ArtifactStore
 from ledger.chain import ChainedRecorder, VerifyReport, verify_chain
 from ledger.domain import (
     ApiToken,

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ledger.artifacts import hash_file, scan_tree
+from ledger.artifacts.files import hash_file, scan_tree
 from ledger.errors import InvalidInputError
 
 TOP_VALUES = 5

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ledger.artifacts import ArtifactStore
+from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError
 from ledger.specs import content_digest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.artifacts import FileEntry
+from ledger.artifacts.paths import FileEntry
 
 
 @dataclass(frozen=True)

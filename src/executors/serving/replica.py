@@ -10,7 +10,8 @@ import numpy as np
 import ray
 
 from executors.serving.sessions import feeds, open_session, run
-from ledger.artifacts import ArtifactStore, FileEntry
+from ledger.artifacts.paths import FileEntry
+from ledger.artifacts.store import ArtifactStore
 
 
 class ModelReplica:

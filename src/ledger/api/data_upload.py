@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from ledger.artifacts import safe_relative_path
+from ledger.artifacts.paths import safe_relative_path
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 

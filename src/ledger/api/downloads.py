@@ -24,7 +24,7 @@ from ledger.artifact_integrity import (
     inspect_blob,
     verified_chunks,
 )
-from ledger.artifacts import ArtifactStore
+from ledger.artifacts.store import ArtifactStore
 from ledger.logging import get_logger
 
 log = get_logger(__name__)

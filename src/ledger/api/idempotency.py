@@ -81,6 +81,37 @@ class BodyFingerprint:
         return final.hexdigest()
 
 
+def request_key(scope: Scope, headers: dict[bytes, bytes], raw_key: bytes) -> str:
+    """What a request's answer is kept under: who sent it, to where, and its key."""
+    return hashlib.sha256(
+        b"\n".join(
+            [
+                headers.get(b"authorization", b""),
+                scope["method"].encode(),
+                scope.get("raw_path") or scope["path"].encode(),
+                scope["query_string"],
+                raw_key,
+            ]
+        )
+    ).hexdigest()
+
+
+async def replay(send: Send, status: int, content_type: str, body: bytes) -> None:
+    """Send a kept answer again, marked ``Idempotent-Replayed: true``."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"idempotent-replayed", b"true"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": bytes(body)})
+
+
 class Idempotency:
     """ASGI middleware keeping the first response to each Idempotency-Key."""
 
@@ -103,17 +134,7 @@ class Idempotency:
             detail = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"
             await problem(400, detail)(scope, receive, send)
             return
-        key = hashlib.sha256(
-            b"\n".join(
-                [
-                    headers.get(b"authorization", b""),
-                    scope["method"].encode(),
-                    scope.get("raw_path") or scope["path"].encode(),
-                    scope["query_string"],
-                    raw_key,
-                ]
-            )
-        ).hexdigest()
+        key = request_key(scope, headers, raw_key)
         body_hash = BodyFingerprint(_multipart_boundary(headers))
         # The request's commands are saved under this id: a retry after an answer that was
         # lost (or a 5xx) finds what they committed instead of doing it again.
@@ -146,18 +167,7 @@ class Idempotency:
             detail = "this Idempotency-Key was used with another request body"
             await problem(422, detail)(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type.encode()),
-                    (b"idempotent-replayed", b"true"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": bytes(body)})
+        await replay(send, status, content_type, body)
 
     async def _run_and_keep(
         self, key: str, scope: Scope, receive: Receive, send: Send, body_hash: BodyFingerprint

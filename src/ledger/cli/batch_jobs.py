@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.application import Ledger
-from ledger.artifacts import FileEntry
+from ledger.artifacts.paths import FileEntry
 from ledger.cli.context import WATCH_INTERVAL_S, console, err_console, styled_status
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.artifact_integrity import materialize_all_or_nothing
-from ledger.artifacts import FileEntry
+from ledger.artifacts.paths import FileEntry
 from ledger.commands.jobs import JobCommands
 from ledger.core import HistoryEntry
 from ledger.domain.data_asset import DataAsset, data_asset_id

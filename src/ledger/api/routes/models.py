@@ -35,7 +35,7 @@ from ledger.api.schemas import (
     VersionPage,
 )
 from ledger.application import Ledger
-from ledger.artifacts import check_no_clashes, safe_relative_path
+from ledger.artifacts.paths import check_no_clashes, safe_relative_path
 from ledger.domain.model import FLAVORS, ModelVersion
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.refs import check_name

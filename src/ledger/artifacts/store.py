@@ -1,4 +1,4 @@
-"""Content-addressed artifact store: files kept once, named by their sha256 digest.
+"""The content-addressed artifact store: files kept once, named by their sha256 digest.
 
 Blobs live at ``<root>/sha256/<first two hex digits>/<full hex digest>``. Every write goes
 to a temporary file on the same filesystem first and is then moved into place with
@@ -9,190 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
 
+from ledger.artifacts.files import ProgressCallback, hash_file, read_chunks, scan_tree
+from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
-
-CHUNK_SIZE = 1024 * 1024
-"""Bytes read at a time when hashing or copying; files are never read whole."""
-
-# What common filesystems hold: a name of up to 255 bytes, and a path well under
-# PATH_MAX (4096) once the folder it is written into is prepended.
-MAX_NAME_BYTES = 255
-MAX_PATH_BYTES = 2048
-
-_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_WINDOWS_DRIVE_RE = re.compile(r"[A-Za-z]:")
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of an artifact: where it goes (relative POSIX path) and what it holds."""
-
-    path: str
-    sha256: str
-    size: int
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready form, the inverse of :meth:`from_dict`."""
-        return {"path": self.path, "sha256": self.sha256, "size": self.size}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> FileEntry:
-        """Build an entry from :meth:`to_dict` output, checking field types."""
-        path, digest, size = data.get("path"), data.get("sha256"), data.get("size")
-        if not isinstance(path, str) or not isinstance(digest, str):
-            raise InvalidInputError(f"file entry needs string 'path' and 'sha256': {data!r}")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInputError(f"file entry needs a non-negative integer 'size': {data!r}")
-        return cls(path=path, sha256=check_digest(digest), size=size)
-
-
-def check_digest(digest: str) -> str:
-    """Return ``digest`` as lowercase hex, or raise InvalidInputError if it is no sha256."""
-    normalised = digest.strip().lower()
-    if not _DIGEST_RE.fullmatch(normalised):
-        raise InvalidInputError(f"not a sha256 hex digest: {digest!r}")
-    return normalised
-
-
-def safe_relative_path(path: str) -> str:
-    """Normalise a relative POSIX path, refusing anything that could escape its folder.
-
-    Empty paths, absolute paths (``/x``, ``C:\\x``, ``\\\\server\\x``), backslashes and
-    ``..`` components are refused with InvalidInputError; ``.`` components and repeated
-    slashes are dropped (``"./a//b"`` becomes ``"a/b"``).
-    """
-    if not path or not path.strip():
-        raise InvalidInputError("empty file path")
-    if "\0" in path:
-        raise InvalidInputError(f"file path contains a NUL character: {path!r}")
-    if "\\" in path:
-        raise InvalidInputError(f"file path must use '/' separators, not '\\': {path!r}")
-    if path.startswith("/") or _WINDOWS_DRIVE_RE.match(path):
-        raise InvalidInputError(f"file path must be relative, not absolute: {path!r}")
-    parts = [part for part in PurePosixPath(path).parts if part != "."]
-    if ".." in parts:
-        raise InvalidInputError(f"file path must not contain '..': {path!r}")
-    if not parts:
-        raise InvalidInputError(f"file path names no file: {path!r}")
-    for part in parts:
-        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-            raise InvalidInputError(
-                f"file name is longer than {MAX_NAME_BYTES} bytes: {part[:40]!r}..."
-            )
-    relative = "/".join(parts)
-    if len(relative.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
-        raise InvalidInputError(
-            f"file path is longer than {MAX_PATH_BYTES} bytes: {path[:40]!r}..."
-        )
-    return relative
-
-
-ProgressCallback = Callable[[int], None]
-"""Called with the number of bytes just processed."""
-
-
-def hash_file(path: Path, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
-    """Return ``(sha256 hex digest, size in bytes)`` of a file, read in chunks."""
-    hasher = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        for chunk in _chunks(stream):
-            hasher.update(chunk)
-            size += len(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-    return hasher.hexdigest(), size
-
-
-def scan_tree(source: Path) -> list[tuple[str, Path]]:
-    """List the regular files under directory ``source`` as sorted ``(relative path, path)``.
-
-    Symlinks are followed when their target stays inside ``source``; a symlink pointing
-    outside it (or a directory loop) is refused with InvalidInputError naming the link.
-    Other special files (sockets, FIFOs, devices) are skipped.
-    """
-    found: list[tuple[str, Path]] = []
-    _scan_directory(source, source, "", (source,), found)
-    found.sort(key=lambda item: item[0])
-    return found
-
-
-def _scan_directory(
-    directory: Path,
-    source: Path,
-    prefix: str,
-    ancestors: tuple[Path, ...],
-    found: list[tuple[str, Path]],
-) -> None:
-    with os.scandir(directory) as listing:
-        children = sorted(listing, key=lambda child: child.name)
-    for child in children:
-        relative = safe_relative_path(prefix + child.name)
-        path = Path(child.path)
-        if child.is_symlink():
-            is_dir, is_file = _follow_symlink(path, source, ancestors)
-        else:
-            # Not a link: the directory listing already knows the type (no stat call).
-            is_dir = child.is_dir(follow_symlinks=False)
-            is_file = not is_dir and child.is_file(follow_symlinks=False)
-        if is_dir:
-            _scan_directory(path, source, relative + "/", (*ancestors, path), found)
-        elif is_file:
-            found.append((relative, path))
-
-
-def _follow_symlink(link: Path, source: Path, ancestors: tuple[Path, ...]) -> tuple[bool, bool]:
-    """Check a symlink stays inside ``source`` and makes no loop; return (is_dir, is_file).
-
-    Only links need real paths resolved, so plain trees are scanned without it.
-    """
-    real = link.resolve()
-    if not real.exists():
-        raise InvalidInputError(f"broken symlink: {link}")
-    if not real.is_relative_to(source.resolve()):
-        raise InvalidInputError(f"symlink points outside the artifact directory: {link} -> {real}")
-    is_dir = real.is_dir()
-    if is_dir and real in {ancestor.resolve() for ancestor in ancestors}:
-        raise InvalidInputError(f"symlink makes a directory loop: {link}")
-    return is_dir, not is_dir and real.is_file()
-
-
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK_SIZE):
-        yield chunk
-
-
-def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
-    """Open a new, exclusively created temporary file in ``directory`` (umask applies)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    while True:
-        candidate = directory / f".{stem}.{secrets.token_hex(8)}.tmp"
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        return os.fdopen(fd, "wb"), candidate
-
-
-def _unlink_quietly(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def local_path(uri: str) -> Path:
-    """The path a ``file://`` URI names (data assets are recorded by URI)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "file":
-        raise InvalidInputError(f"not a local file URI: {uri!r}")
-    return Path(unquote(parts.path))
 
 
 class ArtifactStore:
@@ -398,7 +223,7 @@ def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
     hasher = hashlib.sha256()
     size = 0
     with stream, source.open("rb") as reader:
-        for chunk in _chunks(reader):
+        for chunk in read_chunks(reader):
             hasher.update(chunk)
             stream.write(chunk)
             size += len(chunk)
@@ -407,18 +232,17 @@ def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
-def check_no_clashes(paths: list[str]) -> None:
-    """Refuse duplicate paths and a path used both as a file and as a folder."""
-    seen: set[str] = set()
-    for path in paths:
-        if path in seen:
-            raise InvalidInputError(f"file path listed twice: {path!r}")
-        seen.add(path)
-    for path in paths:
-        parent = PurePosixPath(path).parent
-        while parent != PurePosixPath("."):
-            if parent.as_posix() in seen:
-                raise InvalidInputError(
-                    f"{parent.as_posix()!r} is both a file and the folder of {path!r}"
-                )
-            parent = parent.parent
+def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
+    """Open a new, exclusively created temporary file in ``directory`` (umask applies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = directory / f".{stem}.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), candidate
+
+
+def _unlink_quietly(path: Path) -> None:
+    path.unlink(missing_ok=True)
