@@ -156,8 +156,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_only_the_composition_roots_wire_the_layers_together() -> None:
     broken = [
-        f"{edge.importer} imports {edge.imported} ({edge.where}): "
-        f"{edge.importer.split('.')[0]} must not depend on {edge.imported.split('.')[0]}"
+        f"{edge.importer} imports {edge.imported} ({edge.where}): outside "
+        f"{' and '.join(COMPOSITION_ROOTS)}, {edge.importer.split('.')[0]} must not import "
+        f"{edge.imported.split('.')[0]}"
         for edge in layer_violations()
         if (edge.importer, edge.imported) not in KNOWN_VIOLATIONS
     ]
