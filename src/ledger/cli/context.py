@@ -33,8 +33,8 @@ from projections.views import Views
 console = Console()
 err_console = Console(stderr=True)
 
-WATCH_INTERVAL_S = 0.25
-STATUS_STYLE = {
+WATCH_INTERVAL_S = 0.25  # between reads while following a job
+STATUS_STYLE = {  # a job's or step's status -> its colour
     "submitted": "white",
     "running": "cyan",
     "cancelling": "yellow",

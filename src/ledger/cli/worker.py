@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ledger.bus.jetstream import describe_nats_url
 from ledger.cli.context import err_console, load_settings
+from ledger.cli.events import run_until_signalled
 
 
 def worker() -> None:
     """Run pipeline jobs: hear JobSubmitted on the bus and run each on its executor."""
     from executors.worker import Worker  # the CLI's other commands never load executors
-    from ledger.cli.events import run_until_signalled
 
     settings = load_settings()
     instance = Worker(settings)
