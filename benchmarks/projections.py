@@ -51,9 +51,9 @@ from ledger.domain import Endpoint, EventMeta, Model, ModelVersion, acting
 from ledger.domain.endpoint import endpoint_id
 from ledger.domain.model import model_id, model_version_id
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.runner import ProjectionRunner
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from projections.updater import ViewUpdater
 from projections.views import Views
 
 console = bench_console()
@@ -189,7 +189,7 @@ def measure_views(settings: Settings, samples: int) -> tuple[int, float, float, 
 
 def measure_read(settings: Settings, batch: int = 5_000) -> float:
     """Seconds to read and decode every event, writing nothing: a rebuild's ceiling."""
-    db, decoder = ViewDatabase(settings), EventDecoder()
+    db, decoder = LedgerDatabase(settings), EventDecoder()
     try:
         start, after = time.perf_counter(), 0
         while rows := db.read_events(after, batch):
@@ -202,7 +202,7 @@ def measure_read(settings: Settings, batch: int = 5_000) -> float:
 
 
 def measure_rebuild(settings: Settings) -> tuple[int, float]:
-    runner = ProjectionRunner(settings)
+    runner = ViewUpdater(settings)
     try:
         start = time.perf_counter()
         count = runner.rebuild()
@@ -215,7 +215,7 @@ def measure_as_of(settings: Settings, samples: int) -> list[float]:
     """Milliseconds per whole-registry as-of query at random positions."""
     views = Views.open(settings)
     try:
-        head = views.runner.head()
+        head = views.updater.head()
         views.registry(views.point_at(position=head))  # warm the caches once, unmeasured
         rng = random.Random(11)
         latencies = []
@@ -237,7 +237,7 @@ def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
         for change in changes:
             collected.append((committed_at - change.time_us / 1e6) * 1000)
 
-    runner = ProjectionRunner(settings, on_commit=on_commit)
+    runner = ViewUpdater(settings, on_commit=on_commit)
     runner.catch_up()
     collected.clear()
     stopping = threading.Event()

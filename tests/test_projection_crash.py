@@ -19,7 +19,7 @@ import psycopg
 
 from ledger.application import Ledger
 from projections.audit import AuditQuery
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
 from tests.conftest import PG_URL, StoreFactory
@@ -79,7 +79,7 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     fill(ledger, model_dir)
-    ProjectionRunner(ledger.settings).close()  # creates the view tables, applies nothing
+    ViewUpdater(ledger.settings).close()  # creates the view tables, applies nothing
     ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
     assert ledger_bin
     runner = subprocess.Popen(
@@ -100,7 +100,7 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
 
     views = Views.open(ledger.settings)  # the restart: catches up from where it stopped
     try:
-        assert set(views.runner.positions().values()) == {EVENTS}
+        assert set(views.updater.positions().values()) == {EVENTS}
         assert views.registry() == registry_from_aggregates(ledger)
         audit = views.audit(AuditQuery(limit=1000, after_position=killed_at - 500))
         assert [row["position"] for row in audit.items] == list(
@@ -109,7 +109,7 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
         (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
         assert count == EVENTS
         past = {p: views.registry(views.point_at(position=p)) for p in (killed_at, EVENTS // 2)}
-        views.runner.rebuild()
+        views.updater.rebuild()
         for position, registry in past.items():
             assert views.registry(views.point_at(position=position)) == registry
     finally:

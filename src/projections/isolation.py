@@ -13,8 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from ledger.logging import get_logger
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import create_side_tables
 from projections import view_errors
-from projections.database import ViewDatabase
 
 log = get_logger(__name__)
 
@@ -22,7 +23,7 @@ log = get_logger(__name__)
 class PoisonIsolation(ABC):
     """The runner's part that isolates an event its views cannot store."""
 
-    db: ViewDatabase
+    db: LedgerDatabase
 
     @abstractmethod
     def _write_batch(self, limit: int, only: str | None = None) -> int:
@@ -80,7 +81,7 @@ class PoisonIsolation(ABC):
                     event_type=event_type,
                     error=detail,
                 )
-                view_errors.ensure_table(self.db)
+                create_side_tables(self.db)
                 self._record_error(name, position, event_type, detail)
         return 1
 

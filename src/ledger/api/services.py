@@ -16,10 +16,12 @@ from ledger.bus.relay import RelayThread
 from ledger.domain import ApiToken
 from ledger.logging import get_logger
 from ledger.settings import Settings
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.following import follow_log
 from projections.base import Change
-from projections.following import follow_log
-from projections.runner import ProjectionRunner, ProjectionStatus
+from projections.status import ViewStatus
 from projections.tokens import token_holder
+from projections.updater import ViewUpdater
 from projections.views import Views
 
 T = TypeVar("T")
@@ -49,7 +51,7 @@ class ViewPool:
         self._lock = threading.Lock()
         self._shared: Views | None = None
         if settings.store_location.kind == "postgres":
-            self._shared = Views(ProjectionRunner(settings, []))
+            self._shared = Views(LedgerDatabase(settings))
             self._all.append(self._shared)
 
     @contextmanager
@@ -61,7 +63,7 @@ class ViewPool:
             try:
                 views = self._idle.get_nowait()
             except queue.Empty:
-                views = Views(ProjectionRunner(self._settings, []))
+                views = Views(LedgerDatabase(self._settings))
                 with self._lock:
                     self._all.append(views)
             try:
@@ -94,7 +96,7 @@ class ApiServices:
         self.relay = RelayThread(settings) if relay else None
         self._router: EndpointRouter | None = None
         self._router_lock = threading.Lock()
-        self._runner = ProjectionRunner(settings, on_commit=self._views_changed)
+        self._runner = ViewUpdater(settings, on_commit=self._views_changed)
         # Token hash -> (when read, (name, role) or None for no live token). Entries last
         # TOKEN_CACHE_S, and all go when this server's follower applies a token event.
         self._tokens: dict[str, tuple[float, tuple[str, str] | None]] = {}
@@ -168,7 +170,7 @@ class ApiServices:
             self._tokens_generation += 1
             self._tokens.clear()
 
-    def projection_status(self) -> list[ProjectionStatus]:
+    def projection_status(self) -> list[ViewStatus]:
         with self._runner_lock:
             return self._runner.status()
 
