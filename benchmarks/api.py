@@ -148,10 +148,10 @@ def fill(settings: Settings, models: range, progress: Progress) -> None:
         ledger.save(*aggregates)
         progress.advance(task)
     ledger.close()
-    runner = ViewUpdater(settings)
+    updater = ViewUpdater(settings)
     views = progress.add_task("ledger: bringing the views up to date", total=None)
-    runner.catch_up(lambda done, total: progress.update(views, completed=done, total=total))
-    runner.close()
+    updater.catch_up(lambda done, total: progress.update(views, completed=done, total=total))
+    updater.close()
     if settings.store_location.kind == "postgres":
         analyze_schema(settings.store, settings.pg_schema)
 

@@ -7,7 +7,7 @@ health reports) up to each event count, then measures on SQLite and PostgreSQL:
 - rebuild: every projection emptied and rebuilt from the log (events/s);
 - as-of: the whole registry (models, versions, tags, aliases, endpoints,
   deployments, traffic) at random past log positions (ms per query);
-- lag (PostgreSQL): a runner process follows the log with LISTEN/NOTIFY while
+- lag (PostgreSQL): an updater process follows the log with LISTEN/NOTIFY while
   commands are issued at a steady rate; lag = view commit time - event time.
 
     .venv/bin/python benchmarks/projections.py               # 100k and 1M events
@@ -202,13 +202,13 @@ def measure_read(settings: Settings, batch: int = 5_000) -> float:
 
 
 def measure_rebuild(settings: Settings) -> tuple[int, float]:
-    runner = ViewUpdater(settings)
+    updater = ViewUpdater(settings)
     try:
         start = time.perf_counter()
-        count = runner.rebuild()
+        count = updater.rebuild()
         return count, time.perf_counter() - start
     finally:
-        runner.close()
+        updater.close()
 
 
 def measure_as_of(settings: Settings, samples: int) -> list[float]:
@@ -237,11 +237,11 @@ def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
         for change in changes:
             collected.append((committed_at - change.time_us / 1e6) * 1000)
 
-    runner = ViewUpdater(settings, on_commit=on_commit)
-    runner.catch_up()
+    updater = ViewUpdater(settings, on_commit=on_commit)
+    updater.catch_up()
     collected.clear()
     stopping = threading.Event()
-    thread = threading.Thread(target=runner.follow, args=(stopping,))
+    thread = threading.Thread(target=updater.follow, args=(stopping,))
     thread.start()
     ready.set()
     stop.wait()
@@ -252,7 +252,7 @@ def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
 
 
 def measure_lag(settings: Settings, rate: int, seconds: float) -> tuple[list[float], float]:
-    """Issue commands at ``rate``/s for ``seconds`` while a runner process follows."""
+    """Issue commands at ``rate``/s for ``seconds`` while an updater process follows."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop, lags = ctx.Event(), ctx.Event(), ctx.Queue()
     process = ctx.Process(target=_follow, args=(settings, ready, stop, lags))
@@ -348,7 +348,7 @@ LIMITS = [
     "(creating the tables and indexes), which is why the smaller log comes out slower.",
     "as-of: the registry at a past position is read through the interval indexes and "
     "assembled in Python (about 10,000 live rows at the head).",
-    "lag: the runner wakes on NOTIFY; most of the lag is its transaction and the two cores "
+    "lag: the updater wakes on NOTIFY; most of the lag is its transaction and the two cores "
     "shared with the command issuer and PostgreSQL.",
 ]
 

@@ -347,7 +347,7 @@ def test_a_store_outage_while_applying_propagates(
     """The caller retries later: an outage is never recorded as a view error."""
     from projections.updater import ViewUpdater
 
-    runner = ViewUpdater(store.settings())
+    updater = ViewUpdater(store.settings())
     try:
         outage = psycopg.OperationalError if store.kind == "postgres" else sqlite3.OperationalError
 
@@ -355,10 +355,10 @@ def test_a_store_outage_while_applying_propagates(
             raise outage("the store went away")
 
         with monkeypatch.context() as patched, pytest.raises(outage):
-            patched.setattr(runner.db, "read_events", down)
-            runner.catch_up()
-        assert all(s.errors == 0 for s in runner.status())
-        runner.catch_up()
-        assert sum(1 for s in runner.status() if s.errors) == poisoned_log
+            patched.setattr(updater.db, "read_events", down)
+            updater.catch_up()
+        assert all(s.errors == 0 for s in updater.status())
+        updater.catch_up()
+        assert sum(1 for s in updater.status() if s.errors) == poisoned_log
     finally:
-        runner.close()
+        updater.close()

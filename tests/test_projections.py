@@ -115,7 +115,7 @@ def test_incremental_views_equal_a_rebuild(ledger: Ledger, views: Views, model_d
     assert views.registry() == incremental
 
 
-def test_runner_resumes_where_it_stopped_and_applies_nothing_twice(
+def test_the_view_updater_resumes_where_it_stopped_and_applies_nothing_twice(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     lifecycle(ledger, model_dir)
@@ -133,22 +133,22 @@ def test_runner_resumes_where_it_stopped_and_applies_nothing_twice(
     views.close()
 
 
-def test_runners_taking_turns_never_double_apply(
+def test_view_updaters_taking_turns_never_double_apply(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
-    """Two runners (as two processes) alternate; each notices the other's batches."""
-    runners = [ViewUpdater(store.settings(), batch_size=3) for _ in range(2)]
+    """Two view updaters (as two processes) alternate; each notices the other's batches."""
+    updaters = [ViewUpdater(store.settings(), batch_size=3) for _ in range(2)]
     lifecycle(ledger, model_dir)
     turn = 0
-    while runners[turn % 2].run_batch():
+    while updaters[turn % 2].run_batch():
         turn += 1
     assert turn > 2
     (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
     assert count == ledger.event_count()
-    views = Views(runners[0].db)
+    views = Views(updaters[0].db)
     assert views.registry() == registry_from_aggregates(ledger)
-    for runner in runners:
-        runner.close()
+    for updater in updaters:
+        updater.close()
 
 
 def test_a_projection_can_run_alone(ledger: Ledger, store: StoreFactory, model_dir: Path) -> None:
@@ -390,7 +390,7 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
 def test_follow_applies_new_events_as_they_are_written(
     ledger: Ledger, store: StoreFactory, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the runner. Its safety-net poll is
+    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the updater. Its safety-net poll is
     made longer than the test may take, so the events can only arrive by a notification."""
     applied: list[int] = []
     idle = threading.Event()
@@ -409,9 +409,9 @@ def test_follow_applies_new_events_as_they_are_written(
         follow_log(catch_up_then_tell, listener, stop, wait_s, **options)
 
     monkeypatch.setattr(updater_module, "follow_log", follow_log_without_polling)
-    runner = ViewUpdater(store.settings(), on_commit=on_commit)
+    updater = ViewUpdater(store.settings(), on_commit=on_commit)
     stop = threading.Event()
-    follower = threading.Thread(target=runner.follow, args=(stop, 0.02))
+    follower = threading.Thread(target=updater.follow, args=(stop, 0.02))
     follower.start()
     try:
         assert idle.wait(30), "the follower did not start"
@@ -422,7 +422,7 @@ def test_follow_applies_new_events_as_they_are_written(
         stop.set()
         ledger.set_tags("live:1", {"wake": "up"})  # a notification ends the follower's wait
         follower.join(30)
-        runner.close()
+        updater.close()
     assert not follower.is_alive()
 
 
@@ -430,21 +430,21 @@ def test_a_rebuild_that_died_half_way_is_started_again(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     lifecycle(ledger, model_dir)
-    runner = ViewUpdater(store.settings(), batch_size=5)
-    runner.catch_up()
+    updater = ViewUpdater(store.settings(), batch_size=5)
+    updater.catch_up()
     # As a bulk rebuild leaves things when its process dies: views half empty, heartbeat set.
     store.sql("DELETE FROM ledger_view_versions")
     store.sql(
         "UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (int(time.time() * 1e6),)
     )
     ledger.set_tags("iris", {"after": "crash"})
-    assert runner.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
+    assert updater.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
     stale = int((time.time() - 3600) * 1e6)
     store.sql("UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (stale,))
-    runner.catch_up()
-    assert Views(runner.db).registry() == registry_from_aggregates(ledger)
+    updater.catch_up()
+    assert Views(updater.db).registry() == registry_from_aggregates(ledger)
     assert store.sql("SELECT rebuild_heartbeat_us FROM ledger_view_generation") == [(0,)]
-    runner.close()
+    updater.close()
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # PostgreSQL has no helper

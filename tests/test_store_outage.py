@@ -36,7 +36,7 @@ def test_the_cli_reports_a_lost_store_in_one_line(
     monkeypatch.setattr(ViewUpdater, "catch_up", lost)
     result = cli("model", "list")
     # Only the CLI's own lines: a server another test left in this process may log its
-    # follower's retries through the patched runner meanwhile.
+    # follower's retries through the patched view updater meanwhile.
     own = [line for line in result.err.strip().splitlines() if not line.startswith("{")]
     assert result.code == 1 and "Traceback" not in result.err, result
     assert len(own) == 1 and own[0].startswith("error: the event store is unavailable"), own
@@ -58,7 +58,7 @@ def test_a_write_whose_views_cannot_catch_up_is_answered_as_committed(
     services = api.client.app.state.services
     catch_up = ViewUpdater.catch_up
 
-    def store_gone(runner: ViewUpdater, *args: Any, **kwargs: Any) -> int:
+    def store_gone(updater: ViewUpdater, *args: Any, **kwargs: Any) -> int:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(ViewUpdater, "catch_up", store_gone)
@@ -112,7 +112,7 @@ def test_a_store_outage_in_the_idempotency_check_is_a_503(
 def test_an_endpoint_written_ahead_of_its_views_is_answered_from_the_command(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def store_gone(runner: ViewUpdater, *args: Any, **kwargs: Any) -> int:
+    def store_gone(updater: ViewUpdater, *args: Any, **kwargs: Any) -> int:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(ViewUpdater, "catch_up", store_gone)

@@ -1,4 +1,4 @@
-"""What every projection shares: the decoded event it applies, and its tables."""
+"""What every read model shares: the decoded event it applies, and its tables."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ReadModel(ABC):
     """A read model: tables, and how each kind of event changes them.
 
     Subclasses list their ``tables`` and map event types to handlers in
-    ``handlers()``. Keyed tables are kept in memory between batches (the runner
+    ``handlers()``. Keyed tables are kept in memory between batches (the updater
     reloads them whenever another process moved the tracked position), so
     applying an event costs no database round trip; ``flush`` writes what changed.
     """

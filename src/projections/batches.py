@@ -38,14 +38,14 @@ MAX_CONFLICTS = 100
 
 
 class _Tracked(NamedTuple):
-    """What a runner's in-memory state stands for: the generation and each position."""
+    """What an updater's in-memory state stands for: the generation and each position."""
 
     generation: int
     positions: dict[str, int]
 
 
 class _Moved(Exception):
-    """Another runner wrote the same projections since this one read them."""
+    """Another updater wrote the same projections since this one read them."""
 
 
 class BatchApplier(PoisonIsolation):
@@ -70,7 +70,7 @@ class BatchApplier(PoisonIsolation):
         self._history = HistoryWriter()
         # What the in-memory state of the projections stands for (None: load it first).
         self._loaded: _Tracked | None = None
-        # Part of a bulk rebuild: the tables exist (unindexed), other runners are waiting,
+        # Part of a bulk rebuild: the tables exist (unindexed), other updaters are waiting,
         # and rows of keyed tables are written at the end (``finish_bulk_load``).
         self._bulk_load = bulk_load
         if not bulk_load:
@@ -120,7 +120,7 @@ class BatchApplier(PoisonIsolation):
     def _write_batch(self, limit: int, only: str | None = None) -> int:
         """Read up to ``limit`` events, apply them (to projection ``only``, or to all) and
         commit the rows with the positions; return how many were read. Raises _Moved when
-        another runner moved the positions since they were read."""
+        another updater moved the positions since they were read."""
         if self._loaded is None or self._loaded != self._current_state():
             try:
                 self._load()
@@ -251,7 +251,7 @@ class BatchApplier(PoisonIsolation):
 
     def finish_bulk_load(self) -> None:
         """Write what a bulk load kept in memory (current rows, open history intervals)
-        and tell other runners the rebuild is over."""
+        and tell other updaters the rebuild is over."""
         writes = PendingWrites()
         for projection in self.projections:
             projection.flush(writes, into_empty=True)

@@ -1,7 +1,7 @@
 """Which entity each aggregate is: names for events that do not carry one.
 
 Only an aggregate's first event names it (``Model.Registered`` has the name,
-``Model.Tagged`` does not), so the runner keeps a directory from aggregate id
+``Model.Tagged`` does not), so the updater keeps a directory from aggregate id
 to entity, in a table next to the views and in memory for the ids it has seen.
 """
 
@@ -65,7 +65,7 @@ _CREATED_BY: dict[str, EntityOf] = {
 }
 
 
-# A decoded event before the runner knows its entity: (position, aggregate id, aggregate
+# A decoded event before the updater knows its entity: (position, aggregate id, aggregate
 # version, event type, fields, time in microseconds). A plain tuple: one is made per event.
 Stored = tuple[int, str, int, str, dict[str, Any], int]
 

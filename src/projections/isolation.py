@@ -1,6 +1,6 @@
 """Finding the one event a view cannot store, so that the views go on without it.
 
-When writing a batch fails on the data (see ``view_errors.is_data_error``), the runner
+When writing a batch fails on the data (see ``view_errors.is_data_error``), the updater
 halves the batch until the failing event is the only one left, committing what comes
 before it; then it applies that event to each view on its own. A view that still
 fails records the event as its error and passes it (its position moves on in the same
@@ -21,7 +21,7 @@ log = get_logger(__name__)
 
 
 class PoisonIsolation(ABC):
-    """The runner's part that isolates an event its views cannot store."""
+    """The updater's part that isolates an event its views cannot store."""
 
     db: LedgerDatabase
 
@@ -36,7 +36,7 @@ class PoisonIsolation(ABC):
     @abstractmethod
     def _pass_event(self, names: list[str], position: int, record: Callable[[], None]) -> None:
         """Move ``names`` to ``position`` in one transaction (checking that nobody moved
-        them) and run ``record`` there; raise when another runner moved them."""
+        them) and run ``record`` there; raise when another updater moved them."""
 
     def _isolate(self, limit: int) -> int:
         """Some event among the next ``limit`` cannot be stored: commit the events before

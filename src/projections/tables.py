@@ -228,7 +228,7 @@ class HistoryWriter:
 
     @staticmethod
     def written_up_to(db: LedgerDatabase) -> int:
-        """The id the next history row written gets (to notice another runner's writes)."""
+        """The id the next history row written gets (to notice another updater's writes)."""
         return int(db.execute(f"SELECT max(id) FROM {HISTORY_TABLE}")[0][0] or 0) + 1
 
     def open(self, table: str, row: Row, position: int) -> int:

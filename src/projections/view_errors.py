@@ -2,7 +2,7 @@
 
 An event committed before the ledger refused such values (a NUL in PostgreSQL text, an
 integer beyond 64 bits, a NaN in the stored JSON) fails the same way every time a view
-applies it. Rather than block every later event, the runner records it here as that
+applies it. Rather than block every later event, the updater records it here as that
 view's error, skips it for that view, and goes on; ``projections status`` and
 ``/health`` report what was recorded. An outage is not such an event: it propagates,
 and the caller tries again later.

@@ -177,8 +177,8 @@ class LedgerDatabase(RowWrites):
     def transaction(self) -> Iterator[None]:
         """A write transaction; commits on success, rolls back on any error.
 
-        SQLite takes its write lock at BEGIN, so two runners never interleave;
-        on PostgreSQL the runner locks its tracking rows for the same effect.
+        SQLite takes its write lock at BEGIN, so two writers never interleave; on
+        PostgreSQL the view updater locks its position rows for the same effect.
         """
         if self.kind == "postgres":
             with self._pg_transaction():
