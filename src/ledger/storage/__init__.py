@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import os
 
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
 from ledger.settings import Settings
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import create_side_tables
 
 APPLICATION_NAME = "Ledger"
 
@@ -49,12 +54,6 @@ def ensure_store(settings: Settings) -> None:
     """Create the store ``settings`` name if it is new: the event store's tables (events,
     snapshots, hash chain, command ids) and every side table. The views' tables are the
     view updater's to create."""
-    from eventsourcing.persistence import InfrastructureFactory
-    from eventsourcing.utils import Environment
-
-    from ledger.storage.database import LedgerDatabase
-    from ledger.storage.side_tables import create_side_tables
-
     # Named as the application is (LedgerCore.name): eventsourcing names the tables after it.
     environment = Environment(APPLICATION_NAME, {**os.environ, **eventsourcing_env(settings)})
     factory = InfrastructureFactory.construct(environment)
