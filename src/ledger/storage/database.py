@@ -274,7 +274,8 @@ class LedgerDatabase(RowWrites):
         )
 
     def _events_exist(self) -> bool:
-        """Whether the event store's table exists (it does once the ledger has opened it)."""
+        """Whether the event store's table exists (it does once the store is set up, by
+        ``ensure_store`` or the ledger)."""
         if not self._events_table_seen:
             self._events_table_seen = self.table_exists(self.events_table[0])
         return self._events_table_seen
