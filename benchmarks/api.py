@@ -69,7 +69,7 @@ from ledger.application import Ledger
 from ledger.domain import EventMeta, Model, ModelVersion, acting
 from ledger.domain.model import VersionSpec
 from ledger.settings import Settings
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 
 VERSIONS_PER_MODEL = 100
 TEAMS = 20
@@ -148,10 +148,10 @@ def fill(settings: Settings, models: range, progress: Progress) -> None:
         ledger.save(*aggregates)
         progress.advance(task)
     ledger.close()
-    runner = ProjectionRunner(settings)
+    updater = ViewUpdater(settings)
     views = progress.add_task("ledger: bringing the views up to date", total=None)
-    runner.catch_up(lambda done, total: progress.update(views, completed=done, total=total))
-    runner.close()
+    updater.catch_up(lambda done, total: progress.update(views, completed=done, total=total))
+    updater.close()
     if settings.store_location.kind == "postgres":
         analyze_schema(settings.store, settings.pg_schema)
 

@@ -51,7 +51,7 @@ from executors.leases import WorkerLeases
 from ledger.application import Ledger
 from ledger.domain.job import Job
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 CHAIN = 50
 FIRST_STEP_TARGET_MS = 500.0
@@ -121,7 +121,7 @@ def wait_finished(ledger: Ledger, job_id: str, timeout: float = 300) -> Job:
 
 def wait_for_worker(settings: Settings, timeout: float = 120) -> None:
     """Until the worker holds a lease: it has started, its executor (Ray) included."""
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     leases = WorkerLeases(db, settings.worker_lease_s)
     leases.create()
     try:

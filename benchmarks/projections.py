@@ -7,7 +7,7 @@ health reports) up to each event count, then measures on SQLite and PostgreSQL:
 - rebuild: every projection emptied and rebuilt from the log (events/s);
 - as-of: the whole registry (models, versions, tags, aliases, endpoints,
   deployments, traffic) at random past log positions (ms per query);
-- lag (PostgreSQL): a runner process follows the log with LISTEN/NOTIFY while
+- lag (PostgreSQL): an updater process follows the log with LISTEN/NOTIFY while
   commands are issued at a steady rate; lag = view commit time - event time.
 
     .venv/bin/python benchmarks/projections.py               # 100k and 1M events
@@ -51,9 +51,9 @@ from ledger.domain import Endpoint, EventMeta, Model, ModelVersion, acting
 from ledger.domain.endpoint import endpoint_id
 from ledger.domain.model import model_id, model_version_id
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.runner import ProjectionRunner
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from projections.updater import ViewUpdater
 from projections.views import Views
 
 console = bench_console()
@@ -189,7 +189,7 @@ def measure_views(settings: Settings, samples: int) -> tuple[int, float, float, 
 
 def measure_read(settings: Settings, batch: int = 5_000) -> float:
     """Seconds to read and decode every event, writing nothing: a rebuild's ceiling."""
-    db, decoder = ViewDatabase(settings), EventDecoder()
+    db, decoder = LedgerDatabase(settings), EventDecoder()
     try:
         start, after = time.perf_counter(), 0
         while rows := db.read_events(after, batch):
@@ -202,20 +202,20 @@ def measure_read(settings: Settings, batch: int = 5_000) -> float:
 
 
 def measure_rebuild(settings: Settings) -> tuple[int, float]:
-    runner = ProjectionRunner(settings)
+    updater = ViewUpdater(settings)
     try:
         start = time.perf_counter()
-        count = runner.rebuild()
+        count = updater.rebuild()
         return count, time.perf_counter() - start
     finally:
-        runner.close()
+        updater.close()
 
 
 def measure_as_of(settings: Settings, samples: int) -> list[float]:
     """Milliseconds per whole-registry as-of query at random positions."""
     views = Views.open(settings)
     try:
-        head = views.runner.head()
+        head = views.updater.head()
         views.registry(views.point_at(position=head))  # warm the caches once, unmeasured
         rng = random.Random(11)
         latencies = []
@@ -237,11 +237,11 @@ def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
         for change in changes:
             collected.append((committed_at - change.time_us / 1e6) * 1000)
 
-    runner = ProjectionRunner(settings, on_commit=on_commit)
-    runner.catch_up()
+    updater = ViewUpdater(settings, on_commit=on_commit)
+    updater.catch_up()
     collected.clear()
     stopping = threading.Event()
-    thread = threading.Thread(target=runner.follow, args=(stopping,))
+    thread = threading.Thread(target=updater.follow, args=(stopping,))
     thread.start()
     ready.set()
     stop.wait()
@@ -252,7 +252,7 @@ def _follow(settings: Settings, ready: Any, stop: Any, lags: Any) -> None:
 
 
 def measure_lag(settings: Settings, rate: int, seconds: float) -> tuple[list[float], float]:
-    """Issue commands at ``rate``/s for ``seconds`` while a runner process follows."""
+    """Issue commands at ``rate``/s for ``seconds`` while an updater process follows."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop, lags = ctx.Event(), ctx.Event(), ctx.Queue()
     process = ctx.Process(target=_follow, args=(settings, ready, stop, lags))
@@ -348,7 +348,7 @@ LIMITS = [
     "(creating the tables and indexes), which is why the smaller log comes out slower.",
     "as-of: the registry at a past position is read through the interval indexes and "
     "assembled in Python (about 10,000 live rows at the head).",
-    "lag: the runner wakes on NOTIFY; most of the lag is its transaction and the two cores "
+    "lag: the updater wakes on NOTIFY; most of the lag is its transaction and the two cores "
     "shared with the command issuer and PostgreSQL.",
 ]
 

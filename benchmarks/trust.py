@@ -58,7 +58,7 @@ from ledger.domain import EventMeta, acting
 from ledger.domain.model import model_version_id
 from ledger.proofs import check_checkpoints, prove_entity
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 console = bench_console()
 HERE = Path(__file__).resolve().parent
@@ -123,7 +123,7 @@ def measure(settings: Settings, public: Any, verifier: ModuleType) -> dict[str, 
     with Ledger(settings) as ledger:
         add_events(ledger, 1_000)
     second, next_s = seconds(lambda: checkpoint_now(settings)[0])
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         (_, checks), verify_s = seconds(lambda: check_checkpoints(db, [first, second], public))
         assert all(check.ok for check in checks), checks

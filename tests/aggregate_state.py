@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger.application import Ledger
 from ledger.domain import Endpoint, Model
-from projections.timestamps import to_microseconds
+from ledger.storage.timestamps import to_microseconds
 
 
 def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ledger.application import Ledger
 from ledger.bus import Delivery
 from ledger.domain import EventMeta, Model, acting
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 from tests.conftest import free_port
 from tests.conftest import wait_for as wait_for  # re-exported: the bus tests import it here
 
@@ -58,7 +58,7 @@ def record(delivery: Delivery) -> None:
 
 def handled_rows(settings: Settings) -> list[tuple[Any, ...]]:
     """(event id, position, aggregate id, aggregate version, attempt) in commit order."""
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         if not db.table_exists(HANDLED):
             return []

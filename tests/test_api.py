@@ -427,7 +427,7 @@ def test_a_revoke_applied_by_another_process_is_refused_once_the_cache_expires(
     api: Api, store: StoreFactory
 ) -> None:
     from ledger.application import Ledger
-    from projections.runner import ProjectionRunner
+    from projections.updater import ViewUpdater
 
     reader = api.auth("reader")
     assert api.client.get("/models", headers=reader).status_code == 200  # cached as valid
@@ -435,9 +435,9 @@ def test_a_revoke_applied_by_another_process_is_refused_once_the_cache_expires(
     with services.follower.lock:  # this server's follower stands still throughout
         with Ledger(store.settings()) as other:
             other.revoke_token("reader-bot")
-        runner = ProjectionRunner(store.settings())
-        runner.catch_up()  # another process brings the views up to the revoke
-        runner.close()
+        updater = ViewUpdater(store.settings())
+        updater.catch_up()  # another process brings the views up to the revoke
+        updater.close()
         # Refused once the cached answer expires (TOKEN_CACHE_S; how soon is not this
         # test's business): the server reads the views, not only its own follower.
         wait_for(

@@ -23,9 +23,9 @@ from ledger.bus.relay import Relay, relayed_position
 from ledger.bus.relay_state import RelayLock
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.feed import read_feed
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from ledger.storage.feed import read_feed
 from tests.bus_support import (
     NATS_URL,
     PrivateNats,
@@ -45,7 +45,7 @@ from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
 
 
 def relayed(settings: Settings) -> int:
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         found = relayed_position(db, settings.nats_stream)
         return found[0] if found else 0
@@ -173,7 +173,7 @@ def test_a_failing_handlers_own_writes_are_rolled_back(
 
 
 def _failed_positions(settings: Settings) -> list[object]:
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         return [event["position"] for event in failed_events(db, "writer")]
     finally:
@@ -228,7 +228,7 @@ def test_a_batch_stopped_at_a_retry_keeps_the_records_of_events_handled_before(
 
 
 def _envelopes(settings: Settings, head: int) -> list[dict[str, Any]]:
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         return read_feed(db, EventDecoder(), 0, head)
     finally:
@@ -428,7 +428,7 @@ def test_a_relay_records_what_it_finds_already_in_the_stream(nats_store: StoreFa
 
 
 def _head(settings: Settings) -> int:
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         return db.head_position()
     finally:
@@ -499,7 +499,8 @@ def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_
     head = append_events(settings, aggregates=4, per_aggregate=25)
     with in_background(Relay(settings).run):
         wait_for(lambda: relayed(settings) == head, 30, "the relay")
-    env = {**os.environ, **nats_store.env(), "PYTHONPATH": str(Path(__file__).parent.parent)}
+    root = Path(__file__).parent.parent  # the tests, and this tree's sources before any install
+    env = {**os.environ, **nats_store.env(), "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
 
     def consumer(die_in_handler: int, die_before_ack: int) -> subprocess.Popen[bytes]:
         arguments = [str(die_in_handler), str(die_before_ack), str(CONSUMER_BATCH)]

@@ -33,7 +33,7 @@ from ledger.merkle import (
     verify_inclusion,
 )
 from ledger.proofs import prove_entity
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
 
 VERIFIER = Path(__file__).parents[1] / "scripts" / "verify_proof.py"
@@ -229,7 +229,7 @@ def test_incremental_checkpoints_match_a_full_recomputation(
     first, _ = checkpoint_now(settings)
     fill(settings, model_dir, versions=3)
     second, _ = checkpoint_now(settings)
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         size, _, root = log_root(db)
         assert (second.tree_size, second.root_hash) == (size, root.hex())
@@ -261,7 +261,7 @@ def test_block_cache_speeds_checkpoints_and_proofs_but_never_decides(
     checkpoint_now(settings)
     add_tags(settings, 300)
     latest, _ = checkpoint_now(settings)  # continues from the 2 blocks the first one kept
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         assert [b.first for b in stored_blocks(db)] == [1, 257, 513]
         size, _, root = log_root(db)
@@ -269,7 +269,7 @@ def test_block_cache_speeds_checkpoints_and_proofs_but_never_decides(
     finally:
         db.close()
     store.sql("UPDATE ledger_merkle_blocks SET hash = ? WHERE block = 1", ("00" * 32,))
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         proof = prove_entity(db, "model:other:1", latest)  # the stale cache is not trusted
     finally:

@@ -22,23 +22,6 @@ FORBIDDEN = {
     "projections": ("executors",),
 }
 
-# (importer, imported) pairs that break the rule today. The lead empties this list when
-# merging issue 17: these modules are being moved into ledger.storage by another helper.
-KNOWN_VIOLATIONS = {
-    ("ledger.bus.handled", "projections.database"),
-    ("ledger.bus.local", "projections.database"),
-    ("ledger.bus.log_reader", "projections.database"),
-    ("ledger.bus.log_reader", "projections.decoding"),
-    ("ledger.bus.log_reader", "projections.feed"),
-    ("ledger.bus.relay", "projections.database"),
-    ("ledger.bus.relay_state", "projections.database"),
-    ("ledger.bus.stream_trust", "projections.database"),
-    ("ledger.checkpoint_service", "projections.database"),
-    ("ledger.checkpoints", "projections.database"),
-    ("ledger.log_tree", "projections.database"),
-    ("ledger.proofs", "projections.database"),
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -160,15 +143,8 @@ def test_only_the_composition_roots_wire_the_layers_together() -> None:
         f"{' and '.join(COMPOSITION_ROOTS)}, {edge.importer.split('.')[0]} must not import "
         f"{edge.imported.split('.')[0]}"
         for edge in layer_violations()
-        if (edge.importer, edge.imported) not in KNOWN_VIOLATIONS
     ]
     assert not broken, "\n".join(broken)
-
-
-def test_the_known_violations_are_all_still_there() -> None:
-    current = {(edge.importer, edge.imported) for edge in layer_violations()}
-    fixed = sorted(KNOWN_VIOLATIONS - current)
-    assert not fixed, f"no longer violated: remove from KNOWN_VIOLATIONS: {fixed}"
 
 
 def test_no_modules_import_each_other_in_a_cycle() -> None:

@@ -66,7 +66,7 @@ def _assert_example_succeeded(ledger: Ledger, views: Views, job_id: str) -> None
     }
     assert version.spec["metrics"]["accuracy"] > 0.8
     assert job.steps["evaluate"]["metrics"]["forest_accuracy"] > 0.8
-    views.runner.catch_up()
+    views.updater.catch_up()
     upstream = set(views.lineage(f"model:{model_ref}", depth=3).nodes)
     assert {f"job:{job_id}", "data:iris:1", "pipeline:iris-train:1"} <= upstream
 

@@ -10,17 +10,18 @@ import time
 from typing import Any
 
 from ledger.bus import BusEvent, Delivery, Outcome
-from ledger.bus.handled import HANDLED_TABLE, HandledEvents, Pending, failed_events
+from ledger.bus.handled import HandledEvents, Pending, failed_events
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.feed import read_feed
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from ledger.storage.feed import read_feed
+from ledger.storage.side_tables import HANDLED_EVENTS
 from tests.bus_support import append_events, record
 from tests.conftest import StoreFactory
 
 
 def pending(settings: Settings, head: int) -> list[Pending]:
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         envelopes: list[dict[str, Any]] = read_feed(db, EventDecoder(), 0, head)
     finally:
@@ -63,7 +64,7 @@ def test_a_handled_event_is_recorded_with_its_consumer_outcome_and_time(
         outcomes = handled.handle("c", lambda d: consumers.append(d.consumer), batch)
         after = int(time.time() * 1e6)
         rows = handled.db.execute(
-            f"SELECT consumer, position, outcome, error, handled_at_us FROM {HANDLED_TABLE}"
+            f"SELECT consumer, position, outcome, error, handled_at_us FROM {HANDLED_EVENTS}"
         )
     finally:
         handled.close()

@@ -27,7 +27,9 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.settings import Settings
-from projections.database import POSTGRES_CHANNEL, ViewDatabase
+from ledger.storage import ensure_store
+from ledger.storage.connections import POSTGRES_CHANNEL
+from ledger.storage.database import LedgerDatabase
 from projections.views import Views
 from tests.conftest import assert_user_error, free_port, run_cli
 from tests.executor_support import register, step, wait_until_finished, write_code
@@ -301,7 +303,7 @@ def test_projections_run_keeps_following_across_a_postgres_restart(
     model = tmp_path / "model"
     model.mkdir()
     (model / "w.bin").write_bytes(b"weights")
-    Ledger(pg_store.settings()).close()
+    ensure_store(pg_store.settings())
     log = tmp_path / "projections.log"
     with _process(["projections", "run"], pg_store.env(), log) as runner:
         with Ledger(pg_store.settings()) as ledger:
@@ -364,8 +366,8 @@ def test_view_connections_come_back_after_their_server_processes_are_killed(
     """What a restart does to each connection, without the restart: a read is retried on a
     fresh connection, the idle broken ones are dropped (so the next write gets a working
     one), and the LISTEN connection comes back by itself."""
-    Ledger(pg_store.settings()).close()
-    db = ViewDatabase(pg_store.settings())
+    ensure_store(pg_store.settings())
+    db = LedgerDatabase(pg_store.settings())
     try:
         with db.listener() as listener:
             db.create_tables("CREATE TABLE IF NOT EXISTS probe (n BIGINT PRIMARY KEY)")

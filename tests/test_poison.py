@@ -284,7 +284,7 @@ def test_a_view_passes_an_event_it_cannot_store_and_reports_it(
     views = Views.open(store.settings())
     try:
         _views_see_the_later_events(views)
-        statuses = views.runner.status()
+        statuses = views.updater.status()
         assert all(s.lag_events == 0 for s in statuses)
         assert sum(1 for s in statuses if s.errors) == poisoned_log
         registry = next(s for s in statuses if s.name == "registry")
@@ -345,9 +345,9 @@ def test_a_store_outage_while_applying_propagates(
     store: StoreFactory, poisoned_log: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The caller retries later: an outage is never recorded as a view error."""
-    from projections.runner import ProjectionRunner
+    from projections.updater import ViewUpdater
 
-    runner = ProjectionRunner(store.settings())
+    updater = ViewUpdater(store.settings())
     try:
         outage = psycopg.OperationalError if store.kind == "postgres" else sqlite3.OperationalError
 
@@ -355,10 +355,10 @@ def test_a_store_outage_while_applying_propagates(
             raise outage("the store went away")
 
         with monkeypatch.context() as patched, pytest.raises(outage):
-            patched.setattr(runner.db, "read_events", down)
-            runner.catch_up()
-        assert all(s.errors == 0 for s in runner.status())
-        runner.catch_up()
-        assert sum(1 for s in runner.status() if s.errors) == poisoned_log
+            patched.setattr(updater.db, "read_events", down)
+            updater.catch_up()
+        assert all(s.errors == 0 for s in updater.status())
+        updater.catch_up()
+        assert sum(1 for s in updater.status() if s.errors) == poisoned_log
     finally:
-        runner.close()
+        updater.close()

@@ -1,4 +1,4 @@
-"""A runner killed with SIGKILL in the middle of 5,000 events loses nothing and applies
+"""A view updater killed with SIGKILL in the middle of 5,000 events loses nothing and applies
 nothing twice: after a restart the views are exact and the position is the last event."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import psycopg
 
 from ledger.application import Ledger
 from projections.audit import AuditQuery
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
 from tests.conftest import PG_URL, StoreFactory
@@ -49,7 +49,7 @@ def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
     takes that lock first) and yield where the views stand; the lock holds until the end.
 
     One connection polls, and takes the lock as soon as it sees the position passed, so the
-    runner cannot finish the remaining batches in between.
+    updater cannot finish the remaining batches in between.
     """
     query = "SELECT min(position) FROM ledger_view_positions"
     deadline = time.monotonic() + 60
@@ -57,7 +57,7 @@ def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {store.schema}")
             while (conn.execute(query).fetchone()[0] or 0) < position:  # type: ignore[index]
-                assert time.monotonic() < deadline, "the runner did not get far enough"
+                assert time.monotonic() < deadline, "the view updater did not get far enough"
                 time.sleep(0.002)
             with conn.transaction():
                 conn.execute("LOCK TABLE ledger_view_positions IN EXCLUSIVE MODE")
@@ -66,7 +66,7 @@ def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
     conn = sqlite3.connect(store.tmp_path / ".ledger" / "ledger.db", isolation_level=None)
     try:
         while (conn.execute(query).fetchone()[0] or 0) < position:
-            assert time.monotonic() < deadline, "the runner did not get far enough"
+            assert time.monotonic() < deadline, "the view updater did not get far enough"
             time.sleep(0.002)
         conn.execute("BEGIN IMMEDIATE")
         yield int(conn.execute(query).fetchone()[0])
@@ -79,28 +79,28 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     fill(ledger, model_dir)
-    ProjectionRunner(ledger.settings).close()  # creates the view tables, applies nothing
+    ViewUpdater(ledger.settings).close()  # creates the view tables, applies nothing
     ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
     assert ledger_bin
-    runner = subprocess.Popen(
+    updater = subprocess.Popen(
         [ledger_bin, "projections", "run", "--batch-size", "50"],
         env={**os.environ, **store.env()},
         stderr=subprocess.DEVNULL,
     )
     try:
         with positions_locked_after(store, EVENTS // 3) as killed_at:
-            # The runner's next batch waits for the lock: kill it while it waits.
-            runner.send_signal(signal.SIGKILL)
-            runner.wait()
+            # The updater's next batch waits for the lock: kill it while it waits.
+            updater.send_signal(signal.SIGKILL)
+            updater.wait()
     finally:
-        runner.kill()
-        runner.wait()
+        updater.kill()
+        updater.wait()
     assert EVENTS // 3 <= killed_at < EVENTS, "killed in the middle"
     assert store.sql("SELECT min(position) FROM ledger_view_positions")[0][0] == killed_at
 
     views = Views.open(ledger.settings)  # the restart: catches up from where it stopped
     try:
-        assert set(views.runner.positions().values()) == {EVENTS}
+        assert set(views.updater.positions().values()) == {EVENTS}
         assert views.registry() == registry_from_aggregates(ledger)
         audit = views.audit(AuditQuery(limit=1000, after_position=killed_at - 500))
         assert [row["position"] for row in audit.items] == list(
@@ -109,24 +109,24 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
         (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
         assert count == EVENTS
         past = {p: views.registry(views.point_at(position=p)) for p in (killed_at, EVENTS // 2)}
-        views.runner.rebuild()
+        views.updater.rebuild()
         for position, registry in past.items():
             assert views.registry(views.point_at(position=position)) == registry
     finally:
         views.close()
 
 
-def test_the_runner_stops_cleanly_on_sigterm(ledger: Ledger, store: StoreFactory) -> None:
+def test_the_view_updater_stops_cleanly_on_sigterm(ledger: Ledger, store: StoreFactory) -> None:
     ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
     assert ledger_bin
-    runner = subprocess.Popen(
+    updater = subprocess.Popen(
         [ledger_bin, "projections", "run"],
         env={**os.environ, **store.env()},
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert runner.stderr is not None
-    assert "following the log" in runner.stderr.readline()
-    runner.send_signal(signal.SIGTERM)
-    assert runner.wait(timeout=10) == 0
-    assert "stopped" in runner.stderr.read()
+    assert updater.stderr is not None
+    assert "following the log" in updater.stderr.readline()
+    updater.send_signal(signal.SIGTERM)
+    assert updater.wait(timeout=10) == 0
+    assert "stopped" in updater.stderr.read()

@@ -17,12 +17,12 @@ from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.specs import EnvironmentSpec
-from projections import runner as runner_module
+from ledger.storage.following import follow_log
+from projections import updater as updater_module
 from projections.audit import AuditQuery
-from projections.following import follow_log
 from projections.registry import RegistryProjection
-from projections.runner import ProjectionRunner
 from projections.search import SearchQuery
+from projections.updater import ViewUpdater
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
 from tests.conftest import StoreFactory, wait_for
@@ -70,7 +70,7 @@ def lifecycle(ledger: Ledger, model_dir: Path) -> None:
 
 
 def snapshot(views: Views) -> dict[str, Any]:
-    views.runner.catch_up()
+    views.updater.catch_up()
     return views.registry()
 
 
@@ -108,61 +108,61 @@ def test_incremental_views_equal_a_rebuild(ledger: Ledger, views: Views, model_d
     lifecycle(ledger, model_dir)
     incremental = snapshot(views)
     audit = views.audit(AuditQuery(limit=1000)).items
-    assert views.runner.rebuild() == ledger.event_count()
+    assert views.updater.rebuild() == ledger.event_count()
     assert views.registry() == incremental
     assert views.audit(AuditQuery(limit=1000)).items == audit
-    views.runner.rebuild(["registry"])  # one projection alone
+    views.updater.rebuild(["registry"])  # one projection alone
     assert views.registry() == incremental
 
 
-def test_runner_resumes_where_it_stopped_and_applies_nothing_twice(
+def test_the_view_updater_resumes_where_it_stopped_and_applies_nothing_twice(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     lifecycle(ledger, model_dir)
-    first = ProjectionRunner(store.settings(), batch_size=7)
+    first = ViewUpdater(store.settings(), batch_size=7)
     assert first.run_batch() == 7
     assert set(first.positions().values()) == {7}
     first.close()
-    second = ProjectionRunner(store.settings(), batch_size=7)
+    second = ViewUpdater(store.settings(), batch_size=7)
     assert second.catch_up() == ledger.event_count() - 7
     assert set(second.positions().values()) == {ledger.event_count()}
     (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
     assert count == ledger.event_count()
-    views = Views(second)
+    views = Views(second.db)
     assert views.registry() == registry_from_aggregates(ledger)
     views.close()
 
 
-def test_runners_taking_turns_never_double_apply(
+def test_view_updaters_taking_turns_never_double_apply(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
-    """Two runners (as two processes) alternate; each notices the other's batches."""
-    runners = [ProjectionRunner(store.settings(), batch_size=3) for _ in range(2)]
+    """Two view updaters (as two processes) alternate; each notices the other's batches."""
+    updaters = [ViewUpdater(store.settings(), batch_size=3) for _ in range(2)]
     lifecycle(ledger, model_dir)
     turn = 0
-    while runners[turn % 2].run_batch():
+    while updaters[turn % 2].run_batch():
         turn += 1
     assert turn > 2
     (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
     assert count == ledger.event_count()
-    views = Views(runners[0])
+    views = Views(updaters[0].db)
     assert views.registry() == registry_from_aggregates(ledger)
-    for runner in runners:
-        runner.close()
+    for updater in updaters:
+        updater.close()
 
 
 def test_a_projection_can_run_alone(ledger: Ledger, store: StoreFactory, model_dir: Path) -> None:
     lifecycle(ledger, model_dir)
-    alone = ProjectionRunner(store.settings(), [RegistryProjection()])
+    alone = ViewUpdater(store.settings(), [RegistryProjection()])
     alone.catch_up()
     assert alone.positions() == {"registry": ledger.event_count()}
-    everything = ProjectionRunner(store.settings())
+    everything = ViewUpdater(store.settings())
     statuses = {s.name: s for s in everything.status()}
     assert statuses["registry"].lag_events == 0
     assert statuses["audit"].lag_events == ledger.event_count()
     assert statuses["audit"].lag_seconds > 0
     everything.catch_up()
-    assert Views(everything).registry() == registry_from_aggregates(ledger)
+    assert Views(everything.db).registry() == registry_from_aggregates(ledger)
     alone.close()
     everything.close()
 
@@ -177,8 +177,8 @@ def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
     ledger.create_endpoint("shop", "online")
     ledger.deploy("shop", "blue", "iris:1")
     ledger.deploy("shop", "green", "iris:2")
-    views.runner.catch_up()
-    position = views.runner.head()
+    views.updater.catch_up()
+    position = views.updater.head()
     # Not a wait for anything: a clock reading strictly between the two groups of events'
     # timestamps (microseconds apart at best otherwise), so no event can be waited on.
     time.sleep(0.01)
@@ -187,7 +187,7 @@ def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
     ledger.set_tags("iris:1", {"stage": "prod"})
     ledger.set_alias("iris", "champion", 2)
     ledger.set_traffic("shop", {"blue": 20, "green": 80})
-    views.runner.catch_up()
+    views.updater.catch_up()
     for at in (views.point_at(position=position), views.point_at(moment)):
         assert at.position == position
         past = views.registry(at)
@@ -195,7 +195,7 @@ def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
         assert past["models"]["iris"]["aliases"] == {"champion": 1}
         assert past["endpoints"]["shop"]["traffic"] == {"blue": 100}
         assert views.endpoint_as_of("shop", at)["traffic"] == {"blue": 100}
-    now = views.registry(views.point_at(position=views.runner.head()))
+    now = views.registry(views.point_at(position=views.updater.head()))
     assert now["endpoints"]["shop"]["traffic"] == {"blue": 20, "green": 80}
     assert views.registry(views.point_at(position=0)) == {
         "position": 0, "time": None, "models": {}, "endpoints": {}
@@ -213,11 +213,11 @@ def test_as_of_matches_the_views_as_they_were_after_every_command(
     seen = {0: views.registry()}
     for step in lifecycle_steps(ledger, model_dir):
         step()
-        views.runner.catch_up()
-        seen[views.runner.head()] = views.registry()
+        views.updater.catch_up()
+        seen[views.updater.head()] = views.registry()
     for rebuilt in (False, True):
         if rebuilt:
-            views.runner.rebuild()  # the history table is rebuilt too
+            views.updater.rebuild()  # the history table is rebuilt too
         for position, registry in seen.items():
             at = views.point_at(position=position)
             assert {k: v for k, v in views.registry(at).items() if k in registry} == registry
@@ -227,7 +227,7 @@ def test_search_by_prefix_tags_alias_flavor_and_time(
     ledger: Ledger, views: Views, model_dir: Path
 ) -> None:
     lifecycle(ledger, model_dir)
-    views.runner.catch_up()
+    views.updater.catch_up()
 
     def refs(**criteria: Any) -> list[str]:
         return [item["ref"] for item in views.search(SearchQuery(**criteria)).items]
@@ -251,11 +251,11 @@ def test_search_pages_are_stable_while_versions_are_added(
 ) -> None:
     for _ in range(5):
         ledger.register_model_version("pager", model_dir)
-    views.runner.catch_up()
+    views.updater.catch_up()
     first = views.search(SearchQuery(limit=2))
     assert [i["version"] for i in first.items] == [5, 4] and first.next_token
     ledger.register_model_version("pager", model_dir)  # new: not on later pages
-    views.runner.catch_up()
+    views.updater.catch_up()
     second = views.search(SearchQuery(limit=2, page_token=first.next_token))
     third = views.search(SearchQuery(limit=2, page_token=second.next_token))
     assert [i["version"] for i in second.items + third.items] == [3, 2, 1]
@@ -282,7 +282,7 @@ def test_audit_filters_return_exactly_the_matching_events_in_order(
         ledger.register_model_version("iris", model_dir)
         ledger.set_tags("iris:1", {"stage": "prod"}, reason="promote")
         ledger.create_endpoint("shop", "online")
-    views.runner.catch_up()
+    views.updater.catch_up()
 
     def audit(**filters: Any) -> list[tuple[str, str, str]]:
         items = views.audit(AuditQuery(**filters)).items
@@ -352,7 +352,7 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
     )
     ledger.create_endpoint("api", "online")
     ledger.deploy("api", "live", "clf-onnx:1", environment="cpu")
-    views.runner.catch_up()
+    views.updater.catch_up()
 
     up = views.lineage("endpoint:api", direction="upstream", depth=10)
     assert up.nodes == {
@@ -390,7 +390,7 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
 def test_follow_applies_new_events_as_they_are_written(
     ledger: Ledger, store: StoreFactory, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the runner. Its safety-net poll is
+    """SQLite: polling; PostgreSQL: LISTEN/NOTIFY wakes the updater. Its safety-net poll is
     made longer than the test may take, so the events can only arrive by a notification."""
     applied: list[int] = []
     idle = threading.Event()
@@ -408,10 +408,10 @@ def test_follow_applies_new_events_as_they_are_written(
         wait_s = wait_s if store.kind == "sqlite" else 600.0
         follow_log(catch_up_then_tell, listener, stop, wait_s, **options)
 
-    monkeypatch.setattr(runner_module, "follow_log", follow_log_without_polling)
-    runner = ProjectionRunner(store.settings(), on_commit=on_commit)
+    monkeypatch.setattr(updater_module, "follow_log", follow_log_without_polling)
+    updater = ViewUpdater(store.settings(), on_commit=on_commit)
     stop = threading.Event()
-    follower = threading.Thread(target=runner.follow, args=(stop, 0.02))
+    follower = threading.Thread(target=updater.follow, args=(stop, 0.02))
     follower.start()
     try:
         assert idle.wait(30), "the follower did not start"
@@ -422,7 +422,7 @@ def test_follow_applies_new_events_as_they_are_written(
         stop.set()
         ledger.set_tags("live:1", {"wake": "up"})  # a notification ends the follower's wait
         follower.join(30)
-        runner.close()
+        updater.close()
     assert not follower.is_alive()
 
 
@@ -430,21 +430,21 @@ def test_a_rebuild_that_died_half_way_is_started_again(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
     lifecycle(ledger, model_dir)
-    runner = ProjectionRunner(store.settings(), batch_size=5)
-    runner.catch_up()
+    updater = ViewUpdater(store.settings(), batch_size=5)
+    updater.catch_up()
     # As a bulk rebuild leaves things when its process dies: views half empty, heartbeat set.
     store.sql("DELETE FROM ledger_view_versions")
     store.sql(
         "UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (int(time.time() * 1e6),)
     )
     ledger.set_tags("iris", {"after": "crash"})
-    assert runner.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
+    assert updater.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
     stale = int((time.time() - 3600) * 1e6)
     store.sql("UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (stale,))
-    runner.catch_up()
-    assert Views(runner).registry() == registry_from_aggregates(ledger)
+    updater.catch_up()
+    assert Views(updater.db).registry() == registry_from_aggregates(ledger)
     assert store.sql("SELECT rebuild_heartbeat_us FROM ledger_view_generation") == [(0,)]
-    runner.close()
+    updater.close()
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # PostgreSQL has no helper
@@ -454,11 +454,11 @@ def test_a_large_rebuild_shares_the_work_with_a_helper_process(
     lifecycle(ledger, model_dir)
     incremental = snapshot(views)
     audit = views.audit(AuditQuery(limit=1000)).items
-    monkeypatch.setattr(runner_module, "PARALLEL_FROM", 1)  # as if the log were large
-    assert views.runner.rebuild() == ledger.event_count()
+    monkeypatch.setattr(updater_module, "PARALLEL_FROM", 1)  # as if the log were large
+    assert views.updater.rebuild() == ledger.event_count()
     assert views.registry() == incremental
     assert views.audit(AuditQuery(limit=1000)).items == audit
-    assert set(views.runner.positions().values()) == {ledger.event_count()}
+    assert set(views.updater.positions().values()) == {ledger.event_count()}
 
 
 def test_search_by_tags_matches_a_brute_force_filter(ledger: Ledger, model_dir: Path) -> None:
@@ -517,6 +517,6 @@ def test_a_view_whose_tables_changed_is_rebuilt_from_the_log(
     assert views.registry() == before
     assert registry_from_aggregates(ledger) == views.registry()
     assert views.search(SearchQuery(tags={"team": "vision"})).items
-    positions = views.runner.positions()
+    positions = views.updater.positions()
     assert len(set(positions.values())) == 1  # every projection at the head again
     views.close()

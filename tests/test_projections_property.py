@@ -78,7 +78,7 @@ def run(ledger: Ledger, views: Views, model_dir: Path, command: tuple[Any, ...])
     elif kind == "drop-endpoint":
         ledger.delete_endpoint(args[0])
     else:
-        views.runner.catch_up()
+        views.updater.catch_up()
 
 
 @given(commands)
@@ -106,17 +106,17 @@ def check_views(ledger: Ledger, sequence: list[tuple[Any, ...]]) -> None:
             ledger.create_endpoint(endpoint, "online")
         ledger.deploy("web", "blue", "a:1")
         ledger.deploy("web", "green", "a:2")
-        views.runner.catch_up()
+        views.updater.catch_up()
         for command in sequence:
             with suppress(LedgerError):  # refused: wrote nothing (see test_rules_property)
                 run(ledger, views, model_dir, command)
-        views.runner.catch_up()
+        views.updater.catch_up()
         incremental = views.registry()
         audit = views.audit(AuditQuery(limit=1000)).items
         assert incremental == registry_from_aggregates(ledger)
-        head = views.point_at(position=views.runner.head())
+        head = views.point_at(position=views.updater.head())
         assert {k: v for k, v in views.registry(head).items() if k in incremental} == incremental
-        views.runner.rebuild()
+        views.updater.rebuild()
         assert views.registry() == incremental
         assert views.audit(AuditQuery(limit=1000)).items == audit
         assert len(audit) == ledger.event_count()

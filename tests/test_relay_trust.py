@@ -21,15 +21,15 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.bus import open_bus
-from ledger.bus.handled import HANDLED_TABLE
 from ledger.bus.relay import Relay
 from ledger.bus.stream_trust import RelayRefusedError, check_continues, store_id
 from ledger.domain import EventMeta, acting
 from ledger.domain.model import model_id
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.feed import read_feed
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from ledger.storage.feed import read_feed
+from ledger.storage.side_tables import HANDLED_EVENTS
 from tests.bus_support import (
     HANDLED,
     PrivateNats,
@@ -56,7 +56,7 @@ def restore_backup(store: StoreFactory, position: int) -> None:
     store.sql("DELETE FROM ledger_chain WHERE position > ?", (position,))
     snapshots = "ledger_snapshots" if store.kind == "postgres" else "stored_snapshots"
     store.sql(f"DELETE FROM {snapshots}")  # a cache of the aggregates: rebuilt when needed
-    for table in (HANDLED_TABLE, HANDLED):
+    for table in (HANDLED_EVENTS, HANDLED):
         if _has_table(store, table):
             store.sql(f"DELETE FROM {table} WHERE position > ?", (position,))
     store.sql("UPDATE ledger_relay_positions SET position = ? WHERE position > ?", (position,) * 2)
@@ -263,7 +263,7 @@ def test_a_stream_published_before_store_ids_is_continued(nats_store: StoreFacto
     goes on from them when the event id at that position matches."""
     settings = nats_store.settings()
     head = append_events(settings, aggregates=1, per_aggregate=10)
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         (envelope,) = read_feed(db, EventDecoder(), head - 1, 1)
         check_continues(db, settings.nats_stream, store_id(db), envelope)

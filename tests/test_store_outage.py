@@ -12,7 +12,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from ledger.api.idempotency import Idempotency
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from tests.conftest import Api, Cli
 
 
@@ -33,10 +33,10 @@ def test_the_cli_reports_a_lost_store_in_one_line(
     def lost(*args: object, **kwargs: object) -> int:
         raise error
 
-    monkeypatch.setattr(ProjectionRunner, "catch_up", lost)
+    monkeypatch.setattr(ViewUpdater, "catch_up", lost)
     result = cli("model", "list")
     # Only the CLI's own lines: a server another test left in this process may log its
-    # follower's retries through the patched runner meanwhile.
+    # follower's retries through the patched view updater meanwhile.
     own = [line for line in result.err.strip().splitlines() if not line.startswith("{")]
     assert result.code == 1 and "Traceback" not in result.err, result
     assert len(own) == 1 and own[0].startswith("error: the event store is unavailable"), own
@@ -56,17 +56,17 @@ def test_a_write_whose_views_cannot_catch_up_is_answered_as_committed(
     """The store went away right after the commit: the answer is the write's own, marked
     as ahead of the views; the views catch up once the store is back."""
     services = api.client.app.state.services
-    catch_up = ProjectionRunner.catch_up
+    catch_up = ViewUpdater.catch_up
 
-    def store_gone(runner: ProjectionRunner, *args: Any, **kwargs: Any) -> int:
+    def store_gone(updater: ViewUpdater, *args: Any, **kwargs: Any) -> int:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(ProjectionRunner, "catch_up", store_gone)
+    monkeypatch.setattr(ViewUpdater, "catch_up", store_gone)
     response = _register(api, "lagging", "k1")
     assert response.status_code == 201, response.text
     assert response.headers["X-Ledger-Views-Lag"] == "true"
     assert response.json()["version"] == 1
-    monkeypatch.setattr(ProjectionRunner, "catch_up", catch_up)
+    monkeypatch.setattr(ViewUpdater, "catch_up", catch_up)
     services.sync_views()
     assert api.client.get("/models/lagging", headers=api.auth("reader")).status_code == 200
     replay = _register(api, "lagging", "k1")
@@ -112,10 +112,10 @@ def test_a_store_outage_in_the_idempotency_check_is_a_503(
 def test_an_endpoint_written_ahead_of_its_views_is_answered_from_the_command(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def store_gone(runner: ProjectionRunner, *args: Any, **kwargs: Any) -> int:
+    def store_gone(updater: ViewUpdater, *args: Any, **kwargs: Any) -> int:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(ProjectionRunner, "catch_up", store_gone)
+    monkeypatch.setattr(ViewUpdater, "catch_up", store_gone)
     response = api.client.post(
         "/endpoints", json={"name": "ep", "kind": "online"}, headers=api.auth("deployer")
     )

@@ -12,7 +12,6 @@ from uuid import UUID
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.bus.stream_trust import (
     RelayRefusedError,
     chain_hashes,
@@ -20,21 +19,22 @@ from ledger.bus.stream_trust import (
     stamp,
     store_id,
 )
-from projections.database import ViewDatabase
+from ledger.storage import ensure_store
+from ledger.storage.database import LedgerDatabase
 from tests.bus_support import append_events
 from tests.conftest import StoreFactory
 
 
 @pytest.fixture
-def log(store: StoreFactory) -> Iterator[ViewDatabase]:
+def log(store: StoreFactory) -> Iterator[LedgerDatabase]:
     settings = store.settings()
     append_events(settings, aggregates=1, per_aggregate=3)
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     yield db
     db.close()
 
 
-def newest(db: ViewDatabase, position: int) -> dict[str, Any]:
+def newest(db: LedgerDatabase, position: int) -> dict[str, Any]:
     """The envelope a stream holds for this log's event at ``position``."""
     (row,) = db.read_events(position - 1, 1)
     return {
@@ -45,7 +45,7 @@ def newest(db: ViewDatabase, position: int) -> dict[str, Any]:
     }
 
 
-def test_every_envelope_of_a_batch_is_stamped_with_its_chain_hash(log: ViewDatabase) -> None:
+def test_every_envelope_of_a_batch_is_stamped_with_its_chain_hash(log: LedgerDatabase) -> None:
     envelopes: list[dict[str, Any]] = [{"position": p} for p in (1, 2, 3)]
     stamp(log, "s", envelopes)
     hashes = chain_hashes(log, 1, 3)
@@ -53,20 +53,20 @@ def test_every_envelope_of_a_batch_is_stamped_with_its_chain_hash(log: ViewDatab
     assert all(e["chain"] and e["store"] == "s" for e in envelopes)
 
 
-def test_a_stream_that_continues_this_log_is_accepted(log: ViewDatabase) -> None:
+def test_a_stream_that_continues_this_log_is_accepted(log: LedgerDatabase) -> None:
     check_continues(log, "S", "s", None)
     check_continues(log, "S", "s", newest(log, 3))
 
 
 def test_a_stream_reaching_past_this_log_is_refused_as_a_restored_database(
-    log: ViewDatabase,
+    log: LedgerDatabase,
 ) -> None:
     ahead = {**newest(log, 3), "position": 4}
     with pytest.raises(RelayRefusedError, match="up to log position 4 but this log ends at 3"):
         check_continues(log, "S", "s", ahead)
 
 
-def test_a_stream_whose_event_differs_is_refused(log: ViewDatabase) -> None:
+def test_a_stream_whose_event_differs_is_refused(log: LedgerDatabase) -> None:
     for changed in ({"chain": "00" * 32}, {"id": "another/1"}):
         with pytest.raises(RelayRefusedError, match="event at log position 3 differs"):
             check_continues(log, "S", "s", {**newest(log, 3), **changed})
@@ -74,7 +74,7 @@ def test_a_stream_whose_event_differs_is_refused(log: ViewDatabase) -> None:
         check_continues(log, "S", "s", {**newest(log, 3), "store": "t"})
 
 
-def test_the_refusal_says_what_happened_and_how_to_go_on(log: ViewDatabase) -> None:
+def test_the_refusal_says_what_happened_and_how_to_go_on(log: LedgerDatabase) -> None:
     ahead = {**newest(log, 3), "position": 4}
     with pytest.raises(RelayRefusedError) as refused:
         check_continues(log, "S", "s", ahead)
@@ -90,10 +90,10 @@ def test_the_refusal_says_what_happened_and_how_to_go_on(log: ViewDatabase) -> N
 
 def test_an_empty_log_has_no_store_id(store: StoreFactory) -> None:
     settings = store.settings()
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         assert store_id(db) == ""  # no chain table yet
-        Ledger(settings).close()
+        ensure_store(settings)
         assert store_id(db) == ""  # a chain table without rows
         append_events(settings, aggregates=1, per_aggregate=1)
         assert len(store_id(db)) == 16

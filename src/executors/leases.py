@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import time
 
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import WORKER_LEASES as LEASES_TABLE
+from ledger.storage.side_tables import create_side_tables
 
-LEASES_TABLE = "ledger_worker_leases"
 FORGET_AFTER_LEASES = 100  # rows of workers gone this many lease periods are deleted
 
 
 class WorkerLeases:
     """The lease table, on the given connection."""
 
-    def __init__(self, db: ViewDatabase, lease_s: float) -> None:
+    def __init__(self, db: LedgerDatabase, lease_s: float) -> None:
         self.db = db
         self.lease_s = lease_s
 
     def create(self) -> None:
-        self.db.create_tables(
-            f"CREATE TABLE IF NOT EXISTS {LEASES_TABLE} ("
-            "worker TEXT PRIMARY KEY, renewed_at DOUBLE PRECISION NOT NULL)"
-        )
+        create_side_tables(self.db)
 
     def renew(self, worker: str) -> None:
         now = time.time()

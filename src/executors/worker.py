@@ -28,9 +28,9 @@ from ledger.errors import RuleViolationError
 from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 from projections.jobs import JobsProjection, list_jobs
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 
 CONSUMER = "ledger-worker"
 SUBJECTS = ("ledger.job.submitted", "ledger.batch_job.requested")
@@ -51,14 +51,14 @@ class Worker:
         self._jobs: dict[str, threading.Thread] = {}
         self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._jobs_view: ProjectionRunner | None = None  # read by the orphan scan only
+        self._jobs_view: ViewUpdater | None = None  # read by the orphan scan only
 
     # -- running -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; then stop the running jobs for others to resume."""
         self.executor(self.settings.executor)  # start Ray now, not with the first job
-        leases = WorkerLeases(ViewDatabase(self.settings), self.settings.worker_lease_s)
+        leases = WorkerLeases(LedgerDatabase(self.settings), self.settings.worker_lease_s)
         leases.create()
         leases.renew(self.id)
         # Two threads: a long catch-up of the jobs view must never delay the lease.
@@ -111,7 +111,7 @@ class Worker:
     def _resume_orphans(self) -> None:
         """Offer the jobs nobody runs: submitted ones, and those of expired workers."""
         if self._jobs_view is None:
-            self._jobs_view = ProjectionRunner(self.settings, [JobsProjection()])
+            self._jobs_view = ViewUpdater(self.settings, [JobsProjection()])
         self._jobs_view.catch_up()
         alive = self._alive_workers()
         for job in list_jobs(self._jobs_view.db, unfinished=True, limit=RECOVERY_BATCH):
@@ -201,7 +201,7 @@ class Worker:
 
     def _alive_workers(self) -> set[str]:
         # On a connection of its own: this runs on job threads and the orphan scan.
-        db = ViewDatabase(self.settings)
+        db = LedgerDatabase(self.settings)
         try:
             return WorkerLeases(db, self.settings.worker_lease_s).alive()
         finally:

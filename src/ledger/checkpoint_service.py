@@ -21,7 +21,7 @@ from ledger.checkpoints import (
 from ledger.errors import InvalidInputError
 from ledger.logging import get_logger
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 log = get_logger(__name__)
 NATS_TIMEOUT_S = 5
@@ -77,7 +77,7 @@ def checkpoint_now(settings: Settings) -> tuple[Checkpoint, list[str]]:
             "no checkpoint key: set LEDGER_CHECKPOINT_KEY (create one: ledger checkpoint keygen)"
         )
     key = load_private_key(settings.checkpoint_key)
-    db = ViewDatabase(settings)
+    db = LedgerDatabase(settings)
     try:
         checkpoint = make_checkpoint(db, key)
     finally:
@@ -112,11 +112,11 @@ class CheckpointThread:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        db: ViewDatabase | None = None
+        db: LedgerDatabase | None = None
         last, since, backoff = -1, time.monotonic(), POLL_S
         while not self._stop.wait(backoff):
             try:
-                db = db or ViewDatabase(self.settings)
+                db = db or LedgerDatabase(self.settings)
                 last, since = self._tick(db, last, since)
                 backoff, self.last_error = POLL_S, ""
             except Exception as error:  # an outage: retry later, never die
@@ -130,7 +130,7 @@ class CheckpointThread:
         if db is not None:
             db.close()
 
-    def _tick(self, db: ViewDatabase, last: int, since: float) -> tuple[int, float]:
+    def _tick(self, db: LedgerDatabase, last: int, since: float) -> tuple[int, float]:
         """One look at the log: checkpoint when enough events or time have passed.
         ``last``: the log position the last checkpoint covered (-1: not known yet)."""
         if last < 0:

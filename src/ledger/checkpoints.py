@@ -31,11 +31,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger.chain import CHAIN_TABLE
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.log_tree import Block, LogTree
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import CHECKPOINTS, MERKLE_BLOCKS, create_side_tables
 
 FORMAT = "lifecycle-ledger-checkpoint/v1"
-TABLE = "ledger_checkpoints"
-BLOCKS_TABLE = "ledger_merkle_blocks"
 STORE_ID_DIGITS = 16
 
 
@@ -163,7 +162,7 @@ def signature_problem(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> s
 # -- making checkpoints ------------------------------------------------------------------
 
 
-def store_id(db: ViewDatabase) -> str:
+def store_id(db: LedgerDatabase) -> str:
     """The store's id: the start of its first chain hash ("" while the log is empty)."""
     if not db.table_exists(CHAIN_TABLE):
         return ""
@@ -171,27 +170,17 @@ def store_id(db: ViewDatabase) -> str:
     return bytes(rows[0][0]).hex()[:STORE_ID_DIGITS] if rows else ""
 
 
-def create_checkpoint_table(db: ViewDatabase) -> None:
-    db.create_tables(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} (tree_size BIGINT NOT NULL, "
-        "created_us BIGINT NOT NULL, last_position BIGINT NOT NULL, document TEXT NOT NULL, "
-        "PRIMARY KEY (tree_size, created_us))",
-        f"CREATE TABLE IF NOT EXISTS {BLOCKS_TABLE} (block BIGINT PRIMARY KEY, "
-        "first_position BIGINT NOT NULL, last_position BIGINT NOT NULL, hash TEXT NOT NULL)",
-    )
-
-
-def stored_blocks(db: ViewDatabase, count: int | None = None) -> list[Block]:
+def stored_blocks(db: LedgerDatabase, count: int | None = None) -> list[Block]:
     """The leading blocks' hashes kept by earlier checkpoints (at most ``count``).
 
     A cache only: checkpoints continue from it and proofs start from it, but verification
     recomputes every leaf from the events. A wrong entry makes a checkpoint or proof that
     fails verification, never one that passes.
     """
-    if not db.table_exists(BLOCKS_TABLE):
+    if not db.table_exists(MERKLE_BLOCKS):
         return []
     rows = db.execute(
-        f"SELECT block, first_position, last_position, hash FROM {BLOCKS_TABLE} "
+        f"SELECT block, first_position, last_position, hash FROM {MERKLE_BLOCKS} "
         "WHERE block < ? ORDER BY block",
         (count if count is not None else 2**62,),
     )
@@ -203,13 +192,13 @@ def stored_blocks(db: ViewDatabase, count: int | None = None) -> list[Block]:
     return blocks
 
 
-def make_checkpoint(db: ViewDatabase, key: Ed25519PrivateKey) -> Checkpoint:
+def make_checkpoint(db: LedgerDatabase, key: Ed25519PrivateKey) -> Checkpoint:
     """Sign the log's current tree and keep the checkpoint in the side table.
 
     The tree continues from the block hashes earlier checkpoints kept, so only the events
     after the last complete block are read.
     """
-    create_checkpoint_table(db)
+    create_side_tables(db)
     origin = store_id(db)
     if not origin:
         raise NotFoundError("the log is empty: nothing to checkpoint")
@@ -232,12 +221,12 @@ def make_checkpoint(db: ViewDatabase, key: Ed25519PrivateKey) -> Checkpoint:
     ]
     with db.transaction():
         db.execute_many(
-            f"INSERT INTO {BLOCKS_TABLE} (block, first_position, last_position, hash) "
+            f"INSERT INTO {MERKLE_BLOCKS} (block, first_position, last_position, hash) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (block) DO NOTHING",
             new_blocks,
         )
         db.execute(
-            f"INSERT INTO {TABLE} (tree_size, created_us, last_position, document) "
+            f"INSERT INTO {CHECKPOINTS} (tree_size, created_us, last_position, document) "
             "VALUES (?, ?, ?, ?)",
             (
                 checkpoint.tree_size,
@@ -249,20 +238,20 @@ def make_checkpoint(db: ViewDatabase, key: Ed25519PrivateKey) -> Checkpoint:
     return checkpoint
 
 
-def last_checkpointed_position(db: ViewDatabase) -> int:
+def last_checkpointed_position(db: LedgerDatabase) -> int:
     """The log position the newest checkpoint kept here covers (0: none yet)."""
-    if not db.table_exists(TABLE):
+    if not db.table_exists(CHECKPOINTS):
         return 0
-    rows = db.execute(f"SELECT max(last_position) FROM {TABLE}")
+    rows = db.execute(f"SELECT max(last_position) FROM {CHECKPOINTS}")
     return int(rows[0][0] or 0)
 
 
-def stored_checkpoints(db: ViewDatabase, limit: int = 100) -> list[Checkpoint]:
+def stored_checkpoints(db: LedgerDatabase, limit: int = 100) -> list[Checkpoint]:
     """Checkpoints made on this store, newest first."""
-    if not db.table_exists(TABLE):
+    if not db.table_exists(CHECKPOINTS):
         return []
     rows = db.execute(
-        f"SELECT document FROM {TABLE} ORDER BY tree_size DESC, created_us DESC LIMIT ?",
+        f"SELECT document FROM {CHECKPOINTS} ORDER BY tree_size DESC, created_us DESC LIMIT ?",
         (limit,),
     )
     return [Checkpoint.from_dict(json.loads(row[0])) for row in rows]

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from ledger.chain import event_digest
 from ledger.merkle import Frontier, leaf_hash, node_hash, root_of, split_point
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 PAGE = 10_000
 # Leaves per block: the tree keeps one hash per block (and the levels above it) in memory,
@@ -56,7 +56,7 @@ class StoredEvent:
         return leaf_data(self.position, self.digest)
 
 
-def _digests(db: ViewDatabase, start: int, limit: int) -> list[tuple[int, bytes]]:
+def _digests(db: LedgerDatabase, start: int, limit: int) -> list[tuple[int, bytes]]:
     """(position, event digest) of up to ``limit`` events from position ``start`` on."""
     if db.kind == "postgres":
         if not db.table_exists("ledger_events"):
@@ -70,7 +70,7 @@ def _digests(db: ViewDatabase, start: int, limit: int) -> list[tuple[int, bytes]
 
 
 def leaves(
-    db: ViewDatabase, after: int = 0, count: int | None = None
+    db: LedgerDatabase, after: int = 0, count: int | None = None
 ) -> Iterator[tuple[int, bytes]]:
     """(position, leaf hash) of the events after position ``after``, in log order, paged:
     at most ``count`` of them."""
@@ -87,7 +87,7 @@ def leaves(
         start = page[-1][0] + 1
 
 
-def log_root(db: ViewDatabase, count: int | None = None) -> tuple[int, int, bytes]:
+def log_root(db: LedgerDatabase, count: int | None = None) -> tuple[int, int, bytes]:
     """(tree size, last position, root) of the first ``count`` events (all by default),
     streamed with O(log n) memory."""
     frontier = Frontier()
@@ -117,7 +117,7 @@ class LogTree:
 
     def __init__(
         self,
-        db: ViewDatabase,
+        db: LedgerDatabase,
         size: int | None = None,
         *,
         block: int = BLOCK,
@@ -207,7 +207,7 @@ def _last_at_most(values: Sequence[int], target: int) -> int:
     return lo
 
 
-def events_of(db: ViewDatabase, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
+def events_of(db: LedgerDatabase, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
     """Every stored event of the given aggregates, in log order."""
     table, position = db.events_table
     found: list[StoredEvent] = []

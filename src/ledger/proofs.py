@@ -16,7 +16,7 @@ from ledger.domain.base import aggregate_id
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.log_tree import BLOCK, LogTree, StoredEvent, events_of
 from ledger.merkle import consistency_proof, inclusion_proof, verify_consistency
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 PROOF_FORMAT = "lifecycle-ledger-inclusion/v1"
 # KIND of `ledger prove KIND:NAME[:VERSION]` -> the kind its aggregate ids derive from.
@@ -54,7 +54,7 @@ class CheckpointCheck:
 
 
 def check_checkpoints(
-    db: ViewDatabase, checkpoints: list[Checkpoint], public_key: Ed25519PublicKey
+    db: LedgerDatabase, checkpoints: list[Checkpoint], public_key: Ed25519PublicKey
 ) -> tuple[LogTree, list[CheckpointCheck]]:
     """Check each checkpoint's signature, then prove with a consistency proof from the
     tree computed from today's events that the checkpoint's tree is a prefix of it."""
@@ -110,7 +110,7 @@ def parse_entity(entity: str) -> tuple[str, str, int | None]:
     return KINDS[kind], name, version
 
 
-def entity_events(db: ViewDatabase, entity: str) -> list[StoredEvent]:
+def entity_events(db: LedgerDatabase, entity: str) -> list[StoredEvent]:
     """The stored events of an entity: model:iris (the model and its versions),
     model:iris:2, endpoint:shop, data:x:1 (the events of that version), job:<id>..."""
     kind, name, version = parse_entity(entity)
@@ -131,7 +131,7 @@ def entity_events(db: ViewDatabase, entity: str) -> list[StoredEvent]:
     return found
 
 
-def _model_events(db: ViewDatabase, name: str, version: int | None) -> list[StoredEvent]:
+def _model_events(db: LedgerDatabase, name: str, version: int | None) -> list[StoredEvent]:
     if version is not None:
         return events_of(db, [aggregate_id("model-version", name, version)])
     found = events_of(db, [aggregate_id("model", name)])
@@ -142,7 +142,7 @@ def _model_events(db: ViewDatabase, name: str, version: int | None) -> list[Stor
     return sorted(found, key=lambda event: event.position)
 
 
-def prove_entity(db: ViewDatabase, entity: str, checkpoint: Checkpoint) -> dict[str, Any]:
+def prove_entity(db: LedgerDatabase, entity: str, checkpoint: Checkpoint) -> dict[str, Any]:
     """An inclusion proof of each event of ``entity`` in the tree ``checkpoint`` signed."""
     events = entity_events(db, entity)
     size = checkpoint.tree_size

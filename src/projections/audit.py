@@ -25,12 +25,15 @@ from ledger.domain import (
     Pipeline,
 )
 from ledger.errors import InvalidInputError
+from ledger.storage.database import LedgerDatabase
 from ledger.storage.envelope import public_details
-from projections.base import AppendOnlyProjection, Change, Handler
-from projections.database import Row, RowWriter, ViewDatabase
-from projections.paging import Page, check_limit, decode_token, encode_token
+from ledger.storage.feed import check_limit
+from ledger.storage.rows import Row
+from ledger.storage.timestamps import iso, to_microseconds
+from projections.base import AppendOnlyReadModel, Change, Handler
+from projections.paging import Page, decode_token, encode_token
 from projections.tables import Table
-from projections.timestamps import iso, to_microseconds
+from projections.writes import RowWriter
 
 AUDIT = Table(
     "ledger_view_audit",
@@ -79,7 +82,7 @@ def event_details(state: bytes) -> dict[str, Any]:
     return {k: v for k, v in public_details(fields).items() if k != "class_version"}
 
 
-class AuditProjection(AppendOnlyProjection):
+class AuditProjection(AppendOnlyReadModel):
     """Who did what, to which entity, when and why: every event, in log order."""
 
     name = "audit"
@@ -133,7 +136,7 @@ def event_types() -> dict[str, list[str]]:
     return types
 
 
-def query_audit(db: ViewDatabase, query: AuditQuery) -> Page:
+def query_audit(db: LedgerDatabase, query: AuditQuery) -> Page:
     check_limit(query.limit)
     where, params = _audit_conditions(query)
     columns = ", ".join(f"a.{c}" for c in AUDIT.column_names)

@@ -1,4 +1,4 @@
-"""What every projection shares: the decoded event it applies, and its tables."""
+"""What every read model shares: the decoded event it applies, and its tables."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from ledger.domain import LedgerAggregate
-from projections.database import Row, RowWriter, ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.rows import Row
 from projections.tables import HistoryWriter, Key, Table, TableState
+from projections.writes import RowWriter
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,11 @@ def event_type(event_class: type[LedgerAggregate.Event]) -> str:
     return event_class.__qualname__
 
 
-class Projection(ABC):
+class ReadModel(ABC):
     """A read model: tables, and how each kind of event changes them.
 
     Subclasses list their ``tables`` and map event types to handlers in
-    ``handlers()``. Keyed tables are kept in memory between batches (the runner
+    ``handlers()``. Keyed tables are kept in memory between batches (the updater
     reloads them whenever another process moved the tracked position), so
     applying an event costs no database round trip; ``flush`` writes what changed.
     """
@@ -88,7 +90,7 @@ class Projection(ABC):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def load(self, db: ViewDatabase) -> None:
+    def load(self, db: LedgerDatabase) -> None:
         for state in self.state.values():
             state.load(db)
 
@@ -103,7 +105,7 @@ class Projection(ABC):
             state.forget()
 
 
-class AppendOnlyProjection(Projection):
+class AppendOnlyReadModel(ReadModel):
     """A projection whose rows never change once written (audit, lineage).
 
     Nothing is kept in memory: rows collected during a batch are inserted at
@@ -117,7 +119,7 @@ class AppendOnlyProjection(Projection):
     def add(self, table: str, row: Row) -> None:
         self._pending[table].append(row)
 
-    def load(self, db: ViewDatabase) -> None:
+    def load(self, db: LedgerDatabase) -> None:
         self.forget()
 
     def flush(self, out: RowWriter, *, deferred: bool = False, into_empty: bool = False) -> None:

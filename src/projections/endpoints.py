@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 
 from ledger.domain import Endpoint, LedgerAggregate
-from projections.base import Change, Handler, Projection
-from projections.database import Row
+from ledger.storage.rows import Row
+from projections.base import Change, Handler, ReadModel
 from projections.tables import Table
 
 ENDPOINTS = Table(
@@ -59,7 +59,7 @@ def deployment_view(row: Row) -> dict[str, Any]:
     }
 
 
-class EndpointsProjection(Projection):
+class EndpointsProjection(ReadModel):
     """Endpoints as operators see them: who serves what, with which share of traffic."""
 
     name = "endpoints"

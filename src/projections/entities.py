@@ -1,7 +1,7 @@
 """Which entity each aggregate is: names for events that do not carry one.
 
 Only an aggregate's first event names it (``Model.Registered`` has the name,
-``Model.Tagged`` does not), so the runner keeps a directory from aggregate id
+``Model.Tagged`` does not), so the updater keeps a directory from aggregate id
 to entity, in a table next to the views and in memory for the ids it has seen.
 """
 
@@ -22,9 +22,10 @@ from ledger.domain import (
     ModelVersion,
     Pipeline,
 )
+from ledger.storage.database import LedgerDatabase
 from projections.base import Change, Entity, event_type
-from projections.database import RowWriter, ViewDatabase
 from projections.tables import Table
+from projections.writes import RowWriter
 
 ENTITIES = Table(
     "ledger_view_entities",
@@ -64,7 +65,7 @@ _CREATED_BY: dict[str, EntityOf] = {
 }
 
 
-# A decoded event before the runner knows its entity: (position, aggregate id, aggregate
+# A decoded event before the updater knows its entity: (position, aggregate id, aggregate
 # version, event type, fields, time in microseconds). A plain tuple: one is made per event.
 Stored = tuple[int, str, int, str, dict[str, Any], int]
 
@@ -76,7 +77,7 @@ class EntityDirectory:
         self._known: dict[str, Entity] = {}
         self._new: dict[str, Entity] = {}
 
-    def resolve(self, db: ViewDatabase, events: list[Stored]) -> list[Change]:
+    def resolve(self, db: LedgerDatabase, events: list[Stored]) -> list[Change]:
         """Each event with its entity (ids unknown here are looked up in one query)."""
         known = self._known
         for _, aggregate_id, version, kind, data, _ in events:
@@ -93,7 +94,7 @@ class EntityDirectory:
             for position, aggregate_id, version, kind, data, time_us in events
         ]  # fmt: skip
 
-    def _fetch(self, db: ViewDatabase, ids: set[str]) -> None:
+    def _fetch(self, db: LedgerDatabase, ids: set[str]) -> None:
         wanted = sorted(ids)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]

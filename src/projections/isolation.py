@@ -1,6 +1,6 @@
 """Finding the one event a view cannot store, so that the views go on without it.
 
-When writing a batch fails on the data (see ``view_errors.is_data_error``), the runner
+When writing a batch fails on the data (see ``view_errors.is_data_error``), the updater
 halves the batch until the failing event is the only one left, committing what comes
 before it; then it applies that event to each view on its own. A view that still
 fails records the event as its error and passes it (its position moves on in the same
@@ -13,16 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from ledger.logging import get_logger
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import create_side_tables
 from projections import view_errors
-from projections.database import ViewDatabase
 
 log = get_logger(__name__)
 
 
 class PoisonIsolation(ABC):
-    """The runner's part that isolates an event its views cannot store."""
+    """The updater's part that isolates an event its views cannot store."""
 
-    db: ViewDatabase
+    db: LedgerDatabase
 
     @abstractmethod
     def _write_batch(self, limit: int, only: str | None = None) -> int:
@@ -35,7 +36,7 @@ class PoisonIsolation(ABC):
     @abstractmethod
     def _pass_event(self, names: list[str], position: int, record: Callable[[], None]) -> None:
         """Move ``names`` to ``position`` in one transaction (checking that nobody moved
-        them) and run ``record`` there; raise when another runner moved them."""
+        them) and run ``record`` there; raise when another updater moved them."""
 
     def _isolate(self, limit: int) -> int:
         """Some event among the next ``limit`` cannot be stored: commit the events before
@@ -80,7 +81,7 @@ class PoisonIsolation(ABC):
                     event_type=event_type,
                     error=detail,
                 )
-                view_errors.ensure_table(self.db)
+                create_side_tables(self.db)
                 self._record_error(name, position, event_type, detail)
         return 1
 

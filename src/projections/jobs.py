@@ -8,10 +8,10 @@ from uuid import UUID
 from ledger.domain import BatchJob, Job, LedgerAggregate
 from ledger.domain.job import FINAL_STATUSES
 from ledger.errors import InvalidInputError
-from projections.base import Change, Handler, Projection
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.timestamps import iso
+from projections.base import Change, Handler, ReadModel
 from projections.tables import Table
-from projections.timestamps import iso
 
 JOBS = Table(
     "ledger_view_jobs",
@@ -40,7 +40,7 @@ def job_key(change: Change) -> str:
     return str(UUID(change.aggregate_id))
 
 
-class JobsProjection(Projection):
+class JobsProjection(ReadModel):
     """Jobs by id: what `ledger job list` shows and where workers find unfinished jobs."""
 
     name = "jobs"
@@ -140,7 +140,7 @@ class JobsProjection(Projection):
 
 
 def list_jobs(
-    db: ViewDatabase,
+    db: LedgerDatabase,
     *,
     status: str = "",
     pipeline: str = "",

@@ -21,8 +21,8 @@ from ledger.domain import (
     Pipeline,
 )
 from ledger.errors import InvalidInputError, NotFoundError
-from projections.base import AppendOnlyProjection, Change, Handler
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from projections.base import AppendOnlyReadModel, Change, Handler
 from projections.tables import Table
 
 NODES = Table(
@@ -43,7 +43,7 @@ def node_id(kind: str, name: str) -> str:
     return f"{kind}:{name}"
 
 
-class LineageProjection(AppendOnlyProjection):
+class LineageProjection(AppendOnlyReadModel):
     """Where every model version came from, and where it went."""
 
     name = "lineage"
@@ -143,7 +143,7 @@ class LineageGraph:
         }
 
 
-def walk_lineage(db: ViewDatabase, root: str, direction: str, depth: int) -> LineageGraph:
+def walk_lineage(db: LedgerDatabase, root: str, direction: str, depth: int) -> LineageGraph:
     """Nodes upstream (what ``root`` came from) or downstream (what came of it), up to
     ``depth`` edges away, breadth first."""
     if direction not in ("upstream", "downstream"):

@@ -14,8 +14,6 @@ from typing import Any
 
 from ledger.errors import InvalidInputError
 
-MAX_LIMIT = 1000
-
 
 @dataclass(frozen=True)
 class Page:
@@ -26,11 +24,6 @@ class Page:
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": self.items, "next_token": self.next_token}
-
-
-def check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
 
 
 def encode_token(position: int) -> str:

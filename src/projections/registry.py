@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from ledger.domain import LedgerAggregate, Model, ModelVersion
-from projections.base import Change, Handler, Projection
+from projections.base import Change, Handler, ReadModel
 from projections.tables import Table
 
 MODELS = Table(
@@ -70,7 +70,7 @@ VERSION_DEPLOYMENTS = Table(
 )
 
 
-class RegistryProjection(Projection):
+class RegistryProjection(ReadModel):
     """Models and their versions as the registry shows and searches them."""
 
     name = "registry"

@@ -9,7 +9,9 @@ import orjson
 
 from ledger.errors import NotFoundError
 from ledger.refs import Ref, parse_ref
-from projections.database import Row, ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.rows import Row
+from ledger.storage.timestamps import iso
 from projections.endpoints import DEPLOYMENTS, ENDPOINTS, deployment_view
 from projections.registry import (
     ALIASES,
@@ -20,13 +22,12 @@ from projections.registry import (
     VERSION_TAGS,
     VERSIONS,
 )
-from projections.timestamps import iso
 
 
 class RegistryQueries:
     """Models, versions and endpoints, read from the views."""
 
-    def __init__(self, db: ViewDatabase) -> None:
+    def __init__(self, db: LedgerDatabase) -> None:
         self.db = db
 
     # -- models --------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from projections.database import ViewDatabase
-from projections.paging import Page, check_limit, decode_token, encode_token
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.feed import check_limit
+from ledger.storage.timestamps import iso, to_microseconds
+from projections.paging import Page, decode_token, encode_token
 from projections.registry import ALIASES, MODEL_TAGS, VERSION_TAGS, VERSIONS
-from projections.timestamps import iso, to_microseconds
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ _COLUMNS = (
 )
 
 
-def search_versions(db: ViewDatabase, query: SearchQuery) -> Page:
+def search_versions(db: LedgerDatabase, query: SearchQuery) -> Page:
     check_limit(query.limit)
     probes = _probe_tags(db, query)
     driving = _driving_tag(probes)
@@ -98,7 +99,7 @@ class _TagProbe:
     reach: int  # created_position of its page-th newest version; -1: fewer than a page
 
 
-def _probe_tags(db: ViewDatabase, query: SearchQuery) -> dict[tuple[str, str], _TagProbe]:
+def _probe_tags(db: LedgerDatabase, query: SearchQuery) -> dict[tuple[str, str], _TagProbe]:
     """Probe every wanted tag in one statement (one round trip on PostgreSQL)."""
     tags = sorted(query.tags.items())
     if not tags:

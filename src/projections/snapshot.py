@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.database import Row, ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.rows import Row
 from projections.endpoints import DEPLOYMENTS, ENDPOINTS, deployment_view
 from projections.registry import (
     ALIASES,
@@ -27,7 +28,7 @@ SNAPSHOT_TABLES: tuple[Table, ...] = (
 )  # fmt: skip
 
 
-def registry_now(db: ViewDatabase) -> dict[str, Any]:
+def registry_now(db: LedgerDatabase) -> dict[str, Any]:
     """Models (with versions, tags, aliases) and endpoints (with deployments, traffic)."""
     rows = {
         table.name: db.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}")
@@ -36,7 +37,7 @@ def registry_now(db: ViewDatabase) -> dict[str, Any]:
     return assemble(rows)
 
 
-def registry_as_of(db: ViewDatabase, position: int) -> dict[str, Any]:
+def registry_as_of(db: LedgerDatabase, position: int) -> dict[str, Any]:
     """The registry as it was right after the event at log ``position``."""
     return assemble(rows_live_at(db, position, (table.name for table in SNAPSHOT_TABLES)))
 

@@ -23,7 +23,9 @@ from typing import Any
 
 import orjson
 
-from projections.database import Row, RowWriter, ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.rows import Row
+from projections.writes import RowWriter
 
 LEVELS = 40  # the interval tree covers log positions below 2**40
 OPEN = 2**LEVELS - 1  # valid_to of a row that is still live
@@ -93,7 +95,7 @@ class Table:
         ]
 
 
-def create_history_table(db: ViewDatabase, *, indexed: bool = True) -> None:
+def create_history_table(db: LedgerDatabase, *, indexed: bool = True) -> None:
     """The history table; ``indexed``: with its indexes (left out for a bulk load)."""
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (id BIGINT PRIMARY KEY, tbl TEXT NOT NULL, "
@@ -120,7 +122,7 @@ _LIVE_AT = (
 )
 
 
-def rows_live_at(db: ViewDatabase, position: int, tables: Iterable[str]) -> dict[str, list[Row]]:
+def rows_live_at(db: LedgerDatabase, position: int, tables: Iterable[str]) -> dict[str, list[Row]]:
     """The rows of historized ``tables`` as they were right after log ``position``."""
     above, below = nodes_on_path(position)
     found = db.execute(_LIVE_AT, (position, *above, position, *below, position))
@@ -167,7 +169,7 @@ class TableState:
         if live is not None:
             history.close(*live, position)
 
-    def load(self, db: ViewDatabase) -> None:
+    def load(self, db: LedgerDatabase) -> None:
         """Read the table (and its live history intervals) from the database."""
         self.forget()
         width = len(self.table.key)
@@ -220,13 +222,13 @@ class HistoryWriter:
     def next_id(self) -> int:
         return self._next_id
 
-    def load(self, db: ViewDatabase) -> None:
+    def load(self, db: LedgerDatabase) -> None:
         self.forget()
         self._next_id = self.written_up_to(db)
 
     @staticmethod
-    def written_up_to(db: ViewDatabase) -> int:
-        """The id the next history row written gets (to notice another runner's writes)."""
+    def written_up_to(db: LedgerDatabase) -> int:
+        """The id the next history row written gets (to notice another updater's writes)."""
         return int(db.execute(f"SELECT max(id) FROM {HISTORY_TABLE}")[0][0] or 0) + 1
 
     def open(self, table: str, row: Row, position: int) -> int:

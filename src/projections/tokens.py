@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import ApiToken, LedgerAggregate
-from projections.base import Change, Handler, Projection
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.timestamps import iso
+from projections.base import Change, Handler, ReadModel
 from projections.tables import Table
-from projections.timestamps import iso
 
 TOKENS = Table(
     "ledger_view_tokens",
@@ -24,7 +24,7 @@ TOKENS = Table(
 )
 
 
-class TokensProjection(Projection):
+class TokensProjection(ReadModel):
     """API tokens by name, looked up by hash on every authenticated request."""
 
     name = "tokens"
@@ -50,7 +50,7 @@ class TokensProjection(Projection):
             self.put(TOKENS.name, key, (row[0], row[1], 1, *row[3:]))
 
 
-def token_holder(db: ViewDatabase, token_hash: str) -> tuple[str, str] | None:
+def token_holder(db: LedgerDatabase, token_hash: str) -> tuple[str, str] | None:
     """(name, role) of the live token with this hash, or None."""
     rows = db.execute(
         f"SELECT name, role FROM {TOKENS.name} WHERE token_hash = ? AND revoked = 0",
@@ -59,7 +59,7 @@ def token_holder(db: ViewDatabase, token_hash: str) -> tuple[str, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def list_tokens(db: ViewDatabase) -> list[dict[str, Any]]:
+def list_tokens(db: LedgerDatabase) -> list[dict[str, Any]]:
     return [
         {
             "name": name,

@@ -2,7 +2,7 @@
 
 An event committed before the ledger refused such values (a NUL in PostgreSQL text, an
 integer beyond 64 bits, a NaN in the stored JSON) fails the same way every time a view
-applies it. Rather than block every later event, the runner records it here as that
+applies it. Rather than block every later event, the updater records it here as that
 view's error, skips it for that view, and goes on; ``projections status`` and
 ``/health`` report what was recorded. An outage is not such an event: it propagates,
 and the caller tries again later.
@@ -16,15 +16,10 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from projections.database import ViewDatabase
-from projections.timestamps import from_microseconds, to_microseconds
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import VIEW_ERRORS
+from ledger.storage.timestamps import from_microseconds, to_microseconds
 
-VIEW_ERRORS = "ledger_view_errors"
-_CREATE = (
-    f"CREATE TABLE IF NOT EXISTS {VIEW_ERRORS} (projection TEXT NOT NULL, "
-    "position BIGINT NOT NULL, event_type TEXT NOT NULL, error TEXT NOT NULL, "
-    "recorded_at_us BIGINT NOT NULL, PRIMARY KEY (projection, position))"
-)
 MAX_ERROR_TEXT = 1_000
 # Errors of the data itself: the same event fails the same way on every attempt.
 _DATA_ERRORS: tuple[type[BaseException], ...] = (
@@ -82,13 +77,8 @@ def describe(error: BaseException) -> str:
     return text[:MAX_ERROR_TEXT]
 
 
-def ensure_table(db: ViewDatabase) -> None:
-    """Create the errors table when missing (outside any transaction)."""
-    db.create_tables(_CREATE)
-
-
 def record(
-    db: ViewDatabase, projections: list[str], position: int, event_type: str, error: str
+    db: LedgerDatabase, projections: list[str], position: int, event_type: str, error: str
 ) -> None:
     """Record that ``projections`` cannot store the event at ``position`` (in the caller's
     transaction, beside the positions that pass it)."""
@@ -102,14 +92,14 @@ def record(
     )
 
 
-def forget(db: ViewDatabase, projections: list[str]) -> None:
+def forget(db: LedgerDatabase, projections: list[str]) -> None:
     """Drop the errors of projections rebuilt from scratch (they meet the events again)."""
     if projections and db.table_exists(VIEW_ERRORS):
         marks = ", ".join("?" * len(projections))
         db.execute(f"DELETE FROM {VIEW_ERRORS} WHERE projection IN ({marks})", projections)
 
 
-def summary(db: ViewDatabase) -> dict[str, tuple[int, ViewError | None]]:
+def summary(db: LedgerDatabase) -> dict[str, tuple[int, ViewError | None]]:
     """Per projection: how many events it could not store, and the last of them."""
     if not db.table_exists(VIEW_ERRORS):
         return {}

@@ -1,8 +1,8 @@
 """Everything readers ask of the ledger, answered from the views.
 
 ``Views.open(settings)`` brings the views up to the head of the log first (the
-embedded store has no separate runner process), so reads see every write that
-returned before them.
+embedded store has no separate updater process), so reads see every write that
+returned before them; ``Views(db)`` reads them as they are.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from typing import Any
 
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.settings import Settings
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.timestamps import iso, to_microseconds
 from projections.audit import AUDIT, AuditQuery, query_audit
 from projections.jobs import list_jobs
 from projections.lineage import LineageGraph, walk_lineage
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
-from projections.runner import ProjectionRunner
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
-from projections.timestamps import iso, to_microseconds
+from projections.updater import ViewUpdater
 
 
 @contextmanager
@@ -52,19 +53,32 @@ class PointInTime:
 class Views(RegistryQueries):
     """Registry, endpoints, search, lineage, audit and point-in-time queries."""
 
-    def __init__(self, runner: ProjectionRunner) -> None:
-        super().__init__(runner.db)
-        self.runner = runner
+    def __init__(self, db: LedgerDatabase, updater: ViewUpdater | None = None) -> None:
+        """Queries on ``db``; ``updater`` (on the same database) is the one these views
+        were opened with, for callers that also update or rebuild them."""
+        super().__init__(db)
+        self._updater = updater
 
     @classmethod
     def open(cls, settings: Settings, *, catch_up: bool = True) -> Views:
-        runner = ProjectionRunner(settings)
+        """The views with an updater of every read model (which creates missing tables),
+        brought up to the head of the log (``catch_up``)."""
+        updater = ViewUpdater(settings)
         if catch_up:
-            runner.catch_up()
-        return cls(runner)
+            updater.catch_up()
+        return cls(updater.db, updater)
+
+    @property
+    def updater(self) -> ViewUpdater:
+        """The updater these views were opened with (``Views.open``)."""
+        if self._updater is None:
+            raise RuntimeError("these views were opened without an updater: use Views.open")
+        return self._updater
 
     def close(self) -> None:
-        self.runner.close()
+        if self._updater is not None:
+            self._updater.close()
+        self.db.close()
 
     def jobs(
         self, *, status: str = "", pipeline: str = "", limit: int = 50
@@ -88,7 +102,7 @@ class Views(RegistryQueries):
         if (moment is None) == (position is None):
             raise InvalidInputError("give either a time or a log position")
         if position is not None:
-            head = self.runner.head()
+            head = self.db.head_position()
             if not 0 <= position <= head:
                 raise InvalidInputError(f"position must be between 0 and {head}, got {position}")
             rows = self.db.execute(

@@ -1,4 +1,4 @@
-"""Writes to the views: the protocol projections write through, and writes held back
+"""Writes to the views: the protocol read models write through, and writes held back
 until the transaction that records a batch."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from projections.database import ViewDatabase
+from ledger.storage.rows import Row
 
-Row = tuple[Any, ...]
+if TYPE_CHECKING:
+    from ledger.storage.database import LedgerDatabase
 
 
 class RowWriter(Protocol):
-    """Where projections write their changed rows: the database, or a batch of writes."""
+    """Where read models write their changed rows: the database, or a batch of writes."""
 
     def write_rows(
         self,
@@ -62,6 +62,6 @@ class PendingWrites:
     def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         self._record("copy_rows", table, columns, rows)
 
-    def write_to(self, db: ViewDatabase) -> None:
+    def write_to(self, db: LedgerDatabase) -> None:
         for method, args, kwargs in self._calls:
             getattr(db, method)(*args, **kwargs)

@@ -28,7 +28,7 @@ from ledger.api.views_lag import ViewsLagHeader
 from ledger.checkpoint_service import CheckpointThread
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
-from projections.decoding import EventDecoder
+from ledger.storage.decoding import EventDecoder
 
 DESCRIPTION = """
 The Lifecycle Ledger's HTTP API. Reads come from the read-side views; every write is

@@ -23,10 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger.api.problems import STORE_ERRORS, problem, store_unavailable
 from ledger.api.services import ApiServices
 from ledger.logging import get_logger
-from projections.database import Row
+from ledger.storage.rows import Row
+from ledger.storage.side_tables import API_IDEMPOTENCY as TABLE
+from ledger.storage.side_tables import create_side_tables
 
 HEADER = b"idempotency-key"
-TABLE = "ledger_api_idempotency"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255
 # A claim this old whose request never answered (the server died) may be taken again.
@@ -37,13 +38,8 @@ log = get_logger(__name__)
 
 
 def create_idempotency_table(services: ApiServices) -> None:
-    blob = "BYTEA" if services.settings.store_location.kind == "postgres" else "BLOB"
     with services.pool.views() as views:
-        views.db.create_tables(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
-            "fingerprint TEXT NOT NULL, status BIGINT NOT NULL, content_type TEXT NOT NULL, "
-            f"body {blob} NOT NULL, created_us BIGINT NOT NULL)"
-        )
+        create_side_tables(views.db)
 
 
 def _multipart_boundary(headers: dict[bytes, bytes]) -> bytes:

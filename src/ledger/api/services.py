@@ -15,7 +15,7 @@ from ledger.application import Ledger
 from ledger.bus.relay import RelayThread
 from ledger.logging import get_logger
 from ledger.settings import Settings
-from projections.runner import ProjectionStatus
+from projections.status import ViewStatus
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -92,7 +92,7 @@ class ApiServices:
         """(name, role) of the live token with this hash, or None (see TokenCache)."""
         return self.tokens.holder(token_hash)
 
-    def projection_status(self) -> list[ProjectionStatus]:
+    def projection_status(self) -> list[ViewStatus]:
         """Each view's position and state."""
         return self.follower.status()
 

@@ -6,9 +6,10 @@ import threading
 from collections.abc import Callable
 
 from ledger.settings import Settings
+from ledger.storage.following import follow_log
 from projections.base import Change
-from projections.following import follow_log
-from projections.runner import ProjectionRunner, ProjectionStatus
+from projections.status import ViewStatus
+from projections.updater import ViewUpdater
 
 # Called with the changes each commit made to the views, and when it committed.
 OnCommit = Callable[[list[Change], float], None]
@@ -25,7 +26,7 @@ class ViewFollower:
     def __init__(
         self, settings: Settings, *, poll_interval: float, on_commit: OnCommit | None = None
     ) -> None:
-        self._runner = ProjectionRunner(settings, on_commit=on_commit)
+        self._updater = ViewUpdater(settings, on_commit=on_commit)
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._poll_interval = poll_interval
@@ -40,18 +41,18 @@ class ViewFollower:
     def sync(self) -> int:
         """Apply every event appended so far to the views; the position they reached."""
         with self.lock:
-            self._runner.catch_up()
-            self.position = min(self._runner.positions().values())
+            self._updater.catch_up()
+            self.position = min(self._updater.positions().values())
         return self.position
 
-    def status(self) -> list[ProjectionStatus]:
+    def status(self) -> list[ViewStatus]:
         """Each view's position and state."""
         with self.lock:
-            return self._runner.status()
+            return self._updater.status()
 
     def _follow(self) -> None:
-        with self._runner.db.listener() as listener:
-            wait_s = self._poll_interval if self._runner.db.kind == "sqlite" else 1.0
+        with self._updater.db.listener() as listener:
+            wait_s = self._poll_interval if self._updater.db.kind == "sqlite" else 1.0
             follow_log(self.sync, listener, self._stop, wait_s, what="api views")
 
     def close(self) -> None:
@@ -60,4 +61,4 @@ class ViewFollower:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         with self.lock:
-            self._runner.close()
+            self._updater.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ledger.settings import Settings
-from projections.runner import ProjectionRunner
+from ledger.storage.database import LedgerDatabase
 from projections.views import Views
 
 
@@ -29,7 +29,7 @@ class ViewPool:
         self._lock = threading.Lock()
         self._shared: Views | None = None
         if settings.store_location.kind == "postgres":
-            self._shared = Views(ProjectionRunner(settings, []))
+            self._shared = Views(LedgerDatabase(settings))
             self._all.append(self._shared)
 
     @contextmanager
@@ -42,7 +42,7 @@ class ViewPool:
             try:
                 views = self._idle.get_nowait()
             except queue.Empty:
-                views = Views(ProjectionRunner(self._settings, []))
+                views = Views(LedgerDatabase(self._settings))
                 with self._lock:
                     self._all.append(views)
             try:

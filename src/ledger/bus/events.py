@@ -15,7 +15,7 @@ EVERYTHING = f"{ROOT}.>"
 
 @dataclass(frozen=True)
 class BusEvent:
-    """A ledger event as published: the envelope of ``projections.feed.event_envelope``."""
+    """A ledger event as published: the envelope of ``ledger.storage.feed.event_envelope``."""
 
     position: int  # in the ledger's log
     id: str  # "aggregate_id/version": stable, the key of exactly-once handling

@@ -25,9 +25,9 @@ from ledger.bus.events import BusEvent
 from ledger.bus.log_reader import open_store
 from ledger.logging import get_logger
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import HANDLED_EVENTS, create_side_tables
 
-HANDLED_TABLE = "ledger_handled_events"
 _COLUMN_ARRAYS = "?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[]"
 log = get_logger(__name__)
 
@@ -39,7 +39,7 @@ class Delivery:
     event: BusEvent
     consumer: str
     attempt: int  # 1 on the first delivery
-    db: ViewDatabase  # in the transaction that records the event as handled
+    db: LedgerDatabase  # in the transaction that records the event as handled
 
 
 Handler = Callable[[Delivery], None]
@@ -66,12 +66,7 @@ class HandledEvents:
 
     def __init__(self, settings: Settings) -> None:
         self.db = open_store(settings)
-        self.db.create_tables(
-            f"CREATE TABLE IF NOT EXISTS {HANDLED_TABLE} ("
-            "consumer TEXT NOT NULL, event_id TEXT NOT NULL, position BIGINT NOT NULL, "
-            "outcome TEXT NOT NULL, error TEXT NOT NULL, handled_at_us BIGINT NOT NULL, "
-            "PRIMARY KEY (consumer, event_id))"
-        )
+        create_side_tables(self.db)
         if self.db.kind == "sqlite":  # a connection of its own: the pragma stays with it
             self.db.execute(f"PRAGMA synchronous={settings.sqlite_synchronous.upper()}")
 
@@ -85,7 +80,7 @@ class HandledEvents:
         batch: Sequence[Pending],
         *,
         stop_at_retry: bool = False,
-        finish: Callable[[ViewDatabase, list[Outcome]], None] | None = None,
+        finish: Callable[[LedgerDatabase, list[Outcome]], None] | None = None,
     ) -> list[Outcome]:
         """Run ``handler`` on each event ``consumer`` has not handled yet, in one transaction
         (one commit for the batch); each handler runs in a savepoint, so a failing one
@@ -134,7 +129,7 @@ class HandledEvents:
                 self._unclaim(consumer, [event.id])
                 return Outcome.RETRY
             self.db.execute(
-                f"UPDATE {HANDLED_TABLE} SET outcome = 'failed', error = ? "
+                f"UPDATE {HANDLED_EVENTS} SET outcome = 'failed', error = ? "
                 "WHERE consumer = ? AND event_id = ?",
                 (repr(error)[:2000], consumer, event.id),
             )
@@ -142,7 +137,7 @@ class HandledEvents:
                 "giving up on an event: recorded as failed",
                 consumer=consumer,
                 event_id=event.id,
-                table=HANDLED_TABLE,
+                table=HANDLED_EVENTS,
             )
             return Outcome.FAILED
         self.db.execute_script("RELEASE SAVEPOINT handling; SAVEPOINT handling")
@@ -163,24 +158,24 @@ class HandledEvents:
             source = "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
             values = [value for row in rows for value in row]
         inserted = self.db.execute(
-            f"INSERT INTO {HANDLED_TABLE} {columns} {source} {conflict}", values
+            f"INSERT INTO {HANDLED_EVENTS} {columns} {source} {conflict}", values
         )
         return {event_id for (event_id,) in inserted}
 
     def _unclaim(self, consumer: str, event_ids: list[str]) -> None:
         self.db.execute_many(
-            f"DELETE FROM {HANDLED_TABLE} WHERE consumer = ? AND event_id = ?",
+            f"DELETE FROM {HANDLED_EVENTS} WHERE consumer = ? AND event_id = ?",
             [(consumer, event_id) for event_id in event_ids],
         )
 
 
-def failed_events(db: ViewDatabase, consumer: str = "") -> list[dict[str, object]]:
+def failed_events(db: LedgerDatabase, consumer: str = "") -> list[dict[str, object]]:
     """Events a consumer gave up on (its handler failed on every attempt)."""
-    if not db.table_exists(HANDLED_TABLE):
+    if not db.table_exists(HANDLED_EVENTS):
         return []
     where = "outcome = 'failed'" + (" AND consumer = ?" if consumer else "")
     rows = db.execute(
-        f"SELECT consumer, event_id, position, error FROM {HANDLED_TABLE} WHERE {where} "
+        f"SELECT consumer, event_id, position, error FROM {HANDLED_EVENTS} WHERE {where} "
         "ORDER BY position",
         (consumer,) if consumer else (),
     )

@@ -13,9 +13,9 @@ from ledger.bus.handled import HandledEvents, Outcome, Pending
 from ledger.bus.log_reader import LogReader
 from ledger.bus.running import keep_running, stopped
 from ledger.bus.subscriptions import EventBus, Subscription
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import BUS_CURSORS, create_side_tables
 
-CURSORS_TABLE = "ledger_bus_cursors"
 BATCH = 500
 
 
@@ -70,7 +70,7 @@ class LocalBus(EventBus):
         reached = events[-1].position
         failed = None
 
-        def finish(db: ViewDatabase, outcomes: list[Outcome]) -> None:
+        def finish(db: LedgerDatabase, outcomes: list[Outcome]) -> None:
             nonlocal reached, failed
             if outcomes and outcomes[-1] is Outcome.RETRY:
                 failed = batch[len(outcomes) - 1]
@@ -83,30 +83,27 @@ class LocalBus(EventBus):
         return reached, failed
 
     @staticmethod
-    def _cursor(db: ViewDatabase, subscription: Subscription) -> int:
-        db.create_tables(
-            f"CREATE TABLE IF NOT EXISTS {CURSORS_TABLE} "
-            "(consumer TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-        )
+    def _cursor(db: LedgerDatabase, subscription: Subscription) -> int:
+        create_side_tables(db)
         with db.transaction():
             rows = db.execute(
-                f"SELECT position FROM {CURSORS_TABLE} WHERE consumer = ?",
+                f"SELECT position FROM {BUS_CURSORS} WHERE consumer = ?",
                 (subscription.consumer,),
             )
             if rows:
                 return int(rows[0][0])
             start = db.head_position() if subscription.start == "new" else 0
             db.execute(
-                f"INSERT INTO {CURSORS_TABLE} (consumer, position) VALUES (?, ?) "
+                f"INSERT INTO {BUS_CURSORS} (consumer, position) VALUES (?, ?) "
                 "ON CONFLICT (consumer) DO NOTHING",
                 (subscription.consumer, start),
             )
             return start
 
     @staticmethod
-    def _save_cursor(db: ViewDatabase, subscription: Subscription, position: int) -> None:
+    def _save_cursor(db: LedgerDatabase, subscription: Subscription, position: int) -> None:
         db.execute(
-            f"UPDATE {CURSORS_TABLE} SET position = ? WHERE consumer = ? AND position < ?",
+            f"UPDATE {BUS_CURSORS} SET position = ? WHERE consumer = ? AND position < ?",
             (position, subscription.consumer, position),
         )
 

@@ -7,22 +7,23 @@ import asyncio
 from contextlib import ExitStack
 from typing import Any
 
-from ledger.application import Ledger
 from ledger.settings import Settings
-from projections.database import Listener, ViewDatabase
-from projections.decoding import EventDecoder
-from projections.feed import read_feed
+from ledger.storage import ensure_store
+from ledger.storage.connections import Listener
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
+from ledger.storage.feed import read_feed
 
 # How long one wait for an append may block a thread (a stop is noticed at the latest then).
 MAX_WAIT_S = 0.5
 
 
-def open_store(settings: Settings) -> ViewDatabase:
+def open_store(settings: Settings) -> LedgerDatabase:
     """A connection of its own to the ledger's database (session state such as the relay's
     advisory lock stays on it; it reconnects on the next use after being lost); the store
     is created if it is new (a relay or a consumer may start before anything was written)."""
-    Ledger(settings).close()
-    return ViewDatabase(settings, dedicated=True)
+    ensure_store(settings)
+    return LedgerDatabase(settings, dedicated=True)
 
 
 class LogReader:

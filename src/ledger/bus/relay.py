@@ -42,12 +42,7 @@ from ledger.bus.jetstream import (
     stream_end,
 )
 from ledger.bus.log_reader import LogReader
-from ledger.bus.relay_state import (
-    RelayLock,
-    create_positions_table,
-    record_position,
-    relayed_position,
-)
+from ledger.bus.relay_state import RelayLock, record_position, relayed_position
 from ledger.bus.running import RETRY_WAIT_S, stopped
 from ledger.bus.stream_trust import (
     RelayRefusedError,
@@ -61,7 +56,8 @@ from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import create_side_tables
 
 ACK_TIMEOUT_S = 5.0
 # How often a relay that keeps trying (``ledger serve``'s) looks again after a refusal.
@@ -208,14 +204,14 @@ class Relay:
                 return False
         return True
 
-    def _remember(self, db: ViewDatabase, position: int, envelopes: list[dict[str, Any]]) -> None:
+    def _remember(self, db: LedgerDatabase, position: int, envelopes: list[dict[str, Any]]) -> None:
         """Note the chain hash of the last event in the stream (at ``position``)."""
         chain = next((e["chain"] for e in envelopes if e["position"] == position), None)
         if chain is None:
             chain = chain_hashes(db, position, position).get(position, "")
         self._published = (position, chain)
 
-    async def _check_unchanged(self, db: ViewDatabase, position: int, *, idle: bool) -> None:
+    async def _check_unchanged(self, db: LedgerDatabase, position: int, *, idle: bool) -> None:
         """Raise LogReplacedError if the log at ``position`` is no longer what was published
         (a backup restored under a running relay): the next attempt checks the stream.
         While idle, looked at once a second."""
@@ -230,7 +226,7 @@ class Relay:
                 f"the log at position {position} is not the one published: it was replaced"
             )
 
-    def _stamp(self, db: ViewDatabase, envelopes: list[dict[str, Any]]) -> None:
+    def _stamp(self, db: LedgerDatabase, envelopes: list[dict[str, Any]]) -> None:
         if not self._store:
             self._store = store_id(db)
         stamp(db, self._store, envelopes)
@@ -244,11 +240,11 @@ class Relay:
             self.status.head = await reader.head()
             self._head_seen_at = time.monotonic()
 
-    async def _starting_position(self, js: JetStreamContext, db: ViewDatabase) -> int:
+    async def _starting_position(self, js: JetStreamContext, db: LedgerDatabase) -> int:
         """Where the relay stopped, or past the newest event in the stream if that is
         further (a relay killed after JetStream stored events, before it recorded them),
         once the stream is known to continue this log."""
-        await asyncio.to_thread(create_positions_table, db)
+        await asyncio.to_thread(create_side_tables, db)
         if self.reset:  # the stream goes, with its consumers: the log is published afresh
             await delete_stream(js, self.settings)
             self.start_after, self.reset = 0, False
@@ -275,7 +271,7 @@ class Relay:
         self.status.position = position
         return position
 
-    async def _check(self, db: ViewDatabase, last: dict[str, Any] | None) -> None:
+    async def _check(self, db: LedgerDatabase, last: dict[str, Any] | None) -> None:
         """Refuse (RelayRefusedError) unless the stream's newest event is the log's."""
         stream = self.settings.nats_stream
         try:
@@ -287,7 +283,7 @@ class Relay:
         self.status.refused = ""
 
     async def _resynchronise(
-        self, js: JetStreamContext, db: ViewDatabase, acknowledged: int
+        self, js: JetStreamContext, db: LedgerDatabase, acknowledged: int
     ) -> int:
         """After a failed publish: read where the stream ends (events may have been stored
         whose acknowledgement was lost, or another store may publish into it); the position
@@ -343,7 +339,7 @@ class Relay:
         self.status.position = acknowledged
         return acknowledged
 
-    def _record(self, db: ViewDatabase, position: int) -> None:
+    def _record(self, db: LedgerDatabase, position: int) -> None:
         record_position(db, self.settings.nats_stream, position)
 
     def _note_error(self, message: str, error: BaseException | None) -> None:

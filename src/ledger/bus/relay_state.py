@@ -10,19 +10,11 @@ from pathlib import Path
 from typing import IO
 
 from ledger.settings import Settings
-from projections.database import ViewDatabase
-
-RELAY_POSITIONS = "ledger_relay_positions"
-
-
-def create_positions_table(db: ViewDatabase) -> None:
-    db.create_tables(
-        f"CREATE TABLE IF NOT EXISTS {RELAY_POSITIONS} (stream TEXT PRIMARY KEY, "
-        "position BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
-    )
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import RELAY_POSITIONS
 
 
-def relayed_position(db: ViewDatabase, stream: str) -> tuple[int, float] | None:
+def relayed_position(db: LedgerDatabase, stream: str) -> tuple[int, float] | None:
     """How far the relay of ``stream`` has published, and when it last moved (Unix time);
     None if it never ran."""
     if not db.table_exists(RELAY_POSITIONS):
@@ -33,7 +25,7 @@ def relayed_position(db: ViewDatabase, stream: str) -> tuple[int, float] | None:
     return (int(rows[0][0]), rows[0][1] / 1e6) if rows else None
 
 
-def record_position(db: ViewDatabase, stream: str, position: int) -> None:
+def record_position(db: LedgerDatabase, stream: str, position: int) -> None:
     """Note that the relay of ``stream`` has published up to ``position``."""
     db.execute(
         f"INSERT INTO {RELAY_POSITIONS} (stream, position, updated_at_us) VALUES (?, ?, ?) "
@@ -47,7 +39,7 @@ class RelayLock:
     """Lets one relay per stream publish: a session advisory lock on PostgreSQL, an
     exclusive file lock beside the database on SQLite. Both go with their process."""
 
-    def __init__(self, settings: Settings, db: ViewDatabase) -> None:
+    def __init__(self, settings: Settings, db: LedgerDatabase) -> None:
         self._db = db
         self._key = f"ledger-relay:{settings.pg_schema}:{settings.nats_stream}"
         self._file: IO[bytes] | None = None

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from ledger.chain import CHAIN_TABLE
 from ledger.errors import BusUnavailableError
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 STORE_ID_DIGITS = 16
 
@@ -25,7 +25,7 @@ class RelayRefusedError(BusUnavailableError):
     """The stream does not continue this log: a restored database, or another store."""
 
 
-def store_id(db: ViewDatabase) -> str:
+def store_id(db: LedgerDatabase) -> str:
     """This store's id: the start of its first chain hash ("" while the log is empty)."""
     if not db.table_exists(CHAIN_TABLE):
         return ""
@@ -33,7 +33,7 @@ def store_id(db: ViewDatabase) -> str:
     return bytes(rows[0][0]).hex()[:STORE_ID_DIGITS] if rows else ""
 
 
-def chain_hashes(db: ViewDatabase, first: int, last: int) -> dict[int, str]:
+def chain_hashes(db: LedgerDatabase, first: int, last: int) -> dict[int, str]:
     """The chain hash (hex) of each log position from ``first`` to ``last``."""
     rows = db.execute(
         f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position >= ? AND position <= ?",
@@ -42,7 +42,7 @@ def chain_hashes(db: ViewDatabase, first: int, last: int) -> dict[int, str]:
     return {int(position): bytes(digest).hex() for position, digest in rows}
 
 
-def stamp(db: ViewDatabase, store: str, envelopes: list[dict[str, Any]]) -> None:
+def stamp(db: LedgerDatabase, store: str, envelopes: list[dict[str, Any]]) -> None:
     """Add the store's id and each event's chain hash to envelopes about to be published."""
     if not envelopes:
         return
@@ -57,7 +57,9 @@ def message_id(envelope: dict[str, Any]) -> str:
     return f"{envelope['store']}/{envelope['id']}"
 
 
-def check_continues(db: ViewDatabase, stream: str, store: str, last: dict[str, Any] | None) -> None:
+def check_continues(
+    db: LedgerDatabase, stream: str, store: str, last: dict[str, Any] | None
+) -> None:
     """Refuse to go on from ``stream`` unless its newest ledger event ``last`` is this
     log's event at that position (same id and chain hash)."""
     if last is None:  # an empty stream (or nothing of the ledger left in it)
@@ -87,7 +89,7 @@ def check_continues(db: ViewDatabase, stream: str, store: str, last: dict[str, A
     )
 
 
-def _event_at(db: ViewDatabase, position: int) -> tuple[str, str] | None:
+def _event_at(db: LedgerDatabase, position: int) -> tuple[str, str] | None:
     """The id and chain hash of the log's event at ``position`` (None: there is none)."""
     rows = db.read_events(position - 1, 1)
     if not rows or int(rows[0][0]) != position:

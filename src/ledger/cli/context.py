@@ -27,7 +27,8 @@ from ledger.application import Ledger
 from ledger.commands.assets import RegisteredVersion
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
-from projections.timestamps import as_utc
+from ledger.storage import ensure_store
+from ledger.storage.timestamps import as_utc
 from projections.views import Views
 
 console = Console()
@@ -87,7 +88,7 @@ def open_ledger(**overrides: Any) -> Iterator[Ledger]:
 def open_views(*, catch_up: bool = True) -> Iterator[Views]:
     """The read side, brought up to every event written so far (``catch_up``)."""
     settings = load_settings()
-    Ledger(settings).close()  # the first use of a store creates it
+    ensure_store(settings)  # a new store is created
     views = Views.open(settings, catch_up=False)
     try:
         if catch_up:
@@ -99,13 +100,13 @@ def open_views(*, catch_up: bool = True) -> Iterator[Views]:
 
 def _catch_up(views: Views) -> None:
     """Apply what the views have not seen yet, with a progress bar when that is a lot."""
-    runner = views.runner
-    if runner.head() - min(runner.positions().values()) < LONG_CATCH_UP:
-        runner.catch_up()
+    updater = views.updater
+    if updater.head() - min(updater.positions().values()) < LONG_CATCH_UP:
+        updater.catch_up()
         return
     with Progress(*EVENT_PROGRESS, console=err_console, transient=True) as progress:
         task = progress.add_task("bringing the views up to date")
-        runner.catch_up(lambda done, total: progress.update(task, completed=done, total=total))
+        updater.catch_up(lambda done, total: progress.update(task, completed=done, total=total))
 
 
 def parse_moment(text: str, what: str = "time") -> datetime:

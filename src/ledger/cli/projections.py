@@ -27,7 +27,7 @@ app = typer.Typer(help="The read side: status, rebuild, and the runner.", no_arg
 def status(as_json: AsJson = False) -> None:
     """Each projection's position and its lag behind the log (in events and seconds)."""
     with open_views(catch_up=False) as views:
-        statuses = views.runner.status()
+        statuses = views.updater.status()
     if as_json:
         print_json([s.to_dict() for s in statuses])
         return
@@ -54,14 +54,14 @@ def rebuild(
 ) -> None:
     """Empty projections and replay the whole log into them."""
     with open_views(catch_up=False) as views:
-        chosen = [p.name for p in views.runner.named(names or [])]
+        chosen = [p.name for p in views.updater.named(names or [])]
         with Progress(*EVENT_PROGRESS, console=err_console) as progress:
             task = progress.add_task(f"rebuilding {', '.join(chosen)}")
 
             def update(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            count = views.runner.rebuild(chosen if names else [], update)
+            count = views.updater.rebuild(chosen if names else [], update)
     console.print(f"Rebuilt from {count:,} events")
 
 
@@ -81,10 +81,10 @@ def run(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     with open_views(catch_up=False) as views:
-        views.runner.batch_size = batch_size
+        views.updater.batch_size = batch_size
         err_console.print(
-            f"following the log for {', '.join(views.runner.names)} "
-            f"(position {min(views.runner.positions().values()):,}); Ctrl-C stops"
+            f"following the log for {', '.join(views.updater.names)} "
+            f"(position {min(views.updater.positions().values()):,}); Ctrl-C stops"
         )
-        views.runner.follow(stop, poll_interval)
+        views.updater.follow(stop, poll_interval)
     err_console.print("stopped")

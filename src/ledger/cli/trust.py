@@ -27,7 +27,7 @@ from ledger.checkpoints import (
 from ledger.cli.context import AsJson, console, err_console, load_settings, open_ledger, print_json
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.proofs import CheckpointCheck, check_checkpoints, prove_entity
-from projections.database import ViewDatabase
+from ledger.storage.database import LedgerDatabase
 
 app = typer.Typer(
     help="Signed checkpoints of the log's Merkle tree (run without a command: make one).",
@@ -103,7 +103,7 @@ def list_checkpoints(
 ) -> None:
     """Checkpoints made on this store (its side table), newest first."""
     with open_ledger() as ledger:
-        db = ViewDatabase(ledger.settings)
+        db = LedgerDatabase(ledger.settings)
         try:
             found = stored_checkpoints(db, limit)
         finally:
@@ -174,7 +174,7 @@ def check_against_checkpoints(
     checkpoints = load_checkpoints(source)
     if not checkpoints:
         raise NotFoundError(f"no checkpoints in {source}")
-    db = ViewDatabase(ledger.settings)
+    db = LedgerDatabase(ledger.settings)
     try:
         tree, checks = check_checkpoints(db, checkpoints, key)
     finally:
@@ -215,7 +215,7 @@ def prove(
     """Print (JSON) an inclusion proof of each event of an entity against a checkpoint;
     scripts/verify_proof.py checks it offline."""
     with open_ledger() as ledger:
-        db = ViewDatabase(ledger.settings)
+        db = LedgerDatabase(ledger.settings)
         try:
             if checkpoint_file is not None:
                 chosen = load_checkpoints(str(checkpoint_file))

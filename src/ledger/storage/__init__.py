@@ -1,8 +1,18 @@
-"""Event store wiring: eventsourcing recorders that also seal each event in the hash chain."""
+"""Everything that touches the database: the event store (eventsourcing recorders that
+also seal each event in the hash chain), connections, reading the log, side tables."""
 
 from __future__ import annotations
 
+import os
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
 from ledger.settings import Settings
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import create_side_tables
+
+APPLICATION_NAME = "Ledger"
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
@@ -38,3 +48,22 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             SQLITE_SYNCHRONOUS=settings.sqlite_synchronous.upper(),  # read by our factory
         )
     return env
+
+
+def ensure_store(settings: Settings) -> None:
+    """Create the store ``settings`` name if it is new: the event store's tables (events,
+    snapshots, hash chain, command ids) and every side table. The views' tables are the
+    view updater's to create."""
+    # Named as the application is (LedgerCore.name): eventsourcing names the tables after it.
+    environment = Environment(APPLICATION_NAME, {**os.environ, **eventsourcing_env(settings)})
+    factory = InfrastructureFactory.construct(environment)
+    try:
+        factory.application_recorder()
+        factory.aggregate_recorder(purpose="snapshots")
+    finally:
+        factory.close()
+    db = LedgerDatabase(settings)
+    try:
+        create_side_tables(db)
+    finally:
+        db.close()

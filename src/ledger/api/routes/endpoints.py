@@ -25,7 +25,7 @@ from ledger.api.schemas import (
     WeightsBody,
 )
 from ledger.domain.endpoint import Endpoint
-from projections.timestamps import iso, to_microseconds
+from ledger.storage.timestamps import iso, to_microseconds
 
 router = APIRouter(tags=["endpoints"])
 

@@ -16,8 +16,8 @@ from ledger.api.auth import Reader, services_of
 from ledger.api.routes.common import MAX_NUMBER, LogPosition
 from ledger.api.schemas import EventBatch
 from ledger.errors import InvalidInputError
-from projections.decoding import EventDecoder
-from projections.feed import read_feed
+from ledger.storage.decoding import EventDecoder
+from ledger.storage.feed import read_feed
 
 router = APIRouter(tags=["events"])
 STREAM_BATCH = 500

@@ -39,9 +39,9 @@ from ledger.artifacts.paths import check_no_clashes, safe_relative_path
 from ledger.domain.model import FLAVORS, ModelVersion
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.refs import check_name
+from ledger.storage.timestamps import iso, to_microseconds
 from projections.audit import AuditQuery
 from projections.search import SearchQuery
-from projections.timestamps import iso, to_microseconds
 
 router = APIRouter(tags=["models"])
 DAMAGED_RESPONSE: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from eventsourcing.utils import resolve_topic
 
-from projections.timestamps import event_microseconds
+from ledger.storage.timestamps import event_microseconds
 
 Upcaster = Callable[[dict[str, Any]], None]
 

@@ -1,10 +1,10 @@
-"""The views' side of the store: connections to the event store's own database.
+"""The ledger's database: the event log, the views and the side tables, on one connection.
 
-Views live in the same SQLite file or PostgreSQL schema as the events. SQL is
+Views and side tables live in the same SQLite file or PostgreSQL schema as the events. SQL is
 written once with ``?`` placeholders; the two dialects differ only in how a
 write transaction is taken, how events are read and how followers wait. On
 PostgreSQL statements borrow connections from the process's pool (see
-``projections.connections``), so one ViewDatabase serves many threads.
+``ledger.storage.connections``), so one LedgerDatabase serves many threads.
 """
 
 from __future__ import annotations
@@ -16,22 +16,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from psycopg import sql
-
 from ledger.logging import get_logger
 from ledger.settings import Settings
-from projections.connections import (
+from ledger.storage.connections import (
     CONNECTION_ERRORS,
-    POSTGRES_CHANNEL,
     ConnectionSource,
     DedicatedConnection,
     Listener,
     PgConnection,
     shared_pool,
 )
-from projections.writes import PendingWrites, Row, RowWriter
-
-__all__ = ["POSTGRES_CHANNEL", "Listener", "PendingWrites", "Row", "RowWriter", "ViewDatabase"]
+from ledger.storage.rows import Row, RowWrites
+from ledger.storage.side_tables import VIEW_POSITIONS
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -42,13 +38,11 @@ _POSTGRES_EVENTS = (
     "SELECT notification_id, originator_id::text, originator_version, topic, state "
     "FROM ledger_events"
 )
-# The projections' positions: every view write transaction locks its rows first.
-VIEW_POSITIONS = "ledger_view_positions"
 _CREATED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
 
 
-class ViewDatabase:
-    """Reads events and the views, writes views in transactions.
+class LedgerDatabase(RowWrites):
+    """Reads the event log, reads and writes views and side tables in transactions.
 
     On PostgreSQL each statement (or transaction) borrows a connection from the
     process's pool; ``dedicated`` keeps one connection for every statement instead,
@@ -177,102 +171,14 @@ class ViewDatabase:
         else:
             self._lite.executemany(statement, rows)
 
-    # -- bulk writes: executemany on SQLite, one statement over arrays on PostgreSQL -----
-
-    def write_rows(
-        self,
-        table: str,
-        columns: dict[str, str],
-        key: Sequence[str],
-        rows: Sequence[Row],
-        *,
-        replace: bool,
-    ) -> None:
-        """Insert ``rows`` (values for ``columns``, name -> SQL type); a row whose key is
-        taken replaces the old one (``replace``) or is skipped."""
-        if not rows:
-            return
-        names = list(columns)
-        others = [c for c in names if c not in key]
-        conflict = f"ON CONFLICT ({', '.join(key)}) " + (
-            f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}"
-            if replace and others
-            else "DO NOTHING"
-        )
-        if self.kind == "postgres":
-            self.execute(
-                f"INSERT INTO {table} ({', '.join(names)}) "
-                f"SELECT * FROM {_unnest(columns)} {conflict}",
-                _as_columns(rows, len(names)),
-            )
-        else:
-            marks = ", ".join("?" * len(names))
-            self._lite.executemany(
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) {conflict}", rows
-            )
-
-    def delete_rows(self, table: str, key: dict[str, str], keys: Sequence[Row]) -> None:
-        """Delete the rows with the given keys (``key``: column name -> SQL type)."""
-        if not keys:
-            return
-        if self.kind == "postgres":
-            match = " AND ".join(f"{table}.{c} = gone.{c}" for c in key)
-            self.execute(
-                f"DELETE FROM {table} USING {_unnest(key)} AS gone({', '.join(key)}) WHERE {match}",
-                _as_columns(keys, len(key)),
-            )
-        else:
-            match = " AND ".join(f"{c} = ?" for c in key)
-            self._lite.executemany(f"DELETE FROM {table} WHERE {match}", keys)
-
-    def update_rows(self, table: str, columns: dict[str, str], rows: Sequence[Row]) -> None:
-        """Set the other columns of the rows whose first column (the key) matches."""
-        if not rows:
-            return
-        key, *others = columns
-        if self.kind == "postgres":
-            assignments = ", ".join(f"{c} = new.{c}" for c in others)
-            self.execute(
-                f"UPDATE {table} SET {assignments} FROM {_unnest(columns)} "
-                f"AS new({', '.join(columns)}) WHERE {table}.{key} = new.{key}",
-                _as_columns(rows, len(columns)),
-            )
-        else:
-            assignments = ", ".join(f"{c} = ?" for c in others)
-            self._lite.executemany(
-                f"UPDATE {table} SET {assignments} WHERE {key} = ?",
-                [(*row[1:], row[0]) for row in rows],
-            )
-
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        """Append many rows: COPY on PostgreSQL, executemany on SQLite."""
-        if not rows:
-            return
-        if self.kind == "postgres":
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-            )
-
-            def run(conn: PgConnection) -> None:
-                with conn.cursor() as cursor, cursor.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-
-            self._on_pg(run)
-        else:
-            marks = ", ".join("?" * len(columns))
-            self._lite.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-            )
-
     # -- transactions ----------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction; commits on success, rolls back on any error.
 
-        SQLite takes its write lock at BEGIN, so two runners never interleave;
-        on PostgreSQL the runner locks its tracking rows for the same effect.
+        SQLite takes its write lock at BEGIN, so two writers never interleave; on
+        PostgreSQL the view updater locks its position rows for the same effect.
         """
         if self.kind == "postgres":
             with self._pg_transaction():
@@ -368,7 +274,8 @@ class ViewDatabase:
         )
 
     def _events_exist(self) -> bool:
-        """Whether the event store's table exists (it does once the ledger has opened it)."""
+        """Whether the event store's table exists (it does once the store is set up, by
+        ``ensure_store`` or the ledger)."""
         if not self._events_table_seen:
             self._events_table_seen = self.table_exists(self.events_table[0])
         return self._events_table_seen
@@ -398,16 +305,6 @@ class ViewDatabase:
                 listener.close()
         else:
             yield Listener(None)
-
-
-def _unnest(columns: dict[str, str]) -> str:
-    """``unnest(%s::text[], %s::bigint[], ...)`` for the columns' SQL types."""
-    arrays = ", ".join(f"%s::{sql_type.split()[0].lower()}[]" for sql_type in columns.values())
-    return f"unnest({arrays})"
-
-
-def _as_columns(rows: Sequence[Row], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
 
 
 def created_name(statement: str) -> str:

@@ -9,13 +9,19 @@ import re
 from typing import Any
 from uuid import UUID
 
+from ledger.errors import InvalidInputError
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.decoding import EventDecoder
 from ledger.storage.envelope import public_details
-from projections.database import ViewDatabase
-from projections.decoding import EventDecoder
-from projections.paging import check_limit
-from projections.timestamps import iso
+from ledger.storage.timestamps import iso
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+MAX_LIMIT = 1000  # the most items one read of the feed, or one page of a view, returns
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
 
 
 def snake_case(name: str) -> str:
@@ -55,7 +61,7 @@ def event_envelope(
 
 
 def read_feed(
-    db: ViewDatabase, decoder: EventDecoder, after: int, limit: int
+    db: LedgerDatabase, decoder: EventDecoder, after: int, limit: int
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` events after log position ``after``, read from the event store."""
     check_limit(limit)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
-from projections.connections import Listener
+from ledger.storage.connections import Listener
 
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 1.0  # kept short: the views catch up within a second of the store's return

@@ -1,6 +1,6 @@
 """PostgreSQL connections for the views: a ``psycopg_pool`` pool shared by a process.
 
-Every ``ViewDatabase`` of one process on the same database and schema borrows from
+Every ``LedgerDatabase`` of one process on the same database and schema borrows from
 one pool, a statement (or a transaction) at a time. After a database restart the pool
 drops the broken connections and reconnects by itself: the first statement that meets
 a broken connection has the pool check the others, and a read is tried once more on a
@@ -50,7 +50,7 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
         "password": location.pg_password or None,
         "dbname": location.pg_dbname,
         "connect_timeout": 5,
-        "autocommit": True,  # transactions are explicit: see ViewDatabase.transaction()
+        "autocommit": True,  # transactions are explicit: see LedgerDatabase.transaction()
     }
 
 
@@ -71,7 +71,7 @@ def connect(settings: Settings) -> PgConnection:
 
 
 class ConnectionSource(Protocol):
-    """Where a ViewDatabase gets a connection for a statement or a transaction."""
+    """Where a LedgerDatabase gets a connection for a statement or a transaction."""
 
     def borrow(self) -> PgConnection: ...
 
