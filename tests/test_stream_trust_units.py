@@ -12,7 +12,6 @@ from uuid import UUID
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.bus.stream_trust import (
     RelayRefusedError,
     chain_hashes,
@@ -20,6 +19,7 @@ from ledger.bus.stream_trust import (
     stamp,
     store_id,
 )
+from ledger.ledger import Ledger
 from projections.database import ViewDatabase
 from tests.bus_support import append_events
 from tests.conftest import StoreFactory

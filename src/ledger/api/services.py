@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from ledger.api.views_lag import note_views_lag
-from ledger.application import Ledger
 from ledger.bus.relay import RelayThread
 from ledger.domain import ApiToken
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from projections.base import Change

@@ -7,7 +7,7 @@ import asyncio
 from contextlib import ExitStack
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from projections.database import Listener, ViewDatabase
 from projections.decoding import EventDecoder

@@ -11,7 +11,6 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.application import Ledger
 from ledger.artifacts import FileEntry
 from ledger.bus.jetstream import describe_nats_url
 from ledger.cli.context import (
@@ -28,6 +27,7 @@ from ledger.cli.context import (
 from ledger.domain.batch_job import BatchJob
 from ledger.domain.job import Job
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from ledger.refs import parse_pairs
 from ledger.specs import read_named_spec
 from ledger.summaries import asset_summary, batch_job_summary, job_summary
@@ -64,7 +64,9 @@ def register_pipeline(
         raise InvalidInputError(f"{file}: `code` must be a directory path")
     code_dir = (file.parent / code).resolve() if code else None
     with open_ledger() as ledger:
-        result = ledger.register_pipeline(pipeline_name, spec, code_dir=code_dir, reason=reason)
+        result = ledger.assets.register_pipeline(
+            pipeline_name, spec, code_dir=code_dir, reason=reason
+        )
     report_registered("pipeline", result, as_json)
 
 
@@ -76,7 +78,7 @@ def clone_pipeline(
 ) -> None:
     """Start a new pipeline from a version of another; the source is untouched."""
     with open_ledger() as ledger:
-        result = ledger.clone_pipeline(source, new_name, reason=reason)
+        result = ledger.assets.clone_pipeline(source, new_name, reason=reason)
     console.print(f"Cloned {source} into pipeline [bold]{result.ref}[/]")
 
 
@@ -84,7 +86,7 @@ def clone_pipeline(
 def show_pipeline(name: str, as_json: AsJson = False) -> None:
     """Show a pipeline's versions and the steps of the latest."""
     with open_ledger() as ledger:
-        summary = asset_summary(ledger.get_pipeline(name))
+        summary = asset_summary(ledger.assets.get_pipeline(name))
     if as_json:
         print_json(summary)
         return
@@ -145,7 +147,7 @@ def submit_job(
 ) -> None:
     """Submit a run of a pipeline; a worker (`ledger worker`) picks it up."""
     with open_ledger() as ledger:
-        job = ledger.submit_job(
+        job = ledger.jobs.submit(
             pipeline, parameters=parse_parameters(param), executor=executor, reason=reason
         )
         if as_json and not wait:
@@ -165,7 +167,7 @@ def rerun_job(
 ) -> None:
     """Submit a job again with the same snapshot: code, data, parameters and compute."""
     with open_ledger() as ledger:
-        job = ledger.rerun_job(job_id, reason=reason)
+        job = ledger.jobs.rerun(job_id, reason=reason)
         console.print(f"Submitted job [bold]{job.id}[/], a rerun of {job_id}")
         if wait:
             _follow(ledger, str(job.id), as_json=False)
@@ -179,7 +181,7 @@ def show_job(
 ) -> None:
     """Show a job: snapshot, steps with attempts, outputs and metrics."""
     with open_ledger() as ledger:
-        batch = ledger.find_batch_job(job_id)
+        batch = ledger.batch_jobs.find(job_id)
         if batch is not None:
             if watch:
                 batch = follow_batch_job(ledger, job_id, quiet=as_json)
@@ -191,7 +193,7 @@ def show_job(
         if watch:
             _follow(ledger, job_id, as_json)
             return
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
     if as_json:
         print_json(job_summary(job))
     else:
@@ -235,8 +237,8 @@ def job_logs(
 ) -> None:
     """Print the logs of a job's steps, every attempt."""
     with open_ledger() as ledger:
-        job = ledger.get_job(job_id)
-        if step and step not in ledger.pipeline_step_names(job.pipeline_ref):
+        job = ledger.jobs.get(job_id)
+        if step and step not in ledger.assets.pipeline_step_names(job.pipeline_ref):
             raise InvalidInputError(f"pipeline {job.pipeline_ref} has no step {step!r}")
         directory = ledger.settings.logs_dir / "jobs" / str(job.id)
         printed: dict[Path, int] = {}
@@ -246,7 +248,7 @@ def job_logs(
             if not follow or job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_job(job_id)
+            job = ledger.jobs.get(job_id)
     if not printed:
         err_console.print(f"no logs yet for job {job_id}" + (f" step {step}" if step else ""))
 
@@ -271,7 +273,7 @@ def _print_new(path: Path, printed: dict[Path, int]) -> None:
 def cancel_job(job_id: str, reason: Reason = "") -> None:
     """Cancel a job; a running one is stopped by its worker."""
     with open_ledger() as ledger:
-        job = ledger.cancel_job(job_id, reason=reason)
+        job = ledger.jobs.cancel(job_id, reason=reason)
     if job.status == "cancelled":
         console.print(f"Cancelled job {job_id}")
     else:
@@ -285,7 +287,7 @@ def job_output(
 ) -> None:
     """Write a finished batch job's predictions, in input order."""
     with open_ledger() as ledger:
-        write_batch_output(ledger, ledger.get_batch_job(job_id), dest)
+        write_batch_output(ledger, ledger.batch_jobs.get(job_id), dest)
 
 
 def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
@@ -298,7 +300,7 @@ def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
 
 def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> BatchJob:
     """Show the rows scored until the batch job ends; exit 1 unless it succeeded."""
-    job = ledger.get_batch_job(job_id)
+    job = ledger.batch_jobs.get(job_id)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("rows {task.fields[state]}"), TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as bar:
@@ -308,7 +310,7 @@ def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> Bat
             if job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_batch_job(job_id)
+            job = ledger.batch_jobs.get(job_id)
     if not quiet:
         _print_batch_job(job)
     if job.status != "succeeded":
@@ -371,8 +373,8 @@ def _print_job(job: Job) -> None:
 
 def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
     """Show live progress until the job ends; exit 1 unless it succeeded."""
-    job = ledger.get_job(job_id)
-    steps = ledger.pipeline_step_names(job.pipeline_ref)
+    job = ledger.jobs.get(job_id)
+    steps = ledger.assets.pipeline_step_names(job.pipeline_ref)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -397,7 +399,7 @@ def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
             if job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_job(job_id)
+            job = ledger.jobs.get(job_id)
     if as_json:
         print_json(job_summary(job))
     else:
