@@ -28,6 +28,7 @@ from ledger.command_context import Caller, acting_for, current_caller, running_c
 from ledger.command_ids import CommandAlreadyCommitted
 from ledger.domain import EventMeta, LedgerAggregate, acting
 from ledger.errors import ConcurrencyError, NotFoundError
+from ledger.history import HistoryEntry, history_entries
 from ledger.logging import get_logger
 from ledger.outages import STORE_UNAVAILABLE, first_line
 from ledger.settings import Settings
@@ -307,6 +308,10 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def events_of(self, aggregate_id: uuid.UUID) -> list[LedgerAggregate.Event]:
         return [e for e in self.events.get(aggregate_id) if isinstance(e, LedgerAggregate.Event)]
+
+    def history_of(self, aggregate_ids: dict[uuid.UUID, str]) -> list[HistoryEntry]:
+        """Every event of the given aggregates (id -> label), oldest first."""
+        return history_entries(self.events_of, aggregate_ids)
 
     def names_of(self, created_event: type[LedgerAggregate.Event]) -> list[str]:
         """Names of every aggregate created with ``created_event``, in creation order.

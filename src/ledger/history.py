@@ -38,7 +38,7 @@ class HistoryEntry:
         }
 
 
-def history_of(
+def history_entries(
     events_of: Callable[[uuid.UUID], list[LedgerAggregate.Event]],
     aggregate_ids: dict[uuid.UUID, str],
 ) -> list[HistoryEntry]:

@@ -15,7 +15,7 @@ from ledger.domain.environment import Environment, environment_id
 from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
 from ledger.domain.versioned import AssetVersion, VersionedAsset
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
-from ledger.history import HistoryEntry, history_of
+from ledger.history import HistoryEntry
 from ledger.pipeline_code import snapshot_code
 from ledger.pipeline_spec import parse_pipeline_spec
 from ledger.refs import check_name
@@ -210,4 +210,4 @@ class AssetCommands:
         asset_id = id_of[kind](name)
         if not self._app.exists(asset_id):
             raise NotFoundError(f"{kind} {name!r} does not exist")
-        return history_of(self._app.events_of, {asset_id: f"{kind} {name}"})
+        return self._app.history_of({asset_id: f"{kind} {name}"})

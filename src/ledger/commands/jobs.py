@@ -11,7 +11,7 @@ from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.pipeline import Pipeline, pipeline_id
-from ledger.history import HistoryEntry, history_of
+from ledger.history import HistoryEntry
 from ledger.pipeline_spec import merge_parameters, parse_pipeline_spec
 from ledger.specs import check_json_value
 
@@ -100,4 +100,4 @@ class JobCommands:
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         job = self._lookups.job(job_id)
-        return history_of(self._app.events_of, {job.id: f"job {job_id}"})
+        return self._app.history_of({job.id: f"job {job_id}"})

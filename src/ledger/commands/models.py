@@ -24,7 +24,7 @@ from ledger.domain.model import (
 )
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError, NotFoundError
-from ledger.history import HistoryEntry, history_of
+from ledger.history import HistoryEntry
 from ledger.refs import Ref, check_alias, check_name, parse_ref
 from ledger.specs import check_json_value
 
@@ -194,7 +194,7 @@ class ModelCommands:
         ids = {model.id: f"model {name}"}
         for number in range(1, model.latest_version + 1):
             ids[model_version_id(name, number)] = f"model {name}:{number}"
-        return history_of(self._app.events_of, ids)
+        return self._app.history_of(ids)
 
     # -- tags, aliases, status ----------------------------------------------------------
 
