@@ -65,9 +65,9 @@ from _common import (
     wait_until_up,
 )
 from _mlflow import fill_registry, mlflow_database, mlflow_server
-from ledger.application import Ledger
 from ledger.domain import EventMeta, Model, ModelVersion, acting
 from ledger.domain.model import VersionSpec
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from projections.updater import ViewUpdater
 
@@ -434,7 +434,7 @@ def measure_store(
     queries = list(dict.fromkeys(tag_queries(CHECKED_QUERIES)))  # distinct
     with systems(kind, args.pg_url) as both:
         with Ledger(both.settings) as ledger:
-            token = ledger.create_token("bench", "reader").secret
+            token = ledger.tokens.create("bench", "reader").secret
         for versions in sizes:
             with Progress(console=console, transient=True) as progress:
                 both.grow(versions, progress)

@@ -50,10 +50,10 @@ from _common import (
     scratch_schema,
     unique_name,
 )
-from ledger.application import Ledger
 from ledger.bus import Delivery, open_bus
 from ledger.bus.relay import Relay
 from ledger.domain import EventMeta, Model, acting
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 RELAY_TARGET = 5_000  # events/s
@@ -211,19 +211,19 @@ def latency(settings: Settings, rate: int, seconds: float) -> list[float]:
         with Ledger(settings) as ledger:
             with acting(EventMeta("bench", "latency", "bench")):
                 ledger.save(Model.register(f"probe-{time.time_ns()}"))
-            probe = ledger.list_models()[-1].name
+            probe = ledger.models.all()[-1].name
             # Until the consumer handles events: its consumer exists, its connections are warm.
             warm_up = 0
             while _reached(results, 0.05) == 0:
                 warm_up += 1
-                ledger.set_tags(probe, {"warm-up": str(warm_up)})
+                ledger.models.set_tags(probe, {"warm-up": str(warm_up)})
             first = ledger.event_count() + 1
             start = time.perf_counter()
             for i in range(int(rate * seconds)):
                 delay = start + i / rate - time.perf_counter()  # a fixed schedule
                 if delay > 0:
                     time.sleep(delay)
-                ledger.set_tags(probe, {"i": str(i)})
+                ledger.models.set_tags(probe, {"i": str(i)})
             last = ledger.event_count()
         deadline = time.monotonic() + 60
         while _reached(results, 0.5) < last and time.monotonic() < deadline:

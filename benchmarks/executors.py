@@ -48,8 +48,8 @@ from _common import (
 )
 from bus import _delete_stream
 from executors.leases import WorkerLeases
-from ledger.application import Ledger
 from ledger.domain.job import Job
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 
@@ -110,7 +110,7 @@ def services(values: dict[str, str]) -> Iterator[None]:
 def wait_finished(ledger: Ledger, job_id: str, timeout: float = 300) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
         if job.finished:
             if job.status != "succeeded":
                 raise RuntimeError(f"benchmark job {job_id} {job.status}: {job.error}")
@@ -138,15 +138,15 @@ def measure(ledger: Ledger, jobs: int, chains: int) -> dict[str, Any]:
     code = Path(tempfile.mkdtemp())
     (code / "bench_steps.py").write_text(STEPS)
     noop = {"run": "bench_steps:noop", "resources": {"cpus": 0.5}}
-    ledger.register_pipeline("one", {"steps": [{"name": "only", **noop}]}, code_dir=code)
+    ledger.assets.register_pipeline("one", {"steps": [{"name": "only", **noop}]}, code_dir=code)
     chain = [
         {"name": f"s{i:02d}", **noop, "depends_on": [f"s{i - 1:02d}"] if i else []}
         for i in range(CHAIN)
     ]
-    ledger.register_pipeline("chain", {"steps": chain}, code_dir=code)
+    ledger.assets.register_pipeline("chain", {"steps": chain}, code_dir=code)
 
     def first_step_ms() -> float:
-        job = ledger.submit_job("one")
+        job = ledger.jobs.submit("one")
         finished = wait_finished(ledger, str(job.id))
         started_at = finished.steps["only"]["metrics"]["started_at"]
         return (started_at - job.created_on.timestamp()) * 1000
@@ -156,9 +156,9 @@ def measure(ledger: Ledger, jobs: int, chains: int) -> dict[str, Any]:
     latencies = [first_step_ms() for _ in range(jobs)]
     overheads = []
     for _ in range(chains):
-        job_id = str(ledger.submit_job("chain").id)
+        job_id = str(ledger.jobs.submit("chain").id)
         wait_finished(ledger, job_id)
-        history = ledger.job_history(job_id)
+        history = ledger.jobs.history(job_id)
         first = min(e.timestamp for e in history if e.event == "StepStarted")
         last = max(e.timestamp for e in history if e.event == "Succeeded")
         overheads.append((last - first).total_seconds() * 1000 / CHAIN)

@@ -46,10 +46,10 @@ from _common import (
     unique_name,
     verdict,
 )
-from ledger.application import Ledger
 from ledger.domain import Endpoint, EventMeta, Model, ModelVersion, acting
 from ledger.domain.endpoint import endpoint_id
 from ledger.domain.model import model_id, model_version_id
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder
@@ -86,12 +86,12 @@ def fill(ledger: Ledger, events: int, shape: Shape, progress: Progress) -> None:
     (model_dir / "model.bin").write_bytes(b"weights")
     for m in range(shape.models):
         for _ in range(shape.versions_per_model):
-            ledger.register_model_version(f"model-{m}", model_dir, flavor="onnx")
+            ledger.models.register_version(f"model-{m}", model_dir, flavor="onnx")
         progress.update(task, completed=ledger.event_count())
     for e in range(shape.endpoints):
-        ledger.create_endpoint(f"endpoint-{e}", kind="online")
+        ledger.endpoints.create(f"endpoint-{e}", kind="online")
         for d in range(shape.deployments_per_endpoint):
-            ledger.deploy(f"endpoint-{e}", f"d{d}", f"model-{e % shape.models}:{d + 1}")
+            ledger.endpoints.deploy(f"endpoint-{e}", f"d{d}", f"model-{e % shape.models}:{d + 1}")
     churn(ledger, events - ledger.event_count(), shape, progress, task)
 
 
@@ -266,7 +266,7 @@ def measure_lag(settings: Settings, rate: int, seconds: float) -> tuple[list[flo
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        ledger.set_tags(f"model-{i % 200}:1", {"lag": str(i)})
+        ledger.models.set_tags(f"model-{i % 200}:1", {"lag": str(i)})
     achieved = total / (time.perf_counter() - start)
     stop.set()
     result: list[float] = lags.get(timeout=120)

@@ -2,7 +2,7 @@
 
 What is measured, one after the other in one process on this machine:
 
-1. ledger on SQLite (embedded): ``Ledger.register_model_version(name, path)``
+1. ledger on SQLite (embedded): ``Ledger.models.register_version(name, path)``
    registering versions 1..N of one model, then (unless ``--quick``) the versions
    in between as fast as possible ("fill"), then versions 10,000..10,000+N-1.
    ``path`` is a directory holding one 1 KiB file; its content is the same each
@@ -84,7 +84,7 @@ from _common import (
     untimed_ops,
 )
 from _mlflow import quiet_migrations, sqlalchemy_url
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.sqlite import SynchronousPool
 
@@ -200,7 +200,7 @@ def ledger_client(place: Place, models: list[str]) -> Iterator[Op]:
     try:
         if not place.pg_url:
             check_synchronous(place, ledger.recorder.datastore)  # type: ignore[attr-defined]
-        yield lambda name: ledger.register_model_version(name, place.model_dir).number
+        yield lambda name: ledger.models.register_version(name, place.model_dir).number
     finally:
         ledger.close()
 

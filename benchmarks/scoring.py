@@ -55,7 +55,7 @@ sys.path.append(sys.path.pop(0))
 from _common import Report, add_json_option, bench_console, percentile
 from api import ledger_server, settings_env
 from executors.onnx_conversion import convert_model_version
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 FEATURES = 20
@@ -133,10 +133,10 @@ def bench_model(
     directory.mkdir()
     model = estimator.fit(features[:20_000], labels[:20_000])
     (directory / "model.pkl").write_bytes(pickle.dumps(model))
-    ledger.register_model_version(name, directory, flavor="sklearn")
+    ledger.models.register_version(name, directory, flavor="sklearn")
     onnx_ref = convert_model_version(ledger, f"{name}:1", rows=1_000)[0].ref
 
-    ledger.download_model_version(onnx_ref, home / f"{name}-onnx")
+    ledger.models.download_version(onnx_ref, home / f"{name}-onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = CORES
     session = onnxruntime.InferenceSession(str(home / f"{name}-onnx" / "model.onnx"), options)
@@ -165,11 +165,11 @@ def bench_model(
     parquet.write_table(pa.table({f"x{j}": features[:, j] for j in range(FEATURES)}), data)
     batch_s, scoring_s = batch_jobs(ledger, settings, onnx_ref, data, args)
 
-    ledger.create_endpoint("online", "online")
-    ledger.deploy("online", "blue", onnx_ref,
+    ledger.endpoints.create("online", "online")
+    ledger.endpoints.deploy("online", "blue", onnx_ref,
                   resources={"cpus": 0.5, "gpus": 0, "memory_mb": 512, "replicas": 1})  # fmt: skip
-    ledger.set_traffic("online", {"blue": 100})
-    token = ledger.create_token("bench", "reader").secret
+    ledger.endpoints.set_traffic("online", {"blue": 100})
+    token = ledger.tokens.create("bench", "reader").secret
     ledger.close()
     with ledger_server(settings) as url:
         sample = features[:1000].tolist()
@@ -215,9 +215,9 @@ def batch_jobs(
     """``args.repeats`` batch jobs on ``data``, one after the other: their whole and
     scoring-phase durations (s). Each job starts replicas of its own; one worker runs all."""
     replicas = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": CORES}
-    ledger.create_endpoint("batch", "batch")
-    ledger.deploy("batch", "main", onnx_ref, resources=replicas)  # type: ignore[arg-type]
-    ledger.set_traffic("batch", {"main": 100})
+    ledger.endpoints.create("batch", "batch")
+    ledger.endpoints.deploy("batch", "main", onnx_ref, resources=replicas)  # type: ignore[arg-type]
+    ledger.endpoints.set_traffic("batch", {"main": 100})
     # A `ledger worker` of its own: Ray workers put their driver's script directory on
     # sys.path, where benchmarks/executors.py would shadow the executors package.
     worker = subprocess.Popen(
@@ -228,8 +228,8 @@ def batch_jobs(
     whole, scoring = [], []
     try:
         for _ in range(args.repeats):
-            job = ledger.invoke_batch_endpoint("batch", data, mini_batch_size=args.mini_batch)
-            while not (finished := ledger.get_batch_job(str(job.id))).finished:
+            job = ledger.batch_jobs.invoke("batch", data, mini_batch_size=args.mini_batch)
+            while not (finished := ledger.batch_jobs.get(str(job.id))).finished:
                 time.sleep(0.05)
             if finished.status != "succeeded":
                 raise RuntimeError(f"the batch job failed: {finished.error}")

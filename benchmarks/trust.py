@@ -14,7 +14,7 @@ fresh store is filled (one untouched model version "probe:1" first, then tag chu
   block hashes, re-reading the blocks on the audit path), the proof's size as JSON, and the
   time scripts/verify_proof.py takes to check it offline.
 
-Then the register rate of ``Ledger.register_model_version`` on each store, with command ids
+Then the register rate of ``Ledger.models.register_version`` on each store, with command ids
 (every save also records its command id) beside the ledger without them (today's rate
 before command ids): three alternating runs of each, the best of each reported.
 
@@ -51,11 +51,11 @@ from _common import (
     timed_ops,
     unique_name,
 )
-from ledger.application import Ledger
 from ledger.checkpoint_service import checkpoint_now
 from ledger.checkpoints import generate_key, stored_checkpoints
 from ledger.domain import EventMeta, acting
 from ledger.domain.model import model_version_id
+from ledger.ledger import Ledger
 from ledger.proofs import check_checkpoints, prove_entity
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
@@ -90,9 +90,9 @@ def store(kind: str, pg_url: str, key: Path) -> Iterator[Settings]:
 def fill(ledger: Ledger, events: int, model_dir: Path, progress: Progress) -> None:
     """The probe version, then tags on a few versions, ``CHUNK`` events per save."""
     task = progress.add_task(f"filling {events:,} events", total=events)
-    ledger.register_model_version("probe", model_dir)
+    ledger.models.register_version("probe", model_dir)
     for _ in range(VERSIONS):
-        ledger.register_model_version("churn", model_dir)
+        ledger.models.register_version("churn", model_dir)
     add_events(ledger, events - ledger.event_count())
     progress.update(task, completed=ledger.event_count())
 
@@ -161,10 +161,10 @@ class LedgerWithoutCommandIds(Ledger):
 def register_rate(
     settings: Settings, count: int, model_dir: Path, ledger_class: type[Ledger]
 ) -> float:
-    """Versions registered per second through ``Ledger.register_model_version``."""
+    """Versions registered per second through ``Ledger.models.register_version``."""
     with ledger_class(settings) as ledger:
-        ledger.register_model_version("warm-up", model_dir)
-        total, _ = timed_ops(lambda _: ledger.register_model_version("rate", model_dir), 0, count)
+        ledger.models.register_version("warm-up", model_dir)
+        total, _ = timed_ops(lambda _: ledger.models.register_version("rate", model_dir), 0, count)
     return count / total
 
 

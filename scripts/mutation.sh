@@ -29,11 +29,11 @@ declare -A MODULES TESTS ONLY DESELECT KEEP
 MODULES[domain]="src/ledger/domain/endpoint.py src/ledger/domain/model.py"
 TESTS[domain]="tests/test_domain_rules.py tests/test_endpoints.py tests/test_rules_property.py tests/test_model_versions.py"
 DESELECT[domain]="separate_processes or eight_writers"
-MODULES[core]="src/ledger/core.py"
+MODULES[core]="src/ledger/application.py src/ledger/command_ids.py"
 TESTS[core]="tests/test_command_execution.py tests/test_command_ids.py tests/test_model_versions.py tests/test_sqlite_writers.py"
 DESELECT[core]="separate_processes"
 # Command execution, retries and the replay of command ids; not the read helpers.
-ONLY[core]="ledger.core.xǁLedgerCoreǁ_execute__mutmut_* ledger.core.xǁLedgerCoreǁ_replay__mutmut_* ledger.core.xǁLedgerCoreǁsave__mutmut_* ledger.core.xǁLedgerCoreǁ_record_settled__mutmut_* ledger.core.xǁLedgerCoreǁ_committed__mutmut_* ledger.core.xǁLedgerCoreǁ_committed_now__mutmut_* ledger.core.xǁLedgerCoreǁ_check_replayed__mutmut_* ledger.core.xǁLedgerCoreǁ_change__mutmut_*"
+ONLY[core]="ledger.application.xǁLedgerApplicationǁexecute__mutmut_* ledger.application.xǁLedgerApplicationǁ_replay__mutmut_* ledger.application.xǁLedgerApplicationǁsave__mutmut_* ledger.application.xǁLedgerApplicationǁ_record_settled__mutmut_* ledger.application.xǁLedgerApplicationǁchange__mutmut_* ledger.command_ids.x_committed__mutmut_* ledger.command_ids.x_committed_now__mutmut_* ledger.command_ids.x_versions_changed__mutmut_* ledger.command_ids.x_version_before_replay__mutmut_* ledger.command_ids.x_check_replayed__mutmut_*"
 MODULES[chain]="src/ledger/chain.py src/ledger/merkle.py"
 TESTS[chain]="tests/test_chain_units.py tests/test_verify.py tests/test_checkpoints.py"
 MODULES[bus]="src/ledger/bus/handled.py src/ledger/bus/stream_trust.py"

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.application import Ledger
 from ledger.domain import Endpoint, Model
+from ledger.ledger import Ledger
 from ledger.storage.timestamps import to_microseconds
 
 
 def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for name in ledger.names_of(Model.Registered):
-        model = ledger.get_model(name)
+        model = ledger.models.get(name)
         versions = {}
         for number in range(1, model.latest_version + 1):
-            version = ledger.get_model_version(f"{name}:{number}")
+            version = ledger.models.get_version(f"{name}:{number}")
             versions[number] = {
                 "status": version.status,
                 "flavor": version.spec["flavor"],
@@ -39,7 +39,7 @@ def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
         }
     endpoints: dict[str, Any] = {}
     for name in ledger.names_of(Endpoint.Created):
-        endpoint = ledger.get_endpoint(name)
+        endpoint = ledger.endpoints.get(name)
         endpoints[name] = {
             "kind": endpoint.kind,
             "description": endpoint.description,

@@ -16,9 +16,9 @@ from typing import Any
 
 import nats
 
-from ledger.application import Ledger
 from ledger.bus import Delivery
 from ledger.domain import EventMeta, Model, acting
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from tests.conftest import free_port

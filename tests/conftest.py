@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger.application import Ledger
 from ledger.cli import main
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 
@@ -252,7 +252,7 @@ def running_api(settings: Settings, *, relay: bool = False) -> Iterator[Api]:
     from ledger.api import create_app
 
     with Ledger(settings) as ledger:
-        tokens = {role: ledger.create_token(f"{role}-bot", role).secret for role in ROLE_NAMES}
+        tokens = {role: ledger.tokens.create(f"{role}-bot", role).secret for role in ROLE_NAMES}
     with TestClient(create_app(settings, relay=relay), raise_server_exceptions=False) as client:
         yield Api(client, tokens, settings)
 

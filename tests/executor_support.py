@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
 from ledger.domain.job import Job
+from ledger.ledger import Ledger
 
 STEPS_MODULE = """
 import os
@@ -90,30 +90,30 @@ def step(name: str, run: str, **fields: Any) -> dict[str, Any]:
 def register(
     ledger: Ledger, name: str, code: Path, steps: list[dict[str, Any]], **params: Any
 ) -> str:
-    ledger.register_pipeline(name, {"parameters": params, "steps": steps}, code_dir=code)
+    ledger.assets.register_pipeline(name, {"parameters": params, "steps": steps}, code_dir=code)
     return name
 
 
 def wait_until_finished(ledger: Ledger, job_id: str, timeout: float = 60) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
         if job.finished:
             return job
         time.sleep(0.05)
     raise AssertionError(
-        f"job {job_id} did not finish in {timeout} s: {ledger.get_job(job_id).status}"
+        f"job {job_id} did not finish in {timeout} s: {ledger.jobs.get(job_id).status}"
     )
 
 
 def wait_for_step(ledger: Ledger, job_id: str, step_name: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ledger.get_job(job_id).steps.get(step_name, {}).get("status") == "running":
+        if ledger.jobs.get(job_id).steps.get(step_name, {}).get("status") == "running":
             return
         time.sleep(0.02)
     raise AssertionError(f"step {step_name} of job {job_id} never ran")
 
 
 def events(ledger: Ledger, job_id: str, kind: str) -> list[dict[str, Any]]:
-    return [e.details for e in ledger.job_history(job_id) if e.event == kind]
+    return [e.details for e in ledger.jobs.history(job_id) if e.event == kind]

@@ -248,10 +248,10 @@ def test_reads_see_writes_and_follow_other_writers(api: Api, store: StoreFactory
     found = api.client.get("/search/versions?tag=team=vision", headers=reader).json()
     assert [item["ref"] for item in found["items"]] == ["iris:1"]
     # Another process writes straight to the store: the follower brings it to the views.
-    from ledger.application import Ledger
+    from ledger.ledger import Ledger
 
     with Ledger(store.settings()) as other:
-        other.set_tags("iris:1", {"stage": "prod"})
+        other.models.set_tags("iris:1", {"stage": "prod"})
 
     def tags() -> Any:
         return api.client.get("/models/iris/versions/1", headers=reader).json()["tags"]
@@ -426,7 +426,7 @@ def test_revoked_tokens_and_anonymous_reads(store: StoreFactory) -> None:
 def test_a_revoke_applied_by_another_process_is_refused_once_the_cache_expires(
     api: Api, store: StoreFactory
 ) -> None:
-    from ledger.application import Ledger
+    from ledger.ledger import Ledger
     from projections.updater import ViewUpdater
 
     reader = api.auth("reader")
@@ -434,7 +434,7 @@ def test_a_revoke_applied_by_another_process_is_refused_once_the_cache_expires(
     services = api.client.app.state.services
     with services.follower.lock:  # this server's follower stands still throughout
         with Ledger(store.settings()) as other:
-            other.revoke_token("reader-bot")
+            other.tokens.revoke("reader-bot")
         updater = ViewUpdater(store.settings())
         updater.catch_up()  # another process brings the views up to the revoke
         updater.close()

@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.api import create_app
-from ledger.application import Ledger
 from ledger.bus.relay import Relay
 from ledger.commands.tokens import hash_token
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from tests.bus_support import in_background, wait_for, with_jetstream
 from tests.conftest import Api, Cli, StoreFactory, running_api
@@ -201,9 +201,9 @@ def test_uploads_that_cannot_be_written_get_400(api: Api, names: list[str]) -> N
 def _issue_tokens(settings: Settings) -> list[str]:
     """Hashes of a token issued, and of the one issued again after a revoke."""
     with Ledger(settings) as ledger:
-        first = ledger.create_token("ci", "reader").secret
-        ledger.revoke_token("ci")
-        second = ledger.create_token("ci", "contributor").secret
+        first = ledger.tokens.create("ci", "reader").secret
+        ledger.tokens.revoke("ci")
+        second = ledger.tokens.create("ci", "contributor").secret
     return [hash_token(first), hash_token(second)]
 
 
@@ -242,7 +242,7 @@ def test_token_hashes_are_not_on_the_event_stream_and_tokens_still_work(
 ) -> None:
     hashes = _issue_tokens(store.settings())
     with Ledger(store.settings()) as ledger:
-        token = ledger.create_token("dashboard", "reader").secret
+        token = ledger.tokens.create("dashboard", "reader").secret
         head = ledger.event_count()
     headers = {"Authorization": f"Bearer {token}"}
     with serving(store) as url, httpx.Client(base_url=url, headers=headers, timeout=10) as http:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from tests.conftest import Cli, StoreFactory, assert_user_error, free_port
 
 
@@ -73,10 +73,10 @@ def _read_sse(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
 
 def test_sse_resumes_from_last_event_id_without_loss_or_repetition(store: StoreFactory) -> None:
     with Ledger(store.settings()) as ledger:
-        token = ledger.create_token("dashboard", "reader").secret
+        token = ledger.tokens.create("dashboard", "reader").secret
         start = ledger.event_count()
         for number in range(30):
-            ledger.register_model_version(f"m{number % 3}", _model_file(store))
+            ledger.models.register_version(f"m{number % 3}", _model_file(store))
     headers = {"Authorization": f"Bearer {token}"}
     with serving(store) as url, httpx.Client(base_url=url, headers=headers, timeout=10) as http:
         with http.stream("GET", f"/events/stream?after={start}") as stream:
@@ -84,14 +84,14 @@ def test_sse_resumes_from_last_event_id_without_loss_or_repetition(store: StoreF
             first = _read_sse(stream.iter_lines(), 25)  # a client drops mid-stream...
         with Ledger(store.settings()) as ledger:  # ...while others keep writing
             for number in range(20):
-                ledger.set_tags(f"m{number % 3}", {"round": str(number)})
+                ledger.models.set_tags(f"m{number % 3}", {"round": str(number)})
             head = ledger.event_count()
         resume = {"Last-Event-ID": str(first[-1]["position"])}
         with http.stream("GET", "/events/stream", headers=resume) as stream:
             lines = stream.iter_lines()
             rest = _read_sse(lines, head - first[-1]["position"])
             with Ledger(store.settings()) as ledger:  # live events arrive on the open stream
-                ledger.set_tags("m0", {"live": "yes"})
+                ledger.models.set_tags("m0", {"live": "yes"})
             live = _read_sse(lines, 1)
     positions = [e["position"] for e in first + rest + live]
     assert positions == list(range(start + 1, head + 2))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.artifacts.paths import FileEntry
 from ledger.errors import IntegrityViolationError, InvalidInputError
+from ledger.ledger import Ledger
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -23,19 +23,19 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_three_file_model_round_trips_byte_identical(
     ledger: Ledger, model_dir: Path, tmp_path: Path
 ) -> None:
-    version = ledger.register_model_version("iris", model_dir)
+    version = ledger.models.register_version("iris", model_dir)
     assert [f["path"] for f in version.spec["files"]] == [
         "config.json",
         "sub/vocab.txt",
         "weights.bin",
     ]
-    written = ledger.download_model_version("iris:1", tmp_path / "out")
+    written = ledger.models.download_version("iris:1", tmp_path / "out")
     assert len(written) == 3
     assert _tree(tmp_path / "out") == _tree(model_dir)
 
 
 def test_escaping_paths_are_refused(ledger: Ledger, model_dir: Path, tmp_path: Path) -> None:
-    version = ledger.register_model_version("iris", model_dir)
+    version = ledger.models.register_version("iris", model_dir)
     digest = version.spec["files"][0]["sha256"]
     for bad in ("../x", "/etc/passwd", "sub/../../x"):
         entry = FileEntry(path=bad, sha256=digest, size=1)
@@ -52,18 +52,18 @@ def test_symlink_out_of_the_model_directory_is_refused(
     secret.write_text("do not upload")
     os.symlink(secret, model_dir / "sneaky")
     with pytest.raises(InvalidInputError, match="outside"):
-        ledger.register_model_version("iris", model_dir)
+        ledger.models.register_version("iris", model_dir)
     assert ledger.event_count() == 0
 
 
 def test_corrupted_blob_is_detected_on_download(
     ledger: Ledger, model_dir: Path, tmp_path: Path
 ) -> None:
-    version = ledger.register_model_version("iris", model_dir)
+    version = ledger.models.register_version("iris", model_dir)
     weights = next(f for f in version.spec["files"] if f["path"] == "weights.bin")
     blob = ledger.artifacts.blob_path(weights["sha256"])
     blob.chmod(0o644)
     blob.write_bytes(b"tampered")
     with pytest.raises(IntegrityViolationError, match=weights["sha256"]):
-        ledger.download_model_version("iris:1", tmp_path / "out")
+        ledger.models.download_version("iris:1", tmp_path / "out")
     assert not (tmp_path / "out" / "weights.bin").exists()

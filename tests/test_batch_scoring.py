@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 from executors.onnx_conversion import convert_model_version
 from executors.worker import Worker
-from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
+from ledger.ledger import Ledger
 from tests.conftest import Cli, StoreFactory, assert_user_error
 
 TWO_REPLICAS: Resources = {"cpus": 0.5, "gpus": 0, "memory_mb": 512, "replicas": 2}
@@ -32,11 +32,11 @@ def nightly(ledger: Ledger, tmp_path: Path, ray_started: None) -> str:
     directory.mkdir()
     model = LogisticRegression().fit(features, labels)
     (directory / "model.pkl").write_bytes(pickle.dumps(model))
-    ledger.register_model_version("clf", directory, flavor="sklearn")
+    ledger.models.register_version("clf", directory, flavor="sklearn")
     onnx_ref = convert_model_version(ledger, "clf:1", rows=100)[0].ref
-    ledger.create_endpoint("nightly", "batch")
-    ledger.deploy("nightly", "main", onnx_ref, resources=TWO_REPLICAS)
-    ledger.set_traffic("nightly", {"main": 100})
+    ledger.endpoints.create("nightly", "batch")
+    ledger.endpoints.deploy("nightly", "main", onnx_ref, resources=TWO_REPLICAS)
+    ledger.endpoints.set_traffic("nightly", {"main": 100})
     return onnx_ref
 
 
@@ -51,22 +51,20 @@ def test_a_million_rows_score_exactly_as_onnx_runtime_does_directly(
     ledger: Ledger, store: StoreFactory, nightly: str, tmp_path: Path
 ) -> None:
     rows = _rows(tmp_path / "million.parquet", 1_000_000)
-    job = ledger.invoke_batch_endpoint(
-        "nightly", tmp_path / "million.parquet", mini_batch_size=50_000
-    )
+    job = ledger.batch_jobs.invoke("nightly", tmp_path / "million.parquet", mini_batch_size=50_000)
     assert (job.rows, job.deployment, job.model) == (1_000_000, "main", nightly)
     worker = Worker(store.settings())
     try:
-        assert worker.run_job(str(job.id)) == "succeeded", ledger.get_batch_job(str(job.id)).error
+        assert worker.run_job(str(job.id)) == "succeeded", ledger.batch_jobs.get(str(job.id)).error
     finally:
         worker.close()
-    finished = ledger.get_batch_job(str(job.id))
+    finished = ledger.batch_jobs.get(str(job.id))
     assert finished.rows_done == 1_000_000 and finished.duration_s > 0
     history = [e.event for e in ledger.history_of({job.id: "batch"})]
     assert history[0] == "Requested" and history[-1] == "Completed" and "Started" in history
 
     predictions = parquet.read_table(ledger.artifacts.blob_path(finished.output_digest))
-    ledger.download_model_version(nightly, tmp_path / "model")
+    ledger.models.download_version(nightly, tmp_path / "model")
     session = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"))
     labels, probabilities = session.run(None, {"X": rows})
     assert predictions.num_rows == 1_000_000
@@ -90,9 +88,9 @@ def test_invoking_batch_endpoints_from_the_cli(
     assert_user_error(cli("job", "output", job_id, str(tmp_path / "p.parquet")), "no output")
 
     small = str(tmp_path / "small.parquet")
-    ledger.create_endpoint("web", "online")
+    ledger.endpoints.create("web", "online")
     assert_user_error(cli("endpoint", "invoke", "web", "-i", small), "is online")
-    ledger.create_endpoint("empty", "batch")
+    ledger.endpoints.create("empty", "batch")
     assert_user_error(cli("endpoint", "invoke", "empty", "-i", small), "no deployment taking")
     assert_user_error(cli("endpoint", "invoke", "nightly", "-i", small, "--out", "x"), "--wait")
     assert_user_error(cli("endpoint", "invoke", "nightly", "-i", "ghost.csv"), "ghost.csv")
@@ -123,9 +121,9 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
     from executors.batch_scoring import BatchFailedError, BatchScorer
 
     rows = _rows(tmp_path / "rows.parquet", 10_000)
-    version = ledger.get_model_version(nightly)
-    job = ledger.invoke_batch_endpoint("nightly", tmp_path / "rows.parquet", mini_batch_size=500)
-    started = ledger.start_batch_job(str(job.id), "tester-worker", may_take=lambda j: True)
+    version = ledger.models.get_version(nightly)
+    job = ledger.batch_jobs.invoke("nightly", tmp_path / "rows.parquet", mini_batch_size=500)
+    started = ledger.batch_jobs.start(str(job.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
     scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
     ray.get([replica.describe.remote() for replica in scorer.replicas])  # started
@@ -136,14 +134,14 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
         assert outputs is not None and scorer.replicas[0] is not dead  # replaced
     finally:
         scorer.close()
-    ledger.download_model_version(nightly, tmp_path / "model")
+    ledger.models.download_version(nightly, tmp_path / "model")
     session = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"))
     assert np.array_equal(outputs["label"], session.run(None, {"X": rows})[0])
 
-    no_retries = ledger.invoke_batch_endpoint(
+    no_retries = ledger.batch_jobs.invoke(
         "nightly", tmp_path / "rows.parquet", mini_batch_size=500, max_retries=0
     )
-    started = ledger.start_batch_job(str(no_retries.id), "tester-worker", may_take=lambda j: True)
+    started = ledger.batch_jobs.start(str(no_retries.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
     scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
     ray.get([replica.describe.remote() for replica in scorer.replicas])

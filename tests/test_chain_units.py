@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ledger import chain
-from ledger.application import Ledger
 from ledger.chain import GENESIS, VerifyReport, _compare, link
+from ledger.ledger import Ledger
 from ledger.merkle import (
     consistency_proof,
     inclusion_proof,
@@ -86,7 +86,7 @@ def test_progress_is_reported_once_a_page(
     ledger: Ledger, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for _ in range(3):
-        ledger.register_model_version("iris", model_dir)
+        ledger.models.register_version("iris", model_dir)
     count = ledger.event_count()
     monkeypatch.setattr(chain, "PAGE_SIZE", 2)
     progress: list[int] = []

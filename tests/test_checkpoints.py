@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.chain import GENESIS, event_digest, link
 from ledger.checkpoint_service import CheckpointThread, checkpoint_now
 from ledger.checkpoints import Checkpoint, generate_key, stored_blocks
 from ledger.domain import EventMeta, acting
 from ledger.domain.model import model_version_id
+from ledger.ledger import Ledger
 from ledger.log_tree import LogTree, log_root
 from ledger.merkle import (
     EMPTY_ROOT,
@@ -98,8 +98,8 @@ def key(tmp_path: Path) -> Path:
 def fill(settings: Any, model_dir: Path, versions: int = 3) -> None:
     with Ledger(settings) as ledger:
         for number in range(versions):
-            ledger.register_model_version("iris", model_dir, reason=f"v{number}")
-        ledger.register_model_version("other", model_dir)
+            ledger.models.register_version("iris", model_dir, reason=f"v{number}")
+        ledger.models.register_version("other", model_dir)
 
 
 def use_key(monkeypatch: pytest.MonkeyPatch, key: Path, directory: Path) -> None:
@@ -166,7 +166,7 @@ def test_edit_with_recomputed_chain_is_detected(
     use_key(monkeypatch, key, tmp_path / "published")
     assert cli("checkpoint").code == 0
     with Ledger(store.settings()) as ledger:  # more events after the checkpoint: still fine
-        ledger.register_model_version("late", Path(model_dir))
+        ledger.models.register_version("late", Path(model_dir))
     public = f"{key}.pub"
     assert (
         cli("verify", "--checkpoints", str(tmp_path / "published"), "--public-key", public).code

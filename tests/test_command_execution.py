@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger.application import Ledger
 from ledger.domain.model import model_id, model_version_id
 from ledger.errors import ConcurrencyError
+from ledger.ledger import Ledger
 from tests.conftest import StoreFactory
 
 
 def test_events_carry_the_commands_actor_and_reason(ledger: Ledger, model_dir: Path) -> None:
-    ledger.register_model_version("iris", model_dir)
+    ledger.models.register_version("iris", model_dir)
     with ledger.on_behalf_of("ci-bot", correlation_id="req-9"):
-        ledger.set_alias("iris", "champion", 1, reason="passed the gate")
+        ledger.models.set_alias("iris", "champion", 1, reason="passed the gate")
     last = ledger.events_of(model_id("iris"))[-1]
     assert (last.actor, last.reason, last.correlation_id) == ("ci-bot", "passed the gate", "req-9")
-    ledger.archive_model_version("iris:1", reason="retired")  # through LedgerCore._change
+    ledger.models.archive_version("iris:1", reason="retired")  # through LedgerApplication.change
     last = ledger.events_of(model_version_id("iris", 1))[-1]
     assert (type(last).__name__, last.reason) == ("Archived", "retired")
 
@@ -49,8 +49,8 @@ def test_a_save_is_sent_again_while_the_store_is_unreachable(
     with Ledger(store.settings(store_retry_s=30)) as ledger:
         recorder: Any = ledger.recorder
         recorder.insert_events = failing_first(recorder.insert_events, failures=2)
-        assert ledger.register_model_version("iris", model_dir).number == 1
-        assert [v.number for v in ledger.list_model_versions("iris")] == [1]
+        assert ledger.models.register_version("iris", model_dir).number == 1
+        assert [v.number for v in ledger.models.list_versions("iris")] == [1]
 
 
 def test_a_store_unreachable_past_the_retry_budget_is_reported(
@@ -60,7 +60,7 @@ def test_a_store_unreachable_past_the_retry_budget_is_reported(
         recorder: Any = ledger.recorder
         recorder.insert_events = failing_first(recorder.insert_events, failures=10**6)
         with pytest.raises(OperationalError):
-            ledger.register_model_version("iris", model_dir)
+            ledger.models.register_version("iris", model_dir)
 
 
 def test_a_lost_answer_is_looked_up_again_while_the_store_is_unreachable(
@@ -80,23 +80,23 @@ def test_a_lost_answer_is_looked_up_again_while_the_store_is_unreachable(
 
         recorder.insert_events = commit_then_resend
         recorder.committed_command = failing_first(recorder.committed_command, failures=2)
-        assert ledger.register_model_version("iris", model_dir).number == 1
+        assert ledger.models.register_version("iris", model_dir).number == 1
         assert resent
-        assert [v.number for v in ledger.list_model_versions("iris")] == [1]
+        assert [v.number for v in ledger.models.list_versions("iris")] == [1]
 
 
 def test_a_command_id_used_for_another_change_is_refused_with_the_reason(
     ledger: Ledger, model_dir: Path
 ) -> None:
-    ledger.register_model_version("iris", model_dir)
+    ledger.models.register_version("iris", model_dir)
     with ledger.on_behalf_of("ci-bot", command_id="alias-1"):
-        ledger.set_alias("iris", "champion", 1)
-    ledger.register_model_version("iris", model_dir)
+        ledger.models.set_alias("iris", "champion", 1)
+    ledger.models.register_version("iris", model_dir)
     with (
         pytest.raises(Exception, match=r"^this command id \(Idempotency-Key\) was already used"),
         ledger.on_behalf_of("ci-bot", command_id="alias-1"),
     ):
-        ledger.register_model_version("iris", model_dir)
+        ledger.models.register_version("iris", model_dir)
 
 
 def test_giving_up_on_conflicts_says_how_many_writes_conflicted(
@@ -112,5 +112,5 @@ def test_giving_up_on_conflicts_says_how_many_writes_conflicted(
         recorder: Any = ledger.recorder
         recorder.insert_events = always_conflicting
         with pytest.raises(ConcurrencyError) as refused:
-            ledger.register_model_version("iris", model_dir)
+            ledger.models.register_version("iris", model_dir)
     assert str(refused.value).startswith(f"gave up after {len(attempts)} conflicting")

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from ledger.application import Ledger
 from ledger.errors import ConcurrencyError
+from ledger.ledger import Ledger
 from tests.conftest import Api, StoreFactory
 from tests.fault_proxy import CuttingProxy
 
 
 def versions_of(ledger: Ledger, name: str) -> list[int]:
-    everything = ledger.list_model_versions(name, limit=10**6, include_deleted=True)
+    everything = ledger.models.list_versions(name, limit=10**6, include_deleted=True)
     return sorted(v.number for v in everything)
 
 
@@ -31,16 +31,16 @@ def test_a_command_id_runs_once(ledger: Ledger, model_dir: Path) -> None:
     results = []
     for _ in range(3):
         with ledger.on_behalf_of("ci-bot", command_id="request-1"):
-            results.append(ledger.register_model_version("iris", model_dir, tags={"a": "1"}))
+            results.append(ledger.models.register_version("iris", model_dir, tags={"a": "1"}))
     head = ledger.event_count()
     assert [r.number for r in results] == [1, 1, 1]
     assert results[-1].tags == {"a": "1"}
     assert versions_of(ledger, "iris") == [1]
     with ledger.on_behalf_of("ci-bot", command_id="request-1"):
-        ledger.register_model_version("iris", model_dir)
+        ledger.models.register_version("iris", model_dir)
     assert ledger.event_count() == head
     # Commands without an id are new commands every time.
-    ledger.register_model_version("iris", model_dir)
+    ledger.models.register_version("iris", model_dir)
     assert versions_of(ledger, "iris") == [1, 2]
 
 
@@ -48,9 +48,9 @@ def test_each_command_of_a_request_has_its_own_id(ledger: Ledger, model_dir: Pat
     """Commands in one block get <id>/1, <id>/2...: a retried block replays each of them."""
     for _ in range(2):
         with ledger.on_behalf_of("ci-bot", command_id="request-2"):
-            first = ledger.register_model_version("iris", model_dir)
-            second = ledger.register_model_version("iris", model_dir)
-            ledger.set_alias("iris", "champion", second.number)
+            first = ledger.models.register_version("iris", model_dir)
+            second = ledger.models.register_version("iris", model_dir)
+            ledger.models.set_alias("iris", "champion", second.number)
     assert (first.number, second.number) == (1, 2)
     assert versions_of(ledger, "iris") == [1, 2]
 
@@ -59,15 +59,15 @@ def test_a_retried_command_that_would_now_be_refused_returns_its_result(
     ledger: Ledger, model_dir: Path
 ) -> None:
     """Deploying twice is refused, but the same command id again is the same deployment."""
-    ledger.register_model_version("iris", model_dir)
-    ledger.create_endpoint("web", "online")
+    ledger.models.register_version("iris", model_dir)
+    ledger.endpoints.create("web", "online")
     for _ in range(2):
         with ledger.on_behalf_of("ci-bot", command_id="deploy-1"):
-            endpoint = ledger.deploy("web", "blue", "iris:1")
+            endpoint = ledger.endpoints.deploy("web", "blue", "iris:1")
     assert list(endpoint.deployments) == ["blue"]
     head = ledger.event_count()
     with ledger.on_behalf_of("ci-bot", command_id="deploy-1"):
-        ledger.deploy("web", "blue", "iris:1")
+        ledger.endpoints.deploy("web", "blue", "iris:1")
     assert ledger.event_count() == head
 
 
@@ -84,10 +84,10 @@ def test_a_lost_acknowledgement_is_not_a_failure(
         return original(stored_events, **kwargs)  # the resend collides with it
 
     monkeypatch.setattr(ledger.recorder, "insert_events", commit_then_resend)
-    version = ledger.register_model_version("iris", model_dir)
+    version = ledger.models.register_version("iris", model_dir)
     assert resent and version.number == 1
     assert versions_of(ledger, "iris") == [1]
-    assert ledger.register_model_version("iris", model_dir).number == 2
+    assert ledger.models.register_version("iris", model_dir).number == 2
     assert ledger.verify().ok
 
 
@@ -115,7 +115,7 @@ def test_conflicts_back_off_until_the_time_budget(store: StoreFactory, model_dir
     """A command that keeps losing conflicts gives up with ConcurrencyError (409), not a
     traceback, once ``conflict_retry_s`` is spent."""
     with Ledger(store.settings(conflict_retry_s=0.3)) as ledger:
-        ledger.register_model_version("iris", model_dir)
+        ledger.models.register_version("iris", model_dir)
 
         def always_conflicting(*args: Any, **kwargs: Any) -> Any:
             from eventsourcing.persistence import IntegrityError
@@ -125,7 +125,7 @@ def test_conflicts_back_off_until_the_time_budget(store: StoreFactory, model_dir
         ledger.recorder.insert_events = always_conflicting  # type: ignore[method-assign]
         started = time.monotonic()
         with pytest.raises(ConcurrencyError, match="retry later"):
-            ledger.register_model_version("iris", model_dir)
+            ledger.models.register_version("iris", model_dir)
         assert 0.3 <= time.monotonic() - started < 5
 
 
@@ -147,7 +147,7 @@ def test_connections_cut_mid_commit_never_duplicate(store: StoreFactory, model_d
             deadline = time.monotonic() + 6
             while time.monotonic() < deadline:
                 try:
-                    ledger.register_model_version("iris", model_dir)
+                    ledger.models.register_version("iris", model_dir)
                     succeeded += 1
                 except PersistenceError:
                     failed += 1

@@ -6,26 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ledger import Ledger
 
 
 @pytest.fixture
 def blue_green(ledger: Ledger, model_dir: Path) -> Ledger:
     """Endpoint `shop` with blue (v1, 100%) and green (v2, 0%)."""
-    ledger.register_model_version("ranker", model_dir)
-    ledger.register_model_version("ranker", model_dir)
-    ledger.create_endpoint("shop", "online")
-    ledger.deploy("shop", "blue", "ranker:1")
-    ledger.deploy("shop", "green", "ranker:2")
+    ledger.models.register_version("ranker", model_dir)
+    ledger.models.register_version("ranker", model_dir)
+    ledger.endpoints.create("shop", "online")
+    ledger.endpoints.deploy("shop", "blue", "ranker:1")
+    ledger.endpoints.deploy("shop", "green", "ranker:2")
     return ledger
 
 
 def test_first_deployment_takes_all_traffic_later_ones_none(blue_green: Ledger) -> None:
-    endpoint = blue_green.get_endpoint("shop")
+    endpoint = blue_green.endpoints.get("shop")
     assert endpoint.traffic == {"blue": 100}
     assert set(endpoint.deployments) == {"blue", "green"}
-    assert blue_green.get_model_version("ranker:2").deployments == [
+    assert blue_green.models.get_version("ranker:2").deployments == [
         {"endpoint": "shop", "deployment": "green"}
     ]
 
@@ -33,30 +33,30 @@ def test_first_deployment_takes_all_traffic_later_ones_none(blue_green: Ledger) 
 @pytest.mark.parametrize("action", ["delete", "archive"])
 def test_deployed_version_cannot_be_deleted_or_archived(blue_green: Ledger, action: str) -> None:
     before = blue_green.event_count()
-    command = getattr(blue_green, f"{action}_model_version")
+    command = getattr(blue_green.models, f"{action}_version")
     with pytest.raises(RuleViolationError) as refusal:
         command("ranker:1", reason="cleanup")
     assert "deployment 'blue' of endpoint 'shop'" in str(refusal.value)
     assert blue_green.event_count() == before
-    assert blue_green.get_model_version("ranker:1").status == "ready"
+    assert blue_green.models.get_version("ranker:1").status == "ready"
 
 
 def test_version_can_be_deleted_once_its_traffic_is_gone_and_it_is_undeployed(
     blue_green: Ledger,
 ) -> None:
     with pytest.raises(RuleViolationError, match="still receives 100% live traffic"):
-        blue_green.undeploy("shop", "blue")
-    blue_green.set_traffic("shop", {"blue": 0, "green": 100})
-    blue_green.undeploy("shop", "blue", reason="retired")
-    assert blue_green.get_model_version("ranker:1").deployments == []
-    blue_green.delete_model_version("ranker:1", reason="superseded")
-    assert blue_green.get_model_version("ranker:1").status == "deleted"
-    assert set(blue_green.get_endpoint("shop").deployments) == {"green"}
+        blue_green.endpoints.undeploy("shop", "blue")
+    blue_green.endpoints.set_traffic("shop", {"blue": 0, "green": 100})
+    blue_green.endpoints.undeploy("shop", "blue", reason="retired")
+    assert blue_green.models.get_version("ranker:1").deployments == []
+    blue_green.models.delete_version("ranker:1", reason="superseded")
+    assert blue_green.models.get_version("ranker:1").status == "deleted"
+    assert set(blue_green.endpoints.get("shop").deployments) == {"green"}
     # The only deployment left holds all traffic, with nowhere to shift it: it may go.
-    blue_green.undeploy("shop", "green", reason="endpoint retired")
-    endpoint = blue_green.get_endpoint("shop")
+    blue_green.endpoints.undeploy("shop", "green", reason="endpoint retired")
+    endpoint = blue_green.endpoints.get("shop")
     assert endpoint.deployments == {} and endpoint.traffic == {}
-    blue_green.delete_endpoint("shop")
+    blue_green.endpoints.delete("shop")
 
 
 @pytest.mark.parametrize(
@@ -74,80 +74,82 @@ def test_bad_traffic_is_refused_and_nothing_written(
 ) -> None:
     before = blue_green.event_count()
     with pytest.raises(InvalidInputError, match=message):
-        blue_green.set_traffic("shop", weights)
+        blue_green.endpoints.set_traffic("shop", weights)
     assert blue_green.event_count() == before
-    assert blue_green.get_endpoint("shop").traffic == {"blue": 100}
+    assert blue_green.endpoints.get("shop").traffic == {"blue": 100}
 
 
 def test_negative_weights_are_refused_even_when_the_rest_adds_up(blue_green: Ledger) -> None:
-    blue_green.deploy("shop", "red", "ranker:2")
+    blue_green.endpoints.deploy("shop", "red", "ranker:2")
     before = blue_green.event_count()
     with pytest.raises(InvalidInputError, match="traffic for 'blue' must be between 0 and 100"):
-        blue_green.set_traffic("shop", {"blue": -20, "green": 60, "red": 60})  # sums to 100
+        blue_green.endpoints.set_traffic(
+            "shop", {"blue": -20, "green": 60, "red": 60}
+        )  # sums to 100
     with pytest.raises(InvalidInputError, match="mirror for 'green' must be between 0 and 100"):
-        blue_green.set_mirror("shop", {"green": -5})  # green has no live traffic
+        blue_green.endpoints.set_mirror("shop", {"green": -5})  # green has no live traffic
     assert blue_green.event_count() == before
-    endpoint = blue_green.get_endpoint("shop")
+    endpoint = blue_green.endpoints.get("shop")
     assert (endpoint.traffic, endpoint.mirror) == ({"blue": 100}, {})
 
 
 def test_mirror_goes_only_to_a_deployment_without_live_traffic(blue_green: Ledger) -> None:
     before = blue_green.event_count()
     with pytest.raises(RuleViolationError, match="it has 100% live traffic"):
-        blue_green.set_mirror("shop", {"blue": 20})
+        blue_green.endpoints.set_mirror("shop", {"blue": 20})
     assert blue_green.event_count() == before
 
-    endpoint = blue_green.set_mirror("shop", {"green": 20}, reason="shadow test")
+    endpoint = blue_green.endpoints.set_mirror("shop", {"green": 20}, reason="shadow test")
     assert endpoint.mirror == {"green": 20}
     # A mirrored deployment cannot get live traffic, nor be removed, until the mirror stops.
     with pytest.raises(RuleViolationError, match="receives mirrored traffic"):
-        blue_green.set_traffic("shop", {"blue": 50, "green": 50})
+        blue_green.endpoints.set_traffic("shop", {"blue": 50, "green": 50})
     with pytest.raises(RuleViolationError, match="20% mirrored traffic"):
-        blue_green.undeploy("shop", "green")
-    blue_green.set_mirror("shop", {"green": 0})
-    assert blue_green.set_traffic("shop", {"blue": 50, "green": 50}).traffic == {
+        blue_green.endpoints.undeploy("shop", "green")
+    blue_green.endpoints.set_mirror("shop", {"green": 0})
+    assert blue_green.endpoints.set_traffic("shop", {"blue": 50, "green": 50}).traffic == {
         "blue": 50,
         "green": 50,
     }
 
 
 def test_endpoint_rules(ledger: Ledger, model_dir: Path) -> None:
-    ledger.register_model_version("ranker", model_dir)
-    ledger.create_endpoint("batchy", "batch")
+    ledger.models.register_version("ranker", model_dir)
+    ledger.endpoints.create("batchy", "batch")
     with pytest.raises(RuleViolationError, match="already exists"):
-        ledger.create_endpoint("batchy", "online")
+        ledger.endpoints.create("batchy", "online")
     with pytest.raises(InvalidInputError, match="kind must be one of"):
-        ledger.create_endpoint("weird", "streaming")
-    ledger.deploy("batchy", "nightly", "ranker:1")
-    ledger.deploy("batchy", "weekly", "ranker:1")
+        ledger.endpoints.create("weird", "streaming")
+    ledger.endpoints.deploy("batchy", "nightly", "ranker:1")
+    ledger.endpoints.deploy("batchy", "weekly", "ranker:1")
     with pytest.raises(InvalidInputError, match="one default deployment"):
-        ledger.set_traffic("batchy", {"nightly": 50, "weekly": 50})
+        ledger.endpoints.set_traffic("batchy", {"nightly": 50, "weekly": 50})
     with pytest.raises(InvalidInputError, match="do not mirror"):
-        ledger.set_mirror("batchy", {"weekly": 10})
+        ledger.endpoints.set_mirror("batchy", {"weekly": 10})
     with pytest.raises(RuleViolationError, match="already has a deployment 'nightly'"):
-        ledger.deploy("batchy", "nightly", "ranker:1")
+        ledger.endpoints.deploy("batchy", "nightly", "ranker:1")
     with pytest.raises(InvalidInputError, match="replicas must be at least 1"):
-        ledger.deploy(
+        ledger.endpoints.deploy(
             "batchy",
             "broken",
             "ranker:1",
             resources={"cpus": 1, "gpus": 0, "memory_mb": 512, "replicas": 0},
         )
     with pytest.raises(RuleViolationError, match="still has deployments nightly, weekly"):
-        ledger.delete_endpoint("batchy")
-    ledger.undeploy("batchy", "weekly")
-    ledger.register_model_version("ranker", model_dir)
-    ledger.archive_model_version("ranker:2")
+        ledger.endpoints.delete("batchy")
+    ledger.endpoints.undeploy("batchy", "weekly")
+    ledger.models.register_version("ranker", model_dir)
+    ledger.models.archive_version("ranker:2")
     with pytest.raises(RuleViolationError, match="it is archived"):
-        ledger.deploy("batchy", "archived", "ranker:2")
+        ledger.endpoints.deploy("batchy", "archived", "ranker:2")
 
 
 def test_health_reports_are_recorded(blue_green: Ledger) -> None:
-    blue_green.report_health("shop", "green", "healthy", "provider=CPUExecutionProvider")
-    deployment = blue_green.get_endpoint("shop").deployments["green"]
+    blue_green.endpoints.report_health("shop", "green", "healthy", "provider=CPUExecutionProvider")
+    deployment = blue_green.endpoints.get("shop").deployments["green"]
     assert (deployment["health"], deployment["health_detail"]) == (
         "healthy",
         "provider=CPUExecutionProvider",
     )
     with pytest.raises(InvalidInputError, match="health must be one of"):
-        blue_green.report_health("shop", "green", "fine")
+        blue_green.endpoints.report_health("shop", "green", "fine")

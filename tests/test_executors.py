@@ -20,9 +20,9 @@ import pytest
 from executors.graph import TaskCall
 from executors.plugins import executor_names, load_executor
 from executors.worker import Worker
-from ledger.application import Ledger
 from ledger.bus.relay import Relay
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from projections.views import Views
 from tests.bus_support import in_background
 from tests.conftest import Api, Cli, StoreFactory, assert_user_error
@@ -39,10 +39,10 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "iris"
 
 
 def _run_example(ledger: Ledger) -> str:
-    ledger.register_data_asset("iris", EXAMPLE / "iris.csv")
+    ledger.assets.register_data("iris", EXAMPLE / "iris.csv")
     spec = {k: v for k, v in _example_spec().items() if k not in ("name", "code")}
-    ledger.register_pipeline("iris-train", spec, code_dir=EXAMPLE)
-    job = ledger.submit_job("iris-train", parameters={"n_estimators": 20})
+    ledger.assets.register_pipeline("iris-train", spec, code_dir=EXAMPLE)
+    job = ledger.jobs.submit("iris-train", parameters={"n_estimators": 20})
     return str(job.id)
 
 
@@ -58,7 +58,7 @@ def _assert_example_succeeded(ledger: Ledger, views: Views, job_id: str) -> None
     assert job.status == "succeeded", job.error
     assert [s["status"] for s in job.steps.values()] == ["completed"] * 5
     (model_ref,) = job.steps["register"]["models"]
-    version = ledger.get_model_version(model_ref)
+    version = ledger.models.get_version(model_ref)
     assert version.spec["lineage"] == {
         "job": job_id,
         "pipeline": "iris-train:1",
@@ -81,7 +81,7 @@ def test_example_runs_on_the_local_executor_through_the_in_process_bus(
         with in_background(worker.run):
             job_id = _run_example(ledger)
             _assert_example_succeeded(ledger, views, job_id)
-        assert ledger.get_job(job_id).executor == "local"
+        assert ledger.jobs.get(job_id).executor == "local"
     finally:
         ledger.close()
         views.close()
@@ -104,11 +104,11 @@ def test_example_runs_on_ray_through_nats_and_independent_steps_overlap(
             (markers := tmp_path / "markers").mkdir()
             meeting = [step(n, "meet", outputs=["out"]) for n in ("left", "right")]
             register(ledger, "pair", code, meeting, marker_dir=str(markers), meeting="left,right")
-            pair = str(ledger.submit_job("pair").id)
+            pair = str(ledger.jobs.submit("pair").id)
             job = wait_until_finished(ledger, pair, timeout=120)
         assert job.status == "succeeded", job.error
         assert job.executor == "ray"
-        history = ledger.job_history(pair)
+        history = ledger.jobs.history(pair)
         started = [e.timestamp for e in history if e.event == "StepStarted"]
         completed = [e.timestamp for e in history if e.event == "StepCompleted"]
         assert max(started) < min(completed)  # both were running at once
@@ -130,9 +130,9 @@ def test_step_retries_then_succeeds_and_a_failure_fails_the_job(
     register(ledger, "flaky", code, steps, marker_dir=str(markers))
     worker = Worker(store.settings(executor="local"))
     try:
-        job_id = str(ledger.submit_job("flaky").id)
+        job_id = str(ledger.jobs.submit("flaky").id)
         assert worker.run_job(job_id) == "succeeded"
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
         assert job.steps["first"]["attempt"] == 2
         (failure,) = events(ledger, job_id, "StepFailed")
         assert failure["attempt"] == 1 and failure["will_retry"] is True
@@ -141,18 +141,18 @@ def test_step_retries_then_succeeds_and_a_failure_fails_the_job(
         assert "Traceback" in log and "RuntimeError" in log
 
         register(ledger, "broken", code, [step("only", "broken", retries=2)])
-        broken_id = str(ledger.submit_job("broken").id)
+        broken_id = str(ledger.jobs.submit("broken").id)
         assert worker.run_job(broken_id) == "failed"
-        job = ledger.get_job(broken_id)
+        job = ledger.jobs.get(broken_id)
         assert job.status == "failed"
         assert "step 'only' failed after 3 attempt(s): ValueError: always broken" in job.error
         log = Path(events(ledger, broken_id, "StepFailed")[0]["log_uri"][7:]).read_text()
         assert "about to fail" in log and "ValueError: always broken" in log
 
         register(ledger, "exits", code, [step("only", "exits")])
-        exits_id = str(ledger.submit_job("exits").id)
+        exits_id = str(ledger.jobs.submit("exits").id)
         assert worker.run_job(exits_id) == "failed"
-        assert "the step called sys.exit(3)" in ledger.get_job(exits_id).error
+        assert "the step called sys.exit(3)" in ledger.jobs.get(exits_id).error
         assert [e["will_retry"] for e in events(ledger, broken_id, "StepFailed")] == [
             True,
             True,
@@ -171,10 +171,10 @@ def test_a_step_that_runs_too_long_is_stopped(
     register(ledger, "slower", code, spec, sleep_s=3.0)
     worker = Worker(store.settings(executor="local"))
     try:
-        assert worker.run_job(str(ledger.submit_job("slow").id)) == "succeeded"
-        job_id = str(ledger.submit_job("slower").id)
+        assert worker.run_job(str(ledger.jobs.submit("slow").id)) == "succeeded"
+        job_id = str(ledger.jobs.submit("slower").id)
         assert worker.run_job(job_id) == "failed"
-        assert "timed out after 1.5 s" in ledger.get_job(job_id).error
+        assert "timed out after 1.5 s" in ledger.jobs.get(job_id).error
     finally:
         worker.close()
 
@@ -207,7 +207,7 @@ def test_cancel_stops_the_running_steps(
     worker = Worker(store.settings(executor=executor))
     outcome: list[str] = []
     try:
-        job_id = str(ledger.submit_job("endless", executor=executor).id)
+        job_id = str(ledger.jobs.submit("endless", executor=executor).id)
         runner = threading.Thread(target=lambda: outcome.append(worker.run_job(job_id)))
         runner.start()
         pids = [markers / "python.pid", markers / "shell.pid"]
@@ -215,10 +215,10 @@ def test_cancel_stops_the_running_steps(
         while not all(p.exists() and p.read_text() for p in pids):
             assert time.monotonic() < deadline, "the steps never started"
             time.sleep(0.02)
-        assert ledger.cancel_job(job_id, reason="not needed").status == "cancelling"
+        assert ledger.jobs.cancel(job_id, reason="not needed").status == "cancelling"
         runner.join(15)
         assert outcome == ["cancelled"]
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
         assert job.status == "cancelled" and job.executor == executor
         assert "never" not in job.steps
         shell_pid = int(pids[1].read_text())
@@ -258,13 +258,13 @@ def test_a_worker_killed_mid_job_is_resumed_and_records_each_output_once(
         step("last", "register", inputs={"source": "middle.out"}),
     ]
     register(ledger, "resumable", code, steps, sleep_s=2.0)
-    job_id = str(ledger.submit_job("resumable").id)
+    job_id = str(ledger.jobs.submit("resumable").id)
     first = _start_worker(env, tmp_path / "worker1.log")
     try:
         wait_for_step(ledger, job_id, "middle")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        assert ledger.get_job(job_id).status == "running"
+        assert ledger.jobs.get(job_id).status == "running"
         second = _start_worker(env, tmp_path / "worker2.log")
         try:
             job = wait_until_finished(ledger, job_id, timeout=60)
@@ -282,7 +282,7 @@ def test_a_worker_killed_mid_job_is_resumed_and_records_each_output_once(
     (interrupted,) = events(ledger, job_id, "StepFailed")
     assert interrupted["step"] == "middle" and "interrupted" in interrupted["error"]
     assert job.steps["middle"]["attempt"] == 2
-    assert ledger.get_model("toy").latest_version == 1
+    assert ledger.models.get("toy").latest_version == 1
     ledger.close()
 
 
@@ -298,8 +298,8 @@ def test_each_step_runs_with_its_environment_recorded_in_the_snapshot_and_lineag
 ) -> None:
     from ledger.specs import EnvironmentSpec
 
-    ledger.register_environment("english", EnvironmentSpec(variables={"GREETING": "hello"}))
-    ledger.register_environment("spanish", EnvironmentSpec(variables={"GREETING": "hola"}))
+    ledger.assets.register_environment("english", EnvironmentSpec(variables={"GREETING": "hello"}))
+    ledger.assets.register_environment("spanish", EnvironmentSpec(variables={"GREETING": "hola"}))
     shout = "import os, sys; open(sys.argv[1], 'w').write(os.environ['GREETING'])"
     steps = [
         {"name": "say", "command": [sys.executable, "-c", shout, "{outputs.out}"],
@@ -307,20 +307,20 @@ def test_each_step_runs_with_its_environment_recorded_in_the_snapshot_and_lineag
         step("model", "greet", environment="spanish:1"),
     ]  # fmt: skip
     spec = {"environment": "english", "steps": steps}
-    ledger.register_pipeline("greetings", spec, code_dir=write_code(tmp_path / "code"))
+    ledger.assets.register_pipeline("greetings", spec, code_dir=write_code(tmp_path / "code"))
     worker = Worker(store.settings())
     try:
-        job_id = str(ledger.submit_job("greetings").id)
-        assert worker.run_job(job_id) == "succeeded", ledger.get_job(job_id).error
+        job_id = str(ledger.jobs.submit("greetings").id)
+        assert worker.run_job(job_id) == "succeeded", ledger.jobs.get(job_id).error
     finally:
         worker.close()
-    job = ledger.get_job(job_id)
+    job = ledger.jobs.get(job_id)
     assert job.snapshot["environment"] == "english:1"
     assert job.snapshot["environments"] == {"say": "english:1", "model": "spanish:1"}
     said = job.steps["say"]["outputs"]["out"].removeprefix("sha256:")
     assert ledger.artifacts.blob_path(said).read_text() == "hello"
     (model,) = job.steps["model"]["models"]
-    version = ledger.get_model_version(model)
+    version = ledger.models.get_version(model)
     assert version.spec["lineage"]["environment"] == "spanish:1"
     greeting = version.spec["files"][0]["sha256"]
     assert ledger.artifacts.blob_path(greeting).read_text() == "hola"
@@ -333,14 +333,14 @@ def test_rerun_repeats_the_snapshot_with_the_same_code_and_outputs(
     register(ledger, "single", code, [step("only", "write", outputs=["out"])], value=3)
     worker = Worker(store.settings(executor="local"))
     try:
-        original = str(ledger.submit_job("single", parameters={"value": 5}).id)
+        original = str(ledger.jobs.submit("single", parameters={"value": 5}).id)
         assert worker.run_job(original) == "succeeded"
         (code / "testing_steps.py").write_text("raise ImportError('the code changed')\n")
-        rerun = ledger.rerun_job(original, reason="reproduce")
+        rerun = ledger.jobs.rerun(original, reason="reproduce")
         assert worker.run_job(str(rerun.id)) == "succeeded"
     finally:
         worker.close()
-    first, second = ledger.get_job(original), ledger.get_job(str(rerun.id))
+    first, second = ledger.jobs.get(original), ledger.jobs.get(str(rerun.id))
     assert second.rerun_of == original and second.snapshot == first.snapshot
     assert first.snapshot["parameters"] == {"value": 5}
     assert first.snapshot["code_digest"] and first.snapshot["executor"] == "local"
@@ -403,17 +403,17 @@ def test_a_third_party_executor_plugs_in_through_an_entry_point(
     register(ledger, "plugged", code, steps)
     worker = Worker(store.settings(executor="local"))
     try:
-        job_id = str(ledger.submit_job("plugged", executor="inline").id)
+        job_id = str(ledger.jobs.submit("plugged", executor="inline").id)
         assert worker.run_job(job_id) == "succeeded"
-        ghost_id = str(ledger.submit_job("plugged", executor="ghost").id)
+        ghost_id = str(ledger.jobs.submit("plugged", executor="ghost").id)
         assert worker.run_job(ghost_id) == "failed"
     finally:
         worker.close()
     import inline_executor_plugin  # type: ignore[import-not-found]
 
     assert inline_executor_plugin.InlineExecutor.calls == ["a", "b"]
-    assert ledger.get_job(job_id).executor == "inline"
-    assert "unknown executor 'ghost'" in ledger.get_job(ghost_id).error
+    assert ledger.jobs.get(job_id).executor == "inline"
+    assert "unknown executor 'ghost'" in ledger.jobs.get(ghost_id).error
     with pytest.raises(InvalidInputError, match="available: local, ray, inline"):
         load_executor("ghost", store.settings())
 
@@ -508,7 +508,7 @@ def test_a_clean_stop_hands_the_job_to_the_next_worker_without_using_a_retry(
     ledger = Ledger(settings)
     code = write_code(tmp_path / "code")
     register(ledger, "long", code, [step("only", "sleepy", outputs=["out"])], sleep_s=1.0)
-    job_id = str(ledger.submit_job("long").id)
+    job_id = str(ledger.jobs.submit("long").id)
     first = Worker(settings)
     with in_background(first.run):
         wait_for_step(ledger, job_id, "only")
@@ -529,16 +529,16 @@ def test_a_worker_that_was_taken_over_can_no_longer_write(ledger: Ledger, tmp_pa
 
     code = write_code(tmp_path / "code")
     register(ledger, "fenced", code, [step("only", "write", outputs=["out"])])
-    job_id = str(ledger.submit_job("fenced").id)
-    ledger.start_job(job_id, "local", worker="old")
-    ledger.start_step(job_id, "only", worker="old")
-    assert ledger.take_over_job(job_id, "new", may_take=lambda job: False) is None
-    assert ledger.take_over_job(job_id, "new", may_take=lambda job: job.worker == "old")
+    job_id = str(ledger.jobs.submit("fenced").id)
+    ledger.job_runs.start(job_id, "local", worker="old")
+    ledger.job_runs.start_step(job_id, "only", worker="old")
+    assert ledger.job_runs.take_over(job_id, "new", may_take=lambda job: False) is None
+    assert ledger.job_runs.take_over(job_id, "new", may_take=lambda job: job.worker == "old")
     with pytest.raises(RuleViolationError, match="is run by 'new', not 'old'"):
-        ledger.complete_step(job_id, "only", outputs={"out": "sha256:00"}, worker="old")
+        ledger.job_runs.complete_step(job_id, "only", outputs={"out": "sha256:00"}, worker="old")
     with pytest.raises(RuleViolationError, match="is run by 'new'"):
-        ledger.succeed_job(job_id, worker="old")
-    assert ledger.get_job(job_id).steps["only"]["status"] == "running"
+        ledger.job_runs.succeed(job_id, worker="old")
+    assert ledger.jobs.get(job_id).steps["only"]["status"] == "running"
 
 
 def test_a_step_wanting_more_than_the_ray_cluster_has_fails_at_once(
@@ -549,11 +549,11 @@ def test_a_step_wanting_more_than_the_ray_cluster_has_fails_at_once(
     register(ledger, "gpu", code, spec)
     worker = Worker(store.settings())
     try:
-        job_id = str(ledger.submit_job("gpu", executor="ray").id)
+        job_id = str(ledger.jobs.submit("gpu", executor="ray").id)
         assert worker.run_job(job_id) == "failed"
     finally:
         worker.close()
-    error = ledger.get_job(job_id).error
+    error = ledger.jobs.get(job_id).error
     assert "the step needs 1 GPU(s); the Ray cluster has 0" in error
 
 

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.ledger import Ledger
 from tests.conftest import StoreFactory
 
 
 def test_registering_a_name_three_times_gives_versions_1_2_3(
     ledger: Ledger, model_dir: Path
 ) -> None:
-    refs = [ledger.register_model_version("iris", model_dir).ref for _ in range(3)]
+    refs = [ledger.models.register_version("iris", model_dir).ref for _ in range(3)]
     assert refs == ["iris:1", "iris:2", "iris:3"]
-    assert ledger.get_model("iris").latest_version == 3
-    assert [v.number for v in ledger.list_model_versions("iris")] == [3, 2, 1]
+    assert ledger.models.get("iris").latest_version == 3
+    assert [v.number for v in ledger.models.list_versions("iris")] == [3, 2, 1]
 
 
 def test_eight_writers_fifty_registrations_each_give_exactly_1_to_400(
@@ -36,7 +36,7 @@ def test_eight_writers_fifty_registrations_each_give_exactly_1_to_400(
     def register(app: Ledger) -> None:
         try:
             for _ in range(50):
-                number = app.register_model_version("contended", model_dir).number
+                number = app.models.register_version("contended", model_dir).number
                 with lock:
                     registered.append(number)
         except BaseException as error:
@@ -51,49 +51,49 @@ def test_eight_writers_fifty_registrations_each_give_exactly_1_to_400(
     assert not errors
     assert sorted(registered) == list(range(1, 401))
     reader = open_ledger()
-    assert reader.get_model("contended").latest_version == 400
-    stored = [v.number for v in reader.list_model_versions("contended", limit=1000)]
+    assert reader.models.get("contended").latest_version == 400
+    stored = [v.number for v in reader.models.list_versions("contended", limit=1000)]
     assert stored == list(range(400, 0, -1))
 
 
 def test_versions_resolve_by_number_alias_and_latest(ledger: Ledger, model_dir: Path) -> None:
     for _ in range(3):
-        ledger.register_model_version("iris", model_dir)
-    ledger.set_alias("iris", "champion", 2, reason="best so far")
-    assert ledger.get_model_version("iris@champion").number == 2
-    assert ledger.get_model_version("iris").number == 3
-    ledger.set_alias("iris", "champion", 3)
-    assert ledger.get_model_version("iris@champion").number == 3
-    ledger.delete_model_version("iris:3")
+        ledger.models.register_version("iris", model_dir)
+    ledger.models.set_alias("iris", "champion", 2, reason="best so far")
+    assert ledger.models.get_version("iris@champion").number == 2
+    assert ledger.models.get_version("iris").number == 3
+    ledger.models.set_alias("iris", "champion", 3)
+    assert ledger.models.get_version("iris@champion").number == 3
+    ledger.models.delete_version("iris:3")
     # Deleting a version drops the aliases that pointed at it; "latest" skips it.
-    assert ledger.get_model("iris").aliases == {}
-    assert ledger.get_model_version("iris").number == 2
+    assert ledger.models.get("iris").aliases == {}
+    assert ledger.models.get_version("iris").number == 2
     with pytest.raises(NotFoundError, match="no alias 'champion'"):
-        ledger.get_model_version("iris@champion")
+        ledger.models.get_version("iris@champion")
 
 
 def test_bad_names_and_references_are_refused(ledger: Ledger, model_dir: Path) -> None:
     with pytest.raises(InvalidInputError, match="invalid model name"):
-        ledger.register_model_version("bad name!", model_dir)
+        ledger.models.register_version("bad name!", model_dir)
     with pytest.raises(InvalidInputError, match="unknown flavor"):
-        ledger.register_model_version("iris", model_dir, flavor="tensorflow")
+        ledger.models.register_version("iris", model_dir, flavor="tensorflow")
     with pytest.raises(InvalidInputError, match="version must be a number"):
-        ledger.get_model_version("iris:zero")
+        ledger.models.get_version("iris:zero")
     with pytest.raises(NotFoundError, match="model 'ghost' does not exist"):
-        ledger.get_model_version("ghost:1")
+        ledger.models.get_version("ghost:1")
     assert ledger.event_count() == 0
 
 
 def test_lineage_must_name_known_entities(ledger: Ledger, model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="data asset 'train' does not exist"):
-        ledger.register_model_version("iris", model_dir, lineage={"data": ["train:1"]})
+        ledger.models.register_version("iris", model_dir, lineage={"data": ["train:1"]})
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,2\n3,4\n")
-    ledger.register_data_asset("train", data)
-    version = ledger.register_model_version("iris", model_dir, lineage={"data": ["train"]})
+    ledger.assets.register_data("train", data)
+    version = ledger.models.register_version("iris", model_dir, lineage={"data": ["train"]})
     assert version.spec["lineage"] == {"data": ["train:1"]}  # pinned to the exact version
-    ledger.set_alias("iris", "champion", 1)
-    derived = ledger.register_model_version(
+    ledger.models.set_alias("iris", "champion", 1)
+    derived = ledger.models.register_version(
         "iris-onnx", model_dir, flavor="onnx", lineage={"derived_from": "iris@champion"}
     )
     assert derived.spec["lineage"] == {"derived_from": "iris:1"}
@@ -101,12 +101,12 @@ def test_lineage_must_name_known_entities(ledger: Ledger, model_dir: Path, tmp_p
 
 def test_metrics_must_be_numbers(ledger: Ledger, model_dir: Path) -> None:
     with pytest.raises(InvalidInputError, match="metric 'auc' must be a finite number"):
-        ledger.register_model_version("iris", model_dir, metrics={"auc": "high"})  # type: ignore[dict-item]
+        ledger.models.register_version("iris", model_dir, metrics={"auc": "high"})  # type: ignore[dict-item]
     with pytest.raises(InvalidInputError, match="metric 'loss' must be a finite number"):
-        ledger.register_model_version("iris", model_dir, metrics={"loss": float("nan")})
-    assert ledger.register_model_version("iris", model_dir, metrics={"auc": 1}).spec["metrics"] == {
-        "auc": 1.0
-    }
+        ledger.models.register_version("iris", model_dir, metrics={"loss": float("nan")})
+    assert ledger.models.register_version("iris", model_dir, metrics={"auc": 1}).spec[
+        "metrics"
+    ] == {"auc": 1.0}
 
 
 def test_snapshots_bound_the_cost_of_loading_a_long_lived_model(
@@ -114,23 +114,23 @@ def test_snapshots_bound_the_cost_of_loading_a_long_lived_model(
 ) -> None:
     writer = open_ledger()
     for _ in range(250):
-        writer.register_model_version("busy", model_dir)
-    model_id = writer.get_model("busy").id
+        writer.models.register_version("busy", model_dir)
+    model_id = writer.models.get("busy").id
     assert writer.snapshots is not None
     (snapshot,) = writer.snapshots.get(model_id, desc=True, limit=1)
     assert snapshot.originator_version == 200
     # A new process (cold cache) replays the snapshot plus at most 100 events.
     fresh = open_ledger()
-    assert fresh.get_model("busy").latest_version == 250
+    assert fresh.models.get("busy").latest_version == 250
     assert len(list(fresh.events.get(model_id, gt=snapshot.originator_version))) <= 100
 
 
 REGISTER_IN_A_PROCESS = """
 import sys
 from pathlib import Path
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 ledger = Ledger()
-print(*(ledger.register_model_version("shared", Path(sys.argv[1])).number for _ in range(40)))
+print(*(ledger.models.register_version("shared", Path(sys.argv[1])).number for _ in range(40)))
 """
 
 

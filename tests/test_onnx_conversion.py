@@ -16,8 +16,8 @@ from sklearn.linear_model import LinearRegression
 
 from executors.onnx_conversion import convert_model_version
 from executors.onnx_parity import ParityError
-from ledger.application import Ledger
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from tests.conftest import Cli, assert_user_error
 
 
@@ -25,7 +25,7 @@ def _register(ledger: Ledger, tmp_path: Path, name: str, model: object, **kwargs
     directory = tmp_path / name
     directory.mkdir()
     (directory / "model.pkl").write_bytes(pickle.dumps(model))
-    return ledger.register_model_version(name, directory, flavor="sklearn", **kwargs).ref  # type: ignore[arg-type]
+    return ledger.models.register_version(name, directory, flavor="sklearn", **kwargs).ref  # type: ignore[arg-type]
 
 
 def _training_data(tmp_path: Path) -> tuple[np.ndarray, np.ndarray, Path]:
@@ -41,7 +41,7 @@ def test_a_classifier_converts_with_the_same_answers_and_lineage(
     ledger: Ledger, tmp_path: Path
 ) -> None:
     features, labels, data = _training_data(tmp_path)
-    ledger.register_data_asset("train", data)
+    ledger.assets.register_data("train", data)
     model = RandomForestClassifier(n_estimators=20, random_state=0).fit(features, labels)
     ref = _register(ledger, tmp_path, "forest", model, lineage={"data": ["train"]},
                     metrics={"accuracy": 0.9})  # fmt: skip
@@ -55,7 +55,7 @@ def test_a_classifier_converts_with_the_same_answers_and_lineage(
     assert signature["inputs"] == [{"name": "X", "type": "float32", "shape": [None, 6]}]
     assert [o["name"] for o in signature["outputs"]] == ["label", "probabilities"]
 
-    ledger.download_model_version(version.ref, tmp_path / "out")
+    ledger.models.download_version(version.ref, tmp_path / "out")
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
     labels_out, probabilities = session.run(None, {"X": features.astype(np.float32)})
     assert (labels_out == model.predict(features)).all()
@@ -74,7 +74,7 @@ def test_a_conversion_whose_outputs_differ_is_refused_and_nothing_is_registered(
     np.savetxt(sample, features, delimiter=",", header="a,b,c", comments="", fmt="%.12g")
     with pytest.raises(ParityError, match="differs from the original's"):
         convert_model_version(ledger, ref, sample=sample)
-    assert ledger.get_model("linear").latest_version == 1
+    assert ledger.models.get("linear").latest_version == 1
     # The same model on centred features keeps its precision in float32: accepted.
     centred = LinearRegression().fit(features - 1e6, target * 1e3)
     version, conversion = convert_model_version(
@@ -128,12 +128,12 @@ def test_a_pytorch_model_converts_with_the_same_outputs(
         program = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
         torch.export.save(program, str(directory / "model.pt2"))
     signature = {"inputs": [{"name": "X", "type": "float32", "shape": [None, 6]}]}
-    ledger.register_model_version("net", directory, flavor="pytorch", signature=signature)
+    ledger.models.register_version("net", directory, flavor="pytorch", signature=signature)
     version, conversion = convert_model_version(ledger, "net:1", rows=64)
     assert version.spec["flavor"] == "onnx" and conversion.max_difference < 1e-5
     assert version.spec["signature"]["inputs"][0]["shape"][1] == 6
 
-    ledger.download_model_version(version.ref, tmp_path / "out")
+    ledger.models.download_version(version.ref, tmp_path / "out")
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
     rows = np.random.default_rng(1).standard_normal((10, 6)).astype(np.float32)
     (got,) = session.run(None, {session.get_inputs()[0].name: rows})
@@ -150,7 +150,7 @@ def test_a_pytorch_model_without_a_signature_needs_a_sample(ledger: Ledger, tmp_
     directory = tmp_path / "net"
     directory.mkdir()
     torch.jit.save(torch.jit.script(_network()), str(directory / "model.pt"))
-    ledger.register_model_version("net", directory, flavor="pytorch")
+    ledger.models.register_version("net", directory, flavor="pytorch")
     with pytest.raises(InvalidInputError, match="pass --sample"):
         convert_model_version(ledger, "net:1")
     sample = tmp_path / "rows.csv"

@@ -18,7 +18,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 from executors.onnx_conversion import convert_model_version
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
 from tests.conftest import Cli, assert_user_error, free_port
 
@@ -37,14 +37,14 @@ def test_a_package_serves_the_model_without_docker(
 ) -> None:
     features, labels = make_classification(n_samples=200, n_features=5, random_state=4)
     ledger: Ledger = open_ledger()
-    ledger.register_environment(
+    ledger.assets.register_environment(
         "serving", EnvironmentSpec(pip=["pyarrow>=16"], variables={"MODE": "prod"})
     )
     source = tmp_path / "forest"
     source.mkdir()
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, labels)
     (source / "model.pkl").write_bytes(pickle.dumps(model))
-    ledger.register_model_version("forest", source, flavor="sklearn",
+    ledger.models.register_version("forest", source, flavor="sklearn",
                                   lineage={"environment": "serving"})  # fmt: skip
     convert_model_version(ledger, "forest:1", rows=50)
     ledger.close()

@@ -15,10 +15,10 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
-from ledger.application import Ledger
 from ledger.domain.base import EventMeta, acting
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
+from ledger.ledger import Ledger
 from ledger.summaries import endpoint_summary, model_summary, version_summary
 from tests.conftest import StoreFactory
 
@@ -26,38 +26,38 @@ DUMP_STATE = """
 import json
 import pytest
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.summaries import endpoint_summary, model_summary, version_summary
 ledger = Ledger()
-model = ledger.get_model("iris")
+model = ledger.models.get("iris")
 print(json.dumps({
     "model": model_summary(model),
-    "versions": [version_summary(v, model) for v in ledger.list_model_versions("iris")],
-    "endpoint": endpoint_summary(ledger.get_endpoint("web")),
-    "history": [e.to_dict() for e in ledger.model_history("iris")],
+    "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
+    "endpoint": endpoint_summary(ledger.endpoints.get("web")),
+    "history": [e.to_dict() for e in ledger.models.history("iris")],
 }))
 """
 
 
 def _state(ledger: Ledger) -> dict[str, Any]:
-    model = ledger.get_model("iris")
+    model = ledger.models.get("iris")
     return {
         "model": model_summary(model),
-        "versions": [version_summary(v, model) for v in ledger.list_model_versions("iris")],
-        "endpoint": endpoint_summary(ledger.get_endpoint("web")),
-        "history": [e.to_dict() for e in ledger.model_history("iris")],
+        "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
+        "endpoint": endpoint_summary(ledger.endpoints.get("web")),
+        "history": [e.to_dict() for e in ledger.models.history("iris")],
     }
 
 
 def test_reopening_in_a_new_process_gives_identical_state(
     ledger: Ledger, store: StoreFactory, model_dir: Path
 ) -> None:
-    ledger.register_model_version("iris", model_dir, tags={"stage": "dev"}, reason="first")
-    ledger.register_model_version("iris", model_dir, metrics={"auc": 0.91}, reason="second")
-    ledger.set_tags("iris:2", {"stage": "prod"}, reason="promote")
-    ledger.set_alias("iris", "champion", 2)
-    ledger.create_endpoint("web")
-    ledger.deploy("web", "blue", "iris@champion", reason="release")
+    ledger.models.register_version("iris", model_dir, tags={"stage": "dev"}, reason="first")
+    ledger.models.register_version("iris", model_dir, metrics={"auc": 0.91}, reason="second")
+    ledger.models.set_tags("iris:2", {"stage": "prod"}, reason="promote")
+    ledger.models.set_alias("iris", "champion", 2)
+    ledger.endpoints.create("web")
+    ledger.endpoints.deploy("web", "blue", "iris@champion", reason="release")
 
     env = {**os.environ, **store.env()}
     result = subprocess.run(
@@ -69,12 +69,12 @@ def test_reopening_in_a_new_process_gives_identical_state(
 def test_history_lists_every_event_in_order_with_actor_reason_and_time(
     ledger: Ledger, model_dir: Path
 ) -> None:
-    ledger.register_model_version("iris", model_dir, reason="first")
+    ledger.models.register_version("iris", model_dir, reason="first")
     with ledger.on_behalf_of("ci-bot", correlation_id="req-42"):
-        ledger.set_tags("iris:1", {"stage": "prod"}, reason="promote")
-    ledger.set_alias("iris", "live", 1, reason="go live")
+        ledger.models.set_tags("iris:1", {"stage": "prod"}, reason="promote")
+    ledger.models.set_alias("iris", "live", 1, reason="go live")
 
-    history = ledger.model_history("iris")
+    history = ledger.models.history("iris")
     assert [(e.entity, e.event, e.actor, e.reason) for e in history] == [
         ("model iris", "Registered", "tester", "first"),
         ("model iris", "VersionAdded", "tester", "first"),
@@ -147,7 +147,7 @@ def test_jobs_stored_before_workers_reruns_and_step_environments_still_load(
         v1_events.append(dataclasses.replace(stored, state=json.dumps(state).encode()))
     ledger.recorder.insert_events(v1_events)
 
-    loaded = Ledger(store.settings()).get_job(str(job.id))
+    loaded = Ledger(store.settings()).jobs.get(str(job.id))
     assert (loaded.worker, loaded.rerun_of, loaded.snapshot["environments"]) == ("", "", {})
     assert loaded.status == "running" and loaded.steps["train"]["attempt"] == 1
 
@@ -166,7 +166,7 @@ def test_jobs_stored_before_workers_reruns_and_step_environments_still_load(
     ledger.snapshots.recorder.insert_events(
         [dataclasses.replace(taken, state=json.dumps(state).encode())]
     )
-    from_snapshot = Ledger(store.settings()).get_job(str(job.id))
+    from_snapshot = Ledger(store.settings()).jobs.get(str(job.id))
     assert from_snapshot.error == "read from the snapshot"
     assert from_snapshot.worker == "" and from_snapshot.steps["train"]["failures"] == 0
 
@@ -175,14 +175,14 @@ def test_jobs_stored_before_workers_reruns_and_step_environments_still_load(
 def test_a_dropped_postgres_connection_is_replaced(
     store: StoreFactory, ledger: Ledger, model_dir: Path
 ) -> None:
-    ledger.register_model_version("iris", model_dir)
+    ledger.models.register_version("iris", model_dir)
     killed = store.sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE pid <> pg_backend_pid() AND query LIKE ?",
         (f"%{store.schema}%",),
     )
     assert killed, "the ledger's connection was found and terminated"
-    assert ledger.register_model_version("iris", model_dir).number == 2
+    assert ledger.models.register_version("iris", model_dir).number == 2
     assert ledger.verify().ok
 
 

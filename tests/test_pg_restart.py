@@ -25,7 +25,7 @@ import httpx
 import psycopg
 import pytest
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage import ensure_store
 from ledger.storage.connections import POSTGRES_CHANNEL
@@ -177,7 +177,7 @@ class Load:
 
 def _token(store: PrivateStore, role: str = "contributor") -> str:
     with Ledger(store.settings()) as ledger:
-        return ledger.create_token(f"{role}-bot", role).secret
+        return ledger.tokens.create(f"{role}-bot", role).secret
 
 
 def _restart(pg: PgInstance, down_s: float = 2.0) -> tuple[float, float]:
@@ -270,13 +270,13 @@ def test_the_worker_runs_jobs_submitted_after_a_postgres_restart(
     code = write_code(tmp_path / "code")
     with Ledger(pg_store.settings()) as ledger:
         register(ledger, "quick", code, [step("only", "write", outputs=["out"])])
-        before = str(ledger.submit_job("quick").id)
+        before = str(ledger.jobs.submit("quick").id)
     with _process(["worker"], pg_store.env(), tmp_path / "worker.log") as worker:
         with Ledger(pg_store.settings()) as ledger:
             assert wait_until_finished(ledger, before, timeout=30).status == "succeeded"
         _restart(pg_store.pg)
         with Ledger(pg_store.settings()) as ledger:
-            after = str(ledger.submit_job("quick").id)
+            after = str(ledger.jobs.submit("quick").id)
             job = wait_until_finished(ledger, after, timeout=20)
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
     assert job.status == "succeeded", job.error
@@ -307,11 +307,11 @@ def test_projections_run_keeps_following_across_a_postgres_restart(
     log = tmp_path / "projections.log"
     with _process(["projections", "run"], pg_store.env(), log) as runner:
         with Ledger(pg_store.settings()) as ledger:
-            ledger.register_model_version("m", model)
+            ledger.models.register_version("m", model)
         assert _views_reach_head(pg_store, 15), log.read_text()[-2000:]
         _restart(pg_store.pg)
         with Ledger(pg_store.settings()) as ledger:
-            ledger.register_model_version("m", model, description="after the restart")
+            ledger.models.register_version("m", model, description="after the restart")
         assert _views_reach_head(pg_store, RECOVERY_S), log.read_text()[-2000:]
         assert runner.poll() is None, log.read_text()[-2000:]
     assert "Traceback" not in log.read_text()

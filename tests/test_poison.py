@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-import ledger.core
-from ledger.application import Ledger
+import ledger.application
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from ledger.pipeline_spec import parse_pipeline_spec
 from ledger.refs import check_alias, check_name
 from ledger.validation import check_event_fields, check_value
@@ -229,19 +229,19 @@ def test_the_cli_refuses_poison_in_every_kind_of_field(
 
 def test_python_callers_are_refused_too(ledger: Ledger, tmp_path: Path) -> None:
     (tmp_path / "w.bin").write_bytes(b"w")
-    ledger.register_model_version("m", tmp_path)
+    ledger.models.register_version("m", tmp_path)
     head = ledger.event_count()
     with pytest.raises(InvalidInputError, match="tag value contains a NUL"):
-        ledger.set_tags("m", {"team": "a\x00"})
+        ledger.models.set_tags("m", {"team": "a\x00"})
     with (
         pytest.raises(InvalidInputError, match="actor contains a lone surrogate"),
         ledger.on_behalf_of(f"bot{SURROGATE}"),
     ):
-        ledger.set_tags("m", {"team": "a"})
+        ledger.models.set_tags("m", {"team": "a"})
     with pytest.raises(InvalidInputError, match="invalid model name"):
-        ledger.register_model_version("sec\n", tmp_path)
+        ledger.models.register_version("sec\n", tmp_path)
     assert ledger.event_count() == head
-    ledger.set_tags("m", {"team": "a"})  # the refused commands left nothing behind
+    ledger.models.set_tags("m", {"team": "a"})  # the refused commands left nothing behind
     assert ledger.event_count() == head + 1
 
 
@@ -259,15 +259,15 @@ def poisoned_log(
     (tmp_path / "w.bin").write_bytes(b"w")
     with Ledger(store.settings()) as app:
         for name in ("a", "b", "c"):
-            app.register_model_version(name, tmp_path)
-        app.create_endpoint("live")
+            app.models.register_version(name, tmp_path)
+        app.endpoints.create("live")
         with monkeypatch.context() as unchecked:
-            unchecked.setattr(ledger.core, "check_event_fields", lambda event: None)
-            app.set_tags("a", {"team": "x\x00y"}, reason="why\x00")
+            unchecked.setattr(ledger.application, "check_event_fields", lambda event: None)
+            app.models.set_tags("a", {"team": "x\x00y"}, reason="why\x00")
             resources: Any = {"cpus": float("nan"), "gpus": 0, "memory_mb": 1, "replicas": 1}
-            app.deploy("live", "blue", "a:1", resources=resources)
-        app.register_model_version("after", tmp_path)
-        app.set_tags("after", {"stage": "later"})
+            app.endpoints.deploy("live", "blue", "a:1", resources=resources)
+        app.models.register_version("after", tmp_path)
+        app.models.set_tags("after", {"stage": "later"})
     yield 6  # the NaN breaks every view; the NUL only the registry's and audit's on PostgreSQL
 
 

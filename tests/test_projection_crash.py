@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from projections.audit import AuditQuery
 from projections.updater import ViewUpdater
 from projections.views import Views
@@ -30,16 +30,16 @@ EVENTS = 5_000
 def fill(ledger: Ledger, model_dir: Path) -> None:
     """Registrations, an endpoint with traffic shifts, and tag churn: 5,000 events."""
     for number in range(300):
-        ledger.register_model_version(f"m{number % 30}", model_dir)
-    ledger.create_endpoint("shop", "online")
-    ledger.deploy("shop", "blue", "m1:1")
-    ledger.deploy("shop", "green", "m2:1")
+        ledger.models.register_version(f"m{number % 30}", model_dir)
+    ledger.endpoints.create("shop", "online")
+    ledger.endpoints.deploy("shop", "blue", "m1:1")
+    ledger.endpoints.deploy("shop", "green", "m2:1")
     for share in range(0, 101, 5):
-        ledger.set_traffic("shop", {"blue": share, "green": 100 - share})
+        ledger.endpoints.set_traffic("shop", {"blue": share, "green": 100 - share})
     rng = random.Random(5)
     while (missing := EVENTS - ledger.event_count()) > 0:
         tags = {f"k{i}": str(rng.random()) for i in range(min(missing, 100))}
-        ledger.set_tags(f"m{rng.randrange(30)}:{rng.randrange(1, 11)}", tags)
+        ledger.models.set_tags(f"m{rng.randrange(30)}:{rng.randrange(1, 11)}", tags)
     assert ledger.event_count() == EVENTS
 
 

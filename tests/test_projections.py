@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
 from ledger.storage.following import follow_log
 from projections import updater as updater_module
@@ -39,28 +39,28 @@ def views(ledger: Ledger) -> Iterator[Views]:
 
 def lifecycle_steps(ledger: Ledger, model_dir: Path) -> list[Callable[[], object]]:
     """Models, tags, aliases, an endpoint with a canary, a deletion: a bit of everything."""
-    register = ledger.register_model_version
+    register = ledger.models.register_version
     return [
         lambda: register("iris", model_dir, flavor="sklearn", tags={"team": "vision"}),
         lambda: register("iris", model_dir, flavor="onnx", tags={"team": "vision"}),
         lambda: register("iris", model_dir, flavor="sklearn"),
         lambda: register("irises", model_dir, flavor="pytorch", tags={"team": "nlp"}),
-        lambda: ledger.set_tags("iris", {"owner": "ml-platform"}),
-        lambda: ledger.set_tags("iris:2", {"stage": "prod"}),
-        lambda: ledger.set_alias("iris", "champion", 1),
-        lambda: ledger.set_alias("iris", "champion", 2, reason="better"),
-        lambda: ledger.create_endpoint("shop", "online"),
-        lambda: ledger.deploy("shop", "blue", "iris:1"),
-        lambda: ledger.deploy("shop", "green", "iris:2", resources=RESOURCES),
-        lambda: ledger.set_traffic("shop", {"blue": 90, "green": 10}),
-        lambda: ledger.report_health("shop", "green", "healthy", "CUDAExecutionProvider"),
-        lambda: ledger.set_traffic("shop", {"green": 100}),
-        lambda: ledger.set_mirror("shop", {"blue": 20}),
-        lambda: ledger.set_mirror("shop", {}),
-        lambda: ledger.undeploy("shop", "blue"),
-        lambda: ledger.delete_model_version("iris:3"),
-        lambda: ledger.archive_model_version("iris:1"),
-        lambda: ledger.remove_tags("iris:2", ["stage"]),
+        lambda: ledger.models.set_tags("iris", {"owner": "ml-platform"}),
+        lambda: ledger.models.set_tags("iris:2", {"stage": "prod"}),
+        lambda: ledger.models.set_alias("iris", "champion", 1),
+        lambda: ledger.models.set_alias("iris", "champion", 2, reason="better"),
+        lambda: ledger.endpoints.create("shop", "online"),
+        lambda: ledger.endpoints.deploy("shop", "blue", "iris:1"),
+        lambda: ledger.endpoints.deploy("shop", "green", "iris:2", resources=RESOURCES),
+        lambda: ledger.endpoints.set_traffic("shop", {"blue": 90, "green": 10}),
+        lambda: ledger.endpoints.report_health("shop", "green", "healthy", "CUDAExecutionProvider"),
+        lambda: ledger.endpoints.set_traffic("shop", {"green": 100}),
+        lambda: ledger.endpoints.set_mirror("shop", {"blue": 20}),
+        lambda: ledger.endpoints.set_mirror("shop", {}),
+        lambda: ledger.endpoints.undeploy("shop", "blue"),
+        lambda: ledger.models.delete_version("iris:3"),
+        lambda: ledger.models.archive_version("iris:1"),
+        lambda: ledger.models.remove_tags("iris:2", ["stage"]),
     ]
 
 
@@ -96,7 +96,7 @@ def test_views_match_the_aggregates(ledger: Ledger, views: Views, model_dir: Pat
     iris2 = views.version("iris@champion")
     assert iris2["ref"] == "iris:2" and iris2["aliases"] == ["champion"]
     assert iris2["deployments"] == [{"endpoint": "shop", "deployment": "green"}]
-    assert iris2["files"] == ledger.get_model_version("iris:2").spec["files"]
+    assert iris2["files"] == ledger.models.get_version("iris:2").spec["files"]
     assert views.version("iris")["ref"] == "iris:2"  # 3 is deleted
     assert [v["version"] for v in views.versions("iris")] == [2, 1]
     assert [v["version"] for v in views.versions("iris", include_deleted=True)] == [3, 2, 1]
@@ -170,13 +170,13 @@ def test_a_projection_can_run_alone(ledger: Ledger, store: StoreFactory, model_d
 def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
     ledger: Ledger, views: Views, model_dir: Path
 ) -> None:
-    ledger.register_model_version("iris", model_dir)
-    ledger.register_model_version("iris", model_dir)
-    ledger.set_tags("iris:1", {"stage": "staging"})
-    ledger.set_alias("iris", "champion", 1)
-    ledger.create_endpoint("shop", "online")
-    ledger.deploy("shop", "blue", "iris:1")
-    ledger.deploy("shop", "green", "iris:2")
+    ledger.models.register_version("iris", model_dir)
+    ledger.models.register_version("iris", model_dir)
+    ledger.models.set_tags("iris:1", {"stage": "staging"})
+    ledger.models.set_alias("iris", "champion", 1)
+    ledger.endpoints.create("shop", "online")
+    ledger.endpoints.deploy("shop", "blue", "iris:1")
+    ledger.endpoints.deploy("shop", "green", "iris:2")
     views.updater.catch_up()
     position = views.updater.head()
     # Not a wait for anything: a clock reading strictly between the two groups of events'
@@ -184,9 +184,9 @@ def test_as_of_position_and_time_show_earlier_tags_aliases_and_traffic(
     time.sleep(0.01)
     moment = datetime.now(UTC)
     time.sleep(0.01)
-    ledger.set_tags("iris:1", {"stage": "prod"})
-    ledger.set_alias("iris", "champion", 2)
-    ledger.set_traffic("shop", {"blue": 20, "green": 80})
+    ledger.models.set_tags("iris:1", {"stage": "prod"})
+    ledger.models.set_alias("iris", "champion", 2)
+    ledger.endpoints.set_traffic("shop", {"blue": 20, "green": 80})
     views.updater.catch_up()
     for at in (views.point_at(position=position), views.point_at(moment)):
         assert at.position == position
@@ -250,11 +250,11 @@ def test_search_pages_are_stable_while_versions_are_added(
     ledger: Ledger, views: Views, model_dir: Path
 ) -> None:
     for _ in range(5):
-        ledger.register_model_version("pager", model_dir)
+        ledger.models.register_version("pager", model_dir)
     views.updater.catch_up()
     first = views.search(SearchQuery(limit=2))
     assert [i["version"] for i in first.items] == [5, 4] and first.next_token
-    ledger.register_model_version("pager", model_dir)  # new: not on later pages
+    ledger.models.register_version("pager", model_dir)  # new: not on later pages
     views.updater.catch_up()
     second = views.search(SearchQuery(limit=2, page_token=first.next_token))
     third = views.search(SearchQuery(limit=2, page_token=second.next_token))
@@ -273,15 +273,15 @@ def test_audit_filters_return_exactly_the_matching_events_in_order(
     ledger: Ledger, views: Views, model_dir: Path
 ) -> None:
     with ledger.on_behalf_of("alice", correlation_id="req-1"):
-        ledger.register_model_version("iris", model_dir, reason="first")
+        ledger.models.register_version("iris", model_dir, reason="first")
     # A clock reading strictly between the two groups of events' timestamps (see above).
     time.sleep(0.01)
     middle = datetime.now(UTC)
     time.sleep(0.01)
     with ledger.on_behalf_of("bob"):
-        ledger.register_model_version("iris", model_dir)
-        ledger.set_tags("iris:1", {"stage": "prod"}, reason="promote")
-        ledger.create_endpoint("shop", "online")
+        ledger.models.register_version("iris", model_dir)
+        ledger.models.set_tags("iris:1", {"stage": "prod"}, reason="promote")
+        ledger.endpoints.create("shop", "online")
     views.updater.catch_up()
 
     def audit(**filters: Any) -> list[tuple[str, str, str]]:
@@ -332,26 +332,26 @@ def test_lineage_from_data_to_endpoint_both_ways_with_depth_limits(
 ) -> None:
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,2\n")
-    ledger.register_data_asset("train", data)
-    ledger.register_environment("cpu", EnvironmentSpec(python="3.11"))
-    ledger.register_pipeline(
+    ledger.assets.register_data("train", data)
+    ledger.assets.register_environment("cpu", EnvironmentSpec(python="3.11"))
+    ledger.assets.register_pipeline(
         "fit",
         {
             "environment": "cpu",
             "steps": [{"name": "train", "run": "fit:train", "inputs": {"rows": "data:train"}}],
         },
     )
-    job = ledger.submit_job("fit")
+    job = ledger.jobs.submit("fit")
     job_node = f"job:{job.id}"
-    ledger.register_model_version(
+    ledger.models.register_version(
         "clf", model_dir, flavor="sklearn",
         lineage={"job": str(job.id), "data": ["train:1"], "environment": "cpu:1"},
     )  # fmt: skip
-    ledger.register_model_version(
+    ledger.models.register_version(
         "clf-onnx", model_dir, flavor="onnx", lineage={"derived_from": "clf:1"}
     )
-    ledger.create_endpoint("api", "online")
-    ledger.deploy("api", "live", "clf-onnx:1", environment="cpu")
+    ledger.endpoints.create("api", "online")
+    ledger.endpoints.deploy("api", "live", "clf-onnx:1", environment="cpu")
     views.updater.catch_up()
 
     up = views.lineage("endpoint:api", direction="upstream", depth=10)
@@ -415,12 +415,12 @@ def test_follow_applies_new_events_as_they_are_written(
     follower.start()
     try:
         assert idle.wait(30), "the follower did not start"
-        ledger.register_model_version("live", model_dir)
+        ledger.models.register_version("live", model_dir)
         wait_for(lambda: len(applied) >= 3, 60, "the follower to apply the new events")
         assert applied == [1, 2, 3]
     finally:
         stop.set()
-        ledger.set_tags("live:1", {"wake": "up"})  # a notification ends the follower's wait
+        ledger.models.set_tags("live:1", {"wake": "up"})  # a notification ends the follower's wait
         follower.join(30)
         updater.close()
     assert not follower.is_alive()
@@ -437,7 +437,7 @@ def test_a_rebuild_that_died_half_way_is_started_again(
     store.sql(
         "UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (int(time.time() * 1e6),)
     )
-    ledger.set_tags("iris", {"after": "crash"})
+    ledger.models.set_tags("iris", {"after": "crash"})
     assert updater.run_batch() == 0  # a rebuild is (apparently) under way: wait for it
     stale = int((time.time() - 3600) * 1e6)
     store.sql("UPDATE ledger_view_generation SET rebuild_heartbeat_us = ?", (stale,))
@@ -469,10 +469,10 @@ def test_search_by_tags_matches_a_brute_force_filter(ledger: Ledger, model_dir: 
     for number in range(60):
         name = f"m{number % 6}"
         tags = {key: rng.choice(options) for key, options in values.items() if rng.random() < 0.7}
-        ledger.register_model_version(name, model_dir, tags=tags)
-    ledger.set_tags("m1", {"team": "c"})  # a model tag: every m1 version matches team=c
-    ledger.set_tags("m2", {"tier": "9"})
-    ledger.delete_model_version("m3:1")
+        ledger.models.register_version(name, model_dir, tags=tags)
+    ledger.models.set_tags("m1", {"team": "c"})  # a model tag: every m1 version matches team=c
+    ledger.models.set_tags("m2", {"tier": "9"})
+    ledger.models.delete_version("m3:1")
     views = Views.open(ledger.settings)
     registry = views.registry()["models"]
 

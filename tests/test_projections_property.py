@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
 from ledger.errors import LedgerError
+from ledger.ledger import Ledger
 from projections.audit import AuditQuery
 from projections.views import Views
 from tests.aggregate_state import registry_from_aggregates
@@ -54,29 +54,29 @@ commands = st.lists(
 def run(ledger: Ledger, views: Views, model_dir: Path, command: tuple[Any, ...]) -> None:
     kind, *args = command
     if kind == "register":
-        ledger.register_model_version(args[0], model_dir, flavor=args[1])
+        ledger.models.register_version(args[0], model_dir, flavor=args[1])
     elif kind == "tag":
-        ledger.set_tags(args[0], {args[1]: args[2]})
+        ledger.models.set_tags(args[0], {args[1]: args[2]})
     elif kind == "untag":
-        ledger.remove_tags(args[0], [args[1]])
+        ledger.models.remove_tags(args[0], [args[1]])
     elif kind == "alias":
-        ledger.set_alias(args[0], args[1], args[2])
+        ledger.models.set_alias(args[0], args[1], args[2])
     elif kind == "unalias":
-        ledger.remove_alias(args[0], args[1])
+        ledger.models.remove_alias(args[0], args[1])
     elif kind == "status":
-        getattr(ledger, f"{args[0]}_model_version")(args[1])
+        getattr(ledger.models, f"{args[0]}_version")(args[1])
     elif kind == "deploy":
-        ledger.deploy(args[0], args[1], args[2])
+        ledger.endpoints.deploy(args[0], args[1], args[2])
     elif kind == "traffic":
-        ledger.set_traffic(args[0], args[1])
+        ledger.endpoints.set_traffic(args[0], args[1])
     elif kind == "mirror":
-        ledger.set_mirror(args[0], args[1])
+        ledger.endpoints.set_mirror(args[0], args[1])
     elif kind == "health":
-        ledger.report_health(args[0], args[1], "degraded", "slow")
+        ledger.endpoints.report_health(args[0], args[1], "degraded", "slow")
     elif kind == "undeploy":
-        ledger.undeploy(args[0], args[1])
+        ledger.endpoints.undeploy(args[0], args[1])
     elif kind == "drop-endpoint":
-        ledger.delete_endpoint(args[0])
+        ledger.endpoints.delete(args[0])
     else:
         views.updater.catch_up()
 
@@ -101,11 +101,11 @@ def check_views(ledger: Ledger, sequence: list[tuple[Any, ...]]) -> None:
         # A registry to act on, so that generated commands mostly pass the rules.
         for model in MODELS:
             for _ in VERSIONS:
-                ledger.register_model_version(model, model_dir)
+                ledger.models.register_version(model, model_dir)
         for endpoint in ENDPOINTS:
-            ledger.create_endpoint(endpoint, "online")
-        ledger.deploy("web", "blue", "a:1")
-        ledger.deploy("web", "green", "a:2")
+            ledger.endpoints.create(endpoint, "online")
+        ledger.endpoints.deploy("web", "blue", "a:1")
+        ledger.endpoints.deploy("web", "green", "a:2")
         views.updater.catch_up()
         for command in sequence:
             with suppress(LedgerError):  # refused: wrote nothing (see test_rules_property)

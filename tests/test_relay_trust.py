@@ -19,12 +19,12 @@ import orjson
 import psycopg
 import pytest
 
-from ledger.application import Ledger
 from ledger.bus import open_bus
 from ledger.bus.relay import Relay
 from ledger.bus.stream_trust import RelayRefusedError, check_continues, store_id
 from ledger.domain import EventMeta, acting
 from ledger.domain.model import model_id
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder

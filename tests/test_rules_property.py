@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
 from ledger.errors import LedgerError
+from ledger.ledger import Ledger
 from tests.conftest import StoreFactory
 
 DEPLOYMENTS = ["blue", "green", "red"]  # three: a negative weight can then sum to 100
@@ -47,7 +47,7 @@ def fitted(ledger: Ledger, kind: str, values: list[int]) -> dict[str, int]:
     """Weights that meet every other check, so that an out-of-range one (a negative weight
     beside ones over 50) is refused by the range check alone: traffic over the deployments
     there are, the last taking what makes the sum 100; a mirror to those without traffic."""
-    endpoint = ledger.get_endpoint("web")
+    endpoint = ledger.endpoints.get("web")
     names = sorted(endpoint.deployments)
     if kind == "fitted-mirror":
         return dict(zip([n for n in names if not endpoint.traffic.get(n)], values, strict=False))
@@ -60,29 +60,29 @@ def run(ledger: Ledger, command: tuple[Any, ...]) -> None:
     if kind.startswith("fitted-"):
         kind, arg = kind.removeprefix("fitted-"), fitted(ledger, kind, arg)
     if kind == "deploy":
-        ledger.deploy("web", arg, f"m:{rest[0]}")
+        ledger.endpoints.deploy("web", arg, f"m:{rest[0]}")
     elif kind == "traffic":
-        ledger.set_traffic("web", arg)
+        ledger.endpoints.set_traffic("web", arg)
     elif kind == "mirror":
-        ledger.set_mirror("web", arg)
+        ledger.endpoints.set_mirror("web", arg)
     elif kind == "undeploy":
-        ledger.undeploy("web", arg)
+        ledger.endpoints.undeploy("web", arg)
     elif kind == "delete":
-        ledger.delete_model_version(f"m:{arg}")
+        ledger.models.delete_version(f"m:{arg}")
     else:
-        ledger.archive_model_version(f"m:{arg}")
+        ledger.models.archive_version(f"m:{arg}")
 
 
 def state(ledger: Ledger) -> dict[str, Any]:
-    endpoint = ledger.get_endpoint("web")
+    endpoint = ledger.endpoints.get("web")
     return {
         "deployments": endpoint.deployments,
         "traffic": endpoint.traffic,
         "mirror": endpoint.mirror,
         "versions": {
             v: (
-                ledger.get_model_version(f"m:{v}").status,
-                ledger.get_model_version(f"m:{v}").deployments,
+                ledger.models.get_version(f"m:{v}").status,
+                ledger.models.get_version(f"m:{v}").deployments,
             )
             for v in VERSIONS
         },
@@ -90,7 +90,7 @@ def state(ledger: Ledger) -> dict[str, Any]:
 
 
 def check_invariants(ledger: Ledger) -> None:
-    endpoint = ledger.get_endpoint("web")
+    endpoint = ledger.endpoints.get("web")
     assert sum(endpoint.traffic.values()) == (100 if endpoint.deployments else 0)
     assert set(endpoint.traffic) <= set(endpoint.deployments)
     assert set(endpoint.mirror) <= set(endpoint.deployments)
@@ -101,11 +101,11 @@ def check_invariants(ledger: Ledger) -> None:
     marked = {
         (v, ref["deployment"])
         for v in VERSIONS
-        for ref in ledger.get_model_version(f"m:{v}").deployments
+        for ref in ledger.models.get_version(f"m:{v}").deployments
     }
     assert served == marked
     for version, _ in served:
-        assert ledger.get_model_version(f"m:{version}").status == "ready"
+        assert ledger.models.get_version(f"m:{version}").status == "ready"
 
 
 # Deployments there are before the sequence runs (blue v1, green v2, red v1: the first ones):
@@ -131,10 +131,10 @@ def test_rules_hold_under_any_command_sequence(
             model_dir.mkdir()
             (model_dir / "w.bin").write_bytes(b"w")
             for _ in VERSIONS:
-                ledger.register_model_version("m", model_dir)
-            ledger.create_endpoint("web")
+                ledger.models.register_version("m", model_dir)
+            ledger.endpoints.create("web")
             for name, version in INITIAL[:deployed]:
-                ledger.deploy("web", name, f"m:{version}")
+                ledger.endpoints.deploy("web", name, f"m:{version}")
             for command in sequence:
                 before = ledger.event_count()
                 try:

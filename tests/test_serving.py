@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from executors.onnx_conversion import convert_model_version
-from ledger.application import Ledger
 from ledger.domain.endpoint import Resources
+from ledger.ledger import Ledger
 from tests.conftest import Api, assert_user_error, wait_for
 
 SMALL: Resources = {"cpus": 0.2, "gpus": 0, "memory_mb": 256, "replicas": 1}
@@ -33,7 +33,7 @@ def _onnx_model(ledger: Ledger, tmp_path: Path, name: str, estimator: Any) -> st
     directory = tmp_path / name
     directory.mkdir()
     (directory / "model.pkl").write_bytes(pickle.dumps(estimator.fit(features, labels)))
-    source = ledger.register_model_version(name, directory, flavor="sklearn")
+    source = ledger.models.register_version(name, directory, flavor="sklearn")
     return convert_model_version(ledger, source.ref, rows=100)[0].ref
 
 
@@ -46,11 +46,11 @@ def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
         "green": _onnx_model(ledger, tmp_path, "tree", DecisionTreeClassifier(max_depth=3)),
         "shadow": _onnx_model(ledger, tmp_path, "deep", DecisionTreeClassifier()),
     }
-    ledger.create_endpoint("shop", "online")
+    ledger.endpoints.create("shop", "online")
     for deployment, model in models.items():
-        ledger.deploy("shop", deployment, model, resources=SMALL)
-    ledger.set_traffic("shop", {"blue": 90, "green": 10})
-    ledger.set_mirror("shop", {"shadow": 50})
+        ledger.endpoints.deploy("shop", deployment, model, resources=SMALL)
+    ledger.endpoints.set_traffic("shop", {"blue": 90, "green": 10})
+    ledger.endpoints.set_mirror("shop", {"shadow": 50})
     ledger.close()
     return models
 
@@ -107,8 +107,8 @@ def test_scoring_errors(api: Api, shop: dict[str, str], tmp_path: Path) -> None:
     pickled = tmp_path / "raw"
     pickled.mkdir()
     (pickled / "model.pkl").write_bytes(b"not onnx")
-    ledger.register_model_version("raw", pickled, flavor="sklearn")
-    ledger.deploy("shop", "raw", "raw:1", resources=SMALL)
+    ledger.models.register_version("raw", pickled, flavor="sklearn")
+    ledger.endpoints.deploy("shop", "raw", "raw:1", resources=SMALL)
     ledger.close()
     unservable = _once_routed(api, "raw")
     assert unservable.status_code == 503
@@ -154,11 +154,11 @@ def test_switching_blue_to_green_under_load_loses_no_request(
     router = api.client.app.state.services.router()
     try:
         wait_for(lambda: len(answered_by) >= 50, 60, "the replicas to answer")
-        ledger.set_traffic("shop", {"green": 100}, reason="switch")
+        ledger.endpoints.set_traffic("shop", {"green": 100}, reason="switch")
         wait_for(lambda: answered_by[-20:] == ["green"] * 20, 60, "green to take the traffic")
-        ledger.set_mirror("shop", {})
-        ledger.undeploy("shop", "blue", reason="retired")
-        retired = ledger.undeploy("shop", "shadow", reason="retired").version
+        ledger.endpoints.set_mirror("shop", {})
+        ledger.endpoints.undeploy("shop", "blue", reason="retired")
+        retired = ledger.endpoints.undeploy("shop", "shadow", reason="retired").version
         wait_for(lambda: router.routed_version("shop") == retired, 60, "the router to retire")
         answered = len(answered_by)  # then requests go on, on the new table
         wait_for(lambda: len(answered_by) >= answered + 20, 60, "requests after the retirement")
@@ -189,7 +189,7 @@ def test_a_gpu_deployment_without_a_gpu_falls_back_to_cpu_and_says_so(
 ) -> None:
     """This machine has no GPU (the CUDA path is for a GPU machine: see the README)."""
     ledger = Ledger(api.settings)
-    ledger.deploy("shop", "gpu", shop["blue"], resources={**SMALL, "gpus": 1})
+    ledger.endpoints.deploy("shop", "gpu", shop["blue"], resources={**SMALL, "gpus": 1})
     ledger.close()
     answered = _once_routed(api, "gpu")
     assert answered.status_code == 200, answered.text

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage.sqlite import WriterQueue
 
 REGISTER_WHEN_TOLD = """
 import sys
 from pathlib import Path
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 ledger = Ledger()
-ledger.get_model("queued")  # opened and warm: only the append is left
+ledger.models.get("queued")  # opened and warm: only the append is left
 print("ready", flush=True)
-print(ledger.register_model_version("queued", Path(sys.argv[1])).number, flush=True)
+print(ledger.models.register_version("queued", Path(sys.argv[1])).number, flush=True)
 """
 
 
@@ -35,7 +35,7 @@ def test_an_append_waits_while_another_process_holds_the_writer_queue(
 ) -> None:
     settings = Settings(home=tmp_path / "home", store="")
     with Ledger(settings) as ledger:
-        ledger.register_model_version("queued", model_dir)
+        ledger.models.register_version("queued", model_dir)
     queue = WriterQueue(str(settings.store_location.sqlite_path))
     env = {**os.environ, "LEDGER_HOME": str(settings.home), "LEDGER_STORE": ""}
     with queue.turn():
@@ -87,7 +87,7 @@ def test_the_event_store_syncs_every_commit_unless_told_otherwise(
     if setting:
         monkeypatch.setenv("LEDGER_SQLITE_SYNCHRONOUS", setting)
     with Ledger(Settings(home=tmp_path / "home", store="")) as ledger:
-        ledger.register_model_version("durable", model_dir)
+        ledger.models.register_version("durable", model_dir)
         with ledger.recorder.datastore.transaction(commit=True) as cursor:  # a writer's
             cursor.execute("PRAGMA synchronous")
             assert cursor.fetchone()[0] == pragma

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from ledger.api import downloads
-from ledger.application import Ledger
 from ledger.artifacts.store import ArtifactStore
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from tests.conftest import Api, Cli, StoreFactory, free_port
 
@@ -64,7 +64,7 @@ def _register(settings: Settings, name: str, files: dict[str, bytes], tmp: Path)
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_bytes(content)
     with Ledger(settings) as ledger:
-        version = ledger.register_model_version(name, source)
+        version = ledger.models.register_version(name, source)
     return {f["path"]: f["sha256"] for f in version.spec["files"]}
 
 
@@ -124,7 +124,7 @@ def _uvicorn(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
     from ledger.api import create_app
 
     with Ledger(settings) as ledger:
-        token = ledger.create_token("reader-bot", "reader").secret
+        token = ledger.tokens.create("reader-bot", "reader").secret
     port = free_port()
     config = uvicorn.Config(create_app(settings), port=port, log_level="critical")
     server = uvicorn.Server(config)
@@ -247,8 +247,8 @@ def test_verify_artifacts_names_the_damaged_versions(
     _damage(artifacts, first["weights.bin"], _flip_byte)
     _damage(artifacts, third["weights.bin"], _delete)
     with Ledger(settings) as ledger:
-        ledger.archive_model_version("iris:1")
-        ledger.delete_model_version("iris:3")  # deleted: no longer handed out, not reported
+        ledger.models.archive_version("iris:1")
+        ledger.models.delete_version("iris:3")  # deleted: no longer handed out, not reported
     damaged = cli("verify", "--artifacts")
     assert damaged.code == 1, damaged
     assert "model iris:1, file 'weights.bin'" in damaged.err
@@ -273,8 +273,8 @@ def test_verify_artifacts_covers_pipeline_code(
     settings = store.settings()
     with Ledger(settings) as ledger:
         spec = {"steps": [{"name": "train", "command": "python train.py"}]}
-        ledger.register_pipeline("training", spec, code_dir=code)
-        digest = ledger.pipeline_version("training")["content"]["code"]["files"][0]["sha256"]
+        ledger.assets.register_pipeline("training", spec, code_dir=code)
+        digest = ledger.assets.pipeline_version("training")["content"]["code"]["files"][0]["sha256"]
     assert cli("verify", "--artifacts").code == 0
     _damage(ArtifactStore(settings.artifacts_dir), digest, _truncate)
     damaged = cli("verify", "--artifacts")

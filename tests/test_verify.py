@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from tests.conftest import StoreFactory
 
 
 @pytest.fixture
 def history(ledger: Ledger, model_dir: Path) -> Ledger:
     for _ in range(5):
-        ledger.register_model_version("iris", model_dir, reason="train")
-    ledger.create_endpoint("web")
-    ledger.deploy("web", "blue", "iris:5")
+        ledger.models.register_version("iris", model_dir, reason="train")
+    ledger.endpoints.create("web")
+    ledger.endpoints.deploy("web", "blue", "iris:5")
     return ledger  # 3 + 4 * 2 (versions) + 1 (endpoint) + 3 (deploy) = 15 events
 
 
@@ -86,6 +86,6 @@ def test_chain_keeps_growing_across_sessions(
     history: Ledger, open_ledger: Callable[..., Ledger], model_dir: Path
 ) -> None:
     later = open_ledger()
-    later.register_model_version("iris", model_dir)
+    later.models.register_version("iris", model_dir)
     report = later.verify()
     assert report.ok and report.count == 17

@@ -23,10 +23,10 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from executors.features import numeric_features
 from executors.serving.replica import replica_actor
-from ledger.application import Ledger
 from ledger.artifacts.paths import local_path
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError, LedgerError
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 
 IN_FLIGHT_PER_REPLICA = 2
@@ -59,10 +59,10 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
     started = time.monotonic()
     scorer = None
     try:
-        version = ledger.get_model_version(job.model)
+        version = ledger.models.get_version(job.model)
         if version.spec["flavor"] != "onnx":
             raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
-        resources = ledger.get_endpoint(job.endpoint).deployments[job.deployment]["resources"]
+        resources = ledger.endpoints.get(job.endpoint).deployments[job.deployment]["resources"]
         # The replicas start (processes, model loads) while the input is read.
         scorer = BatchScorer(ledger, version.spec["files"], resources)
         from ledger.data_profile import digest_path
@@ -75,13 +75,13 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
     except (LedgerError, KeyError, TypeError, ValueError) as error:
         if scorer is not None:
             scorer.close()
-        ledger.fail_batch_job(job_id, f"cannot score: {error}", worker)
+        ledger.batch_jobs.fail(job_id, f"cannot score: {error}", worker)
         return "failed"
     scoring_started = time.monotonic()
     try:
         outputs = scorer.score(job, features, worker, stop)
     except BatchFailedError as error:
-        ledger.fail_batch_job(job_id, str(error), worker)
+        ledger.batch_jobs.fail(job_id, str(error), worker)
         return "failed"
     finally:
         scorer.close()
@@ -93,7 +93,7 @@ def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Ev
         write_predictions(outputs, target)
         digest, _ = ledger.artifacts.put_file(target)
     duration_s = time.monotonic() - started
-    ledger.complete_batch_job(job_id, worker, len(features), duration_s, scoring_s, digest)
+    ledger.batch_jobs.complete(job_id, worker, len(features), duration_s, scoring_s, digest)
     return "succeeded"
 
 
@@ -147,7 +147,7 @@ class BatchScorer:
                     log.warning("mini-batch failed; retrying", batch=index, error=_reason(error))
                     pending.append(index)
             if time.monotonic() - reported_at > PROGRESS_EVERY_S:
-                self.ledger.progress_batch_job(str(job.id), worker, rows_done)
+                self.ledger.batch_jobs.progress(str(job.id), worker, rows_done)
                 reported_at = time.monotonic()
         names = list(results[0] or {})
         return {name: np.concatenate([r[name] for r in results if r is not None]) for name in names}

@@ -14,9 +14,9 @@ from typing import Any
 
 from executors.graph import Executor, GraphOutcome, Task, TaskResources
 from executors.steps import StepError, StepPayload, run_step
-from ledger.application import Ledger
 from ledger.domain.job import Job
 from ledger.errors import LedgerError
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.pipeline_spec import PipelineSpec, parse_pipeline_spec
 from ledger.step_results import StepOutcome
@@ -42,14 +42,14 @@ class JobRecorder:
 
     def task_started(self, task: str, attempt: int) -> None:
         with self._acting():
-            job = self.ledger.start_step(self.job_id, task, worker=self.worker)
+            job = self.ledger.job_runs.start_step(self.job_id, task, worker=self.worker)
         recorded = job.steps[task]["attempt"]
         if recorded != attempt:
             raise RuntimeError(f"step {task!r}: the ledger records attempt {recorded}")
 
     def task_succeeded(self, task: str, attempt: int, result: Any) -> None:
         with self._acting():
-            self.ledger.record_step_outcome(
+            self.ledger.job_runs.record_step_outcome(
                 self.job_id, task, result, attempt=attempt, worker=self.worker
             )
 
@@ -64,7 +64,7 @@ class JobRecorder:
     ) -> None:
         details = error if isinstance(error, StepError) else StepError(f"{error}")
         with self._acting():
-            self.ledger.fail_step(
+            self.ledger.job_runs.fail_step(
                 self.job_id,
                 task,
                 attempt,
@@ -79,20 +79,20 @@ class JobRecorder:
     def finish(self, outcome: GraphOutcome) -> None:
         with self._acting():
             if outcome.status == "succeeded":
-                self.ledger.succeed_job(self.job_id, worker=self.worker)
+                self.ledger.job_runs.succeed(self.job_id, worker=self.worker)
             elif outcome.status == "cancelled":
-                self.ledger.confirm_job_cancelled(self.job_id, worker=self.worker)
+                self.ledger.job_runs.confirm_cancelled(self.job_id, worker=self.worker)
             else:
-                self.ledger.fail_job(self.job_id, outcome.error, worker=self.worker)
+                self.ledger.job_runs.fail(self.job_id, outcome.error, worker=self.worker)
 
     def fail(self, error: str) -> None:
         with self._acting():
-            self.ledger.fail_job(self.job_id, error, worker=self.worker)
+            self.ledger.job_runs.fail(self.job_id, error, worker=self.worker)
 
     def release_running_steps(self) -> None:
         """A clean stop: the steps it interrupted run again on the next worker, without
         using up a retry (recorded as failed with ``will_retry``)."""
-        job = self.ledger.get_job(self.job_id)
+        job = self.ledger.jobs.get(self.job_id)
         for name, state in job.steps.items():
             if state["status"] == "running":
                 stopped = StepError(f"stopped: worker {self.worker} shut down")
@@ -103,7 +103,7 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
     """One task per step not completed yet, each running ``run_step`` with its payload."""
     snapshot = job.snapshot
     data_paths = {
-        ref: ledger.data_asset_version(exact)["content"]["uri"]
+        ref: ledger.assets.data_version(exact)["content"]["uri"]
         for ref, exact in zip(spec.data_refs(), snapshot["data"], strict=True)
     }
     tasks = []
@@ -113,7 +113,7 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
             continue
         variables: dict[str, str] = {}
         if step.name in snapshot["environments"]:
-            environment = ledger.environment_version(snapshot["environments"][step.name])
+            environment = ledger.assets.environment_version(snapshot["environments"][step.name])
             variables = dict(environment["content"].get("variables", {}))
         payload = StepPayload(
             job_id=str(job.id),
@@ -162,10 +162,10 @@ def run_job(ledger: Ledger, executor: Executor, job: Job, actor: str, stop: thre
         recorder.finish(GraphOutcome("cancelled", {}))
         return "cancelled"
     try:
-        spec = parse_pipeline_spec(ledger.pipeline_version(job.pipeline_ref)["content"])
+        spec = parse_pipeline_spec(ledger.assets.pipeline_version(job.pipeline_ref)["content"])
         if not _give_up_interrupted_steps(recorder, job, spec):
             return "failed"
-        job = ledger.get_job(str(job.id))
+        job = ledger.jobs.get(str(job.id))
         tasks = build_tasks(ledger, job, spec)
     except LedgerError as error:
         recorder.fail(f"cannot run pipeline {job.pipeline_ref}: {error}")
@@ -177,7 +177,7 @@ def run_job(ledger: Ledger, executor: Executor, job: Job, actor: str, stop: thre
             run.wait()
             recorder.release_running_steps()
             return "stopped"
-        if ledger.get_job(str(job.id)).status == "cancelling":
+        if ledger.jobs.get(str(job.id)).status == "cancelling":
             run.cancel()
     if outcome.listener_error is not None:
         raise outcome.listener_error

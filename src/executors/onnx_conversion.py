@@ -23,10 +23,10 @@ import onnxruntime
 
 from executors.features import numeric_features, random_features
 from executors.onnx_parity import Conversion, ParityError, compare, onnx_signature
-from ledger.application import Ledger
 from ledger.artifacts.paths import local_path
 from ledger.domain.model import Lineage, ModelVersion
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 DEFAULT_ROWS = 500
@@ -111,7 +111,7 @@ def convert_model_version(
     Sample rows: ``sample``, else the version's training data (its lineage), else
     random normal rows.
     """
-    source = ledger.get_model_version(ref)
+    source = ledger.models.get_version(ref)
     flavor = source.spec["flavor"]
     if flavor not in ("sklearn", "pytorch"):
         raise InvalidInputError(
@@ -119,7 +119,7 @@ def convert_model_version(
             "sklearn and pytorch models"
         )
     with tempfile.TemporaryDirectory() as work:
-        ledger.download_model_version(source.ref, Path(work) / "source")
+        ledger.models.download_version(source.ref, Path(work) / "source")
         if flavor == "sklearn":
             model = load_sklearn_model(Path(work) / "source")
             features = _sample(ledger, source, _feature_count(model), sample, rows)
@@ -143,7 +143,7 @@ def convert_model_version(
         for key in ("data", "environment"):
             if key in source.spec["lineage"]:
                 lineage[key] = source.spec["lineage"][key]
-        version = ledger.register_model_version(
+        version = ledger.models.register_version(
             name or source.model_name,
             target,
             flavor="onnx",
@@ -165,7 +165,7 @@ def _sample(
     if sample is not None:
         return numeric_features(sample, features, rows=rows)
     for data_ref in source.spec["lineage"].get("data", []):
-        path = local_path(ledger.data_asset_version(data_ref)["content"]["uri"])
+        path = local_path(ledger.assets.data_version(data_ref)["content"]["uri"])
         if path.is_file():
             return numeric_features(path, features, rows=rows)
     if features is None:

@@ -16,8 +16,8 @@ from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
 from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ledger import Ledger
 
 SERVER = Path(__file__).with_name("package_server.py")
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -26,7 +26,7 @@ PORT = 8080
 
 def package_model_version(ledger: Ledger, ref: str, out: Path) -> dict[str, Any]:
     """Write the package of ``ref`` into ``out`` (new or empty); return its manifest."""
-    version = ledger.get_model_version(ref)
+    version = ledger.models.get_version(ref)
     spec = version.spec
     if spec["flavor"] != "onnx":
         raise RuleViolationError(
@@ -40,8 +40,8 @@ def package_model_version(ledger: Ledger, ref: str, out: Path) -> dict[str, Any]
         raise InvalidInputError(f"{out} is not empty: choose a new directory")
     environment: dict[str, Any] = {}
     if "environment" in spec["lineage"]:
-        environment = ledger.environment_version(spec["lineage"]["environment"])["content"]
-    ledger.download_model_version(version.ref, out / "model")
+        environment = ledger.assets.environment_version(spec["lineage"]["environment"])["content"]
+    ledger.models.download_version(version.ref, out / "model")
     manifest = {
         "model": version.ref,
         "model_file": onnx_files[0],

@@ -21,10 +21,10 @@ from executors import job_runner
 from executors.graph import Executor
 from executors.leases import WorkerLeases
 from executors.plugins import load_executor
-from ledger.application import Ledger
 from ledger.bus import Delivery, open_bus
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import RuleViolationError
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
@@ -154,10 +154,10 @@ class Worker:
         """Claim ``job_id`` (start it, or take it over from a dead worker) and run it to
         its end here; return its final status, or "" when it is not this worker's."""
         ledger = self.ledger
-        batch = ledger.find_batch_job(job_id)
+        batch = ledger.batch_jobs.find(job_id)
         if batch is not None:
             return self._run_batch(batch)
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
         if job.finished:
             return ""
         name = job.snapshot["executor"]
@@ -166,16 +166,16 @@ class Worker:
         except Exception as error:
             if job.status == "submitted":
                 with ledger.on_behalf_of(self.actor, causation_id=job_id):
-                    ledger.fail_job(job_id, f"executor {name!r} is not available: {error}")
+                    ledger.job_runs.fail(job_id, f"executor {name!r} is not available: {error}")
             return "failed"
         with ledger.on_behalf_of(self.actor, causation_id=job_id):
             if job.status == "submitted":
                 try:
-                    job = ledger.start_job(job_id, name, worker=self.id)
+                    job = ledger.job_runs.start(job_id, name, worker=self.id)
                 except RuleViolationError:
                     return ""  # another worker started it first
             elif job.worker != self.id:
-                orphaned = ledger.take_over_job(
+                orphaned = ledger.job_runs.take_over(
                     job_id, self.id, may_take=lambda j: j.worker not in self._alive_workers()
                 )
                 if orphaned is None:
@@ -191,7 +191,7 @@ class Worker:
 
         job_id = str(job.id)
         with self.ledger.on_behalf_of(self.actor, causation_id=job_id):
-            started = self.ledger.start_batch_job(
+            started = self.ledger.batch_jobs.start(
                 job_id, self.id, may_take=lambda j: j.worker not in self._alive_workers()
             )
             if started is None:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.application import LedgerApplication
 from ledger.artifact_integrity import BlobDamage, inspect_blob
-from ledger.core import LedgerCore
 from ledger.domain import ModelVersion, Pipeline
 
 _MODEL_VERSION_STATUS: dict[type[Any], str] = {
@@ -77,7 +77,7 @@ class ArtifactReport:
         }
 
 
-def referenced_files(ledger: LedgerCore) -> list[FileRef]:
+def referenced_files(ledger: LedgerApplication) -> list[FileRef]:
     """Files of live and archived model versions and of pipeline versions, in log order."""
     versions: dict[Any, tuple[str, list[dict[str, Any]]]] = {}
     status: dict[Any, str] = {}
@@ -108,7 +108,7 @@ def _file_refs(owner: str, files: list[dict[str, Any]]) -> Iterator[FileRef]:
         yield FileRef(owner, str(f["path"]), str(f["sha256"]), int(f["size"]))
 
 
-def _events(ledger: LedgerCore, classes: tuple[type[Any], ...]) -> Iterator[Any]:
+def _events(ledger: LedgerApplication, classes: tuple[type[Any], ...]) -> Iterator[Any]:
     """The events of these classes, in log order (read by topic, a page at a time)."""
     topics = [f"{cls.__module__}:{cls.__qualname__}" for cls in classes]
     start = 1
@@ -119,7 +119,7 @@ def _events(ledger: LedgerCore, classes: tuple[type[Any], ...]) -> Iterator[Any]
 
 
 def audit_artifacts(
-    ledger: LedgerCore,
+    ledger: LedgerApplication,
     files: list[FileRef] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ArtifactReport:

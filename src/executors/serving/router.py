@@ -26,7 +26,6 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from executors.ray_executor import connect_ray
 from executors.serving.replica import replica_actor
-from ledger.application import Ledger
 from ledger.domain.endpoint import Deployment, Endpoint
 from ledger.errors import (
     InvalidInputError,
@@ -35,6 +34,7 @@ from ledger.errors import (
     RuleViolationError,
     ServingUnavailableError,
 )
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 
 SERVING_ACTOR = "ledger-serving"
@@ -143,7 +143,7 @@ class EndpointRouter:
             return table  # while a new table is built, requests go on with the current one
         async with lock:
             table = self._tables.get(endpoint)
-            current = await asyncio.to_thread(self.ledger.get_endpoint, endpoint)
+            current = await asyncio.to_thread(self.ledger.endpoints.get, endpoint)
             if current.kind != "online" or current.deleted:
                 what = "deleted" if current.deleted else "a batch endpoint: use invoke"
                 raise RuleViolationError(f"endpoint {endpoint!r} is {what}")
@@ -174,7 +174,7 @@ class EndpointRouter:
         pool = DeploymentPool(name, model, _pool_key(deployment))
         resources = deployment["resources"]
         try:
-            version = await asyncio.to_thread(self.ledger.get_model_version, model)
+            version = await asyncio.to_thread(self.ledger.models.get_version, model)
             if version.spec["flavor"] != "onnx":
                 raise RuleViolationError(
                     f"it serves {model}, a {version.spec['flavor']} model: convert it with "
@@ -223,7 +223,9 @@ class EndpointRouter:
 
         def report() -> None:
             with self.ledger.on_behalf_of(SERVING_ACTOR):
-                self.ledger.report_health(endpoint, name, status, detail, reason="replicas started")
+                self.ledger.endpoints.report_health(
+                    endpoint, name, status, detail, reason="replicas started"
+                )
 
         try:
             await asyncio.to_thread(report)

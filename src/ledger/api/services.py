@@ -11,8 +11,8 @@ from ledger.api.token_cache import TokenCache
 from ledger.api.view_follower import ViewFollower
 from ledger.api.view_pool import ViewPool
 from ledger.api.views_lag import note_views_lag
-from ledger.application import Ledger
 from ledger.bus.relay import RelayThread
+from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from projections.status import ViewStatus

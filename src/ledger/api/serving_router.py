@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ def register_environment(
     env_name, data = read_named_spec(file, name)
     spec = parse_environment_spec(data)
     with open_ledger() as ledger:
-        result = ledger.register_environment(env_name, spec, reason=reason)
+        result = ledger.assets.register_environment(env_name, spec, reason=reason)
     report_registered("environment", result, as_json)
 
 
@@ -44,7 +44,7 @@ def register_environment(
 def show_environment(name: str, as_json: AsJson = False) -> None:
     """Show an environment's versions."""
     with open_ledger() as ledger:
-        summary = asset_summary(ledger.get_environment(name))
+        summary = asset_summary(ledger.assets.get_environment(name))
     if as_json:
         print_json(summary)
         return
@@ -72,7 +72,7 @@ def register_data(
 ) -> None:
     """Profile the data (rows, column types, nulls, ranges, top values) and register it."""
     with open_ledger() as ledger:
-        result = ledger.register_data_asset(name, path, description=description, reason=reason)
+        result = ledger.assets.register_data(name, path, description=description, reason=reason)
     report_registered("data asset", result, as_json)
 
 
@@ -80,7 +80,7 @@ def register_data(
 def show_data(name: str, as_json: AsJson = False) -> None:
     """Show a data asset's versions and the latest profile."""
     with open_ledger() as ledger:
-        summary = asset_summary(ledger.get_data_asset(name))
+        summary = asset_summary(ledger.assets.get_data(name))
     if as_json:
         print_json(summary)
         return

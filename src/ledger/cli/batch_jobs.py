@@ -11,11 +11,11 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.application import Ledger
 from ledger.artifacts.paths import FileEntry
 from ledger.cli.context import WATCH_INTERVAL_S, console, err_console, styled_status
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 
 
 def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
@@ -29,7 +29,7 @@ def write_batch_output(ledger: Ledger, job: BatchJob, dest: Path) -> None:
 
 def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> BatchJob:
     """Show the rows scored until the batch job ends; exit 1 unless it succeeded."""
-    job = ledger.get_batch_job(job_id)
+    job = ledger.batch_jobs.get(job_id)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("rows {task.fields[state]}"), TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as bar:
@@ -39,7 +39,7 @@ def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> Bat
             if job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_batch_job(job_id)
+            job = ledger.batch_jobs.get(job_id)
     if not quiet:
         print_batch_job(job)
     if job.status != "succeeded":

@@ -23,9 +23,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ledger.application import Ledger
 from ledger.commands.assets import RegisteredVersion
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from ledger.settings import Settings
 from ledger.storage import ensure_store
 from ledger.storage.timestamps import as_utc

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from rich.rule import Rule
 
-from ledger.application import Ledger
 from ledger.cli.context import console, load_settings, print_events
 from ledger.cli.endpoints import print_split
 from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
 from projections.audit import AuditQuery
 from projections.views import Views
@@ -79,26 +79,33 @@ def run_demo(home: str = "") -> None:
 
 
 def _walk_through(ledger: Ledger, root: Path) -> None:
+    environment = _register(ledger, root)
+    _release(ledger, environment)
+    _read_back(ledger)
+
+
+def _register(ledger: Ledger, root: Path) -> str:
+    """Steps 1-3: data, environment, two model versions; the environment's ref."""
     _step("1. Register training data (profiled for drift)")
-    data = ledger.register_data_asset(
+    data = ledger.assets.register_data(
         "iris-train", _write_dataset(root / "iris.csv"), reason="initial training set"
     )
-    profile = ledger.data_asset_version(data.ref)["content"]["profile"]
+    profile = ledger.assets.data_version(data.ref)["content"]["profile"]
     console.print(
         f"data {data.ref}: {profile['rows']} rows, columns {', '.join(profile['columns'])}"
     )
 
     _step("2. Register the training environment (identical spec = same version)")
     spec = EnvironmentSpec(python="3.11", pip=["scikit-learn==1.5.2", "onnxruntime==1.19.2"])
-    env = ledger.register_environment("sklearn-cpu", spec, reason="training image")
-    again = ledger.register_environment("sklearn-cpu", spec)
+    env = ledger.assets.register_environment("sklearn-cpu", spec, reason="training image")
+    again = ledger.assets.register_environment("sklearn-cpu", spec)
     console.print(
         f"environment {env.ref} (registering it again returns {again.ref}, created={again.created})"
     )
 
     _step("3. Register two model versions with lineage")
     for seed, accuracy in ((1, 0.93), (2, 0.96)):
-        version = ledger.register_model_version(
+        version = ledger.models.register_version(
             MODEL,
             _write_model(root / f"model-v{seed}", seed),
             flavor="custom",
@@ -108,29 +115,40 @@ def _walk_through(ledger: Ledger, root: Path) -> None:
             reason=f"training run {seed}",
         )
         console.print(f"{version.ref}: {len(version.spec['files'])} files, accuracy {accuracy}")
-    ledger.set_alias(MODEL, "champion", 1, reason="best offline score so far")
+    ledger.models.set_alias(MODEL, "champion", 1, reason="best offline score so far")
+    return env.ref
 
+
+def _release(ledger: Ledger, environment: str) -> None:
+    """Steps 4-6: deploy, shift traffic, and a refused deletion."""
     _step("4. Create an online endpoint; deploy blue (v1), then green (v2)")
-    ledger.create_endpoint(ENDPOINT, "online", reason="public scoring API")
-    ledger.deploy(ENDPOINT, "blue", f"{MODEL}:1", environment=env.ref, reason="first release")
+    ledger.endpoints.create(ENDPOINT, "online", reason="public scoring API")
+    ledger.endpoints.deploy(
+        ENDPOINT, "blue", f"{MODEL}:1", environment=environment, reason="first release"
+    )
     print_split(
-        ledger.deploy(ENDPOINT, "green", f"{MODEL}:2", environment=env.ref, reason="candidate")
+        ledger.endpoints.deploy(
+            ENDPOINT, "green", f"{MODEL}:2", environment=environment, reason="candidate"
+        )
     )
 
     _step("5. Canary: 90/10, then all traffic to green")
-    print_split(ledger.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, reason="canary"))
-    print_split(ledger.set_traffic(ENDPOINT, {"green": 100}, reason="canary healthy"))
-    ledger.set_alias(MODEL, "champion", 2, reason="won the canary")
+    print_split(ledger.endpoints.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, reason="canary"))
+    print_split(ledger.endpoints.set_traffic(ENDPOINT, {"green": 100}, reason="canary healthy"))
+    ledger.models.set_alias(MODEL, "champion", 2, reason="won the canary")
 
     _step("6. Rules hold: the live version cannot be deleted")
     try:
-        ledger.delete_model_version(f"{MODEL}:2", reason="cleanup")
+        ledger.models.delete_version(f"{MODEL}:2", reason="cleanup")
     except RuleViolationError as refusal:
         console.print(f"[red]refused:[/] {refusal}")
-    ledger.undeploy(ENDPOINT, "blue", reason="retired")
-    ledger.delete_model_version(f"{MODEL}:1", reason="superseded by v2")
+    ledger.endpoints.undeploy(ENDPOINT, "blue", reason="retired")
+    ledger.models.delete_version(f"{MODEL}:1", reason="superseded by v2")
     console.print(f"undeployed blue (0% traffic) and deleted {MODEL}:1: allowed")
 
+
+def _read_back(ledger: Ledger) -> None:
+    """Steps 7-9: the audit view, a point in time, the hash chain."""
     views = Views.open(ledger.settings)
     _step("7. History of the endpoint (audit view): who did what, when and why")
     print_events(views.audit(AuditQuery(kind="endpoint", name=ENDPOINT)).items)

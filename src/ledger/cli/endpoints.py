@@ -39,7 +39,7 @@ def create(
 ) -> None:
     """Create an online or batch endpoint."""
     with open_ledger() as ledger:
-        ledger.create_endpoint(name, kind, description=description, reason=reason)
+        ledger.endpoints.create(name, kind, description=description, reason=reason)
     console.print(f"Created {kind} endpoint [bold]{name}[/]")
 
 
@@ -63,7 +63,7 @@ def deploy(
         "replicas": replicas,
     }
     with open_ledger() as ledger:
-        result = ledger.deploy(
+        result = ledger.endpoints.deploy(
             endpoint, deployment, model, environment=environment, resources=resources, reason=reason
         )
     console.print(f"Deployed {model} as {endpoint}/{deployment}")
@@ -78,7 +78,7 @@ def traffic(
 ) -> None:
     """Set the live traffic split; deployments not named get 0%."""
     with open_ledger() as ledger:
-        result = ledger.set_traffic(endpoint, parse_weights(weights), reason=reason)
+        result = ledger.endpoints.set_traffic(endpoint, parse_weights(weights), reason=reason)
     print_split(result)
 
 
@@ -90,7 +90,9 @@ def mirror(
 ) -> None:
     """Copy a share of requests to deployments with no live traffic (shadow testing)."""
     with open_ledger() as ledger:
-        result = ledger.set_mirror(endpoint, parse_weights(weights, "mirror"), reason=reason)
+        result = ledger.endpoints.set_mirror(
+            endpoint, parse_weights(weights, "mirror"), reason=reason
+        )
     print_split(result)
 
 
@@ -98,7 +100,7 @@ def mirror(
 def undeploy(endpoint: str, deployment: str, reason: Reason = "") -> None:
     """Remove a deployment that receives no traffic."""
     with open_ledger() as ledger:
-        ledger.undeploy(endpoint, deployment, reason=reason)
+        ledger.endpoints.undeploy(endpoint, deployment, reason=reason)
     console.print(f"Removed {endpoint}/{deployment}")
 
 
@@ -106,7 +108,7 @@ def undeploy(endpoint: str, deployment: str, reason: Reason = "") -> None:
 def delete(endpoint: str, reason: Reason = "") -> None:
     """Delete an endpoint that has no deployments left."""
     with open_ledger() as ledger:
-        ledger.delete_endpoint(endpoint, reason=reason)
+        ledger.endpoints.delete(endpoint, reason=reason)
     console.print(f"Deleted endpoint {endpoint}")
 
 
@@ -230,7 +232,7 @@ def invoke(
     if out is not None and not wait:
         raise InvalidInputError("--out needs --wait (or use `ledger job output JOB FILE` later)")
     with open_ledger() as ledger:
-        job = ledger.invoke_batch_endpoint(
+        job = ledger.batch_jobs.invoke(
             name,
             input_path,
             deployment=deployment,

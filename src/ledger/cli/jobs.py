@@ -11,7 +11,6 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.application import Ledger
 from ledger.cli.batch_jobs import follow_batch_job, print_batch_job, write_batch_output
 from ledger.cli.context import (
     WATCH_INTERVAL_S,
@@ -26,6 +25,7 @@ from ledger.cli.context import (
 )
 from ledger.domain.job import Job
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 from ledger.refs import parse_pairs
 from ledger.summaries import batch_job_summary, job_summary
 
@@ -58,7 +58,7 @@ def submit_job(
 ) -> None:
     """Submit a run of a pipeline; a worker (`ledger worker`) picks it up."""
     with open_ledger() as ledger:
-        job = ledger.submit_job(
+        job = ledger.jobs.submit(
             pipeline, parameters=parse_parameters(param), executor=executor, reason=reason
         )
         if as_json and not wait:
@@ -78,7 +78,7 @@ def rerun_job(
 ) -> None:
     """Submit a job again with the same snapshot: code, data, parameters and compute."""
     with open_ledger() as ledger:
-        job = ledger.rerun_job(job_id, reason=reason)
+        job = ledger.jobs.rerun(job_id, reason=reason)
         console.print(f"Submitted job [bold]{job.id}[/], a rerun of {job_id}")
         if wait:
             _follow(ledger, str(job.id), as_json=False)
@@ -92,7 +92,7 @@ def show_job(
 ) -> None:
     """Show a job: snapshot, steps with attempts, outputs and metrics."""
     with open_ledger() as ledger:
-        batch = ledger.find_batch_job(job_id)
+        batch = ledger.batch_jobs.find(job_id)
         if batch is not None:
             if watch:
                 batch = follow_batch_job(ledger, job_id, quiet=as_json)
@@ -104,7 +104,7 @@ def show_job(
         if watch:
             _follow(ledger, job_id, as_json)
             return
-        job = ledger.get_job(job_id)
+        job = ledger.jobs.get(job_id)
     if as_json:
         print_json(job_summary(job))
     else:
@@ -148,8 +148,8 @@ def job_logs(
 ) -> None:
     """Print the logs of a job's steps, every attempt."""
     with open_ledger() as ledger:
-        job = ledger.get_job(job_id)
-        if step and step not in ledger.pipeline_step_names(job.pipeline_ref):
+        job = ledger.jobs.get(job_id)
+        if step and step not in ledger.assets.pipeline_step_names(job.pipeline_ref):
             raise InvalidInputError(f"pipeline {job.pipeline_ref} has no step {step!r}")
         directory = ledger.settings.logs_dir / "jobs" / str(job.id)
         printed: dict[Path, int] = {}
@@ -159,7 +159,7 @@ def job_logs(
             if not follow or job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_job(job_id)
+            job = ledger.jobs.get(job_id)
     if not printed:
         err_console.print(f"no logs yet for job {job_id}" + (f" step {step}" if step else ""))
 
@@ -184,7 +184,7 @@ def _print_new(path: Path, printed: dict[Path, int]) -> None:
 def cancel_job(job_id: str, reason: Reason = "") -> None:
     """Cancel a job; a running one is stopped by its worker."""
     with open_ledger() as ledger:
-        job = ledger.cancel_job(job_id, reason=reason)
+        job = ledger.jobs.cancel(job_id, reason=reason)
     if job.status == "cancelled":
         console.print(f"Cancelled job {job_id}")
     else:
@@ -198,7 +198,7 @@ def job_output(
 ) -> None:
     """Write a finished batch job's predictions, in input order."""
     with open_ledger() as ledger:
-        write_batch_output(ledger, ledger.get_batch_job(job_id), dest)
+        write_batch_output(ledger, ledger.batch_jobs.get(job_id), dest)
 
 
 def _print_job(job: Job) -> None:
@@ -235,8 +235,8 @@ def _print_job(job: Job) -> None:
 
 def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
     """Show live progress until the job ends; exit 1 unless it succeeded."""
-    job = ledger.get_job(job_id)
-    steps = ledger.pipeline_step_names(job.pipeline_ref)
+    job = ledger.jobs.get(job_id)
+    steps = ledger.assets.pipeline_step_names(job.pipeline_ref)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -261,7 +261,7 @@ def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
             if job.finished:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.get_job(job_id)
+            job = ledger.jobs.get(job_id)
     if as_json:
         print_json(job_summary(job))
     else:

@@ -60,7 +60,7 @@ def register(
     if derived_from:
         lineage["derived_from"] = derived_from
     with open_ledger() as ledger, byte_progress(f"storing {path.name}") as on_progress:
-        version = ledger.register_model_version(
+        version = ledger.models.register_version(
             name,
             path,
             on_progress=on_progress,
@@ -217,7 +217,7 @@ def tag(
 ) -> None:
     """Set tags on a model or on one of its versions."""
     with open_ledger() as ledger:
-        ledger.set_tags(ref, parse_pairs(tags, "tag"), reason=reason)
+        ledger.models.set_tags(ref, parse_pairs(tags, "tag"), reason=reason)
     console.print(f"Tagged {ref}")
 
 
@@ -229,7 +229,7 @@ def untag(
 ) -> None:
     """Remove tags from a model or one of its versions."""
     with open_ledger() as ledger:
-        ledger.remove_tags(ref, keys, reason=reason)
+        ledger.models.remove_tags(ref, keys, reason=reason)
     console.print(f"Removed {', '.join(keys)} from {ref}")
 
 
@@ -244,12 +244,12 @@ def alias(
     """Point NAME@ALIAS at VERSION (or --delete it)."""
     with open_ledger() as ledger:
         if delete:
-            ledger.remove_alias(name, alias_name, reason=reason)
+            ledger.models.remove_alias(name, alias_name, reason=reason)
             console.print(f"Removed alias {name}@{alias_name}")
             return
         if version is None:
             raise InvalidInputError("give the VERSION the alias should point at, or --delete")
-        ledger.set_alias(name, alias_name, version, reason=reason)
+        ledger.models.set_alias(name, alias_name, version, reason=reason)
     console.print(f"{name}@{alias_name} → {name}:{version}")
 
 
@@ -257,7 +257,7 @@ def alias(
 def archive(ref: str, reason: Reason = "") -> None:
     """Archive a version (refused while it is deployed)."""
     with open_ledger() as ledger:
-        ledger.archive_model_version(ref, reason=reason)
+        ledger.models.archive_version(ref, reason=reason)
     console.print(f"Archived {ref}")
 
 
@@ -265,7 +265,7 @@ def archive(ref: str, reason: Reason = "") -> None:
 def restore(ref: str, reason: Reason = "") -> None:
     """Bring an archived version back."""
     with open_ledger() as ledger:
-        ledger.restore_model_version(ref, reason=reason)
+        ledger.models.restore_version(ref, reason=reason)
     console.print(f"Restored {ref}")
 
 
@@ -277,7 +277,7 @@ def delete(
     if ":" not in ref and "@" not in ref:
         raise InvalidInputError(f"say which version to delete: {ref}:VERSION")
     with open_ledger() as ledger:
-        version = ledger.delete_model_version(ref, reason=reason)
+        version = ledger.models.delete_version(ref, reason=reason)
     console.print(f"Deleted {version.ref}")
 
 
@@ -288,7 +288,7 @@ def download(
 ) -> None:
     """Write a version's files, byte-identical, under DEST (digests are checked)."""
     with open_ledger() as ledger:
-        written = ledger.download_model_version(ref, dest)
+        written = ledger.models.download_version(ref, dest)
     console.print(f"Wrote {len(written)} files to {dest}")
 
 
@@ -325,7 +325,7 @@ def convert(
             name=name,
             reason=reason,
         )
-        summary = version_summary(version, ledger.get_model(version.model_name))
+        summary = version_summary(version, ledger.models.get(version.model_name))
     if as_json:
         print_json(summary)
         return

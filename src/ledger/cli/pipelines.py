@@ -30,7 +30,9 @@ def register_pipeline(
         raise InvalidInputError(f"{file}: `code` must be a directory path")
     code_dir = (file.parent / code).resolve() if code else None
     with open_ledger() as ledger:
-        result = ledger.register_pipeline(pipeline_name, spec, code_dir=code_dir, reason=reason)
+        result = ledger.assets.register_pipeline(
+            pipeline_name, spec, code_dir=code_dir, reason=reason
+        )
     report_registered("pipeline", result, as_json)
 
 
@@ -42,7 +44,7 @@ def clone_pipeline(
 ) -> None:
     """Start a new pipeline from a version of another; the source is untouched."""
     with open_ledger() as ledger:
-        result = ledger.clone_pipeline(source, new_name, reason=reason)
+        result = ledger.assets.clone_pipeline(source, new_name, reason=reason)
     console.print(f"Cloned {source} into pipeline [bold]{result.ref}[/]")
 
 
@@ -50,7 +52,7 @@ def clone_pipeline(
 def show_pipeline(name: str, as_json: AsJson = False) -> None:
     """Show a pipeline's versions and the steps of the latest."""
     with open_ledger() as ledger:
-        summary = asset_summary(ledger.get_pipeline(name))
+        summary = asset_summary(ledger.assets.get_pipeline(name))
     if as_json:
         print_json(summary)
         return

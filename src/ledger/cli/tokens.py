@@ -31,7 +31,7 @@ def create_token(
 ) -> None:
     """Issue a token and print its secret (shown this once; only its hash is stored)."""
     with open_ledger() as ledger:
-        issued = ledger.create_token(name, role, reason=reason)
+        issued = ledger.tokens.create(name, role, reason=reason)
     if as_json:
         print_json({"name": issued.name, "role": issued.role, "token": issued.secret})
         return
@@ -60,5 +60,5 @@ def list_all(as_json: AsJson = False) -> None:
 def revoke(name: str, reason: Reason = "") -> None:
     """Revoke a token: the API refuses it from the next request on."""
     with open_ledger() as ledger:
-        ledger.revoke_token(name, reason=reason)
+        ledger.tokens.revoke(name, reason=reason)
     console.print(f"Revoked token {name!r}")

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ledger.application import Ledger
 from ledger.checkpoint_service import checkpoint_now
 from ledger.checkpoints import (
     Checkpoint,
@@ -26,6 +25,7 @@ from ledger.checkpoints import (
 )
 from ledger.cli.context import AsJson, console, err_console, load_settings, open_ledger, print_json
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.ledger import Ledger
 from ledger.proofs import CheckpointCheck, check_checkpoints, prove_entity
 from ledger.storage.database import LedgerDatabase
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from ledger.application import LedgerApplication
 from ledger.artifact_audit import ArtifactReport, audit_artifacts
 from ledger.cli.context import byte_progress, console, err_console
-from ledger.core import LedgerCore
 
 ArtifactsOption = Annotated[
     bool,
@@ -19,7 +19,7 @@ ArtifactsOption = Annotated[
 ]
 
 
-def check_artifacts(ledger: LedgerCore) -> ArtifactReport:
+def check_artifacts(ledger: LedgerApplication) -> ArtifactReport:
     """Audit the artifact store with a progress bar (on stderr, gone when done)."""
     with byte_progress("re-hashing stored files") as on_progress:
         return audit_artifacts(ledger, on_progress=on_progress)

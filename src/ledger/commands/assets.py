@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from ledger.core import HistoryEntry, LedgerCore
+from ledger.application import LedgerApplication
+from ledger.commands.lookups import Lookups
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
 from ledger.domain.versioned import AssetVersion, VersionedAsset
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.history import HistoryEntry
 from ledger.pipeline_code import snapshot_code
 from ledger.pipeline_spec import parse_pipeline_spec
-from ledger.refs import check_name, parse_ref
+from ledger.refs import check_name
 from ledger.specs import EnvironmentSpec, check_json_value, content_digest
 
 V = TypeVar("V", bound=VersionedAsset)
@@ -36,8 +38,12 @@ class RegisteredVersion:
         return f"{self.name}:{self.version}"
 
 
-class AssetCommands(LedgerCore):
+class AssetCommands:
     """Commands and queries for environments, data assets and pipelines."""
+
+    def __init__(self, application: LedgerApplication, lookups: Lookups) -> None:
+        self._app = application
+        self._lookups = lookups
 
     def _register_content(
         self,
@@ -53,30 +59,17 @@ class AssetCommands(LedgerCore):
         is_same = same or (lambda existing: existing["digest"] == digest)
 
         def command() -> RegisteredVersion:
-            asset = self._find(cls, asset_id) or cls._create(
+            asset = self._app.find(cls, asset_id) or cls._create(
                 cls.Created, id=asset_id, name=name, origin=""
             )
             existing = next((v for v in asset.versions if is_same(v)), None)
             if existing is not None:
                 return RegisteredVersion(name, existing["version"], digest, created=False)
             version = asset.add_version(digest, content)
-            self.save(asset)
+            self._app.save(asset)
             return RegisteredVersion(name, version, digest, created=True)
 
-        return self._execute(reason, command)
-
-    def _asset_version(
-        self, cls: type[V], id_of: Callable[[str], UUID], ref_text: str
-    ) -> tuple[V, AssetVersion]:
-        """Resolve ``name`` (latest) or ``name:version`` of an environment, data or pipeline."""
-        ref = parse_ref(ref_text, allow_alias=False)
-        asset = self._load(cls, id_of(ref.name), f"{cls.kind} {ref.name!r}")
-        return asset, asset.get_version(ref.version)
-
-    def _exact_asset_ref(self, cls: type[V], id_of: Callable[[str], UUID], ref_text: str) -> str:
-        """``name`` or ``name:version`` as the exact ``name:version`` it stands for."""
-        asset, version = self._asset_version(cls, id_of, ref_text)
-        return f"{asset.name}:{version['version']}"
+        return self._app.execute(reason, command)
 
     # -- environments ------------------------------------------------------------------
 
@@ -91,15 +84,15 @@ class AssetCommands(LedgerCore):
         )
 
     def get_environment(self, name: str) -> Environment:
-        return self._load(Environment, environment_id(name), f"environment {name!r}")
+        return self._app.load(Environment, environment_id(name), f"environment {name!r}")
 
     def environment_version(self, ref: str) -> AssetVersion:
         """Resolve ``name`` (latest) or ``name:version`` to that environment version."""
-        return self._asset_version(Environment, environment_id, ref)[1]
+        return self._lookups.asset_version(Environment, environment_id, ref)[1]
 
     # -- data assets -----------------------------------------------------------------------
 
-    def register_data_asset(
+    def register_data(
         self, name: str, path: Path, *, description: str = "", reason: str = ""
     ) -> RegisteredVersion:
         """Profile the CSV/Parquet data at ``path`` and record it as a new version.
@@ -127,7 +120,7 @@ class AssetCommands(LedgerCore):
         check_name(name, "data asset name")
         profile = profile_dataset(staged)
         digest = digest_path(staged)
-        kept = self.artifacts.keep_dataset(staged, digest)
+        kept = self._app.artifacts.keep_dataset(staged, digest)
         return self._record_data(name, kept, digest, profile, description, reason)
 
     def _record_data(
@@ -150,11 +143,11 @@ class AssetCommands(LedgerCore):
             same=lambda v: v["digest"] == digest and v["content"]["uri"] == content["uri"],
         )
 
-    def get_data_asset(self, name: str) -> DataAsset:
-        return self._load(DataAsset, data_asset_id(name), f"data asset {name!r}")
+    def get_data(self, name: str) -> DataAsset:
+        return self._app.load(DataAsset, data_asset_id(name), f"data asset {name!r}")
 
-    def data_asset_version(self, ref: str) -> AssetVersion:
-        return self._asset_version(DataAsset, data_asset_id, ref)[1]
+    def data_version(self, ref: str) -> AssetVersion:
+        return self._lookups.asset_version(DataAsset, data_asset_id, ref)[1]
 
     # -- pipelines ---------------------------------------------------------------------------
 
@@ -169,10 +162,10 @@ class AssetCommands(LedgerCore):
         check_name(name, "pipeline name")
         check_json_value(spec, "pipeline spec")
         if code_dir is not None:
-            spec = {**spec, "code": snapshot_code(self.artifacts, code_dir)}
+            spec = {**spec, "code": snapshot_code(self._app.artifacts, code_dir)}
         parsed = parse_pipeline_spec(spec)
         if parsed.code is not None:
-            missing = [f.path for f in parsed.code.files if not self.artifacts.has(f.sha256)]
+            missing = [f.path for f in parsed.code.files if not self._app.artifacts.has(f.sha256)]
             if missing:
                 raise InvalidInputError(f"pipeline code files are not stored: {missing[:5]}")
         content = parsed.model_dump(mode="json")
@@ -186,35 +179,35 @@ class AssetCommands(LedgerCore):
     ) -> RegisteredVersion:
         """Start pipeline ``new_name`` from a version of another; the source is untouched."""
         check_name(new_name, "pipeline name")
-        source, version = self._asset_version(Pipeline, pipeline_id, source_ref)
+        source, version = self._lookups.asset_version(Pipeline, pipeline_id, source_ref)
         origin = f"{source.name}:{version['version']}"
 
         def command() -> RegisteredVersion:
-            if self._exists(pipeline_id(new_name)):
+            if self._app.exists(pipeline_id(new_name)):
                 raise RuleViolationError(f"pipeline {new_name!r} already exists")
             clone = Pipeline.create(new_name, cloned_from=origin)
             number = clone.add_version(version["digest"], version["content"])
-            self.save(clone)
+            self._app.save(clone)
             return RegisteredVersion(new_name, number, version["digest"], created=True)
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
     def get_pipeline(self, name: str) -> Pipeline:
-        return self._load(Pipeline, pipeline_id(name), f"pipeline {name!r}")
+        return self._app.load(Pipeline, pipeline_id(name), f"pipeline {name!r}")
 
     def pipeline_version(self, ref: str) -> AssetVersion:
-        return self._asset_version(Pipeline, pipeline_id, ref)[1]
+        return self._lookups.asset_version(Pipeline, pipeline_id, ref)[1]
 
     def pipeline_step_names(self, ref: str) -> list[str]:
         return [step["name"] for step in self.pipeline_version(ref)["content"]["steps"]]
 
     # -- history ------------------------------------------------------------------------------
 
-    def asset_history(self, kind: str, name: str) -> list[HistoryEntry]:
+    def history(self, kind: str, name: str) -> list[HistoryEntry]:
         id_of = {"environment": environment_id, "data": data_asset_id, "pipeline": pipeline_id}
         if kind not in id_of:
             raise InvalidInputError(f"unknown asset kind {kind!r}")
         asset_id = id_of[kind](name)
-        if not self._exists(asset_id):
+        if not self._app.exists(asset_id):
             raise NotFoundError(f"{kind} {name!r} does not exist")
-        return self.history_of({asset_id: f"{kind} {name}"})
+        return self._app.history_of({asset_id: f"{kind} {name}"})

@@ -6,17 +6,22 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ledger.commands.endpoints import EndpointCommands
+from ledger.application import LedgerApplication
+from ledger.commands.lookups import Lookups
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 
 MAX_RETRIES = 10
 
 
-class BatchJobCommands(EndpointCommands):
+class BatchJobCommands:
     """Commands and queries for batch jobs (runs of batch endpoints)."""
 
-    def invoke_batch_endpoint(
+    def __init__(self, application: LedgerApplication, lookups: Lookups) -> None:
+        self._app = application
+        self._lookups = lookups
+
+    def invoke(
         self,
         endpoint_name: str,
         input_path: Path,
@@ -31,7 +36,7 @@ class BatchJobCommands(EndpointCommands):
         # Imported here: pyarrow takes a noticeable time to load and only this needs it.
         from ledger.data_profile import digest_path, read_table
 
-        endpoint = self.get_endpoint(endpoint_name)
+        endpoint = self._lookups.endpoint(endpoint_name)
         if endpoint.kind != "batch":
             raise RuleViolationError(
                 f"endpoint {endpoint_name!r} is online: score it with "
@@ -67,47 +72,47 @@ class BatchJobCommands(EndpointCommands):
                 mini_batch_size=mini_batch_size,
                 max_retries=max_retries,
             )
-            self.save(job)
+            self._app.save(job)
             return job
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
-    def find_batch_job(self, job_id: str) -> BatchJob | None:
+    def find(self, job_id: str) -> BatchJob | None:
         """The batch job with this id, or None (the id may be a pipeline job's)."""
         try:
-            return self._find(BatchJob, uuid.UUID(job_id))
+            return self._app.find(BatchJob, uuid.UUID(job_id))
         except ValueError:
             raise InvalidInputError(f"invalid job id {job_id!r}") from None
 
-    def get_batch_job(self, job_id: str) -> BatchJob:
-        job = self.find_batch_job(job_id)
+    def get(self, job_id: str) -> BatchJob:
+        job = self.find(job_id)
         if job is None:
             raise NotFoundError(f"batch job {job_id} does not exist")
         return job
 
     def _update_batch(self, job_id: str, change: Callable[[BatchJob], object]) -> BatchJob:
-        return self._change(lambda: self.get_batch_job(job_id), change, "")
+        return self._app.change(lambda: self.get(job_id), change, "")
 
-    def start_batch_job(
+    def start(
         self, job_id: str, worker: str, *, may_take: Callable[[BatchJob], bool]
     ) -> BatchJob | None:
         """Start the job on ``worker`` (again, from the top, if its worker stopped and
         ``may_take`` agrees); None when it is not this worker's to run."""
 
         def command() -> BatchJob | None:
-            job = self.get_batch_job(job_id)
+            job = self.get(job_id)
             if job.finished or (job.status == "running" and not may_take(job)):
                 return None
             job.start(worker)
-            self.save(job)
+            self._app.save(job)
             return job
 
-        return self._execute("", command)
+        return self._app.execute("", command)
 
-    def progress_batch_job(self, job_id: str, worker: str, rows_done: int) -> BatchJob:
+    def progress(self, job_id: str, worker: str, rows_done: int) -> BatchJob:
         return self._update_batch(job_id, lambda job: job.progress(worker, rows_done))
 
-    def complete_batch_job(
+    def complete(
         self,
         job_id: str,
         worker: str,
@@ -120,5 +125,5 @@ class BatchJobCommands(EndpointCommands):
             job_id, lambda job: job.complete(worker, rows, duration_s, scoring_s, output_digest)
         )
 
-    def fail_batch_job(self, job_id: str, error: str, worker: str = "") -> BatchJob:
+    def fail(self, job_id: str, error: str, worker: str = "") -> BatchJob:
         return self._update_batch(job_id, lambda job: job.fail(error, worker))

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-from ledger.commands.models import ModelCommands
-from ledger.core import HistoryEntry
+from ledger.application import LedgerApplication
+from ledger.commands.lookups import Lookups
 from ledger.domain.endpoint import Endpoint, Resources, endpoint_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.errors import RuleViolationError
+from ledger.history import HistoryEntry
 from ledger.refs import check_name, parse_ref
 
 DEFAULT_RESOURCES: Resources = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": 1}
 
 
-class EndpointCommands(ModelCommands):
+class EndpointCommands:
     """Commands and queries for endpoints and their deployments."""
 
-    def create_endpoint(
+    def __init__(self, application: LedgerApplication, lookups: Lookups) -> None:
+        self._app = application
+        self._lookups = lookups
+
+    def create(
         self, name: str, kind: str = "online", *, description: str = "", reason: str = ""
     ) -> Endpoint:
         check_name(name, "endpoint name")
 
         def command() -> Endpoint:
-            if self._exists(endpoint_id(name)):
+            if self._app.exists(endpoint_id(name)):
                 raise RuleViolationError(f"endpoint {name!r} already exists")
             endpoint = Endpoint.create(name, kind, description)
-            self.save(endpoint)
+            self._app.save(endpoint)
             return endpoint
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
-    def get_endpoint(self, name: str) -> Endpoint:
-        return self._load(Endpoint, endpoint_id(name), f"endpoint {name!r}")
+    def get(self, name: str) -> Endpoint:
+        return self._lookups.endpoint(name)
 
     def deploy(
         self,
@@ -46,12 +51,14 @@ class EndpointCommands(ModelCommands):
         check_name(deployment, "deployment name")
         ref = parse_ref(model_ref)
         environment_ref = (
-            self._exact_asset_ref(Environment, environment_id, environment) if environment else ""
+            self._lookups.exact_asset_ref(Environment, environment_id, environment)
+            if environment
+            else ""
         )
 
         def command() -> Endpoint:
-            endpoint = self.get_endpoint(endpoint_name)
-            version = self._resolve(ref)
+            endpoint = self._lookups.endpoint(endpoint_name)
+            version = self._lookups.resolve(ref)
             endpoint.add_deployment(
                 deployment,
                 version.model_name,
@@ -60,25 +67,25 @@ class EndpointCommands(ModelCommands):
                 resources or DEFAULT_RESOURCES,
             )
             version.attach_deployment(endpoint_name, deployment)
-            self.save(endpoint, version)
+            self._app.save(endpoint, version)
             return endpoint
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
     def set_traffic(
         self, endpoint_name: str, weights: dict[str, int], *, reason: str = ""
     ) -> Endpoint:
         """Set the live split (whole percentages summing to 100; unnamed deployments get 0)."""
-        return self._change(
-            lambda: self.get_endpoint(endpoint_name), lambda e: e.set_traffic(weights), reason
+        return self._app.change(
+            lambda: self._lookups.endpoint(endpoint_name), lambda e: e.set_traffic(weights), reason
         )
 
     def set_mirror(
         self, endpoint_name: str, mirror: dict[str, int], *, reason: str = ""
     ) -> Endpoint:
         """Copy a share of requests to deployments that take no live traffic."""
-        return self._change(
-            lambda: self.get_endpoint(endpoint_name), lambda e: e.set_mirror(mirror), reason
+        return self._app.change(
+            lambda: self._lookups.endpoint(endpoint_name), lambda e: e.set_mirror(mirror), reason
         )
 
     def report_health(
@@ -91,8 +98,8 @@ class EndpointCommands(ModelCommands):
         reason: str = "",
     ) -> Endpoint:
         """Record a deployment's health (status and detail, e.g. the provider in use)."""
-        return self._change(
-            lambda: self.get_endpoint(endpoint_name),
+        return self._app.change(
+            lambda: self._lookups.endpoint(endpoint_name),
             lambda e: e.report_health(deployment, status, detail),
             reason,
         )
@@ -101,19 +108,19 @@ class EndpointCommands(ModelCommands):
         """Remove a deployment that receives no traffic; its version is freed atomically."""
 
         def command() -> Endpoint:
-            endpoint = self.get_endpoint(endpoint_name)
+            endpoint = self._lookups.endpoint(endpoint_name)
             removed = endpoint.remove_deployment(deployment)
-            version = self._version(removed["model"], removed["version"])
+            version = self._lookups.version(removed["model"], removed["version"])
             version.detach_deployment(endpoint_name, deployment)
-            self.save(endpoint, version)
+            self._app.save(endpoint, version)
             return endpoint
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
-    def delete_endpoint(self, name: str, *, reason: str = "") -> None:
+    def delete(self, name: str, *, reason: str = "") -> None:
         """Delete an endpoint that has no deployments left."""
-        self._change(lambda: self.get_endpoint(name), Endpoint.delete, reason)
+        self._app.change(lambda: self._lookups.endpoint(name), Endpoint.delete, reason)
 
-    def endpoint_history(self, name: str) -> list[HistoryEntry]:
-        endpoint = self.get_endpoint(name)
-        return self.history_of({endpoint.id: f"endpoint {name}"})
+    def history(self, name: str) -> list[HistoryEntry]:
+        endpoint = self._lookups.endpoint(name)
+        return self._app.history_of({endpoint.id: f"endpoint {name}"})

@@ -7,10 +7,10 @@ from math import isfinite
 from pathlib import Path
 from typing import Any
 
+from ledger.application import LedgerApplication
 from ledger.artifact_integrity import materialize_all_or_nothing
 from ledger.artifacts.paths import FileEntry
-from ledger.commands.jobs import JobCommands
-from ledger.core import HistoryEntry
+from ledger.commands.lookups import Lookups
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.domain.model import (
@@ -24,6 +24,7 @@ from ledger.domain.model import (
 )
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.history import HistoryEntry
 from ledger.refs import Ref, check_alias, check_name, parse_ref
 from ledger.specs import check_json_value
 
@@ -77,10 +78,22 @@ def version_spec(
     }
 
 
-class ModelCommands(JobCommands):
+def add_version(
+    application: LedgerApplication, name: str, spec: VersionSpec
+) -> tuple[Model, ModelVersion]:
+    """The model (new or updated) and its next version, for the command to save."""
+    model = application.find(Model, model_id(name), for_update=True) or Model.register(name)
+    return model, ModelVersion.register(name, model.add_version(), spec)
+
+
+class ModelCommands:
     """Commands and queries for models and their versions."""
 
-    def register_model_version(
+    def __init__(self, application: LedgerApplication, lookups: Lookups) -> None:
+        self._app = application
+        self._lookups = lookups
+
+    def register_version(
         self,
         name: str,
         path: Path,
@@ -100,7 +113,7 @@ class ModelCommands(JobCommands):
         """
         check_model_identity(name, flavor)
         lineage = self._checked_lineage(lineage or {})
-        files = self.artifacts.put_tree(path, on_progress)
+        files = self._app.artifacts.put_tree(path, on_progress)
         spec = version_spec(
             files,
             flavor=flavor,
@@ -112,103 +125,76 @@ class ModelCommands(JobCommands):
         )
 
         def command() -> ModelVersion:
-            model, version = self._add_model_version(name, spec)
-            self.save(model, version)
+            model, version = add_version(self._app, name, spec)
+            self._app.save(model, version)
             return version
 
-        return self._execute(reason, command)
-
-    def _add_model_version(self, name: str, spec: VersionSpec) -> tuple[Model, ModelVersion]:
-        """The model (new or updated) and its next version, for the caller to save."""
-        model = self._find(Model, model_id(name), for_update=True) or Model.register(name)
-        return model, ModelVersion.register(name, model.add_version(), spec)
+        return self._app.execute(reason, command)
 
     def _checked_lineage(self, lineage: Lineage) -> Lineage:
         """Resolve every lineage reference to an exact ``name:version`` the ledger knows."""
         exact: Lineage = {}
         if "data" in lineage:
             exact["data"] = [
-                self._exact_asset_ref(DataAsset, data_asset_id, ref) for ref in lineage["data"]
+                self._lookups.exact_asset_ref(DataAsset, data_asset_id, ref)
+                for ref in lineage["data"]
             ]
         if "environment" in lineage:
-            exact["environment"] = self._exact_asset_ref(
+            exact["environment"] = self._lookups.exact_asset_ref(
                 Environment, environment_id, lineage["environment"]
             )
         if "pipeline" in lineage:
-            exact["pipeline"] = self._exact_asset_ref(Pipeline, pipeline_id, lineage["pipeline"])
+            exact["pipeline"] = self._lookups.exact_asset_ref(
+                Pipeline, pipeline_id, lineage["pipeline"]
+            )
         if "derived_from" in lineage:
-            exact["derived_from"] = self.get_model_version(lineage["derived_from"]).ref
+            exact["derived_from"] = self._lookups.model_version(lineage["derived_from"]).ref
         if "job" in lineage:
-            exact["job"] = str(self.get_job(lineage["job"]).id)
+            exact["job"] = str(self._lookups.job(lineage["job"]).id)
         return exact
 
     # -- queries --------------------------------------------------------------------
 
-    def get_model(self, name: str) -> Model:
-        check_name(name, "model name")
-        return self._load(Model, model_id(name), f"model {name!r}")
+    def get(self, name: str) -> Model:
+        return self._lookups.model(name)
 
-    def get_model_version(self, ref_text: str) -> ModelVersion:
+    def get_version(self, ref_text: str) -> ModelVersion:
         """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
-        return self._resolve(parse_ref(ref_text))
+        return self._lookups.model_version(ref_text)
 
-    def _resolve(self, ref: Ref) -> ModelVersion:
-        model = self._load(Model, model_id(ref.name), f"model {ref.name!r}")
-        if ref.alias is not None:
-            if ref.alias not in model.aliases:
-                raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r}")
-            number = model.aliases[ref.alias]
-        elif ref.version is not None:
-            number = ref.version
-        else:
-            return self._latest_live_version(model)
-        return self._version(ref.name, number)
-
-    def _version(self, name: str, number: int) -> ModelVersion:
-        return self._load(
-            ModelVersion, model_version_id(name, number), f"model version {name}:{number}"
-        )
-
-    def _latest_live_version(self, model: Model) -> ModelVersion:
-        for number in range(model.latest_version, 0, -1):
-            version = self._version(model.name, number)
-            if version.status != "deleted":
-                return version
-        raise NotFoundError(f"model {model.name!r} has no live versions")
-
-    def list_model_versions(
+    def list_versions(
         self, name: str, *, limit: int = 50, include_deleted: bool = False
     ) -> list[ModelVersion]:
         """The model's versions, newest first."""
-        model = self.get_model(name)
+        model = self._lookups.model(name)
         versions: list[ModelVersion] = []
         for number in range(model.latest_version, 0, -1):
             if len(versions) >= limit:
                 break
-            version = self._version(name, number)
+            version = self._lookups.version(name, number)
             if include_deleted or version.status != "deleted":
                 versions.append(version)
         return versions
 
-    def list_models(self) -> list[Model]:
-        return [self.get_model(name) for name in self.names_of(Model.Registered)]
+    def all(self) -> list[Model]:
+        return [self._lookups.model(name) for name in self._app.names_of(Model.Registered)]
 
-    def download_model_version(self, ref_text: str, dest: Path) -> list[Path]:
+    def download_version(self, ref_text: str, dest: Path) -> list[Path]:
         """Write the version's files, byte-identical, under ``dest``: all of them, checked,
         or (on a missing or damaged blob) none."""
-        version = self.get_model_version(ref_text)
+        version = self._lookups.model_version(ref_text)
         if version.status == "deleted":
             raise NotFoundError(f"model version {version.ref} is deleted")
         entries = [FileEntry.from_dict(dict(f)) for f in version.spec["files"]]
-        return materialize_all_or_nothing(self.artifacts, entries, dest)
+        return materialize_all_or_nothing(self._app.artifacts, entries, dest)
 
-    def model_history(self, name: str) -> list[HistoryEntry]:
+    def history(self, name: str) -> list[HistoryEntry]:
         """Events of the model and of every one of its versions, oldest first."""
-        model = self.get_model(name)
+        model = self._lookups.model(name)
         ids = {model.id: f"model {name}"}
         for number in range(1, model.latest_version + 1):
             ids[model_version_id(name, number)] = f"model {name}:{number}"
-        return self.history_of(ids)
+        return self._app.history_of(ids)
 
     # -- tags, aliases, status ----------------------------------------------------------
 
@@ -221,7 +207,7 @@ class ModelCommands(JobCommands):
             for key, value in tags.items():
                 target.set_tag(key, value)
 
-        self._change(lambda: self._tag_target(ref), change, reason)
+        self._app.change(lambda: self._tag_target(ref), change, reason)
 
     def remove_tags(self, ref_text: str, keys: list[str], *, reason: str = "") -> None:
         """Remove tags from a model or one of its versions; unknown keys are refused."""
@@ -231,50 +217,50 @@ class ModelCommands(JobCommands):
             for key in keys:
                 target.remove_tag(key)
 
-        self._change(lambda: self._tag_target(ref), change, reason)
+        self._app.change(lambda: self._tag_target(ref), change, reason)
 
     def _tag_target(self, ref: Ref) -> Model | ModelVersion:
         if ref.version is None and ref.alias is None:
-            return self._load(Model, model_id(ref.name), f"model {ref.name!r}")
-        return self._resolve(ref)
+            return self._app.load(Model, model_id(ref.name), f"model {ref.name!r}")
+        return self._lookups.resolve(ref)
 
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> None:
         """Point ``name@alias`` at a live version (moving it if it pointed elsewhere)."""
         check_alias(alias)
 
         def command() -> None:
-            target = self._resolve(Ref(name, version=version))
+            target = self._lookups.resolve(Ref(name, version=version))
             if target.status == "deleted":
                 raise InvalidInputError(f"cannot alias {target.ref}: it is deleted")
-            model = self.get_model(name)
+            model = self._lookups.model(name)
             model.set_alias(alias, version)
-            self.save(model)
+            self._app.save(model)
 
-        self._execute(reason, command)
+        self._app.execute(reason, command)
 
     def remove_alias(self, name: str, alias: str, *, reason: str = "") -> None:
-        self._change(lambda: self.get_model(name), lambda m: m.remove_alias(alias), reason)
+        self._app.change(lambda: self._lookups.model(name), lambda m: m.remove_alias(alias), reason)
 
-    def archive_model_version(self, ref_text: str, *, reason: str = "") -> None:
+    def archive_version(self, ref_text: str, *, reason: str = "") -> None:
         """Archive a version (refused while it is deployed)."""
         ref = parse_ref(ref_text)
-        self._change(lambda: self._resolve(ref), ModelVersion.archive, reason)
+        self._app.change(lambda: self._lookups.resolve(ref), ModelVersion.archive, reason)
 
-    def restore_model_version(self, ref_text: str, *, reason: str = "") -> None:
+    def restore_version(self, ref_text: str, *, reason: str = "") -> None:
         ref = parse_ref(ref_text)
-        self._change(lambda: self._resolve(ref), ModelVersion.restore, reason)
+        self._app.change(lambda: self._lookups.resolve(ref), ModelVersion.restore, reason)
 
-    def delete_model_version(self, ref_text: str, *, reason: str = "") -> ModelVersion:
+    def delete_version(self, ref_text: str, *, reason: str = "") -> ModelVersion:
         """Delete a version (refused while deployed); aliases pointing at it go too."""
         ref = parse_ref(ref_text)
 
         def command() -> ModelVersion:
-            version = self._resolve(ref)
+            version = self._lookups.resolve(ref)
             version.delete()
-            model = self.get_model(version.model_name)
+            model = self._lookups.model(version.model_name)
             for alias in model.aliases_of(version.number):
                 model.remove_alias(alias)
-            self.save(version, model)
+            self._app.save(version, model)
             return version
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)

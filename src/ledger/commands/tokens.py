@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from ledger.core import LedgerCore
+from ledger.application import LedgerApplication
 from ledger.domain.token import ApiToken, check_role, token_id
 from ledger.refs import check_name
 
@@ -24,10 +24,13 @@ class IssuedToken:
     secret: str  # shown to the user once, never stored
 
 
-class TokenCommands(LedgerCore):
+class TokenCommands:
     """Commands for the tokens the HTTP API authenticates with."""
 
-    def create_token(self, name: str, role: str, *, reason: str = "") -> IssuedToken:
+    def __init__(self, application: LedgerApplication) -> None:
+        self._app = application
+
+    def create(self, name: str, role: str, *, reason: str = "") -> IssuedToken:
         """A new secret for ``name`` (a revoked name can be issued again)."""
         check_name(name, "token name")
         checked_role = check_role(role)
@@ -35,19 +38,19 @@ class TokenCommands(LedgerCore):
         digest = hash_token(secret)
 
         def command() -> IssuedToken:
-            token = self._find(ApiToken, token_id(name), for_update=True)
+            token = self._app.find(ApiToken, token_id(name), for_update=True)
             if token is None:
                 token = ApiToken.issue(name, checked_role, digest)
             else:
                 token.reissue(checked_role, digest)
-            self.save(token)
+            self._app.save(token)
             return IssuedToken(name, checked_role, secret)
 
-        return self._execute(reason, command)
+        return self._app.execute(reason, command)
 
-    def revoke_token(self, name: str, *, reason: str = "") -> None:
-        self._change(
-            lambda: self._load(ApiToken, token_id(name), f"token {name!r}"),
+    def revoke(self, name: str, *, reason: str = "") -> None:
+        self._app.change(
+            lambda: self._app.load(ApiToken, token_id(name), f"token {name!r}"),
             ApiToken.revoke,
             reason,
         )

@@ -54,7 +54,7 @@ def ensure_store(settings: Settings) -> None:
     """Create the store ``settings`` name if it is new: the event store's tables (events,
     snapshots, hash chain, command ids) and every side table. The views' tables are the
     view updater's to create."""
-    # Named as the application is (LedgerCore.name): eventsourcing names the tables after it.
+    # Named as the application is (LedgerApplication.name): eventsourcing names the tables after it.
     environment = Environment(APPLICATION_NAME, {**os.environ, **eventsourcing_env(settings)})
     factory = InfrastructureFactory.construct(environment)
     try:

@@ -70,19 +70,19 @@ def register_environment(
     result = run_command(
         request,
         principal,
-        lambda ledger: ledger.register_environment(name, body.spec, reason=body.reason),
+        lambda ledger: ledger.assets.register_environment(name, body.spec, reason=body.reason),
     )
     return _registered(result)
 
 
 @router.get("/environments/{name}", response_model=AssetOut)
 def get_environment(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).get_environment(name))
+    return asset_summary(_ledger(request).assets.get_environment(name))
 
 
 @router.get("/environments/{name}/versions/{version}", response_model=AssetVersionOut)
 def get_environment_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).environment_version(f"{name}:{version}")
+    return _ledger(request).assets.environment_version(f"{name}:{version}")
 
 
 # -- data assets -----------------------------------------------------------------------
@@ -144,7 +144,7 @@ def _register_path(request: Request, principal: Principal, name: str, body: Data
     result = run_command(
         request,
         principal,
-        lambda ledger: ledger.register_data_asset(
+        lambda ledger: ledger.assets.register_data(
             name, path, description=body.description, reason=body.reason
         ),
     )
@@ -164,7 +164,7 @@ def _register_upload(request: Request, principal: Principal, name: str, form: Fo
             lambda: run_command(
                 request,
                 principal,
-                lambda ledger: ledger.register_data_upload(
+                lambda ledger: ledger.assets.register_data_upload(
                     name, staged, description=body.description, reason=body.reason
                 ),
             ),
@@ -174,12 +174,12 @@ def _register_upload(request: Request, principal: Principal, name: str, form: Fo
 
 @router.get("/data/{name}", response_model=AssetOut)
 def get_data(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).get_data_asset(name))
+    return asset_summary(_ledger(request).assets.get_data(name))
 
 
 @router.get("/data/{name}/versions/{version}", response_model=AssetVersionOut)
 def get_data_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).data_asset_version(f"{name}:{version}")
+    return _ledger(request).assets.data_version(f"{name}:{version}")
 
 
 # -- pipelines -------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def register_pipeline(
     result = run_command(
         request,
         principal,
-        lambda ledger: ledger.register_pipeline(name, body.spec, reason=body.reason),
+        lambda ledger: ledger.assets.register_pipeline(name, body.spec, reason=body.reason),
     )
     return _registered(result)
 
@@ -204,19 +204,19 @@ def clone_pipeline(request: Request, principal: Contributor, name: str, body: Cl
     result = run_command(
         request,
         principal,
-        lambda ledger: ledger.clone_pipeline(body.source, name, reason=body.reason),
+        lambda ledger: ledger.assets.clone_pipeline(body.source, name, reason=body.reason),
     )
     return _registered(result)
 
 
 @router.get("/pipelines/{name}", response_model=AssetOut)
 def get_pipeline(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).get_pipeline(name))
+    return asset_summary(_ledger(request).assets.get_pipeline(name))
 
 
 @router.get("/pipelines/{name}/versions/{version}", response_model=AssetVersionOut)
 def get_pipeline_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).pipeline_version(f"{name}:{version}")
+    return _ledger(request).assets.pipeline_version(f"{name}:{version}")
 
 
 # -- jobs ------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def submit_job(request: Request, principal: Contributor, body: JobBody) -> Any:
     job = run_command(
         request,
         principal,
-        lambda ledger: ledger.submit_job(
+        lambda ledger: ledger.jobs.submit(
             body.pipeline,
             parameters=body.parameters,
             executor=body.executor,
@@ -258,13 +258,13 @@ def rerun_job(
 ) -> Any:
     """Submit the job again with the same snapshot: code, data, parameters and compute."""
     reason = body.reason if body else ""
-    job = run_command(request, principal, lambda ledger: ledger.rerun_job(job_id, reason=reason))
+    job = run_command(request, principal, lambda ledger: ledger.jobs.rerun(job_id, reason=reason))
     return job_summary(job)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(request: Request, _: Reader, job_id: str) -> Any:
-    return job_summary(_ledger(request).get_job(job_id))
+    return job_summary(_ledger(request).jobs.get(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
@@ -272,5 +272,5 @@ def cancel_job(
     request: Request, principal: Contributor, job_id: str, body: ReasonBody | None = None
 ) -> Any:
     reason = body.reason if body else ""
-    job = run_command(request, principal, lambda ledger: ledger.cancel_job(job_id, reason=reason))
+    job = run_command(request, principal, lambda ledger: ledger.jobs.cancel(job_id, reason=reason))
     return job_summary(job)

@@ -19,7 +19,7 @@ from fastapi import Path, Query, Request, Response
 from ledger.api.auth import Principal, services_of
 from ledger.api.problems import STORE_ERRORS
 from ledger.api.views_lag import note_views_lag, views_lagging
-from ledger.application import Ledger
+from ledger.ledger import Ledger
 from ledger.storage.timestamps import as_utc
 from projections.views import Views
 

@@ -72,7 +72,7 @@ def create_endpoint(request: Request, principal: Deployer, body: EndpointBody) -
     written = run_command(
         request,
         principal,
-        lambda ledger: ledger.create_endpoint(
+        lambda ledger: ledger.endpoints.create(
             body.name, body.kind, description=body.description, reason=body.reason
         ),
     )
@@ -84,7 +84,7 @@ def delete_endpoint(
     request: Request, principal: Deployer, name: str, reason: ReasonQuery = ""
 ) -> None:
     """Delete an endpoint that has no deployments left (409 otherwise)."""
-    run_command(request, principal, lambda ledger: ledger.delete_endpoint(name, reason=reason))
+    run_command(request, principal, lambda ledger: ledger.endpoints.delete(name, reason=reason))
 
 
 @router.post("/endpoints/{name}/deployments", response_model=EndpointOut, status_code=201)
@@ -93,7 +93,7 @@ def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBod
     written = run_command(
         request,
         principal,
-        lambda ledger: ledger.deploy(
+        lambda ledger: ledger.endpoints.deploy(
             name,
             body.deployment,
             body.model,
@@ -110,7 +110,11 @@ def undeploy(
     request: Request, principal: Deployer, name: str, deployment: str, reason: ReasonQuery = ""
 ) -> None:
     """Remove a deployment that receives no traffic (409 otherwise)."""
-    run_command(request, principal, lambda ledger: ledger.undeploy(name, deployment, reason=reason))
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.endpoints.undeploy(name, deployment, reason=reason),
+    )
 
 
 @router.put("/endpoints/{name}/traffic", response_model=EndpointOut)
@@ -119,7 +123,7 @@ def set_traffic(request: Request, principal: Deployer, name: str, body: WeightsB
     written = run_command(
         request,
         principal,
-        lambda ledger: ledger.set_traffic(name, body.weights, reason=body.reason),
+        lambda ledger: ledger.endpoints.set_traffic(name, body.weights, reason=body.reason),
     )
     return _endpoint(request, written)
 
@@ -130,7 +134,7 @@ def set_mirror(request: Request, principal: Deployer, name: str, body: WeightsBo
     written = run_command(
         request,
         principal,
-        lambda ledger: ledger.set_mirror(name, body.weights, reason=body.reason),
+        lambda ledger: ledger.endpoints.set_mirror(name, body.weights, reason=body.reason),
     )
     return _endpoint(request, written)
 
@@ -142,7 +146,7 @@ def report_health(
     written = run_command(
         request,
         principal,
-        lambda ledger: ledger.report_health(
+        lambda ledger: ledger.endpoints.report_health(
             name, deployment, body.status, body.detail, reason=body.reason
         ),
     )

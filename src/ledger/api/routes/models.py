@@ -34,8 +34,8 @@ from ledger.api.schemas import (
     VersionOut,
     VersionPage,
 )
-from ledger.application import Ledger
 from ledger.artifacts.paths import check_no_clashes, safe_relative_path
+from ledger.commands.models import ModelCommands
 from ledger.domain.model import FLAVORS, ModelVersion
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.refs import check_name
@@ -130,7 +130,7 @@ def register_version(
         version = run_command(
             request,
             principal,
-            lambda ledger: ledger.register_model_version(
+            lambda ledger: ledger.models.register_version(
                 name,
                 Path(staging),
                 flavor=flavor,
@@ -224,7 +224,9 @@ def download_version(request: Request, _: Reader, name: str, version: VersionNum
 @router.put("/models/{name}/tags", status_code=204)
 def tag_model(request: Request, principal: Contributor, name: str, body: TagsBody) -> None:
     run_command(
-        request, principal, lambda ledger: ledger.set_tags(name, body.tags, reason=body.reason)
+        request,
+        principal,
+        lambda ledger: ledger.models.set_tags(name, body.tags, reason=body.reason),
     )
 
 
@@ -232,7 +234,11 @@ def tag_model(request: Request, principal: Contributor, name: str, body: TagsBod
 def untag_model(
     request: Request, principal: Contributor, name: str, key: str, reason: ReasonQuery = ""
 ) -> None:
-    run_command(request, principal, lambda ledger: ledger.remove_tags(name, [key], reason=reason))
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.models.remove_tags(name, [key], reason=reason),
+    )
 
 
 @router.put("/models/{name}/versions/{version}/tags", status_code=204)
@@ -241,7 +247,9 @@ def tag_version(
 ) -> None:
     ref = f"{name}:{version}"
     run_command(
-        request, principal, lambda ledger: ledger.set_tags(ref, body.tags, reason=body.reason)
+        request,
+        principal,
+        lambda ledger: ledger.models.set_tags(ref, body.tags, reason=body.reason),
     )
 
 
@@ -255,7 +263,11 @@ def untag_version(
     reason: ReasonQuery = "",
 ) -> None:
     ref = f"{name}:{version}"
-    run_command(request, principal, lambda ledger: ledger.remove_tags(ref, [key], reason=reason))
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.models.remove_tags(ref, [key], reason=reason),
+    )
 
 
 @router.put("/models/{name}/aliases/{alias}", status_code=204)
@@ -266,7 +278,7 @@ def set_alias(
     run_command(
         request,
         principal,
-        lambda ledger: ledger.set_alias(name, alias, body.version, reason=body.reason),
+        lambda ledger: ledger.models.set_alias(name, alias, body.version, reason=body.reason),
     )
 
 
@@ -274,7 +286,11 @@ def set_alias(
 def remove_alias(
     request: Request, principal: Contributor, name: str, alias: str, reason: ReasonQuery = ""
 ) -> None:
-    run_command(request, principal, lambda ledger: ledger.remove_alias(name, alias, reason=reason))
+    run_command(
+        request,
+        principal,
+        lambda ledger: ledger.models.remove_alias(name, alias, reason=reason),
+    )
 
 
 @router.post("/models/{name}/versions/{version}/archive", response_model=VersionOut)
@@ -286,7 +302,7 @@ def archive_version(
     body: ReasonBody | None = None,
 ) -> Any:
     """Archive a version (refused with 409 while it is deployed)."""
-    return _set_status(request, principal, name, version, body, Ledger.archive_model_version)
+    return _set_status(request, principal, name, version, body, ModelCommands.archive_version)
 
 
 @router.post("/models/{name}/versions/{version}/restore", response_model=VersionOut)
@@ -297,7 +313,7 @@ def restore_version(
     version: VersionNumber,
     body: ReasonBody | None = None,
 ) -> Any:
-    return _set_status(request, principal, name, version, body, Ledger.restore_model_version)
+    return _set_status(request, principal, name, version, body, ModelCommands.restore_version)
 
 
 def _set_status(
@@ -313,7 +329,7 @@ def _set_status(
     run_command(
         request,
         principal,
-        lambda ledger: command(ledger, f"{name}:{version}", reason=reason),
+        lambda ledger: command(ledger.models, f"{name}:{version}", reason=reason),
     )
     return read_written(request, lambda v: v.version_of(name, version))
 
@@ -328,7 +344,7 @@ def delete_version(
 ) -> None:
     """Delete a version (refused with 409 while it is deployed); its aliases go too."""
     ref = f"{name}:{version}"
-    run_command(request, principal, lambda ledger: ledger.delete_model_version(ref, reason=reason))
+    run_command(request, principal, lambda ledger: ledger.models.delete_version(ref, reason=reason))
 
 
 @router.get("/search/versions", response_model=VersionPage)

@@ -170,11 +170,11 @@ def create_token(request: Request, principal: Admin, body: TokenBody) -> Any:
     issued = run_command(
         request,
         principal,
-        lambda ledger: ledger.create_token(body.name, body.role, reason=body.reason),
+        lambda ledger: ledger.tokens.create(body.name, body.role, reason=body.reason),
     )
     return {"name": issued.name, "role": issued.role, "token": issued.secret}
 
 
 @router.delete("/tokens/{name}", status_code=204)
 def revoke_token(request: Request, principal: Admin, name: str, reason: ReasonQuery = "") -> None:
-    run_command(request, principal, lambda ledger: ledger.revoke_token(name, reason=reason))
+    run_command(request, principal, lambda ledger: ledger.tokens.revoke(name, reason=reason))

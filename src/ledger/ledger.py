@@ -1,0 +1,54 @@
+"""The Ledger: the application with its command groups, the one object users construct.
+
+ledger = Ledger(settings)
+ledger.models.register_version("iris", path)
+ledger.endpoints.deploy("shop", "blue", "iris:1")
+ledger.jobs.submit("train:1")
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ledger.application import LedgerApplication
+from ledger.commands.assets import AssetCommands
+from ledger.commands.batch_jobs import BatchJobCommands
+from ledger.commands.endpoints import EndpointCommands
+from ledger.commands.job_runs import JobRunCommands
+from ledger.commands.jobs import JobCommands
+from ledger.commands.lookups import Lookups
+from ledger.commands.models import ModelCommands
+from ledger.commands.tokens import TokenCommands
+from ledger.domain import (
+    ApiToken,
+    BatchJob,
+    DataAsset,
+    Endpoint,
+    Environment,
+    Job,
+    Model,
+    ModelVersion,
+    Pipeline,
+)
+from ledger.settings import Settings
+
+
+class Ledger(LedgerApplication):
+    """Models, environments, data, pipelines, jobs, endpoints and API tokens, as one event log."""
+
+    # Loading an aggregate never replays more than this many events.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
+        (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job, BatchJob, ApiToken),
+        100,
+    )
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__(settings)
+        lookups = Lookups(self)
+        self.models = ModelCommands(self, lookups)
+        self.endpoints = EndpointCommands(self, lookups)
+        self.assets = AssetCommands(self, lookups)
+        self.jobs = JobCommands(self, lookups)
+        self.job_runs = JobRunCommands(self, lookups)
+        self.batch_jobs = BatchJobCommands(self, lookups)
+        self.tokens = TokenCommands(self)
