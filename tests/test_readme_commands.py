@@ -40,6 +40,7 @@ def test_demo_and_test_commands_work_from_a_fresh_clone(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "refused: cannot delete model version iris-classifier:2" in demo.stdout
     assert re.search(r"OK: \d+ events", demo.stdout)
+    assert not (clone / ".venv" / "bin" / "pytest").exists()  # the demo installs no test tools
 
     # The test command, narrowed to one quick test: the full suite is what runs this test.
     tests = run(

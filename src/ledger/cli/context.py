@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +18,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -30,7 +32,13 @@ from ledger.settings import Settings
 from projections.timestamps import as_utc
 from projections.views import Views
 
+# Piped output is read by programs and people alike: a table keeps whole values instead of
+# being cut to 80 columns (COLUMNS still sets a width).
+PIPED_WIDTH = 10_000
+
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console.width = PIPED_WIDTH
 err_console = Console(stderr=True)
 
 LONG_CATCH_UP = 20_000  # events: from this many on, reads show a progress bar first
@@ -87,13 +95,21 @@ def open_views(*, catch_up: bool = True) -> Iterator[Views]:
         views.close()
 
 
+def progress_bar(*columns: str | ProgressColumn) -> Progress:
+    """A transient progress bar on stderr, shown only on a terminal (piped, it would leave a
+    blank line behind)."""
+    return Progress(
+        *columns, console=err_console, transient=True, disable=not err_console.is_terminal
+    )
+
+
 def _catch_up(views: Views) -> None:
     """Apply what the views have not seen yet, with a progress bar when that is a lot."""
     runner = views.runner
     if runner.head() - min(runner.positions().values()) < LONG_CATCH_UP:
         runner.catch_up()
         return
-    with Progress(*EVENT_PROGRESS, console=err_console, transient=True) as progress:
+    with progress_bar(*EVENT_PROGRESS) as progress:
         task = progress.add_task("bringing the views up to date")
         runner.catch_up(lambda done, total: progress.update(task, completed=done, total=total))
 
@@ -123,7 +139,7 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with progress_bar(*columns) as progress:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -172,3 +188,8 @@ def print_events(rows: list[dict[str, Any]]) -> None:
             details,
         )
     console.print(table)
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,000 files``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
