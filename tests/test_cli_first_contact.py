@@ -13,6 +13,7 @@ import click
 import pytest
 from typer.main import get_command
 
+from ledger.application import Ledger
 from ledger.cli import app
 from tests.conftest import Cli, StoreFactory, assert_user_error
 
@@ -134,3 +135,27 @@ def test_the_demos_closing_hint_runs_as_printed(tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert "champion" in shown.stdout  # the versions of the demo's model
+
+
+def test_a_batch_jobs_history_is_found_under_job(
+    cli: Cli, store: StoreFactory, model_dir: Path, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n3,4\n")
+    cli("model", "register", "iris", str(model_dir))
+    cli("endpoint", "create", "nightly", "--kind", "batch")
+    cli("endpoint", "deploy", "nightly", "main", "iris:1")
+    ledger = Ledger(store.settings())
+    try:
+        job = str(ledger.invoke_batch_endpoint("nightly", rows).id)
+        ledger.start_batch_job(job, "w1", may_take=lambda _: True)
+        ledger.complete_batch_job(job, "w1", 2, 1.0, 0.5, "0" * 64)
+    finally:
+        ledger.close()
+    assert "batch" in cli("history", "--help").out
+    history = cli("history", "job", job, "--json").json()
+    assert [e["event_type"] for e in history] == [
+        "BatchJob.Requested",
+        "BatchJob.Started",
+        "BatchJob.Completed",
+    ]
