@@ -1,18 +1,23 @@
 # Sourced by the other scripts: create .venv and install the project into it when needed.
+#   source scripts/bootstrap.sh [EXTRAS]   EXTRAS: the optional dependencies to install with
+#   it (default: dev, what the tests need; the demo asks for `examples` only).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
+extras="${1:-dev}"
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv" >&2
   "$PYTHON" -m venv .venv
 fi
-# Reinstall only when the dependency list changed (stamp = hash of pyproject.toml).
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Reinstall only when the dependency list changed (stamp = hash of pyproject.toml) or other
+# extras are asked for.
+hash="$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$hash-$extras"
 if [ ! -f "$stamp" ]; then
-  echo "==> installing lifecycle-ledger and its dependencies into .venv" >&2
+  echo "==> installing lifecycle-ledger[$extras] and its dependencies into .venv" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" >&2
-  rm -f .venv/.installed-*
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" >&2
+  find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$hash-*" -delete
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

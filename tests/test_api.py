@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,21 @@ def test_health_and_metrics(api: Api) -> None:
     assert 'ledger_http_request_duration_seconds_bucket{le="0.003",method="GET"' in text
     assert f"ledger_events_appended {float(api.head())}" in text
     assert 'ledger_projection_lag_events{projection="registry"} 0.0' in text
+
+
+def test_docs_are_served_from_this_server_and_counted_by_path(api: Api) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/") for url in assets), assets  # no CDN
+    for url in assets:
+        assert api.client.get(url).status_code == 200, url
+    assert api.client.get("/openapi.json").status_code == 200
+    api.client.get("/no/such/route")
+    text = api.client.get("/metrics", headers=api.auth("reader")).text
+    for route in ("/docs", "/openapi.json", "/docs/assets"):
+        assert f'route="{route}",status="200"' in text, route
+    assert 'route="unmatched",status="404"' in text
 
 
 def test_revoked_tokens_and_anonymous_reads(store: StoreFactory) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ledger.errors import InvalidInputError
 from ledger.validation import check_value
@@ -64,6 +64,27 @@ class EnvironmentSpec(BaseModel):
     conda: dict[str, Any] | None = Field(None, description="conda environment.yml content")
     base_image: str = "python:3.11-slim"
     variables: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        """YAML reads `python: 3.11` as a number: take it as the text it was written as.
+        (YAML also reads 3.10 as 3.1, which the spec cannot tell apart: quote such versions.)"""
+        return _number_as_text(value)
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        """Environment variables are text: `OMP_NUM_THREADS: 1` means "1"."""
+        if isinstance(value, dict):
+            return {key: _number_as_text(item) for key, item in value.items()}
+        return value
+
+
+def _number_as_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 
 from ledger.domain import (
     ApiToken,
+    BatchJob,
     DataAsset,
     Endpoint,
     Environment,
@@ -128,7 +129,7 @@ def event_types() -> dict[str, list[str]]:
     """Short event name -> the qualified names of every aggregate that has it."""
     types: dict[str, list[str]] = {}
     for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job,
-                      ApiToken):  # fmt: skip
+                      BatchJob, ApiToken):  # fmt: skip
         for value in vars(aggregate).values():
             is_event = isinstance(value, type) and issubclass(value, LedgerAggregate.Event)
             if is_event and value.__name__ != "Event":

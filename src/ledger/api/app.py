@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from ledger import __version__
+from ledger.api.docs import install_docs
 from ledger.api.idempotency import Idempotency, create_idempotency_table
 from ledger.api.middleware import BodyLimit, LoopbackOnly, RequestMetrics, is_loopback
 from ledger.api.openapi import install_openapi
@@ -76,6 +77,8 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.checkpointer = checkpointer
@@ -87,6 +90,7 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
     # Each middleware added wraps the ones before: metrics (outermost) see every response,
     # and the body limit applies before an idempotent replay.
     app.add_middleware(ViewsLagHeader)  # innermost: routes note a write whose views lag

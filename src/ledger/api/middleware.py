@@ -7,6 +7,7 @@ import ipaddress
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.api.problems import BodyTooLarge, problem
@@ -29,6 +30,17 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+
+
+def _route_label(scope: Scope, as_received: Scope) -> str:
+    """The route template that answered (`/models/{name}`); for routes FastAPI does not
+    record in the scope (`/openapi.json`, mounted files) the first one matching the request
+    as received; `unmatched` when none does (a 404), so that labels stay few."""
+    route = scope.get("route")
+    if route is None:
+        routes = getattr(scope.get("app"), "routes", ())
+        route = next((r for r in routes if r.matches(as_received)[0] == Match.FULL), None)
+    return str(getattr(route, "path", "unmatched"))
 
 
 class RequestMetrics:
@@ -56,6 +68,7 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        as_received = dict(scope)  # a mount rewrites the scope's paths on the way in
 
         async def send_recording_status(message: Message) -> None:
             nonlocal status
@@ -66,7 +79,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route_label(scope, as_received)
             method = scope["method"]
             self.requests.labels(method, route, str(status)).inc()
             self.latency.labels(method, route).observe(time.perf_counter() - started)

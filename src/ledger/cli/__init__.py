@@ -32,6 +32,7 @@ from ledger.cli.context import (
     load_settings,
     open_ledger,
     print_json,
+    progress_bar,
 )
 from ledger.cli.demo import run_demo
 from ledger.cli.verify_artifacts import ArtifactsOption, check_artifacts, print_artifact_report
@@ -99,7 +100,7 @@ def verify(
             else None
         )
         total = ledger.event_count()
-        with Progress(console=err_console, transient=True) as progress:
+        with progress_bar(*Progress.get_default_columns()) as progress:
             task = progress.add_task("verifying the event log", total=total)
             report = ledger.verify(lambda done: progress.update(task, completed=done))
         stored = check_artifacts(ledger) if artifacts else None

@@ -16,7 +16,10 @@ from projections.views import PointInTime, Views
 
 def history(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(ENTITY_KINDS)}")],
-    name: Annotated[str, typer.Argument(help="Entity name (model version: NAME:N; job: its id)")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Entity name (model version: NAME:N; job: its id, pipeline or batch)"),
+    ],
     as_json: AsJson = False,
 ) -> None:
     """Every event of an entity (a model: with its versions), in log order."""

@@ -32,7 +32,7 @@ def follow_batch_job(ledger: Ledger, job_id: str, *, quiet: bool = False) -> Bat
     job = ledger.batch_jobs.get(job_id)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("rows {task.fields[state]}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as bar:
+    with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as bar:
         task = bar.add_task(f"batch job {job_id[:8]}", total=job.rows, state=job.status)
         while True:
             bar.update(task, completed=job.rows_done, state=job.status)

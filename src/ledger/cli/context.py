@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +18,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -31,7 +33,13 @@ from ledger.storage import ensure_store
 from ledger.storage.timestamps import as_utc
 from projections.views import Views
 
+# Piped output is read by programs and people alike: a table keeps whole values instead of
+# being cut to 80 columns (COLUMNS still sets a width).
+PIPED_WIDTH = 10_000
+
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console.width = PIPED_WIDTH
 err_console = Console(stderr=True)
 
 WATCH_INTERVAL_S = 0.25  # between reads while following a job
@@ -98,13 +106,21 @@ def open_views(*, catch_up: bool = True) -> Iterator[Views]:
         views.close()
 
 
+def progress_bar(*columns: str | ProgressColumn) -> Progress:
+    """A transient progress bar on stderr, shown only on a terminal (piped, it would leave a
+    blank line behind)."""
+    return Progress(
+        *columns, console=err_console, transient=True, disable=not err_console.is_terminal
+    )
+
+
 def _catch_up(views: Views) -> None:
     """Apply what the views have not seen yet, with a progress bar when that is a lot."""
     updater = views.updater
     if updater.head() - min(updater.positions().values()) < LONG_CATCH_UP:
         updater.catch_up()
         return
-    with Progress(*EVENT_PROGRESS, console=err_console, transient=True) as progress:
+    with progress_bar(*EVENT_PROGRESS) as progress:
         task = progress.add_task("bringing the views up to date")
         updater.catch_up(lambda done, total: progress.update(task, completed=done, total=total))
 
@@ -134,7 +150,7 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with progress_bar(*columns) as progress:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -188,3 +204,8 @@ def print_events(rows: list[dict[str, Any]]) -> None:
 def styled_status(status: str) -> str:
     """A job's or step's status, coloured by how it went."""
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,000 files``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import random
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
 from rich.rule import Rule
 
-from ledger.cli.context import console, load_settings, print_events
+from ledger.cli.context import console, counted, load_settings, print_events
 from ledger.cli.endpoints import print_split
 from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.ledger import Ledger
@@ -56,7 +58,15 @@ def _write_model(directory: Path, seed: int) -> Path:
 
 
 def _step(title: str) -> None:
-    console.print(Rule(f"[bold]{title}"))
+    console.print(Rule(f"[bold]{title}"), width=min(console.width, 100))
+
+
+def explore_hint(home: Path) -> str:
+    """A command that shows the demo's result, pasted as is into a shell (where `ledger`
+    may not be on the PATH: the full path of this one)."""
+    ledger = Path(sys.argv[0]).absolute() if Path(sys.argv[0]).name == "ledger" else None
+    command = shlex.quote(str(ledger)) if ledger and ledger.is_file() else "ledger"
+    return f"LEDGER_HOME={shlex.quote(str(home))} {command} model versions {MODEL}"
 
 
 def run_demo(home: str = "") -> None:
@@ -74,18 +84,29 @@ def run_demo(home: str = "") -> None:
         _walk_through(ledger, root)
     finally:
         ledger.close()
-    hint = f"LEDGER_HOME={root / '.ledger'} ledger model versions {MODEL}"
-    console.print(f"\nExplore it yourself: [bold]{hint}[/]")
+    console.print("\nExplore it yourself:")
+    console.print(explore_hint(root / ".ledger"), markup=False, highlight=False, soft_wrap=True)
 
 
 def _walk_through(ledger: Ledger, root: Path) -> None:
-    environment = _register(ledger, root)
-    _release(ledger, environment)
-    _read_back(ledger)
+    data, env = _register_inputs(ledger, root)
+    _register_models(ledger, root, data, env)
+    _release(ledger, env)
+    _enforce_rules(ledger)
+    views = Views.open(ledger.settings)
+    try:
+        _look_back(views)
+    finally:
+        views.close()
+    _step("9. Verify the hash chain over the whole log")
+    report = ledger.verify()
+    console.print(
+        f"OK: {report.count} events, chain head {report.head}" if report.ok else f"[red]{report}"
+    )
 
 
-def _register(ledger: Ledger, root: Path) -> str:
-    """Steps 1-3: data, environment, two model versions; the environment's ref."""
+def _register_inputs(ledger: Ledger, root: Path) -> tuple[str, str]:
+    """Steps 1-2: the training data and environment; returns their refs."""
     _step("1. Register training data (profiled for drift)")
     data = ledger.assets.register_data(
         "iris-train", _write_dataset(root / "iris.csv"), reason="initial training set"
@@ -102,7 +123,10 @@ def _register(ledger: Ledger, root: Path) -> str:
     console.print(
         f"environment {env.ref} (registering it again returns {again.ref}, created={again.created})"
     )
+    return data.ref, env.ref
 
+
+def _register_models(ledger: Ledger, root: Path, data: str, env: str) -> None:
     _step("3. Register two model versions with lineage")
     for seed, accuracy in ((1, 0.93), (2, 0.96)):
         version = ledger.models.register_version(
@@ -111,24 +135,21 @@ def _register(ledger: Ledger, root: Path) -> str:
             flavor="custom",
             tags={"team": "vision", "stage": "candidate"},
             metrics={"accuracy": accuracy},
-            lineage={"data": [data.ref], "environment": env.ref},
+            lineage={"data": [data], "environment": env},
             reason=f"training run {seed}",
         )
-        console.print(f"{version.ref}: {len(version.spec['files'])} files, accuracy {accuracy}")
+        files = counted(len(version.spec["files"]), "file")
+        console.print(f"{version.ref}: {files}, accuracy {accuracy}")
     ledger.models.set_alias(MODEL, "champion", 1, reason="best offline score so far")
-    return env.ref
 
 
-def _release(ledger: Ledger, environment: str) -> None:
-    """Steps 4-6: deploy, shift traffic, and a refused deletion."""
+def _release(ledger: Ledger, env: str) -> None:
     _step("4. Create an online endpoint; deploy blue (v1), then green (v2)")
     ledger.endpoints.create(ENDPOINT, "online", reason="public scoring API")
-    ledger.endpoints.deploy(
-        ENDPOINT, "blue", f"{MODEL}:1", environment=environment, reason="first release"
-    )
+    ledger.endpoints.deploy(ENDPOINT, "blue", f"{MODEL}:1", environment=env, reason="first release")
     print_split(
         ledger.endpoints.deploy(
-            ENDPOINT, "green", f"{MODEL}:2", environment=environment, reason="candidate"
+            ENDPOINT, "green", f"{MODEL}:2", environment=env, reason="candidate"
         )
     )
 
@@ -137,6 +158,8 @@ def _release(ledger: Ledger, environment: str) -> None:
     print_split(ledger.endpoints.set_traffic(ENDPOINT, {"green": 100}, reason="canary healthy"))
     ledger.models.set_alias(MODEL, "champion", 2, reason="won the canary")
 
+
+def _enforce_rules(ledger: Ledger) -> None:
     _step("6. Rules hold: the live version cannot be deleted")
     try:
         ledger.models.delete_version(f"{MODEL}:2", reason="cleanup")
@@ -147,9 +170,8 @@ def _release(ledger: Ledger, environment: str) -> None:
     console.print(f"undeployed blue (0% traffic) and deleted {MODEL}:1: allowed")
 
 
-def _read_back(ledger: Ledger) -> None:
-    """Steps 7-9: the audit view, a point in time, the hash chain."""
-    views = Views.open(ledger.settings)
+def _look_back(views: Views) -> None:
+    """Steps 7-8: the endpoint's history, its state before the canary, its lineage."""
     _step("7. History of the endpoint (audit view): who did what, when and why")
     print_events(views.audit(AuditQuery(kind="endpoint", name=ENDPOINT)).items)
 
@@ -160,10 +182,3 @@ def _read_back(ledger: Ledger) -> None:
     console.print(f"as of log position {before.position}: traffic {traffic}")
     graph = views.lineage(f"endpoint:{ENDPOINT}", direction="upstream", depth=4)
     console.print("upstream of the endpoint: " + ", ".join(list(graph.nodes)[1:]))
-    views.close()
-
-    _step("9. Verify the hash chain over the whole log")
-    report = ledger.verify()
-    console.print(
-        f"OK: {report.count} events, chain head {report.head}" if report.ok else f"[red]{report}"
-    )

@@ -13,7 +13,8 @@ from rich.table import Table
 from ledger.cli.batch_jobs import follow_batch_job, write_batch_output
 from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
-from ledger.errors import InvalidInputError
+from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.ledger import Ledger
 from ledger.refs import parse_weights
 
 app = typer.Typer(
@@ -192,9 +193,10 @@ def score(
         rows = json.loads(text)
     except ValueError as error:
         raise InvalidInputError(f"--input is not JSON: {error}") from None
-    from executors.serving.router import EndpointRouter  # imports ray
-
     with open_ledger() as ledger:
+        _check_servable(ledger, name, deployment)
+        from executors.serving.router import EndpointRouter  # imports ray
+
         router = EndpointRouter(ledger)
         try:
             scored = asyncio.run(router.score(name, rows, deployment))
@@ -207,6 +209,27 @@ def score(
     console.print(f"answered by [bold]{scored.deployment}[/] ({scored.model})")
     for output, values in scored.outputs.items():
         console.print(f"{output}: {json.dumps(values)}")
+
+
+def _check_servable(ledger: Ledger, name: str, deployment: str) -> None:
+    """Refuse what the router would refuse only after starting Ray: an endpoint that is
+    not online, or a call that may land on a deployment of a model that is not ONNX."""
+    endpoint = ledger.endpoints.get(name)
+    if endpoint.kind != "online" or endpoint.deleted:
+        what = "deleted" if endpoint.deleted else "a batch endpoint: use invoke"
+        raise RuleViolationError(f"endpoint {name!r} is {what}")
+    if deployment and deployment not in endpoint.deployments:
+        raise NotFoundError(f"endpoint {name!r} has no deployment {deployment!r}")
+    reachable = [deployment] if deployment else [d for d, w in endpoint.traffic.items() if w]
+    for target in reachable:
+        served = endpoint.deployments[target]
+        model = f"{served['model']}:{served['version']}"
+        flavor = ledger.models.get_version(model).spec["flavor"]
+        if flavor != "onnx":
+            raise RuleViolationError(
+                f"deployment {target!r} cannot serve: it serves {model}, a {flavor} model: "
+                f"convert it with `ledger model convert {model} --to onnx` and deploy that"
+            )
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.table import Table
 
 from ledger.bus import BusEvent, open_bus
@@ -28,6 +28,7 @@ from ledger.cli.context import (
     load_settings,
     open_views,
     print_json,
+    progress_bar,
 )
 from ledger.errors import InvalidInputError
 
@@ -111,7 +112,7 @@ def _showing_progress(publisher: Relay) -> Callable[[asyncio.Event], Awaitable[N
             MofNCompleteColumn(),
             TextColumn("events  {task.fields[state]}"),
         )
-        with Progress(*columns, console=err_console, transient=True) as progress:
+        with progress_bar(*columns) as progress:
             line = progress.add_task("published", total=None, state="connecting")
             relaying = asyncio.ensure_future(publisher.run(stop))
             while not relaying.done():

@@ -244,7 +244,7 @@ def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
         TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err_console, transient=not err_console.is_terminal) as progress:
+    with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as progress:
         overall = progress.add_task(f"job {job_id[:8]}", total=len(steps), state=job.status)
         rows = {name: progress.add_task(f"  {name}", total=1, state="waiting") for name in steps}
         while True:

@@ -8,17 +8,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ledger.artifacts.files import hash_file
 from ledger.cli.context import (
     AsJson,
     Reason,
     byte_progress,
     console,
+    counted,
     open_ledger,
     open_views,
     parse_moment,
     print_json,
 )
-from ledger.domain.model import FLAVORS, Lineage
+from ledger.domain.model import FLAVORS, Lineage, StoredFile
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
 from ledger.summaries import version_summary
@@ -76,7 +78,9 @@ def register(
             return
         files = version.spec["files"]
         size = sum(f["size"] for f in files)
-        console.print(f"Registered [bold]{version.ref}[/] ({len(files)} files, {size:,} bytes)")
+        console.print(
+            f"Registered [bold]{version.ref}[/] ({counted(len(files), 'file')}, {size:,} bytes)"
+        )
 
 
 @app.command("list")
@@ -265,8 +269,12 @@ def archive(ref: str, reason: Reason = "") -> None:
 def restore(ref: str, reason: Reason = "") -> None:
     """Bring an archived version back."""
     with open_ledger() as ledger:
+        version = ledger.models.get_version(ref)
+        if version.status == "ready":
+            console.print(f"{version.ref} is not archived: nothing to restore")
+            return
         ledger.models.restore_version(ref, reason=reason)
-    console.print(f"Restored {ref}")
+    console.print(f"Restored {version.ref}")
 
 
 @app.command()
@@ -285,11 +293,32 @@ def delete(
 def download(
     ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS")],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files under DEST that differ")
+    ] = False,
 ) -> None:
     """Write a version's files, byte-identical, under DEST (digests are checked)."""
     with open_ledger() as ledger:
+        if not force:
+            _refuse_overwrites(ledger.models.get_version(ref).spec["files"], dest)
         written = ledger.models.download_version(ref, dest)
-    console.print(f"Wrote {len(written)} files to {dest}")
+    console.print(f"Wrote {counted(len(written), 'file')} to {dest}")
+
+
+def _refuse_overwrites(files: list[StoredFile], dest: Path) -> None:
+    """Refuse to replace a file under ``dest`` whose content differs from the version's."""
+    different = []
+    for entry in files:
+        target = dest / entry["path"]
+        exists = target.is_symlink() or target.exists()
+        if exists and (not target.is_file() or hash_file(target)[0] != entry["sha256"]):
+            different.append(entry["path"])
+    if different:
+        listed = ", ".join(different[:5]) + (", ..." if len(different) > 5 else "")
+        raise InvalidInputError(
+            f"{counted(len(different), 'file')} under {dest} differ from the version's "
+            f"({listed}): pass --force to replace them"
+        )
 
 
 @app.command()

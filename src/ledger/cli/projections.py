@@ -8,7 +8,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from ledger.cli.context import (
@@ -18,6 +17,7 @@ from ledger.cli.context import (
     err_console,
     open_views,
     print_json,
+    progress_bar,
 )
 
 app = typer.Typer(help="The read side: status, rebuild, and the runner.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def rebuild(
     """Empty projections and replay the whole log into them."""
     with open_views(catch_up=False) as views:
         chosen = [p.name for p in views.updater.named(names or [])]
-        with Progress(*EVENT_PROGRESS, console=err_console) as progress:
+        with progress_bar(*EVENT_PROGRESS) as progress:
             task = progress.add_task(f"rebuilding {', '.join(chosen)}")
 
             def update(done: int, total: int) -> None:

@@ -16,7 +16,7 @@ from ledger.errors import InvalidInputError
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (default LEDGER_API_HOST)")] = "",
-    port: Annotated[int, typer.Option(help="Port (default LEDGER_API_PORT)")] = -1,
+    port: Annotated[int | None, typer.Option(help="Port (default LEDGER_API_PORT)")] = None,
     relay: Annotated[
         bool | None,
         typer.Option(
@@ -32,7 +32,7 @@ def serve(
 
     settings = load_settings()
     host = host or settings.api_host
-    port = settings.api_port if port < 0 else port
+    port = settings.api_port if port is None else port
     if relay is None:
         relay = bool(settings.nats_url)
     elif relay and not settings.nats_url:
