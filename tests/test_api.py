@@ -288,9 +288,9 @@ def test_queries_history_lineage_and_as_of(api: Api) -> None:
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", "/models/nope", {}, 404, "model 'nope' does not exist"),
     ("GET", "/models/iris/versions/7", {}, 404, "iris:7 does not exist"),
-    ("GET", "/search/versions?tag=novalue", {}, 400, "KEY=VALUE"),
+    ("GET", "/search/versions?tag=novalue", {}, 400, "expected key=value"),
     ("GET", "/search/versions?page_token=garbage", {}, 400, "invalid page token"),
-    ("GET", "/audit?entity=planet:x", {}, 400, "unknown kind"),
+    ("GET", "/audit?entity=planet:x", {}, 400, "unknown entity kind"),
     ("GET", "/as-of", {}, 400, "time or a log position"),
     ("GET", "/models/iris/versions/x", {}, 422, "version"),
     ("PUT", "/models/iris/aliases/prod", {"json": {"version": 0}}, 422, "version"),

@@ -134,7 +134,7 @@ def test_usage_errors_exit_2_and_bad_settings_exit_1(
 ) -> None:
     assert cli("model", "register").code == 2
     assert cli("history", "model").code == 2
-    assert_user_error(cli("history", "planet", "x"), "unknown kind 'planet'")
+    assert_user_error(cli("history", "planet", "x"), "unknown entity kind 'planet'")
     monkeypatch.setenv("LEDGER_STORE", "mysql://nope")
     assert_user_error(cli("model", "list"), "LEDGER_STORE")
 

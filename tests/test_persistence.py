@@ -19,33 +19,36 @@ from ledger.domain.base import EventMeta, acting
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
 from ledger.ledger import Ledger
-from ledger.summaries import endpoint_summary, model_summary, version_summary
 from tests.conftest import StoreFactory
 
 DUMP_STATE = """
 import json
-import pytest
 
 from ledger.ledger import Ledger
-from ledger.summaries import endpoint_summary, model_summary, version_summary
-ledger = Ledger()
-model = ledger.models.get("iris")
-print(json.dumps({
-    "model": model_summary(model),
-    "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
-    "endpoint": endpoint_summary(ledger.endpoints.get("web")),
-    "history": [e.to_dict() for e in ledger.models.history("iris")],
-}))
+from tests.test_persistence import _state
+print(json.dumps(_state(Ledger())))
 """
 
 
 def _state(ledger: Ledger) -> dict[str, Any]:
-    model = ledger.models.get("iris")
+    """The model, its versions and the endpoint as the aggregates hold them."""
     return {
-        "model": model_summary(model),
-        "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
-        "endpoint": endpoint_summary(ledger.endpoints.get("web")),
+        "model": _fields(ledger.models.get("iris"), "name", "latest_version", "tags", "aliases"),
+        "versions": [
+            _fields(version, "ref", "status", "spec", "tags", "deployments")
+            for version in ledger.models.list_versions("iris")
+        ],
+        "endpoint": _fields(
+            ledger.endpoints.get("web"), "kind", "deployments", "traffic", "mirror", "deleted"
+        ),
         "history": [e.to_dict() for e in ledger.models.history("iris")],
+    }
+
+
+def _fields(aggregate: Any, *names: str) -> dict[str, Any]:
+    times = {"created_at": aggregate.created_on, "updated_at": aggregate.modified_on}
+    return {name: getattr(aggregate, name) for name in names} | {
+        key: moment.isoformat() for key, moment in times.items()
     }
 
 

@@ -16,6 +16,7 @@ import pytest
 from ledger.domain.endpoint import Resources
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.ledger import Ledger
+from ledger.shapes import committed_endpoint, committed_version
 from ledger.specs import EnvironmentSpec
 from ledger.storage.following import follow_log
 from projections import updater as updater_module
@@ -102,6 +103,27 @@ def test_views_match_the_aggregates(ledger: Ledger, views: Views, model_dir: Pat
     assert [v["version"] for v in views.versions("iris", include_deleted=True)] == [3, 2, 1]
     models = {m["name"]: m for m in views.models()}
     assert models["iris"]["live_versions"] == 2 and models["iris"]["created_by"] == "tester"
+
+
+def test_a_write_answered_ahead_of_the_views_has_their_shape(
+    ledger: Ledger, views: Views, model_dir: Path
+) -> None:
+    """What the API answers while the views lag (built from the command's result) is the
+    shape the views give, but for who and when the aggregates do not hold (left blank)."""
+    version = ledger.models.register_version(
+        "iris", model_dir, flavor="sklearn", tags={"team": "vision"}, metrics={"auc": 0.9}
+    )
+    views.updater.catch_up()
+    assert committed_version(version, "tester") == views.version_of("iris", 1)
+    ledger.endpoints.create("shop", "online", description="the shop")
+    ledger.endpoints.deploy("shop", "blue", "iris:1", resources=RESOURCES)
+    ledger.endpoints.deploy("shop", "green", "iris:1")
+    endpoint = ledger.endpoints.set_traffic("shop", {"blue": 100})
+    views.updater.catch_up()
+    seen = views.endpoint("shop")
+    for deployment in seen["deployments"].values():
+        deployment["deployed_at"] = deployment["deployed_by"] = ""
+    assert committed_endpoint(endpoint) == {**seen, "created_by": ""}
 
 
 def test_incremental_views_equal_a_rebuild(ledger: Ledger, views: Views, model_dir: Path) -> None:

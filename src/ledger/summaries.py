@@ -5,70 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.chain import VerifyReport
-from ledger.domain import (
-    BatchJob,
-    DataAsset,
-    Endpoint,
-    Environment,
-    Job,
-    Model,
-    ModelVersion,
-    Pipeline,
-)
+from ledger.domain import BatchJob, DataAsset, Environment, Job, Pipeline
 from ledger.domain.versioned import VersionedAsset
-
-
-def model_summary(model: Model) -> dict[str, Any]:
-    return {
-        "name": model.name,
-        "latest_version": model.latest_version,
-        "tags": model.tags,
-        "aliases": model.aliases,
-        "created_at": model.created_on.isoformat(),
-        "updated_at": model.modified_on.isoformat(),
-    }
-
-
-def version_summary(version: ModelVersion, model: Model | None = None) -> dict[str, Any]:
-    spec = version.spec
-    return {
-        "model": version.model_name,
-        "version": version.number,
-        "ref": version.ref,
-        "status": version.status,
-        "flavor": spec["flavor"],
-        "description": spec["description"],
-        "tags": version.tags,
-        "aliases": model.aliases_of(version.number) if model else [],
-        "metrics": spec["metrics"],
-        "signature": spec["signature"],
-        "lineage": spec["lineage"],
-        "files": spec["files"],
-        "size": sum(f["size"] for f in spec["files"]),
-        "deployments": version.deployments,
-        "created_at": version.created_on.isoformat(),
-    }
-
-
-def endpoint_summary(endpoint: Endpoint) -> dict[str, Any]:
-    return {
-        "name": endpoint.name,
-        "kind": endpoint.kind,
-        "description": endpoint.description,
-        "deleted": endpoint.deleted,
-        "deployments": {
-            name: {
-                **deployment,
-                "traffic": endpoint.traffic.get(name, 0),
-                "mirror": endpoint.mirror.get(name, 0),
-            }
-            for name, deployment in endpoint.deployments.items()
-        },
-        "traffic": endpoint.traffic,
-        "mirror": endpoint.mirror,
-        "created_at": endpoint.created_on.isoformat(),
-        "updated_at": endpoint.modified_on.isoformat(),
-    }
 
 
 def asset_summary(asset: VersionedAsset) -> dict[str, Any]:

@@ -125,6 +125,21 @@ class AuditQuery:
     page_token: str = ""
 
 
+def check_entity_kind(kind: str) -> str:
+    """``kind``, when it is one an entity filter may name."""
+    if kind not in ENTITY_KINDS:
+        raise InvalidInputError(
+            f"unknown entity kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}"
+        )
+    return kind
+
+
+def parse_entity_filter(text: str) -> tuple[str, str]:
+    """An entity filter, ``KIND`` or ``KIND:NAME`` ("": every entity), as (kind, name)."""
+    kind, _, name = text.partition(":")
+    return (check_entity_kind(kind) if kind else kind), name
+
+
 def event_types() -> dict[str, list[str]]:
     """Short event name -> the qualified names of every aggregate that has it."""
     types: dict[str, list[str]] = {}

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from ledger.domain import Endpoint, LedgerAggregate
+from ledger.domain.endpoint import Deployment
 from ledger.storage.rows import Row
 from projections.base import Change, Handler, ReadModel
 from projections.tables import Table
@@ -46,17 +47,17 @@ DEPLOYMENTS = Table(
 _HEALTH, _TRAFFIC, _MIRROR = 4, 6, 7
 
 
-def deployment_view(row: Row) -> dict[str, Any]:
+def deployment_view(row: Row) -> Deployment:
     """What a deployment serves and how it is doing, from a DEPLOYMENTS row after its key."""
     model, version, environment, resources, health, detail = row[:6]
-    return {
-        "model": model,
-        "version": version,
-        "environment": environment,
-        "resources": orjson.loads(resources),
-        "health": health,
-        "health_detail": detail,
-    }
+    return Deployment(
+        model=model,
+        version=version,
+        environment=environment,
+        resources=orjson.loads(resources),
+        health=health,
+        health_detail=detail,
+    )
 
 
 class EndpointsProjection(ReadModel):

@@ -10,16 +10,20 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from ledger.errors import InvalidInputError
 
+Item = TypeVar("Item", default=dict[str, Any])
+
 
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[Item]):
     """One page of results, and the token for the next one ("" when this is the last)."""
 
-    items: list[dict[str, Any]]
+    items: list[Item]
     next_token: str
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import orjson
 
 from ledger.errors import NotFoundError
 from ledger.refs import Ref, parse_ref
+from ledger.shapes import DeploymentOut, EndpointOut, ModelOut, VersionOut, version_out
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.rows import Row
 from ledger.storage.timestamps import iso
@@ -32,7 +33,7 @@ class RegistryQueries:
 
     # -- models --------------------------------------------------------------------------
 
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> list[ModelOut]:
         """Every model, in registration order, with tags, aliases and live version count."""
         tags = self._grouped(f"SELECT model, key, value FROM {MODEL_TAGS.name}")
         aliases = self._grouped(f"SELECT model, alias, version FROM {ALIASES.name}")
@@ -50,7 +51,7 @@ class RegistryQueries:
             )
         ]
 
-    def model(self, name: str) -> dict[str, Any]:
+    def model(self, name: str) -> ModelOut:
         rows = self.db.execute(
             f"SELECT name, description, latest_version, created_at_us, created_by "
             f"FROM {MODELS.name} WHERE name = ?",
@@ -67,26 +68,24 @@ class RegistryQueries:
         return self._model(rows[0], tags, aliases, live)
 
     @staticmethod
-    def _model(
-        row: Row, tags: dict[str, Any], aliases: dict[str, Any], live: int
-    ) -> dict[str, Any]:
+    def _model(row: Row, tags: dict[str, Any], aliases: dict[str, Any], live: int) -> ModelOut:
         name, description, latest, created_at_us, created_by = row
-        return {
-            "name": name,
-            "description": description,
-            "latest_version": latest,
-            "live_versions": live,
-            "tags": tags,
-            "aliases": aliases,
-            "created_at": iso(created_at_us),
-            "created_by": created_by,
-        }
+        return ModelOut(
+            name=name,
+            description=description,
+            latest_version=latest,
+            live_versions=live,
+            tags=tags,
+            aliases=aliases,
+            created_at=iso(created_at_us),
+            created_by=created_by,
+        )
 
     # -- versions ------------------------------------------------------------------------
 
     def versions(
         self, model: str, *, limit: int = 50, include_deleted: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[VersionOut]:
         """The model's versions, newest first."""
         self.model(model)
         hide = "" if include_deleted else "AND status != 'deleted'"
@@ -98,7 +97,7 @@ class RegistryQueries:
             model, "version IN (SELECT version FROM wanted)", (), prefix=(newest, (model, limit))
         )
 
-    def version(self, ref_text: str) -> dict[str, Any]:
+    def version(self, ref_text: str) -> VersionOut:
         """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
         ref: Ref = parse_ref(ref_text)
         self.model(ref.name)
@@ -120,7 +119,7 @@ class RegistryQueries:
             raise NotFoundError(f"model {ref.name!r} has no live versions")
         return self.version_of(ref.name, found[0][0])
 
-    def version_of(self, model: str, number: int) -> dict[str, Any]:
+    def version_of(self, model: str, number: int) -> VersionOut:
         found = self._read_versions(model, "version = ?", (number,))
         if not found:
             raise NotFoundError(f"model version {model}:{number} does not exist")
@@ -132,48 +131,40 @@ class RegistryQueries:
         wanted: str,
         params: tuple[Any, ...],
         prefix: tuple[str, tuple[Any, ...]] = ("", ()),
-    ) -> list[dict[str, Any]]:
+    ) -> list[VersionOut]:
         """The model's versions whose number meets ``wanted`` (SQL on ``version``, with
         ``params``; ``prefix``: a WITH clause it uses), newest first, with their tags,
         aliases and deployments: one statement whose first column says what each row is
         (one round trip on PostgreSQL)."""
         rows = self.db.execute(
-            f"{prefix[0]}SELECT 'v', v.version, v.flavor, v.status, v.created_at_us, v.created_by, "
-            f"s.description, s.spec FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
+            f"{prefix[0]}SELECT 'v', v.version, v.status, v.created_by, v.created_at_us, s.spec "
+            f"FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
             "ON s.model = v.model AND s.version = v.version "
             f"WHERE v.model = ? AND v.{wanted} "
-            "UNION ALL SELECT 't', version, key, value, NULL, NULL, NULL, NULL "
+            "UNION ALL SELECT 't', version, key, value, NULL, NULL "
             f"FROM {VERSION_TAGS.name} WHERE model = ? AND {wanted} "
-            "UNION ALL SELECT 'a', version, alias, NULL, NULL, NULL, NULL, NULL "
+            "UNION ALL SELECT 'a', version, alias, NULL, NULL, NULL "
             f"FROM {ALIASES.name} WHERE model = ? AND {wanted} "
-            "UNION ALL SELECT 'd', version, endpoint, deployment, NULL, NULL, NULL, NULL "
+            "UNION ALL SELECT 'd', version, endpoint, deployment, NULL, NULL "
             f"FROM {VERSION_DEPLOYMENTS.name} WHERE model = ? AND {wanted} "
             "ORDER BY 2 DESC, 1, 3, 4",
             (*prefix[1], *(model, *params) * 4),
         )
-        versions: dict[int, dict[str, Any]] = {}
+        versions: dict[int, VersionOut] = {}
         for what, number, *values in rows:
             if what == "v":
-                flavor, status, created_at_us, created_by, description, spec_json = values
-                spec = orjson.loads(spec_json)
-                versions[number] = {
-                    "model": model,
-                    "version": number,
-                    "ref": f"{model}:{number}",
-                    "status": status,
-                    "flavor": flavor,
-                    "description": description,
-                    "tags": {},
-                    "aliases": [],
-                    "metrics": spec["metrics"],
-                    "signature": spec["signature"],
-                    "lineage": spec["lineage"],
-                    "files": spec["files"],
-                    "size": sum(f["size"] for f in spec["files"]),
-                    "deployments": [],
-                    "created_at": iso(created_at_us),
-                    "created_by": created_by,
-                }
+                status, created_by, created_at_us, spec_json = values
+                versions[number] = version_out(
+                    model,
+                    number,
+                    orjson.loads(spec_json),
+                    status=status,
+                    tags={},
+                    aliases=[],
+                    deployments=[],
+                    created_at_us=created_at_us,
+                    created_by=created_by,
+                )
         for what, number, *values in rows:
             version = versions[number]
             if what == "t":
@@ -186,7 +177,7 @@ class RegistryQueries:
 
     # -- endpoints -----------------------------------------------------------------------
 
-    def endpoints(self) -> list[dict[str, Any]]:
+    def endpoints(self) -> list[EndpointOut]:
         return [
             self._endpoint(row)
             for row in self.db.execute(
@@ -195,7 +186,7 @@ class RegistryQueries:
             )
         ]
 
-    def endpoint(self, name: str) -> dict[str, Any]:
+    def endpoint(self, name: str) -> EndpointOut:
         rows = self.db.execute(
             f"SELECT {', '.join(ENDPOINTS.column_names)} FROM {ENDPOINTS.name} WHERE name = ?",
             (name,),
@@ -204,9 +195,9 @@ class RegistryQueries:
             raise NotFoundError(f"endpoint {name!r} does not exist")
         return self._endpoint(rows[0])
 
-    def _endpoint(self, row: Row) -> dict[str, Any]:
+    def _endpoint(self, row: Row) -> EndpointOut:
         name, kind, description, status, created_at_us, created_by, _ = row
-        deployments: dict[str, dict[str, Any]] = {}
+        deployments: dict[str, DeploymentOut] = {}
         for row in self.db.execute(
             f"SELECT {', '.join(DEPLOYMENTS.column_names[1:])} FROM {DEPLOYMENTS.name} "
             "WHERE endpoint = ? ORDER BY deployment",
@@ -214,24 +205,24 @@ class RegistryQueries:
         ):
             deployment, *values = row
             traffic, mirror, deployed_at_us, deployed_by = values[6:]
-            deployments[deployment] = {
+            deployments[deployment] = DeploymentOut(
                 **deployment_view(tuple(values)),
-                "traffic": traffic,
-                "mirror": mirror,
-                "deployed_at": iso(deployed_at_us),
-                "deployed_by": deployed_by,
-            }
-        return {
-            "name": name,
-            "kind": kind,
-            "description": description,
-            "deleted": status == "deleted",
-            "deployments": deployments,
-            "traffic": {d: v["traffic"] for d, v in deployments.items() if v["traffic"]},
-            "mirror": {d: v["mirror"] for d, v in deployments.items() if v["mirror"]},
-            "created_at": iso(created_at_us),
-            "created_by": created_by,
-        }
+                traffic=traffic,
+                mirror=mirror,
+                deployed_at=iso(deployed_at_us),
+                deployed_by=deployed_by,
+            )
+        return EndpointOut(
+            name=name,
+            kind=kind,
+            description=description,
+            deleted=status == "deleted",
+            deployments=deployments,
+            traffic={d: v["traffic"] for d, v in deployments.items() if v["traffic"]},
+            mirror={d: v["mirror"] for d, v in deployments.items() if v["mirror"]},
+            created_at=iso(created_at_us),
+            created_by=created_by,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

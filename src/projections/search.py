@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from ledger.shapes import VersionItem
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.feed import check_limit
 from ledger.storage.timestamps import iso, to_microseconds
@@ -34,7 +35,7 @@ _COLUMNS = (
 )
 
 
-def search_versions(db: LedgerDatabase, query: SearchQuery) -> Page:
+def search_versions(db: LedgerDatabase, query: SearchQuery) -> Page[VersionItem]:
     check_limit(query.limit)
     probes = _probe_tags(db, query)
     driving = _driving_tag(probes)
@@ -65,22 +66,22 @@ def search_versions(db: LedgerDatabase, query: SearchQuery) -> Page:
         "ORDER BY 7 DESC, 8, 9",
         (*params, query.limit + 1),
     )
-    versions: dict[tuple[str, int], dict[str, Any]] = {}
+    versions: dict[tuple[str, int], VersionItem] = {}
     positions: list[int] = []
     for model, number, flavor, status, created_at_us, created_by, position, key, value in rows:
         item = versions.get((model, number))
         if item is None:
-            item = versions[model, number] = {
-                "model": model,
-                "version": number,
-                "ref": f"{model}:{number}",
-                "flavor": flavor,
-                "status": status,
-                "tags": {},
-                "aliases": [],
-                "created_at": iso(created_at_us),
-                "created_by": created_by,
-            }
+            item = versions[model, number] = VersionItem(
+                model=model,
+                version=number,
+                ref=f"{model}:{number}",
+                flavor=flavor,
+                status=status,
+                tags={},
+                aliases=[],
+                created_at=iso(created_at_us),
+                created_by=created_by,
+            )
             positions.append(position)
         if key:
             item["tags"][key] = value

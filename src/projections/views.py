@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.settings import Settings
+from ledger.shapes import VersionItem
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.timestamps import iso, to_microseconds
 from projections.audit import AUDIT, AuditQuery, query_audit
@@ -86,7 +87,7 @@ class Views(RegistryQueries):
         """Jobs newest first, optionally of one status or pipeline."""
         return list_jobs(self.db, status=status, pipeline=pipeline, limit=limit)
 
-    def search(self, query: SearchQuery) -> Page:
+    def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)
 
     def audit(self, query: AuditQuery) -> Page:

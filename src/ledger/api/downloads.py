@@ -25,6 +25,7 @@ from ledger.artifact_integrity import (
     verified_chunks,
 )
 from ledger.artifacts.store import ArtifactStore
+from ledger.domain.model import StoredFile
 from ledger.logging import get_logger
 
 log = get_logger(__name__)
@@ -72,7 +73,7 @@ def damaged_problem(ref: str, path: str, damage: BlobDamage) -> JSONResponse:
     return problem(500, detail, type=ARTIFACT_DAMAGED, title="Artifact damaged")
 
 
-def file_response(store: ArtifactStore, ref: str, entry: dict[str, Any]) -> Any:
+def file_response(store: ArtifactStore, ref: str, entry: StoredFile) -> Any:
     """One file of ``ref``: checked first when small, streamed with its digest."""
     sha256, size = entry["sha256"], entry["size"]
     if size <= VERIFY_BEFORE_SENDING:
@@ -92,7 +93,7 @@ def file_response(store: ArtifactStore, ref: str, entry: dict[str, Any]) -> Any:
     )
 
 
-def zip_response(store: ArtifactStore, ref: str, files: list[dict[str, Any]], filename: str) -> Any:
+def zip_response(store: ArtifactStore, ref: str, files: list[StoredFile], filename: str) -> Any:
     """Every file of ``ref`` as one zip; the files are checked as described above."""
     for entry in files:
         damage = check_present(store, entry["sha256"], entry["size"])
@@ -137,7 +138,7 @@ class _Buffer:
         return data
 
 
-def stream_zip(store: ArtifactStore, files: list[dict[str, Any]]) -> Iterator[bytes]:
+def stream_zip(store: ArtifactStore, files: list[StoredFile]) -> Iterator[bytes]:
     """A zip of ``files`` (stored, not compressed: model weights rarely shrink), streamed.
 
     A damaged file raises ArtifactDamagedError before its last chunk: the archive never

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.domain.token import Role
+from ledger.shapes import VersionItem
 from ledger.specs import EnvironmentSpec
 
 Reason = Field("", max_length=2_000, description="Why: recorded on every event written")
@@ -124,86 +125,12 @@ class TokenBody(Body):
     reason: str = Reason
 
 
-# -- responses ------------------------------------------------------------------------
-
-
-class FileOut(BaseModel):
-    path: str
-    sha256: str
-    size: int
-
-
-class DeploymentRef(BaseModel):
-    endpoint: str
-    deployment: str
-
-
-class VersionOut(BaseModel):
-    model: str
-    version: int
-    ref: str
-    status: str
-    flavor: str
-    description: str
-    tags: dict[str, str]
-    aliases: list[str]
-    metrics: dict[str, float]
-    signature: dict[str, Any]
-    lineage: dict[str, Any]
-    files: list[FileOut]
-    size: int
-    deployments: list[DeploymentRef]
-    created_at: str
-    created_by: str
-
-
-class ModelOut(BaseModel):
-    name: str
-    description: str
-    latest_version: int
-    live_versions: int
-    tags: dict[str, str]
-    aliases: dict[str, int]
-    created_at: str
-    created_by: str
-
-
-class VersionItem(BaseModel):
-    model: str
-    version: int
-    ref: str
-    flavor: str
-    status: str
-    tags: dict[str, str]
-    aliases: list[str]
-    created_at: str
-    created_by: str
+# -- responses (models, versions and endpoints: ledger.shapes) ------------------------
 
 
 class VersionPage(BaseModel):
     items: list[VersionItem]
     next_token: str = Field(description="Pass as page_token for the next page; '' at the end")
-
-
-class DeploymentOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    model: str
-    version: int
-    traffic: int
-    mirror: int
-
-
-class EndpointOut(BaseModel):
-    name: str
-    kind: str
-    description: str
-    deleted: bool
-    deployments: dict[str, DeploymentOut]
-    traffic: dict[str, int]
-    mirror: dict[str, int]
-    created_at: str
-    created_by: str
 
 
 class AuditEvent(BaseModel):

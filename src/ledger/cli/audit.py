@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ledger.cli.context import AsJson, console, open_views, parse_moment, print_events, print_json
 from ledger.errors import InvalidInputError, NotFoundError
-from projections.audit import ENTITY_KINDS, AuditQuery
+from projections.audit import ENTITY_KINDS, AuditQuery, check_entity_kind, parse_entity_filter
 from projections.lineage import NODE_KINDS
 from projections.views import PointInTime, Views
 
@@ -23,8 +23,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """Every event of an entity (a model: with its versions), in log order."""
-    if kind not in ENTITY_KINDS:
-        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}")
+    check_entity_kind(kind)
     with open_views() as views:
         rows = _all_pages(views, AuditQuery(kind=kind, name=name, limit=1000))
     if not rows:
@@ -52,11 +51,7 @@ def audit(
     as_json: AsJson = False,
 ) -> None:
     """Who did what, when and why: events matching every filter given, in log order."""
-    kind, _, name = entity.partition(":")
-    if kind and kind not in ENTITY_KINDS:
-        raise InvalidInputError(
-            f"unknown entity kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}"
-        )
+    kind, name = parse_entity_filter(entity)
     query = AuditQuery(
         actor=actor,
         event_type=event_type,

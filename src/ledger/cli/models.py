@@ -23,7 +23,6 @@ from ledger.cli.context import (
 from ledger.domain.model import FLAVORS, Lineage, StoredFile
 from ledger.errors import InvalidInputError
 from ledger.refs import parse_pairs
-from ledger.summaries import version_summary
 from projections.search import SearchQuery
 
 app = typer.Typer(help="Register and manage models and their versions.", no_args_is_help=True)
@@ -73,14 +72,20 @@ def register(
             lineage=lineage,
             reason=reason,
         )
-        if as_json:
-            print_json(version_summary(version))
-            return
-        files = version.spec["files"]
-        size = sum(f["size"] for f in files)
-        console.print(
-            f"Registered [bold]{version.ref}[/] ({counted(len(files), 'file')}, {size:,} bytes)"
-        )
+    if as_json:
+        _print_version(version.model_name, version.number)
+        return
+    files = version.spec["files"]
+    size = sum(f["size"] for f in files)
+    console.print(
+        f"Registered [bold]{version.ref}[/] ({counted(len(files), 'file')}, {size:,} bytes)"
+    )
+
+
+def _print_version(model: str, number: int) -> None:
+    """A version just written, as `model show --json` prints it (from the views)."""
+    with open_views() as views:
+        print_json(views.version_of(model, number))
 
 
 @app.command("list")
@@ -354,13 +359,12 @@ def convert(
             name=name,
             reason=reason,
         )
-        summary = version_summary(version, ledger.models.get(version.model_name))
     if as_json:
-        print_json(summary)
+        _print_version(version.model_name, version.number)
         return
     console.print(
         f"Registered [bold]{version.ref}[/] (ONNX opset {conversion.signature['opset']}), "
-        f"derived from {summary['lineage']['derived_from']}: same answers on "
+        f"derived from {version.spec['lineage']['derived_from']}: same answers on "
         f"{conversion.rows_checked} rows (largest difference {conversion.max_difference:.2g})"
     )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict, get_args
+from typing import Literal, get_args
 from uuid import UUID
+
+# The API's response models (ledger.shapes) nest these; pydantic wants typing_extensions'.
+from typing_extensions import TypedDict
 
 from ledger.domain.base import LedgerAggregate, aggregate_id
 from ledger.errors import InvalidInputError, RuleViolationError

@@ -8,8 +8,11 @@ version 10,000 costs what version 1 costs: the model aggregate stays small.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal, TypedDict, get_args
+from typing import Any, Literal, get_args
 from uuid import UUID
+
+# The API's response models (ledger.shapes) nest these; pydantic wants typing_extensions'.
+from typing_extensions import TypedDict
 
 from ledger.domain.base import LedgerAggregate, aggregate_id
 from ledger.errors import InvalidInputError, RuleViolationError

@@ -18,14 +18,13 @@ from ledger.api.routes.common import (
 from ledger.api.schemas import (
     DeploymentBody,
     EndpointBody,
-    EndpointOut,
     HealthBody,
     ScoreBody,
     ScoreOut,
     WeightsBody,
 )
 from ledger.domain.endpoint import Endpoint
-from ledger.storage.timestamps import iso, to_microseconds
+from ledger.shapes import EndpointOut, committed_endpoint
 
 router = APIRouter(tags=["endpoints"])
 
@@ -33,28 +32,8 @@ router = APIRouter(tags=["endpoints"])
 def _endpoint(request: Request, written: Endpoint) -> Any:
     """The endpoint after a write to it (see ``read_written``)."""
     return read_written(
-        request, lambda v: v.endpoint(written.name), lambda: _committed_endpoint(written)
+        request, lambda v: v.endpoint(written.name), lambda: committed_endpoint(written)
     )
-
-
-def _committed_endpoint(endpoint: Endpoint) -> dict[str, Any]:
-    """An endpoint just written, from the command's result (the views lag behind it)."""
-    deployments = {
-        name: {**deployment, "traffic": endpoint.traffic.get(name, 0),
-               "mirror": endpoint.mirror.get(name, 0)}
-        for name, deployment in endpoint.deployments.items()
-    }  # fmt: skip
-    return {
-        "name": endpoint.name,
-        "kind": endpoint.kind,
-        "description": endpoint.description,
-        "deleted": endpoint.deleted,
-        "deployments": deployments,
-        "traffic": {d: share for d, share in endpoint.traffic.items() if share},
-        "mirror": {d: share for d, share in endpoint.mirror.items() if share},
-        "created_at": iso(to_microseconds(endpoint.created_on)),
-        "created_by": "",  # in the views once they catch up
-    }
 
 
 @router.get("/endpoints", response_model=list[EndpointOut])

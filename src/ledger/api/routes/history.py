@@ -11,16 +11,11 @@ from ledger.api.auth import Reader
 from ledger.api.routes.common import LogPosition, optional_utc, read_json, read_views
 from ledger.api.schemas import AuditPage, LineageOut
 from ledger.errors import InvalidInputError, NotFoundError
-from projections.audit import ENTITY_KINDS, AuditQuery
+from projections.audit import AuditQuery, check_entity_kind, parse_entity_filter
 from projections.views import Views
 
 router = APIRouter(tags=["history"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def _check_kind(kind: str) -> None:
-    if kind and kind not in ENTITY_KINDS:
-        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(ENTITY_KINDS)}")
 
 
 @router.get("/audit", response_model=AuditPage)
@@ -38,8 +33,7 @@ def audit(
     page_token: str = "",
 ) -> Any:
     """Who did what, when and why: events matching every filter, in log order."""
-    kind, _sep, name = entity.partition(":")
-    _check_kind(kind)
+    kind, name = parse_entity_filter(entity)
     query = AuditQuery(
         actor=actor,
         event_type=event_type,
@@ -60,7 +54,7 @@ def history(
     request: Request, _: Reader, kind: str, name: str, limit: Limit = 100, page_token: str = ""
 ) -> Any:
     """Every event of one entity (a model: with its versions), in log order."""
-    _check_kind(kind)
+    check_entity_kind(kind)
     page = read_views(
         request,
         lambda v: v.audit(AuditQuery(kind=kind, name=name, limit=limit, page_token=page_token)),

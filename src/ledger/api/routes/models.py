@@ -25,21 +25,13 @@ from ledger.api.routes.common import (
     read_written,
     run_command,
 )
-from ledger.api.schemas import (
-    AliasBody,
-    AuditPage,
-    ModelOut,
-    ReasonBody,
-    TagsBody,
-    VersionOut,
-    VersionPage,
-)
+from ledger.api.schemas import AliasBody, AuditPage, ReasonBody, TagsBody, VersionPage
 from ledger.artifacts.paths import check_no_clashes, safe_relative_path
 from ledger.commands.models import ModelCommands
-from ledger.domain.model import FLAVORS, ModelVersion
+from ledger.domain.model import FLAVORS, StoredFile
 from ledger.errors import InvalidInputError, NotFoundError
-from ledger.refs import check_name
-from ledger.storage.timestamps import iso, to_microseconds
+from ledger.refs import check_name, parse_pairs
+from ledger.shapes import ModelOut, VersionOut, committed_version
 from projections.audit import AuditQuery
 from projections.search import SearchQuery
 
@@ -145,31 +137,8 @@ def register_version(
     return read_written(
         request,
         lambda v: v.version_of(name, version.number),
-        lambda: _committed_version(version, principal.name),
+        lambda: committed_version(version, principal.name),
     )
-
-
-def _committed_version(version: ModelVersion, actor: str) -> dict[str, Any]:
-    """A just registered version as the views will show it (they lag behind it)."""
-    spec = version.spec
-    return {
-        "model": version.model_name,
-        "version": version.number,
-        "ref": version.ref,
-        "status": version.status,
-        "flavor": spec["flavor"],
-        "description": spec["description"],
-        "tags": dict(version.tags),
-        "aliases": [],
-        "metrics": spec["metrics"],
-        "signature": spec["signature"],
-        "lineage": spec["lineage"],
-        "files": spec["files"],
-        "size": sum(f["size"] for f in spec["files"]),
-        "deployments": [],
-        "created_at": iso(to_microseconds(version.created_on)),
-        "created_by": actor,
-    }
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
@@ -183,12 +152,11 @@ async def get_aliased_version(request: Request, _: Reader, name: str, alias: str
     return read_json(request, lambda v: v.version(f"{name}@{alias}"))
 
 
-def _live_files(request: Request, name: str, version: VersionNumber) -> list[dict[str, Any]]:
+def _live_files(request: Request, name: str, version: VersionNumber) -> list[StoredFile]:
     found = read_views(request, lambda v: v.version_of(name, version))
     if found["status"] == "deleted":
         raise NotFoundError(f"model version {name}:{version} is deleted")
-    files: list[dict[str, Any]] = found["files"]
-    return files
+    return found["files"]
 
 
 @router.get(
@@ -362,15 +330,9 @@ def search_versions(
     page_token: str = "",
 ) -> Any:
     """Versions matching every criterion, newest first, paged."""
-    tags = {}
-    for pair in tag:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"tag filter {pair!r} must be KEY=VALUE")
-        tags[key] = value
     query = SearchQuery(
         name_prefix=prefix,
-        tags=tags,
+        tags=parse_pairs(tag, "tag filter"),
         alias=alias,
         flavor=flavor,
         created_after=optional_utc(since),
