@@ -16,7 +16,8 @@ from tests.conftest import Cli, StoreFactory, assert_user_error
 def test_model_commands(cli: Cli, model_dir: Path, tmp_path: Path) -> None:
     first = cli("model", "register", "iris", str(model_dir), "--tag", "team=ml", "-m", "auc=0.9")
     assert first.code == 0 and "Registered iris:1 (3 files" in first.out
-    assert cli("model", "register", "iris", str(model_dir), "--reason", "retrain").code == 0
+    registered = cli("model", "register", "iris", str(model_dir), "-r", "retrain", "--json")
+    assert registered.json() == cli("model", "show", "iris:2", "--json").json()
 
     shown = cli("model", "show", "iris:1", "--json").json()
     assert shown["tags"] == {"team": "ml"} and shown["metrics"] == {"auc": 0.9}

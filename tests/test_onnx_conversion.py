@@ -94,6 +94,9 @@ def test_convert_from_the_cli_and_its_errors(
     converted = cli("model", "convert", "cli-forest:1", "--to", "onnx", "--rows", "50")
     assert converted.code == 0, converted.err
     assert "Registered cli-forest:2 (ONNX opset" in converted.out and "on 50 rows" in converted.out
+    as_json = cli("model", "convert", "cli-forest:1", "--rows", "50", "--json").json()
+    assert as_json == cli("model", "show", as_json["ref"], "--json").json()
+    assert as_json["lineage"]["derived_from"] == "cli-forest:1"
     assert_user_error(cli("model", "convert", "cli-forest:1", "--to", "tflite"), "onnx")
     assert_user_error(cli("model", "convert", "cli-forest:2"), "is a onnx model")
     assert_user_error(
