@@ -308,11 +308,12 @@ def test_projections_run_keeps_following_across_a_postgres_restart(
     with _process(["projections", "run"], pg_store.env(), log) as runner:
         with Ledger(pg_store.settings()) as ledger:
             ledger.models.register_version("m", model)
-        assert _views_reach_head(pg_store, 15), log.read_text()[-2000:]
+        assert _views_reach_head(pg_store, 60), log.read_text()[-2000:]
         _restart(pg_store.pg)
         with Ledger(pg_store.settings()) as ledger:
             ledger.models.register_version("m", model, description="after the restart")
-        assert _views_reach_head(pg_store, RECOVERY_S), log.read_text()[-2000:]
+        # A bound on a hang: how soon service comes back is the API test's claim.
+        assert _views_reach_head(pg_store, 60), log.read_text()[-2000:]
         assert runner.poll() is None, log.read_text()[-2000:]
     assert "Traceback" not in log.read_text()
 

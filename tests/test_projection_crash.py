@@ -144,5 +144,5 @@ def test_the_view_updater_stops_cleanly_on_sigterm(ledger: Ledger, store: StoreF
     assert updater.stderr is not None
     assert "following the log" in updater.stderr.readline()
     updater.send_signal(signal.SIGTERM)
-    assert updater.wait(timeout=10) == 0
+    assert updater.wait(timeout=30) == 0
     assert "stopped" in updater.stderr.read()
