@@ -33,7 +33,7 @@ from ledger.storage.database import LedgerDatabase
 from projections.views import Views
 from tests.conftest import assert_user_error, free_port, run_cli
 from tests.executor_support import register, step, wait_until_finished, write_code
-from tests.pg_instance import PgInstance, pg_instance, private_pg  # noqa: F401 (fixtures)
+from tests.pg_instance import PgInstance
 
 LEDGER = str(Path(sys.executable).parent / "ledger")
 RECOVERY_S = 5.0
@@ -71,7 +71,7 @@ class PrivateStore:
 
 
 @pytest.fixture
-def pg_store(private_pg: PgInstance, tmp_path: Path) -> PrivateStore:  # noqa: F811
+def pg_store(private_pg: PgInstance, tmp_path: Path) -> PrivateStore:
     return PrivateStore(private_pg, tmp_path / ".ledger")
 
 

@@ -43,7 +43,7 @@ from tests.bus_support import (
     with_jetstream,
 )
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
-from tests.pg_instance import PgInstance, pg_instance, private_pg  # noqa: F401 (fixtures)
+from tests.pg_instance import PgInstance
 from tests.test_bus import relayed
 
 BACKUP_AT = 60  # the log position a restored backup ends at
@@ -277,7 +277,7 @@ def test_a_stream_published_before_store_ids_is_continued(nats_store: StoreFacto
 
 
 def test_the_relay_rides_out_a_postgresql_restart_and_a_nats_outage(
-    private_pg: PgInstance,  # noqa: F811
+    private_pg: PgInstance,
     tmp_path: Path,
 ) -> None:
     """`pg_ctl stop -m fast` and a start under a running relay, then NATS stopped and
