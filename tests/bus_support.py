@@ -105,7 +105,7 @@ def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterato
         yield
     finally:
         loop.call_soon_threadsafe(stop.set)
-        thread.join(15)
+        thread.join(60)
         loop.close()
     assert not thread.is_alive(), "the bus did not stop"
     if failures:

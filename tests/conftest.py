@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -26,6 +26,9 @@ import pytest
 from ledger.cli import main
 from ledger.ledger import Ledger
 from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.pg_instance import PgInstance
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -298,3 +301,22 @@ def ray_started() -> Iterator[None]:
         ray.init(num_cpus=RAY_TEST_CPUS, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pg_instance() -> Iterator[PgInstance]:
+    """One private PostgreSQL for the session's fault tests (initdb and a start take about
+    a second); each test uses a schema of its own on it. The shared server is never touched."""
+    from tests.pg_instance import private_instance  # pg_instance imports this module
+
+    with private_instance() as instance:
+        yield instance
+
+
+@pytest.fixture
+def private_pg(pg_instance: PgInstance) -> PgInstance:
+    """The session's private PostgreSQL, running (a test that failed half way through a
+    restart may have left it stopped)."""
+    if not pg_instance.running():
+        pg_instance.start()
+    return pg_instance

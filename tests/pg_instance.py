@@ -87,10 +87,10 @@ class PgInstance:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def pg_instance() -> Iterator[PgInstance]:
-    """A private PostgreSQL for the tests of a module; stopped and removed at the end
-    (whatever happened). Each test uses a schema of its own on it."""
+@contextlib.contextmanager
+def private_instance() -> Iterator[PgInstance]:
+    """A private PostgreSQL on a free port, running; stopped and removed at the end
+    (whatever happened). The ``pg_instance`` fixture (conftest) holds one per session."""
     root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
     instance = PgInstance(root, free_port())
     try:
@@ -102,12 +102,3 @@ def pg_instance() -> Iterator[PgInstance]:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 instance.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def private_pg(pg_instance: PgInstance) -> PgInstance:
-    """The module's private PostgreSQL, running (a test that failed half way through a
-    restart may have left it stopped)."""
-    if not pg_instance.running():
-        pg_instance.start()
-    return pg_instance

@@ -153,7 +153,7 @@ def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
     finally:
         scorer.close()
     # Every CPU the replicas held is free again (tests after this one need them).
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
         assert time.monotonic() < deadline, ray.available_resources()
         time.sleep(0.1)

@@ -144,8 +144,11 @@ def test_connections_cut_mid_commit_never_duplicate(store: StoreFactory, model_d
         succeeded = failed = 0
         with Ledger(store.settings(store=url)) as ledger:
             proxy.start_cutting()
-            deadline = time.monotonic() + 6
-            while time.monotonic() < deadline:
+            # 6 s, and on a slow machine until enough cuts and registrations; the deadline
+            # bounds a hang.
+            busy_until, deadline = time.monotonic() + 6, time.monotonic() + 120
+            while time.monotonic() < busy_until or proxy.cuts < 5 or succeeded < 50:
+                assert time.monotonic() < deadline, (proxy.cuts, succeeded, failed)
                 try:
                     ledger.models.register_version("iris", model_dir)
                     succeeded += 1

@@ -45,14 +45,19 @@ def fill(ledger: Ledger, model_dir: Path) -> None:
 
 @contextmanager
 def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
-    """Once every view has passed ``position``, lock the positions table (every view write
-    takes that lock first) and yield where the views stand; the lock holds until the end.
+    """Once every view has passed ``position``, take the lock every view write takes first
+    (PostgreSQL: the positions table; SQLite: the write lock) between two of the updater's
+    batches, and yield where the views stand; the lock holds until the end.
 
-    One connection polls, and takes the lock as soon as it sees the position passed, so the
-    updater cannot finish the remaining batches in between.
+    PostgreSQL queues lock requests in order, so the updater's next batch waits behind the
+    test. SQLite has no queue: a writer that finds the lock taken sleeps 1, 2, 5 ... 100 ms
+    and tries again (its busy handler), and sleeping like that the test kept missing the
+    moments between batches until the updater had finished (1 run in 8). So the test asks
+    without a busy handler, again and again, and has the lock the first time the updater
+    is between batches (reading and applying the next one, which takes milliseconds).
     """
     query = "SELECT min(position) FROM ledger_view_positions"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     if store.kind == "postgres":
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {store.schema}")
@@ -63,16 +68,27 @@ def positions_locked_after(store: StoreFactory, position: int) -> Iterator[int]:
                 conn.execute("LOCK TABLE ledger_view_positions IN EXCLUSIVE MODE")
                 yield int(conn.execute(query).fetchone()[0])  # type: ignore[index]
         return
-    conn = sqlite3.connect(store.tmp_path / ".ledger" / "ledger.db", isolation_level=None)
+    db_path = store.tmp_path / ".ledger" / "ledger.db"
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=0)  # timeout=0: no busy handler
     try:
-        while (conn.execute(query).fetchone()[0] or 0) < position:
+        while (conn.execute(query).fetchone()[0] or 0) < position or not write_lock_taken(conn):
             assert time.monotonic() < deadline, "the view updater did not get far enough"
-            time.sleep(0.002)
-        conn.execute("BEGIN IMMEDIATE")
+            time.sleep(0.0002)
         yield int(conn.execute(query).fetchone()[0])
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+
+
+def write_lock_taken(conn: sqlite3.Connection) -> bool:
+    """Take SQLite's write lock unless another connection holds it; never waits."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        return False
+    return True
 
 
 def test_sigkill_in_the_middle_then_restart_gives_exact_views(
@@ -89,7 +105,7 @@ def test_sigkill_in_the_middle_then_restart_gives_exact_views(
     )
     try:
         with positions_locked_after(store, EVENTS // 3) as killed_at:
-            # The updater's next batch waits for the lock: kill it while it waits.
+            # The updater cannot write its next batch: kill it before or while it waits.
             updater.send_signal(signal.SIGKILL)
             updater.wait()
     finally:
@@ -128,5 +144,5 @@ def test_the_view_updater_stops_cleanly_on_sigterm(ledger: Ledger, store: StoreF
     assert updater.stderr is not None
     assert "following the log" in updater.stderr.readline()
     updater.send_signal(signal.SIGTERM)
-    assert updater.wait(timeout=10) == 0
+    assert updater.wait(timeout=30) == 0
     assert "stopped" in updater.stderr.read()
