@@ -27,24 +27,24 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"
 # tests left out (always: PostgreSQL), tests kept all the same.
 declare -A MODULES TESTS ONLY DESELECT KEEP
 MODULES[domain]="src/ledger/domain/endpoint.py src/ledger/domain/model.py"
-TESTS[domain]="tests/test_domain_rules.py tests/test_endpoints.py tests/test_rules_property.py tests/test_model_versions.py"
+TESTS[domain]="tests/unit/test_domain_rules.py tests/store/test_endpoints.py tests/store/test_rules_property.py tests/store/test_model_versions.py"
 DESELECT[domain]="separate_processes or eight_writers"
 MODULES[core]="src/ledger/application.py src/ledger/command_ids.py"
-TESTS[core]="tests/test_command_execution.py tests/test_command_ids.py tests/test_model_versions.py tests/test_sqlite_writers.py"
+TESTS[core]="tests/store/test_command_execution.py tests/store/test_command_ids.py tests/store/test_model_versions.py tests/store/test_sqlite_writers.py"
 DESELECT[core]="separate_processes"
 # Command execution, retries and the replay of command ids; not the read helpers.
 ONLY[core]="ledger.application.xǁLedgerApplicationǁexecute__mutmut_* ledger.application.xǁLedgerApplicationǁ_replay__mutmut_* ledger.application.xǁLedgerApplicationǁsave__mutmut_* ledger.application.xǁLedgerApplicationǁ_record_settled__mutmut_* ledger.application.xǁLedgerApplicationǁchange__mutmut_* ledger.command_ids.x_committed__mutmut_* ledger.command_ids.x_committed_now__mutmut_* ledger.command_ids.x_versions_changed__mutmut_* ledger.command_ids.x_version_before_replay__mutmut_* ledger.command_ids.x_check_replayed__mutmut_*"
 MODULES[chain]="src/ledger/chain.py src/ledger/merkle.py"
-TESTS[chain]="tests/test_chain_units.py tests/test_verify.py tests/test_checkpoints.py"
+TESTS[chain]="tests/unit/test_chain_units.py tests/store/test_verify.py tests/store/test_checkpoints.py"
 MODULES[bus]="src/ledger/bus/handled.py src/ledger/bus/stream_trust.py"
-TESTS[bus]="tests/test_handled_units.py tests/test_stream_trust_units.py tests/test_bus.py tests/test_poison.py tests/test_relay_trust.py"
+TESTS[bus]="tests/bus/test_handled_units.py tests/bus/test_stream_trust_units.py tests/bus/test_bus.py tests/bus/test_poison.py tests/bus/test_relay_trust.py"
 # The slowest NATS tests: the others reach the same code in a fraction of the time.
 DESELECT[bus]="ten_thousand or killed_repeatedly or others_publish or dies_before_acking or second_relay or nats_is_down or cli_and_serve_refuse or restored_database"
 # Its PostgreSQL branches (batch insert, synchronous_commit) run on PostgreSQL only.
 KEEP[bus]="postgres and (handled_units or durably)"
 # The relay: only where it resumes (and checks that the stream continues this log).
 MODULES[relay]="src/ledger/bus/relay.py"
-TESTS[relay]="tests/test_relay_trust.py tests/test_bus.py"
+TESTS[relay]="tests/bus/test_relay_trust.py tests/bus/test_bus.py"
 DESELECT[relay]="ten_thousand or killed_repeatedly or others_publish"
 ONLY[relay]="ledger.bus.relay.xǁRelayǁ_remember__mutmut_* ledger.bus.relay.xǁRelayǁ_check_unchanged__mutmut_* ledger.bus.relay.xǁRelayǁ_stamp__mutmut_* ledger.bus.relay.xǁRelayǁ_starting_position__mutmut_* ledger.bus.relay.xǁRelayǁ_check__mutmut_* ledger.bus.relay.xǁRelayǁ_resynchronise__mutmut_*"
 GROUPS_ALL=(domain core chain bus relay)

@@ -30,6 +30,7 @@ from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.feed import read_feed
 from ledger.storage.side_tables import HANDLED_EVENTS
+from tests.bus.test_bus import relayed
 from tests.bus_support import (
     HANDLED,
     PrivateNats,
@@ -44,7 +45,6 @@ from tests.bus_support import (
 )
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
 from tests.pg_instance import PgInstance
-from tests.test_bus import relayed
 
 BACKUP_AT = 60  # the log position a restored backup ends at
 

@@ -11,8 +11,9 @@ import yaml
 
 from ledger.cli import app
 from ledger.settings import Settings
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 

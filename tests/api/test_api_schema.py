@@ -23,7 +23,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# The event stream never ends; tests/test_api_server.py covers it.
+# The event stream never ends; tests/api/test_api_server.py covers it.
 SKIPPED = {("GET", "/events/stream")}
 
 

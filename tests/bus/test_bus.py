@@ -42,6 +42,7 @@ from tests.bus_support import (
     with_jetstream,
 )
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
+from tests.paths import REPO
 
 
 def relayed(settings: Settings) -> int:
@@ -499,7 +500,7 @@ def test_a_consumer_that_dies_before_acking_gets_the_event_again_and_handles_it_
     head = append_events(settings, aggregates=4, per_aggregate=25)
     with in_background(Relay(settings).run):
         wait_for(lambda: relayed(settings) == head, 30, "the relay")
-    root = Path(__file__).parent.parent  # the tests, and this tree's sources before any install
+    root = REPO  # the tests, and this tree's sources before any install
     env = {**os.environ, **nats_store.env(), "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
 
     def consumer(die_in_handler: int, die_before_ack: int) -> subprocess.Popen[bytes]:

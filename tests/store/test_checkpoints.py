@@ -35,8 +35,9 @@ from ledger.merkle import (
 from ledger.proofs import prove_entity
 from ledger.storage.database import LedgerDatabase
 from tests.conftest import Cli, StoreFactory, assert_user_error, running_api
+from tests.paths import REPO
 
-VERIFIER = Path(__file__).parents[1] / "scripts" / "verify_proof.py"
+VERIFIER = REPO / "scripts" / "verify_proof.py"
 
 # -- the Merkle tree against a naive RFC 9162 implementation ----------------------------
 

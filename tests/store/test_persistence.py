@@ -25,7 +25,7 @@ DUMP_STATE = """
 import json
 
 from ledger.ledger import Ledger
-from tests.test_persistence import _state
+from tests.store.test_persistence import _state
 print(json.dumps(_state(Ledger())))
 """
 

@@ -7,7 +7,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+from tests.paths import SRC
+
+SRC = SRC
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 

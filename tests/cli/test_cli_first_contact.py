@@ -16,6 +16,7 @@ from typer.main import get_command
 from ledger.cli import app
 from ledger.ledger import Ledger
 from tests.conftest import Cli, StoreFactory, assert_user_error
+from tests.paths import REPO
 
 LEDGER_BIN = shutil.which("ledger", path=os.path.dirname(sys.executable)) or "ledger"
 LONG_NAME = "iris-" + "x" * 90  # wider than any terminal default
@@ -97,7 +98,7 @@ def test_environment_files_take_numbers(cli: Cli, tmp_path: Path) -> None:
     assert cli("env", "register", str(spec)).code == 0
     content = cli("env", "show", "np", "--json").json()["versions"][0]["content"]
     assert content["python"] == "3.12" and content["variables"] == {"OMP_NUM_THREADS": "1"}
-    example = Path(__file__).resolve().parents[1] / "examples" / "environment.yaml"
+    example = REPO / "examples" / "environment.yaml"
     assert "Registered environment sklearn-cpu:1" in cli("env", "register", str(example)).out
 
 

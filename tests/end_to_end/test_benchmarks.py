@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from rich.table import Table
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from tests.paths import REPO
+
+BENCHMARKS = REPO / "benchmarks"
 # Appended, not prepended: benchmarks/projections.py must not shadow the package.
 sys.path.append(str(BENCHMARKS))
 

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+from tests.paths import SRC
+
+SRC = SRC
 COMPOSITION_ROOTS = ("ledger.cli", "ledger.api")
 # Importer prefix -> the prefixes it must not import.
 FORBIDDEN = {

@@ -34,8 +34,9 @@ from tests.executor_support import (
     wait_until_finished,
     write_code,
 )
+from tests.paths import REPO
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "iris"
+EXAMPLE = REPO / "examples" / "iris"
 
 
 def _run_example(ledger: Ledger) -> str:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
+
+REPO = REPO
 
 
 def _readme_commands() -> list[str]:
@@ -48,7 +50,7 @@ def test_demo_and_test_commands_work_from_a_fresh_clone(tmp_path: Path) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
-        "tests/test_model_versions.py",
+        "tests/store/test_model_versions.py",
         "-k",
         "three_times",
     )

@@ -1,7 +1,7 @@
 """Processes appending to one SQLite file queue for it instead of sleeping on its lock.
 
 SQLite only: PostgreSQL orders its writers with a table lock of its own (see
-tests/test_model_versions.py for writers in separate processes on both stores).
+tests/store/test_model_versions.py for writers in separate processes on both stores).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Artifact files: content-addressed storage, verified downloads, data profiles."""

@@ -1,0 +1,1 @@
+"""The relay to NATS JetStream, durable consumers, the in-process bus."""

@@ -1,0 +1,1 @@
+"""The ledger CLI through its real entry point."""

@@ -1,0 +1,1 @@
+"""Executors: the worker, pipelines, ONNX conversion, packaging, serving, batch scoring."""

@@ -1,0 +1,1 @@
+"""The write side on both stores: commands, command ids, durability, outages, checkpoints."""

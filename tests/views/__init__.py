@@ -1,0 +1,1 @@
+"""Read models: following the log, rebuilding, crashing mid-way."""
