@@ -267,7 +267,8 @@ def invoke(
             f"Submitted batch job [bold]{job.id}[/]: {job.rows:,} rows on {name}/{job.deployment}"
             f" ({job.model})"
         )
-        if wait:
-            finished = follow_batch_job(ledger, str(job.id))
-            if out is not None:
-                write_batch_output(ledger, finished, out)
+    if wait:
+        with open_views() as views:
+            finished = follow_batch_job(views, str(job.id))
+        if out is not None:
+            write_batch_output(ledger.artifacts, finished, out)
