@@ -19,6 +19,8 @@ from ledger.domain import (
     Pipeline,
 )
 from ledger.domain.base import aggregate_id
+from ledger.domain.model import ModelVersion, model_version_id
+from ledger.history import HistoryEntry
 from ledger.ledger import Ledger
 from ledger.storage.timestamps import to_microseconds
 
@@ -88,6 +90,30 @@ def batch_job_from_aggregate(ledger: Ledger, job_id: str) -> dict[str, Any]:
         "submitted_at": job.created_on.isoformat(),
         "updated_at": job.modified_on.isoformat(),
     }
+
+
+def model_versions(
+    ledger: Ledger, name: str, *, limit: int = 50, include_deleted: bool = False
+) -> list[ModelVersion]:
+    """The model's versions, newest first, loaded one by one."""
+    model = ledger.models.get(name)
+    versions: list[ModelVersion] = []
+    for number in range(model.latest_version, 0, -1):
+        if len(versions) >= limit:
+            break
+        version = ledger.models.get_version(f"{name}:{number}")
+        if include_deleted or version.status != "deleted":
+            versions.append(version)
+    return versions
+
+
+def model_history(ledger: Ledger, name: str) -> list[HistoryEntry]:
+    """Events of the model and of every one of its versions, oldest first."""
+    model = ledger.models.get(name)
+    ids = {model.id: f"model {name}"}
+    for number in range(1, model.latest_version + 1):
+        ids[model_version_id(name, number)] = f"model {name}:{number}"
+    return ledger.history_of(ids)
 
 
 def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:

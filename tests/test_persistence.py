@@ -20,6 +20,7 @@ from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
 from ledger.ledger import Ledger
 from ledger.summaries import endpoint_summary, model_summary, version_summary
+from tests.aggregate_state import model_history, model_versions
 from tests.conftest import StoreFactory
 
 DUMP_STATE = """
@@ -28,13 +29,14 @@ import pytest
 
 from ledger.ledger import Ledger
 from ledger.summaries import endpoint_summary, model_summary, version_summary
+from tests.aggregate_state import model_history, model_versions
 ledger = Ledger()
 model = ledger.models.get("iris")
 print(json.dumps({
     "model": model_summary(model),
-    "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
+    "versions": [version_summary(v, model) for v in model_versions(ledger, "iris")],
     "endpoint": endpoint_summary(ledger.endpoints.get("web")),
-    "history": [e.to_dict() for e in ledger.models.history("iris")],
+    "history": [e.to_dict() for e in model_history(ledger, "iris")],
 }))
 """
 
@@ -43,9 +45,9 @@ def _state(ledger: Ledger) -> dict[str, Any]:
     model = ledger.models.get("iris")
     return {
         "model": model_summary(model),
-        "versions": [version_summary(v, model) for v in ledger.models.list_versions("iris")],
+        "versions": [version_summary(v, model) for v in model_versions(ledger, "iris")],
         "endpoint": endpoint_summary(ledger.endpoints.get("web")),
-        "history": [e.to_dict() for e in ledger.models.history("iris")],
+        "history": [e.to_dict() for e in model_history(ledger, "iris")],
     }
 
 
@@ -61,7 +63,12 @@ def test_reopening_in_a_new_process_gives_identical_state(
 
     env = {**os.environ, **store.env()}
     result = subprocess.run(
-        [sys.executable, "-c", DUMP_STATE], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", DUMP_STATE],
+        env=env,
+        cwd=Path(__file__).parents[1],  # where `tests` imports from
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(result.stdout) == json.loads(json.dumps(_state(ledger)))
 
@@ -74,7 +81,7 @@ def test_history_lists_every_event_in_order_with_actor_reason_and_time(
         ledger.models.set_tags("iris:1", {"stage": "prod"}, reason="promote")
     ledger.models.set_alias("iris", "live", 1, reason="go live")
 
-    history = ledger.models.history("iris")
+    history = model_history(ledger, "iris")
     assert [(e.entity, e.event, e.actor, e.reason) for e in history] == [
         ("model iris", "Registered", "tester", "first"),
         ("model iris", "VersionAdded", "tester", "first"),

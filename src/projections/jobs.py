@@ -77,7 +77,8 @@ def job_key(change: Change) -> str:
 
 
 class JobsProjection(ReadModel):
-    """Jobs by id: what `ledger job list` shows and where workers find unfinished jobs."""
+    """Jobs by id: what `ledger job list` and `ledger job show` print, and where workers
+    find unfinished jobs."""
 
     name = "jobs"
     description = "pipeline and batch jobs: status, worker, progress, snapshot, steps, output"
