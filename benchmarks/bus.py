@@ -209,9 +209,9 @@ def latency(settings: Settings, rate: int, seconds: float) -> list[float]:
     consumer.start()
     try:
         with Ledger(settings) as ledger:
+            probe = f"probe-{time.time_ns()}"
             with acting(EventMeta("bench", "latency", "bench")):
-                ledger.save(Model.register(f"probe-{time.time_ns()}"))
-            probe = ledger.models.all()[-1].name
+                ledger.save(Model.register(probe))
             # Until the consumer handles events: its consumer exists, its connections are warm.
             warm_up = 0
             while _reached(results, 0.05) == 0:

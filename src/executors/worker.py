@@ -29,7 +29,8 @@ from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
-from projections.jobs import JobsProjection, list_jobs
+from projections.job_queries import list_jobs
+from projections.jobs import JobsProjection
 from projections.updater import ViewUpdater
 
 CONSUMER = "ledger-worker"

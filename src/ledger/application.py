@@ -313,21 +313,6 @@ class LedgerApplication(Application[uuid.UUID]):
         """Every event of the given aggregates (id -> label), oldest first."""
         return history_entries(self.events_of, aggregate_ids)
 
-    def names_of(self, created_event: type[LedgerAggregate.Event]) -> list[str]:
-        """Names of every aggregate created with ``created_event``, in creation order.
-
-        Scans the log by topic; the read-side projections answer this from a view.
-        """
-        topic = f"{created_event.__module__}:{created_event.__qualname__}"
-        names: list[str] = []
-        start = 1
-        while True:
-            page = self.recorder.select_notifications(start, 1_000, topics=[topic])
-            if not page:
-                return names
-            names.extend(vars(self.mapper.to_domain_event(n))["name"] for n in page)
-            start = page[-1].id + 1
-
     def verify(self, on_progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Recompute the hash chain over the whole event log."""
         recorder: ChainedRecorder = self.recorder  # type: ignore[assignment]

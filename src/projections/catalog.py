@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from projections.assets import AssetsProjection
 from projections.audit import AuditProjection
 from projections.base import ReadModel
 from projections.endpoints import EndpointsProjection
@@ -22,6 +23,7 @@ def all_read_models() -> list[ReadModel]:
         AuditProjection(),
         TokensProjection(),
         JobsProjection(),
+        AssetsProjection(),
     ]
 
 

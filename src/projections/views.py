@@ -19,8 +19,9 @@ from ledger.settings import Settings
 from ledger.shapes import VersionItem
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.timestamps import iso, to_microseconds
+from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
-from projections.jobs import list_jobs
+from projections.job_queries import find_batch_job, list_jobs, read_job
 from projections.lineage import LineageGraph, walk_lineage
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
@@ -52,7 +53,7 @@ class PointInTime:
 
 
 class Views(RegistryQueries):
-    """Registry, endpoints, search, lineage, audit and point-in-time queries."""
+    """Registry, endpoints, assets, jobs, search, lineage, audit and point-in-time queries."""
 
     def __init__(self, db: LedgerDatabase, updater: ViewUpdater | None = None) -> None:
         """Queries on ``db``; ``updater`` (on the same database) is the one these views
@@ -81,11 +82,28 @@ class Views(RegistryQueries):
             self._updater.close()
         self.db.close()
 
+    def asset(self, kind: str, name: str) -> dict[str, Any]:
+        """An environment, data asset or pipeline (``kind``: environment, data, pipeline)
+        with every version's content."""
+        return read_asset(self.db, kind, name)
+
+    def asset_version(self, kind: str, ref: str) -> dict[str, Any]:
+        """``name`` (the latest version) or ``name:version`` of an asset of ``kind``."""
+        return read_asset_version(self.db, kind, ref)
+
     def jobs(
         self, *, status: str = "", pipeline: str = "", limit: int = 50
     ) -> list[dict[str, Any]]:
         """Jobs newest first, optionally of one status or pipeline."""
         return list_jobs(self.db, status=status, pipeline=pipeline, limit=limit)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A pipeline job with its snapshot and steps."""
+        return read_job(self.db, job_id)
+
+    def batch_job(self, job_id: str) -> dict[str, Any] | None:
+        """A batch job, or None when the id is not a batch job's."""
+        return find_batch_job(self.db, job_id)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)

@@ -268,7 +268,7 @@ def poisoned_log(
             app.endpoints.deploy("live", "blue", "a:1", resources=resources)
         app.models.register_version("after", tmp_path)
         app.models.set_tags("after", {"stage": "later"})
-    yield 6  # the NaN breaks every view; the NUL only the registry's and audit's on PostgreSQL
+    yield 7  # the NaN breaks every view; the NUL only the registry's and audit's on PostgreSQL
 
 
 def _views_see_the_later_events(views: Views) -> None:

@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from ledger.domain.model import model_id, model_version_id
 from ledger.errors import ConcurrencyError
 from ledger.ledger import Ledger
+from tests.aggregate_state import model_versions
 from tests.conftest import StoreFactory
 
 
@@ -50,7 +51,7 @@ def test_a_save_is_sent_again_while_the_store_is_unreachable(
         recorder: Any = ledger.recorder
         recorder.insert_events = failing_first(recorder.insert_events, failures=2)
         assert ledger.models.register_version("iris", model_dir).number == 1
-        assert [v.number for v in ledger.models.list_versions("iris")] == [1]
+        assert [v.number for v in model_versions(ledger, "iris")] == [1]
 
 
 def test_a_store_unreachable_past_the_retry_budget_is_reported(
@@ -82,7 +83,7 @@ def test_a_lost_answer_is_looked_up_again_while_the_store_is_unreachable(
         recorder.committed_command = failing_first(recorder.committed_command, failures=2)
         assert ledger.models.register_version("iris", model_dir).number == 1
         assert resent
-        assert [v.number for v in ledger.models.list_versions("iris")] == [1]
+        assert [v.number for v in model_versions(ledger, "iris")] == [1]
 
 
 def test_a_command_id_used_for_another_change_is_refused_with_the_reason(

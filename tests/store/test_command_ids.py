@@ -17,12 +17,13 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.errors import ConcurrencyError
 from ledger.ledger import Ledger
+from tests.aggregate_state import model_versions
 from tests.conftest import Api, StoreFactory
 from tests.fault_proxy import CuttingProxy
 
 
 def versions_of(ledger: Ledger, name: str) -> list[int]:
-    everything = ledger.models.list_versions(name, limit=10**6, include_deleted=True)
+    everything = model_versions(ledger, name, limit=10**6, include_deleted=True)
     return sorted(v.number for v in everything)
 
 

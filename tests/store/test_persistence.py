@@ -19,7 +19,9 @@ from ledger.domain.base import EventMeta, acting
 from ledger.domain.job import Job, JobSnapshot
 from ledger.domain.model import ModelVersion, VersionSpec, model_version_id
 from ledger.ledger import Ledger
+from tests.aggregate_state import model_history, model_versions
 from tests.conftest import StoreFactory
+from tests.paths import REPO
 
 DUMP_STATE = """
 import json
@@ -36,12 +38,12 @@ def _state(ledger: Ledger) -> dict[str, Any]:
         "model": _fields(ledger.models.get("iris"), "name", "latest_version", "tags", "aliases"),
         "versions": [
             _fields(version, "ref", "status", "spec", "tags", "deployments")
-            for version in ledger.models.list_versions("iris")
+            for version in model_versions(ledger, "iris")
         ],
         "endpoint": _fields(
             ledger.endpoints.get("web"), "kind", "deployments", "traffic", "mirror", "deleted"
         ),
-        "history": [e.to_dict() for e in ledger.models.history("iris")],
+        "history": [e.to_dict() for e in model_history(ledger, "iris")],
     }
 
 
@@ -64,7 +66,12 @@ def test_reopening_in_a_new_process_gives_identical_state(
 
     env = {**os.environ, **store.env()}
     result = subprocess.run(
-        [sys.executable, "-c", DUMP_STATE], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", DUMP_STATE],
+        env=env,
+        cwd=REPO,  # where `tests` imports from
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(result.stdout) == json.loads(json.dumps(_state(ledger)))
 
@@ -77,7 +84,7 @@ def test_history_lists_every_event_in_order_with_actor_reason_and_time(
         ledger.models.set_tags("iris:1", {"stage": "prod"}, reason="promote")
     ledger.models.set_alias("iris", "live", 1, reason="go live")
 
-    history = ledger.models.history("iris")
+    history = model_history(ledger, "iris")
     assert [(e.entity, e.event, e.actor, e.reason) for e in history] == [
         ("model iris", "Registered", "tester", "first"),
         ("model iris", "VersionAdded", "tester", "first"),

@@ -186,6 +186,8 @@ class AssetVersionOut(BaseModel):
     version: int
     digest: str
     content: dict[str, Any]
+    created_at: str
+    created_by: str
 
 
 class AssetOut(BaseModel):
@@ -194,6 +196,8 @@ class AssetOut(BaseModel):
     origin: str
     versions: list[AssetVersionOut]
     created_at: str
+    created_by: str
+    updated_at: str
 
 
 class JobOut(BaseModel):

@@ -13,11 +13,11 @@ from ledger.cli.context import (
     Reason,
     console,
     open_ledger,
+    open_views,
     print_json,
     report_registered,
 )
 from ledger.specs import parse_environment_spec, read_named_spec
-from ledger.summaries import asset_summary
 
 env_app = typer.Typer(help="Register and inspect environments.", no_args_is_help=True)
 data_app = typer.Typer(help="Register and inspect data assets.", no_args_is_help=True)
@@ -43,8 +43,8 @@ def register_environment(
 @env_app.command("show")
 def show_environment(name: str, as_json: AsJson = False) -> None:
     """Show an environment's versions."""
-    with open_ledger() as ledger:
-        summary = asset_summary(ledger.assets.get_environment(name))
+    with open_views() as views:
+        summary = views.asset("environment", name)
     if as_json:
         print_json(summary)
         return
@@ -79,8 +79,8 @@ def register_data(
 @data_app.command("show")
 def show_data(name: str, as_json: AsJson = False) -> None:
     """Show a data asset's versions and the latest profile."""
-    with open_ledger() as ledger:
-        summary = asset_summary(ledger.assets.get_data(name))
+    with open_views() as views:
+        summary = views.asset("data", name)
     if as_json:
         print_json(summary)
         return

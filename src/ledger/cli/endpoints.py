@@ -14,8 +14,8 @@ from ledger.cli.batch_jobs import follow_batch_job, write_batch_output
 from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
 from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
-from ledger.ledger import Ledger
 from ledger.refs import parse_weights
+from projections.views import Views
 
 app = typer.Typer(
     help="Create endpoints, deploy model versions, split traffic.", no_args_is_help=True
@@ -193,8 +193,9 @@ def score(
         rows = json.loads(text)
     except ValueError as error:
         raise InvalidInputError(f"--input is not JSON: {error}") from None
+    with open_views() as views:
+        _check_servable(views, name, deployment)
     with open_ledger() as ledger:
-        _check_servable(ledger, name, deployment)
         from executors.serving.router import EndpointRouter  # imports ray
 
         router = EndpointRouter(ledger)
@@ -211,20 +212,19 @@ def score(
         console.print(f"{output}: {json.dumps(values)}")
 
 
-def _check_servable(ledger: Ledger, name: str, deployment: str) -> None:
+def _check_servable(views: Views, name: str, deployment: str) -> None:
     """Refuse what the router would refuse only after starting Ray: an endpoint that is
     not online, or a call that may land on a deployment of a model that is not ONNX."""
-    endpoint = ledger.endpoints.get(name)
-    if endpoint.kind != "online" or endpoint.deleted:
-        what = "deleted" if endpoint.deleted else "a batch endpoint: use invoke"
+    endpoint = views.endpoint(name)
+    if endpoint["kind"] != "online" or endpoint["deleted"]:
+        what = "deleted" if endpoint["deleted"] else "a batch endpoint: use invoke"
         raise RuleViolationError(f"endpoint {name!r} is {what}")
-    if deployment and deployment not in endpoint.deployments:
+    if deployment and deployment not in endpoint["deployments"]:
         raise NotFoundError(f"endpoint {name!r} has no deployment {deployment!r}")
-    reachable = [deployment] if deployment else [d for d, w in endpoint.traffic.items() if w]
-    for target in reachable:
-        served = endpoint.deployments[target]
+    for target in [deployment] if deployment else list(endpoint["traffic"]):
+        served = endpoint["deployments"][target]
         model = f"{served['model']}:{served['version']}"
-        flavor = ledger.models.get_version(model).spec["flavor"]
+        flavor = views.version_of(served["model"], served["version"])["flavor"]
         if flavor != "onnx":
             raise RuleViolationError(
                 f"deployment {target!r} cannot serve: it serves {model}, a {flavor} model: "
@@ -267,7 +267,8 @@ def invoke(
             f"Submitted batch job [bold]{job.id}[/]: {job.rows:,} rows on {name}/{job.deployment}"
             f" ({job.model})"
         )
-        if wait:
-            finished = follow_batch_job(ledger, str(job.id))
-            if out is not None:
-                write_batch_output(ledger, finished, out)
+    if wait:
+        with open_views() as views:
+            finished = follow_batch_job(views, str(job.id))
+        if out is not None:
+            write_batch_output(ledger.artifacts, finished, out)

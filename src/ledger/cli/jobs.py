@@ -11,23 +11,27 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.cli.batch_jobs import follow_batch_job, print_batch_job, write_batch_output
+from ledger.artifacts.store import ArtifactStore
+from ledger.cli.batch_jobs import batch_job, follow_batch_job, print_batch_job, write_batch_output
 from ledger.cli.context import (
     WATCH_INTERVAL_S,
     AsJson,
     Reason,
     console,
     err_console,
+    load_settings,
     open_ledger,
     open_views,
     print_json,
     styled_status,
 )
-from ledger.domain.job import Job
+from ledger.domain.job import FINAL_STATUSES
 from ledger.errors import InvalidInputError
-from ledger.ledger import Ledger
 from ledger.refs import parse_pairs
-from ledger.summaries import batch_job_summary, job_summary
+from ledger.summaries import job_summary
+from projections.views import Views
+
+JobView = dict[str, Any]  # a pipeline job as Views.job shows it
 
 job_app = typer.Typer(help="Submit, follow and manage pipeline jobs.", no_args_is_help=True)
 
@@ -61,13 +65,14 @@ def submit_job(
         job = ledger.jobs.submit(
             pipeline, parameters=parse_parameters(param), executor=executor, reason=reason
         )
-        if as_json and not wait:
-            print_json(job_summary(job))
-            return
-        where = f"{job.pipeline_ref} on {job.snapshot['executor']}"
-        (err_console if as_json else console).print(f"Submitted job [bold]{job.id}[/] ({where})")
-        if wait:
-            _follow(ledger, str(job.id), as_json)
+    if as_json and not wait:
+        print_json(job_summary(job))
+        return
+    where = f"{job.pipeline_ref} on {job.snapshot['executor']}"
+    (err_console if as_json else console).print(f"Submitted job [bold]{job.id}[/] ({where})")
+    if wait:
+        with open_views() as views:
+            _follow(views, str(job.id), as_json)
 
 
 @job_app.command("rerun")
@@ -79,9 +84,10 @@ def rerun_job(
     """Submit a job again with the same snapshot: code, data, parameters and compute."""
     with open_ledger() as ledger:
         job = ledger.jobs.rerun(job_id, reason=reason)
-        console.print(f"Submitted job [bold]{job.id}[/], a rerun of {job_id}")
-        if wait:
-            _follow(ledger, str(job.id), as_json=False)
+    console.print(f"Submitted job [bold]{job.id}[/], a rerun of {job_id}")
+    if wait:
+        with open_views() as views:
+            _follow(views, str(job.id), as_json=False)
 
 
 @job_app.command("show")
@@ -91,22 +97,22 @@ def show_job(
     as_json: AsJson = False,
 ) -> None:
     """Show a job: snapshot, steps with attempts, outputs and metrics."""
-    with open_ledger() as ledger:
-        batch = ledger.batch_jobs.find(job_id)
+    with open_views() as views:
+        batch = views.batch_job(job_id)
         if batch is not None:
             if watch:
-                batch = follow_batch_job(ledger, job_id, quiet=as_json)
+                batch = follow_batch_job(views, job_id, quiet=as_json)
             if as_json:
-                print_json(batch_job_summary(batch))
+                print_json(batch)
             elif not watch:
                 print_batch_job(batch)
             return
         if watch:
-            _follow(ledger, job_id, as_json)
+            _follow(views, job_id, as_json)
             return
-        job = ledger.jobs.get(job_id)
+        job = views.job(job_id)
     if as_json:
-        print_json(job_summary(job))
+        print_json(job)
     else:
         _print_job(job)
 
@@ -147,19 +153,19 @@ def job_logs(
     ] = False,
 ) -> None:
     """Print the logs of a job's steps, every attempt."""
-    with open_ledger() as ledger:
-        job = ledger.jobs.get(job_id)
-        if step and step not in ledger.assets.pipeline_step_names(job.pipeline_ref):
-            raise InvalidInputError(f"pipeline {job.pipeline_ref} has no step {step!r}")
-        directory = ledger.settings.logs_dir / "jobs" / str(job.id)
+    with open_views() as views:
+        job = views.job(job_id)
+        if step and step not in _step_names(views, job["pipeline"]):
+            raise InvalidInputError(f"pipeline {job['pipeline']} has no step {step!r}")
+        directory = load_settings().logs_dir / "jobs" / job["id"]
         printed: dict[Path, int] = {}
         while True:
             for path in sorted(directory.glob(f"{step or '*'}.*.log"), key=_log_order):
                 _print_new(path, printed)
-            if not follow or job.finished:
+            if not follow or job["status"] in FINAL_STATUSES:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.jobs.get(job_id)
+            job = _fresh_job(views, job_id)
     if not printed:
         err_console.print(f"no logs yet for job {job_id}" + (f" step {step}" if step else ""))
 
@@ -197,29 +203,41 @@ def job_output(
     dest: Annotated[Path, typer.Argument(help="File to write the predictions to (Parquet)")],
 ) -> None:
     """Write a finished batch job's predictions, in input order."""
-    with open_ledger() as ledger:
-        write_batch_output(ledger, ledger.batch_jobs.get(job_id), dest)
+    with open_views() as views:
+        job = batch_job(views, job_id)
+    write_batch_output(ArtifactStore(load_settings().artifacts_dir), job, dest)
 
 
-def _print_job(job: Job) -> None:
-    snapshot = job.snapshot
-    console.print(f"job [bold]{job.id}[/]  {job.pipeline_ref}  {styled_status(job.status)}")
-    if job.error:
-        console.print(f"[red]error:[/] {job.error}")
+def _step_names(views: Views, pipeline_ref: str) -> list[str]:
+    content = views.asset_version("pipeline", pipeline_ref)["content"]
+    return [step["name"] for step in content["steps"]]
+
+
+def _fresh_job(views: Views, job_id: str) -> JobView:
+    """The job as the views show it once they include every event written so far."""
+    views.updater.catch_up()
+    return views.job(job_id)
+
+
+def _print_job(job: JobView) -> None:
+    snapshot = job["snapshot"]
+    console.print(f"job [bold]{job['id']}[/]  {job['pipeline']}  {styled_status(job['status'])}")
+    if job["error"]:
+        console.print(f"[red]error:[/] {job['error']}")
     details = {
-        "executor": job.executor or snapshot["executor"],
-        "worker": job.worker,
+        "executor": job["executor"] or snapshot["executor"],
+        "worker": job["worker"],
         "parameters": snapshot["parameters"],
         "data": ", ".join(snapshot["data"]),
         "environment": snapshot["environment"],
         "code": f"{snapshot['code_digest'][:16]} {snapshot['git_commit']}".strip(),
-        "rerun of": job.rerun_of,
+        "rerun of": job["rerun_of"],
     }
     for key, value in details.items():
         if value:
             console.print(f"  {key}: {value}")
     table = Table("step", "status", "attempt", "duration", "outputs", "metrics", "models")
-    for name, step in job.steps.items():
+    for name, step in job["steps"].items():
         table.add_row(
             name,
             styled_status(step["status"])
@@ -233,10 +251,10 @@ def _print_job(job: Job) -> None:
     console.print(table)
 
 
-def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
+def _follow(views: Views, job_id: str, as_json: bool) -> None:
     """Show live progress until the job ends; exit 1 unless it succeeded."""
-    job = ledger.jobs.get(job_id)
-    steps = ledger.assets.pipeline_step_names(job.pipeline_ref)
+    job = views.job(job_id)
+    steps = _step_names(views, job["pipeline"])
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -245,26 +263,26 @@ def _follow(ledger: Ledger, job_id: str, as_json: bool) -> None:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as progress:
-        overall = progress.add_task(f"job {job_id[:8]}", total=len(steps), state=job.status)
+        overall = progress.add_task(f"job {job_id[:8]}", total=len(steps), state=job["status"])
         rows = {name: progress.add_task(f"  {name}", total=1, state="waiting") for name in steps}
         while True:
-            for name, state in job.steps.items():
+            for name, state in job["steps"].items():
                 if name in rows:
                     label = f"{state['status']} (attempt {state['attempt']})"
                     done = 1 if state["status"] == "completed" else 0
                     progress.update(rows[name], completed=done, state=label)
-            completed = sum(1 for s in job.steps.values() if s["status"] == "completed")
+            completed = sum(1 for s in job["steps"].values() if s["status"] == "completed")
             waiting = (
-                " (waiting for a worker: `ledger worker`)" if job.status == "submitted" else ""
+                " (waiting for a worker: `ledger worker`)" if job["status"] == "submitted" else ""
             )
-            progress.update(overall, completed=completed, state=job.status + waiting)
-            if job.finished:
+            progress.update(overall, completed=completed, state=job["status"] + waiting)
+            if job["status"] in FINAL_STATUSES:
                 break
             time.sleep(WATCH_INTERVAL_S)
-            job = ledger.jobs.get(job_id)
+            job = _fresh_job(views, job_id)
     if as_json:
-        print_json(job_summary(job))
+        print_json(job)
     else:
         _print_job(job)
-    if job.status != "succeeded":
+    if job["status"] != "succeeded":
         raise typer.Exit(1)

@@ -8,10 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ledger.cli.context import AsJson, Reason, console, open_ledger, print_json, report_registered
+from ledger.cli.context import (
+    AsJson,
+    Reason,
+    console,
+    open_ledger,
+    open_views,
+    print_json,
+    report_registered,
+)
 from ledger.errors import InvalidInputError
 from ledger.specs import read_named_spec
-from ledger.summaries import asset_summary
 
 pipeline_app = typer.Typer(help="Register, clone and inspect pipelines.", no_args_is_help=True)
 
@@ -51,8 +58,8 @@ def clone_pipeline(
 @pipeline_app.command("show")
 def show_pipeline(name: str, as_json: AsJson = False) -> None:
     """Show a pipeline's versions and the steps of the latest."""
-    with open_ledger() as ledger:
-        summary = asset_summary(ledger.assets.get_pipeline(name))
+    with open_views() as views:
+        summary = views.asset("pipeline", name)
     if as_json:
         print_json(summary)
         return

@@ -14,8 +14,7 @@ from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.domain.pipeline import Pipeline, pipeline_id, validate_dag
 from ledger.domain.versioned import AssetVersion, VersionedAsset
-from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
-from ledger.history import HistoryEntry
+from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.pipeline_code import snapshot_code
 from ledger.pipeline_spec import parse_pipeline_spec
 from ledger.refs import check_name
@@ -83,9 +82,6 @@ class AssetCommands:
             Environment, environment_id(name), name, content, content_digest(content), reason
         )
 
-    def get_environment(self, name: str) -> Environment:
-        return self._app.load(Environment, environment_id(name), f"environment {name!r}")
-
     def environment_version(self, ref: str) -> AssetVersion:
         """Resolve ``name`` (latest) or ``name:version`` to that environment version."""
         return self._lookups.asset_version(Environment, environment_id, ref)[1]
@@ -143,9 +139,6 @@ class AssetCommands:
             same=lambda v: v["digest"] == digest and v["content"]["uri"] == content["uri"],
         )
 
-    def get_data(self, name: str) -> DataAsset:
-        return self._app.load(DataAsset, data_asset_id(name), f"data asset {name!r}")
-
     def data_version(self, ref: str) -> AssetVersion:
         return self._lookups.asset_version(DataAsset, data_asset_id, ref)[1]
 
@@ -192,22 +185,5 @@ class AssetCommands:
 
         return self._app.execute(reason, command)
 
-    def get_pipeline(self, name: str) -> Pipeline:
-        return self._app.load(Pipeline, pipeline_id(name), f"pipeline {name!r}")
-
     def pipeline_version(self, ref: str) -> AssetVersion:
         return self._lookups.asset_version(Pipeline, pipeline_id, ref)[1]
-
-    def pipeline_step_names(self, ref: str) -> list[str]:
-        return [step["name"] for step in self.pipeline_version(ref)["content"]["steps"]]
-
-    # -- history ------------------------------------------------------------------------------
-
-    def history(self, kind: str, name: str) -> list[HistoryEntry]:
-        id_of = {"environment": environment_id, "data": data_asset_id, "pipeline": pipeline_id}
-        if kind not in id_of:
-            raise InvalidInputError(f"unknown asset kind {kind!r}")
-        asset_id = id_of[kind](name)
-        if not self._app.exists(asset_id):
-            raise NotFoundError(f"{kind} {name!r} does not exist")
-        return self._app.history_of({asset_id: f"{kind} {name}"})

@@ -7,7 +7,6 @@ from ledger.commands.lookups import Lookups
 from ledger.domain.endpoint import Endpoint, Resources, endpoint_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.errors import RuleViolationError
-from ledger.history import HistoryEntry
 from ledger.refs import check_name, parse_ref
 
 DEFAULT_RESOURCES: Resources = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": 1}
@@ -120,7 +119,3 @@ class EndpointCommands:
     def delete(self, name: str, *, reason: str = "") -> None:
         """Delete an endpoint that has no deployments left."""
         self._app.change(lambda: self._lookups.endpoint(name), Endpoint.delete, reason)
-
-    def history(self, name: str) -> list[HistoryEntry]:
-        endpoint = self._lookups.endpoint(name)
-        return self._app.history_of({endpoint.id: f"endpoint {name}"})

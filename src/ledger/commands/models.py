@@ -20,11 +20,9 @@ from ledger.domain.model import (
     ModelVersion,
     VersionSpec,
     model_id,
-    model_version_id,
 )
 from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.errors import InvalidInputError, NotFoundError
-from ledger.history import HistoryEntry
 from ledger.refs import Ref, check_alias, check_name, parse_ref
 from ledger.specs import check_json_value
 
@@ -162,23 +160,6 @@ class ModelCommands:
         """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
         return self._lookups.model_version(ref_text)
 
-    def list_versions(
-        self, name: str, *, limit: int = 50, include_deleted: bool = False
-    ) -> list[ModelVersion]:
-        """The model's versions, newest first."""
-        model = self._lookups.model(name)
-        versions: list[ModelVersion] = []
-        for number in range(model.latest_version, 0, -1):
-            if len(versions) >= limit:
-                break
-            version = self._lookups.version(name, number)
-            if include_deleted or version.status != "deleted":
-                versions.append(version)
-        return versions
-
-    def all(self) -> list[Model]:
-        return [self._lookups.model(name) for name in self._app.names_of(Model.Registered)]
-
     def download_version(self, ref_text: str, dest: Path) -> list[Path]:
         """Write the version's files, byte-identical, under ``dest``: all of them, checked,
         or (on a missing or damaged blob) none."""
@@ -187,14 +168,6 @@ class ModelCommands:
             raise NotFoundError(f"model version {version.ref} is deleted")
         entries = [FileEntry.from_dict(dict(f)) for f in version.spec["files"]]
         return materialize_all_or_nothing(self._app.artifacts, entries, dest)
-
-    def history(self, name: str) -> list[HistoryEntry]:
-        """Events of the model and of every one of its versions, oldest first."""
-        model = self._lookups.model(name)
-        ids = {model.id: f"model {name}"}
-        for number in range(1, model.latest_version + 1):
-            ids[model_version_id(name, number)] = f"model {name}:{number}"
-        return self._app.history_of(ids)
 
     # -- tags, aliases, status ----------------------------------------------------------
 

@@ -1,7 +1,4 @@
-"""Environments, data assets, pipelines and jobs.
-
-Each is read from its aggregate; the job list comes from the jobs view.
-"""
+"""Environments, data assets, pipelines and jobs, read from the assets and jobs views."""
 
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ from ledger.api.data_upload import (
 )
 from ledger.api.openapi import PROBLEM_REF
 from ledger.api.problems import PROBLEM_TYPE
-from ledger.api.routes.common import VersionNumber, read_json, run_command
+from ledger.api.routes.common import VersionNumber, read_json, read_written, run_command
 from ledger.api.schemas import (
     AssetOut,
     AssetVersionOut,
@@ -38,9 +35,9 @@ from ledger.api.schemas import (
     RegisteredOut,
 )
 from ledger.commands.assets import RegisteredVersion
-from ledger.domain.job import JobStatus
+from ledger.domain.job import Job, JobStatus
 from ledger.errors import InvalidInputError
-from ledger.summaries import asset_summary, job_summary
+from ledger.summaries import job_summary
 
 router = APIRouter(tags=["environments, data, pipelines, jobs"])
 
@@ -55,8 +52,9 @@ def _registered(result: RegisteredVersion) -> dict[str, Any]:
     }
 
 
-def _ledger(request: Request) -> Any:
-    return services_of(request).ledger
+def _written_job(request: Request, job: Job) -> Any:
+    """A job just written, as the jobs view shows it (or as the command returned it)."""
+    return read_written(request, lambda v: v.job(str(job.id)), lambda: job_summary(job))
 
 
 # -- environments ----------------------------------------------------------------------
@@ -76,13 +74,15 @@ def register_environment(
 
 
 @router.get("/environments/{name}", response_model=AssetOut)
-def get_environment(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).assets.get_environment(name))
+async def get_environment(request: Request, _: Reader, name: str) -> Any:
+    return read_json(request, lambda v: v.asset("environment", name))
 
 
 @router.get("/environments/{name}/versions/{version}", response_model=AssetVersionOut)
-def get_environment_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).assets.environment_version(f"{name}:{version}")
+async def get_environment_version(
+    request: Request, _: Reader, name: str, version: VersionNumber
+) -> Any:
+    return read_json(request, lambda v: v.asset_version("environment", f"{name}:{version}"))
 
 
 # -- data assets -----------------------------------------------------------------------
@@ -173,13 +173,13 @@ def _register_upload(request: Request, principal: Principal, name: str, form: Fo
 
 
 @router.get("/data/{name}", response_model=AssetOut)
-def get_data(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).assets.get_data(name))
+async def get_data(request: Request, _: Reader, name: str) -> Any:
+    return read_json(request, lambda v: v.asset("data", name))
 
 
 @router.get("/data/{name}/versions/{version}", response_model=AssetVersionOut)
-def get_data_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).assets.data_version(f"{name}:{version}")
+async def get_data_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
+    return read_json(request, lambda v: v.asset_version("data", f"{name}:{version}"))
 
 
 # -- pipelines -------------------------------------------------------------------------
@@ -210,13 +210,15 @@ def clone_pipeline(request: Request, principal: Contributor, name: str, body: Cl
 
 
 @router.get("/pipelines/{name}", response_model=AssetOut)
-def get_pipeline(request: Request, _: Reader, name: str) -> Any:
-    return asset_summary(_ledger(request).assets.get_pipeline(name))
+async def get_pipeline(request: Request, _: Reader, name: str) -> Any:
+    return read_json(request, lambda v: v.asset("pipeline", name))
 
 
 @router.get("/pipelines/{name}/versions/{version}", response_model=AssetVersionOut)
-def get_pipeline_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
-    return _ledger(request).assets.pipeline_version(f"{name}:{version}")
+async def get_pipeline_version(
+    request: Request, _: Reader, name: str, version: VersionNumber
+) -> Any:
+    return read_json(request, lambda v: v.asset_version("pipeline", f"{name}:{version}"))
 
 
 # -- jobs ------------------------------------------------------------------------------
@@ -235,7 +237,7 @@ def submit_job(request: Request, principal: Contributor, body: JobBody) -> Any:
             reason=body.reason,
         ),
     )
-    return job_summary(job)
+    return _written_job(request, job)
 
 
 @router.get("/jobs", response_model=list[JobListItem])
@@ -259,12 +261,12 @@ def rerun_job(
     """Submit the job again with the same snapshot: code, data, parameters and compute."""
     reason = body.reason if body else ""
     job = run_command(request, principal, lambda ledger: ledger.jobs.rerun(job_id, reason=reason))
-    return job_summary(job)
+    return _written_job(request, job)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(request: Request, _: Reader, job_id: str) -> Any:
-    return job_summary(_ledger(request).jobs.get(job_id))
+async def get_job(request: Request, _: Reader, job_id: str) -> Any:
+    return read_json(request, lambda v: v.job(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
@@ -273,4 +275,4 @@ def cancel_job(
 ) -> Any:
     reason = body.reason if body else ""
     job = run_command(request, principal, lambda ledger: ledger.jobs.cancel(job_id, reason=reason))
-    return job_summary(job)
+    return _written_job(request, job)
