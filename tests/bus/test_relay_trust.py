@@ -220,6 +220,28 @@ def test_serve_reports_a_refusal_in_health_and_goes_on_after_a_reset(
 # -- message ids ------------------------------------------------------------------------------
 
 
+def test_a_relay_started_on_an_empty_log_stamps_the_store_of_its_first_event(
+    nats_store: StoreFactory,
+) -> None:
+    """The store id comes from the log's first event: a relay that starts before there is
+    one learns it from the first batch it publishes."""
+    settings = nats_store.settings()
+    relay = Relay(settings)
+    with in_background(relay.run):
+        wait_for(lambda: relay.status.active, 30, "the relay to start")
+        head = append_events(settings, aggregates=2, per_aggregate=3)
+        wait_for(lambda: relay.status.position == head, 30, "the relay")
+    db = LedgerDatabase(settings)
+    try:
+        store = store_id(db)
+    finally:
+        db.close()
+    assert store
+    contents = stream_contents(settings)
+    assert [envelope["store"] for _, envelope in contents] == [store] * head
+    assert all(msg_id.startswith(f"{store}/") for msg_id, _ in contents)
+
+
 def test_two_stores_with_the_same_names_never_share_message_ids(
     nats_store: StoreFactory, tmp_path: Path
 ) -> None:
