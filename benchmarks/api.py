@@ -33,10 +33,8 @@ import argparse
 import http.client
 import importlib.util
 import multiprocessing
-import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,13 +59,12 @@ from _common import (
     add_json_option,
     analyze_schema,
     bench_console,
-    free_port,
+    ledger_server,
     package_version,
     percentile,
     scratch_schema,
     unique_name,
     verdict,
-    wait_until_up,
 )
 from _http_writes import WRITES, Load, client_models, run_clients
 from _mlflow import fill_registry, mlflow_database, mlflow_server
@@ -165,34 +162,6 @@ def fill(settings: Settings, models: range, progress: Progress) -> None:
     updater.close()
     if settings.store_location.kind == "postgres":
         analyze_schema(settings.store, settings.pg_schema)
-
-
-# -- the servers ----------------------------------------------------------------------------
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {"LEDGER_HOME": str(settings.home), "LEDGER_LOG_LEVEL": "WARNING"}
-    if settings.store_location.kind == "postgres":
-        env |= {"LEDGER_STORE": settings.store, "LEDGER_PG_SCHEMA": settings.pg_schema}
-    return env
-
-
-@contextmanager
-def ledger_server(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable)) or "ledger"
-    server = subprocess.Popen(
-        [ledger_bin, "serve", "--port", str(port)],
-        env={**os.environ, **settings_env(settings)},
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", server, "`ledger serve`")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # -- the load generator (a process of its own) ---------------------------------------------
