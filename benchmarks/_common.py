@@ -6,9 +6,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,6 +51,7 @@ class Result:
     fill: bool = False  # an untimed-per-op fill, shown for information
     start: int = 0  # the first version number of the range (0: not a version range)
     note: str = ""
+    clients: int = 1  # writing at once
 
     @property
     def rate(self) -> float | None:
@@ -193,6 +196,37 @@ def wait_until_up(health_url: str, server: subprocess.Popen[bytes], what: str) -
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not start")
         time.sleep(0.1)
+
+
+def ledger_env(settings: Any) -> dict[str, str]:
+    """The LEDGER_* variables that point a `ledger` process at ``settings``' store."""
+    env = {
+        "LEDGER_HOME": str(settings.home),
+        "LEDGER_LOG_LEVEL": "WARNING",
+        "LEDGER_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+    }
+    if settings.store_location.kind == "postgres":
+        env |= {"LEDGER_STORE": settings.store, "LEDGER_PG_SCHEMA": settings.pg_schema}
+    return env
+
+
+@contextmanager
+def ledger_server(settings: Any) -> Iterator[str]:
+    """`ledger serve` (uvicorn, one process) on ``settings``' store; yields its URL."""
+    port = free_port()
+    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable)) or "ledger"
+    server = subprocess.Popen(
+        [ledger_bin, "serve", "--port", str(port)],
+        env={**os.environ, **ledger_env(settings)},
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/health", server, "`ledger serve`")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 # -- the machine -------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def fill_registry(uri: str, models: Iterable[tuple[str, list[dict[str, str]]]]) 
 
 @contextmanager
 def mlflow_server(uri: str) -> Iterator[str]:
-    """``mlflow server`` on ``uri`` with one worker process, like ``ledger serve``."""
+    """``mlflow server`` on ``uri`` with one worker process, like ``ledger serve``; new
+    experiments keep their files behind its artifact proxy, in a temporary directory."""
     port = free_port()
     mlflow_bin = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-artifacts-") as artifacts:
@@ -104,7 +105,7 @@ def mlflow_server(uri: str) -> Iterator[str]:
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         server = subprocess.Popen(
             [mlflow_bin, "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1", "--default-artifact-root", artifacts],
+             "--port", str(port), "--workers", "1", "--artifacts-destination", artifacts],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,

@@ -9,6 +9,11 @@ in another process, over keep-alive connections:
 - latency: one client, requests back to back (p50, p99, max);
 - throughput: several clients at once (requests/s).
 
+After the reads at the largest size, the same two servers take writes: registering a
+version with a small file and a tag PUT, with 1 and 8 clients (each its own model),
+beside ``GET /health`` on the same server (benchmarks/_http_writes.py says how each
+system is sent them).
+
 MLflow's rows are bulk-inserted into the schema its own migrations create (registering
 100,000 versions one by one through it would take most of an hour).
 
@@ -28,10 +33,8 @@ import argparse
 import http.client
 import importlib.util
 import multiprocessing
-import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,14 +59,14 @@ from _common import (
     add_json_option,
     analyze_schema,
     bench_console,
-    free_port,
+    ledger_server,
     package_version,
     percentile,
     scratch_schema,
     unique_name,
     verdict,
-    wait_until_up,
 )
+from _http_writes import WRITES, Load, client_models, run_clients
 from _mlflow import fill_registry, mlflow_database, mlflow_server
 from ledger.domain import EventMeta, Model, ModelVersion, acting
 from ledger.domain.model import VersionSpec
@@ -78,6 +81,11 @@ REQUESTS = ("get-version", "tag-search")
 TARGETS_MS = {"get-version": 3.0, "tag-search": 15.0}  # the ledger's p99, from the issue
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 CHECKED_QUERIES = 8  # tag-searches whose answers (first page, every match) must agree
+# Targets of the writes, from the issue: the ledger's single-client registration p50, its
+# 8-client write rate against GET /health on the same server, and against `mlflow server`.
+REGISTRATION_P50_TARGET_MS = 3.0
+WRITE_OVER_HEALTH_TARGET = 0.6
+WRITE_OVER_MLFLOW_TARGET = 3.0
 console = bench_console()
 
 
@@ -154,34 +162,6 @@ def fill(settings: Settings, models: range, progress: Progress) -> None:
     updater.close()
     if settings.store_location.kind == "postgres":
         analyze_schema(settings.store, settings.pg_schema)
-
-
-# -- the servers ----------------------------------------------------------------------------
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {"LEDGER_HOME": str(settings.home), "LEDGER_LOG_LEVEL": "WARNING"}
-    if settings.store_location.kind == "postgres":
-        env |= {"LEDGER_STORE": settings.store, "LEDGER_PG_SCHEMA": settings.pg_schema}
-    return env
-
-
-@contextmanager
-def ledger_server(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable)) or "ledger"
-    server = subprocess.Popen(
-        [ledger_bin, "serve", "--port", str(port)],
-        env={**os.environ, **settings_env(settings)},
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", server, "`ledger serve`")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # -- the load generator (a process of its own) ---------------------------------------------
@@ -386,6 +366,84 @@ def measure_system(
             )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class WriteRow:
+    """One write measurement: ``operation`` by ``clients`` clients against one server."""
+
+    store: str
+    system: str
+    operation: str
+    clients: int
+    load: Load
+
+
+def measure_writes(
+    system: str, kind: str, url: str, token: str, args: argparse.Namespace
+) -> list[WriteRow]:
+    """GET /health, registrations, then tag PUTs on the versions just registered: with one
+    client, then with ``args.write_clients`` at once (each its own model)."""
+    spawn = multiprocessing.get_context("spawn")
+    rows = []
+    with spawn.Pool(1) as load_generator:
+        for clients in (1, args.write_clients):
+            models = client_models(f"bench-writes-{clients}", clients)
+            versions = 0  # tags go to the versions the registrations made
+            for operation in ("GET /health", *WRITES):
+                load: Load = load_generator.apply(
+                    run_clients,
+                    (url, token, system, operation, models, args.write_requests),
+                    {"versions": versions, "budget_s": args.seconds},
+                )
+                versions = load.fewest if operation == "registration" else versions
+                rows.append(WriteRow(STORE_NAMES[kind], system, operation, clients, load))
+    return rows
+
+
+def writes_table(rows: list[WriteRow]) -> Table:
+    table = Table("store", "system", "request", "clients", "requests", "p50 ms", "p99 ms",
+                  "req/s", title="Writes over HTTP: one server process, the load in another, "
+                  "each client its own model")  # fmt: skip
+    for row in rows:
+        load = row.load
+        table.add_row(
+            row.store, row.system, row.operation, str(row.clients), f"{len(load.latencies_ms):,}",
+            f"{percentile(load.latencies_ms, 50) or 0:.2f}",
+            f"{percentile(load.latencies_ms, 99) or 0:.2f}", f"{load.rate:,.0f}",
+        )  # fmt: skip
+    return table
+
+
+def write_targets_table(rows: list[WriteRow], clients: int) -> Table:
+    """The issue's write targets, per store, from this run's rows."""
+    found = {(r.store, r.system, r.operation, r.clients): r.load for r in rows}
+    table = Table("store", "figure", "value", "target", title="Writes against their targets")
+
+    def ratio_row(store: str, figure: str, ours: Load, theirs: Load | None, goal: float) -> None:
+        if theirs is not None:
+            ratio = ours.rate / theirs.rate
+            table.add_row(store, figure, f"{ratio:.2f}x", verdict(ratio >= goal, f">= {goal:g}x"))
+
+    for store in dict.fromkeys(r.store for r in rows):
+        single = found.get((store, "ledger", "registration", 1))
+        if single is not None:
+            p50 = percentile(single.latencies_ms, 50) or 0.0
+            goal = f"<= {REGISTRATION_P50_TARGET_MS:g} ms"
+            ok = p50 <= REGISTRATION_P50_TARGET_MS
+            table.add_row(store, "ledger registration p50, 1 client", f"{p50:.2f} ms",
+                          verdict(ok, goal))  # fmt: skip
+        health = found.get((store, "ledger", "GET /health", clients))
+        for operation in WRITES:
+            ours = found.get((store, "ledger", operation, clients))
+            if ours is None:
+                continue
+            ratio_row(store, f"ledger {operation} / ledger GET /health, {clients} clients",
+                      ours, health, WRITE_OVER_HEALTH_TARGET)  # fmt: skip
+            ratio_row(store, f"ledger / MLflow {operation}, {clients} clients",
+                      ours, found.get((store, "MLflow", operation, clients)),
+                      WRITE_OVER_MLFLOW_TARGET)  # fmt: skip
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", default="10000,100000", help="comma-separated sizes")
@@ -397,11 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=20.0, help="at most this long per measurement"
     )
+    parser.add_argument("--write-requests", type=int, default=2_000, help="per write measurement")
+    parser.add_argument("--write-clients", type=int, default=8, help="for the writes' second run")
     add_json_option(parser)
     args = parser.parse_args(argv)
     sizes = [2_000] if args.quick else sorted(int(v) for v in args.versions.split(","))
     if args.quick:
-        args.requests, args.seconds = 500, 5.0
+        args.requests, args.write_requests, args.seconds = 500, 200, 5.0
 
     report = Report("HTTP API: the ledger against an `mlflow server`", console=console)
     report.fact(
@@ -414,33 +474,62 @@ def main(argv: list[str] | None = None) -> int:
     table = Table("store", "versions", "request", "system", "requests", "p50 ms", "p99 ms",
                   "max ms", "req/s (1 client)", f"req/s ({args.clients} clients)", "p99 target",
                   title="Reads over HTTP: one server process, the load in another")  # fmt: skip
-    mismatches = []
+    mismatches: list[str] = []
+    writes: list[WriteRow] = []
     for kind in args.stores.split(","):
-        mismatches += measure_store(kind, sizes, args, table, report)
+        mismatches += measure_store(kind, sizes, args, table, report, writes)
     report.show(table)
+    report.fact(
+        f"Writes, at {sizes[-1]:,} versions: {args.write_requests:,} requests per measurement "
+        f"(or {args.seconds:g} s), 1 and {args.write_clients} clients; a registration uploads "
+        "one 1 KiB file (the ledger: one multipart request; MLflow: the file to its artifact "
+        "proxy, then model-versions/create), a tag PUT sets one tag on a version the same "
+        "client registered (MLflow: model-versions/set-tag)"
+    )
+    report.show(writes_table(writes))
+    report.show(write_targets_table(writes, args.write_clients))
     if mismatches:
         report.fact(f"FAILED: the systems' tag-search answers differ: {'; '.join(mismatches)}")
         console.print("[bold red]tag-search answers differ: the figures are not comparable[/]")
     pg_url = args.pg_url if "postgres" in args.stores else None
-    report.conclude(LIMITS, args, pg_url, sizes=sizes, tag_search_mismatches=mismatches)
+    write_figures = [
+        {"store": r.store, "system": r.system, "request": r.operation, "clients": r.clients,
+         "requests": len(r.load.latencies_ms), "rate_per_s": r.load.rate,
+         "p50_ms": percentile(r.load.latencies_ms, 50),
+         "p99_ms": percentile(r.load.latencies_ms, 99)}
+        for r in writes
+    ]  # fmt: skip
+    report.conclude(
+        LIMITS, args, pg_url, sizes=sizes, tag_search_mismatches=mismatches, writes=write_figures
+    )
     return 1 if mismatches else 0
 
 
 def measure_store(
-    kind: str, sizes: list[int], args: argparse.Namespace, table: Table, report: Report
+    kind: str,
+    sizes: list[int],
+    args: argparse.Namespace,
+    table: Table,
+    report: Report,
+    writes: list[WriteRow],
 ) -> list[str]:
-    """Both systems on one kind of store at each size; where their tag-search answers differ."""
+    """Both systems on one kind of store at each size, then their writes at the largest (into
+    ``writes``); where their tag-search answers differ."""
     mismatches = []
     queries = list(dict.fromkeys(tag_queries(CHECKED_QUERIES)))  # distinct
     with systems(kind, args.pg_url) as both:
         with Ledger(both.settings) as ledger:
             token = ledger.tokens.create("bench", "reader").secret
+            writer = ledger.tokens.create("bench-writer", "contributor").secret
         for versions in sizes:
+            last = versions == sizes[-1]
             with Progress(console=console, transient=True) as progress:
                 both.grow(versions, progress)
             with ledger_server(both.settings) as url:
                 measure_system("ledger", kind, url, token, versions, args, table)
                 ours = tag_search_answers("ledger", url, token, queries)
+                # After the answers are taken: the writes add models of their own.
+                writes += measure_writes("ledger", kind, url, writer, args) if last else []
             if both.mlflow_uri is None:
                 missing = "not run: MLflow is not installed (the bench extra)"
                 table.add_row(STORE_NAMES[kind], f"{versions:,}", "both", "MLflow", missing)
@@ -448,6 +537,7 @@ def measure_store(
             with mlflow_server(both.mlflow_uri) as url:
                 measure_system("MLflow", kind, url, token, versions, args, table)
                 theirs = tag_search_answers("MLflow", url, token, queries)
+                writes += measure_writes("MLflow", kind, url, token, args) if last else []
             where = f"{STORE_NAMES[kind]}, {versions:,} versions"
             found = differences(ours, theirs)
             mismatches += [f"{where}: {difference}" for difference in found]
@@ -475,6 +565,10 @@ LIMITS = [
     "the number of versions.",
     "The server, the load generator and the database share the machine's cores, so the "
     "several-clients column is bound by the CPU, not by the server's concurrency.",
+    "Each write is a commit of its own (durable, as the store is set: SQLite "
+    "synchronous=FULL by default; PostgreSQL at the server's synchronous_commit), and the "
+    "ledger answers a write once its views show it (read-your-writes); GET /health on the "
+    "same server is the floor of a request that reads the store.",
 ]
 
 

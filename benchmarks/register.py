@@ -19,8 +19,11 @@ What is measured, one after the other in one process on this machine:
 5. the stores' ceilings: one single-row ``INSERT`` + commit per operation, with
    sqlite3 and with psycopg.
 
-6. the same systems (but eventsourcing) with 8 clients at once, each a process of its
-   own registering versions of a model of its own (N / 8 each).
+6. the same systems (but eventsourcing) with 1, 8 and 32 clients at once, each a process
+   of its own registering versions of a model of its own (N / clients each), and the
+   ledger through ``ledger serve`` (one uvicorn process) with as many HTTP clients (threads
+   of one load-generating process, each registering a 1 KiB file in one multipart request).
+   The table's "Clients" column says how each row's clients ran.
 
 Every operation is a separate commit. The three SQLite rows run at one setting, the
 ledger's (WAL, ``PRAGMA synchronous=FULL`` by default: each commit is synced to disk and
@@ -38,12 +41,14 @@ Run (MLflow comes with the ``bench`` extra: ``.venv/bin/pip install -e ".[dev,be
     .venv/bin/python benchmarks/register.py --quick         # versions 1..N only
     .venv/bin/python benchmarks/register.py --versions 500 --json results.json
     .venv/bin/python benchmarks/register.py --sqlite-synchronous normal  # all SQLite relaxed
+    .venv/bin/python benchmarks/register.py --clients 8          # one concurrent level only
     .venv/bin/python benchmarks/register.py --pg-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import sqlite3
@@ -71,6 +76,7 @@ from _common import (
     Result,
     add_json_option,
     bench_console,
+    ledger_server,
     machine_facts,
     package_version,
     pg_connect,
@@ -83,6 +89,7 @@ from _common import (
     unique_name,
     untimed_ops,
 )
+from _http_writes import client_models, run_clients
 from _mlflow import quiet_migrations, sqlalchemy_url
 from ledger.ledger import Ledger
 from ledger.settings import Settings
@@ -104,7 +111,7 @@ class Plan:
     """What to run, from the command line."""
 
     versions: int
-    clients: int
+    clients: tuple[int, ...]  # the concurrent levels
     quick: bool
     pg_url: str
     model_dir: Path
@@ -190,13 +197,16 @@ def prepared(system: str, store: str, plan: Plan) -> Iterator[Place]:
 Op = Callable[[str], object]  # one durable write for the named model; registries return its number
 
 
-@contextmanager
-def ledger_client(place: Place, models: list[str]) -> Iterator[Op]:
+def ledger_settings(place: Place) -> Settings:
     store = {"store": place.pg_url, "pg_schema": place.schema} if place.pg_url else {"store": ""}
-    settings = Settings(
+    return Settings(
         home=place.home / ".ledger", sqlite_synchronous=place.sqlite_synchronous, **store
     )
-    ledger = Ledger(settings)
+
+
+@contextmanager
+def ledger_client(place: Place, models: list[str]) -> Iterator[Op]:
+    ledger = Ledger(ledger_settings(place))
     try:
         if not place.pg_url:
             check_synchronous(place, ledger.recorder.datastore)  # type: ignore[attr-defined]
@@ -348,7 +358,16 @@ SYSTEMS: list[tuple[str, str]] = [
     ("eventsourcing", "PostgreSQL"),
     ("raw psycopg", "PostgreSQL"),
 ]
-CONCURRENT_SYSTEMS = [s for s in SYSTEMS if s[0] != "eventsourcing"]
+SERVED = "ledger serve"  # the ledger through its HTTP API, measured with several clients only
+CONCURRENT_SYSTEMS = [
+    ("ledger", "SQLite"),
+    (SERVED, "SQLite"),
+    ("raw sqlite3", "SQLite"),
+    ("ledger", "PostgreSQL"),
+    (SERVED, "PostgreSQL"),
+    ("MLflow", "PostgreSQL"),
+    ("raw psycopg", "PostgreSQL"),
+]
 
 
 def one_client(system: str, store: str, plan: Plan) -> list[Result]:
@@ -372,50 +391,83 @@ def baseline_row(system: str, store: str, op: Op, plan: Plan) -> Result:
 # -- several clients at once ------------------------------------------------------------------
 
 
-def many_clients(system: str, store: str, plan: Plan) -> list[Result]:
-    """``plan.clients`` processes, each writing versions of a model of its own, at once.
+def many_clients(system: str, store: str, plan: Plan, clients: int) -> list[Result]:
+    """``clients`` processes (``ledger serve``: HTTP clients), each writing versions of a
+    model of its own, at once.
 
     The rate is all their operations over the time from the first start to the last end.
     """
-    per_client = max(1, plan.versions // plan.clients)
-    progress.log(f"{system} on {store}: {plan.clients} clients x {per_client:,} ops")
-    spawn = multiprocessing.get_context("spawn")
+    per_client = max(1, plan.versions // clients)
+    progress.log(f"{system} on {store}: {plural(clients, 'client')} x {per_client:,} ops")
+    label = f"{plural(clients, 'client')} x {per_client:,} versions"
+    if system not in REGISTRIES | {SERVED}:
+        label = f"{plural(clients, 'client')} x {per_client:,} INSERT+COMMIT"
+    target = TARGETS.get(store) if system in ("ledger", SERVED) else None
     with prepared(system, store, plan) as place:
-        with CLIENTS[system](place, [WARMUP_MODEL]) as op:
-            op(WARMUP_MODEL)  # the schema exists before the clients start
-        barrier, results = spawn.Barrier(plan.clients), spawn.Queue()
-        processes = [
-            spawn.Process(target=client_process, args=(place, i, per_client, barrier, results))
-            for i in range(plan.clients)
-        ]
+        if system == SERVED:
+            seconds, latencies = served_clients(place, clients, per_client)
+        else:
+            seconds, latencies = client_processes(place, clients, per_client)
+    count = len(latencies)
+    return [Result(system, store, label, count, seconds, latencies, target, clients=clients)]
+
+
+def client_processes(place: Place, clients: int, per_client: int) -> tuple[float, list[float]]:
+    """Seconds from the first client's start to the last one's end, and every op's ms."""
+    spawn = multiprocessing.get_context("spawn")
+    with CLIENTS[place.system](place, [WARMUP_MODEL]) as op:
+        op(WARMUP_MODEL)  # the schema exists before the clients start
+    barrier, results = spawn.Barrier(clients), spawn.Queue()
+    warmup = min(WARMUP_OPS // 4, max(5, WARMUP_OPS * 2 // clients))
+    processes = [
+        spawn.Process(target=client_process, args=(place, i, per_client, warmup, barrier, results))
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = [results.get(timeout=600) for _ in processes]
+    finally:
         for process in processes:
-            process.start()
-        try:
-            outcomes = [results.get(timeout=600) for _ in processes]
-        finally:
-            for process in processes:
-                process.join(timeout=30)
-                if process.is_alive():
-                    process.kill()
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
     errors = [outcome for outcome in outcomes if isinstance(outcome, str)]
     if errors:
         raise RuntimeError(errors[0])
     starts, ends, latencies = zip(*outcomes, strict=True)
-    label = f"{plan.clients} clients x {per_client:,} versions"
-    if system not in REGISTRIES:
-        label = f"{plan.clients} clients x {per_client:,} INSERT+COMMIT"
-    all_latencies = [ms for client in latencies for ms in client]
-    target = TARGETS.get(store) if system == "ledger" else None
-    total = per_client * plan.clients
-    return [Result(system, store, label, total, max(ends) - min(starts), all_latencies, target)]
+    return max(ends) - min(starts), [ms for client in latencies for ms in client]
 
 
-def client_process(place: Place, index: int, count: int, barrier: Any, results: Any) -> None:
+def served_clients(place: Place, clients: int, per_client: int) -> tuple[float, list[float]]:
+    """``ledger serve`` on the place's store, and ``clients`` HTTP clients registering
+    through it from one load-generating process (keep-alive connections, one thread each)."""
+    settings = ledger_settings(place)
+    with Ledger(settings) as ledger:
+        token = ledger.tokens.create("bench", "contributor").secret
+    spawn = multiprocessing.get_context("spawn")
+    with ledger_server(settings) as url, spawn.Pool(1) as load_generator:
+        warmup = client_models(WARMUP_MODEL, clients)
+        load_generator.apply(
+            run_clients, (url, token, "ledger", "registration", warmup, 5 * clients)
+        )
+        models = client_models(MODEL, clients)
+        load = load_generator.apply(
+            run_clients,
+            (url, token, "ledger", "registration", models, per_client * clients),
+            {"budget_s": 600.0},
+        )
+    return len(load.latencies_ms) / load.rate, load.latencies_ms
+
+
+def client_process(
+    place: Place, index: int, count: int, warmup_ops: int, barrier: Any, results: Any
+) -> None:
     """One client: warm up, wait for the others, then time ``count`` operations."""
     try:
         model, warmup = f"{MODEL}-{index}", f"{WARMUP_MODEL}-{index}"
         with CLIENTS[place.system](place, [warmup, model]) as op:
-            untimed_ops(lambda i: op(warmup), 0, WARMUP_OPS // 4)
+            untimed_ops(lambda i: op(warmup), 0, warmup_ops)
             barrier.wait(timeout=300)
             start = time.monotonic()
             _, latencies = timed_ops(lambda i: op(model), 1, count)
@@ -431,8 +483,10 @@ def run_all(plan: Plan, pg_error: str) -> tuple[list[Result], list[Result]]:
     concurrent: list[Result] = []
     for system, store in SYSTEMS:
         single.extend(guarded(one_client, system, store, plan, pg_error))
-    for system, store in CONCURRENT_SYSTEMS:
-        concurrent.extend(guarded(many_clients, system, store, plan, pg_error))
+    for clients in plan.clients:
+        for system, store in CONCURRENT_SYSTEMS:
+            bench = functools.partial(many_clients, clients=clients)
+            concurrent.extend(guarded(bench, system, store, plan, pg_error, clients))
     return single, concurrent
 
 
@@ -442,24 +496,22 @@ def guarded(
     store: str,
     plan: Plan,
     pg_error: str,
+    clients: int = 1,
 ) -> list[Result]:
+    def failed(note: str) -> list[Result]:
+        return [Result(system, store, "", note=note, clients=clients)]
+
     if store == "PostgreSQL" and pg_error:
-        return [Result(system, store, "", note="not run: PostgreSQL unreachable")]
+        return failed("not run: PostgreSQL unreachable")
     try:
         return bench(system, store, plan)
     except ImportError as exc:
-        return [
-            Result(
-                system,
-                store,
-                "",
-                note=f"not run: {exc}; install the bench extra: "
-                '.venv/bin/pip install -e ".[dev,bench]"',
-            )
-        ]
+        return failed(
+            f'not run: {exc}; install the bench extra: .venv/bin/pip install -e ".[dev,bench]"'
+        )
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        return [Result(system, store, "", note=f"failed: {type(exc).__name__}: {exc}")]
+        return failed(f"failed: {type(exc).__name__}: {exc}")
 
 
 # -- reporting ------------------------------------------------------------------------------
@@ -477,8 +529,33 @@ def vs_target(row: Result) -> str:
     return f"[{colour}]{ratio:.2f}x of {row.target:,.0f}/s[/{colour}]"
 
 
-def results_table(title: str, results: list[Result], settings: dict[str, str]) -> Table:
-    """The rows, each with the durability setting it was measured at (``settings[store]``)."""
+def plural(count: int, noun: str, many: str = "") -> str:
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def how_clients_ran(row: Result, concurrent: bool) -> str:
+    """How a row's clients ran (HOW_CLIENTS_RAN says more): in this process, in processes of
+    their own, or over HTTP."""
+    if not concurrent:
+        return "this process"
+    if row.system == SERVED:
+        return f"{row.clients} over HTTP"
+    return plural(row.clients, "process", "processes")
+
+
+HOW_CLIENTS_RAN = (
+    "Clients: N processes each hold their own Ledger, SqlAlchemyStore (MLflow) or connection "
+    "(raw); N over HTTP are N threads of one load-generating process, each on a keep-alive "
+    "connection to one `ledger serve` process (uvicorn), registering a 1 KiB file in one "
+    "multipart request; every client registers versions of a model of its own."
+)
+
+
+def results_table(
+    title: str, results: list[Result], settings: dict[str, str], *, concurrent: bool = False
+) -> Table:
+    """The rows, each with how its clients ran and the durability setting it was measured at
+    (``settings[store]``)."""
     table = Table(
         title=title,
         caption="Baselines count events saved (eventsourcing) and rows inserted (sqlite3, "
@@ -486,6 +563,7 @@ def results_table(title: str, results: list[Result], settings: dict[str, str]) -
     )
     table.add_column("System")
     table.add_column("Store")
+    table.add_column("Clients")
     table.add_column("Range")
     table.add_column("versions/s", justify="right")
     table.add_column("p50 ms/op", justify="right")
@@ -494,13 +572,15 @@ def results_table(title: str, results: list[Result], settings: dict[str, str]) -
     table.add_column("Durability")
     for row in results:
         setting = settings.get(row.store, "—")
+        clients = how_clients_ran(row, concurrent)
         if row.note:
             note = f"[yellow]{escape(row.note)}[/yellow]"
-            table.add_row(row.system, row.store, note, *["—"] * 4, setting)
+            table.add_row(row.system, row.store, clients, note, *["—"] * 4, setting)
             continue
         table.add_row(
             row.system,
             row.store,
+            clients,
             row.label,
             fmt(row.rate, ",.0f"),
             "—" if row.fill else fmt(row.p50_ms, ".2f"),
@@ -577,12 +657,15 @@ def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[s
         f"ledger on PostgreSQL ({rate(single, 'ledger', 'PostgreSQL')}): one round trip for "
         "the insert (a stored function) and one WAL flush per commit; the events table is "
         "locked for the insert so that the log's positions never show gaps to readers.",
-        f"{plan.clients} clients: the machine has {os.cpu_count()} cores shared by the clients "
+        "Several clients: the machine has "
+        f"{os.cpu_count()} cores shared by the clients, `ledger serve` "
         "and the database server. On SQLite the ledger's writers queue on a file lock for "
         "SQLite's one write lock (the raw sqlite3 clients sleep in SQLite's busy wait instead), "
         "and their tail is the clients waiting for a core; on PostgreSQL commits of different "
         "clients share WAL flushes (group commit) while the ledger's writers queue for the "
-        "events table lock.",
+        "events table lock. Through `ledger serve` each registration is also an HTTP request "
+        "(the multipart upload parsed and stored) that the server answers once its views show "
+        "the new version.",
         "MLflow's registry store runs several ORM queries per new version (the model, its "
         "latest version number, the insert, the model's update)"
         + (
@@ -604,14 +687,22 @@ def print_report(
     report.show(
         results_table("Registering a version, one client (one commit per op)", single, settings)
     )
+    levels = ", ".join(str(clients) for clients in plan.clients)
     report.show(
         results_table(
-            f"Registering a version, {plan.clients} clients at once (one process each, "
-            "each its own model)",
+            f"Registering a version, {levels} clients at once (each its own model)",
             concurrent,
             settings,
+            concurrent=True,
         )
     )
+    report.fact(HOW_CLIENTS_RAN)
+    served = served_over_raw(concurrent)
+    if served:
+        report.fact(
+            "Through one `ledger serve` against raw INSERT+COMMIT with as many clients "
+            "(target: with 8+ clients, at least the raw 8-client rate): " + " · ".join(served)
+        )
     report.fact(
         "Targets (issue): ledger ≥ 1,200 versions/s on PostgreSQL, ≥ 4,000 versions/s on "
         "SQLite, and the same rate at version 10,000 as at version 1."
@@ -624,6 +715,18 @@ def print_report(
         report.fact(f"(--quick: the {HIGH_START:,} range was skipped, so no 10k/1 ratios)")
     for text in limits(single, concurrent, plan):
         report.limit(text)
+
+
+def served_over_raw(concurrent: list[Result]) -> list[str]:
+    """Per store and level: ``ledger serve``'s rate over raw INSERT+COMMIT's, same clients."""
+    raw = {"SQLite": "raw sqlite3", "PostgreSQL": "raw psycopg"}
+    rates = {(r.system, r.store, r.clients): r.rate for r in concurrent if r.rate}
+    found = []
+    for (system, store, clients), rate in rates.items():
+        theirs = rates.get((raw[store], store, clients))
+        if system == SERVED and theirs:
+            found.append(f"{store}, {plural(clients, 'client')} {rate / theirs:.2f}x")
+    return found
 
 
 def machine_line(machine: dict[str, Any], postgres: dict[str, str], packages: list[str]) -> str:
@@ -653,7 +756,12 @@ def redacted(url: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=1_000, metavar="N", help="ops per range")
-    parser.add_argument("--clients", type=int, default=8, help="for the concurrent run")
+    parser.add_argument(
+        "--clients",
+        default="1,8,32",
+        type=lambda text: tuple(int(level) for level in text.split(",")),
+        help="comma-separated numbers of clients for the concurrent runs",
+    )
     parser.add_argument("--quick", action="store_true", help="skip the version-10,000 ranges")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, metavar="URL", help="PostgreSQL")
     parser.add_argument(
@@ -664,7 +772,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_json_option(parser)
     args = parser.parse_args(argv)
-    if args.versions < 1 or args.clients < 1:
+    if args.versions < 1 or min(args.clients) < 1:
         parser.error("--versions and --clients must be at least 1")
     return args
 
@@ -716,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
         packages=packages,
         options={
             "versions": args.versions,
-            "clients": args.clients,
+            "clients": list(args.clients),
             "quick": args.quick,
             "sqlite_synchronous": args.sqlite_synchronous,
         },

@@ -52,8 +52,7 @@ from sklearn.linear_model import LogisticRegression
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
 sys.path.append(sys.path.pop(0))
 
-from _common import Report, add_json_option, bench_console, percentile
-from api import ledger_server, settings_env
+from _common import Report, add_json_option, bench_console, ledger_env, ledger_server, percentile
 from executors.onnx_conversion import convert_model_version
 from ledger.ledger import Ledger
 from ledger.settings import Settings
@@ -222,7 +221,7 @@ def batch_jobs(
     # sys.path, where benchmarks/executors.py would shadow the executors package.
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "ledger"), "worker"],
-        env={**os.environ, **settings_env(settings)},
+        env={**os.environ, **ledger_env(settings)},
         stderr=subprocess.DEVNULL,
     )
     whole, scoring = [], []

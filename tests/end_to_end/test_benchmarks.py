@@ -1,8 +1,9 @@
 """The benchmark suite's plumbing: every script starts, and run_all writes its report.
 
 The benchmarks themselves take minutes and print figures, not verdicts; here each
-script only has to parse its options (so an import that broke shows up in CI), and
-the Markdown that run_all writes is checked on real Rich tables.
+script only has to parse its options (so an import that broke shows up in CI), the
+Markdown that run_all writes is checked on real Rich tables, and the write modes of
+api.py and register.py run at tiny sizes against real servers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from rich.table import Table
 
+from ledger.ledger import Ledger
+from tests.conftest import StoreFactory
 from tests.paths import REPO
 
 BENCHMARKS = REPO / "benchmarks"
@@ -45,7 +49,7 @@ def test_every_benchmark_parses_its_options() -> None:
         )
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(EXPECTED, pool.map(help_text, sorted(EXPECTED)), strict=True))
+        results = dict(zip(sorted(EXPECTED), pool.map(help_text, sorted(EXPECTED)), strict=True))
     for name, result in results.items():
         assert result.returncode == 0, f"{name}: {result.stderr}"
         assert "--quick" in result.stdout and "--json" in result.stdout, name
@@ -193,3 +197,82 @@ def test_a_section_measured_by_an_older_script_says_so() -> None:
 
     assert "has changed since" not in fresh
     assert "**The script has changed since this run** (`git diff abc123-dirty" in older
+
+
+# -- the write modes at tiny sizes: real servers and clients, a few operations each ---------
+
+
+def test_http_writes_register_and_tag_through_ledger_serve(store: StoreFactory) -> None:
+    writes, common = import_benchmark("_http_writes"), import_benchmark("_common")
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        token = ledger.tokens.create("bench-writer", "contributor").secret
+    models = writes.client_models("bench-writes", 2)
+    with common.ledger_server(settings) as url:
+        registered = writes.run_clients(url, token, "ledger", "registration", models, 4)
+        tagged = writes.run_clients(
+            url, token, "ledger", "tag PUT", models, 6, versions=registered.fewest
+        )
+        health = writes.run_clients(url, token, "ledger", "GET /health", models, 2)
+        version = httpx.get(
+            f"{url}/models/bench-writes-1/versions/2",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+
+    assert (len(registered.latencies_ms), registered.fewest) == (4, 2)
+    assert len(tagged.latencies_ms) == 6 and len(health.latencies_ms) == 2
+    assert min(registered.rate, tagged.rate, health.rate) > 0
+    assert version["tags"]["checked"] == "run-2"
+    assert [f["size"] for f in version["files"]] == [len(writes.SMALL_FILE)]
+
+
+def test_api_benchmark_sets_writes_beside_health_and_mlflow() -> None:
+    api, writes = import_benchmark("api"), import_benchmark("_http_writes")
+
+    def row(system: str, operation: str, clients: int, rate: float, p50: float) -> Any:
+        load = writes.Load([p50] * 10, rate, 10)
+        return api.WriteRow("PostgreSQL", system, operation, clients, load)
+
+    rows = [
+        row("ledger", "registration", 1, 400.0, 2.5),
+        row("ledger", "GET /health", 8, 1_000.0, 1.0),
+        row("ledger", "registration", 8, 700.0, 9.0),
+        row("ledger", "tag PUT", 8, 500.0, 9.0),
+        row("MLflow", "registration", 8, 200.0, 30.0),
+        row("MLflow", "tag PUT", 8, 250.0, 30.0),
+    ]
+
+    found = table_data(api.write_targets_table(rows, 8))["rows"]
+
+    assert [r[1:] for r in found] == [
+        ["ledger registration p50, 1 client", "2.50 ms", "ok (<= 3 ms)"],
+        ["ledger registration / ledger GET /health, 8 clients", "0.70x", "ok (>= 0.6x)"],
+        ["ledger / MLflow registration, 8 clients", "3.50x", "ok (>= 3x)"],
+        ["ledger tag PUT / ledger GET /health, 8 clients", "0.50x", "MISSED (>= 0.6x)"],
+        ["ledger / MLflow tag PUT, 8 clients", "2.00x", "MISSED (>= 3x)"],
+    ]
+
+
+def test_register_benchmark_runs_clients_in_process_over_http_and_raw(tmp_path: Path) -> None:
+    register = import_benchmark("register")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "weights.bin").write_bytes(b"w" * 1024)
+    plan = register.Plan(4, (2,), True, "", model_dir)
+
+    rows = [
+        register.many_clients(system, "SQLite", plan, clients=2)[0]
+        for system in ("ledger", register.SERVED, "raw sqlite3")
+    ]
+
+    assert [(r.count, r.clients, len(r.latencies_ms)) for r in rows] == [(4, 2, 4)] * 3
+    assert all(r.rate and r.rate > 0 for r in rows)
+    table = table_data(register.results_table("t", rows, {"SQLite": "WAL"}, concurrent=True))
+    assert [r[:4] for r in table["rows"]] == [
+        ["ledger", "SQLite", "2 processes", "2 clients x 2 versions"],
+        ["ledger serve", "SQLite", "2 over HTTP", "2 clients x 2 versions"],
+        ["raw sqlite3", "SQLite", "2 processes", "2 clients x 2 INSERT+COMMIT"],
+    ]
+    assert register.served_over_raw(rows) == [
+        f"SQLite, 2 clients {rows[1].rate / rows[2].rate:.2f}x"
+    ]
