@@ -86,6 +86,7 @@ class GroupCommitter:
                     self._turn.wait()
                     continue
                 self._committing = True
+                batch: list[PendingSave] = []
                 try:
                     batch = self._take_batch(behind_a_commit)
                     self._lock.release()
@@ -95,6 +96,7 @@ class GroupCommitter:
                         self._lock.acquire()
                 finally:
                     self._committing = False
+                    self._answer_the_rest(batch)
                     self._turn.notify_all()
         return pending.result()
 
@@ -127,6 +129,14 @@ class GroupCommitter:
             outcomes = [error for _ in batch]
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.outcome, pending.done = outcome, True
+
+    @staticmethod
+    def _answer_the_rest(batch: list[PendingSave]) -> None:
+        """No caller waits forever: a save the commit left unanswered (a bug) fails."""
+        for pending in batch:
+            if not pending.done:
+                pending.outcome = RuntimeError("the group commit ended without an answer")
+                pending.done = True
 
     def _write_alone(self, pending: PendingSave) -> Outcome:
         try:
