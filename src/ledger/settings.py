@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         description="How long a command keeps sending its events while the store is "
         "unreachable (and so learns whether a commit whose answer was lost landed)",
     )
+    group_commit_max_batch: int = Field(
+        64, ge=1, description="Most commands of one process committed in one transaction "
+        "(group commit: commands that arrive while a commit is in flight share the next)",
+    )  # fmt: skip
+    group_commit_wait_s: float = Field(
+        0.0, ge=0, le=1, description="How long a batch formed behind a commit in flight "
+        "waits for more commands (0: it takes those queued); a lone command never waits",
+    )  # fmt: skip
     nats_url: str = Field(
         "", description="NATS server(s), comma-separated; empty: the in-process bus"
     )

@@ -10,6 +10,7 @@ from eventsourcing.utils import Environment
 
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
+from ledger.storage.group_commit import MAX_BATCH_KEY, MAX_WAIT_KEY
 from ledger.storage.side_tables import create_side_tables
 
 APPLICATION_NAME = "Ledger"
@@ -22,6 +23,8 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         "AGGREGATE_CACHE_MAXSIZE": str(settings.cache_size),
         "AGGREGATE_CACHE_FASTFORWARD": "y",
         "IS_SNAPSHOTTING_ENABLED": "y",
+        MAX_BATCH_KEY: str(settings.group_commit_max_batch),  # read by our factories
+        MAX_WAIT_KEY: str(settings.group_commit_wait_s),
     }
     if location.kind == "postgres":
         env.update(

@@ -1,9 +1,11 @@
 """The production store: eventsourcing's PostgreSQL recorder plus the hash chain.
 
-Appending runs as one server-side function call, so a save is a single round
-trip. The function still takes the EXCLUSIVE table lock that keeps the
-notification log gap-free (eventsourcing's own db-function mode skips it), seals
-each event in the chain and NOTIFYs followers, all in the one transaction.
+Appending runs as one server-side function call, so a commit is a single round
+trip, for one save or for the batch of saves that queued meanwhile (group commit,
+see ``ledger.storage.group_commit``). The function still takes the EXCLUSIVE table
+lock that keeps the notification log gap-free (eventsourcing's own db-function mode
+skips it), seals each event in the chain, records each save's command id and
+NOTIFYs followers, all in the one transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     StoredEvent,
@@ -30,45 +33,75 @@ from psycopg.sql import SQL, Identifier
 from ledger.chain import CHAIN_TABLE
 from ledger.storage.commands import (
     COMMANDS_TABLE,
-    CommandStamp,
     CommittedCommand,
     create_commands_table_statement,
 )
+from ledger.storage.group_commit import (
+    GroupCommitter,
+    Outcome,
+    PendingSave,
+    configure_group_commit,
+)
 
+# The saves of one batch (see ledger.storage.group_commit): event columns of all of them,
+# then per save its event count, command id and attempt. Each save runs in a savepoint
+# of its own (a plpgsql block with an exception handler): one that conflicts rolls back
+# alone and comes back as one row with no position and the error.
 _APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION {schema}.{function}(
-    ids uuid[], versions bigint[], topics text[], states bytea[], p_command text, p_attempt text
-) RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$
+    ids uuid[], versions bigint[], topics text[], states bytea[],
+    counts int[], p_commands text[], p_attempts text[]
+) RETURNS TABLE (saved int, saved_at bigint, refused text) LANGUAGE plpgsql AS $BODY$
 DECLARE
     previous bytea;
+    chained bytea;
     positions bigint[];
     digests bytea[];
     hashes bytea[];
+    lo int := 1;
+    hi int;
 BEGIN
+    -- Taken before any savepoint: a save that rolls back must not release it.
     LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;
     NOTIFY {channel};
-    WITH inserted AS (
-        INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
-        SELECT * FROM unnest(ids, versions, topics, states)
-        RETURNING notification_id, originator_id, originator_version, topic, state
-    )
-    SELECT array_agg(notification_id ORDER BY notification_id),
-           array_agg(sha256(convert_to(originator_id::text || ':' || originator_version::text
-                                       || ':' || topic, 'UTF8') || state)
-                     ORDER BY notification_id)
-    INTO positions, digests FROM inserted;
     SELECT hash INTO previous FROM {schema}.{chain} ORDER BY position DESC LIMIT 1;
     previous := coalesce(previous, decode(repeat('00', 32), 'hex'));
-    FOR i IN 1 .. array_length(positions, 1) LOOP
-        previous := sha256(previous || int8send(positions[i]) || digests[i]);
-        hashes[i] := previous;
+    FOR s IN 1 .. array_length(counts, 1) LOOP
+        hi := lo + counts[s] - 1;
+        BEGIN
+            WITH inserted AS (
+                INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
+                SELECT * FROM unnest(ids[lo:hi], versions[lo:hi],
+                                     topics[lo:hi], states[lo:hi])
+                RETURNING notification_id, originator_id, originator_version, topic, state
+            )
+            SELECT array_agg(notification_id ORDER BY notification_id),
+                   array_agg(sha256(convert_to(originator_id::text || ':'
+                                               || originator_version::text || ':' || topic,
+                                               'UTF8') || state)
+                             ORDER BY notification_id)
+            INTO positions, digests FROM inserted;
+            chained := previous;
+            hashes := '{{}}';
+            FOR i IN 1 .. array_length(positions, 1) LOOP
+                chained := sha256(chained || int8send(positions[i]) || digests[i]);
+                hashes[i] := chained;
+            END LOOP;
+            INSERT INTO {schema}.{chain} (position, hash) SELECT * FROM unnest(positions, hashes);
+            IF p_commands[s] IS NOT NULL THEN
+                INSERT INTO {schema}.{commands} (command_id, attempt, first_position, event_count)
+                VALUES (p_commands[s], p_attempts[s], positions[1], array_length(positions, 1));
+            END IF;
+            previous := chained;
+        EXCEPTION WHEN unique_violation THEN
+            positions := NULL;
+            RETURN QUERY SELECT s, NULL::bigint, SQLERRM;
+        END;
+        IF positions IS NOT NULL THEN
+            RETURN QUERY SELECT s, unnest(positions), NULL::text;
+        END IF;
+        lo := hi + 1;
     END LOOP;
-    INSERT INTO {schema}.{chain} (position, hash) SELECT * FROM unnest(positions, hashes);
-    IF p_command IS NOT NULL THEN
-        INSERT INTO {schema}.{commands} (command_id, attempt, first_position, event_count)
-        VALUES (p_command, p_attempt, positions[1], array_length(positions, 1));
-    END IF;
-    RETURN QUERY SELECT unnest(positions);
 END;
 $BODY$
 """
@@ -81,7 +114,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         self.chain_table = Identifier(CHAIN_TABLE)
-        function = Identifier(f"{events_table_name}_append")
+        function = Identifier(f"{events_table_name}_append_batch")
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{chain} "
@@ -103,10 +136,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         )
         # Binary parameters: event states travel as bytes, not hex text.
         self.append_statement = SQL(
-            "SELECT * FROM {schema}.{function}"
-            "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::text, %b::text)"
+            "SELECT * FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], "
+            "%b::bytea[], %b::int[], %b::text[], %b::text[])"
         ).format(schema=schema, function=function)
-        self.append_column = f"{events_table_name}_append"
+        self.writer = GroupCommitter(self._write_batch)
         self.select_chain_statement = SQL(
             "SELECT position, hash FROM {schema}.{chain} WHERE position > %s "
             "ORDER BY position LIMIT %s"
@@ -116,25 +149,43 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "WHERE command_id = %s"
         ).format(schema=schema, commands=Identifier(COMMANDS_TABLE))
 
-    # Like eventsourcing's recorders: a dropped connection is retried on a fresh one.
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """Commit ``stored_events`` (with the ``command`` stamp's id, when given), in a
+        transaction shared with the saves of other threads that arrive meanwhile."""
         if not stored_events:
             return []
-        command: CommandStamp | None = kwargs.get("command")
+        return self.writer.save(stored_events, kwargs.get("command"))
+
+    # Like eventsourcing's recorders: a dropped connection is retried on a fresh one.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _write_batch(self, batch: Sequence[PendingSave]) -> list[Outcome]:
+        """One call of the append function: one transaction, one table lock, one flush."""
+        events = [event for pending in batch for event in pending.events]
+        commands = [pending.command for pending in batch]
         columns = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-            command.command_id if command else None,
-            command.attempt if command else None,
+            [e.originator_id for e in events],
+            [e.originator_version for e in events],
+            [e.topic for e in events],
+            [e.state for e in events],
+            [len(pending.events) for pending in batch],
+            [command.command_id if command else None for command in commands],
+            [command.attempt if command else None for command in commands],
         )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.append_statement, columns, prepare=True)
-            return [row[self.append_column] for row in curs.fetchall()]
+            rows = curs.fetchall()
+        positions: list[list[int]] = [[] for _ in batch]
+        refused: dict[int, str] = {}
+        for row in rows:
+            if row["refused"] is not None:
+                refused[row["saved"] - 1] = row["refused"]
+            else:
+                positions[row["saved"] - 1].append(row["saved_at"])
+        return [
+            IntegrityError(refused[i]) if i in refused else positions[i] for i in range(len(batch))
+        ]
 
     def select_chain(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -169,7 +220,10 @@ class ChainedPostgresFactory(PostgresFactory):
 
     def application_recorder(self) -> ApplicationRecorder:
         with self._schema_lock():
-            return super().application_recorder()
+            recorder = super().application_recorder()
+        assert isinstance(recorder, ChainedPostgresApplicationRecorder)
+        configure_group_commit(recorder.writer, self.env)
+        return recorder
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         with self._schema_lock():

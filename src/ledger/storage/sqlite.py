@@ -1,14 +1,19 @@
-"""The embedded store: eventsourcing's SQLite recorder plus the hash chain."""
+"""The embedded store: eventsourcing's SQLite recorder plus the hash chain.
+
+Saves are group-committed (``ledger.storage.group_commit``): the saves of a process's
+threads that queue while a commit is in flight share the next write transaction.
+"""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -24,6 +29,12 @@ from ledger.storage.commands import (
     CommandStamp,
     CommittedCommand,
     create_commands_table_statement,
+)
+from ledger.storage.group_commit import (
+    GroupCommitter,
+    Outcome,
+    PendingSave,
+    configure_group_commit,
 )
 
 try:
@@ -77,14 +88,34 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         pool = datastore.pool
         # An in-memory database lives in one process: there is nobody to queue with.
         self._writers = None if pool.is_sqlite_memory_mode else WriterQueue(pool.db_name)
+        self.writer = GroupCommitter(self._write_batch)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if self._writers is None:
-            return super().insert_events(stored_events, **kwargs)
-        with self._writers.turn():
-            return super().insert_events(stored_events, **kwargs)
+        """Commit ``stored_events`` (with the ``command`` stamp's id, when given), in a
+        transaction shared with the saves of other threads that arrive meanwhile."""
+        if not stored_events:
+            return []
+        return self.writer.save(stored_events, kwargs.get("command"))
+
+    def _write_batch(self, batch: Sequence[PendingSave]) -> list[Outcome]:
+        """One write transaction for the batch, each save in a savepoint of its own."""
+        queue = self._writers.turn() if self._writers else nullcontext()
+        with queue, self.datastore.transaction(commit=True) as c:
+            return [self._write_save(c, pending) for pending in batch]
+
+    def _write_save(self, c: SQLiteCursor, pending: PendingSave) -> Outcome:
+        c.execute("SAVEPOINT save")
+        try:
+            positions = self._insert_events(c, pending.events, command=pending.command)
+        except sqlite3.IntegrityError as error:
+            c.execute("ROLLBACK TO save")
+            c.execute("RELEASE save")
+            return IntegrityError(error)
+        c.execute("RELEASE save")
+        assert positions is not None
+        return positions
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -179,3 +210,9 @@ class ChainedSQLiteFactory(SQLiteFactory):
                 lock_timeout=datastore.pool.lock_timeout,
                 synchronous=synchronous,
             )
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        assert isinstance(recorder, ChainedSQLiteApplicationRecorder)
+        configure_group_commit(recorder.writer, self.env)
+        return recorder
