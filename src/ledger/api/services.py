@@ -99,12 +99,16 @@ class ApiServices:
         them over ``VIEWS_WAIT_S``, the answer says they lag (``X-Ledger-Views-Lag``): a
         committed write is never reported as failed."""
         try:
-            included = self.follower.include(writes, VIEWS_WAIT_S)
+            included = self.follower.include(writes, self._log_head, VIEWS_WAIT_S)
         except Exception as error:  # committed all the same: the follower catches up later
             log.warning("the views lag behind a write", error=str(error).split("\n")[0])
             included = False
         if not included:
             note_views_lag()
+
+    def _log_head(self) -> int:
+        with self.pool.views() as views:
+            return views.db.head_position()
 
     def token_holder(self, token_hash: str) -> tuple[str, str] | None:
         """(name, role) of the live token with this hash, or None (see TokenCache)."""

@@ -23,9 +23,9 @@ class ViewFollower:
     views are being brought up to date.
 
     This server's own writes are counted (:meth:`note_write`), and so is how many of
-    them the views include (``covered``): a request that must see the writes answered
-    before it waits for the catch-up under way, or runs one (:meth:`include`), instead
-    of every write queueing for a catch-up of its own.
+    them the views are known to include (``covered``): a request that must see the
+    writes answered before it waits for the catch-up under way, or runs one
+    (:meth:`include`), instead of every write queueing for a catch-up of its own.
     """
 
     def __init__(
@@ -58,19 +58,24 @@ class ViewFollower:
             self.writes += 1
             return self.writes
 
-    def include(self, writes: int, timeout: float) -> bool:
+    def include(self, writes: int, head: Callable[[], int], timeout: float) -> bool:
         """Bring the views to include this server's first ``writes`` writes: at once when
-        they do, else after the catch-up under way, running one only if that one began
-        too early. False when another catch-up held the views for all of ``timeout``."""
+        they do; else, once the log's ``head()`` is known, after the catch-up under way,
+        running one only if that one stopped short of it. False when another catch-up
+        held the views for all of ``timeout``."""
         if self.covered >= writes:
             return True
-        if not self.lock.acquire(timeout=timeout):
-            return False
-        try:
-            if self.covered < writes:
-                self._catch_up()
-        finally:
-            self.lock.release()
+        counted = self.writes
+        target = head()  # past every write counted so far
+        if self.position < target:
+            if not self.lock.acquire(timeout=timeout):
+                return False
+            try:
+                if self.position < target:
+                    self._catch_up()
+            finally:
+                self.lock.release()
+        self.covered = max(self.covered, counted)
         return True
 
     def _catch_up(self) -> None:
