@@ -92,7 +92,16 @@ class ViewFollower:
     def _follow(self) -> None:
         with self._updater.db.listener() as listener:
             wait_s = self._poll_interval if self._updater.db.kind == "sqlite" else 1.0
-            follow_log(self.sync, listener, self._stop, wait_s, what="api views")
+            follow_log(self._catch_up_if_behind, listener, self._stop, wait_s, what="api views")
+
+    def _catch_up_if_behind(self) -> None:
+        """The thread's catch-up, after each append (or poll): one query when the views
+        hold the log's head already (a request that needed the append applied it)."""
+        with self.lock:
+            writes = self.writes
+            if self._updater.head() > self.position:
+                self._catch_up()
+            self.covered = max(self.covered, writes)
 
     def close(self) -> None:
         """Stop the thread (if it runs) and close the views."""
