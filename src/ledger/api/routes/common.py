@@ -53,7 +53,11 @@ def run_command(request: Request, principal: Principal, command: Callable[[Ledge
 def settle_views(request: Request) -> None:
     """Wait until the views include every write this request needs them to: its own,
     else all this server finished so far (a request that reads, or whose answer others
-    depend on, such as a token's issue or revoke for the next request's auth)."""
+    depend on, such as a token's issue or revoke for the next request's auth). Once a
+    wait failed (the views cannot catch up), the request reads them as they are: it
+    never waits again, and so never blocks the event loop of an ``async`` route."""
+    if views_lagging():
+        return
     services = services_of(request)
     needed = getattr(request.state, "views_needed", None)
     services.include_writes(services.writes if needed is None else needed)
