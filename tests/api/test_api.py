@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from ledger.api.idempotency import ABANDONED_AFTER_S
 from tests.conftest import Api, StoreFactory, running_api, wait_for
+
+
+def now_us() -> int:
+    return int(time.time() * 1e6)
+
 
 ROLES = ("reader", "contributor", "deployer", "admin")
 
@@ -390,6 +397,30 @@ def test_idempotency_key_retry_writes_nothing_new(api: Api) -> None:
     for _ in range(2):
         refused = api.client.delete("/models/iris/versions/9", headers=bad)
         assert refused.status_code == 404
+
+
+def test_an_idempotency_key_still_running_is_409_and_one_abandoned_is_taken_again(
+    api: Api, store: StoreFactory
+) -> None:
+    """A claim whose request has not answered refuses a retry (409) until it is old enough
+    to be abandoned (its server died): then the retry takes the key and runs."""
+    table = "ledger_api_idempotency"
+    key = {"Idempotency-Key": "claimed"}
+
+    def tag(name: str) -> Any:
+        headers = {**api.auth("contributor"), **key}
+        return api.client.put(f"/models/{name}/tags", json={"tags": {"a": "1"}}, headers=headers)
+
+    _register(api, "iris")
+    assert tag("iris").status_code == 204
+    store.sql(f"UPDATE {table} SET status = 0, fingerprint = '', created_us = ?", (now_us(),))
+    running = tag("iris")
+    assert running.status_code == 409 and "still running" in running.json()["detail"]
+    abandoned = now_us() - (ABANDONED_AFTER_S + 1) * 1_000_000
+    store.sql(f"UPDATE {table} SET created_us = ?", (abandoned,))
+    assert tag("iris").status_code == 204
+    replayed = tag("iris")
+    assert replayed.status_code == 204 and replayed.headers["idempotent-replayed"] == "true"
 
 
 def test_health_and_metrics(api: Api) -> None:

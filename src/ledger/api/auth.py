@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -55,6 +56,15 @@ async def authenticate(
     return Principal(*holder)
 
 
+async def views_include_earlier_writes(request: Request) -> None:
+    """Read-your-writes for a read route: wait, off the event loop, until the views include
+    every write this server finished before it (the route's own reads then never block)."""
+    services = services_of(request)
+    writes = request.state.views_needed = services.writes
+    if services.follower.covered < writes:
+        await anyio.to_thread.run_sync(services.include_writes, writes)
+
+
 def require(role: Role) -> object:
     """A dependency admitting principals holding ``role`` or a higher one."""
 
@@ -67,6 +77,8 @@ def require(role: Role) -> object:
             raise Unauthenticated("this route needs a bearer token (Authorization: Bearer ...)")
         if not role_allows(principal.role, role):
             raise Forbidden(f"{principal.name!r} has role {principal.role}; this needs {role}")
+        if role == "reader":
+            await views_include_earlier_writes(request)
         return principal
 
     return Depends(check)

@@ -14,10 +14,12 @@ reported as failed) and the key's record is written once the database is back.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.api.problems import STORE_ERRORS, problem, store_unavailable
@@ -119,6 +121,8 @@ class Idempotency:
         # Key records (statement, parameters) that could not be written: the store was away.
         self._deferred: list[tuple[str, tuple[object, ...]]] = []
         self._deferred_lock = threading.Lock()
+        # Keys whose answer is being recorded (their retries wait for it).
+        self._recording: dict[str, asyncio.Event] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"]) if scope["type"] == "http" else {}
@@ -142,10 +146,10 @@ class Idempotency:
                 body_hash.update(message.get("body", b""))
             return message
 
+        if (recording := self._recording.get(key)) is not None:
+            await recording.wait()  # a retry that overtook the first answer's record
         try:
-            self._write_deferred()
-            self._purge_expired()
-            stored = self._claim(key)
+            stored = await anyio.to_thread.run_sync(self._claim_after_chores, key)
         except STORE_ERRORS as error:
             await store_unavailable(error)(scope, receive, send)
             return
@@ -173,6 +177,7 @@ class Idempotency:
         async def capturing_send(message: Message) -> None:
             nonlocal status, content_type
             if message["type"] == "http.response.start":
+                self._recording.setdefault(key, asyncio.Event())  # before the client sees it
                 status = message["status"]
                 content_type = dict(message.get("headers", [])).get(b"content-type", b"").decode()
             elif message["type"] == "http.response.body":
@@ -182,14 +187,28 @@ class Idempotency:
         try:
             await self.app(scope, receive, capturing_send)
         finally:
+            record: tuple[str, tuple[object, ...]]
             if status >= 500:
-                self._keep(f"DELETE FROM {TABLE} WHERE key = ?", (key,))
+                record = f"DELETE FROM {TABLE} WHERE key = ?", (key,)
             else:
-                self._keep(
+                record = (
                     f"UPDATE {TABLE} SET fingerprint = ?, status = ?, content_type = ?, "
                     "body = ? WHERE key = ? AND status = 0",
                     (body_hash.hexdigest(), status, content_type, b"".join(chunks), key),
                 )
+            await self._record(key, *record)
+
+    async def _record(self, key: str, statement: str, params: tuple[object, ...]) -> None:
+        """Keep a request's outcome, off the event loop (other requests go on meanwhile),
+        even if the client has gone. A retry sent once the answer began waits for this
+        rather than finding the key still claimed."""
+        recording = self._recording.setdefault(key, asyncio.Event())
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._keep, statement, params)
+        finally:
+            del self._recording[key]
+            recording.set()
 
     def _keep(self, statement: str, params: tuple[object, ...]) -> None:
         """Record a request's outcome under its key; if the store is away, later."""
@@ -211,20 +230,25 @@ class Idempotency:
                 self._execute(statement, *params)
                 self._deferred.pop(0)
 
+    def _claim_after_chores(self, key: str) -> tuple[str, int, str, bytes] | None:
+        """Write deferred records and purge expired ones (now and then), then claim."""
+        self._write_deferred()
+        self._purge_expired()
+        return self._claim(key)
+
     def _claim(self, key: str) -> tuple[str, int, str, bytes] | None:
-        """None when this request now holds the key; else what is stored under it."""
+        """None when this request now holds the key (new, or abandoned by a request that
+        never answered); else what is stored under it."""
         now_us = int(time.time() * 1e6)
-        self._execute(
-            f"DELETE FROM {TABLE} WHERE key = ? AND status = 0 AND created_us < ?",
-            key,
-            now_us - ABANDONED_AFTER_S * 1_000_000,
-        )
         claimed = self._execute(
             f"INSERT INTO {TABLE} (key, fingerprint, status, content_type, body, created_us) "
-            "VALUES (?, '', 0, '', ?, ?) ON CONFLICT (key) DO NOTHING RETURNING key",
+            "VALUES (?, '', 0, '', ?, ?) ON CONFLICT (key) DO UPDATE SET created_us = "
+            f"excluded.created_us WHERE {TABLE}.status = 0 AND {TABLE}.created_us < ? "
+            "RETURNING key",
             key,
             b"",
             now_us,
+            now_us - ABANDONED_AFTER_S * 1_000_000,
         )
         if claimed:
             return None

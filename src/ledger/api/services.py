@@ -19,6 +19,9 @@ from projections.status import ViewStatus
 
 T = TypeVar("T")
 log = get_logger(__name__)
+# The longest a request waits for the views to include this server's earlier writes (a
+# catch-up of someone else's holds them); after that it reads them as they are, saying so.
+VIEWS_WAIT_S = 5.0
 
 if TYPE_CHECKING:
     from executors.serving.router import EndpointRouter
@@ -27,9 +30,12 @@ if TYPE_CHECKING:
 class ApiServices:
     """The ledger application, its views, and the follower thread keeping them current.
 
-    A write waits until the views include it, so a read after a write sees it
-    (read-your-writes within one server). Writes by other processes reach the views
-    through the follower: at once on PostgreSQL (LISTEN/NOTIFY), within
+    A write is answered once its command commits; the follower, woken by the append,
+    brings the views up to it meanwhile. A request reading the views first waits until
+    they include every write this server finished before it (:meth:`include_writes`),
+    so a read after a write sees it (read-your-writes within one server), and
+    concurrent writes never queue for a catch-up each. Writes by other processes reach
+    the views through the follower: at once on PostgreSQL (LISTEN/NOTIFY), within
     ``poll_interval`` on SQLite.
     """
 
@@ -67,6 +73,11 @@ class ApiServices:
         """Apply every event appended so far to the views; the position they reached."""
         return self.follower.sync()
 
+    @property
+    def writes(self) -> int:
+        """How many commands this server has finished."""
+        return self.follower.writes
+
     def run_command(
         self,
         actor: str,
@@ -74,19 +85,30 @@ class ApiServices:
         command: Callable[[Ledger], T],
         *,
         command_id: str = "",
-    ) -> T:
-        """Run a ledger command as ``actor``, then bring the views up to it. With a
-        ``command_id`` (the request's Idempotency-Key), a retry returns the first result.
-        A committed command is never reported as failed: if the views cannot catch up
-        (the store went away), the answer says they lag (``X-Ledger-Views-Lag``)."""
+    ) -> tuple[T, int]:
+        """Run a ledger command as ``actor``: its result, and the count of this server's
+        writes the views must include to show it (see :meth:`include_writes`). With a
+        ``command_id`` (the request's Idempotency-Key), a retry returns the first result."""
         with self.ledger.on_behalf_of(actor, correlation_id=correlation_id, command_id=command_id):
             result = command(self.ledger)
+        return result, self.follower.note_write()
+
+    def include_writes(self, writes: int) -> None:
+        """Wait until the views include this server's first ``writes`` writes (at once when
+        they do). If they cannot catch up (the store went away) or another catch-up holds
+        them over ``VIEWS_WAIT_S``, the answer says they lag (``X-Ledger-Views-Lag``): a
+        committed write is never reported as failed."""
         try:
-            self.sync_views()
+            included = self.follower.include(writes, self._log_head, VIEWS_WAIT_S)
         except Exception as error:  # committed all the same: the follower catches up later
-            log.warning("a write committed but the views lag", error=str(error).split("\n")[0])
+            log.warning("the views lag behind a write", error=str(error).split("\n")[0])
+            included = False
+        if not included:
             note_views_lag()
-        return result
+
+    def _log_head(self) -> int:
+        with self.pool.views() as views:
+            return views.db.head_position()
 
     def token_holder(self, token_hash: str) -> tuple[str, str] | None:
         """(name, role) of the live token with this hash, or None (see TokenCache)."""

@@ -1,8 +1,10 @@
-"""Saying that a committed write's views lag: the ``X-Ledger-Views-Lag`` header.
+"""Saying that the views lag behind a committed write: the ``X-Ledger-Views-Lag`` header.
 
-A write waits for the views to include it (read-your-writes). If the store went away
-right after the commit, the write still succeeded: it is answered as such, with this
-header, and the views catch up once the store is back.
+A request reading the views waits for them to include the writes this server answered
+before it, and a write answered from them waits for itself (read-your-writes). If they
+cannot catch up (the store went away right after a commit), the answer says so with this
+header, a write's answer still reports it as done, and the views catch up once the store
+is back.
 """
 
 from __future__ import annotations

@@ -103,6 +103,20 @@ class ArtifactStore:
             _unlink_quietly(temp)
         return digest, size
 
+    def put_stream(self, reader: BinaryIO) -> tuple[str, int]:
+        """Store what ``reader`` holds, reading it once (an upload: hashed as it is written
+        to a temporary file, synced, then renamed to its blob); return digest, size."""
+        stream, temp = _create_temp(self.root / "tmp", "upload")
+        try:
+            digest, size = _write_hashing(reader, stream)
+            target = self._blob_path(digest)
+            if not target.is_file():  # else stored already: content-addressed blobs never change
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, target)
+        finally:
+            _unlink_quietly(temp)
+        return digest, size
+
     def put_tree(
         self, source: Path, on_progress: Callable[[int, int], None] | None = None
     ) -> list[FileEntry]:
@@ -220,9 +234,16 @@ class ArtifactStore:
 
 def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
     """Copy ``source`` into the open ``stream`` (then closed and synced); return digest, size."""
+    with source.open("rb") as reader:
+        return _write_hashing(reader, stream)
+
+
+def _write_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
+    """Copy what ``reader`` holds into the open ``stream`` (then closed and synced);
+    return digest, size."""
     hasher = hashlib.sha256()
     size = 0
-    with stream, source.open("rb") as reader:
+    with stream:
         for chunk in read_chunks(reader):
             hasher.update(chunk)
             stream.write(chunk)

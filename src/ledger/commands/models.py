@@ -10,6 +10,7 @@ from typing import Any
 from ledger.application import LedgerApplication
 from ledger.artifact_integrity import materialize_all_or_nothing
 from ledger.artifacts.paths import FileEntry
+from ledger.artifacts.store import ArtifactStore
 from ledger.commands.lookups import Lookups
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
@@ -109,9 +110,37 @@ class ModelCommands:
 
         ``on_progress(done, total)`` reports bytes read while the files are stored.
         """
+        return self.register_stored_files(
+            name,
+            lambda store: store.put_tree(path, on_progress),
+            flavor=flavor,
+            tags=tags,
+            metrics=metrics,
+            description=description,
+            signature=signature,
+            lineage=lineage,
+            reason=reason,
+        )
+
+    def register_stored_files(
+        self,
+        name: str,
+        store_files: Callable[[ArtifactStore], list[FileEntry]],
+        *,
+        flavor: str = "custom",
+        tags: dict[str, str] | None = None,
+        metrics: dict[str, float] | None = None,
+        description: str = "",
+        signature: dict[str, Any] | None = None,
+        lineage: Lineage | None = None,
+        reason: str = "",
+    ) -> ModelVersion:
+        """Register as the model's next version the files ``store_files`` puts in the
+        artifact store (an upload, stored as it is read). It is called once the name,
+        flavor and lineage are checked, so that a refused registration stores nothing."""
         check_model_identity(name, flavor)
         lineage = self._checked_lineage(lineage or {})
-        files = self._app.artifacts.put_tree(path, on_progress)
+        files = store_files(self._app.artifacts)
         spec = version_spec(
             files,
             flavor=flavor,

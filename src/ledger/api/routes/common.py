@@ -40,21 +40,37 @@ def correlation_of(request: Request) -> str:
 
 
 def run_command(request: Request, principal: Principal, command: Callable[[Ledger], T]) -> T:
-    """Run ``command`` as the token's holder; the views include its events afterwards."""
+    """Run ``command`` as the token's holder. It is answered without waiting for the
+    views; the request's own reads of them (``read_views``) include its events."""
     services = services_of(request)
     command_id = getattr(request.state, "command_id", "")
-    return services.run_command(
+    result, request.state.views_needed = services.run_command(
         principal.name, correlation_of(request), command, command_id=command_id
     )
+    return result
+
+
+def settle_views(request: Request) -> None:
+    """Wait until the views include every write this request needs them to: its own,
+    else all this server finished so far (a request that reads, or whose answer others
+    depend on, such as a token's issue or revoke for the next request's auth). Once a
+    wait failed (the views cannot catch up), the request reads them as they are: it
+    never waits again, and so never blocks the event loop of an ``async`` route."""
+    if views_lagging():
+        return
+    services = services_of(request)
+    needed = getattr(request.state, "views_needed", None)
+    services.include_writes(services.writes if needed is None else needed)
 
 
 def read_written(
     request: Request, query: Callable[[Views], Any], committed: Callable[[], Any] | None = None
 ) -> Any:
-    """A write route's answer, read from the views, which include the write. If they lag
-    behind it (the store went away right after the commit), the write still succeeded:
+    """A write route's answer, read from the views once they include the write. If they
+    lag behind it (the store went away right after the commit), the write still succeeded:
     the answer is ``committed()``, built from what the command returned, or else 202
     Accepted saying so; either way with ``X-Ledger-Views-Lag: true``."""
+    settle_views(request)
     if not views_lagging():
         try:
             return read_views(request, query)
@@ -67,6 +83,9 @@ def read_written(
 
 
 def read_views(request: Request, query: Callable[[Views], T]) -> T:
+    """``query`` on the views, once they include the writes this request must see (at
+    once on an ``async`` read route: its ``Reader`` dependency waited already)."""
+    settle_views(request)
     with services_of(request).pool.views() as views:
         return query(views)
 

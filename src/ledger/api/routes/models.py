@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -19,6 +16,7 @@ from ledger.api.problems import PROBLEM_TYPE
 from ledger.api.routes.common import (
     ReasonQuery,
     VersionNumber,
+    json_response,
     optional_utc,
     read_json,
     read_views,
@@ -26,7 +24,8 @@ from ledger.api.routes.common import (
     run_command,
 )
 from ledger.api.schemas import AliasBody, AuditPage, ReasonBody, TagsBody, VersionPage
-from ledger.artifacts.paths import check_no_clashes, safe_relative_path
+from ledger.artifacts.paths import FileEntry, check_no_clashes, safe_relative_path
+from ledger.artifacts.store import ArtifactStore
 from ledger.commands.models import ModelCommands
 from ledger.domain.model import FLAVORS, StoredFile
 from ledger.errors import InvalidInputError, NotFoundError
@@ -54,18 +53,23 @@ def _json_field(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def _stage_uploads(files: list[UploadFile], staging: Path) -> None:
-    """Write the uploaded files under ``staging`` at their (checked) relative paths.
+def _storing_uploads(files: list[UploadFile]) -> Callable[[ArtifactStore], list[FileEntry]]:
+    """What stores the uploaded files, each read once into the artifact store, as entries
+    at their (checked) relative paths, sorted like a folder's.
 
     Every path is checked first (length, duplicates, ``a`` beside ``a/b``), so a
     refused upload writes nothing."""
     paths = [safe_relative_path(upload.filename or "") for upload in files]
     check_no_clashes(paths)
-    for upload, relative in zip(files, paths, strict=True):
-        target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
+
+    def store(artifacts: ArtifactStore) -> list[FileEntry]:
+        entries = []
+        for relative, upload in sorted(zip(paths, files, strict=True), key=lambda p: p[0]):
+            digest, size = artifacts.put_stream(upload.file)
+            entries.append(FileEntry(path=relative, sha256=digest, size=size))
+        return entries
+
+    return store
 
 
 @router.get("/models", response_model=list[ModelOut])
@@ -114,31 +118,25 @@ def register_version(
 ) -> Any:
     """Upload files (multipart) and register them as the model's next version."""
     check_name(name, "model name")
-    services = services_of(request)
-    staging_root = services.settings.artifacts_dir / "tmp"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=staging_root, prefix="upload-") as staging:
-        _stage_uploads(files, Path(staging))
-        version = run_command(
-            request,
-            principal,
-            lambda ledger: ledger.models.register_version(
-                name,
-                Path(staging),
-                flavor=flavor,
-                description=description,
-                tags=_json_field(tags, "tags"),
-                metrics=_json_field(metrics, "metrics"),
-                lineage=_json_field(lineage, "lineage"),  # type: ignore[arg-type]
-                signature=_json_field(signature, "signature"),
-                reason=reason,
-            ),
-        )
-    return read_written(
+    store_files = _storing_uploads(files)
+    version = run_command(
         request,
-        lambda v: v.version_of(name, version.number),
-        lambda: committed_version(version, principal.name),
+        principal,
+        lambda ledger: ledger.models.register_stored_files(
+            name,
+            store_files,
+            flavor=flavor,
+            description=description,
+            tags=_json_field(tags, "tags"),
+            metrics=_json_field(metrics, "metrics"),
+            lineage=_json_field(lineage, "lineage"),  # type: ignore[arg-type]
+            signature=_json_field(signature, "signature"),
+            reason=reason,
+        ),
     )
+    # Answered from the command's result, which is what the views will show (a test holds
+    # them to it): a registration need not wait for them.
+    return json_response(committed_version(version, principal.name), 201)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)

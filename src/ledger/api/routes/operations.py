@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from ledger.api.auth import Admin, MetricsAccess, Reader, services_of
 from ledger.api.problems import RETRY_AFTER_S
-from ledger.api.routes.common import ReasonQuery, read_json, run_command
+from ledger.api.routes.common import ReasonQuery, read_json, run_command, settle_views
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
 from ledger.bus.jetstream import describe_nats_url
@@ -172,9 +172,11 @@ def create_token(request: Request, principal: Admin, body: TokenBody) -> Any:
         principal,
         lambda ledger: ledger.tokens.create(body.name, body.role, reason=body.reason),
     )
+    settle_views(request)  # the next request's auth reads the views
     return {"name": issued.name, "role": issued.role, "token": issued.secret}
 
 
 @router.delete("/tokens/{name}", status_code=204)
 def revoke_token(request: Request, principal: Admin, name: str, reason: ReasonQuery = "") -> None:
     run_command(request, principal, lambda ledger: ledger.tokens.revoke(name, reason=reason))
+    settle_views(request)  # refused from the next request on
