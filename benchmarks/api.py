@@ -565,10 +565,11 @@ LIMITS = [
     "the number of versions.",
     "The server, the load generator and the database share the machine's cores, so the "
     "several-clients column is bound by the CPU, not by the server's concurrency.",
-    "Each write is a commit of its own (durable, as the store is set: SQLite "
-    "synchronous=FULL by default; PostgreSQL at the server's synchronous_commit), and the "
-    "ledger answers a write once its views show it (read-your-writes); GET /health on the "
-    "same server is the floor of a request that reads the store.",
+    "Every write is durable when answered (SQLite synchronous=FULL by default; PostgreSQL "
+    "at the server's synchronous_commit); the ledger's concurrent writes share commits "
+    "(group commit) and answer once committed, and a later read waits until the views show "
+    "them (read-your-writes); GET /health on the same server is the floor of a request "
+    "that reads the store.",
 ]
 
 

@@ -662,10 +662,11 @@ def limits(single: list[Result], concurrent: list[Result], plan: Plan) -> list[s
         "and the database server. On SQLite the ledger's writers queue on a file lock for "
         "SQLite's one write lock (the raw sqlite3 clients sleep in SQLite's busy wait instead), "
         "and their tail is the clients waiting for a core; on PostgreSQL commits of different "
-        "clients share WAL flushes (group commit) while the ledger's writers queue for the "
-        "events table lock. Through `ledger serve` each registration is also an HTTP request "
-        "(the multipart upload parsed and stored) that the server answers once its views show "
-        "the new version.",
+        "clients share WAL flushes while the ledger's writers queue for the events table "
+        "lock; the ledger's own group commit joins the saves of one process's threads, so "
+        "N client processes (N Ledgers) do not share commits, while the threads of one "
+        "`ledger serve` do. Through `ledger serve` each registration is also an HTTP request "
+        "(the multipart upload parsed and stored in the same process, on the same cores).",
         "MLflow's registry store runs several ORM queries per new version (the model, its "
         "latest version number, the insert, the model's update)"
         + (
