@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ledger.errors import ConcurrencyError
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
@@ -34,7 +34,8 @@ from projections.writes import PendingWrites
 log = get_logger(__name__)
 
 OnCommit = Callable[[list[Change], float], None]
-MAX_CONFLICTS = 100
+# Conflicts with other updaters before a batch is done holding the lock from the start.
+OPTIMISTIC_TRIES = 3
 
 
 class _Tracked(NamedTuple):
@@ -98,13 +99,17 @@ class BatchApplier(PoisonIsolation):
 
         Events are decoded and applied in memory first; only writing the result
         takes the lock, and it checks that no other updater moved the positions
-        meanwhile (if one did, the batch is done again from the tables). An event a
-        view cannot store is recorded as that view's error and passed (``_isolate``).
+        meanwhile (if one did, the batch is done again from the tables). After
+        ``OPTIMISTIC_TRIES`` such conflicts the batch is done holding the lock from the
+        start, so an updater that keeps losing the race (it reloads the tables each
+        time, the winners do not) still makes progress. An event a view cannot store
+        is recorded as that view's error and passed (``_isolate``).
         """
-        for _ in range(MAX_CONFLICTS):
+        attempt = 0
+        while True:
             try:
                 try:
-                    return self._write_batch(self.batch_size)
+                    return self._write_batch(self.batch_size, locked=attempt >= OPTIMISTIC_TRIES)
                 except Exception as error:
                     if not view_errors.is_data_error(error):
                         raise
@@ -114,46 +119,70 @@ class BatchApplier(PoisonIsolation):
                                 error=view_errors.describe(error))  # fmt: skip
                 return self._isolate(self.batch_size)
             except _Moved:
-                log.debug("another updater moved the positions; applying the batch again")
-        raise ConcurrencyError(f"projections: gave up after {MAX_CONFLICTS} conflicting updaters")
+                attempt += 1
+                log.debug("another updater moved the positions; applying the batch again",
+                          attempt=attempt)  # fmt: skip
 
-    def _write_batch(self, limit: int, only: str | None = None) -> int:
+    def _write_batch(self, limit: int, only: str | None = None, *, locked: bool = False) -> int:
         """Read up to ``limit`` events, apply them (to projection ``only``, or to all) and
-        commit the rows with the positions; return how many were read. Raises _Moved when
-        another updater moved the positions since they were read."""
-        if self._loaded is None or self._loaded != self._current_state():
-            try:
-                self._load()
-            except Exception as error:  # the views' own rows: not an event's fault
-                if view_errors.is_data_error(error):
-                    raise RuntimeError(f"cannot load the views: {error}") from error
-                raise
-        assert self._loaded is not None
-        state = self._loaded
+        commit the rows with the positions; return how many were read.
+
+        Optimistic (the default): the positions are locked only to write, and _Moved is
+        raised when another updater moved them since they were read. ``locked``: they are
+        locked first, and the tables loaded, events applied and rows written under it."""
+        try:
+            if locked:
+                with self.db.transaction():
+                    self._lock_positions()
+                    changes = self._apply_batch(limit, only, locked=True)
+            else:
+                changes = self._apply_batch(limit, only, locked=False)
+        except BaseException:
+            self._forget()
+            raise
+        if changes and self.on_commit is not None:
+            self.on_commit(changes, time.time())
+        return len(changes)
+
+    def _apply_batch(self, limit: int, only: str | None, *, locked: bool) -> list[Change]:
+        """The body of ``_write_batch``; inside its transaction when ``locked``."""
+        state = self._loaded_state(in_transaction=locked)
         positions = state.positions if only is None else {only: state.positions[only]}
         history_mark = self._history.next_id
-        try:
-            changes = self._read_changes(self.db, min(positions.values()), limit)
-            if not changes:
-                return 0
-            writes, advanced = self._apply(changes, positions)
+        changes = self._read_changes(self.db, min(positions.values()), limit)
+        if not changes:
+            return changes
+        writes, advanced = self._apply(changes, positions)
+        if locked:
+            self._store(writes, advanced)
+        else:
             with self.db.transaction():
                 if (
                     self._lock_positions() != state
                     or self._history.written_up_to(self.db) > history_mark
                 ):
                     raise _Moved
-                writes.write_to(self.db)
-                self._save_positions(advanced)
-                if self._bulk_load:
-                    self._set_rebuild_heartbeat(time.time())
-        except BaseException:
-            self._forget()
-            raise
+                self._store(writes, advanced)
         self._loaded = _Tracked(state.generation, state.positions | advanced)
-        if self.on_commit is not None:
-            self.on_commit(changes, time.time())
-        return len(changes)
+        return changes
+
+    def _loaded_state(self, *, in_transaction: bool) -> _Tracked:
+        """The in-memory state, loaded from the tables first when it is not current."""
+        if self._loaded is None or self._loaded != self._current_state():
+            try:
+                self._load(in_snapshot=not in_transaction)
+            except Exception as error:  # the views' own rows: not an event's fault
+                if view_errors.is_data_error(error):
+                    raise RuntimeError(f"cannot load the views: {error}") from error
+                raise
+        assert self._loaded is not None
+        return self._loaded
+
+    def _store(self, writes: PendingWrites, advanced: dict[str, int]) -> None:
+        writes.write_to(self.db)
+        self._save_positions(advanced)
+        if self._bulk_load:
+            self._set_rebuild_heartbeat(time.time())
 
     def _pass_event(self, names: list[str], position: int, record: Callable[[], None]) -> None:
         """Move projections ``names`` past the event at ``position`` without applying it,
@@ -214,10 +243,12 @@ class BatchApplier(PoisonIsolation):
             [(position, now, name) for name, position in positions.items()],
         )
 
-    def _load(self) -> None:
-        """Read the projections' tables into memory, with the positions they stand at."""
+    def _load(self, *, in_snapshot: bool = True) -> None:
+        """Read the projections' tables into memory, with the positions they stand at:
+        in a snapshot of their own, or (``in_snapshot=False``) in the transaction that
+        holds the positions' lock."""
         self._forget()
-        with self.db.snapshot():
+        with self.db.snapshot() if in_snapshot else nullcontext():
             state = self._current_state()
             for projection in self.projections:
                 projection.load(self.db)

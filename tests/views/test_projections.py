@@ -21,6 +21,8 @@ from ledger.specs import EnvironmentSpec
 from ledger.storage.following import follow_log
 from projections import updater as updater_module
 from projections.audit import AuditQuery
+from projections.base import Change
+from projections.batches import OPTIMISTIC_TRIES
 from projections.registry import RegistryProjection
 from projections.search import SearchQuery
 from projections.updater import ViewUpdater
@@ -170,6 +172,43 @@ def test_view_updaters_taking_turns_never_double_apply(
     views = Views(updaters[0].db)
     assert views.registry() == registry_from_aggregates(ledger)
     for updater in updaters:
+        updater.close()
+
+
+def test_an_updater_that_keeps_losing_the_race_takes_the_lock_and_goes_on(
+    ledger: Ledger, store: StoreFactory, model_dir: Path
+) -> None:
+    """Another updater commits between every read and write of this one, as faster processes
+    racing under load did (this one reloads the tables after each loss, the winners do not):
+    after OPTIMISTIC_TRIES losses it does the batch holding the lock, and nothing is lost."""
+    lifecycle(ledger, model_dir)
+    loser = ViewUpdater(store.settings(), batch_size=5)
+    winner = ViewUpdater(store.settings(), batch_size=1)
+    apply_batch, apply = loser._apply_batch, loser._apply
+    locked_calls: list[bool] = []
+    races: list[int] = []
+
+    def apply_batch_watched(limit: int, only: str | None, *, locked: bool) -> list[Change]:
+        locked_calls.append(locked)
+        return apply_batch(limit, only, locked=locked)
+
+    def apply_then_lose_the_race(changes: list[Change], positions: dict[str, int]) -> Any:
+        applied = apply(changes, positions)
+        if not locked_calls[-1]:
+            races.append(winner.run_batch())
+        return applied
+
+    loser._apply_batch = apply_batch_watched  # type: ignore[method-assign]
+    loser._apply = apply_then_lose_the_race  # type: ignore[method-assign]
+    assert loser.run_batch() == 5
+    assert races == [1] * OPTIMISTIC_TRIES
+    assert locked_calls == [False] * OPTIMISTIC_TRIES + [True]
+    loser.catch_up()
+    winner.catch_up()
+    (count,) = store.sql("SELECT count(*) FROM ledger_view_audit")[0]
+    assert count == ledger.event_count()
+    assert Views(winner.db).registry() == registry_from_aggregates(ledger)
+    for updater in (loser, winner):
         updater.close()
 
 
