@@ -142,6 +142,7 @@ def test_data_uploads_are_profiled_and_kept(api: Api, tmp_path: Path) -> None:
     parquet = _upload_data(api, "t.parquet", (tmp_path / "t.parquet").read_bytes())
     assert parquet.status_code == 201, parquet.text
     assert _data_version(api, "train", 2)["content"]["profile"]["format"] == "parquet"
+    assert not any((api.settings.artifacts_dir / "tmp").iterdir()), "an upload left its file"
 
 
 def test_bad_data_uploads_are_refused_without_server_paths(api: Api) -> None:
@@ -164,6 +165,7 @@ def test_bad_data_uploads_are_refused_without_server_paths(api: Api) -> None:
     assert two.status_code == 400, two.text
     assert api.head() == head
     assert not (api.settings.artifacts_dir / "data").exists()
+    assert not any((api.settings.artifacts_dir / "tmp").iterdir()), "a refusal left its file"
 
 
 # -- model uploads that cannot be written (finding 9) -------------------------------------

@@ -7,12 +7,8 @@ says the same thing, so a caller cannot learn which files exist outside the root
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -88,24 +84,3 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
 def upload_name(filename: str | None) -> str:
     """The uploaded file's own name (a folder part is dropped), checked."""
     return safe_relative_path(filename or "").rsplit("/", 1)[-1]
-
-
-@contextmanager
-def staged_upload(settings: Settings, name: str, source: BinaryIO) -> Iterator[Path]:
-    """``source`` copied to a private folder under the artifact store's ``tmp``,
-    as ``name`` (its suffix tells the format); removed afterwards."""
-    staging_root = settings.artifacts_dir / "tmp"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=staging_root, prefix="data-") as staging:
-        target = Path(staging) / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-        yield target
-
-
-def hiding_staging(staged: Path, run: Callable[[], Any]) -> Any:
-    """Run ``run``; error messages name the uploaded file, not the server's staging path."""
-    try:
-        return run()
-    except InvalidInputError as error:
-        raise InvalidInputError(str(error).replace(str(staged), staged.name)) from None

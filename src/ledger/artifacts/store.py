@@ -11,13 +11,32 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ledger.artifacts.files import ProgressCallback, hash_file, read_chunks, scan_tree
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+
+
+class ReceivedData:
+    """An uploaded data file in the store's ``tmp``, with its sha256 ``digest``."""
+
+    def __init__(self, path: Path, digest: str, target: Path) -> None:
+        self.path = path
+        self.digest = digest
+        self._target = target
+
+    def keep(self) -> Path:
+        """Move the file to ``data/<digest>/<its name>`` (the same content under the same
+        name is kept once) and return where it is kept."""
+        if not self._target.is_file():
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path, self._target)
+        return self._target.resolve()
 
 
 class ArtifactStore:
@@ -155,23 +174,20 @@ class ArtifactStore:
             entries.append(FileEntry(path=relative, sha256=digest, size=size))
         return entries
 
-    def keep_dataset(self, source: Path, digest: str) -> Path:
-        """Keep the data file ``source`` (sha256 ``digest``) as ``data/<digest>/<its name>``.
+    @contextmanager
+    def receiving_data(self, reader: BinaryIO, name: str) -> Iterator[ReceivedData]:
+        """An uploaded data file, written once (hashed as it is written) as ``name`` in a
+        private folder under ``tmp`` (data is read by path and its name tells the format);
+        ``keep()`` moves it into place, else it is removed when the block ends."""
+        with tempfile.TemporaryDirectory(dir=self._tmp_root(), prefix="data-") as folder:
+            path = Path(folder) / safe_relative_path(name).rsplit("/", 1)[-1]
+            digest, _ = _write_hashing(reader, path.open("wb"))
+            yield ReceivedData(path, digest, self.root / "data" / digest / path.name)
 
-        Data is read by path (its name tells the format), so it is kept beside the blobs
-        rather than as one; the same content under the same name is kept once.
-        """
-        target = self.root / "data" / check_digest(digest) / safe_relative_path(source.name)
-        if not target.is_file():
-            stream, temp = _create_temp(target.parent, "ledger-data")
-            try:
-                copied, _ = _copy_hashing(source, stream)
-                if copied != digest:
-                    raise InvalidInputError(f"{source.name} changed while it was being stored")
-                os.replace(temp, target)
-            finally:
-                _unlink_quietly(temp)
-        return target.resolve()
+    def _tmp_root(self) -> Path:
+        root = self.root / "tmp"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
 
     # -- materialising -------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from uuid import UUID
 
 from ledger.application import LedgerApplication
@@ -107,17 +107,23 @@ class AssetCommands:
         )
 
     def register_data_upload(
-        self, name: str, staged: Path, *, description: str = "", reason: str = ""
+        self, name: str, reader: BinaryIO, filename: str, *, description: str = "", reason: str = ""
     ) -> RegisteredVersion:
-        """Profile an uploaded CSV/Parquet file and keep a copy in the artifact store
-        (``data/<sha256>/<file name>``); the version's URI names that copy."""
-        from ledger.data_profile import digest_path, profile_dataset
+        """Profile an uploaded CSV/Parquet file (``filename`` tells the format) and keep it
+        in the artifact store (``data/<sha256>/<file name>``), writing it once; the
+        version's URI names the kept file. A file that cannot be profiled is not kept."""
+        from ledger.data_profile import profile_dataset
 
         check_name(name, "data asset name")
-        profile = profile_dataset(staged)
-        digest = digest_path(staged)
-        kept = self._app.artifacts.keep_dataset(staged, digest)
-        return self._record_data(name, kept, digest, profile, description, reason)
+        with self._app.artifacts.receiving_data(reader, filename) as received:
+            try:
+                profile = profile_dataset(received.path)
+            except InvalidInputError as error:  # name the upload, not the server's folder
+                raise InvalidInputError(
+                    str(error).replace(str(received.path), received.path.name)
+                ) from None
+            kept = received.keep()
+        return self._record_data(name, kept, received.digest, profile, description, reason)
 
     def _record_data(
         self,

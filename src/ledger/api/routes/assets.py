@@ -11,9 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 from ledger.api.auth import Contributor, Principal, Reader, services_of
 from ledger.api.data_upload import (
     UnsupportedMediaType,
-    hiding_staging,
     server_side_path,
-    staged_upload,
     upload_name,
     validated,
 )
@@ -158,17 +156,13 @@ def _register_upload(request: Request, principal: Principal, name: str, form: Fo
     fields = {k: v for k, v in form.multi_items() if k != "file"}
     body = validated(DataUploadForm, fields)
     filename = upload_name(upload.filename)
-    with staged_upload(services_of(request).settings, filename, upload.file) as staged:
-        result = hiding_staging(
-            staged,
-            lambda: run_command(
-                request,
-                principal,
-                lambda ledger: ledger.assets.register_data_upload(
-                    name, staged, description=body.description, reason=body.reason
-                ),
-            ),
-        )
+    result = run_command(
+        request,
+        principal,
+        lambda ledger: ledger.assets.register_data_upload(
+            name, upload.file, filename, description=body.description, reason=body.reason
+        ),
+    )
     return _registered(result)
 
 
