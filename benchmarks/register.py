@@ -51,9 +51,11 @@ import argparse
 import functools
 import multiprocessing
 import os
+import queue
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -298,6 +300,31 @@ def raw_psycopg_client(place: Place, models: list[str]) -> Iterator[Op]:
 
 
 @contextmanager
+def raw_locked_client(place: Place, models: list[str]) -> Iterator[Op]:
+    """raw psycopg's INSERT + commit holding the table's EXCLUSIVE lock, as each append of an
+    eventsourcing PostgreSQL recorder does (so that readers never see a gap in the
+    positions): beside raw psycopg, what that lock costs clients that do not share commits,
+    which is the most a design without it (positions from a sequencer) could win."""
+    with pg_connect(place.pg_url) as conn:
+        table = sql.Identifier(place.schema, "rows")
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
+            ).format(table)
+        )
+        lock = sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table)
+        insert = sql.SQL("INSERT INTO {} (payload) VALUES (%s)").format(table)
+        payload = os.urandom(256)
+
+        def locked_insert(name: str) -> None:
+            with conn.transaction():
+                conn.execute(lock)
+                conn.execute(insert, (payload,))
+
+        yield locked_insert
+
+
+@contextmanager
 def raw_sqlite_client(place: Place, models: list[str]) -> Iterator[Op]:
     """The SQLite ceiling: one INSERT + COMMIT per operation (WAL, the ledger's synchronous)."""
     conn = sqlite3.connect(place.home / "raw.db", isolation_level=None, timeout=60)
@@ -345,6 +372,7 @@ CLIENTS: dict[str, Callable[[Place, list[str]], AbstractContextManager[Op]]] = {
     "MLflow": mlflow_client,
     "eventsourcing": eventsourcing_client,
     "raw psycopg": raw_psycopg_client,
+    "raw psycopg, table lock": raw_locked_client,
     "raw sqlite3": raw_sqlite_client,
 }
 REGISTRIES = {"ledger", "MLflow"}  # the others are baselines: one event or one row per op
@@ -359,14 +387,18 @@ SYSTEMS: list[tuple[str, str]] = [
     ("raw psycopg", "PostgreSQL"),
 ]
 SERVED = "ledger serve"  # the ledger through its HTTP API, measured with several clients only
+THREADED = "ledger, one process"  # one Ledger shared by client threads: its group commit joins them
 CONCURRENT_SYSTEMS = [
     ("ledger", "SQLite"),
+    (THREADED, "SQLite"),
     (SERVED, "SQLite"),
     ("raw sqlite3", "SQLite"),
     ("ledger", "PostgreSQL"),
+    (THREADED, "PostgreSQL"),
     (SERVED, "PostgreSQL"),
     ("MLflow", "PostgreSQL"),
     ("raw psycopg", "PostgreSQL"),
+    ("raw psycopg, table lock", "PostgreSQL"),
 ]
 
 
@@ -400,12 +432,14 @@ def many_clients(system: str, store: str, plan: Plan, clients: int) -> list[Resu
     per_client = max(1, plan.versions // clients)
     progress.log(f"{system} on {store}: {plural(clients, 'client')} x {per_client:,} ops")
     label = f"{plural(clients, 'client')} x {per_client:,} versions"
-    if system not in REGISTRIES | {SERVED}:
+    if system not in REGISTRIES | {SERVED, THREADED}:
         label = f"{plural(clients, 'client')} x {per_client:,} INSERT+COMMIT"
-    target = TARGETS.get(store) if system in ("ledger", SERVED) else None
+    target = TARGETS.get(store) if system in ("ledger", SERVED, THREADED) else None
     with prepared(system, store, plan) as place:
         if system == SERVED:
             seconds, latencies = served_clients(place, clients, per_client)
+        elif system == THREADED:
+            seconds, latencies = client_threads(place, clients, per_client)
         else:
             seconds, latencies = client_processes(place, clients, per_client)
     count = len(latencies)
@@ -418,7 +452,7 @@ def client_processes(place: Place, clients: int, per_client: int) -> tuple[float
     with CLIENTS[place.system](place, [WARMUP_MODEL]) as op:
         op(WARMUP_MODEL)  # the schema exists before the clients start
     barrier, results = spawn.Barrier(clients), spawn.Queue()
-    warmup = min(WARMUP_OPS // 4, max(5, WARMUP_OPS * 2 // clients))
+    warmup = warmup_ops(clients)
     processes = [
         spawn.Process(target=client_process, args=(place, i, per_client, warmup, barrier, results))
         for i in range(clients)
@@ -432,6 +466,36 @@ def client_processes(place: Place, clients: int, per_client: int) -> tuple[float
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+    return spanned(outcomes)
+
+
+def client_threads(place: Place, clients: int, per_client: int) -> tuple[float, list[float]]:
+    """``clients`` threads of this process sharing one Ledger (as the threads of one
+    `ledger serve` or worker do, without HTTP); as ``client_processes`` measures."""
+    barrier: Any = threading.Barrier(clients)
+    results: queue.Queue[Any] = queue.Queue()
+    with ledger_client(place, [WARMUP_MODEL]) as op:
+        op(WARMUP_MODEL)
+        threads = [
+            threading.Thread(
+                target=timed_client, args=(op, i, per_client, warmup_ops(clients), barrier, results)
+            )
+            for i in range(clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return spanned([results.get_nowait() for _ in threads])
+
+
+def warmup_ops(clients: int) -> int:
+    return min(WARMUP_OPS // 4, max(5, WARMUP_OPS * 2 // clients))
+
+
+def spanned(outcomes: list[Any]) -> tuple[float, list[float]]:
+    """From the clients' outcomes: seconds from the first start to the last end, and every
+    op's ms; a client's error (a string) is raised."""
     errors = [outcome for outcome in outcomes if isinstance(outcome, str)]
     if errors:
         raise RuntimeError(errors[0])
@@ -463,15 +527,27 @@ def served_clients(place: Place, clients: int, per_client: int) -> tuple[float, 
 def client_process(
     place: Place, index: int, count: int, warmup_ops: int, barrier: Any, results: Any
 ) -> None:
-    """One client: warm up, wait for the others, then time ``count`` operations."""
+    """One client process: open the system, then time it as ``timed_client`` does."""
+    try:
+        with CLIENTS[place.system](place, [f"{WARMUP_MODEL}-{index}", f"{MODEL}-{index}"]) as op:
+            timed_client(op, index, count, warmup_ops, barrier, results)
+    except Exception as exc:
+        barrier.abort()
+        results.put(f"client {index}: {type(exc).__name__}: {exc}")
+
+
+def timed_client(
+    op: Op, index: int, count: int, warmup_ops: int, barrier: Any, results: Any
+) -> None:
+    """One client: warm up, wait for the others, then time ``count`` operations; put
+    (start, end, latencies) or an error message into ``results``."""
     try:
         model, warmup = f"{MODEL}-{index}", f"{WARMUP_MODEL}-{index}"
-        with CLIENTS[place.system](place, [warmup, model]) as op:
-            untimed_ops(lambda i: op(warmup), 0, warmup_ops)
-            barrier.wait(timeout=300)
-            start = time.monotonic()
-            _, latencies = timed_ops(lambda i: op(model), 1, count)
-            results.put((start, time.monotonic(), latencies))
+        untimed_ops(lambda i: op(warmup), 0, warmup_ops)
+        barrier.wait(timeout=300)
+        start = time.monotonic()
+        _, latencies = timed_ops(lambda i: op(model), 1, count)
+        results.put((start, time.monotonic(), latencies))
     except Exception as exc:
         barrier.abort()
         results.put(f"client {index}: {type(exc).__name__}: {exc}")
@@ -540,14 +616,17 @@ def how_clients_ran(row: Result, concurrent: bool) -> str:
         return "this process"
     if row.system == SERVED:
         return f"{row.clients} over HTTP"
+    if row.system == THREADED:
+        return plural(row.clients, "thread")
     return plural(row.clients, "process", "processes")
 
 
 HOW_CLIENTS_RAN = (
     "Clients: N processes each hold their own Ledger, SqlAlchemyStore (MLflow) or connection "
-    "(raw); N over HTTP are N threads of one load-generating process, each on a keep-alive "
-    "connection to one `ledger serve` process (uvicorn), registering a 1 KiB file in one "
-    "multipart request; every client registers versions of a model of its own."
+    "(raw); N threads (`ledger, one process`) share one Ledger in this process, so its group "
+    "commit joins their saves; N over HTTP are N threads of one load-generating process, each "
+    "on a keep-alive connection to one `ledger serve` process (uvicorn), registering a 1 KiB "
+    "file in one multipart request; every client registers versions of a model of its own."
 )
 
 
@@ -701,8 +780,17 @@ def print_report(
     served = served_over_raw(concurrent)
     if served:
         report.fact(
-            "Through one `ledger serve` against raw INSERT+COMMIT with as many clients "
-            "(target: with 8+ clients, at least the raw 8-client rate): " + " · ".join(served)
+            "Through one `ledger serve`, and threads of one process, against raw INSERT+COMMIT "
+            "with as many clients (target: with 8+ clients, at least the raw 8-client rate): "
+            + " · ".join(served)
+        )
+    locked = lock_cost(concurrent)
+    if locked:
+        report.fact(
+            "The events table's lock (gap-free positions) at the raw level, INSERT+COMMIT with "
+            "it over without it: " + " · ".join(locked) + ". That is the most positions "
+            "assigned without the lock (a sequencer) could win for clients that share no "
+            "commits; the ledger's group commit takes the lock once per batch of commands."
         )
     report.fact(
         "Targets (issue): ledger ≥ 1,200 versions/s on PostgreSQL, ≥ 4,000 versions/s on "
@@ -718,6 +806,16 @@ def print_report(
         report.limit(text)
 
 
+def lock_cost(concurrent: list[Result]) -> list[str]:
+    """Per level: raw psycopg's rate with the table lock over its rate without."""
+    rates = {(r.system, r.clients): r.rate for r in concurrent if r.rate and r.store != "SQLite"}
+    return [
+        f"{plural(clients, 'client')} {rate / free:.2f}x"
+        for (system, clients), rate in rates.items()
+        if system == "raw psycopg, table lock" and (free := rates.get(("raw psycopg", clients)))
+    ]
+
+
 def served_over_raw(concurrent: list[Result]) -> list[str]:
     """Per store and level: ``ledger serve``'s rate over raw INSERT+COMMIT's, same clients."""
     raw = {"SQLite": "raw sqlite3", "PostgreSQL": "raw psycopg"}
@@ -725,8 +823,8 @@ def served_over_raw(concurrent: list[Result]) -> list[str]:
     found = []
     for (system, store, clients), rate in rates.items():
         theirs = rates.get((raw[store], store, clients))
-        if system == SERVED and theirs:
-            found.append(f"{store}, {plural(clients, 'client')} {rate / theirs:.2f}x")
+        if system in (SERVED, THREADED) and theirs:
+            found.append(f"{system} on {store}, {plural(clients, 'client')} {rate / theirs:.2f}x")
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from pathlib import Path
@@ -356,3 +357,20 @@ def test_materialize_reports_missing_blob_before_writing(
     with pytest.raises(NotFoundError, match=r"missing\.bin"):
         store.materialize([stored, missing], dest)
     assert files_under(dest) == {}
+
+
+def test_a_stream_is_stored_once_and_synced_only_when_new(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload is read once into a blob; the same content again syncs nothing (its
+    temporary file is dropped), and no temporary file stays behind either way."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    first = store.put_stream(io.BytesIO(BINARY))
+    assert first == (sha(BINARY), len(BINARY)) and len(synced) == 1
+    assert store.put_stream(io.BytesIO(BINARY)) == first and len(synced) == 1
+    assert store.blob_path(sha(BINARY)).read_bytes() == BINARY
+    assert files_under(store.root / "tmp") == {}
+    other = b"other content"
+    assert store.put_stream(io.BytesIO(other)) == (sha(other), len(other)) and len(synced) == 2

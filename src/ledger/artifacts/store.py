@@ -124,14 +124,18 @@ class ArtifactStore:
 
     def put_stream(self, reader: BinaryIO) -> tuple[str, int]:
         """Store what ``reader`` holds, reading it once (an upload: hashed as it is written
-        to a temporary file, synced, then renamed to its blob); return digest, size."""
+        to a temporary file, then synced and renamed to its blob); return digest, size.
+        Content stored already is not synced again: its temporary file is dropped."""
         stream, temp = _create_temp(self.root / "tmp", "upload")
         try:
-            digest, size = _write_hashing(reader, stream)
-            target = self._blob_path(digest)
-            if not target.is_file():  # else stored already: content-addressed blobs never change
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, target)
+            with stream:
+                digest, size = _hash_into(reader, stream)
+                target = self._blob_path(digest)
+                if target.is_file():  # content-addressed blobs never change
+                    return digest, size
+                _sync(stream)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
         finally:
             _unlink_quietly(temp)
         return digest, size
@@ -255,18 +259,28 @@ def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
 
 
 def _write_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
-    """Copy what ``reader`` holds into the open ``stream`` (then closed and synced);
+    """Copy what ``reader`` holds into the open ``stream`` (then synced and closed);
     return digest, size."""
+    with stream:
+        written = _hash_into(reader, stream)
+        _sync(stream)
+    return written
+
+
+def _hash_into(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
+    """Copy what ``reader`` holds into ``stream``, hashing it; return digest, size."""
     hasher = hashlib.sha256()
     size = 0
-    with stream:
-        for chunk in read_chunks(reader):
-            hasher.update(chunk)
-            stream.write(chunk)
-            size += len(chunk)
-        stream.flush()
-        os.fsync(stream.fileno())
+    for chunk in read_chunks(reader):
+        hasher.update(chunk)
+        stream.write(chunk)
+        size += len(chunk)
     return hasher.hexdigest(), size
+
+
+def _sync(stream: BinaryIO) -> None:
+    stream.flush()
+    os.fsync(stream.fileno())
 
 
 def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
