@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from eventsourcing.persistence import IntegrityError
 
 from ledger.errors import InvalidInputError, RuleViolationError
@@ -367,3 +368,23 @@ def pg_backend_alive(pid: int) -> bool:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
         return bool(row.fetchone()[0])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)  # SQLite has no stored function
+def test_a_store_made_before_group_commit_loses_the_append_function_it_replaced(
+    store: StoreFactory,
+) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {store.schema}")
+        conn.execute(
+            f"CREATE FUNCTION {store.schema}.ledger_events_append(uuid[], bigint[], text[], "
+            "bytea[], text, text) RETURNS SETOF bigint LANGUAGE sql AS 'SELECT 1::bigint'"
+        )
+    Ledger(store.settings()).close()  # opening the store creates what is missing
+    functions = store.sql(
+        "SELECT proname FROM pg_proc JOIN pg_namespace n ON n.oid = pronamespace "
+        "WHERE nspname = ? ORDER BY proname",
+        (store.schema,),
+    )
+    names = {name for (name,) in functions}
+    assert "ledger_events_append_batch" in names and "ledger_events_append" not in names

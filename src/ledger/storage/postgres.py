@@ -134,6 +134,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
             )
         )
+        # Stores made before group commit hold the one-save function it replaced.
+        self.sql_create_statements.append(
+            SQL(
+                "DROP FUNCTION IF EXISTS {schema}.{old}"
+                "(uuid[], bigint[], text[], bytea[], text, text)"
+            ).format(schema=schema, old=Identifier(f"{events_table_name}_append"))
+        )
         # Binary parameters: event states travel as bytes, not hex text.
         self.append_statement = SQL(
             "SELECT * FROM {schema}.{function}(%b::uuid[], %b::bigint[], %b::text[], "
