@@ -8,6 +8,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from executors.runtime_envs import StepEnvironment
+
 
 @dataclass(frozen=True)
 class TaskResources:
@@ -40,6 +42,7 @@ class Task:
     attempts_made: int = 0  # attempts an earlier run started (a resumed job): numbering
     failures: int = 0  # of those, the ones that failed and count against max_attempts
     timeout_s: float | None = None
+    environment: StepEnvironment | None = None  # built by executors that can (Ray)
 
 
 class TaskListener(Protocol):

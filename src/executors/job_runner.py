@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from executors.graph import Executor, GraphOutcome, Task, TaskResources
+from executors.runtime_envs import StepEnvironment, step_environment
 from executors.steps import StepError, StepPayload, run_step
 from ledger.domain.job import Job
 from ledger.errors import LedgerError
@@ -34,6 +35,10 @@ class JobRecorder:
         self.worker = job.worker  # every write is refused once another worker took over
         self.actor = actor
         self.correlation_id = ledger.events_of(job.id)[0].correlation_id
+        # Each step's environment, recorded when an attempt starts; the runtime env too
+        # when the executor builds environments (Ray).
+        self.environments: dict[str, StepEnvironment] = {}
+        self.records_runtime_envs = False
 
     def _acting(self) -> Any:
         return self.ledger.on_behalf_of(
@@ -41,8 +46,16 @@ class JobRecorder:
         )
 
     def task_started(self, task: str, attempt: int) -> None:
+        environment = self.environments.get(task)
+        runtime_env = environment.runtime_env if environment and self.records_runtime_envs else {}
         with self._acting():
-            job = self.ledger.job_runs.start_step(self.job_id, task, worker=self.worker)
+            job = self.ledger.job_runs.start_step(
+                self.job_id,
+                task,
+                environment=environment.ref if environment else "",
+                runtime_env=runtime_env,
+                worker=self.worker,
+            )
         recorded = job.steps[task]["attempt"]
         if recorded != attempt:
             raise RuntimeError(f"step {task!r}: the ledger records attempt {recorded}")
@@ -111,10 +124,8 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
         state = job.steps.get(step.name)
         if state is not None and state["status"] == "completed":
             continue
-        variables: dict[str, str] = {}
-        if step.name in snapshot["environments"]:
-            environment = ledger.assets.environment_version(snapshot["environments"][step.name])
-            variables = dict(environment["content"].get("variables", {}))
+        environment = _step_environment(ledger, job, step.name)
+        variables = dict(environment.runtime_env.get("env_vars", {})) if environment else {}
         payload = StepPayload(
             job_id=str(job.id),
             step=step,
@@ -138,9 +149,19 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
                 attempts_made=state["attempt"] if state else 0,
                 failures=state["failures"] if state else 0,
                 timeout_s=step.timeout_s,
+                environment=environment,
             )
         )
     return tasks
+
+
+def _step_environment(ledger: Ledger, job: Job, step: str) -> StepEnvironment | None:
+    ref = job.snapshot["environments"].get(step)
+    if not ref:
+        return None
+    content = ledger.assets.environment_version(ref)["content"]
+    timeout = ledger.settings.runtime_env_setup_timeout_s
+    return step_environment(ref, content, setup_timeout_s=timeout)
 
 
 def completed_steps(job: Job) -> dict[str, StepOutcome]:
@@ -170,6 +191,8 @@ def run_job(ledger: Ledger, executor: Executor, job: Job, actor: str, stop: thre
     except LedgerError as error:
         recorder.fail(f"cannot run pipeline {job.pipeline_ref}: {error}")
         return "failed"
+    recorder.environments = {t.name: t.environment for t in tasks if t.environment}
+    recorder.records_runtime_envs = getattr(executor, "builds_environments", False)
     run = executor.submit(tasks, recorder, completed_steps(job))
     while (outcome := run.wait(CANCEL_CHECK_S)) is None:
         if stop.is_set():

@@ -13,6 +13,26 @@ from executors.graph import Task, TaskCall, task_cancelled
 from executors.scheduler import TaskPoolExecutor
 
 
+class UnbuildableEnvironmentError(Exception):
+    """The step's environment cannot be built by this executor."""
+
+
+def _check_environment(task: Task) -> None:
+    """Threads share this process's packages: an environment that only sets variables
+    runs here, one that installs packages needs the Ray executor."""
+    environment = task.environment
+    if environment is None:
+        return
+    if environment.refused:
+        raise UnbuildableEnvironmentError(environment.refused)
+    if environment.installs_packages:
+        raise UnbuildableEnvironmentError(
+            f"environment {environment.ref} installs packages "
+            f"({', '.join(environment.runtime_env['pip'])}), which the local executor "
+            "cannot do: run the job on the Ray executor (LEDGER_EXECUTOR=ray)"
+        )
+
+
 @dataclass(frozen=True)
 class LocalHandle:
     future: Future[Any]
@@ -33,6 +53,7 @@ class LocalExecutor(TaskPoolExecutor[LocalHandle]):
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="step")
 
     def start_task(self, task: Task, call: TaskCall) -> LocalHandle:
+        _check_environment(task)
         cancelled = threading.Event()
 
         def run() -> Any:

@@ -7,9 +7,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray
-from ray.exceptions import RayTaskError, TaskCancelledError, WorkerCrashedError
+from ray.exceptions import (
+    RayTaskError,
+    RuntimeEnvSetupError,
+    TaskCancelledError,
+    WorkerCrashedError,
+)
 
 from executors.graph import Task, TaskCall
+from executors.runtime_envs import build_failure
 from executors.scheduler import TaskPoolExecutor
 from ledger.logging import get_logger
 
@@ -23,6 +29,10 @@ class StepProcessDiedError(Exception):
 
 class UnschedulableStepError(Exception):
     """The step asks for more than the whole Ray cluster has: it would wait forever."""
+
+
+class UnbuildableEnvironmentError(Exception):
+    """The step's environment asks for what Ray cannot build (see executors.runtime_envs)."""
 
 
 def connect_ray(address: str = "", num_cpus: int | None = None) -> None:
@@ -47,17 +57,20 @@ class RayExecutor(TaskPoolExecutor["ray.ObjectRef[Any]"]):
     """Runs tasks on Ray: a cluster at ``address``, or a Ray started in this process.
 
     Tasks get ``num_cpus``/``num_gpus``/``memory`` from the step's resources, so Ray
-    places them where they fit and runs independent ones in parallel. Cancelling
+    places them where they fit and runs independent ones in parallel. A step's
+    environment becomes the task's ``runtime_env`` (executors.runtime_envs). Cancelling
     kills the task's worker process.
     """
 
     name = "ray"
+    builds_environments = True
 
     def __init__(self, address: str = "", num_cpus: int | None = None) -> None:
         connect_ray(address, num_cpus)
         self._remote = ray.remote(max_retries=0)(_run_task)
         self._resources: dict[str, float] = {}
         self._resources_read_at = -RESOURCES_TTL_S
+        self._environments: dict[ray.ObjectRef[Any], str] = {}  # running task -> its env
 
     def start_task(self, task: Task, call: TaskCall) -> ray.ObjectRef[Any]:
         self._check_fits(task)
@@ -68,7 +81,15 @@ class RayExecutor(TaskPoolExecutor["ray.ObjectRef[Any]"]):
         }
         if task.resources.memory_mb:
             options["memory"] = task.resources.memory_mb * 1024 * 1024
+        environment = task.environment
+        if environment is not None:
+            if environment.refused:
+                raise UnbuildableEnvironmentError(environment.refused)
+            if environment.runtime_env:
+                options["runtime_env"] = environment.runtime_env
         ref: ray.ObjectRef[Any] = self._remote.options(**options).remote(task.function, call)
+        if environment is not None and environment.runtime_env:
+            self._environments[ref] = environment.ref
         return ref
 
     def _check_fits(self, task: Task) -> None:
@@ -94,8 +115,11 @@ class RayExecutor(TaskPoolExecutor["ray.ObjectRef[Any]"]):
         return ready
 
     def result(self, handle: ray.ObjectRef[Any]) -> Any:
+        environment = self._environments.pop(handle, "")
         try:
             return ray.get(handle)
+        except RuntimeEnvSetupError as error:  # the step never ran
+            raise build_failure(environment, str(error)) from None
         except RayTaskError as error:
             cause = error.cause
             raise (cause if isinstance(cause, Exception) else error) from None
@@ -105,4 +129,5 @@ class RayExecutor(TaskPoolExecutor["ray.ObjectRef[Any]"]):
             raise StepProcessDiedError("the process running the step died") from None
 
     def cancel_task(self, handle: ray.ObjectRef[Any]) -> None:
+        self._environments.pop(handle, None)
         ray.cancel(handle, force=True)

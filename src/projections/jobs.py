@@ -219,6 +219,8 @@ class JobsProjection(ReadModel):
             "models": [],
             "error": "",
             "failures": orjson.loads(previous[1])["failures"] if previous else 0,
+            "environment": event["environment"],
+            "runtime_env": event["runtime_env"],
         }
         started = previous[0] if previous else change.position
         self.put(JOB_STEPS.name, key, (started, orjson.dumps(state).decode()))

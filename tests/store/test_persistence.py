@@ -154,22 +154,25 @@ def test_jobs_stored_before_workers_reruns_and_step_environments_still_load(
             state.pop("rerun_of", None)
             state.pop("worker", None)
             state.get("snapshot", {}).pop("environments", None)
+            state.pop("environment", None)  # StepStarted's, v2
+            state.pop("runtime_env", None)
         v1_events.append(dataclasses.replace(stored, state=json.dumps(state).encode()))
     ledger.recorder.insert_events(v1_events)
 
     loaded = Ledger(store.settings()).jobs.get(str(job.id))
     assert (loaded.worker, loaded.rerun_of, loaded.snapshot["environments"]) == ("", "", {})
     assert loaded.status == "running" and loaded.steps["train"]["attempt"] == 1
+    assert (loaded.steps["train"]["environment"], loaded.steps["train"]["runtime_env"]) == ("", {})
 
     # An aggregate snapshot written by v1: no class_version, none of v2's attributes.
     taken = ledger.mapper.to_stored_event(Snapshot.take(loaded))
     state = json.loads(taken.state)
     aggregate = state["state"]
-    assert aggregate.pop("class_version") == 2
+    assert aggregate.pop("class_version") == 3
     for name in ("worker", "rerun_of"):
         del aggregate[name]
     del aggregate["snapshot"]["environments"]
-    for key in ("models", "error", "failures"):
+    for key in ("models", "error", "failures", "environment", "runtime_env"):
         del aggregate["steps"]["train"][key]
     aggregate["error"] = "read from the snapshot"  # tells the snapshot was used
     assert ledger.snapshots is not None

@@ -66,8 +66,19 @@ class JobRunCommands:
 
         return self._update(job_id, reason, checked)
 
-    def start_step(self, job_id: str, step: str, *, worker: str = "", reason: str = "") -> Job:
-        return self._run_update(job_id, worker, reason, lambda job: job.start_step(step))
+    def start_step(
+        self,
+        job_id: str,
+        step: str,
+        *,
+        environment: str = "",
+        runtime_env: dict[str, Any] | None = None,
+        worker: str = "",
+        reason: str = "",
+    ) -> Job:
+        return self._run_update(
+            job_id, worker, reason, lambda job: job.start_step(step, environment, runtime_env)
+        )
 
     def complete_step(
         self,

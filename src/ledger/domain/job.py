@@ -36,14 +36,17 @@ class StepState(TypedDict):
     models: list[str]
     error: str
     failures: int  # failed attempts that count against the step's retries
+    environment: str  # the environment (NAME:VERSION) of its latest attempt, '' if none
+    runtime_env: dict[str, Any]  # the Ray runtime env that attempt ran in, {} if none
 
 
 class Job(LedgerAggregate):
     """A pipeline run; its events are the run's history."""
 
     # v2 added the worker, rerun_of, per-step environments and the steps' models, error
-    # and failures; aggregate snapshots taken before are upcast when loaded.
-    class_version = 2
+    # and failures; v3 each step's environment and runtime env. Aggregate snapshots
+    # taken before are upcast when loaded.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -54,6 +57,12 @@ class Job(LedgerAggregate):
             step.setdefault("models", [])
             step.setdefault("error", "")
             step.setdefault("failures", 0)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        for step in state["steps"].values():
+            step.setdefault("environment", "")
+            step.setdefault("runtime_env", {})
 
     def __init__(self) -> None:
         self.pipeline = ""
@@ -126,6 +135,16 @@ class Job(LedgerAggregate):
     class StepStarted(Event):
         step: str
         attempt: int
+        environment: str  # NAME:VERSION, '' when the step has none
+        runtime_env: dict[str, Any]  # what Ray built it in; {} when nothing was built
+
+        # v2 added the step's environment and the runtime environment it ran in.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["environment"] = ""
+            state["runtime_env"] = {}
 
         def apply(self, job: Job) -> None:
             previous = job.steps.get(self.step)
@@ -139,6 +158,8 @@ class Job(LedgerAggregate):
                 "models": [],
                 "error": "",
                 "failures": previous["failures"] if previous else 0,
+                "environment": self.environment,
+                "runtime_env": self.runtime_env,
             }
 
     class StepCompleted(Event):
@@ -236,13 +257,23 @@ class Job(LedgerAggregate):
         if worker and worker != self.worker:
             raise RuleViolationError(f"job {self.id} is run by {self.worker!r}, not {worker!r}")
 
-    def start_step(self, step: str) -> None:
+    def start_step(
+        self, step: str, environment: str = "", runtime_env: dict[str, Any] | None = None
+    ) -> None:
+        """Start the step's next attempt, in ``environment`` (NAME:VERSION), built as
+        ``runtime_env`` by the executor when it builds environments."""
         self._require_status("start a step of", "running")
         previous = self.steps.get(step)
         if previous and previous["status"] == "completed":
             raise RuleViolationError(f"step {step!r} of job {self.id} already completed")
         attempt = previous["attempt"] + 1 if previous else 1
-        self.trigger_event(self.StepStarted, step=step, attempt=attempt)
+        self.trigger_event(
+            self.StepStarted,
+            step=step,
+            attempt=attempt,
+            environment=environment,
+            runtime_env=dict(runtime_env or {}),
+        )
 
     def complete_step(
         self,
