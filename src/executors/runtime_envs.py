@@ -8,7 +8,9 @@ What is mapped, when the step runs on the Ray executor:
   has none (this image has none), so pip is the one that works everywhere.
 - ``variables`` -> ``env_vars`` (the step also gets them as today, ``ctx.variables``).
 - ``config.setup_timeout_seconds`` from ``LEDGER_RUNTIME_ENV_SETUP_TIMEOUT_S``: a
-  stuck resolver fails the step instead of hanging the job.
+  stuck resolver fails the step instead of hanging the job. The limit is per try, and
+  Ray tries three times (``RUNTIME_ENV_RETRY_TIMES`` in the nodes' environment), so a
+  hopeless build gives up after at most about three times the setting.
 - No ``working_dir``/``py_modules``: a step materialises its pipeline's code from the
   artifact store itself (``StepPayload.code_files``), so the runtime env carries no
   code and one environment version is one runtime env whatever the code version.
@@ -17,6 +19,8 @@ Caching: Ray caches a built runtime env by a hash of its content (not of its
 ``config``). The dict is made only from the environment version's content, which
 never changes, in a fixed shape, so the same version always gives the same dict and
 every step and job using it reuses one virtualenv per node; ``digest`` names it.
+Ray also remembers a failed build for a while (``BAD_RUNTIME_ENV_CACHE_TTL_SECONDS``,
+10 minutes): a step retried in a broken environment fails at once.
 
 What is refused, with the reason, before anything runs:
 
@@ -40,6 +44,9 @@ from typing import Any
 
 from ledger.specs import content_digest
 
+TIMED_OUT = re.compile(r"within the timeout of (\d+) seconds")  # Ray's messages
+# Ray cancels a timed-out try without removing its virtualenv: the next tries find it.
+HALF_BUILT = re.compile(r"dest dir '[^']*virtualenv' exists")
 PYTHON_IMAGE = re.compile(r"^(docker\.io/)?(library/)?python:(?P<version>\d+\.\d+)(\.\d+)?(-.+)?$")
 
 
@@ -108,10 +115,21 @@ class EnvironmentBuildError(Exception):
 
 def build_failure(ref: str, details: str, limit: int = 1500) -> EnvironmentBuildError:
     """The error a step fails with when its environment could not be built: the useful
-    tail of Ray's message (pip's ERROR lines when there are some)."""
-    lines = [line.strip() for line in details.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR") or "Timeout" in line]
-    tail = "\n".join(errors or lines[-6:])
+    part of Ray's message (pip's ERROR lines, or the timeout, rather than tracebacks)."""
+    timed_out = TIMED_OUT.search(details)
+    if timed_out:
+        tail = (
+            f"setting it up took longer than {timed_out[1]} s (LEDGER_RUNTIME_ENV_SETUP_TIMEOUT_S)"
+        )
+    elif HALF_BUILT.search(details):
+        tail = (
+            "a try that ran past the setup timeout left it half built, and Ray keeps "
+            "that until its node restarts: raise LEDGER_RUNTIME_ENV_SETUP_TIMEOUT_S"
+        )
+    else:
+        lines = [line.strip() for line in details.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("ERROR")]
+        tail = "\n".join(errors or lines[-6:])
     if len(tail) > limit:
         tail = "..." + tail[-limit:]
     where = f"environment {ref}" if ref else "the runtime environment"

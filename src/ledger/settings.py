@@ -132,8 +132,8 @@ class Settings(BaseSettings):
         None, ge=1, description="CPUs of the local Ray (default: all); ignored for a cluster"
     )
     runtime_env_setup_timeout_s: int = Field(
-        600, ge=1, le=86_400, description="How long Ray may take to build a step's "
-        "environment (install its packages) before the step fails",
+        600, ge=1, le=86_400, description="How long one try of Ray at building a step's "
+        "environment (installing its packages) may take; Ray tries three times",
     )  # fmt: skip
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
