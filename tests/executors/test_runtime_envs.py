@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,7 @@ from executors.runtime_envs import build_failure, running_python, step_environme
 from executors.worker import Worker
 from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
-from projections.views import Views
-from tests.conftest import StoreFactory
+from tests.conftest import Cli, StoreFactory
 
 PACKAGE = "pyjokes"  # tiny, pure Python, and not in the test environment
 STEPS = """
@@ -120,7 +120,7 @@ def _run(
 
 @pytest.mark.slow
 def test_a_step_imports_what_its_environment_installs_and_the_job_records_it(
-    ledger: Ledger, store: StoreFactory, ray_started: None, tmp_path: Path
+    ledger: Ledger, store: StoreFactory, cli: Cli, ray_started: None, tmp_path: Path
 ) -> None:
     assert importlib.util.find_spec(PACKAGE) is None, f"{PACKAGE} must not be installed here"
     environment = EnvironmentSpec(pip=[PACKAGE], variables={"JOKES": "yes"})
@@ -138,13 +138,11 @@ def test_a_step_imports_what_its_environment_installs_and_the_job_records_it(
         "env_vars": {"JOKES": "yes"},
         "config": {"setup_timeout_seconds": store.settings().runtime_env_setup_timeout_s},
     }
-    views = Views.open(store.settings())
-    try:
-        views.updater.catch_up()
-        shown = views.job(job_id)["steps"]["only"]  # as GET /jobs/{id} and `job show` show it
-    finally:
-        views.close()
-    assert (shown["environment"], shown["runtime_env"]) == ("env:1", expected)
+    # As `ledger job show` and GET /jobs/{id} show it (both read the jobs view).
+    shown: Any = cli("job", "show", job_id, "--json").json()
+    only = shown["steps"]["only"]
+    assert (only["environment"], only["runtime_env"]) == ("env:1", expected)
+    assert f"pip: {PACKAGE}" in cli("job", "show", job_id).out
     assert job.steps["only"]["runtime_env"] == expected
 
 

@@ -236,7 +236,9 @@ def _print_job(job: JobView) -> None:
     for key, value in details.items():
         if value:
             console.print(f"  {key}: {value}")
-    table = Table("step", "status", "attempt", "duration", "outputs", "metrics", "models")
+    table = Table(
+        "step", "status", "attempt", "duration", "outputs", "metrics", "models", "environment"
+    )
     for name, step in job["steps"].items():
         table.add_row(
             name,
@@ -247,8 +249,16 @@ def _print_job(job: JobView) -> None:
             "\n".join(f"{k}: {v[:24]}…" for k, v in step["outputs"].items()),
             ", ".join(f"{k}={v:.4g}" for k, v in step["metrics"].items()),
             ", ".join(step["models"]),
+            _step_environment(step),
         )
     console.print(table)
+
+
+def _step_environment(step: dict[str, Any]) -> str:
+    """NAME:VERSION, and the packages of the Ray runtime env it was built as (if any)."""
+    runtime_env = step.get("runtime_env") or {}  # absent from views of older ledgers
+    packages = ", ".join(runtime_env.get("pip", []))
+    return str(step.get("environment", "")) + (f"\npip: {packages}" if packages else "")
 
 
 def _follow(views: Views, job_id: str, as_json: bool) -> None:
