@@ -100,14 +100,17 @@ def test_a_build_failure_keeps_the_resolvers_error_lines() -> None:
 
 def _run(
     ledger: Ledger, store: StoreFactory, tmp_path: Path, environment: EnvironmentSpec,
-    *, executor: str, run: str = "noop", **settings: object,
+    *, executor: str, run: str = "noop", also: list[dict[str, Any]] | None = None,
+    **settings: object,
 ) -> tuple[str, float]:  # fmt: skip
-    """Run a one-step pipeline in ``environment``: (job id, seconds it took)."""
+    """Run a pipeline of step ``only`` (and ``also``) in ``environment``: (job id,
+    seconds it took)."""
     ledger.assets.register_environment("env", environment)
     (code := tmp_path / "code").mkdir()
     (code / "env_steps.py").write_text(STEPS)
-    step = {"name": "only", "run": f"env_steps:{run}", "outputs": ["out"], "environment": "env"}
-    ledger.assets.register_pipeline("in-env", {"steps": [step]}, code_dir=code)
+    step = {"name": "only", "run": f"env_steps:{run}", "outputs": ["out"]}
+    spec = {"environment": "env", "steps": [step, *(also or [])]}
+    ledger.assets.register_pipeline("in-env", spec, code_dir=code)
     job_id = str(ledger.jobs.submit("in-env", executor=executor).id)
     worker = Worker(store.settings(executor=executor, **settings))
     started = time.monotonic()
@@ -124,9 +127,16 @@ def test_a_step_imports_what_its_environment_installs_and_the_job_records_it(
 ) -> None:
     assert importlib.util.find_spec(PACKAGE) is None, f"{PACKAGE} must not be installed here"
     environment = EnvironmentSpec(pip=[PACKAGE], variables={"JOKES": "yes"})
-    job_id, _ = _run(ledger, store, tmp_path, environment, executor="ray", run="joke")
+    # A command step's `python` is the environment's too (Ray activates its virtualenv).
+    command = {"name": "shell", "outputs": ["out"], "command": [
+        "python", "-c", "import pyjokes, sys; open(sys.argv[1], 'w').write('ok')", "{outputs.out}"
+    ]}  # fmt: skip
+    job_id, _ = _run(
+        ledger, store, tmp_path, environment, executor="ray", run="joke", also=[command]
+    )
     job = ledger.jobs.get(job_id)
     assert job.status == "succeeded", job.error
+    assert job.steps["shell"]["runtime_env"] == job.steps["only"]["runtime_env"]
     joked, prefix = (
         ledger.artifacts.blob_path(job.steps["only"]["outputs"]["out"].removeprefix("sha256:"))
         .read_text()
