@@ -10,11 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from executors.graph import Task, TaskCall, task_cancelled
+from executors.runtime_envs import UnbuildableEnvironmentError
 from executors.scheduler import TaskPoolExecutor
-
-
-class UnbuildableEnvironmentError(Exception):
-    """The step's environment cannot be built by this executor."""
 
 
 def _check_environment(task: Task) -> None:

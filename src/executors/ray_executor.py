@@ -15,7 +15,7 @@ from ray.exceptions import (
 )
 
 from executors.graph import Task, TaskCall
-from executors.runtime_envs import build_failure
+from executors.runtime_envs import UnbuildableEnvironmentError, build_failure
 from executors.scheduler import TaskPoolExecutor
 from ledger.logging import get_logger
 
@@ -29,10 +29,6 @@ class StepProcessDiedError(Exception):
 
 class UnschedulableStepError(Exception):
     """The step asks for more than the whole Ray cluster has: it would wait forever."""
-
-
-class UnbuildableEnvironmentError(Exception):
-    """The step's environment asks for what Ray cannot build (see executors.runtime_envs)."""
 
 
 def connect_ray(address: str = "", num_cpus: int | None = None) -> None:

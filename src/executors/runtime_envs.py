@@ -109,6 +109,10 @@ def step_environment(ref: str, content: dict[str, Any], *, setup_timeout_s: int)
     return StepEnvironment(ref, runtime_env)
 
 
+class UnbuildableEnvironmentError(Exception):
+    """The step's environment asks for what its executor cannot build: it never starts."""
+
+
 class EnvironmentBuildError(Exception):
     """Ray could not build a step's runtime environment (resolver error, timeout)."""
 
