@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     ray_num_cpus: int | None = Field(
         None, ge=1, description="CPUs of the local Ray (default: all); ignored for a cluster"
     )
+    serve_host: str = Field(
+        "127.0.0.1",
+        description="Where Ray Serve's HTTP proxies listen, on every node (0.0.0.0: all "
+        "interfaces); set when Serve first starts on the cluster",
+    )
+    serve_port: int = Field(
+        8000, ge=1, le=65535, description="Ray Serve's HTTP proxy port: /endpoints/NAME/score"
+    )
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

@@ -1,6 +1,7 @@
-"""Online endpoints: ONNX models in Ray actor replicas behind the HTTP API (both stores).
+"""Online endpoints: Ray Serve applications of ONNX models, through the HTTP API and Serve's
+own proxy (both stores).
 
-Real Ray (the session's local instance), real ONNX Runtime, models made with
+Real Ray and Ray Serve (the session's local instance), real ONNX Runtime, models made with
 scikit-learn and converted with skl2onnx.
 """
 
@@ -10,16 +11,19 @@ import json
 import pickle
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from ray import serve
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from executors.onnx_conversion import convert_model_version
+from executors.serving.serve_app import app_name
 from ledger.domain.endpoint import Resources
 from ledger.ledger import Ledger
 from tests.conftest import Api, assert_user_error, wait_for
@@ -38,8 +42,9 @@ def _onnx_model(ledger: Ledger, tmp_path: Path, name: str, estimator: Any) -> st
 
 
 @pytest.fixture
-def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
-    """Endpoint shop: blue 90 %, green 10 %, shadow mirrored at 50 %."""
+def shop(api: Api, tmp_path: Path, ray_started: None) -> Iterator[dict[str, str]]:
+    """Endpoint shop: blue 90 %, green 10 %, shadow mirrored at 50 %. Its Serve application
+    is deleted afterwards (the session's Ray outlives the test's store)."""
     ledger = Ledger(api.settings)
     models = {
         "blue": _onnx_model(ledger, tmp_path, "linear", LogisticRegression()),
@@ -52,7 +57,16 @@ def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
     ledger.endpoints.set_traffic("shop", {"blue": 90, "green": 10})
     ledger.endpoints.set_mirror("shop", {"shadow": 50})
     ledger.close()
-    return models
+    yield models
+    if serve.status().applications.get(app_name("shop")) is not None:
+        serve.delete(app_name("shop"))
+
+
+def _ingress_counts(kind: str) -> dict[str, int]:
+    counts: dict[str, dict[str, int]] = (
+        serve.get_app_handle(app_name("shop")).counts.remote().result()
+    )
+    return counts[kind]
 
 
 def _score(api: Api, rows: Any, **headers: str) -> Any:
@@ -72,10 +86,12 @@ def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None
         assert body["outputs"]["label"] in ([0], [1])
     assert set(answered) == {"blue", "green"}  # the shadow never answers
     assert 7.0 <= 100 * answered["green"] / 2_000 <= 13.0, answered
-    router = api.client.app.state.services.router()
+    assert _ingress_counts("served") == answered  # one ingress replica answered them all
     # The copies are scored in the background: wait for the bulk of them to be answered.
-    wait_for(lambda: sum(router.mirrored.values()) >= 850, 60, "the mirrored copies")
-    assert 850 <= router.mirrored["shop", "shadow"] <= 1_150, router.mirrored  # 50 % of 2,000
+    copies = lambda: _ingress_counts("mirrored").get("shadow", 0)  # noqa: E731
+    wait_for(lambda: copies() >= 850, 60, "the mirrored copies")
+    assert 850 <= copies() <= 1_150  # 50 % of 2,000
+    assert not _ingress_counts("copy_failures"), _ingress_counts("last_copy_failure")
 
     endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
     for deployment in endpoint["deployments"].values():
@@ -124,7 +140,7 @@ def _once_routed(api: Api, deployment: str) -> Any:
         answers.append(_score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": deployment}))
         return bool(answers[-1].status_code != 404)
 
-    wait_for(routed, 30, f"the router to route to {deployment}")
+    wait_for(routed, 60, f"the endpoint to route to {deployment}")
     return answers[-1]
 
 
@@ -159,7 +175,7 @@ def test_switching_blue_to_green_under_load_loses_no_request(
         ledger.endpoints.set_mirror("shop", {})
         ledger.endpoints.undeploy("shop", "blue", reason="retired")
         retired = ledger.endpoints.undeploy("shop", "shadow", reason="retired").version
-        wait_for(lambda: router.routed_version("shop") == retired, 60, "the router to retire")
+        wait_for(lambda: router.applied_version("shop") == retired, 60, "Serve to retire them")
         answered = len(answered_by)  # then requests go on, on the new table
         wait_for(lambda: len(answered_by) >= answered + 20, 60, "requests after the retirement")
     finally:
