@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from ray import serve
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -24,6 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from executors.onnx_conversion import convert_model_version
 from executors.serving.serve_app import app_name
+from ledger.api import create_app
 from ledger.domain.endpoint import Resources
 from ledger.ledger import Ledger
 from tests.conftest import Api, assert_user_error, wait_for
@@ -104,6 +107,48 @@ def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None
     )
     probabilities = np.asarray(targeted.json()["outputs"]["probabilities"])
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_servers_share_one_application_and_serves_proxy_answers_the_same(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """A second API server on the same ledger scores through the same Serve application:
+    no replica is added or restarted. Serve's own HTTP proxy answers as the API does."""
+    rows = ROWS[:3].tolist()
+    green = {"X-Ledger-Deployment": "green"}
+    first = _score(api, rows, **green)
+    assert first.status_code == 200, first.text
+    replicas = _replica_ids(shop)
+    with TestClient(create_app(api.settings)) as second:
+        again = second.post(
+            "/endpoints/shop/score", json={"inputs": rows}, headers=api.auth("reader") | green
+        )
+    assert again.status_code == 200 and again.json() == first.json()
+    assert _replica_ids(shop) == replicas
+    deployments = serve.status().applications[app_name("shop")].deployments
+    assert {name: dict(d.replica_states) for name, d in deployments.items()} == {
+        name: {"RUNNING": 1} for name in ("_ingress", *shop)
+    }
+
+    proxy = f"http://127.0.0.1:{api.settings.serve_port}/endpoints/shop/score"
+    through_serve = httpx.post(proxy, json={"inputs": rows}, headers=green, timeout=30)
+    assert through_serve.status_code == 200 and through_serve.json() == first.json()
+    ghost = httpx.post(proxy, json={"inputs": rows}, headers={"X-Ledger-Deployment": "ghost"})
+    assert ghost.status_code == 404 and "no deployment 'ghost'" in ghost.json()["detail"]
+    shape = httpx.post(proxy, json={"inputs": [[1.0, 2.0]]}, headers=green, timeout=30)
+    assert shape.status_code == 400 and "shape [1, 2]" in shape.json()["detail"]
+    not_json = httpx.post(proxy, content=b"[[1, 2", headers=green)
+    assert not_json.status_code == 400 and '{"inputs"' in not_json.json()["detail"]
+
+
+def _replica_ids(deployments: dict[str, str]) -> dict[str, str]:
+    """The replica serving each deployment (one each)."""
+    return {
+        name: serve.get_deployment_handle(name, app_name("shop"))
+        .describe.remote()
+        .result()["replica"]
+        for name in deployments
+    }
 
 
 def test_scoring_errors(api: Api, shop: dict[str, str], tmp_path: Path) -> None:

@@ -55,7 +55,9 @@ class ModelServer:
         self._replica = ModelReplica(artifacts_dir, files, want_gpu, work_dir)
 
     def describe(self) -> dict[str, str]:
-        return self._replica.describe()
+        """The provider in use (and why when not the one asked for), and which replica."""
+        replica = serve.get_replica_context().replica_id.unique_id
+        return self._replica.describe() | {"replica": replica}
 
     def score(self, inputs: Any) -> dict[str, Any]:
         """Outputs as lists; a bad input raises InvalidInputError."""
