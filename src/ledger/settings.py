@@ -137,7 +137,11 @@ class Settings(BaseSettings):
         "interfaces); set when Serve first starts on the cluster",
     )
     serve_port: int = Field(
-        8000, ge=1, le=65535, description="Ray Serve's HTTP proxy port: /endpoints/NAME/score"
+        8100,
+        ge=1,
+        le=65535,
+        description="Ray Serve's HTTP proxy port on every node (/endpoints/NAME/score); not "
+        "the API's 8000, which a node running both would otherwise fight over",
     )
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")

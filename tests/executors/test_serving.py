@@ -261,3 +261,38 @@ def test_a_gpu_deployment_without_a_gpu_falls_back_to_cpu_and_says_so(
 def _detail(api: Api, deployment: str) -> str:
     endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
     return str(endpoint["deployments"][deployment]["health_detail"])
+
+
+def test_a_running_worker_applies_endpoint_changes_to_serve_unasked(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """With a worker running, deployments start, change and go on Serve as the ledger
+    changes, without a score request; their health is recorded; a deleted endpoint's
+    application is deleted."""
+    from executors.worker import Worker
+    from tests.bus_support import in_background
+
+    def deployments() -> dict[str, str]:
+        application = serve.status().applications.get(app_name("shop"))
+        return {} if application is None else {
+            name: str(d.status) for name, d in application.deployments.items()
+        }  # fmt: skip
+
+    ledger = Ledger(api.settings)
+    try:
+        with in_background(Worker(api.settings).run):
+            everything = {name: "HEALTHY" for name in ("_ingress", *shop)}
+            wait_for(lambda: deployments() == everything, 120, "the worker to start the replicas")
+            wait_for(lambda: all(_health(api, name) == "healthy" for name in shop), 60,
+                     "the worker to record their health")  # fmt: skip
+            ledger.endpoints.set_traffic("shop", {"green": 100})
+            ledger.endpoints.set_mirror("shop", {})
+            for retired in ("blue", "shadow"):
+                ledger.endpoints.undeploy("shop", retired)
+            serving = {"_ingress": "HEALTHY", "green": "HEALTHY"}
+            wait_for(lambda: deployments() == serving, 120, "the worker to retire blue and shadow")
+            ledger.endpoints.undeploy("shop", "green")
+            ledger.endpoints.delete("shop")
+            wait_for(lambda: not deployments(), 120, "the worker to delete the application")
+    finally:
+        ledger.close()

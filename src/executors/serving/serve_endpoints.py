@@ -73,6 +73,7 @@ class ServeEndpoints:
         self.ledger = ledger
         self.refresh_s = refresh_s
         self._applied: dict[str, int] = {}  # endpoint -> version this process applied
+        self._served: dict[str, str] = {}  # endpoint -> digest of the state it applied
         self._checked_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         settings = ledger.settings
@@ -114,14 +115,36 @@ class ServeEndpoints:
 
     # -- applying ----------------------------------------------------------------------
 
+    def reconcile(self, endpoint: Endpoint) -> None:
+        """Bring ``endpoint``'s application to the ledger's state: run it (``apply``), or
+        delete it once the endpoint is deleted."""
+        if endpoint.deleted:
+            if serve.status().applications.get(app_name(endpoint.name)) is not None:
+                serve.delete(app_name(endpoint.name))
+                log.info("endpoint deleted from Ray Serve", endpoint=endpoint.name)
+            self._served.pop(endpoint.name, None)
+            return
+        self.apply(endpoint)
+
     def apply(self, endpoint: Endpoint) -> None:
-        """Run ``endpoint``'s application as the ledger has it; record each deployment's
-        health once its replicas run (or why they do not)."""
-        servers, errors, models = {}, {}, {}
+        """Run ``endpoint``'s application as the ledger has it, unless this process ran
+        that very state last (a health report changes the endpoint, not what it serves);
+        record each deployment's health once its replicas run (or why they do not)."""
+        application, errors, state = self._application(endpoint)
+        if self._served.get(endpoint.name) != state:
+            target = RunTarget(application, app_name(endpoint.name), route_prefix(endpoint.name))
+            serve.run_many([target], wait_for_applications_running=False)
+            self._record_health(endpoint, errors)
+            self._served[endpoint.name] = state
+        self._applied[endpoint.name] = endpoint.version
+
+    def _application(self, endpoint: Endpoint) -> tuple[Any, dict[str, str], str]:
+        """The endpoint's application, why deployments cannot serve, and a digest of both."""
+        servers, errors, models, versions = {}, {}, {}, {}
         for name, deployment in endpoint.deployments.items():
             models[name] = f"{deployment['model']}:{deployment['version']}"
             try:
-                servers[name] = self._model_server(name, deployment)
+                servers[name], versions[name] = self._model_server(name, deployment)
             except LedgerError as error:
                 errors[name] = str(error)
         config = {
@@ -132,18 +155,16 @@ class ServeEndpoints:
         }
         ingress = EndpointIngress.options(name=INGRESS, user_config=config)  # type: ignore[attr-defined]
         ingress = ingress.options(version=CODE_VERSION, _internal=True)
-        application = ingress.bind(**servers)
-        target = RunTarget(application, app_name(endpoint.name), route_prefix(endpoint.name))
-        serve.run_many([target], wait_for_applications_running=False)
-        self._applied[endpoint.name] = endpoint.version
-        self._record_health(endpoint, errors)
+        state = json.dumps([config, versions], sort_keys=True)
+        return ingress.bind(**servers), errors, state
 
-    def _model_server(self, name: str, deployment: Deployment) -> Any:
+    def _model_server(self, name: str, deployment: Deployment) -> tuple[Any, str]:
+        """The deployment's Serve deployment, bound, and its code version."""
         model = f"{deployment['model']}:{deployment['version']}"
-        version = self.ledger.models.get_version(model)
-        if version.spec["flavor"] != "onnx":
+        spec = self.ledger.models.get_version(model).spec
+        if spec["flavor"] != "onnx":
             raise RuleViolationError(
-                f"it serves {model}, a {version.spec['flavor']} model: convert it with "
+                f"it serves {model}, a {spec['flavor']} model: convert it with "
                 f"`ledger model convert {model} --to onnx` and deploy that"
             )
         resources = deployment["resources"]
@@ -155,16 +176,16 @@ class ServeEndpoints:
         }
         if resources["memory_mb"]:
             actor_options["memory"] = resources["memory_mb"] * 1024 * 1024
-        files = list(version.spec["files"])
+        files = list(spec["files"])
         want_gpu = resources["gpus"] > 0
         started_from = json.dumps([CODE_VERSION, files, want_gpu, actor_options], sort_keys=True)
         server = ModelServer.options(  # type: ignore[attr-defined]
             name=name, num_replicas=resources["replicas"], ray_actor_options=actor_options
         )
-        server = server.options(
-            version=hashlib.sha256(started_from.encode()).hexdigest()[:16], _internal=True
-        )
-        return server.bind(str(self.ledger.artifacts.root.resolve()), files, want_gpu)
+        code_version = hashlib.sha256(started_from.encode()).hexdigest()[:16]
+        server = server.options(version=code_version, _internal=True)
+        artifacts = str(self.ledger.artifacts.root.resolve())
+        return server.bind(artifacts, files, want_gpu), code_version
 
     def _record_health(self, endpoint: Endpoint, errors: dict[str, str]) -> None:
         for name, error in errors.items():
