@@ -275,7 +275,7 @@ def test_a_running_worker_applies_endpoint_changes_to_serve_unasked(
     def deployments() -> dict[str, str]:
         application = serve.status().applications.get(app_name("shop"))
         return {} if application is None else {
-            name: str(d.status) for name, d in application.deployments.items()
+            name: d.status for name, d in application.deployments.items()
         }  # fmt: skip
 
     ledger = Ledger(api.settings)
