@@ -47,6 +47,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Ray Serve's HTTP proxy, once per test session (Serve keeps the port it first started on).
+SERVE_TEST_PORT = free_port()
+
+
 # Logical CPUs of the session's Ray: more than the machine's two, so that tests needing
 # two 1-CPU steps at once never wait behind a replica another test is still stopping.
 RAY_TEST_CPUS = 4
@@ -78,6 +82,7 @@ class StoreFactory:
             "actor": "tester",
             "executor": "local",
             "ray_num_cpus": RAY_TEST_CPUS,
+            "serve_port": SERVE_TEST_PORT,
         }
         if self.kind == "postgres":
             values |= {"store": PG_URL, "pg_schema": self.schema}
@@ -90,6 +95,7 @@ class StoreFactory:
             "LEDGER_ACTOR": "tester",
             "LEDGER_EXECUTOR": "local",
             "LEDGER_RAY_NUM_CPUS": str(RAY_TEST_CPUS),
+            "LEDGER_SERVE_PORT": str(SERVE_TEST_PORT),
         }
         if self.kind == "postgres":
             env |= {"LEDGER_STORE": PG_URL, "LEDGER_PG_SCHEMA": self.schema}

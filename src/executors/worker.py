@@ -1,4 +1,5 @@
-"""The worker (`ledger worker`): hears JobSubmitted on the bus and runs the job.
+"""The worker (`ledger worker`): hears JobSubmitted on the bus and runs the job; hears
+endpoint changes and applies them to Ray Serve (executors.serving.reconciler).
 
 Each job runs on a thread of its own, so one worker runs many jobs at once
 (the executor decides how many steps run in parallel). The bus only makes the
@@ -21,6 +22,7 @@ from executors import job_runner
 from executors.graph import Executor
 from executors.leases import WorkerLeases
 from executors.plugins import load_executor
+from executors.serving import reconciler as serving
 from ledger.bus import Delivery, open_bus
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import RuleViolationError
@@ -53,6 +55,7 @@ class Worker:
         self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
         self._jobs_view: ViewUpdater | None = None  # read by the orphan scan only
+        self._serving: serving.ServingReconciler | None = None  # while ``run`` runs
 
     # -- running -------------------------------------------------------------------------
 
@@ -77,6 +80,10 @@ class Worker:
             # the first orphan scan and the consumer's creation would wait for the next scan.
             # Finished jobs are skipped after one read.
             bus.subscribe(CONSUMER, self._on_event, subjects=SUBJECTS, start="all")
+            self._serving = serving.ServingReconciler(self.ledger)  # joins Ray when needed
+            bus.subscribe(
+                serving.CONSUMER, self._serving.on_event, subjects=serving.SUBJECTS, start="all"
+            )
             await bus.run(stop)
         finally:
             self._stopping.set()
@@ -84,6 +91,8 @@ class Worker:
             log.info("worker stopped", worker=self.id)
 
     def _wind_down(self, background: list[threading.Thread], leases: WorkerLeases) -> None:
+        if self._serving is not None:
+            self._serving.stop()
         for thread in [*background, *list(self._jobs.values())]:
             thread.join()
         leases.release(self.id)

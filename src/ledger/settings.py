@@ -135,6 +135,18 @@ class Settings(BaseSettings):
         600, ge=1, le=86_400, description="How long one try of Ray at building a step's "
         "environment (installing its packages) may take; Ray tries three times",
     )  # fmt: skip
+    serve_host: str = Field(
+        "127.0.0.1",
+        description="Where Ray Serve's HTTP proxies listen, on every node (0.0.0.0: all "
+        "interfaces); set when Serve first starts on the cluster",
+    )
+    serve_port: int = Field(
+        8100,
+        ge=1,
+        le=65535,
+        description="Ray Serve's HTTP proxy port on every node (/endpoints/NAME/score); not "
+        "the API's 8000, which a node running both would otherwise fight over",
+    )
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

@@ -75,12 +75,12 @@ def test_one_file_is_not_files(cli: Cli, tmp_path: Path) -> None:
 def test_scoring_a_model_that_is_not_onnx_is_refused_before_ray_starts(
     cli: Cli, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from executors.serving import router
+    from executors.serving import serve_endpoints
 
     def no_ray(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the router (and Ray) started before the refusal")
+        raise AssertionError("Ray Serve (and Ray) started before the refusal")
 
-    monkeypatch.setattr(router.EndpointRouter, "__init__", no_ray)
+    monkeypatch.setattr(serve_endpoints.ServeEndpoints, "__init__", no_ray)
     cli("model", "register", "iris", str(model_dir), "--flavor", "sklearn")
     cli("endpoint", "create", "shop")
     cli("endpoint", "deploy", "shop", "blue", "iris:1")

@@ -1,6 +1,7 @@
-"""Online endpoints: ONNX models in Ray actor replicas behind the HTTP API (both stores).
+"""Online endpoints: Ray Serve applications of ONNX models, through the HTTP API and Serve's
+own proxy (both stores).
 
-Real Ray (the session's local instance), real ONNX Runtime, models made with
+Real Ray and Ray Serve (the session's local instance), real ONNX Runtime, models made with
 scikit-learn and converted with skl2onnx.
 """
 
@@ -10,16 +11,22 @@ import json
 import pickle
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from ray import serve
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from executors.onnx_conversion import convert_model_version
+from executors.serving.serve_app import app_name
+from ledger.api import create_app
 from ledger.domain.endpoint import Resources
 from ledger.ledger import Ledger
 from tests.conftest import Api, assert_user_error, wait_for
@@ -38,8 +45,9 @@ def _onnx_model(ledger: Ledger, tmp_path: Path, name: str, estimator: Any) -> st
 
 
 @pytest.fixture
-def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
-    """Endpoint shop: blue 90 %, green 10 %, shadow mirrored at 50 %."""
+def shop(api: Api, tmp_path: Path, ray_started: None) -> Iterator[dict[str, str]]:
+    """Endpoint shop: blue 90 %, green 10 %, shadow mirrored at 50 %. Its Serve application
+    is deleted afterwards (the session's Ray outlives the test's store)."""
     ledger = Ledger(api.settings)
     models = {
         "blue": _onnx_model(ledger, tmp_path, "linear", LogisticRegression()),
@@ -52,7 +60,16 @@ def shop(api: Api, tmp_path: Path, ray_started: None) -> dict[str, str]:
     ledger.endpoints.set_traffic("shop", {"blue": 90, "green": 10})
     ledger.endpoints.set_mirror("shop", {"shadow": 50})
     ledger.close()
-    return models
+    yield models
+    if serve.status().applications.get(app_name("shop")) is not None:
+        serve.delete(app_name("shop"))
+
+
+def _ingress_counts(kind: str) -> dict[str, int]:
+    counts: dict[str, dict[str, int]] = (
+        serve.get_app_handle(app_name("shop")).counts.remote().result()
+    )
+    return counts[kind]
 
 
 def _score(api: Api, rows: Any, **headers: str) -> Any:
@@ -72,10 +89,12 @@ def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None
         assert body["outputs"]["label"] in ([0], [1])
     assert set(answered) == {"blue", "green"}  # the shadow never answers
     assert 7.0 <= 100 * answered["green"] / 2_000 <= 13.0, answered
-    router = api.client.app.state.services.router()
+    assert _ingress_counts("served") == answered  # one ingress replica answered them all
     # The copies are scored in the background: wait for the bulk of them to be answered.
-    wait_for(lambda: sum(router.mirrored.values()) >= 850, 60, "the mirrored copies")
-    assert 850 <= router.mirrored["shop", "shadow"] <= 1_150, router.mirrored  # 50 % of 2,000
+    copies = lambda: _ingress_counts("mirrored").get("shadow", 0)  # noqa: E731
+    wait_for(lambda: copies() >= 850, 60, "the mirrored copies")
+    assert 850 <= copies() <= 1_150  # 50 % of 2,000
+    assert not _ingress_counts("copy_failures"), _ingress_counts("last_copy_failure")
 
     endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
     for deployment in endpoint["deployments"].values():
@@ -88,6 +107,48 @@ def test_traffic_split_mirror_and_health(api: Api, shop: dict[str, str]) -> None
     )
     probabilities = np.asarray(targeted.json()["outputs"]["probabilities"])
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_servers_share_one_application_and_serves_proxy_answers_the_same(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """A second API server on the same ledger scores through the same Serve application:
+    no replica is added or restarted. Serve's own HTTP proxy answers as the API does."""
+    rows = ROWS[:3].tolist()
+    green = {"X-Ledger-Deployment": "green"}
+    first = _score(api, rows, **green)
+    assert first.status_code == 200, first.text
+    replicas = _replica_ids(shop)
+    with TestClient(create_app(api.settings)) as second:
+        again = second.post(
+            "/endpoints/shop/score", json={"inputs": rows}, headers=api.auth("reader") | green
+        )
+    assert again.status_code == 200 and again.json() == first.json()
+    assert _replica_ids(shop) == replicas
+    deployments = serve.status().applications[app_name("shop")].deployments
+    assert {name: dict(d.replica_states) for name, d in deployments.items()} == {
+        name: {"RUNNING": 1} for name in ("_ingress", *shop)
+    }
+
+    proxy = f"http://127.0.0.1:{api.settings.serve_port}/endpoints/shop/score"
+    through_serve = httpx.post(proxy, json={"inputs": rows}, headers=green, timeout=30)
+    assert through_serve.status_code == 200 and through_serve.json() == first.json()
+    ghost = httpx.post(proxy, json={"inputs": rows}, headers={"X-Ledger-Deployment": "ghost"})
+    assert ghost.status_code == 404 and "no deployment 'ghost'" in ghost.json()["detail"]
+    shape = httpx.post(proxy, json={"inputs": [[1.0, 2.0]]}, headers=green, timeout=30)
+    assert shape.status_code == 400 and "shape [1, 2]" in shape.json()["detail"]
+    not_json = httpx.post(proxy, content=b"[[1, 2", headers=green)
+    assert not_json.status_code == 400 and '{"inputs"' in not_json.json()["detail"]
+
+
+def _replica_ids(deployments: dict[str, str]) -> dict[str, str]:
+    """The replica serving each deployment (one each)."""
+    return {
+        name: serve.get_deployment_handle(name, app_name("shop"))
+        .describe.remote()
+        .result()["replica"]
+        for name in deployments
+    }
 
 
 def test_scoring_errors(api: Api, shop: dict[str, str], tmp_path: Path) -> None:
@@ -124,7 +185,7 @@ def _once_routed(api: Api, deployment: str) -> Any:
         answers.append(_score(api, ROWS[:1].tolist(), **{"X-Ledger-Deployment": deployment}))
         return bool(answers[-1].status_code != 404)
 
-    wait_for(routed, 30, f"the router to route to {deployment}")
+    wait_for(routed, 60, f"the endpoint to route to {deployment}")
     return answers[-1]
 
 
@@ -159,7 +220,7 @@ def test_switching_blue_to_green_under_load_loses_no_request(
         ledger.endpoints.set_mirror("shop", {})
         ledger.endpoints.undeploy("shop", "blue", reason="retired")
         retired = ledger.endpoints.undeploy("shop", "shadow", reason="retired").version
-        wait_for(lambda: router.routed_version("shop") == retired, 60, "the router to retire")
+        wait_for(lambda: router.applied_version("shop") == retired, 60, "Serve to retire them")
         answered = len(answered_by)  # then requests go on, on the new table
         wait_for(lambda: len(answered_by) >= answered + 20, 60, "requests after the retirement")
     finally:
@@ -200,3 +261,38 @@ def test_a_gpu_deployment_without_a_gpu_falls_back_to_cpu_and_says_so(
 def _detail(api: Api, deployment: str) -> str:
     endpoint = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
     return str(endpoint["deployments"][deployment]["health_detail"])
+
+
+def test_a_running_worker_applies_endpoint_changes_to_serve_unasked(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """With a worker running, deployments start, change and go on Serve as the ledger
+    changes, without a score request; their health is recorded; a deleted endpoint's
+    application is deleted."""
+    from executors.worker import Worker
+    from tests.bus_support import in_background
+
+    def deployments() -> dict[str, str]:
+        application = serve.status().applications.get(app_name("shop"))
+        return {} if application is None else {
+            name: d.status for name, d in application.deployments.items()
+        }  # fmt: skip
+
+    ledger = Ledger(api.settings)
+    try:
+        with in_background(Worker(api.settings).run):
+            everything = {name: "HEALTHY" for name in ("_ingress", *shop)}
+            wait_for(lambda: deployments() == everything, 120, "the worker to start the replicas")
+            wait_for(lambda: all(_health(api, name) == "healthy" for name in shop), 60,
+                     "the worker to record their health")  # fmt: skip
+            ledger.endpoints.set_traffic("shop", {"green": 100})
+            ledger.endpoints.set_mirror("shop", {})
+            for retired in ("blue", "shadow"):
+                ledger.endpoints.undeploy("shop", retired)
+            serving = {"_ingress": "HEALTHY", "green": "HEALTHY"}
+            wait_for(lambda: deployments() == serving, 120, "the worker to retire blue and shadow")
+            ledger.endpoints.undeploy("shop", "green")
+            ledger.endpoints.delete("shop")
+            wait_for(lambda: not deployments(), 120, "the worker to delete the application")
+    finally:
+        ledger.close()

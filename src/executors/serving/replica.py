@@ -47,9 +47,10 @@ def replica_actor(resources: Mapping[str, Any]) -> Any:
     """The replica actor class with a deployment's CPUs and GPUs. A GPU is reserved only
     if the Ray cluster has one: otherwise the replica starts without and ONNX Runtime
     falls back to CPU (the health detail says so) instead of waiting forever."""
-    gpus = resources["gpus"] if resources["gpus"] <= _cluster_gpus() else 0
+    gpus = resources["gpus"] if resources["gpus"] <= cluster_gpus() else 0
     return ray.remote(ModelReplica).options(num_cpus=resources["cpus"], num_gpus=gpus)
 
 
-def _cluster_gpus() -> float:
+def cluster_gpus() -> float:
+    """The GPUs of the Ray cluster this process is connected to."""
     return float(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]

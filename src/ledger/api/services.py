@@ -24,7 +24,7 @@ log = get_logger(__name__)
 VIEWS_WAIT_S = 5.0
 
 if TYPE_CHECKING:
-    from executors.serving.router import EndpointRouter
+    from executors.serving.serve_endpoints import ServeEndpoints
 
 
 class ApiServices:
@@ -118,8 +118,8 @@ class ApiServices:
         """Each view's position and state."""
         return self.follower.status()
 
-    def router(self) -> EndpointRouter:
-        """The online endpoints' router; created (and Ray joined) on the first score."""
+    def router(self) -> ServeEndpoints:
+        """The online endpoints on Ray Serve; Ray joined on the first score."""
         return self._router.get()
 
     def close(self) -> None:

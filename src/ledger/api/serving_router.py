@@ -1,4 +1,4 @@
-"""The online endpoints' router, created on the first score request."""
+"""The online endpoints on Ray Serve, joined on the first score request."""
 
 from __future__ import annotations
 
@@ -9,28 +9,29 @@ from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
-    from executors.serving.router import EndpointRouter
+    from executors.serving.serve_endpoints import ServeEndpoints
 
 
 class ServingRouter:
-    """Holds the endpoints' router; creating it joins Ray, so only a score request does."""
+    """Holds the endpoints' Serve client; creating it joins Ray (and starts Serve there),
+    so only a score request does."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._router: EndpointRouter | None = None
+        self._router: ServeEndpoints | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> EndpointRouter:
-        """The router; created (and Ray joined) on the first call."""
+    def get(self) -> ServeEndpoints:
+        """The Serve client; created (and Ray joined) on the first call."""
         with self._lock:
             if self._router is None:
-                from executors.serving.router import EndpointRouter  # imports ray
+                from executors.serving.serve_endpoints import ServeEndpoints  # imports ray
 
-                self._router = EndpointRouter(Ledger(self._settings))
+                self._router = ServeEndpoints(Ledger(self._settings))
             return self._router
 
     def close(self) -> None:
-        """Close the router and its ledger, if one was created."""
+        """Close the Serve client's ledger, if one was created (the applications run on)."""
         if self._router is not None:
             self._router.close()
             self._router.ledger.close()

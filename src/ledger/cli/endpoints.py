@@ -187,7 +187,8 @@ def score(
     ] = "",
     as_json: AsJson = False,
 ) -> None:
-    """Score as `POST /endpoints/NAME/score` does: replicas start on Ray for this call."""
+    """Score as `POST /endpoints/NAME/score` does, through the endpoint's Ray Serve
+    application (applied first if it is not running as the ledger has it)."""
     text = Path(inputs[1:]).read_text() if inputs.startswith("@") else inputs
     try:
         rows = json.loads(text)
@@ -196,9 +197,9 @@ def score(
     with open_views() as views:
         _check_servable(views, name, deployment)
     with open_ledger() as ledger:
-        from executors.serving.router import EndpointRouter  # imports ray
+        from executors.serving.serve_endpoints import ServeEndpoints  # imports ray
 
-        router = EndpointRouter(ledger)
+        router = ServeEndpoints(ledger)
         try:
             scored = asyncio.run(router.score(name, rows, deployment))
         finally:

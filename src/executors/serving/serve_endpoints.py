@@ -1,0 +1,247 @@
+"""Applying the ledger's online endpoints to Ray Serve, and scoring through them.
+
+``apply`` builds an endpoint's Serve application (see ``serve_app``) from its state in the
+ledger and runs it: Serve compares it with what runs and changes only what differs. Each
+Serve deployment's code version is a digest of what its replicas are started from (the
+model's files, the resources, this code), so every process that applies the same state —
+the worker, any number of ``ledger serve`` — gets the same application and no replica
+starts twice; traffic and mirror are the ingress's ``user_config``, updated in place.
+Once the replicas run, their health (and the ONNX Runtime provider in use) is recorded
+in the ledger as the deployment's health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve.api import RunTarget
+from ray.serve.handle import DeploymentHandle
+
+from executors.ray_executor import connect_ray
+from executors.serving.replica import cluster_gpus
+from executors.serving.serve_app import (
+    INGRESS,
+    EndpointIngress,
+    ModelServer,
+    app_name,
+    route_prefix,
+)
+from ledger.domain.endpoint import Deployment, Endpoint
+from ledger.errors import (
+    InvalidInputError,
+    LedgerError,
+    NotFoundError,
+    RuleViolationError,
+    ServingUnavailableError,
+)
+from ledger.ledger import Ledger
+from ledger.logging import get_logger
+
+SERVING_ACTOR = "ledger-serving"
+REPLICA_START_S = 60.0  # a deployment whose replicas are not up by then is unhealthy
+CODE_VERSION = hashlib.sha256(Path(__file__).with_name("serve_app.py").read_bytes()).hexdigest()[
+    :16
+]
+SERVING = {"HEALTHY", "UPSCALING", "DOWNSCALING"}  # Serve's states of a deployment that serves
+ERRORS: dict[int, type[LedgerError]] = {
+    400: InvalidInputError,
+    404: NotFoundError,
+    409: RuleViolationError,
+    503: ServingUnavailableError,
+}
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Scored:
+    deployment: str
+    model: str
+    outputs: dict[str, Any]
+
+
+class ServeEndpoints:
+    """The ledger's online endpoints on Ray Serve: applied on demand, scored by handle."""
+
+    def __init__(self, ledger: Ledger, *, refresh_s: float = 0.25) -> None:
+        self.ledger = ledger
+        self.refresh_s = refresh_s
+        self._applied: dict[str, int] = {}  # endpoint -> version this process applied
+        self._served: dict[str, str] = {}  # endpoint -> digest of the state it applied
+        self._checked_at: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        settings = ledger.settings
+        connect_ray(settings.ray_address, settings.ray_num_cpus)
+        serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+
+    # -- scoring -----------------------------------------------------------------------
+
+    async def score(self, endpoint: str, inputs: Any, deployment: str = "") -> Scored:
+        """Score ``inputs`` through the endpoint's application (applied first if this
+        process has not applied its current state)."""
+        await self._ensure_applied(endpoint)
+        answer = await self.handle(endpoint).route.remote(inputs, deployment)
+        if "error" in answer:
+            error = ERRORS.get(answer["error"]["status"], ServingUnavailableError)
+            raise error(answer["error"]["detail"])
+        return Scored(answer["deployment"], answer["model"], answer["outputs"])
+
+    def handle(self, endpoint: str) -> DeploymentHandle[Any]:
+        return serve.get_app_handle(app_name(endpoint))
+
+    def applied_version(self, endpoint: str) -> int:
+        """The endpoint version this process applied last (0: none)."""
+        return self._applied.get(endpoint, 0)
+
+    async def _ensure_applied(self, endpoint: str) -> None:
+        fresh = time.monotonic() - self._checked_at.get(endpoint, 0.0) < self.refresh_s
+        lock = self._locks.setdefault(endpoint, asyncio.Lock())
+        if endpoint in self._applied and (fresh or lock.locked()):
+            return  # while an update is applied, requests go on with the running app
+        async with lock:
+            current = await asyncio.to_thread(self.ledger.endpoints.get, endpoint)
+            if current.kind != "online" or current.deleted:
+                what = "deleted" if current.deleted else "a batch endpoint: use invoke"
+                raise RuleViolationError(f"endpoint {endpoint!r} is {what}")
+            if self._applied.get(endpoint) != current.version:
+                await asyncio.to_thread(self.apply, current)
+            self._checked_at[endpoint] = time.monotonic()
+
+    # -- applying ----------------------------------------------------------------------
+
+    def reconcile(self, endpoint: Endpoint) -> None:
+        """Bring ``endpoint``'s application to the ledger's state: run it (``apply``), or
+        delete it once the endpoint is deleted."""
+        if endpoint.deleted:
+            if serve.status().applications.get(app_name(endpoint.name)) is not None:
+                serve.delete(app_name(endpoint.name))
+                log.info("endpoint deleted from Ray Serve", endpoint=endpoint.name)
+            self._served.pop(endpoint.name, None)
+            return
+        self.apply(endpoint)
+
+    def apply(self, endpoint: Endpoint) -> None:
+        """Run ``endpoint``'s application as the ledger has it, unless this process ran
+        that very state last (a health report changes the endpoint, not what it serves);
+        record each deployment's health once its replicas run (or why they do not)."""
+        application, errors, state = self._application(endpoint)
+        if self._served.get(endpoint.name) != state:
+            target = RunTarget(application, app_name(endpoint.name), route_prefix(endpoint.name))
+            serve.run_many([target], wait_for_applications_running=False)
+            self._record_health(endpoint, errors)
+            self._served[endpoint.name] = state
+        self._applied[endpoint.name] = endpoint.version
+
+    def _application(self, endpoint: Endpoint) -> tuple[Any, dict[str, str], str]:
+        """The endpoint's application, why deployments cannot serve, and a digest of both."""
+        servers, errors, models, versions = {}, {}, {}, {}
+        for name, deployment in endpoint.deployments.items():
+            models[name] = f"{deployment['model']}:{deployment['version']}"
+            try:
+                servers[name], versions[name] = self._model_server(name, deployment)
+            except LedgerError as error:
+                errors[name] = str(error)
+        config = {
+            "endpoint": endpoint.name,
+            "traffic": dict(endpoint.traffic),
+            "mirror": dict(endpoint.mirror),
+            "deployments": {n: {"model": m, "error": errors.get(n, "")} for n, m in models.items()},
+        }
+        ingress = EndpointIngress.options(name=INGRESS, user_config=config)  # type: ignore[attr-defined]
+        ingress = ingress.options(version=CODE_VERSION, _internal=True)
+        state = json.dumps([config, versions], sort_keys=True)
+        return ingress.bind(**servers), errors, state
+
+    def _model_server(self, name: str, deployment: Deployment) -> tuple[Any, str]:
+        """The deployment's Serve deployment, bound, and its code version."""
+        model = f"{deployment['model']}:{deployment['version']}"
+        spec = self.ledger.models.get_version(model).spec
+        if spec["flavor"] != "onnx":
+            raise RuleViolationError(
+                f"it serves {model}, a {spec['flavor']} model: convert it with "
+                f"`ledger model convert {model} --to onnx` and deploy that"
+            )
+        resources = deployment["resources"]
+        actor_options: dict[str, Any] = {
+            "num_cpus": resources["cpus"],
+            # A GPU is reserved only if the cluster has one: otherwise the replica starts
+            # without and ONNX Runtime falls back to CPU (the health detail says so).
+            "num_gpus": resources["gpus"] if resources["gpus"] <= cluster_gpus() else 0,
+        }
+        if resources["memory_mb"]:
+            actor_options["memory"] = resources["memory_mb"] * 1024 * 1024
+        files = list(spec["files"])
+        want_gpu = resources["gpus"] > 0
+        started_from = json.dumps([CODE_VERSION, files, want_gpu, actor_options], sort_keys=True)
+        server = ModelServer.options(  # type: ignore[attr-defined]
+            name=name, num_replicas=resources["replicas"], ray_actor_options=actor_options
+        )
+        code_version = hashlib.sha256(started_from.encode()).hexdigest()[:16]
+        server = server.options(version=code_version, _internal=True)
+        artifacts = str(self.ledger.artifacts.root.resolve())
+        return server.bind(artifacts, files, want_gpu), code_version
+
+    def _record_health(self, endpoint: Endpoint, errors: dict[str, str]) -> None:
+        for name, error in errors.items():
+            self._report(endpoint, name, "unhealthy", error)
+        waiting = [name for name in endpoint.deployments if name not in errors]
+        deadline = time.monotonic() + REPLICA_START_S
+        while waiting:
+            status = serve.status().applications.get(app_name(endpoint.name))
+            deployments = status.deployments if status is not None else {}
+            for name in list(waiting):
+                found = deployments.get(name)
+                if found is None or found.status == "UPDATING":
+                    continue
+                waiting.remove(name)
+                if found.status in SERVING:
+                    self._report(endpoint, name, "healthy", self._serving_detail(endpoint, name))
+                else:
+                    self._report(endpoint, name, "unhealthy", found.message or found.status)
+            if waiting and time.monotonic() > deadline:
+                for name in waiting:
+                    self._report(endpoint, name, "unhealthy", _no_room(endpoint, name))
+                return
+            if waiting:
+                time.sleep(0.1)
+
+    def _serving_detail(self, endpoint: Endpoint, name: str) -> str:
+        server = serve.get_deployment_handle(name, app_name(endpoint.name))
+        described = server.describe.remote().result(timeout_s=REPLICA_START_S)
+        replicas = endpoint.deployments[name]["resources"]["replicas"]
+        detail = f"{replicas} replica(s) on {described['provider']}"
+        return detail + (f"; {described['note']}" if described["note"] else "")
+
+    def _report(self, endpoint: Endpoint, name: str, status: str, detail: str) -> None:
+        deployment = endpoint.deployments[name]
+        if (deployment["health"], deployment["health_detail"]) == (status, detail):
+            return  # already recorded (by another process, or before a restart)
+        try:
+            with self.ledger.on_behalf_of(SERVING_ACTOR):
+                self.ledger.endpoints.report_health(
+                    endpoint.name, name, status, detail, reason="replicas started"
+                )
+        except LedgerError as error:  # undeployed meanwhile: the next apply drops it
+            log.info("health not recorded", endpoint=endpoint.name, deployment=name,
+                     error=str(error))  # fmt: skip
+        else:
+            log.info("deployment health", endpoint=endpoint.name, deployment=name,
+                     status=status, detail=detail)  # fmt: skip
+
+    def close(self) -> None:
+        """Nothing to stop: the applications belong to the Ray cluster, not this process."""
+
+
+def _no_room(endpoint: Endpoint, name: str) -> str:
+    resources = endpoint.deployments[name]["resources"]
+    return (
+        f"its replicas did not start within {REPLICA_START_S:g} s: the Ray cluster lacks room "
+        f"for {resources['replicas']} x {resources['cpus']:g} CPU"
+        + (f" + {resources['gpus']} GPU" if resources["gpus"] else "")
+    )
