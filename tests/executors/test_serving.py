@@ -29,6 +29,7 @@ from executors.serving.serve_app import app_name
 from ledger.api import create_app
 from ledger.domain.endpoint import Resources
 from ledger.ledger import Ledger
+from ledger.specs import EnvironmentSpec
 from tests.conftest import Api, assert_user_error, wait_for
 
 SMALL: Resources = {"cpus": 0.2, "gpus": 0, "memory_mb": 256, "replicas": 1}
@@ -296,3 +297,24 @@ def test_a_running_worker_applies_endpoint_changes_to_serve_unasked(
             wait_for(lambda: not deployments(), 120, "the worker to delete the application")
     finally:
         ledger.close()
+
+
+def test_a_deployments_environment_is_its_replicas_runtime_env(
+    api: Api, shop: dict[str, str]
+) -> None:
+    """An environment Ray can build (variables here) runs the replicas in it; one it cannot
+    (another Python) leaves the deployment unhealthy with the reason, answering 503."""
+    ledger = Ledger(api.settings)
+    variables = ledger.assets.register_environment(
+        "tuned", EnvironmentSpec(variables={"OMP_NUM_THREADS": "1"})
+    )
+    other_python = ledger.assets.register_environment("old", EnvironmentSpec(python="3.8"))
+    ledger.endpoints.deploy("shop", "tuned", shop["blue"], environment=variables.ref,
+                            resources=SMALL)  # fmt: skip
+    ledger.endpoints.deploy("shop", "old", shop["blue"], environment=other_python.ref,
+                            resources=SMALL)  # fmt: skip
+    ledger.close()
+    assert _once_routed(api, "tuned").status_code == 200
+    refused = _once_routed(api, "old")
+    assert refused.status_code == 503 and "Python 3.8" in refused.json()["detail"]
+    wait_for(lambda: _health(api, "old") == "unhealthy", 30, "the views to follow the log")

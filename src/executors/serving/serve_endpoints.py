@@ -25,6 +25,7 @@ from ray.serve.api import RunTarget
 from ray.serve.handle import DeploymentHandle
 
 from executors.ray_executor import connect_ray
+from executors.runtime_envs import step_environment
 from executors.serving.replica import cluster_gpus
 from executors.serving.serve_app import (
     INGRESS,
@@ -176,6 +177,8 @@ class ServeEndpoints:
         }
         if resources["memory_mb"]:
             actor_options["memory"] = resources["memory_mb"] * 1024 * 1024
+        if deployment["environment"]:
+            actor_options["runtime_env"] = self._runtime_env(deployment["environment"])
         files = list(spec["files"])
         want_gpu = resources["gpus"] > 0
         started_from = json.dumps([CODE_VERSION, files, want_gpu, actor_options], sort_keys=True)
@@ -186,6 +189,16 @@ class ServeEndpoints:
         server = server.options(version=code_version, _internal=True)
         artifacts = str(self.ledger.artifacts.root.resolve())
         return server.bind(artifacts, files, want_gpu), code_version
+
+    def _runtime_env(self, ref: str) -> dict[str, Any]:
+        """The Ray runtime env of environment ``ref``, as a step's is built (its pip lines,
+        variables, setup timeout); what Ray cannot build refuses the deployment."""
+        content = self.ledger.assets.environment_version(ref)["content"]
+        timeout = self.ledger.settings.runtime_env_setup_timeout_s
+        environment = step_environment(ref, content, setup_timeout_s=timeout)
+        if environment.refused:
+            raise RuleViolationError(environment.refused)
+        return environment.runtime_env
 
     def _record_health(self, endpoint: Endpoint, errors: dict[str, str]) -> None:
         for name, error in errors.items():
