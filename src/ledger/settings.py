@@ -147,6 +147,14 @@ class Settings(BaseSettings):
         description="Ray Serve's HTTP proxy port on every node (/endpoints/NAME/score); not "
         "the API's 8000, which a node running both would otherwise fight over",
     )
+    serve_upscale_delay_s: float = Field(
+        30.0, ge=0, le=3_600, description="Autoscaling: how long the load must call for more "
+        "replicas before they start (it is averaged over this, at most 30 s)",
+    )  # fmt: skip
+    serve_downscale_delay_s: float = Field(
+        600.0, ge=0, le=86_400, description="Autoscaling: how long the load must call for "
+        "fewer replicas before some stop",
+    )  # fmt: skip
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

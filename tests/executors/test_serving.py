@@ -27,10 +27,10 @@ from sklearn.tree import DecisionTreeClassifier
 from executors.onnx_conversion import convert_model_version
 from executors.serving.serve_app import app_name
 from ledger.api import create_app
-from ledger.domain.endpoint import Resources
+from ledger.domain.endpoint import Endpoint, Resources
 from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
-from tests.conftest import Api, assert_user_error, wait_for
+from tests.conftest import Api, StoreFactory, assert_user_error, running_api, wait_for
 
 SMALL: Resources = {"cpus": 0.2, "gpus": 0, "memory_mb": 256, "replicas": 1}
 ROWS, _ = make_classification(n_samples=300, n_features=4, random_state=3)
@@ -318,3 +318,61 @@ def test_a_deployments_environment_is_its_replicas_runtime_env(
     refused = _once_routed(api, "old")
     assert refused.status_code == 503 and "Python 3.8" in refused.json()["detail"]
     wait_for(lambda: _health(api, "old") == "unhealthy", 30, "the views to follow the log")
+
+
+def test_replicas_scale_with_the_load_and_back_recorded_as_health(
+    store: StoreFactory, tmp_path: Path, ray_started: None
+) -> None:
+    """A deployment that may grow from 1 to 2 replicas grows under a burst and shrinks after
+    it; the worker records each count as the deployment's health."""
+    from executors.worker import Worker
+    from tests.bus_support import in_background
+
+    settings = store.settings(serve_upscale_delay_s=1.0, serve_downscale_delay_s=2.0)
+    app = app_name("burst")
+
+    def running() -> int:
+        application = serve.status().applications.get(app)
+        found = application.deployments.get("auto") if application else None
+        return int(found.replica_states.get("RUNNING", 0)) if found else 0
+
+    ledger = Ledger(settings)
+    model = _onnx_model(ledger, tmp_path, "linear", LogisticRegression())
+    ledger.endpoints.create("burst", "online")
+    scaling: Resources = {**SMALL, "max_replicas": 2, "target_ongoing_requests": 0.1}
+    ledger.endpoints.deploy("burst", "auto", model, resources=scaling)
+    details: list[str] = []
+    try:
+        with running_api(settings) as api, in_background(Worker(settings).run):
+            wait_for(lambda: running() == 1, 120, "the first replica")
+            stop = threading.Event()
+
+            def load() -> None:
+                while not stop.is_set():
+                    answer = api.client.post("/endpoints/burst/score", headers=api.auth("reader"),
+                                             json={"inputs": ROWS[:50].tolist()})  # fmt: skip
+                    assert answer.status_code == 200, answer.text
+
+            threads = [threading.Thread(target=load) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            try:
+                wait_for(lambda: running() == 2, 120, "a second replica under the burst")
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+            wait_for(lambda: running() == 1, 120, "one replica again after the burst")
+            wait_for(lambda: _health_detail(ledger, "burst", "auto").startswith("1 replica"),
+                     30, "the health to say so")  # fmt: skip
+        endpoint_events = ledger.events_of(ledger.endpoints.get("burst").id)
+        details = [e.detail for e in endpoint_events if isinstance(e, Endpoint.HealthReported)]
+    finally:
+        ledger.close()
+        serve.delete(app)
+    assert any(d.startswith("2 replica(s) on CPUExecutionProvider") for d in details), details
+    assert details[-1].startswith("1 replica(s) on CPUExecutionProvider"), details
+
+
+def _health_detail(ledger: Ledger, endpoint: str, deployment: str) -> str:
+    return str(ledger.endpoints.get(endpoint).deployments[deployment]["health_detail"])

@@ -3,7 +3,9 @@
 A deployment, a traffic or mirror change, an undeploy or an endpoint's deletion reaches
 the worker on the bus (``ledger.endpoint.>``), and the endpoint's Serve application is
 brought to the ledger's state at once, so the first request after a change does not
-pay for starting replicas. Serve itself is joined on the first event of an online
+pay for starting replicas. Between changes it counts the running replicas every
+``WATCH_S`` and records a deployment's health again when they changed (autoscaling).
+Serve itself is joined on the first event of an online
 endpoint: a worker whose ledger serves nothing online never starts it. Score requests
 through the API apply the same state on demand (``ServeEndpoints``), so serving also
 works with no worker running.
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 CONSUMER = "ledger-serving"
 SUBJECTS = ("ledger.endpoint.>",)
+WATCH_S = 2.0  # how often running replicas are counted (autoscaling, replaced replicas)
 log = get_logger(__name__)
 
 
@@ -50,15 +53,18 @@ class ServingReconciler:
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._pending and not self._stopping:
-                    self._changed.wait()
+                if not self._pending and not self._stopping:
+                    self._changed.wait(WATCH_S)
                 if self._stopping:
                     return
-                endpoint_id = self._pending.pop()
+                endpoint_id = self._pending.pop() if self._pending else None
             try:
-                self.reconcile(endpoint_id)
+                if endpoint_id is not None:
+                    self.reconcile(endpoint_id)
+                elif self._serve is not None:
+                    self._serve.record_replica_counts()
             except Exception:  # the next event of that endpoint, or a score, applies it
-                log.exception("applying an endpoint to Ray Serve failed", endpoint=str(endpoint_id))
+                log.exception("applying endpoints to Ray Serve failed", endpoint=str(endpoint_id))
 
     def reconcile(self, endpoint_id: uuid.UUID) -> None:
         """Bring one endpoint's Serve application to the ledger's state of it."""

@@ -34,7 +34,7 @@ from executors.serving.serve_app import (
     app_name,
     route_prefix,
 )
-from ledger.domain.endpoint import Deployment, Endpoint
+from ledger.domain.endpoint import Deployment, Endpoint, Resources
 from ledger.errors import (
     InvalidInputError,
     LedgerError,
@@ -50,6 +50,7 @@ REPLICA_START_S = 60.0  # a deployment whose replicas are not up by then is unhe
 CODE_VERSION = hashlib.sha256(Path(__file__).with_name("serve_app.py").read_bytes()).hexdigest()[
     :16
 ]
+MAX_ONGOING_REQUESTS = 5  # per replica, unless the deployment says (Serve's default)
 SERVING = {"HEALTHY", "UPSCALING", "DOWNSCALING"}  # Serve's states of a deployment that serves
 ERRORS: dict[int, type[LedgerError]] = {
     400: InvalidInputError,
@@ -75,6 +76,7 @@ class ServeEndpoints:
         self.refresh_s = refresh_s
         self._applied: dict[str, int] = {}  # endpoint -> version this process applied
         self._served: dict[str, str] = {}  # endpoint -> digest of the state it applied
+        self._described: dict[tuple[str, str], dict[str, str]] = {}  # a replica's describe()
         self._checked_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         settings = ledger.settings
@@ -135,6 +137,8 @@ class ServeEndpoints:
         if self._served.get(endpoint.name) != state:
             target = RunTarget(application, app_name(endpoint.name), route_prefix(endpoint.name))
             serve.run_many([target], wait_for_applications_running=False)
+            for key in [key for key in self._described if key[0] == endpoint.name]:
+                del self._described[key]  # a deployment may serve another model now
             self._record_health(endpoint, errors)
             self._served[endpoint.name] = state
         self._applied[endpoint.name] = endpoint.version
@@ -183,12 +187,34 @@ class ServeEndpoints:
         want_gpu = resources["gpus"] > 0
         started_from = json.dumps([CODE_VERSION, files, want_gpu, actor_options], sort_keys=True)
         server = ModelServer.options(  # type: ignore[attr-defined]
-            name=name, num_replicas=resources["replicas"], ray_actor_options=actor_options
+            name=name, ray_actor_options=actor_options, **self._scaling(resources)
         )
         code_version = hashlib.sha256(started_from.encode()).hexdigest()[:16]
         server = server.options(version=code_version, _internal=True)
         artifacts = str(self.ledger.artifacts.root.resolve())
         return server.bind(artifacts, files, want_gpu), code_version
+
+    def _scaling(self, resources: Resources) -> dict[str, Any]:
+        """How many replicas, as Serve options: a fixed number, or, with ``max_replicas``
+        above ``replicas``, an autoscaling range. Serve changes these in place (they are
+        not part of the code version: replicas do not restart for them)."""
+        options: dict[str, Any] = {
+            "max_ongoing_requests": resources.get("max_ongoing_requests", MAX_ONGOING_REQUESTS)
+        }
+        most = resources.get("max_replicas", resources["replicas"])
+        if most == resources["replicas"]:
+            return options | {"num_replicas": most}
+        settings = self.ledger.settings
+        options["autoscaling_config"] = {
+            "min_replicas": resources["replicas"],
+            "max_replicas": most,
+            "target_ongoing_requests": resources.get("target_ongoing_requests", 2.0),
+            "upscale_delay_s": settings.serve_upscale_delay_s,
+            "downscale_delay_s": settings.serve_downscale_delay_s,
+            # The load is averaged over the upscale delay (Serve's default window: 30 s).
+            "look_back_period_s": min(30.0, max(1.0, settings.serve_upscale_delay_s)),
+        }
+        return options
 
     def _runtime_env(self, ref: str) -> dict[str, Any]:
         """The Ray runtime env of environment ``ref``, as a step's is built (its pip lines,
@@ -214,7 +240,8 @@ class ServeEndpoints:
                     continue
                 waiting.remove(name)
                 if found.status in SERVING:
-                    self._report(endpoint, name, "healthy", self._serving_detail(endpoint, name))
+                    detail = self._serving_detail(endpoint, name, _running(found))
+                    self._report(endpoint, name, "healthy", detail)
                 else:
                     self._report(endpoint, name, "unhealthy", found.message or found.status)
             if waiting and time.monotonic() > deadline:
@@ -224,12 +251,30 @@ class ServeEndpoints:
             if waiting:
                 time.sleep(0.1)
 
-    def _serving_detail(self, endpoint: Endpoint, name: str) -> str:
-        server = serve.get_deployment_handle(name, app_name(endpoint.name))
-        described = server.describe.remote().result(timeout_s=REPLICA_START_S)
-        replicas = endpoint.deployments[name]["resources"]["replicas"]
-        detail = f"{replicas} replica(s) on {described['provider']}"
+    def _serving_detail(self, endpoint: Endpoint, name: str, running: int) -> str:
+        """``running`` replicas and the provider they use (asked of one, once)."""
+        key = (endpoint.name, name)
+        if key not in self._described:
+            server = serve.get_deployment_handle(name, app_name(endpoint.name))
+            self._described[key] = server.describe.remote().result(timeout_s=REPLICA_START_S)
+        described = self._described[key]
+        detail = f"{running} replica(s) on {described['provider']}"
         return detail + (f"; {described['note']}" if described["note"] else "")
+
+    def record_replica_counts(self) -> None:
+        """Record a deployment's health again when its running replicas changed since
+        (autoscaling, or a replica that died and was replaced)."""
+        applications = serve.status().applications
+        for endpoint_name in list(self._served):
+            application = applications.get(app_name(endpoint_name))
+            if application is None:
+                continue
+            endpoint = self.ledger.endpoints.get(endpoint_name)
+            for name in endpoint.deployments:
+                found = application.deployments.get(name)
+                if found is not None and found.status in SERVING:
+                    detail = self._serving_detail(endpoint, name, _running(found))
+                    self._report(endpoint, name, "healthy", detail)
 
     def _report(self, endpoint: Endpoint, name: str, status: str, detail: str) -> None:
         deployment = endpoint.deployments[name]
@@ -249,6 +294,11 @@ class ServeEndpoints:
 
     def close(self) -> None:
         """Nothing to stop: the applications belong to the Ray cluster, not this process."""
+
+
+def _running(found: Any) -> int:
+    """Running replicas of a deployment in ``serve.status()``."""
+    return int(found.replica_states.get("RUNNING", 0))
 
 
 def _no_room(endpoint: Endpoint, name: str) -> str:

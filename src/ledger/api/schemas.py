@@ -42,7 +42,16 @@ class ResourcesBody(Body):
     cpus: float = Field(1.0, gt=0, le=1024)
     gpus: int = Field(0, ge=0, le=64)
     memory_mb: int = Field(1024, ge=1, le=16_777_216)
-    replicas: int = Field(1, ge=1, le=1_000)
+    replicas: int = Field(1, ge=1, le=1_000, description="Replicas (the least, autoscaling)")
+    max_replicas: int | None = Field(
+        None, ge=1, le=1_000, description="Online: scale up to this many replicas with the load"
+    )
+    target_ongoing_requests: float | None = Field(
+        None, gt=0, le=10_000, description="Online, autoscaling: requests each replica keeps"
+    )
+    max_ongoing_requests: int | None = Field(
+        None, ge=1, le=100_000, description="Online: requests one replica holds at most"
+    )
 
 
 class DeploymentBody(Body):

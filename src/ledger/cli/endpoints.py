@@ -53,7 +53,16 @@ def deploy(
     cpus: Annotated[float, typer.Option(help="CPUs per replica")] = 1.0,
     gpus: Annotated[int, typer.Option(help="GPUs per replica")] = 0,
     memory_mb: Annotated[int, typer.Option(help="Memory per replica (MiB)")] = 1024,
-    replicas: Annotated[int, typer.Option(help="Number of replicas")] = 1,
+    replicas: Annotated[int, typer.Option(help="Number of replicas (the least, autoscaling)")] = 1,
+    max_replicas: Annotated[
+        int | None, typer.Option(help="Online: scale up to this many replicas with the load")
+    ] = None,
+    target_ongoing_requests: Annotated[
+        float | None, typer.Option(help="Online, autoscaling: requests each replica keeps")
+    ] = None,
+    max_ongoing_requests: Annotated[
+        int | None, typer.Option(help="Online: requests one replica holds at most")
+    ] = None,
     reason: Reason = "",
 ) -> None:
     """Deploy a model version; the first deployment of an endpoint takes all traffic."""
@@ -63,6 +72,12 @@ def deploy(
         "memory_mb": memory_mb,
         "replicas": replicas,
     }
+    if max_replicas is not None:
+        resources["max_replicas"] = max_replicas
+    if target_ongoing_requests is not None:
+        resources["target_ongoing_requests"] = target_ongoing_requests
+    if max_ongoing_requests is not None:
+        resources["max_ongoing_requests"] = max_ongoing_requests
     with open_ledger() as ledger:
         result = ledger.endpoints.deploy(
             endpoint, deployment, model, environment=environment, resources=resources, reason=reason
@@ -144,7 +159,7 @@ def show(endpoint: str, as_json: AsJson = False) -> None:
             f"{r['cpus']:g}",
             str(r["gpus"]),
             str(r["memory_mb"]),
-            str(r["replicas"]),
+            _replicas(r),
             f"{d['traffic']}%",
             f"{d['mirror']}%" if d["mirror"] else "-",
             d["health"],
@@ -211,6 +226,12 @@ def score(
     console.print(f"answered by [bold]{scored.deployment}[/] ({scored.model})")
     for output, values in scored.outputs.items():
         console.print(f"{output}: {json.dumps(values)}")
+
+
+def _replicas(resources: Resources) -> str:
+    """``N``, or ``N-M`` for a deployment that autoscales between N and M replicas."""
+    most = resources.get("max_replicas", resources["replicas"])
+    return str(most) if most == resources["replicas"] else f"{resources['replicas']}-{most}"
 
 
 def _check_servable(views: Views, name: str, deployment: str) -> None:

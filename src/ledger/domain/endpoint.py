@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, NotRequired, get_args
 from uuid import UUID
 
 # The API's response models (ledger.shapes) nest these; pydantic wants typing_extensions'.
@@ -18,10 +18,18 @@ HEALTH_STATES: tuple[str, ...] = get_args(HealthState)
 
 
 class Resources(TypedDict):
+    """Per replica: CPUs, GPUs, memory; and how many replicas (the least, when
+    ``max_replicas`` is above it: online replicas then scale with the load, each kept at
+    about ``target_ongoing_requests``; ``max_ongoing_requests`` caps what one holds).
+    Deployments recorded before autoscaling have none of the three optional keys."""
+
     cpus: float
     gpus: int
     memory_mb: int
     replicas: int
+    max_replicas: NotRequired[int]
+    target_ongoing_requests: NotRequired[float]
+    max_ongoing_requests: NotRequired[int]
 
 
 class Deployment(TypedDict):
@@ -48,6 +56,12 @@ def validate_resources(resources: Resources) -> None:
         raise InvalidInputError("resources: memory_mb must be positive")
     if resources["replicas"] < 1:
         raise InvalidInputError("resources: replicas must be at least 1")
+    if resources.get("max_replicas", resources["replicas"]) < resources["replicas"]:
+        raise InvalidInputError("resources: max_replicas must be at least replicas")
+    if resources.get("target_ongoing_requests", 1.0) <= 0:
+        raise InvalidInputError("resources: target_ongoing_requests must be positive")
+    if resources.get("max_ongoing_requests", 1) < 1:
+        raise InvalidInputError("resources: max_ongoing_requests must be at least 1")
 
 
 def _check_percentages(kind: str, weights: dict[str, int]) -> None:

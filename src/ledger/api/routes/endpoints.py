@@ -77,7 +77,7 @@ def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBod
             body.deployment,
             body.model,
             environment=body.environment,
-            resources=body.resources.model_dump(),  # type: ignore[arg-type]
+            resources=body.resources.model_dump(exclude_none=True),  # type: ignore[arg-type]
             reason=body.reason,
         ),
     )
