@@ -306,6 +306,10 @@ def ray_started() -> Iterator[None]:
     if not ray.is_initialized():
         ray.init(num_cpus=RAY_TEST_CPUS, include_dashboard=False, log_to_driver=False)
     yield
+    if "ray.serve" in sys.modules:  # Serve first: its handles' threads would start a new Ray
+        from ray import serve
+
+        serve.shutdown()
     ray.shutdown()
 
 
