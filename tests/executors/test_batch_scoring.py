@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,14 @@ import numpy as np
 import onnxruntime
 import pyarrow as pa
 import pytest
+import ray
 from pyarrow import parquet
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from executors.onnx_conversion import convert_model_version
 from executors.worker import Worker
+from ledger.domain.batch_job import BatchJob
 from ledger.domain.endpoint import Resources
 from ledger.ledger import Ledger
 from tests.conftest import Cli, StoreFactory, assert_user_error
@@ -111,47 +115,85 @@ def test_invoke_and_wait_through_a_running_worker(
     assert parquet.read_table(out).column_names == ["label", "probabilities_0", "probabilities_1"]
 
 
-def test_mini_batches_of_a_dead_replica_are_scored_again_on_a_new_one(
-    ledger: Ledger, nightly: str, tmp_path: Path
-) -> None:
-    import threading
+def _direct(ledger: Ledger, model: str, tmp_path: Path, rows: np.ndarray) -> list[np.ndarray]:
+    """ONNX Runtime's own outputs for ``rows``: what every batch job must write."""
+    ledger.models.download_version(model, tmp_path / "model")
+    session = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"))
+    return list(session.run(None, {"X": rows}))
 
-    import ray
 
-    from executors.batch_scoring import BatchFailedError, BatchScorer
+def _run(ledger: Ledger, input_path: Path, scorer: Any = None, **options: Any) -> BatchJob:
+    """A batch job on ``input_path`` run in this process, as a worker runs it; the job after."""
+    from executors.batch_scoring import run_batch_job
 
-    rows = _rows(tmp_path / "rows.parquet", 10_000)
-    version = ledger.models.get_version(nightly)
-    job = ledger.batch_jobs.invoke("nightly", tmp_path / "rows.parquet", mini_batch_size=500)
+    job = ledger.batch_jobs.invoke("nightly", input_path, **options)
     started = ledger.batch_jobs.start(str(job.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
-    scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
-    ray.get([replica.describe.remote() for replica in scorer.replicas])  # started
-    dead = scorer.replicas[0]
-    ray.kill(dead)
-    try:
-        outputs = scorer.score(started, rows, "tester-worker", threading.Event())
-        assert outputs is not None and scorer.replicas[0] is not dead  # replaced
-    finally:
-        scorer.close()
-    ledger.models.download_version(nightly, tmp_path / "model")
-    session = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"))
-    assert np.array_equal(outputs["label"], session.run(None, {"X": rows})[0])
+    extra = {} if scorer is None else {"scorer": scorer}
+    run_batch_job(ledger, started, "tester-worker", threading.Event(), **extra)
+    return ledger.batch_jobs.get(str(job.id))
 
-    no_retries = ledger.batch_jobs.invoke(
-        "nightly", tmp_path / "rows.parquet", mini_batch_size=500, max_retries=0
+
+def _assert_predictions(ledger: Ledger, job: BatchJob, expected: list[np.ndarray]) -> None:
+    assert job.status == "succeeded", job.error
+    predictions = parquet.read_table(ledger.artifacts.blob_path(job.output_digest))
+    labels, probabilities = expected
+    np.testing.assert_array_equal(predictions.column("label").to_numpy(), labels)
+    for j in range(probabilities.shape[1]):
+        column = predictions.column(f"probabilities_{j}").to_numpy()
+        np.testing.assert_array_equal(column, probabilities[:, j])
+
+
+def _crashing_scorer(marker: Path, on_call: int) -> Any:
+    """A replica class that kills its own process on its ``on_call``-th mini-batch, once
+    (``marker`` records that it did). Defined in a function so that Ray ships it by value."""
+    from executors.batch_dataset import OnnxBatchScorer
+
+    class CrashingOnce(OnnxBatchScorer):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.calls = 0
+
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.calls += 1
+            if self.calls == on_call and not marker.exists():
+                marker.touch()
+                os._exit(1)
+            return super().__call__(batch)
+
+    return CrashingOnce
+
+
+def test_a_replica_killed_mid_job_loses_no_row_and_duplicates_none(
+    ledger: Ledger, nightly: str, tmp_path: Path
+) -> None:
+    rows = _rows(tmp_path / "rows.parquet", 100_000)
+    marker = tmp_path / "crashed"
+    crashing = _crashing_scorer(marker, on_call=3)
+    job = _run(ledger, tmp_path / "rows.parquet", crashing, mini_batch_size=5_000)
+    assert marker.exists()  # a replica did die
+    assert job.rows_done == 100_000
+    _assert_predictions(ledger, job, _direct(ledger, nightly, tmp_path, rows))
+
+
+def test_a_job_fails_naming_the_cause_once_its_retries_are_spent(
+    ledger: Ledger, nightly: str, tmp_path: Path
+) -> None:
+    from executors.batch_dataset import OnnxBatchScorer
+
+    class Refusing(OnnxBatchScorer):
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            raise RuntimeError("the model refused this batch")
+
+    _rows(tmp_path / "rows.parquet", 10_000)
+    job = _run(ledger, tmp_path / "rows.parquet", Refusing, mini_batch_size=5_000, max_retries=1)
+    assert job.status == "failed"
+    assert "after 1 retry" in job.error and "the model refused this batch" in job.error, job.error
+
+    crashed = _run(
+        ledger, tmp_path / "rows.parquet", _crashing_scorer(tmp_path / "m", 1), max_retries=0
     )
-    started = ledger.batch_jobs.start(str(no_retries.id), "tester-worker", may_take=lambda j: True)
-    assert started is not None
-    scorer = BatchScorer(ledger, version.spec["files"], TWO_REPLICAS)
-    ray.get([replica.describe.remote() for replica in scorer.replicas])
-    for replica in scorer.replicas:
-        ray.kill(replica)
-    try:
-        with pytest.raises(BatchFailedError, match="failed 1 time"):
-            scorer.score(started, rows, "tester-worker", threading.Event())
-    finally:
-        scorer.close()
+    assert crashed.status == "failed" and "after 0 retries" in crashed.error, crashed.error
     # Every CPU the replicas held is free again (tests after this one need them).
     deadline = time.monotonic() + 60
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:

@@ -47,8 +47,14 @@ def replica_actor(resources: Mapping[str, Any]) -> Any:
     """The replica actor class with a deployment's CPUs and GPUs. A GPU is reserved only
     if the Ray cluster has one: otherwise the replica starts without and ONNX Runtime
     falls back to CPU (the health detail says so) instead of waiting forever."""
-    gpus = resources["gpus"] if resources["gpus"] <= _cluster_gpus() else 0
-    return ray.remote(ModelReplica).options(num_cpus=resources["cpus"], num_gpus=gpus)
+    return ray.remote(ModelReplica).options(
+        num_cpus=resources["cpus"], num_gpus=reservable_gpus(resources)
+    )
+
+
+def reservable_gpus(resources: Mapping[str, Any]) -> float:
+    """The deployment's GPUs if the Ray cluster has that many, else none (see above)."""
+    return float(resources["gpus"]) if resources["gpus"] <= _cluster_gpus() else 0.0
 
 
 def _cluster_gpus() -> float:
