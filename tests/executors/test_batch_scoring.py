@@ -122,16 +122,26 @@ def _direct(ledger: Ledger, model: str, tmp_path: Path, rows: np.ndarray) -> lis
     return list(session.run(None, {"X": rows}))
 
 
-def _run(ledger: Ledger, input_path: Path, scorer: Any = None, **options: Any) -> BatchJob:
-    """A batch job on ``input_path`` run in this process, as a worker runs it; the job after."""
-    from executors.batch_scoring import run_batch_job
-
+def _start(ledger: Ledger, input_path: Path, **options: Any) -> BatchJob:
+    """A batch job on ``input_path``, requested and started by a (pretend) worker."""
     job = ledger.batch_jobs.invoke("nightly", input_path, **options)
     started = ledger.batch_jobs.start(str(job.id), "tester-worker", may_take=lambda j: True)
     assert started is not None
+    return started
+
+
+def _score(ledger: Ledger, started: BatchJob, scorer: Any = None) -> BatchJob:
+    """Run a started job in this process, as a worker runs it; the job after."""
+    from executors.batch_scoring import run_batch_job
+
     extra = {} if scorer is None else {"scorer": scorer}
     run_batch_job(ledger, started, "tester-worker", threading.Event(), **extra)
-    return ledger.batch_jobs.get(str(job.id))
+    return ledger.batch_jobs.get(str(started.id))
+
+
+def _run(ledger: Ledger, input_path: Path, scorer: Any = None, **options: Any) -> BatchJob:
+    """A batch job on ``input_path`` run in this process; the job after."""
+    return _score(ledger, _start(ledger, input_path, **options), scorer)
 
 
 def _assert_predictions(ledger: Ledger, job: BatchJob, expected: list[np.ndarray]) -> None:
@@ -199,3 +209,58 @@ def test_a_job_fails_naming_the_cause_once_its_retries_are_spent(
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
         assert time.monotonic() < deadline, ray.available_resources()
         time.sleep(0.1)
+
+
+class PeakAnonymousMemory:
+    """The highest private (anonymous) resident memory this process reached while in
+    the ``with`` block, sampled from /proc. Shared memory, such as the Ray object store's
+    pages mapped in to read a block, is not the process's own and does not count."""
+
+    def __enter__(self) -> PeakAnonymousMemory:
+        self.start = self.peak = self._now()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            self.peak = max(self.peak, self._now())
+
+    @staticmethod
+    def _now() -> int:
+        status = Path("/proc/self/status").read_text()
+        kilobytes = next(line for line in status.splitlines() if line.startswith("RssAnon:"))
+        return int(kilobytes.split()[1]) * 1024
+
+
+@pytest.mark.slow
+def test_a_large_input_is_scored_without_the_worker_ever_holding_it(
+    ledger: Ledger, nightly: str, tmp_path: Path
+) -> None:
+    count = 2_000_000
+    values = np.random.default_rng(3).standard_normal((count, 4))  # float64: 64 MB
+    table = pa.table({f"x{j}": values[:, j] for j in range(4)})
+    parquet.write_table(table, tmp_path / "large.parquet", row_group_size=20_000)
+    input_bytes = table.nbytes
+    del table
+    _rows(tmp_path / "warm.parquet", 10_000)
+    _run(ledger, tmp_path / "warm.parquet")  # Ray Data's first use imports and starts things
+
+    started = _start(ledger, tmp_path / "large.parquet", mini_batch_size=20_000)
+    with PeakAnonymousMemory() as memory:
+        job = _score(ledger, started)
+    assert job.status == "succeeded" and job.rows_done == count, job.error
+    growth_mib, input_mib = memory.growth / 2**20, input_bytes / 2**20
+    print(f"peak private memory growth {growth_mib:.1f} MiB for a {input_mib:.0f} MiB input")
+    # Holding the input would take input_bytes (its predictions, half as much again).
+    assert memory.growth < input_bytes / 4, (memory.growth, input_bytes)
+    _assert_predictions(ledger, job, _direct(ledger, nightly, tmp_path, values.astype(np.float32)))
