@@ -23,6 +23,8 @@ from executors.serving.replica import ModelReplica, reservable_gpus
 from ledger.data_profile import csv_options, dataset_files
 from ledger.domain.batch_job import BatchJob
 
+READERS = 2  # read tasks at a time
+
 
 def feature_dataset(path: Path, features: int, blocks: int) -> Dataset:
     """The first ``features`` numeric columns of a CSV or Parquet file (or a directory of
@@ -30,10 +32,15 @@ def feature_dataset(path: Path, features: int, blocks: int) -> Dataset:
     when the columns do not fit."""
     fmt, files = dataset_files(path)
     names = [str(file) for file in files]
+    # Reading reserves no CPU, as when the worker read the input itself: the replicas
+    # may hold every CPU of the cluster, and reads waiting for one would never run. (The
+    # newer datasource lists files in a task of its own that takes a CPU.)
+    DataContext.get_current().use_datasource_v2 = False
+    options: dict[str, Any] = {"override_num_blocks": blocks, "num_cpus": 0, "concurrency": READERS}
     if fmt == "parquet":
-        dataset = ray.data.read_parquet(names, override_num_blocks=blocks)
+        dataset = ray.data.read_parquet(names, **options)
     else:
-        dataset = ray.data.read_csv(names, override_num_blocks=blocks, **csv_options(files[0]))
+        dataset = ray.data.read_csv(names, **options, **csv_options(files[0]))
     columns = feature_columns(path, dataset.schema().base_schema, features, exact=True)
     return dataset.select_columns(columns)
 

@@ -56,17 +56,20 @@ def run_batch_job(
     with tempfile.TemporaryDirectory() as work:
         target = Path(work) / "predictions.parquet"
         scoring_started = time.monotonic()
+        failure = ""
         try:
             rows = write_predictions(ledger, job, worker, stop, dataset, target)
         except BatchFailedError as error:
-            # A failed execution's replicas are freed only once its dataset, caught in
-            # reference cycles, is collected: collect now, not at some later time.
+            rows, failure = None, str(error)
+        if rows is None:
+            # An unfinished run's replicas go once the last handle to them does, which
+            # may sit in a reference cycle: collect now, not at some later time.
             del dataset
             gc.collect()
-            ledger.batch_jobs.fail(job_id, str(error), worker)
+            if not failure:
+                return "stopped"
+            ledger.batch_jobs.fail(job_id, failure, worker)
             return "failed"
-        if rows is None:
-            return "stopped"
         scoring_s = time.monotonic() - scoring_started
         digest, _ = ledger.artifacts.put_file(target)
     duration_s = time.monotonic() - started
