@@ -50,7 +50,7 @@ def run_batch_job(
     started = time.monotonic()
     try:
         dataset = _scored_input(ledger, job, scorer)
-    except (LedgerError, KeyError, TypeError, ValueError) as error:
+    except (LedgerError, RayError, KeyError, TypeError, ValueError) as error:
         ledger.batch_jobs.fail(job_id, f"cannot score: {error}", worker)
         return "failed"
     with tempfile.TemporaryDirectory() as work:
