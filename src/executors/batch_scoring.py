@@ -1,181 +1,156 @@
-"""Batch scoring on Ray: a pool of actors, each holding one ONNX Runtime session.
+"""Batch scoring on Ray Data: the input streamed through the deployment's replicas.
 
-The rows are cut into mini-batches, put in Ray's object store, and scored by the
-deployment's replicas (each with two mini-batches in hand, so none waits). A
-mini-batch whose replica failed or died is scored again, on a new replica when
-the old one died, up to ``max_retries`` times. The predictions are written in
-input order (Parquet: one column per output, ``name_j`` for the j-th of a 2-D
-output) to the artifact store, and BatchJob.Completed records their digest.
+The worker process consumes the scored dataset block by block, in input order, and
+writes each block to one Parquet file (one column per output, ``name_j`` for the j-th
+of a 2-D output), so it never holds the whole input or output. The file goes to the
+artifact store and BatchJob.Completed records its digest.
 """
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import threading
 import time
-import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.data import Dataset
+from ray.exceptions import RayError
 
-from executors.features import numeric_features
-from executors.serving.replica import replica_actor
+from executors.batch_dataset import OnnxBatchScorer, feature_dataset, scored_dataset
 from ledger.artifacts.paths import local_path
 from ledger.domain.batch_job import BatchJob
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
 
-IN_FLIGHT_PER_REPLICA = 2
 PROGRESS_EVERY_S = 1.0
+MAX_BLOCKS = 1_000
+WRAPPED = "The above exception was the direct cause of the following exception"
 log = get_logger(__name__)
 
 
 class BatchFailedError(Exception):
-    """A mini-batch failed on every attempt."""
+    """Scoring failed on every attempt."""
 
 
-def write_predictions(outputs: dict[str, np.ndarray], target: Path) -> None:
-    import pyarrow as pa
-    from pyarrow import parquet
-
-    columns: dict[str, Any] = {}
-    for name, values in outputs.items():
-        if values.ndim == 1:
-            columns[name] = values
-        else:
-            for j in range(values.shape[1]):
-                columns[f"{name}_{j}"] = values[:, j]
-    parquet.write_table(pa.table(columns), target)
-
-
-def run_batch_job(ledger: Ledger, job: BatchJob, worker: str, stop: threading.Event) -> str:
+def run_batch_job(
+    ledger: Ledger,
+    job: BatchJob,
+    worker: str,
+    stop: threading.Event,
+    scorer: Any = OnnxBatchScorer,
+) -> str:
     """Score the whole input, record progress and the output; the final status, or
-    "stopped" when ``stop`` was set (the job is left for the next worker)."""
+    "stopped" when ``stop`` was set (the job is left for the next worker). ``scorer``:
+    the replicas' callable class (OnnxBatchScorer's constructor arguments)."""
     job_id = str(job.id)
     started = time.monotonic()
-    scorer = None
     try:
-        version = ledger.models.get_version(job.model)
-        if version.spec["flavor"] != "onnx":
-            raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
-        resources = ledger.endpoints.get(job.endpoint).deployments[job.deployment]["resources"]
-        # The replicas start (processes, model loads) while the input is read.
-        scorer = BatchScorer(ledger, version.spec["files"], resources)
-        from ledger.data_profile import digest_path
-
-        path = local_path(job.input_uri)
-        if digest_path(path) != job.input_digest:
-            raise InvalidInputError(f"the input at {path} changed since the job was requested")
-        shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
-        features = numeric_features(path, int(shape[1]), exact=True)
-    except (LedgerError, KeyError, TypeError, ValueError) as error:
-        if scorer is not None:
-            scorer.close()
+        dataset = _scored_input(ledger, job, scorer)
+    except (LedgerError, RayError, KeyError, TypeError, ValueError) as error:
         ledger.batch_jobs.fail(job_id, f"cannot score: {error}", worker)
         return "failed"
-    scoring_started = time.monotonic()
-    try:
-        outputs = scorer.score(job, features, worker, stop)
-    except BatchFailedError as error:
-        ledger.batch_jobs.fail(job_id, str(error), worker)
-        return "failed"
-    finally:
-        scorer.close()
-    if outputs is None:
-        return "stopped"
-    scoring_s = time.monotonic() - scoring_started
     with tempfile.TemporaryDirectory() as work:
         target = Path(work) / "predictions.parquet"
-        write_predictions(outputs, target)
+        scoring_started = time.monotonic()
+        failure = ""
+        try:
+            rows = write_predictions(ledger, job, worker, stop, dataset, target)
+        except BatchFailedError as error:
+            rows, failure = None, str(error)
+        if rows is None:
+            # An unfinished run's replicas go once the last handle to them does, which
+            # may sit in a reference cycle: collect now, not at some later time.
+            del dataset
+            gc.collect()
+            if not failure:
+                return "stopped"
+            ledger.batch_jobs.fail(job_id, failure, worker)
+            return "failed"
+        scoring_s = time.monotonic() - scoring_started
         digest, _ = ledger.artifacts.put_file(target)
     duration_s = time.monotonic() - started
-    ledger.batch_jobs.complete(job_id, worker, len(features), duration_s, scoring_s, digest)
+    ledger.batch_jobs.complete(job_id, worker, rows, duration_s, scoring_s, digest)
+    log.info("batch job scored", job=job_id, rows=rows, duration_s=round(duration_s, 3))
     return "succeeded"
 
 
-class BatchScorer:
-    """The replicas of one batch run, and the loop that keeps them busy."""
+def _scored_input(ledger: Ledger, job: BatchJob, scorer: Any) -> Dataset:
+    """The job's input, checked against the model, as a (lazy) scored dataset."""
+    from ledger.data_profile import digest_path
 
-    def __init__(self, ledger: Ledger, files: Any, resources: Any) -> None:
-        self.ledger = ledger
-        self.files = list(files)
-        self.actor = replica_actor(resources)
-        self.want_gpu = resources["gpus"] > 0
-        self.replicas = [self._new_replica() for _ in range(resources["replicas"])]
+    version = ledger.models.get_version(job.model)
+    if version.spec["flavor"] != "onnx":
+        raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
+    resources = ledger.endpoints.get(job.endpoint).deployments[job.deployment]["resources"]
+    path = local_path(job.input_uri)
+    if digest_path(path) != job.input_digest:
+        raise InvalidInputError(f"the input at {path} changed since the job was requested")
+    shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
+    # Blocks of about a mini-batch each, so that every replica gets some to score.
+    blocks = min(MAX_BLOCKS, max(1, -(-job.rows // job.mini_batch_size)))
+    features = feature_dataset(path, int(shape[1]), blocks)
+    artifacts = str(ledger.artifacts.root.resolve())
+    args = (artifacts, list(version.spec["files"]), resources["gpus"] > 0)
+    return scored_dataset(features, job, resources, scorer, args)
 
-    def _new_replica(self) -> Any:
-        return self.actor.remote(
-            str(self.ledger.artifacts.root.resolve()),
-            self.files,
-            self.want_gpu,
-            f"{tempfile.gettempdir()}/ledger-batch/{uuid.uuid4().hex}",
-        )
 
-    def score(
-        self, job: BatchJob, features: np.ndarray, worker: str, stop: threading.Event
-    ) -> dict[str, np.ndarray] | None:
-        size = job.mini_batch_size
-        batches = [ray.put(features[i : i + size]) for i in range(0, len(features), size)]
-        results: list[dict[str, np.ndarray] | None] = [None] * len(batches)
-        failures = [0] * len(batches)
-        pending = list(range(len(batches)))
-        in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (batch, replica)
-        rows_done, reported_at = 0, time.monotonic()
-        while pending or in_flight:
+def write_predictions(
+    ledger: Ledger,
+    job: BatchJob,
+    worker: str,
+    stop: threading.Event,
+    dataset: Dataset,
+    target: Path,
+) -> int | None:
+    """Run ``dataset`` and write its rows, in order, to the Parquet file ``target``,
+    reporting progress about once a second; the row count, or None when stopped."""
+    from pyarrow import parquet
+
+    rows, reported_at = 0, time.monotonic()
+    writer = None
+    failure = ""
+    blocks: Iterable[Any] = dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+    try:
+        for block in blocks:
             if stop.is_set():
                 return None
-            self._submit(pending, in_flight, batches)
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                index, replica = in_flight.pop(ref)
-                try:
-                    results[index] = ray.get(ref)
-                    rows_done += min(size, len(features) - index * size)
-                except (RayTaskError, RayActorError) as error:
-                    failures[index] += 1
-                    if failures[index] > job.max_retries:
-                        raise BatchFailedError(
-                            f"mini-batch {index} (rows {index * size}-{(index + 1) * size - 1}) "
-                            f"failed {failures[index]} time(s): {_reason(error)}"
-                        ) from None
-                    if isinstance(error, RayActorError):  # the replica died: replace it
-                        self.replicas[replica] = self._new_replica()
-                    log.warning("mini-batch failed; retrying", batch=index, error=_reason(error))
-                    pending.append(index)
-            if time.monotonic() - reported_at > PROGRESS_EVERY_S:
-                self.ledger.batch_jobs.progress(str(job.id), worker, rows_done)
+            if writer is None:
+                writer = parquet.ParquetWriter(target, block.schema)
+            writer.write_table(block)
+            rows += block.num_rows
+            if time.monotonic() - reported_at >= PROGRESS_EVERY_S:
+                ledger.batch_jobs.progress(str(job.id), worker, rows)
                 reported_at = time.monotonic()
-        names = list(results[0] or {})
-        return {name: np.concatenate([r[name] for r in results if r is not None]) for name in names}
+    except RayError as error:
+        failure = _reason(error)
+    finally:
+        if writer is not None:
+            writer.close()
+    if failure:
+        # Raised here, not in the handler, so as not to keep the failed execution (and
+        # its replicas) alive through the exception's context.
+        retries = f"{job.max_retries} retr{'y' if job.max_retries == 1 else 'ies'}"
+        raise BatchFailedError(f"scoring failed after {retries}: {failure}")
+    if writer is None:  # no rows: an empty file all the same
+        import pyarrow as pa
 
-    def _submit(
-        self, pending: list[int], in_flight: dict[Any, tuple[int, int]], batches: list[Any]
-    ) -> None:
-        load = [0] * len(self.replicas)
-        for _, replica in in_flight.values():
-            load[replica] += 1
-        while pending:
-            replica = min(range(len(self.replicas)), key=load.__getitem__)
-            if load[replica] >= IN_FLIGHT_PER_REPLICA:
-                return
-            index = pending.pop(0)
-            ref = self.replicas[replica].score_arrays.remote(batches[index])
-            in_flight[ref] = (index, replica)
-            load[replica] += 1
-
-    def close(self) -> None:
-        for replica in self.replicas:
-            ray.kill(replica)
+        parquet.write_table(pa.table({}), target)
+    return rows
 
 
 def _reason(error: Exception) -> str:
-    if isinstance(error, RayTaskError) and error.cause is not None:
-        return str(error.cause)
-    if isinstance(error, RayActorError):
-        detail = str(error).strip().splitlines()
-        return "the replica died" + (f": {detail[-1]}" if detail else "")
-    return str(error)
+    """What the model or the replica said: the replica's own exception, which Ray passes
+    on only as text (a traceback above the UserCodeException it raises instead), else
+    the first line of the innermost error."""
+    before, wrapped, _ = str(error).partition(WRAPPED)
+    if wrapped and before.strip():
+        return before.strip().splitlines()[-1]
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, Exception):
+        error = cause
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

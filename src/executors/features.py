@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,18 @@ def numeric_features(
     table = read_table(path)
     if rows is not None:
         table = table.slice(0, rows)
-    numeric = [f.name for f in table.schema if str(f.type).startswith(NUMERIC_TYPES)]
+    names = feature_columns(path, table.schema, features, exact=exact)
+    columns = [table.column(name).to_numpy(zero_copy_only=False) for name in names]
+    return np.column_stack(columns).astype(np.float32)
+
+
+def feature_columns(
+    path: Path, schema: Any, features: int | None, *, exact: bool = False
+) -> list[str]:
+    """The names of the first ``features`` numeric columns (None: all) of a pyarrow
+    ``schema`` read from ``path``; InvalidInputError when there are too few (``exact``:
+    or too many)."""
+    numeric = [f.name for f in schema if str(f.type).startswith(NUMERIC_TYPES)]
     if features is None:
         features = len(numeric)
     if not numeric or len(numeric) < features or (exact and len(numeric) != features):
@@ -31,8 +43,7 @@ def numeric_features(
             f"{path} has {len(numeric)} numeric column(s) ({', '.join(numeric)}); "
             f"the model takes {features} features"
         )
-    columns = [table.column(name).to_numpy(zero_copy_only=False) for name in numeric[:features]]
-    return np.column_stack(columns).astype(np.float32)
+    return numeric[:features]
 
 
 def random_features(features: int, rows: int, seed: int = 0) -> np.ndarray:

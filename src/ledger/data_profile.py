@@ -144,24 +144,43 @@ def digest_path(path: Path) -> str:
 # -- reading -----------------------------------------------------------------------------
 
 
-def _read_dataset(path: Path) -> tuple[Format, Any]:
+def dataset_files(path: Path) -> tuple[Format, list[Path]]:
+    """The data files of a CSV or Parquet file or directory, in reading order, and their
+    format (one for all)."""
+    path = Path(path)
     if path.is_file():
-        return _format_of(path), _read_file(path)
+        return _format_of(path), [path]
     if not path.is_dir():
         raise InvalidInputError(f"no such file or directory: {path}")
     files = [file for relative, file in scan_tree(path) if not _is_hidden(relative)]
     if not files:
         raise InvalidInputError(f"no CSV or Parquet files in {path}")
-    formats = {file: _format_of(file) for file in files}
-    if len(set(formats.values())) > 1:
+    formats = {_format_of(file) for file in files}
+    if len(formats) > 1:
         raise InvalidInputError(f"{path} mixes CSV and Parquet files; use one format")
+    return formats.pop(), files
+
+
+def csv_options(file: Path) -> dict[str, Any]:
+    """pyarrow's CSV ``parse_options`` and ``convert_options`` for ``file``, as read here."""
+    delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
+    return {
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+        "convert_options": _CSV_CONVERT,
+    }
+
+
+def _read_dataset(path: Path) -> tuple[Format, Any]:
+    fmt, files = dataset_files(path)
+    if path.is_file():
+        return fmt, _read_file(path)
     tables = [_read_file(file) for file in files]
     _check_same_columns(files, tables)
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as exc:
         raise InvalidInputError(f"{path}: files do not share a schema: {_first_line(exc)}") from exc
-    return formats[files[0]], table
+    return fmt, table
 
 
 def _is_hidden(relative: str) -> bool:
@@ -182,12 +201,7 @@ def _read_file(file: Path) -> Any:
     try:
         if _FORMATS[suffix] == "parquet":
             return pq.read_table(file)
-        delimiter = "\t" if suffix == ".tsv" else ","
-        return pacsv.read_csv(
-            file,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=_CSV_CONVERT,
-        )
+        return pacsv.read_csv(file, **csv_options(file))
     except (pa.ArrowException, OSError) as exc:
         label = "Parquet" if _FORMATS[suffix] == "parquet" else "CSV"
         raise InvalidInputError(f"cannot read {file} as {label}: {_first_line(exc)}") from exc

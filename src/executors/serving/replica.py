@@ -43,14 +43,12 @@ class ModelReplica:
         return run(self.model.session, feeds(self.model.session, features))
 
 
-def replica_actor(resources: Mapping[str, Any]) -> Any:
-    """The replica actor class with a deployment's CPUs and GPUs. A GPU is reserved only
-    if the Ray cluster has one: otherwise the replica starts without and ONNX Runtime
-    falls back to CPU (the health detail says so) instead of waiting forever."""
-    gpus = resources["gpus"] if resources["gpus"] <= cluster_gpus() else 0
-    return ray.remote(ModelReplica).options(num_cpus=resources["cpus"], num_gpus=gpus)
+def reservable_gpus(resources: Mapping[str, Any]) -> float:
+    """The GPUs to reserve for a replica of a deployment: its GPUs if the Ray cluster has
+    that many, else none, so that the replica starts and ONNX Runtime falls back to CPU
+    (the health detail says so) instead of waiting forever."""
+    return float(resources["gpus"]) if resources["gpus"] <= _cluster_gpus() else 0.0
 
 
-def cluster_gpus() -> float:
-    """The GPUs of the Ray cluster this process is connected to."""
+def _cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]

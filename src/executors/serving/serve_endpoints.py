@@ -26,7 +26,7 @@ from ray.serve.handle import DeploymentHandle
 
 from executors.ray_executor import connect_ray
 from executors.runtime_envs import step_environment
-from executors.serving.replica import cluster_gpus
+from executors.serving.replica import reservable_gpus
 from executors.serving.serve_app import (
     INGRESS,
     EndpointIngress,
@@ -175,9 +175,7 @@ class ServeEndpoints:
         resources = deployment["resources"]
         actor_options: dict[str, Any] = {
             "num_cpus": resources["cpus"],
-            # A GPU is reserved only if the cluster has one: otherwise the replica starts
-            # without and ONNX Runtime falls back to CPU (the health detail says so).
-            "num_gpus": resources["gpus"] if resources["gpus"] <= cluster_gpus() else 0,
+            "num_gpus": reservable_gpus(resources),
         }
         if resources["memory_mb"]:
             actor_options["memory"] = resources["memory_mb"] * 1024 * 1024
