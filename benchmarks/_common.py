@@ -204,6 +204,7 @@ def ledger_env(settings: Any) -> dict[str, str]:
         "LEDGER_HOME": str(settings.home),
         "LEDGER_LOG_LEVEL": "WARNING",
         "LEDGER_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+        "LEDGER_SERVE_PORT": str(settings.serve_port),
     }
     if settings.store_location.kind == "postgres":
         env |= {"LEDGER_STORE": settings.store, "LEDGER_PG_SCHEMA": settings.pg_schema}

@@ -52,7 +52,15 @@ from sklearn.linear_model import LogisticRegression
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
 sys.path.append(sys.path.pop(0))
 
-from _common import Report, add_json_option, bench_console, ledger_env, ledger_server, percentile
+from _common import (
+    Report,
+    add_json_option,
+    bench_console,
+    free_port,
+    ledger_env,
+    ledger_server,
+    percentile,
+)
 from executors.onnx_conversion import convert_model_version
 from ledger.ledger import Ledger
 from ledger.settings import Settings
@@ -106,6 +114,60 @@ def online_latencies(
     return latencies
 
 
+def sustained_rate(
+    url: str, token: str, rows: list[list[float]], clients: int, seconds: float
+) -> float:
+    """One-row requests per second from ``clients`` threads sending as fast as answered."""
+    import threading
+
+    done = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port))
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        while time.perf_counter() < deadline:
+            body = json.dumps({"inputs": [rows[done[index] % len(rows)]]})
+            connection.request("POST", "/endpoints/online/score", body, headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"score failed: {response.status}")
+            done[index] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / seconds
+
+
+def sustained_rates(
+    load: Any,
+    settings: Settings,
+    onnx_ref: str,
+    url: str,
+    proxy: str,
+    token: str,
+    sample: list[list[float]],
+    args: argparse.Namespace,
+) -> tuple[float, float]:
+    """The highest rate through Serve's proxy (8 clients) with 1 replica, then with 2 (a
+    deployment of 2 replicas taking all traffic)."""
+    one = load.apply(sustained_rate, (proxy, token, sample, 8, args.seconds))
+    with Ledger(settings) as ledger:
+        two_replicas = {"cpus": 0.5, "gpus": 0, "memory_mb": 512, "replicas": 2}
+        ledger.endpoints.deploy("online", "green", onnx_ref, resources=two_replicas)  # type: ignore[arg-type]
+        ledger.endpoints.set_traffic("online", {"green": 100})
+    time.sleep(0.3)  # past the server's 250 ms check: its next request applies the change
+    online_latencies(url, token, sample, 20, 1.0)  # applied, and the replicas started
+    two = load.apply(sustained_rate, (proxy, token, sample, 8, args.seconds))
+    return one, two
+
+
 def per_call_rows_per_s(score: Any, features: np.ndarray, size: int, budget_s: float) -> float:
     """Rows/s calling ``score`` on ``size`` rows at a time, for about ``budget_s`` seconds."""
     calls, started = 0, time.perf_counter()
@@ -126,7 +188,9 @@ def bench_model(
         n_samples=args.rows, n_features=FEATURES, n_informative=10, random_state=0
     )
     features = features.astype(np.float32)
-    settings = Settings(home=home / name, executor="local", log_level="ERROR")
+    settings = Settings(
+        home=home / name, executor="local", log_level="ERROR", serve_port=free_port()
+    )
     ledger = Ledger(settings)
     directory = home / f"{name}-model"
     directory.mkdir()
@@ -173,13 +237,19 @@ def bench_model(
     with ledger_server(settings) as url:
         sample = features[:1000].tolist()
         online_latencies(url, token, sample, 50, 1.0)  # warm up: the replicas start
+        proxy = f"http://127.0.0.1:{settings.serve_port}"
         with multiprocessing.get_context("spawn").Pool(1) as load:
             pace = (url, token, sample, args.rate, args.seconds)
             latencies = load.apply(online_latencies, pace)
+            through_serve = load.apply(online_latencies, (proxy, *pace[1:]))
             floor = load.apply(online_latencies, (*pace, False))
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    floor_p50, floor_p99 = percentile(floor, 50), percentile(floor, 99)
-    assert p50 is not None and p99 is not None and floor_p50 is not None and floor_p99
+            rates = sustained_rates(load, settings, onnx_ref, url, proxy, token, sample, args)
+    online = [
+        f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f} ms",
+        f"{percentile(through_serve, 50):.1f} / {percentile(through_serve, 99):.1f} ms",
+        f"{percentile(floor, 50):.1f} / {percentile(floor, 99):.1f} ms",
+        f"{rates[0]:,.0f} / {rates[1]:,.0f} ({rates[1] / rates[0]:.2f}x)",
+    ]
     runs = {"onnx_in_process_s": onnx_s, "batch_job_s": batch_s, "batch_scoring_s": scoring_s}
     return (
         throughput,
@@ -188,8 +258,7 @@ def bench_model(
             fastest_median(args.rows, onnx_s),
             fastest_median(args.rows, batch_s, onnx_s),
             fastest_median(args.rows, scoring_s, onnx_s),
-            f"{p50:.1f} / {p99:.1f} ms",
-            f"{floor_p50:.1f} / {floor_p99:.1f} ms",
+            *online,
         ],
         runs,
     )
@@ -269,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         f"ORT in process, {args.rows:,} rows: rows/s, fastest / median",
         "batch endpoint on Ray, whole job: fastest / median (% of ORT's)",
         "batch endpoint, scoring phase: fastest / median (% of ORT's)",
-        f"online p50 / p99 at {args.rate}/s",
+        f"online through the API, p50 / p99 at {args.rate}/s",
+        f"through Serve's proxy, p50 / p99 at {args.rate}/s",
         "floor: GET /health p50 / p99",
+        "highest rate through Serve's proxy, 1 / 2 replicas",
         title=f"{CORES} cores, {args.repeats} runs of each in-process and batch figure; "
         f"targets: Ray batch >= 85 % of ORT, online p99 <= {ONLINE_P99_TARGET_MS:g} ms",
     )
@@ -319,10 +390,13 @@ LIMITS = [
     "Batch, logistic regression: it scores about 100 million rows/s in process; cutting the "
     "rows into mini-batches and moving them between processes costs far more than scoring "
     "them, so a model this cheap is better scored in process (the 85 % target cannot hold).",
-    "Online: one HTTP request, the router and one Ray actor call per request. The floor "
-    "column is the same server answering GET /health at the same pace: the HTTP round trip "
-    "and FastAPI's own work, which scoring cannot go below; the Ray actor call and ONNX "
-    "Runtime add the rest. The load generator, the server and the replica share the cores.",
+    "Online through the API: one HTTP request, then the endpoint's Serve application by its "
+    "handle (the ingress, then a replica). Through Serve's proxy: its HTTP proxy, the "
+    "ingress and a replica, with no ledger in between. The floor column is the API "
+    "answering GET /health at the same pace: the HTTP round trip and FastAPI's own work. "
+    "The load generator, the API, Serve's proxy and controller, the ingress and the "
+    "replicas share the machine's cores, so a second replica adds little where the cores "
+    "are already busy.",
 ]
 
 
