@@ -376,3 +376,18 @@ def test_replicas_scale_with_the_load_and_back_recorded_as_health(
 
 def _health_detail(ledger: Ledger, endpoint: str, deployment: str) -> str:
     return str(ledger.endpoints.get(endpoint).deployments[deployment]["health_detail"])
+
+
+def test_an_application_deleted_behind_the_ledgers_back_is_started_again(
+    api: Api, shop: dict[str, str]
+) -> None:
+    assert _score(api, ROWS[:1].tolist()).status_code == 200
+    serve.delete(app_name("shop"))
+    answers: list[int] = []
+
+    def answered() -> bool:
+        answers.append(_score(api, ROWS[:1].tolist()).status_code)
+        return answers[-1] == 200
+
+    wait_for(answered, 120, "the endpoint to be started again")
+    assert set(answers) <= {200, 503}, answers  # meanwhile: "try again", never a 500

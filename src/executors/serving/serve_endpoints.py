@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ray import serve
+from ray.exceptions import RayError
 from ray.serve.api import RunTarget
+from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle
 
 from executors.ray_executor import connect_ray
@@ -77,6 +79,7 @@ class ServeEndpoints:
         self._applied: dict[str, int] = {}  # endpoint -> version this process applied
         self._served: dict[str, str] = {}  # endpoint -> digest of the state it applied
         self._described: dict[tuple[str, str], dict[str, str]] = {}  # a replica's describe()
+        self._handles: dict[str, DeploymentHandle[Any]] = {}
         self._checked_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         settings = ledger.settings
@@ -89,14 +92,24 @@ class ServeEndpoints:
         """Score ``inputs`` through the endpoint's application (applied first if this
         process has not applied its current state)."""
         await self._ensure_applied(endpoint)
-        answer = await self.handle(endpoint).route.remote(inputs, deployment)
+        try:
+            answer = await self.handle(endpoint).route.remote(inputs, deployment)
+        except (RayServeException, RayError) as gone:  # the application went away
+            self._forget(endpoint)
+            raise ServingUnavailableError(
+                f"endpoint {endpoint!r} is not serving right now "
+                f"({type(gone).__name__}); it is started again: try again"
+            ) from None
         if "error" in answer:
             error = ERRORS.get(answer["error"]["status"], ServingUnavailableError)
             raise error(answer["error"]["detail"])
         return Scored(answer["deployment"], answer["model"], answer["outputs"])
 
     def handle(self, endpoint: str) -> DeploymentHandle[Any]:
-        return serve.get_app_handle(app_name(endpoint))
+        """The handle of the endpoint's ingress (made once: a handle starts a router)."""
+        if endpoint not in self._handles:
+            self._handles[endpoint] = serve.get_app_handle(app_name(endpoint))
+        return self._handles[endpoint]
 
     def applied_version(self, endpoint: str) -> int:
         """The endpoint version this process applied last (0: none)."""
@@ -108,13 +121,26 @@ class ServeEndpoints:
         if endpoint in self._applied and (fresh or lock.locked()):
             return  # while an update is applied, requests go on with the running app
         async with lock:
-            current = await asyncio.to_thread(self.ledger.endpoints.get, endpoint)
+            current = await asyncio.to_thread(self._current, endpoint)
             if current.kind != "online" or current.deleted:
                 what = "deleted" if current.deleted else "a batch endpoint: use invoke"
                 raise RuleViolationError(f"endpoint {endpoint!r} is {what}")
             if self._applied.get(endpoint) != current.version:
                 await asyncio.to_thread(self.apply, current)
             self._checked_at[endpoint] = time.monotonic()
+
+    def _current(self, endpoint: str) -> Endpoint:
+        """The endpoint as the ledger has it; what this process applied is forgotten when
+        its application is not running (Serve restarted, or it was deleted by hand)."""
+        current = self.ledger.endpoints.get(endpoint)
+        if serve.status().applications.get(app_name(endpoint)) is None:
+            self._forget(endpoint)
+        return current
+
+    def _forget(self, endpoint: str) -> None:
+        """Apply ``endpoint`` again on its next request, and make a new handle."""
+        for applied in (self._applied, self._served, self._handles, self._checked_at):
+            applied.pop(endpoint, None)
 
     # -- applying ----------------------------------------------------------------------
 
@@ -126,6 +152,7 @@ class ServeEndpoints:
                 serve.delete(app_name(endpoint.name))
                 log.info("endpoint deleted from Ray Serve", endpoint=endpoint.name)
             self._served.pop(endpoint.name, None)
+            self._handles.pop(endpoint.name, None)
             return
         self.apply(endpoint)
 
@@ -135,7 +162,13 @@ class ServeEndpoints:
         record each deployment's health once its replicas run (or why they do not)."""
         application, errors, state = self._application(endpoint)
         if self._served.get(endpoint.name) != state:
-            target = RunTarget(application, app_name(endpoint.name), route_prefix(endpoint.name))
+            target = RunTarget(
+                application,
+                app_name(endpoint.name),
+                route_prefix(endpoint.name),
+                # A log line per request costs more than scoring a small model.
+                logging_config={"enable_access_log": False, "log_level": "WARNING"},
+            )
             serve.run_many([target], wait_for_applications_running=False)
             for key in [key for key in self._described if key[0] == endpoint.name]:
                 del self._described[key]  # a deployment may serve another model now
