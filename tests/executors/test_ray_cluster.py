@@ -117,6 +117,8 @@ class Cluster:
     # Ray 2.60 turns token authentication on for `ray start`: a token of the test's own,
     # given to every process that joins (never the user's ~/.ray/auth_token).
     token: str = field(default_factory=lambda: os.urandom(16).hex())
+    # Worker port ranges above Ray's default (10002-19999, other Rays' on this machine) and
+    # below Linux's ephemeral ports (free_port's).
     worker_ports: int = field(default_factory=lambda: random.randrange(20_000, 30_000, 200))
     nodes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
