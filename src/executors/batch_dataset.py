@@ -54,7 +54,9 @@ def scored_dataset(
 ) -> Dataset:
     """``features`` scored by ``scorer`` (a callable class such as OnnxBatchScorer, built
     with ``scorer_args``) on the deployment's replicas, in input order."""
-    context = DataContext.get_current()
+    # The dataset's own context: a read copies the process's current one, so a change to
+    # that after the read would reach only the process's next job.
+    context = features.context
     context.execution_options.preserve_order = True
     # An exception in a replica is retried as a crash is.
     context.retried_map_errors = True
@@ -71,7 +73,11 @@ def scored_dataset(
         memory=resources["memory_mb"] * 2**20,
         # Ray 2.60 has no named parameters for these yet (hence its deprecation warning).
         max_restarts=job.max_retries,
-        max_task_retries=job.max_retries,
+        # Retried until the replica answers or is dead for good (max_restarts bounds that):
+        # a count would be spent in the seconds before the cluster declares a lost node
+        # dead, each try failing at once with ActorUnavailableError. Exceptions of the
+        # model are not retried here but by max_map_retries.
+        max_task_retries=-1,
     )
 
 
