@@ -284,16 +284,22 @@ def eventsourcing_client(place: Place, models: list[str]) -> Iterator[Op]:
         app.close()
 
 
+def rows_table(conn: Any, place: Place) -> sql.Identifier:
+    """The raw clients' table in the place's schema, created if missing."""
+    table = sql.Identifier(place.schema, "rows")
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
+        ).format(table)
+    )
+    return table
+
+
 @contextmanager
 def raw_psycopg_client(place: Place, models: list[str]) -> Iterator[Op]:
     """The PostgreSQL ceiling: one single-row INSERT + commit per operation."""
     with pg_connect(place.pg_url) as conn:
-        table = sql.Identifier(place.schema, "rows")
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
-            ).format(table)
-        )
+        table = rows_table(conn, place)
         insert = sql.SQL("INSERT INTO {} (payload) VALUES (%s)").format(table)
         payload = os.urandom(256)
         yield lambda name: conn.execute(insert, (payload,))
@@ -306,12 +312,7 @@ def raw_locked_client(place: Place, models: list[str]) -> Iterator[Op]:
     positions): beside raw psycopg, what that lock costs clients that do not share commits,
     which is the most a design without it (positions from a sequencer) could win."""
     with pg_connect(place.pg_url) as conn:
-        table = sql.Identifier(place.schema, "rows")
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
-            ).format(table)
-        )
+        table = rows_table(conn, place)
         lock = sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table)
         insert = sql.SQL("INSERT INTO {} (payload) VALUES (%s)").format(table)
         payload = os.urandom(256)
