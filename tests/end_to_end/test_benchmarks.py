@@ -262,17 +262,34 @@ def test_register_benchmark_runs_clients_in_process_over_http_and_raw(tmp_path: 
 
     rows = [
         register.many_clients(system, "SQLite", plan, clients=2)[0]
-        for system in ("ledger", register.SERVED, "raw sqlite3")
+        for system in ("ledger", register.THREADED, register.SERVED, "raw sqlite3")
     ]
 
-    assert [(r.count, r.clients, len(r.latencies_ms)) for r in rows] == [(4, 2, 4)] * 3
+    assert [(r.count, r.clients, len(r.latencies_ms)) for r in rows] == [(4, 2, 4)] * 4
     assert all(r.rate and r.rate > 0 for r in rows)
     table = table_data(register.results_table("t", rows, {"SQLite": "WAL"}, concurrent=True))
     assert [r[:4] for r in table["rows"]] == [
         ["ledger", "SQLite", "2 processes", "2 clients x 2 versions"],
+        ["ledger, one process", "SQLite", "2 threads", "2 clients x 2 versions"],
         ["ledger serve", "SQLite", "2 over HTTP", "2 clients x 2 versions"],
         ["raw sqlite3", "SQLite", "2 processes", "2 clients x 2 INSERT+COMMIT"],
     ]
+    raw = rows[3].rate
     assert register.served_over_raw(rows) == [
-        f"SQLite, 2 clients {rows[1].rate / rows[2].rate:.2f}x"
+        f"ledger, one process on SQLite, 2 clients {rows[1].rate / raw:.2f}x",
+        f"ledger serve on SQLite, 2 clients {rows[2].rate / raw:.2f}x",
     ]
+
+
+def test_register_benchmark_sets_the_table_lock_beside_raw_psycopg() -> None:
+    register = import_benchmark("register")
+    rows = [
+        register.Result(system, "PostgreSQL", "", 10, seconds, [], clients=clients)
+        for system, clients, seconds in [
+            ("raw psycopg", 1, 1.0),
+            ("raw psycopg, table lock", 1, 2.0),
+            ("raw psycopg", 8, 1.0),
+            ("raw psycopg, table lock", 8, 4.0),
+        ]
+    ]
+    assert register.lock_cost(rows) == ["1 client 0.50x", "8 clients 0.25x"]
