@@ -80,10 +80,10 @@ class Worker:
             # the first orphan scan and the consumer's creation would wait for the next scan.
             # Finished jobs are skipped after one read.
             bus.subscribe(CONSUMER, self._on_event, subjects=SUBJECTS, start="all")
-            self._serving = serving.ServingReconciler(self.ledger)  # joins Ray when needed
-            bus.subscribe(
-                serving.CONSUMER, self._serving.on_event, subjects=serving.SUBJECTS, start="all"
-            )
+            if serving.worker_serves(self.settings):
+                self._serving = serving.ServingReconciler(self.ledger)  # joins Ray when needed
+                bus.subscribe(serving.CONSUMER, self._serving.on_event,
+                              subjects=serving.SUBJECTS, start="all")  # fmt: skip
             await bus.run(stop)
         finally:
             self._stopping.set()

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="Ray Serve's HTTP proxy port on every node (/endpoints/NAME/score); not "
         "the API's 8000, which a node running both would otherwise fight over",
     )
+    serve_from_worker: bool | None = Field(
+        None,
+        description="Whether `ledger worker` applies endpoint changes to Ray Serve (default: "
+        "when it joins a shared Ray cluster, LEDGER_RAY_ADDRESS or RAY_ADDRESS; a worker on a "
+        "private local Ray would serve where no API server can reach)",
+    )
     serve_upscale_delay_s: float = Field(
         30.0, ge=0, le=3_600, description="Autoscaling: how long the load must call for more "
         "replicas before they start (it is averaged over this, at most 30 s)",

@@ -281,7 +281,9 @@ def test_a_running_worker_applies_endpoint_changes_to_serve_unasked(
 
     ledger = Ledger(api.settings)
     try:
-        with in_background(Worker(api.settings).run):
+        # The session's Ray is the worker's and the API's: the worker serves from it.
+        serving_worker = Worker(api.settings.model_copy(update={"serve_from_worker": True}))
+        with in_background(serving_worker.run):
             everything = {name: "HEALTHY" for name in ("_ingress", *shop)}
             wait_for(lambda: deployments() == everything, 120, "the worker to start the replicas")
             wait_for(lambda: all(_health(api, name) == "healthy" for name in shop), 60,
@@ -328,7 +330,9 @@ def test_replicas_scale_with_the_load_and_back_recorded_as_health(
     from executors.worker import Worker
     from tests.bus_support import in_background
 
-    settings = store.settings(serve_upscale_delay_s=1.0, serve_downscale_delay_s=2.0)
+    settings = store.settings(
+        serve_upscale_delay_s=1.0, serve_downscale_delay_s=2.0, serve_from_worker=True
+    )
     app = app_name("burst")
 
     def running() -> int:

@@ -5,14 +5,14 @@ the worker on the bus (``ledger.endpoint.>``), and the endpoint's Serve applicat
 brought to the ledger's state at once, so the first request after a change does not
 pay for starting replicas. Between changes it counts the running replicas every
 ``WATCH_S`` and records a deployment's health again when they changed (autoscaling).
-Serve itself is joined on the first event of an online
-endpoint: a worker whose ledger serves nothing online never starts it. Score requests
-through the API apply the same state on demand (``ServeEndpoints``), so serving also
-works with no worker running.
+Serve itself is joined on the first event of an online endpoint, and only by a worker on
+a shared Ray cluster (``worker_serves``). Score requests through the API apply the same
+state on demand (``ServeEndpoints``), so serving also works with no worker running.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from ledger.bus import Delivery
 from ledger.domain.endpoint import Endpoint
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
+from ledger.settings import Settings
 
 if TYPE_CHECKING:
     from executors.serving.serve_endpoints import ServeEndpoints
@@ -29,6 +30,14 @@ CONSUMER = "ledger-serving"
 SUBJECTS = ("ledger.endpoint.>",)
 WATCH_S = 2.0  # how often running replicas are counted (autoscaling, replaced replicas)
 log = get_logger(__name__)
+
+
+def worker_serves(settings: Settings) -> bool:
+    """Whether a worker applies endpoints to Serve: as set, else when it joins a shared Ray
+    cluster (a worker's private local Ray serves where no API server can reach)."""
+    if settings.serve_from_worker is not None:
+        return settings.serve_from_worker
+    return bool(settings.ray_address or os.environ.get("RAY_ADDRESS"))
 
 
 class ServingReconciler:

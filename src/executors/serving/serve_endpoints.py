@@ -73,7 +73,7 @@ class Scored:
 class ServeEndpoints:
     """The ledger's online endpoints on Ray Serve: applied on demand, scored by handle."""
 
-    def __init__(self, ledger: Ledger, *, refresh_s: float = 0.25) -> None:
+    def __init__(self, ledger: Ledger, *, refresh_s: float = 0.25, proxy: bool = True) -> None:
         self.ledger = ledger
         self.refresh_s = refresh_s
         self._applied: dict[str, int] = {}  # endpoint -> version this process applied
@@ -84,7 +84,12 @@ class ServeEndpoints:
         self._locks: dict[str, asyncio.Lock] = {}
         settings = ledger.settings
         connect_ray(settings.ray_address, settings.ray_num_cpus)
-        serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+        # ``proxy=False`` (a CLI call that scores by handle): no HTTP proxy, so a local
+        # Ray of its own does not fight a server's over the port.
+        serve.start(
+            proxy_location="EveryNode" if proxy else "Disabled",
+            http_options={"host": settings.serve_host, "port": settings.serve_port},
+        )
 
     # -- scoring -----------------------------------------------------------------------
 

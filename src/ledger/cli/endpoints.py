@@ -214,7 +214,7 @@ def score(
     with open_ledger() as ledger:
         from executors.serving.serve_endpoints import ServeEndpoints  # imports ray
 
-        router = ServeEndpoints(ledger)
+        router = ServeEndpoints(ledger, proxy=False)
         try:
             scored = asyncio.run(router.score(name, rows, deployment))
         finally:
