@@ -28,6 +28,10 @@ from ledger.logging import get_logger
 
 PROGRESS_EVERY_S = 1.0
 MAX_BLOCKS = 1_000
+# Blocks of about this many bytes of features: moving a block between processes then
+# costs little beside scoring it, even for a model as cheap as a linear one.
+BLOCK_BYTES = 32 * 2**20
+BLOCKS_PER_REPLICA = 4  # at least: every replica keeps busy while blocks are read
 WRAPPED = "The above exception was the direct cause of the following exception"
 log = get_logger(__name__)
 
@@ -90,12 +94,20 @@ def _scored_input(ledger: Ledger, job: BatchJob, scorer: Any) -> Dataset:
     if digest_path(path) != job.input_digest:
         raise InvalidInputError(f"the input at {path} changed since the job was requested")
     shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
-    # Blocks of about a mini-batch each, so that every replica gets some to score.
-    blocks = min(MAX_BLOCKS, max(1, -(-job.rows // job.mini_batch_size)))
-    features = feature_dataset(path, int(shape[1]), blocks)
+    features = int(shape[1])
+    blocks = input_blocks(job.rows, features, job.mini_batch_size, resources["replicas"])
+    dataset = feature_dataset(path, features, blocks)
     artifacts = str(ledger.artifacts.root.resolve())
     args = (artifacts, list(version.spec["files"]), resources["gpus"] > 0)
-    return scored_dataset(features, job, resources, scorer, args)
+    return scored_dataset(dataset, job, resources, scorer, args)
+
+
+def input_blocks(rows: int, features: int, mini_batch: int, replicas: int) -> int:
+    """How many blocks to read an input in: of about BLOCK_BYTES of float32 features
+    each, at least BLOCKS_PER_REPLICA per replica, never under a mini-batch each."""
+    by_size = -(-rows * features * 4 // BLOCK_BYTES)
+    wanted = max(by_size, replicas * BLOCKS_PER_REPLICA)
+    return max(1, min(wanted, -(-rows // mini_batch), MAX_BLOCKS))
 
 
 def write_predictions(

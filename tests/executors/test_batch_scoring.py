@@ -16,6 +16,7 @@ from pyarrow import parquet
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from executors.batch_scoring import BLOCK_BYTES, input_blocks
 from executors.onnx_conversion import convert_model_version
 from executors.worker import Worker
 from ledger.domain.batch_job import BatchJob
@@ -47,6 +48,17 @@ def _rows(path: Path, count: int) -> np.ndarray:
     table = pa.table({f"x{j}": values[:, j] for j in range(4)} | {"id": np.arange(count)})
     parquet.write_table(table.select(["x0", "x1", "x2", "x3"]), path)
     return values
+
+
+def test_inputs_are_read_in_blocks_large_enough_to_move_cheaply_and_enough_to_share() -> None:
+    rows_per_block = BLOCK_BYTES // (20 * 4)  # 20 float32 features
+    # a cheap model's ten million rows: blocks of BLOCK_BYTES, not of a mini-batch
+    assert input_blocks(10_000_000, 20, 50_000, 2) == -(-10_000_000 // rows_per_block)
+    # a small input still gives each replica several blocks to score
+    assert input_blocks(1_000_000, 20, 50_000, 2) == 8
+    # but no block holds less than a mini-batch, and there is always one
+    assert input_blocks(100_000, 20, 50_000, 4) == 2
+    assert input_blocks(0, 20, 50_000, 2) == 1
 
 
 def test_a_million_rows_score_exactly_as_onnx_runtime_does_directly(
