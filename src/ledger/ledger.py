@@ -18,6 +18,7 @@ from ledger.commands.job_runs import JobRunCommands
 from ledger.commands.jobs import JobCommands
 from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
+from ledger.commands.monitors import MonitorCommands
 from ledger.commands.tokens import TokenCommands
 from ledger.domain import (
     ApiToken,
@@ -28,6 +29,7 @@ from ledger.domain import (
     Job,
     Model,
     ModelVersion,
+    Monitor,
     Pipeline,
 )
 from ledger.settings import Settings
@@ -38,7 +40,18 @@ class Ledger(LedgerApplication):
 
     # Loading an aggregate never replays more than this many events.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
-        (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job, BatchJob, ApiToken),
+        (
+            Model,
+            ModelVersion,
+            Endpoint,
+            Environment,
+            DataAsset,
+            Pipeline,
+            Job,
+            BatchJob,
+            ApiToken,
+            Monitor,
+        ),
         100,
     )
 
@@ -51,4 +64,5 @@ class Ledger(LedgerApplication):
         self.jobs = JobCommands(self, lookups)
         self.job_runs = JobRunCommands(self, lookups)
         self.batch_jobs = BatchJobCommands(self, lookups)
+        self.monitors = MonitorCommands(self, lookups)
         self.tokens = TokenCommands(self)

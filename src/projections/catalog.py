@@ -10,6 +10,7 @@ from projections.base import ReadModel
 from projections.endpoints import EndpointsProjection
 from projections.jobs import JobsProjection
 from projections.lineage import LineageProjection
+from projections.monitors import MonitorsProjection
 from projections.registry import RegistryProjection
 from projections.tokens import TokensProjection
 
@@ -24,6 +25,7 @@ def all_read_models() -> list[ReadModel]:
         TokensProjection(),
         JobsProjection(),
         AssetsProjection(),
+        MonitorsProjection(),
     ]
 
 

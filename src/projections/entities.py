@@ -20,6 +20,7 @@ from ledger.domain import (
     Job,
     Model,
     ModelVersion,
+    Monitor,
     Pipeline,
 )
 from ledger.storage.database import LedgerDatabase
@@ -62,6 +63,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(Job.Submitted): _job,
     event_type(BatchJob.Requested): _job,
     event_type(ApiToken.Issued): _named("token"),
+    event_type(Monitor.Created): _named("monitor"),
 }
 
 

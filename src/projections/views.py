@@ -23,6 +23,7 @@ from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
 from projections.job_queries import find_batch_job, list_jobs, read_job
 from projections.lineage import LineageGraph, walk_lineage
+from projections.monitors import list_monitors, monitor_alerts, monitor_windows, read_monitor
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
 from projections.search import SearchQuery, search_versions
@@ -104,6 +105,20 @@ class Views(RegistryQueries):
     def batch_job(self, job_id: str) -> dict[str, Any] | None:
         """A batch job, or None when the id is not a batch job's."""
         return find_batch_job(self.db, job_id)
+
+    def monitors(self, endpoint: str = "") -> list[dict[str, Any]]:
+        """Live monitors (of ``endpoint``) with their configuration and open alerts."""
+        return list_monitors(self.db, endpoint)
+
+    def monitor(self, name: str) -> dict[str, Any]:
+        return read_monitor(self.db, name)
+
+    def monitor_windows(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A monitor's evaluated windows with per-column results, the latest first."""
+        return monitor_windows(self.db, name, limit)
+
+    def monitor_alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        return monitor_alerts(self.db, name, limit)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)

@@ -18,6 +18,7 @@ from ledger.cli import (
     events,
     jobs,
     models,
+    monitors,
     pipelines,
     projections,
     serve,
@@ -53,6 +54,7 @@ app.add_typer(assets.data_app, name="data")
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(jobs.job_app, name="job")
 app.add_typer(endpoints.app, name="endpoint")
+app.add_typer(monitors.app, name="monitor")
 app.add_typer(projections.app, name="projections")
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(events.app, name="events")

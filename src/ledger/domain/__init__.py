@@ -7,6 +7,7 @@ from ledger.domain.endpoint import Endpoint
 from ledger.domain.environment import Environment
 from ledger.domain.job import Job
 from ledger.domain.model import Model, ModelVersion
+from ledger.domain.monitor import Monitor
 from ledger.domain.pipeline import Pipeline
 from ledger.domain.token import ApiToken
 
@@ -21,6 +22,7 @@ __all__ = [
     "LedgerAggregate",
     "Model",
     "ModelVersion",
+    "Monitor",
     "Pipeline",
     "acting",
     "aggregate_id",

@@ -1,0 +1,226 @@
+"""`ledger monitor ...`: watching online deployments for drift, data quality and
+performance; each evaluated window and every alert is an event."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
+from ledger.domain.monitor import SIGNALS, Threshold, parse_duration
+from ledger.errors import InvalidInputError
+
+app = typer.Typer(
+    help="Watch online deployments: data drift, prediction drift, data quality, performance.",
+    no_args_is_help=True,
+)
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def parse_thresholds(texts: list[str]) -> dict[str, Threshold]:
+    """``column=metric:value``, ``column=metric`` or ``column=value`` per text."""
+    thresholds: dict[str, Threshold] = {}
+    for text in texts:
+        column, sep, setting = text.partition("=")
+        metric, _, value = setting.partition(":")
+        if not value and _is_number(metric):
+            metric, value = "", metric
+        if not sep or not column or not setting or (value and not _is_number(value)):
+            raise InvalidInputError(
+                f"threshold {text!r}: give column=metric:value, column=metric or column=value "
+                "(e.g. age=psi:0.2)"
+            )
+        thresholds[column] = {"metric": metric, "value": float(value) if value else None}
+    return thresholds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@app.command()
+def create(
+    name: str,
+    endpoint: Annotated[str, typer.Option(help="The online endpoint to watch")],
+    reference: Annotated[
+        str, typer.Option(help="data:NAME:VERSION, training, or window:P7D (the span before)")
+    ],
+    deployment: Annotated[str, typer.Option(help="One deployment (default: all)")] = "",
+    signals: Annotated[
+        str, typer.Option(help=f"Comma-separated, of: {', '.join(SIGNALS)}")
+    ] = "data_drift,data_quality",
+    every: Annotated[str, typer.Option(help="Window length and schedule: PT1H, P1D...")] = "PT1H",
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(help="column=metric:value (ks, chi2, wasserstein, jensen_shannon, psi)"),
+    ] = None,
+    features: Annotated[str, typer.Option(help="Comma-separated columns (default: all)")] = "",
+    min_samples: Annotated[int, typer.Option(help="Fewer values: insufficient_data")] = 100,
+    drift_share: Annotated[
+        float, typer.Option(help="Dataset drift when this share of columns drifts")
+    ] = 0.5,
+    reason: Reason = "",
+) -> None:
+    """Create a monitor; the worker evaluates each window once it has ended."""
+    every_s = int(parse_duration(every, "--every").total_seconds())
+    with open_ledger() as ledger:
+        ledger.monitors.create(
+            name,
+            endpoint=endpoint,
+            deployment=deployment,
+            reference=reference,
+            signals=comma_list(signals),
+            every_s=every_s,
+            thresholds=parse_thresholds(threshold or []),
+            features=comma_list(features),
+            min_samples=min_samples,
+            drift_share=drift_share,
+            reason=reason,
+        )
+    console.print(f"Created monitor [bold]{name}[/] of {endpoint}, every {every}")
+
+
+@app.command("list")
+def list_monitors(
+    endpoint: Annotated[str, typer.Option(help="Only this endpoint's")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Monitors, their windows evaluated and their open alerts."""
+    with open_views() as views:
+        monitors = views.monitors(endpoint)
+    if as_json:
+        print_json(monitors)
+        return
+    table = Table("monitor", "endpoint", "reference", "signals", "windows", "last window", "alerts")
+    for monitor in monitors:
+        table.add_row(
+            monitor["name"],
+            f"{monitor['endpoint']}/{monitor['deployment'] or '*'}",
+            monitor["reference"],
+            ", ".join(monitor["signals"]),
+            str(monitor["windows"]),
+            monitor["last_window_end"] or "-",
+            _alerts(monitor["alerts"]),
+        )
+    console.print(table)
+
+
+@app.command()
+def show(name: str, as_json: AsJson = False) -> None:
+    """A monitor's configuration, open alerts and its latest window, column by column."""
+    with open_views() as views:
+        monitor = views.monitor(name)
+        latest = views.monitor_windows(name, limit=1)
+    if as_json:
+        print_json(monitor | {"latest_window": latest[0] if latest else None})
+        return
+    console.print(
+        f"monitor [bold]{name}[/] of {monitor['endpoint']}/{monitor['deployment'] or '*'}, "
+        f"every {monitor['every_s'] // 3600} h, reference {monitor['reference']}"
+    )
+    console.print(
+        f"  signals: {', '.join(monitor['signals'])}; alerts: {_alerts(monitor['alerts'])}"
+    )
+    if not latest:
+        console.print("  no window evaluated yet")
+        return
+    window = latest[0]
+    console.print(
+        f"  latest window {window['window_start']} to {window['window_end']}: "
+        f"{window['rows']:,} rows"
+    )
+    table = Table("signal", "column", "metric", "value", "threshold", "verdict", "samples")
+    for result in window["results"]:
+        table.add_row(
+            result["signal"],
+            result["column"],
+            result["metric"],
+            _number(result["value"]),
+            _number(result["threshold"]),
+            _verdict(result["verdict"]),
+            f"{result['samples']:,}",
+        )
+    console.print(table)
+
+
+@app.command()
+def history(
+    name: str,
+    limit: Annotated[int, typer.Option(help="Windows to show, the latest last")] = 24,
+    as_json: AsJson = False,
+) -> None:
+    """Each column's metric over the latest windows (a sparkline), and the alerts."""
+    with open_views() as views:
+        windows = views.monitor_windows(name, limit=limit)[::-1]
+        alerts = views.monitor_alerts(name, limit=limit)[::-1]
+    if as_json:
+        print_json({"windows": windows, "alerts": alerts})
+        return
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for window in windows:
+        for result in window["results"]:
+            series.setdefault((result["signal"], result["column"]), []).append(result)
+    table = Table("signal", "column", "metric", f"last {len(windows)} windows", "now")
+    for (signal, column), results in series.items():
+        table.add_row(
+            signal,
+            column,
+            results[-1]["metric"],
+            sparkline([r["value"] for r in results]),
+            _verdict(results[-1]["verdict"]),
+        )
+    console.print(table)
+    for alert in alerts:
+        columns = f" {', '.join(alert['columns'])}" if alert["columns"] else ""
+        console.print(
+            f"{alert['time']}  [bold]{alert['event']}[/] {alert['signal']}{columns} "
+            f"(window ending {alert['window_end']})"
+        )
+
+
+@app.command()
+def delete(name: str, reason: Reason = "") -> None:
+    """Stop a monitor; its windows and alerts stay in the history."""
+    with open_ledger() as ledger:
+        ledger.monitors.delete(name, reason=reason)
+    console.print(f"Deleted monitor {name}")
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per value, scaled between the values' minimum and maximum; a space
+    for a window without a value."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(
+        " " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values
+    )
+
+
+def _alerts(alerts: dict[str, list[str]]) -> str:
+    if not alerts:
+        return "none"
+    return "; ".join(
+        f"[red]{signal}[/] ({', '.join(columns)})" for signal, columns in alerts.items()
+    )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _verdict(verdict: str) -> str:
+    colour = {"drift": "red", "breach": "red", "insufficient_data": "yellow"}.get(verdict, "green")
+    return f"[{colour}]{verdict}[/]"
