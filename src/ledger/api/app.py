@@ -21,6 +21,7 @@ from ledger.api.routes import (
     events,
     history,
     models,
+    monitors,
     operations,
 )
 from ledger.api.routes.operations import LedgerCollector
@@ -86,7 +87,7 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
     registry = CollectorRegistry()
     registry.register(LedgerCollector(services))
     app.state.metrics_registry = registry
-    for module in (models, endpoints, assets, history, events, operations, checkpoints):
+    for module in (models, endpoints, assets, monitors, history, events, operations, checkpoints):
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)
