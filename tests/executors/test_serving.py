@@ -213,7 +213,7 @@ def test_switching_blue_to_green_under_load_loses_no_request(
     for thread in threads:
         thread.start()
     ledger = Ledger(api.settings)
-    router = api.client.app.state.services.router()
+    router = api.client.app.state.services.serve_endpoints()
     try:
         wait_for(lambda: len(answered_by) >= 50, 60, "the replicas to answer")
         ledger.endpoints.set_traffic("shop", {"green": 100}, reason="switch")

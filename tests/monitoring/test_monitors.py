@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from ledger.domain.monitor import ColumnResult, Monitor
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 from ledger.ledger import Ledger
 from projections.views import Views
-from tests.conftest import Cli, StoreFactory, assert_user_error
+from tests.conftest import Api, Cli, StoreFactory, assert_user_error, wait_for
 
 
 @pytest.fixture
@@ -153,9 +154,51 @@ def test_the_cli_creates_lists_shows_and_charts_monitors(
     charted = cli("monitor", "history", "drift")
     assert "▁█▁" in charted.out, charted.out
     assert "DriftDetected" in charted.out and "DriftResolved" in charted.out
-    assert cli("monitor", "history", "drift", "--json").json()["alerts"][0]["columns"] == ["x0"]  # type: ignore[index]
-    assert_user_error(cli("monitor", "create", "m2", "--endpoint", "shop", "--reference",
-                          "training", "--threshold", "x0=psi:high"), "threshold 'x0=psi:high'")  # fmt: skip
-    assert_user_error(cli("monitor", "create", "m2", "--endpoint", "shop", "--reference",
-                          "training", "--every", "1h"), "--every '1h'")  # fmt: skip
+    charted_json = cli("monitor", "history", "drift", "--json").json()
+    assert charted_json["alerts"][0]["columns"] == ["x0"]  # type: ignore[index]
+    create = ("monitor", "create", "m2", "--endpoint", "shop", "--reference", "training")
+    bad_threshold = cli(*create, "--threshold", "x0=psi:high")
+    assert_user_error(bad_threshold, "threshold 'x0=psi:high'")
+    assert_user_error(cli(*create, "--every", "1h"), "--every '1h'")
     assert_user_error(cli("monitor", "show", "missing"), "monitor 'missing' does not exist")
+
+
+def test_the_api_creates_monitors_and_reads_their_windows(
+    api: Api, ledger: Ledger, shop: str
+) -> None:
+    deployer, reader = api.auth("deployer"), api.auth("reader")
+    body = {"name": "drift", "endpoint": "shop", "reference": "data:train:1", "every": "PT2H",
+            "thresholds": {"x0": {"metric": "psi", "value": 0.2}}, "reason": "watch"}  # fmt: skip
+    created = api.client.post("/monitors", json=body, headers=deployer)
+    assert created.status_code == 201, created.text
+    assert (created.json()["every_s"], created.json()["alerts"]) == (7200, {})
+    head = api.head()
+    refused = [
+        (body, 409, "already exists"),
+        (body | {"name": "m2", "every": "PT30M"}, 400, "whole number of hours"),
+        (body | {"name": "m2", "every": "soon"}, 400, "ISO 8601 duration"),
+        (body | {"name": "m2", "endpoint": "nightly"}, 400, "batch endpoint"),
+        (body | {"name": "m2", "signals": ["latency"]}, 422, "signals"),
+    ]
+    for sent, status, message in refused:
+        answer = api.client.post("/monitors", json=sent, headers=deployer)
+        assert answer.status_code == status and message in answer.text, answer.text
+    assert (
+        api.client.post("/monitors", json=body | {"name": "m3"}, headers=reader).status_code == 403
+    )
+    assert api.head() == head  # nothing half-written
+    _window(ledger, 0, {"data_drift": ["x0"]})  # another writer: the API's views follow
+
+    def runs() -> Any:
+        return api.client.get("/monitors/drift/runs", headers=reader).json()
+
+    wait_for(lambda: runs(), 30, "the views to follow the window")
+    assert runs()[0]["results"] == [_result("x0", "drift")]
+    alerts = api.client.get("/monitors/drift/alerts", headers=reader).json()
+    assert [a["event"] for a in alerts] == ["DriftDetected"]
+    listed = api.client.get("/monitors", params={"endpoint": "shop"}, headers=reader).json()
+    assert [m["name"] for m in listed] == ["drift"] and listed[0]["windows"] == 1
+    assert api.client.get("/monitors/missing/runs", headers=reader).status_code == 404
+    deleted = api.client.delete("/monitors/drift", headers=deployer)
+    assert deleted.status_code == 204
+    assert api.client.get("/monitors", headers=reader).json() == []

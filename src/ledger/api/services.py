@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from ledger.api.serving_router import ServingRouter
+from ledger.api.serve_client import ServeClient
 from ledger.api.token_cache import TokenCache
 from ledger.api.view_follower import ViewFollower
 from ledger.api.view_pool import ViewPool
@@ -46,7 +46,7 @@ class ApiServices:
         self.ledger = Ledger(settings)
         # The NATS relay, when this server runs it alongside (``ledger serve --relay``).
         self.relay = RelayThread(settings) if relay else None
-        self._router = ServingRouter(settings)
+        self._serve = ServeClient(settings)
         self.pool = ViewPool(settings, settings.api_view_connections)
         self.tokens = TokenCache(self.pool)
         self.follower = ViewFollower(
@@ -118,12 +118,12 @@ class ApiServices:
         """Each view's position and state."""
         return self.follower.status()
 
-    def router(self) -> ServeEndpoints:
+    def serve_endpoints(self) -> ServeEndpoints:
         """The online endpoints on Ray Serve; Ray joined on the first score."""
-        return self._router.get()
+        return self._serve.get()
 
     def close(self) -> None:
-        self._router.close()
+        self._serve.close()
         if self.relay is not None:
             self.relay.stop()
         self.follower.close()

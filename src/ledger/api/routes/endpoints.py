@@ -149,8 +149,8 @@ async def score(
 ) -> Any:
     """Score on an online endpoint: a deployment picked by the traffic weights answers;
     mirrored deployments get a copy whose answer is dropped."""
-    router_ = await asyncio.to_thread(services_of(request).router)
-    scored = await router_.score(name, body.inputs, deployment)
+    serve = await asyncio.to_thread(services_of(request).serve_endpoints)
+    scored = await serve.score(name, body.inputs, deployment)
     return json_response(
         {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
     )
