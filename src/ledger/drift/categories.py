@@ -3,12 +3,13 @@
 Exact counts are kept for up to ``MAX_EXACT_CATEGORIES`` distinct values (and
 ``MAX_EXACT_LABEL_BYTES`` of their text); past either, the counts move into a
 DataSketches frequent-items sketch (the most frequent values, each count within
-``3.5 / 2**FREQUENT_LG_MAX_K`` = 0.68 % of the total), with labels cut to
-``MAX_LABEL_CHARS``. An HLL sketch estimates the number of distinct values throughout.
+``3.5 / 2**FREQUENT_LG_MAX_K`` = 0.68 % of the total), a label over ``MAX_LABEL_CHARS``
+shortened to its start and a digest of the whole. An HLL sketch estimates the number of distinct values throughout.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import datasketches as ds
@@ -123,4 +124,12 @@ def _fits_exact(counts: dict[str, int]) -> bool:
 
 def _feed(frequent: Any, counts: dict[str, int]) -> None:
     for value, count in counts.items():
-        frequent.update(value[:MAX_LABEL_CHARS], count)
+        frequent.update(short_label(value), count)
+
+
+def short_label(value: str) -> str:
+    """``value``, or past ``MAX_LABEL_CHARS`` its start and a digest (distinct stay apart)."""
+    if len(value) <= MAX_LABEL_CHARS:
+        return value
+    digest = hashlib.blake2b(value.encode(errors="surrogatepass"), digest_size=8).hexdigest()
+    return f"{value[: MAX_LABEL_CHARS - 17]}~{digest}"
