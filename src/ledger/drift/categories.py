@@ -4,7 +4,8 @@ Exact counts are kept for up to ``MAX_EXACT_CATEGORIES`` distinct values (and
 ``MAX_EXACT_LABEL_BYTES`` of their text); past either, the counts move into a
 DataSketches frequent-items sketch (the most frequent values, each count within
 ``3.5 / 2**FREQUENT_LG_MAX_K`` = 0.68 % of the total), a label over ``MAX_LABEL_CHARS``
-shortened to its start and a digest of the whole. An HLL sketch estimates the number of distinct values throughout.
+shortened to its start and a digest of the whole. An HLL sketch estimates the number of
+distinct values throughout.
 """
 
 from __future__ import annotations
