@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,6 +108,7 @@ def test_sketches_survive_a_round_trip_through_bytes() -> None:
 
     restored = TableSketch.from_bytes(sketch.to_bytes())
     assert restored.summary() == sketch.summary()
+    assert json.loads(json.dumps(sketch.summary(), allow_nan=False)) == sketch.summary()
     for name in ("label", "many"):
         assert restored.columns[name].category_counts() == sketch.columns[name].category_counts()
     x = restored.columns["x"]

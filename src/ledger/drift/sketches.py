@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ledger.drift.categories import MAX_EXACT_CATEGORIES, CategoryCounts
+from ledger.drift.categories import MAX_EXACT_CATEGORIES, OTHER, CategoryCounts
 from ledger.drift.reading import (
     Values,
     arrow_chunks,
@@ -155,7 +155,8 @@ class ColumnSketch:
             }
         else:
             assert self.categories is not None
-            top = sorted(self.category_counts().items(), key=lambda item: (-item[1], item[0]))
+            named = {k: v for k, v in self.category_counts().items() if k != OTHER}
+            top = sorted(named.items(), key=lambda item: (-item[1], item[0]))
             summary |= {
                 "distinct": self.categories.distinct(),
                 "exact": self.categories.is_exact,
