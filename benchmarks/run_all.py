@@ -40,7 +40,7 @@ from _common import (
 HERE = Path(__file__).resolve().parent
 PACKAGES = (
     "lifecycle-ledger", "eventsourcing", "psycopg", "nats-py", "ray", "onnxruntime",
-    "scikit-learn", "fastapi", "uvicorn", "mlflow",
+    "scikit-learn", "fastapi", "uvicorn", "mlflow", "datasketches", "scipy",
 )  # fmt: skip
 
 

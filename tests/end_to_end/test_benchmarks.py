@@ -31,7 +31,7 @@ sys.path.append(str(BENCHMARKS))
 import run_all  # noqa: E402
 from _common import Report, table_data  # noqa: E402
 
-EXPECTED = {"api", "bus", "executors", "projections", "register", "scoring", "trust"}
+EXPECTED = {"api", "bus", "executors", "monitoring", "projections", "register", "scoring", "trust"}
 
 
 def test_run_all_finds_every_benchmark_and_no_helper() -> None:

@@ -1,0 +1,324 @@
+"""Monitoring benchmark: drift from mergeable sketches beside scipy on the raw rows.
+
+Side by side in one run, on a window of --rows rows x 20 columns (10 numeric, normal;
+10 categorical, 50 labels each) against a reference of --reference-rows rows, with drift
+put into six columns (three numeric, three categorical; two of them below the default
+thresholds):
+
+- building the sketches (``ledger.drift.TableSketch``; rows/s, one process), and each
+  column's sketch size once serialized (target: <= 64 KiB);
+- drift from the sketches alone: each column's default metric (Evidently's choice:
+  normalized Wasserstein and Jensen-Shannon above 1,000 values), time per window
+  (target: <= 2 s for 1M x 20), then every metric (KS, Wasserstein, PSI; chi-squared,
+  Jensen-Shannon);
+- scipy on the raw rows: ``wasserstein_distance`` over the reference's std and
+  ``jensenshannon`` over exact counts (the same default metrics), then with
+  ``ks_2samp`` and ``chisquare`` too; the columns where both verdicts agree.
+
+Evidently is not installed here, so it has no row of its own.
+
+    .venv/bin/python benchmarks/monitoring.py           # 1M-row window and reference
+    .venv/bin/python benchmarks/monitoring.py --quick   # 100,000 rows (well under a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasketches import kll_doubles_sketch
+from rich.table import Table
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+# benchmarks/projections.py shadows the `projections` package: look in this directory last.
+sys.path.append(sys.path.pop(0))
+
+from _common import Report, add_json_option, bench_console, verdict
+from ledger.drift import DEFAULT_THRESHOLDS, TableSketch, chi2, ks, psi, table_drift
+from ledger.drift.metrics import NEW_CATEGORY_PSEUDO_COUNT, P_VALUE_METRICS
+
+NUMERIC = [f"num{i}" for i in range(10)]
+CATEGORICAL = [f"cat{i}" for i in range(10)]
+LABELS = np.array([f"label{i:02d}" for i in range(50)])
+LABEL_SHARES = np.linspace(1.0, 3.0, 50) / np.linspace(1.0, 3.0, 50).sum()
+INJECTED = {
+    "num0": "mean +0.5 sd",
+    "num1": "sd x1.5",
+    "num2": "mean +0.05 sd",
+    "cat0": "new label at 20 %",
+    "cat1": "top and bottom labels' shares swapped",
+    "cat2": "new label at 1 %",
+}
+SKETCH_TARGET_S = 2.0
+SKETCH_BYTES_TARGET = 64 * 1024
+console = bench_console()
+
+
+def make_table(rows: int, rng: np.random.Generator, drifted: bool) -> pa.Table:
+    """10 normal and 10 categorical columns; with ``drifted``, the ``INJECTED`` changes."""
+    columns: dict[str, Any] = {name: rng.normal(size=rows) for name in NUMERIC}
+    for name in CATEGORICAL:
+        columns[name] = rng.choice(LABELS, rows, p=LABEL_SHARES)
+    if drifted:
+        columns["num0"] += 0.5
+        columns["num1"] *= 1.5
+        columns["num2"] += 0.05
+        columns["cat0"][rng.random(rows) < 0.2] = "brand-new"
+        top, bottom = columns["cat1"] == LABELS[-1], columns["cat1"] == LABELS[0]
+        columns["cat1"][top], columns["cat1"][bottom] = LABELS[0], LABELS[-1]
+        columns["cat2"][rng.random(rows) < 0.01] = "brand-new"
+    return pa.table({name: pa.array(values) for name, values in columns.items()})
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+# -- part 1: sketches ---------------------------------------------------------------------
+
+
+@dataclass
+class Sketched:
+    reference: TableSketch
+    window: TableSketch
+    seconds: float  # building the window's sketch
+
+
+def bench_sketching(reference: pa.Table, window: pa.Table, k: int, table: Table) -> Sketched:
+    """Build both tables' sketches; a row for each, and the window's sizes per column."""
+    ref_s, ref_sketch = timed(lambda: TableSketch.of_table(reference, k=k))
+    win_s, win_sketch = timed(lambda: TableSketch.of_table(window, k=k))
+    for label, rows, seconds in [("reference", reference, ref_s), ("window", window, win_s)]:
+        table.add_row(
+            f"sketch the {label}",
+            f"{rows.num_rows:,} x {rows.num_columns}",
+            f"{seconds:.2f} s",
+            f"{rows.num_rows / seconds:,.0f} rows/s",
+            "",
+        )
+    sizes = {name: len(column.to_bytes()) for name, column in win_sketch.columns.items()}
+    for kind, names in [("numeric", NUMERIC), ("categorical", CATEGORICAL)]:
+        largest = max(sizes[name] for name in names)
+        table.add_row(
+            f"window's sketch size, {kind}",
+            "per column",
+            f"{largest / 1024:.1f} KiB max",
+            f"{sum(sizes[name] for name in names) / len(names) / 1024:.1f} KiB mean",
+            verdict(largest <= SKETCH_BYTES_TARGET, "<= 64 KiB"),
+        )
+    return Sketched(ref_sketch, win_sketch, win_s)
+
+
+# -- part 2: drift, sketches against scipy ----------------------------------------------
+
+
+def sketch_verdicts(sketched: Sketched) -> tuple[float, float, dict[str, tuple[float, bool]]]:
+    """Seconds for the default metrics and for every metric; each column's default value
+    and verdict."""
+    default_s, drifts = timed(lambda: table_drift(sketched.reference, sketched.window))
+
+    def every_metric() -> None:
+        for name in NUMERIC:
+            ref, win = sketched.reference.columns[name], sketched.window.columns[name]
+            ks(ref, win)
+            psi(ref, win)
+        for name in CATEGORICAL:
+            chi2(sketched.reference.columns[name], sketched.window.columns[name])
+
+    extra_s, _ = timed(every_metric)
+    found = {d.column: (float(d.value or 0.0), d.verdict == "drift") for d in drifts}
+    return default_s, default_s + extra_s, found
+
+
+def exact_value(metric: str, reference: pa.ChunkedArray, window: pa.ChunkedArray) -> float:
+    """A metric on the raw rows with scipy (counts of categories from pyarrow)."""
+    if metric in ("wasserstein", "ks"):
+        ref, win = reference.to_numpy(), window.to_numpy()
+        if metric == "ks":
+            return float(stats.ks_2samp(ref, win, method="asymp").pvalue)
+        return float(stats.wasserstein_distance(ref, win) / np.std(ref))
+    ref_counts, win_counts = counts(reference), counts(window)
+    if metric == "jensen_shannon":
+        labels = sorted(ref_counts.keys() | win_counts.keys())
+        ref_vector = [ref_counts.get(label, 0) for label in labels]
+        return float(
+            jensenshannon(ref_vector, [win_counts.get(label, 0) for label in labels], base=2)
+        )
+    labels = sorted(ref_counts)
+    observed = [float(win_counts.get(label, 0)) for label in labels]
+    expected = [float(ref_counts[label]) for label in labels]
+    new = sum(count for label, count in win_counts.items() if label not in ref_counts)
+    if new:
+        observed.append(float(new))
+        expected.append(NEW_CATEGORY_PSEUDO_COUNT)
+    shares = np.array(expected) / sum(expected)
+    return float(stats.chisquare(observed, shares * sum(observed)).pvalue)
+
+
+def counts(values: pa.ChunkedArray) -> dict[str, int]:
+    counted = pc.value_counts(values)
+    labels = counted.field("values").to_pylist()
+    return dict(zip(labels, counted.field("counts").to_pylist(), strict=True))
+
+
+def is_drift(metric: str, value: float) -> bool:
+    threshold = DEFAULT_THRESHOLDS[metric]
+    return value < threshold if metric in P_VALUE_METRICS else value > threshold
+
+
+def scipy_verdicts(
+    reference: pa.Table, window: pa.Table, metrics: dict[str, str]
+) -> tuple[float, float, dict[str, tuple[float, bool]], dict[str, bool]]:
+    """Seconds for the default metrics and with the tests added; each column's default
+    value and verdict, and the test's verdict (KS or chi-squared)."""
+    found: dict[str, tuple[float, bool]] = {}
+    start = time.perf_counter()
+    for name, metric in metrics.items():
+        value = exact_value(metric, reference[name], window[name])
+        found[name] = (value, is_drift(metric, value))
+    default_s = time.perf_counter() - start
+    tests: dict[str, bool] = {}
+    for name in metrics:
+        test = "ks" if name in NUMERIC else "chi2"
+        tests[name] = is_drift(test, exact_value(test, reference[name], window[name]))
+    return default_s, time.perf_counter() - start, found, tests
+
+
+def bench_drift(
+    reference: pa.Table, window: pa.Table, sketched: Sketched, timing: Table, columns: Table
+) -> dict[str, Any]:
+    """Drift from the sketches and from scipy: timing rows and a row per column."""
+    default_s, all_s, sketch = sketch_verdicts(sketched)
+    metrics = {d.column: d.metric for d in table_drift(sketched.reference, sketched.window)}
+    scipy_s, scipy_all_s, exact, tests = scipy_verdicts(reference, window, metrics)
+    agree = sum(sketch[name][1] == exact[name][1] for name in metrics)
+    sketch_tests = {
+        name: (ks if name in NUMERIC else chi2)(
+            sketched.reference.columns[name], sketched.window.columns[name]
+        ).p_value
+        < 0.05
+        for name in metrics
+    }
+    test_agree = sum(sketch_tests[name] == tests[name] for name in metrics)
+    size = f"{window.num_rows:,} x {window.num_columns}"
+    ok = verdict(default_s <= SKETCH_TARGET_S, f"<= {SKETCH_TARGET_S:g} s")
+    timing.add_row("drift from sketches, default metrics", size, f"{default_s:.3f} s", "", ok)
+    timing.add_row("drift from sketches, every metric", size, f"{all_s:.3f} s", "", "")
+    timing.add_row(
+        "scipy on the raw rows, default metrics",
+        size,
+        f"{scipy_s:.2f} s",
+        f"verdicts agree on {agree} of {len(metrics)} columns",
+        "",
+    )
+    timing.add_row(
+        "scipy, default metrics + ks_2samp / chisquare",
+        size,
+        f"{scipy_all_s:.2f} s",
+        f"KS / chi2 verdicts agree on {test_agree} of {len(metrics)}",
+        "",
+    )
+    for name, metric in metrics.items():
+        columns.add_row(
+            name,
+            INJECTED.get(name, "none"),
+            metric,
+            f"{sketch[name][0]:.4f}",
+            f"{exact[name][0]:.4f}",
+            f"{'drift' if sketch[name][1] else '-'} / {'drift' if exact[name][1] else '-'}",
+            f"{'drift' if sketch_tests[name] else '-'} / {'drift' if tests[name] else '-'}",
+        )
+    return {
+        "sketch_default_s": default_s,
+        "sketch_all_s": all_s,
+        "scipy_default_s": scipy_s,
+        "scipy_all_s": scipy_all_s,
+        "agree": agree,
+        "test_agree": test_agree,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="the window's rows")
+    parser.add_argument("--reference-rows", type=int, default=1_000_000)
+    parser.add_argument("--k", type=int, default=200, help="the KLL sketches' size parameter")
+    parser.add_argument("--quick", action="store_true", help="100,000 rows each")
+    add_json_option(parser)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows = args.reference_rows = 100_000
+    report = Report("Monitoring: drift from sketches beside scipy on the raw rows", console)
+    rng = np.random.default_rng(0)
+    reference = make_table(args.reference_rows, rng, drifted=False)
+    window = make_table(args.rows, rng, drifted=True)
+    timing = Table(
+        "step",
+        "rows x columns",
+        "time",
+        "rate / size / agreement",
+        "target",
+        title="sketches and drift per window, one process",
+        caption="Evidently is not installed here: no row of its own (its default metrics "
+        "are the ones chosen here, computed on raw rows like scipy's).",
+    )
+    columns = Table(
+        "column",
+        "drift put in",
+        "default metric",
+        "from sketches",
+        "scipy, raw rows",
+        "verdict: sketches / scipy",
+        "KS or chi2 p < 0.05: sketches / scipy",
+        title="each column of the window, default metric and thresholds",
+    )
+    console.print("[dim]sketches[/]")
+    sketched = bench_sketching(reference, window, args.k, timing)
+    console.print("[dim]drift[/]")
+    figures = bench_drift(reference, window, sketched, timing, columns)
+    # The online part (sampling a deployment's requests into windows) adds its function
+    # and its table here.
+    report.fact(
+        f"window {args.rows:,} rows, reference {args.reference_rows:,} rows; 10 numeric "
+        f"(normal) and 10 categorical (50 labels) columns; KLL k={args.k} (rank error "
+        f"{100 * kll_doubles_sketch.get_normalized_rank_error(args.k, False):.2f} %), "
+        "categories counted exactly up to 1,000 labels"
+    )
+    report.show(timing)
+    report.show(columns)
+    report.conclude(LIMITS, args, window_sketch_s=sketched.seconds, **figures)
+    return 0
+
+
+LIMITS = [
+    "Sketching: pyarrow's value_counts and the KLL sketch's array update run in C++ on one "
+    "core; the numeric columns' mean and variance are one numpy pass each.",
+    "Drift from sketches costs milliseconds whatever the rows: it reads the sketches only "
+    "(a grid of 2 x 2,001 quantiles per numeric column, one count per label).",
+    "KS and chi-squared at a million rows: the KS p-value's critical gap (about "
+    "1.36 / sqrt(n*m/(n+m))) is far below the KLL rank error, so a sketch's KS verdict is "
+    "noise there; Evidently's choice uses them only up to 1,000 values, as here.",
+    "Chi-squared takes the reference's shares as exact (Pearson's goodness of fit, as "
+    "Evidently does): with a reference no larger than the window, the same distribution "
+    "fails it far more often than 5 % of the time, from the sketches and from scipy alike.",
+    "Normalized Wasserstein from k=200 sketches reads high by about 0.02 reference sd "
+    "(up to 0.06 seen) where nothing drifts: |F_ref - F_win| integrates both sketches' "
+    "rank errors over the values' range; --k 1000 cuts that about fivefold at about "
+    "24 KiB per numeric column.",
+    "scipy on the raw rows sorts both samples per numeric column (wasserstein_distance, "
+    "ks_2samp) and counts labels with pyarrow: it needs the rows themselves, in memory.",
+]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
