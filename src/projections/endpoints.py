@@ -39,7 +39,7 @@ DEPLOYMENTS = Table(
         "mirror": "INTEGER NOT NULL",
         "created_at_us": "BIGINT NOT NULL",
         "created_by": "TEXT NOT NULL",
-        "sampling_rate": "DOUBLE PRECISION NOT NULL",
+        "sampling_rate": "FLOAT8 NOT NULL",
     },
     indexes=(("model", "version"),),
     historized=True,
