@@ -85,9 +85,11 @@ class ModelServer:
         self._collector.rate = float(config.get("sampling_rate", 0.0))
 
     def describe(self) -> dict[str, str]:
-        """The provider in use (and why when not the one asked for), and which replica."""
+        """The provider in use (and why when not the one asked for), which replica, and
+        the share of requests it collects."""
         replica = serve.get_replica_context().replica_id.unique_id
-        return self._replica.describe() | {"replica": replica}
+        collecting = {"replica": replica, "sampling_rate": f"{self._collector.rate:g}"}
+        return self._replica.describe() | collecting
 
     def score(self, inputs: Any, correlation_id: str = "") -> dict[str, Any]:
         """Outputs as lists; a bad input raises InvalidInputError. A sampled request is
