@@ -19,6 +19,7 @@ from ledger.domain import (
     Pipeline,
 )
 from ledger.domain.base import aggregate_id
+from ledger.domain.endpoint import sampling_rate_of
 from ledger.domain.model import ModelVersion, model_version_id
 from ledger.history import HistoryEntry
 from ledger.ledger import Ledger
@@ -155,6 +156,7 @@ def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
                     "resources": dict(dep["resources"]),
                     "health": dep["health"],
                     "health_detail": dep["health_detail"],
+                    "sampling_rate": sampling_rate_of(dep),
                 }
                 for d, dep in sorted(endpoint.deployments.items())
             },

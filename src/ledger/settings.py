@@ -161,6 +161,10 @@ class Settings(BaseSettings):
         600.0, ge=0, le=86_400, description="Autoscaling: how long the load must call for "
         "fewer replicas before some stop",
     )  # fmt: skip
+    collect_flush_s: float = Field(
+        10.0, gt=0, le=3_600, description="Online deployments that collect requests: how "
+        "often each replica writes what it sampled (Parquet under ARTIFACTS/collected/)",
+    )  # fmt: skip
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

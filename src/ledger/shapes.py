@@ -14,7 +14,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from ledger.domain.endpoint import Deployment, Endpoint
+from ledger.domain.endpoint import Deployment, Endpoint, sampling_rate_of
 from ledger.domain.model import DeploymentRef, Lineage, ModelVersion, StoredFile, VersionSpec
 from ledger.storage.timestamps import iso, to_microseconds
 
@@ -144,7 +144,7 @@ def committed_endpoint(endpoint: Endpoint) -> EndpointOut:
     deployed what, and when, are in the views once they catch up (empty here)."""
     deployments = {
         name: DeploymentOut(
-            **deployment,
+            **(deployment | {"sampling_rate": sampling_rate_of(deployment)}),
             traffic=endpoint.traffic.get(name, 0),
             mirror=endpoint.mirror.get(name, 0),
             deployed_at="",

@@ -39,16 +39,18 @@ DEPLOYMENTS = Table(
         "mirror": "INTEGER NOT NULL",
         "created_at_us": "BIGINT NOT NULL",
         "created_by": "TEXT NOT NULL",
+        "sampling_rate": "FLOAT8 NOT NULL",
     },
     indexes=(("model", "version"),),
     historized=True,
 )
 # Column positions in a DEPLOYMENTS row (after the key).
-_HEALTH, _TRAFFIC, _MIRROR = 4, 6, 7
+_HEALTH, _TRAFFIC, _MIRROR, _SAMPLING = 4, 6, 7, 10
 
 
 def deployment_view(row: Row) -> Deployment:
-    """What a deployment serves and how it is doing, from a DEPLOYMENTS row after its key."""
+    """What a deployment serves, how it is doing and what share of its requests it
+    collects, from a DEPLOYMENTS row after its key."""
     model, version, environment, resources, health, detail = row[:6]
     return Deployment(
         model=model,
@@ -57,6 +59,7 @@ def deployment_view(row: Row) -> Deployment:
         resources=orjson.loads(resources),
         health=health,
         health_detail=detail,
+        sampling_rate=float(row[_SAMPLING]),
     )
 
 
@@ -80,6 +83,7 @@ class EndpointsProjection(ReadModel):
             Endpoint.TrafficChanged: self._traffic_changed,
             Endpoint.MirrorChanged: self._mirror_changed,
             Endpoint.HealthReported: self._health_reported,
+            Endpoint.DataCollectionChanged: self._data_collection_changed,
         }
 
     def load(self, db: Any) -> None:
@@ -115,7 +119,7 @@ class EndpointsProjection(ReadModel):
             (endpoint, event["deployment"]),
             (event["model"], event["version"], event["environment"],
              orjson.dumps(event["resources"]).decode(), "pending", "", 0, 0, change.time_us,
-             event["actor"]),
+             event["actor"], 0.0),
         )  # fmt: skip
         self._deployments_of.setdefault(endpoint, set()).add(event["deployment"])
 
@@ -151,3 +155,11 @@ class EndpointsProjection(ReadModel):
                 key,
                 (*row[:_HEALTH], event["status"], event["detail"], *row[_HEALTH + 2 :]),
             )
+
+    def _data_collection_changed(self, change: Change) -> None:
+        event = change.data
+        key = (change.entity.name, event["deployment"])
+        row = self.get(DEPLOYMENTS.name, key)
+        if row is not None:
+            rate = float(event["sampling_rate"])
+            self.put(DEPLOYMENTS.name, key, (*row[:_SAMPLING], rate, *row[_SAMPLING + 1 :]))

@@ -204,7 +204,7 @@ class RegistryQueries:
             (name,),
         ):
             deployment, *values = row
-            traffic, mirror, deployed_at_us, deployed_by = values[6:]
+            traffic, mirror, deployed_at_us, deployed_by = values[6:10]
             deployments[deployment] = DeploymentOut(
                 **deployment_view(tuple(values)),
                 traffic=traffic,

@@ -139,6 +139,12 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ),
     (
         "PUT",
+        "/endpoints/{name}/deployments/{deployment}/collection",
+        "deployer",
+        {"url": "/endpoints/shop/deployments/blue/collection", "json": {"sampling_rate": 0.5}},
+    ),
+    (
+        "PUT",
         "/endpoints/{name}/mirror",
         "deployer",
         {"url": "/endpoints/shop/mirror", "json": {"weights": {}}},
@@ -324,6 +330,27 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/endpoints", {"json": {"name": "shop"}}, 409, "already exists"),
     ("DELETE", "/endpoints/shop", {}, 409, "deployments"),
     ("DELETE", "/endpoints/shop/deployments/blue", {}, 409, "shift its traffic"),
+    (
+        "PUT",
+        "/endpoints/shop/deployments/blue/collection",
+        {"json": {"sampling_rate": 1.5}},
+        422,
+        "sampling_rate",
+    ),
+    (
+        "PUT",
+        "/endpoints/shop/deployments/ghost/collection",
+        {"json": {"sampling_rate": 0.5}},
+        400,
+        "no deployment 'ghost'",
+    ),
+    (
+        "POST",
+        "/endpoints/shop/deployments",
+        {"json": {"deployment": "red", "model": "iris:1", "sampling_rate": -0.1}},
+        422,
+        "sampling_rate",
+    ),
     ("POST", "/jobs", {"json": {"pipeline": "ghost"}}, 404, "ghost"),
     ("GET", "/jobs/not-a-uuid", {}, 400, "invalid job id"),
 ]
@@ -372,6 +399,29 @@ def test_uploads_over_the_limit_get_413(store: StoreFactory) -> None:
         )
         assert streamed.status_code == 413, streamed.text
         assert api.head() == head
+
+
+def test_a_deployments_sampling_rate_is_set_on_deploy_changed_and_shown(api: Api) -> None:
+    _register(api, "iris")
+    deployer = api.auth("deployer")
+    api.client.post("/endpoints", json={"name": "shop"}, headers=deployer)
+    body = {"deployment": "blue", "model": "iris:1", "sampling_rate": 0.1}
+    deployed = api.client.post("/endpoints/shop/deployments", json=body, headers=deployer)
+    assert deployed.status_code == 201, deployed.text
+    assert deployed.json()["deployments"]["blue"]["sampling_rate"] == 0.1
+    url = "/endpoints/shop/deployments/blue/collection"
+    headers = deployer | {"Idempotency-Key": "collect-blue"}
+    changed = api.client.put(url, json={"sampling_rate": 1, "reason": "watch"}, headers=headers)
+    assert (
+        changed.status_code == 200 and changed.json()["deployments"]["blue"]["sampling_rate"] == 1
+    )
+    head = api.head()
+    again = api.client.put(url, json={"sampling_rate": 1, "reason": "watch"}, headers=headers)
+    assert again.json() == changed.json() and api.head() == head
+    shown = api.client.get("/endpoints/shop", headers=api.auth("reader")).json()
+    assert shown["deployments"]["blue"]["sampling_rate"] == 1.0
+    refused = api.client.put(url, json={"sampling_rate": 0.5}, headers=api.auth("reader"))
+    assert refused.status_code == 403
 
 
 def test_idempotency_key_retry_writes_nothing_new(api: Api) -> None:

@@ -97,6 +97,23 @@ def test_endpoint_commands_and_refusals(cli: Cli, model_dir: Path) -> None:
     assert shown["deployments"]["green"]["resources"]["replicas"] == 2
     assert "green" in cli("endpoint", "show", "shop").out
     assert cli("endpoint", "mirror", "shop", "blue=0").code == 0
+    collecting = cli("endpoint", "deploy", "shop", "red", "ranker:2", "--sampling-rate", "0.1")
+    assert collecting.code == 0, collecting.err
+    changed = cli("endpoint", "collect", "shop", "green", "--sampling-rate", "0.5", "--reason", "x")
+    assert changed.code == 0 and "shop/green collects 50% of its requests" in changed.out
+    assert_user_error(
+        cli("endpoint", "collect", "shop", "green", "--sampling-rate", "1.5"),
+        "sampling rate must be between 0 and 1, got 1.5",
+    )
+    assert_user_error(
+        cli("endpoint", "deploy", "shop", "pink", "ranker:2", "--sampling-rate", "-1"),
+        "sampling rate must be between 0 and 1",
+    )
+    shown = cli("endpoint", "show", "shop", "--json").json()["deployments"]
+    rates = {name: d["sampling_rate"] for name, d in shown.items()}
+    assert rates == {"blue": 0.0, "green": 0.5, "red": 0.1}
+    assert "collect" in cli("endpoint", "show", "shop").out
+    assert cli("endpoint", "undeploy", "shop", "red").code == 0
     assert cli("endpoint", "undeploy", "shop", "blue").code == 0
     assert_user_error(cli("endpoint", "delete", "shop"), "still has deployments green")
     events = [e["event_type"] for e in cli("history", "endpoint", "shop", "--json").json()]

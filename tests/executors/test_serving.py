@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import pickle
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -395,3 +397,164 @@ def test_an_application_deleted_behind_the_ledgers_back_is_started_again(
 
     wait_for(answered, 120, "the endpoint to be started again")
     assert set(answers) <= {200, 503}, answers  # meanwhile: "try again", never a 500
+
+
+# -- production data collection -------------------------------------------------------------
+
+
+# Serve tests are slow: collection runs on SQLite only (the sampling rate's commands and
+# views are tested on both stores; the replicas never touch the store).
+ON_SQLITE = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def watched(store: StoreFactory, tmp_path: Path, ray_started: None) -> Iterator[Api]:
+    """Endpoint watch: one deployment, blue, taking all traffic and collecting nothing yet;
+    replicas flush what they sample every 0.3 s."""
+    settings = store.settings(collect_flush_s=0.3)
+    with running_api(settings) as api:
+        ledger = Ledger(settings)
+        model = _onnx_model(ledger, tmp_path, "linear", LogisticRegression())
+        ledger.endpoints.create("watch", "online")
+        ledger.endpoints.deploy("watch", "blue", model, resources=SMALL)
+        ledger.close()
+        try:
+            yield api
+        finally:
+            if serve.status().applications.get(app_name("watch")) is not None:
+                serve.delete(app_name("watch"))
+
+
+def _set_rate(api: Api, rate: float) -> None:
+    """Change blue's sampling rate and wait until its replicas have it."""
+    ledger = Ledger(api.settings)
+    try:
+        version = ledger.endpoints.set_sampling_rate("watch", "blue", rate).version
+    finally:
+        ledger.close()
+    router = api.client.app.state.services.serve_endpoints()
+    wait_for(lambda: _watch(api, ROWS[:1].tolist(), "probe").status_code == 200
+             and router.applied_version("watch") >= version
+             and _described(api)["sampling_rate"] == f"{rate:g}", 60, "the new rate")  # fmt: skip
+
+
+def _watch(api: Api, rows: Any, correlation_id: str) -> Any:
+    headers = api.auth("reader") | {"X-Correlation-ID": correlation_id}
+    return api.client.post("/endpoints/watch/score", json={"inputs": rows}, headers=headers)
+
+
+def _collected(api: Api) -> Any:
+    """Every row blue's replicas wrote so far, as one table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from executors.monitoring.collector import collected_files
+
+    end = datetime.now(UTC) + timedelta(hours=1)
+    files = collected_files(api.settings.artifacts_dir, "watch", "blue", end - timedelta(days=1),
+                            end)  # fmt: skip
+    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+
+
+def _correlation_ids(api: Api) -> Counter[str]:
+    table = _collected(api)
+    return Counter() if table is None else Counter(table.column("correlation_id").to_pylist())
+
+
+@ON_SQLITE
+def test_collect_every_request_through_the_api_and_serves_proxy_exactly_once(
+    watched: Api,
+) -> None:
+    """At rate 1 each request's rows (by correlation id) are written once, with blue's
+    model, the features sent and the outputs answered."""
+    api = watched
+    _set_rate(api, 1.0)
+    sent: dict[str, tuple[list[list[float]], dict[str, Any]]] = {}
+    proxy = f"http://127.0.0.1:{api.settings.serve_port}/endpoints/watch/score"
+    for i in range(300):
+        rows = ROWS[i : i + (3 if i % 7 == 0 else 1)].tolist()
+        if i % 3:
+            answer = _watch(api, rows, f"api-{i}")
+            correlation_id = f"api-{i}"
+        else:  # Serve's proxy: the caller's X-Correlation-ID, else Serve's request id
+            headers = {"X-Correlation-ID": f"proxy-{i}"} if i % 2 else {}
+            answer = httpx.post(proxy, json={"inputs": rows}, headers=headers, timeout=30)
+            correlation_id = headers.get("X-Correlation-ID") or answer.headers["x-request-id"]
+        assert answer.status_code == 200, answer.text
+        sent[correlation_id] = (rows, answer.json())
+
+    def all_written() -> bool:
+        return set(sent) <= set(_correlation_ids(api))
+
+    wait_for(all_written, 60, "the replicas to flush what they sampled")
+    table = _collected(api)
+    collected = {cid: [] for cid in sent}  # type: dict[str, list[dict[str, Any]]]
+    for row in table.to_pylist():
+        if row["correlation_id"] in collected:
+            collected[row["correlation_id"]].append(row)
+    for correlation_id, (rows, answer) in sent.items():
+        written = collected[correlation_id]
+        assert len(written) == len(rows), correlation_id  # once: no row twice, none lost
+        assert {row["model"] for row in written} == {answer["model"]}
+        for row, features, label, probabilities in zip(
+            written, rows, answer["outputs"]["label"], answer["outputs"]["probabilities"],
+            strict=True,
+        ):  # fmt: skip
+            assert [row[f"x{j}"] for j in range(4)] == np.float32(features).tolist()
+            assert row["label"] == label
+            assert [row["probabilities_0"], row["probabilities_1"]] == probabilities
+            assert row["event_time"].tzinfo is not None
+    assert table.column_names[:7] == ["correlation_id", "event_time", "model",
+                                      "x0", "x1", "x2", "x3"]  # fmt: skip
+
+
+@ON_SQLITE
+def test_collect_rate_changes_live_without_restarting_replicas_or_dropping_requests(
+    watched: Api,
+) -> None:
+    """At 0 nothing is written; at 0.5 about half the requests are; the changes reach the
+    running replica (the same one throughout) while requests go on being answered."""
+    api = watched
+    statuses: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            statuses[_watch(api, ROWS[:2].tolist(), "load").status_code] += 1
+
+    for i in range(50):
+        assert _watch(api, ROWS[:1].tolist(), f"off-{i}").status_code == 200
+    replica = _replica_of(api)
+    background = threading.Thread(target=load)
+    background.start()
+    try:
+        time.sleep(1.0)  # three flushes
+        assert _collected(api) is None  # rate 0: no file at all
+        _set_rate(api, 0.5)
+        for i in range(400):
+            assert _watch(api, ROWS[:1].tolist(), f"half-{i}").status_code == 200
+        _set_rate(api, 0.0)
+        time.sleep(1.0)  # what the replica sampled is flushed by now
+        written = _correlation_ids(api)
+        after_off = sum(written.values())
+        time.sleep(1.0)
+        assert sum(_correlation_ids(api).values()) == after_off  # nothing more at rate 0
+    finally:
+        stop.set()
+        background.join()
+    half = sum(1 for cid in written if cid.startswith("half-"))
+    assert 140 <= half <= 260, half  # Binomial(400, 0.5): 6 standard deviations
+    assert not any(cid.startswith("off-") for cid in written)
+    assert set(statuses) == {200} and statuses[200] > 10, statuses
+    assert _replica_of(api) == replica  # reconfigured in place, never restarted
+
+
+def _described(api: Api) -> dict[str, str]:
+    described: dict[str, str] = (
+        serve.get_deployment_handle("blue", app_name("watch")).describe.remote().result()
+    )
+    return described
+
+
+def _replica_of(api: Api) -> str:
+    return _described(api)["replica"]

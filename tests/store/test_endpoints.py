@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.domain.endpoint import Endpoint, sampling_rate_of
 from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.ledger import Ledger
 
@@ -153,3 +154,43 @@ def test_health_reports_are_recorded(blue_green: Ledger) -> None:
     )
     with pytest.raises(InvalidInputError, match="health must be one of"):
         blue_green.endpoints.report_health("shop", "green", "fine")
+
+
+def test_sampling_rate_is_recorded_changed_live_and_validated(
+    ledger: Ledger, model_dir: Path
+) -> None:
+    """A deployment collects from the start (``sampling_rate`` on deploy) or from a later
+    change; deployments without one collect nothing; bad rates are refused, writing nothing."""
+    ledger.models.register_version("ranker", model_dir)
+    ledger.endpoints.create("shop", "online")
+    ledger.endpoints.deploy("shop", "blue", "ranker:1")
+    green = ledger.endpoints.deploy("shop", "green", "ranker:1", sampling_rate=0.25)
+    assert "sampling_rate" not in green.deployments["blue"]  # as recorded before collection
+    assert sampling_rate_of(green.deployments["blue"]) == 0.0
+    assert sampling_rate_of(green.deployments["green"]) == 0.25
+
+    changed = ledger.endpoints.set_sampling_rate("shop", "blue", 1, reason="watch blue")
+    assert sampling_rate_of(changed.deployments["blue"]) == 1.0
+    events = ledger.events_of(changed.id)
+    collection = [e for e in events if isinstance(e, Endpoint.DataCollectionChanged)]
+    assert [(e.deployment, e.sampling_rate, e.reason) for e in collection] == [
+        ("green", 0.25, ""),
+        ("blue", 1.0, "watch blue"),
+    ]
+    before = ledger.event_count()
+    ledger.endpoints.set_sampling_rate("shop", "blue", 1.0)  # unchanged: nothing written
+    for bad in (1.5, -0.1, float("nan"), True):
+        with pytest.raises(InvalidInputError, match="sampling rate must be between 0 and 1"):
+            ledger.endpoints.set_sampling_rate("shop", "blue", bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="sampling rate must be between 0 and 1"):
+            ledger.endpoints.deploy("shop", "red", "ranker:1", sampling_rate=bad)
+    with pytest.raises(InvalidInputError, match="has no deployment 'ghost'"):
+        ledger.endpoints.set_sampling_rate("shop", "ghost", 0.5)
+    assert ledger.event_count() == before
+    ledger.endpoints.create("nightly", "batch")
+    ledger.endpoints.deploy("nightly", "default", "ranker:1")
+    before_batch = ledger.event_count()
+    with pytest.raises(InvalidInputError, match="batch endpoints do not collect"):
+        ledger.endpoints.set_sampling_rate("nightly", "default", 0.5)
+    assert ledger.event_count() == before_batch
+    assert sampling_rate_of(ledger.endpoints.get("shop").deployments["blue"]) == 1.0

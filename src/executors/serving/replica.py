@@ -35,8 +35,12 @@ class ModelReplica:
 
     def score(self, inputs: Any) -> dict[str, Any]:
         """Outputs as lists (JSON-ready): for online requests."""
-        outputs = run(self.model.session, feeds(self.model.session, inputs))
-        return {name: value.tolist() for name, value in outputs.items()}
+        return {name: value.tolist() for name, value in self.score_fed(inputs)[1].items()}
+
+    def score_fed(self, inputs: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The inputs as the model took them (name -> array) and its outputs, as arrays."""
+        fed = feeds(self.model.session, inputs)
+        return fed, run(self.model.session, fed)
 
     def score_arrays(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Outputs as arrays: for batch mini-batches."""

@@ -9,8 +9,11 @@ One application per ledger endpoint (``app_name``), reachable on Serve's HTTP pr
   ``X-Ledger-Deployment`` header), copies mirrored shares fire-and-forget, and answers
   errors as the API does (400, 404, 409, 503 with a ``detail``).
 
-Traffic, mirror and the deployments' models reach the ingress as its ``user_config``, so
-a change is a lightweight update: no replica restarts and no request is dropped.
+Traffic, mirror and the deployments' models reach the ingress as its ``user_config``, and
+a deployment's ``sampling_rate`` reaches its replicas as theirs, so a change is a
+lightweight update: no replica restarts and no request is dropped. The ingress passes each
+request's correlation id (the API's, the ``X-Correlation-ID`` header, or Serve's request
+id) to the replica, which marks the request's collected rows with it.
 """
 
 from __future__ import annotations
@@ -18,21 +21,27 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import tempfile
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ray import serve
+from ray.serve.context import _get_serve_request_context
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from executors.monitoring.collector import Collector
 from executors.serving.replica import ModelReplica
 from ledger.errors import InvalidInputError, LedgerError
 
 INGRESS = "_ingress"  # ledger deployment names start with a letter or digit: no clash
 DEPLOYMENT_HEADER = "x-ledger-deployment"
+CORRELATION_HEADER = "x-correlation-id"
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # what the API takes as one
 # What an answer's error is, by HTTP status: the API raises the same errors.
 NOT_FOUND, CONFLICT, UNAVAILABLE, BAD_INPUT = 404, 409, 503, 400
 
@@ -48,20 +57,52 @@ def route_prefix(endpoint: str) -> str:
 
 @serve.deployment
 class ModelServer:
-    """Replicas of one ledger deployment, each holding an ONNX Runtime session."""
+    """Replicas of one ledger deployment, each holding an ONNX Runtime session and
+    collecting the share of requests its ``user_config`` says (``sampling_rate``)."""
 
-    def __init__(self, artifacts_dir: str, files: list[dict[str, Any]], want_gpu: bool) -> None:
+    def __init__(
+        self,
+        artifacts_dir: str,
+        files: list[dict[str, Any]],
+        want_gpu: bool,
+        collection: dict[str, Any],
+    ) -> None:
+        """``collection``: ``endpoint``, ``deployment``, ``model`` (NAME:VERSION) and
+        ``flush_s``, how often sampled requests are written."""
         work_dir = f"{tempfile.gettempdir()}/ledger-serving/{uuid.uuid4().hex}"
         self._replica = ModelReplica(artifacts_dir, files, want_gpu, work_dir)
+        self._collector = Collector(
+            Path(artifacts_dir),
+            collection["endpoint"],
+            collection["deployment"],
+            collection["model"],
+            serve.get_replica_context().replica_id.unique_id,
+            flush_s=collection["flush_s"],
+        )
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Take the deployment's ``sampling_rate`` (in place: no restart)."""
+        self._collector.rate = float(config.get("sampling_rate", 0.0))
 
     def describe(self) -> dict[str, str]:
-        """The provider in use (and why when not the one asked for), and which replica."""
+        """The provider in use (and why when not the one asked for), which replica, and
+        the share of requests it collects."""
         replica = serve.get_replica_context().replica_id.unique_id
-        return self._replica.describe() | {"replica": replica}
+        collecting = {"replica": replica, "sampling_rate": f"{self._collector.rate:g}"}
+        return self._replica.describe() | collecting
 
-    def score(self, inputs: Any) -> dict[str, Any]:
-        """Outputs as lists; a bad input raises InvalidInputError."""
-        return self._replica.score(inputs)
+    def score(self, inputs: Any, correlation_id: str = "") -> dict[str, Any]:
+        """Outputs as lists; a bad input raises InvalidInputError. A sampled request is
+        kept for collection (written in the background)."""
+        fed, outputs = self._replica.score_fed(inputs)
+        self._collector.offer(correlation_id, fed, outputs)
+        return {name: value.tolist() for name, value in outputs.items()}
+
+    def __del__(self) -> None:
+        """Serve stops the replica: write what it sampled since the last flush."""
+        collector = getattr(self, "_collector", None)
+        if collector is not None:
+            collector.close()
 
 
 def error_answer(status: int, detail: str) -> dict[str, Any]:
@@ -99,9 +140,12 @@ class EndpointIngress:
             if not deployment["error"]
         }
 
-    async def route(self, inputs: Any, target: str = "") -> dict[str, Any]:
+    async def route(
+        self, inputs: Any, target: str = "", correlation_id: str = ""
+    ) -> dict[str, Any]:
         """Score ``inputs`` on ``target`` or on a deployment the weights pick: the answer
-        (deployment, model, outputs) or ``error`` (status and detail)."""
+        (deployment, model, outputs) or ``error`` (status and detail). ``correlation_id``
+        goes along to the replicas (it marks the request's collected rows)."""
         if target:
             if target not in self.deployments:
                 detail = f"endpoint {self.endpoint!r} has no deployment {target!r}"
@@ -114,30 +158,30 @@ class EndpointIngress:
                     CONFLICT, f"endpoint {self.endpoint!r} sends no traffic anywhere"
                 )
             name = random.choices(list(live), weights=list(live.values()))[0]
-            self._mirror(inputs)
+            self._mirror(inputs, correlation_id)
         deployment = self.deployments[name]
         if deployment["error"]:
             return error_answer(
                 UNAVAILABLE, f"deployment {name!r} cannot serve: {deployment['error']}"
             )
         try:
-            outputs = await self.handles[name].score.remote(inputs)
+            outputs = await self.handles[name].score.remote(inputs, correlation_id)
         except Exception as error:  # each cause becomes the caller's status
             return _failed(name, error)
         self.served[name] += 1
         return {"deployment": name, "model": deployment["model"], "outputs": outputs}
 
-    def _mirror(self, inputs: Any) -> None:
+    def _mirror(self, inputs: Any, correlation_id: str) -> None:
         """Copy ``inputs`` to each mirrored deployment, at its share, without waiting."""
         for shadow, percent in self.mirror.items():
             if percent and shadow in self.handles and random.uniform(0, 100) < percent:
-                task = asyncio.ensure_future(self._copy(shadow, inputs))
+                task = asyncio.ensure_future(self._copy(shadow, inputs, correlation_id))
                 self._copies.add(task)
                 task.add_done_callback(self._copies.discard)
 
-    async def _copy(self, shadow: str, inputs: Any) -> None:
+    async def _copy(self, shadow: str, inputs: Any, correlation_id: str) -> None:
         try:
-            await self.handles[shadow].score.remote(inputs)
+            await self.handles[shadow].score.remote(inputs, correlation_id)
         except Exception as error:  # a copy's failure never reaches the caller
             self.copy_failures[shadow] += 1
             self.last_copy_failure = f"{type(error).__name__}: {error}"[:500]
@@ -162,10 +206,17 @@ class EndpointIngress:
         except (ValueError, TypeError, KeyError):
             detail = 'send a JSON object such as {"inputs": [[...], ...]}'
             return JSONResponse({"detail": detail}, status_code=BAD_INPUT)
-        answer = await self.route(inputs, request.headers.get(DEPLOYMENT_HEADER, ""))
+        target = request.headers.get(DEPLOYMENT_HEADER, "")
+        answer = await self.route(inputs, target, _correlation_of(request))
         if "error" in answer:
             return JSONResponse({"detail": answer["error"]["detail"]}, answer["error"]["status"])
         return JSONResponse(answer)
+
+
+def _correlation_of(request: Request) -> str:
+    """The caller's ``X-Correlation-ID`` when well formed, else Serve's request id."""
+    given = request.headers.get(CORRELATION_HEADER, "")
+    return given if _CORRELATION.fullmatch(given) else _get_serve_request_context().request_id
 
 
 def _failed(name: str, error: Exception) -> dict[str, Any]:

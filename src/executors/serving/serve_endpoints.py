@@ -5,7 +5,8 @@ ledger and runs it: Serve compares it with what runs and changes only what diffe
 Serve deployment's code version is a digest of what its replicas are started from (the
 model's files, the resources, this code), so every process that applies the same state —
 the worker, any number of ``ledger serve`` — gets the same application and no replica
-starts twice; traffic and mirror are the ingress's ``user_config``, updated in place.
+starts twice; traffic and mirror are the ingress's ``user_config``, and a deployment's
+sampling rate its own ``user_config``: both updated in place, without restarting replicas.
 Once the replicas run, their health (and the ONNX Runtime provider in use) is recorded
 in the ledger as the deployment's health.
 """
@@ -16,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from executors.serving.serve_app import (
     app_name,
     route_prefix,
 )
-from ledger.domain.endpoint import Deployment, Endpoint, Resources
+from ledger.domain.endpoint import Deployment, Endpoint, Resources, sampling_rate_of
 from ledger.errors import (
     InvalidInputError,
     LedgerError,
@@ -93,12 +95,16 @@ class ServeEndpoints:
 
     # -- scoring -----------------------------------------------------------------------
 
-    async def score(self, endpoint: str, inputs: Any, deployment: str = "") -> Scored:
+    async def score(
+        self, endpoint: str, inputs: Any, deployment: str = "", correlation_id: str = ""
+    ) -> Scored:
         """Score ``inputs`` through the endpoint's application (applied first if this
-        process has not applied its current state)."""
+        process has not applied its current state); ``correlation_id`` (a new one if not
+        given) marks the request's rows if its deployment collects it."""
         await self._ensure_applied(endpoint)
+        correlation_id = correlation_id or uuid.uuid4().hex
         try:
-            answer = await self.handle(endpoint).route.remote(inputs, deployment)
+            answer = await self.handle(endpoint).route.remote(inputs, deployment, correlation_id)
         except (RayServeException, RayError) as gone:  # the application went away
             self._forget(endpoint)
             raise ServingUnavailableError(
@@ -187,9 +193,10 @@ class ServeEndpoints:
         for name, deployment in endpoint.deployments.items():
             models[name] = f"{deployment['model']}:{deployment['version']}"
             try:
-                servers[name], versions[name] = self._model_server(name, deployment)
+                servers[name], versions[name] = self._model_server(endpoint.name, name, deployment)
             except LedgerError as error:
                 errors[name] = str(error)
+        rates = {name: sampling_rate_of(d) for name, d in endpoint.deployments.items()}
         config = {
             "endpoint": endpoint.name,
             "traffic": dict(endpoint.traffic),
@@ -198,11 +205,12 @@ class ServeEndpoints:
         }
         ingress = EndpointIngress.options(name=INGRESS, user_config=config)  # type: ignore[attr-defined]
         ingress = ingress.options(version=CODE_VERSION, _internal=True)
-        state = json.dumps([config, versions], sort_keys=True)
+        state = json.dumps([config, versions, rates], sort_keys=True)
         return ingress.bind(**servers), errors, state
 
-    def _model_server(self, name: str, deployment: Deployment) -> tuple[Any, str]:
-        """The deployment's Serve deployment, bound, and its code version."""
+    def _model_server(self, endpoint: str, name: str, deployment: Deployment) -> tuple[Any, str]:
+        """The deployment's Serve deployment, bound, and its code version. Its sampling
+        rate is its ``user_config``: a change reaches the running replicas in place."""
         model = f"{deployment['model']}:{deployment['version']}"
         spec = self.ledger.models.get_version(model).spec
         if spec["flavor"] != "onnx":
@@ -221,14 +229,25 @@ class ServeEndpoints:
             actor_options["runtime_env"] = self._runtime_env(deployment["environment"])
         files = list(spec["files"])
         want_gpu = resources["gpus"] > 0
-        started_from = json.dumps([CODE_VERSION, files, want_gpu, actor_options], sort_keys=True)
+        collection = {
+            "endpoint": endpoint,
+            "deployment": name,
+            "model": model,
+            "flush_s": self.ledger.settings.collect_flush_s,
+        }
+        started_from = json.dumps(
+            [CODE_VERSION, files, want_gpu, actor_options, collection], sort_keys=True
+        )
         server = ModelServer.options(  # type: ignore[attr-defined]
-            name=name, ray_actor_options=actor_options, **self._scaling(resources)
+            name=name,
+            ray_actor_options=actor_options,
+            user_config={"sampling_rate": sampling_rate_of(deployment)},
+            **self._scaling(resources),
         )
         code_version = hashlib.sha256(started_from.encode()).hexdigest()[:16]
         server = server.options(version=code_version, _internal=True)
         artifacts = str(self.ledger.artifacts.root.resolve())
-        return server.bind(artifacts, files, want_gpu), code_version
+        return server.bind(artifacts, files, want_gpu, collection), code_version
 
     def _scaling(self, resources: Resources) -> dict[str, Any]:
         """How many replicas, as Serve options: a fixed number, or, with ``max_replicas``

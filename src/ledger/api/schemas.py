@@ -59,6 +59,16 @@ class DeploymentBody(Body):
     model: str = Field(description="NAME:VERSION, NAME@ALIAS or NAME (latest)")
     environment: str = Field("", description="Environment NAME[:VERSION]")
     resources: ResourcesBody = Field(default_factory=ResourcesBody)
+    sampling_rate: float = Field(
+        0.0, ge=0, le=1, description="Online: the share of requests collected (0: none)"
+    )
+    reason: str = Reason
+
+
+class CollectionBody(Body):
+    sampling_rate: float = Field(
+        ge=0, le=1, description="The share of the deployment's requests collected (0: none)"
+    )
     reason: str = Reason
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ledger.cli.batch_jobs import follow_batch_job, write_batch_output
 from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
-from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources
+from ledger.domain.endpoint import ENDPOINT_KINDS, Endpoint, Resources, sampling_rate_of
 from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 from ledger.refs import parse_weights
 from projections.views import Views
@@ -63,6 +63,9 @@ def deploy(
     max_ongoing_requests: Annotated[
         int | None, typer.Option(help="Online: requests one replica holds at most")
     ] = None,
+    sampling_rate: Annotated[
+        float, typer.Option(help="Online: the share of requests collected, 0-1 (0: none)")
+    ] = 0.0,
     reason: Reason = "",
 ) -> None:
     """Deploy a model version; the first deployment of an endpoint takes all traffic."""
@@ -80,7 +83,13 @@ def deploy(
         resources["max_ongoing_requests"] = max_ongoing_requests
     with open_ledger() as ledger:
         result = ledger.endpoints.deploy(
-            endpoint, deployment, model, environment=environment, resources=resources, reason=reason
+            endpoint,
+            deployment,
+            model,
+            environment=environment,
+            resources=resources,
+            sampling_rate=sampling_rate,
+            reason=reason,
         )
     console.print(f"Deployed {model} as {endpoint}/{deployment}")
     print_split(result)
@@ -110,6 +119,27 @@ def mirror(
             endpoint, parse_weights(weights, "mirror"), reason=reason
         )
     print_split(result)
+
+
+@app.command()
+def collect(
+    endpoint: str,
+    deployment: str,
+    sampling_rate: Annotated[
+        float, typer.Option(help="The share of requests collected, 0-1 (0 stops)")
+    ],
+    reason: Reason = "",
+) -> None:
+    """Collect a share of a deployment's requests (inputs and outputs, as Parquet under the
+    artifact store's collected/); its replicas take the new rate without restarting."""
+    with open_ledger() as ledger:
+        ledger.endpoints.set_sampling_rate(endpoint, deployment, sampling_rate, reason=reason)
+    what = (
+        f"collects {sampling_rate * 100:g}% of its requests"
+        if sampling_rate
+        else "collects nothing"
+    )
+    console.print(f"{endpoint}/{deployment} {what}")
 
 
 @app.command()
@@ -148,6 +178,7 @@ def show(endpoint: str, as_json: AsJson = False) -> None:
         "replicas",
         "traffic",
         "mirror",
+        "collect",
         "health",
     )
     for name, d in sorted(summary["deployments"].items()):
@@ -162,6 +193,7 @@ def show(endpoint: str, as_json: AsJson = False) -> None:
             _replicas(r),
             f"{d['traffic']}%",
             f"{d['mirror']}%" if d["mirror"] else "-",
+            f"{sampling_rate_of(d):.4g}" if sampling_rate_of(d) else "-",
             d["health"],
         )
     console.print(table)

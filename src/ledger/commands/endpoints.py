@@ -44,9 +44,11 @@ class EndpointCommands:
         *,
         environment: str = "",
         resources: Resources | None = None,
+        sampling_rate: float = 0.0,
         reason: str = "",
     ) -> Endpoint:
-        """Deploy a model version; the version is marked in use in the same transaction."""
+        """Deploy a model version; the version is marked in use in the same transaction.
+        ``sampling_rate`` (0-1) is the share of its requests its replicas collect."""
         check_name(deployment, "deployment name")
         ref = parse_ref(model_ref)
         environment_ref = (
@@ -64,6 +66,7 @@ class EndpointCommands:
                 version.number,
                 environment_ref,
                 resources or DEFAULT_RESOURCES,
+                sampling_rate,
             )
             version.attach_deployment(endpoint_name, deployment)
             self._app.save(endpoint, version)
@@ -85,6 +88,17 @@ class EndpointCommands:
         """Copy a share of requests to deployments that take no live traffic."""
         return self._app.change(
             lambda: self._lookups.endpoint(endpoint_name), lambda e: e.set_mirror(mirror), reason
+        )
+
+    def set_sampling_rate(
+        self, endpoint_name: str, deployment: str, sampling_rate: float, *, reason: str = ""
+    ) -> Endpoint:
+        """Collect this share (0-1) of a deployment's requests from now on (0: stop); its
+        replicas take it without restarting."""
+        return self._app.change(
+            lambda: self._lookups.endpoint(endpoint_name),
+            lambda e: e.set_sampling_rate(deployment, sampling_rate),
+            reason,
         )
 
     def report_health(

@@ -33,7 +33,9 @@ class Resources(TypedDict):
 
 
 class Deployment(TypedDict):
-    """A model version served by an endpoint, with its environment and resources."""
+    """A model version served by an endpoint, with its environment and resources, and the
+    share of its requests it collects (``sampling_rate``, 0-1; deployments recorded before
+    data collection have none: read it with ``sampling_rate_of``)."""
 
     model: str
     version: int
@@ -41,6 +43,19 @@ class Deployment(TypedDict):
     resources: Resources
     health: str
     health_detail: str
+    sampling_rate: NotRequired[float]
+
+
+def sampling_rate_of(deployment: Deployment) -> float:
+    """The share of the deployment's requests its replicas collect (0: none)."""
+    return float(deployment.get("sampling_rate", 0.0))
+
+
+def validate_sampling_rate(rate: float) -> float:
+    """``rate`` as a float if it is a share between 0 and 1, else InvalidInputError."""
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+        raise InvalidInputError(f"sampling rate must be between 0 and 1, got {rate!r}")
+    return float(rate)
 
 
 def endpoint_id(name: str) -> UUID:
@@ -126,6 +141,13 @@ class Endpoint(LedgerAggregate):
         def apply(self, endpoint: Endpoint) -> None:
             endpoint.mirror = {k: v for k, v in self.mirror.items() if v}
 
+    class DataCollectionChanged(Event):
+        deployment: str
+        sampling_rate: float
+
+        def apply(self, endpoint: Endpoint) -> None:
+            endpoint.deployments[self.deployment]["sampling_rate"] = self.sampling_rate
+
     class HealthReported(Event):
         deployment: str
         status: str
@@ -156,15 +178,25 @@ class Endpoint(LedgerAggregate):
         )
 
     def add_deployment(
-        self, deployment: str, model: str, version: int, environment: str, resources: Resources
+        self,
+        deployment: str,
+        model: str,
+        version: int,
+        environment: str,
+        resources: Resources,
+        sampling_rate: float = 0.0,
     ) -> None:
-        """Add a deployment; the first one of an endpoint takes all live traffic."""
+        """Add a deployment; the first one of an endpoint takes all live traffic. With a
+        ``sampling_rate`` above 0 it collects that share of its requests from the start."""
         self._require_live()
         if deployment in self.deployments:
             raise RuleViolationError(
                 f"endpoint {self.name!r} already has a deployment {deployment!r}"
             )
         validate_resources(resources)
+        rate = validate_sampling_rate(sampling_rate)
+        if rate and self.kind == "batch":
+            raise InvalidInputError("batch endpoints do not collect requests")
         self.trigger_event(
             self.DeploymentCreated,
             deployment=deployment,
@@ -173,8 +205,24 @@ class Endpoint(LedgerAggregate):
             environment=environment,
             resources=resources,
         )
+        if rate:
+            self.trigger_event(
+                self.DataCollectionChanged, deployment=deployment, sampling_rate=rate
+            )
         if len(self.deployments) == 1:
             self.trigger_event(self.TrafficChanged, weights={deployment: 100})
+
+    def set_sampling_rate(self, deployment: str, sampling_rate: float) -> None:
+        """Collect this share (0-1) of the deployment's requests from now on (0: stop)."""
+        self._require_live()
+        if self.kind == "batch":
+            raise InvalidInputError("batch endpoints do not collect requests")
+        self._require_known("collect", {deployment: 0})
+        rate = validate_sampling_rate(sampling_rate)
+        if rate != sampling_rate_of(self.deployments[deployment]):
+            self.trigger_event(
+                self.DataCollectionChanged, deployment=deployment, sampling_rate=rate
+            )
 
     def set_traffic(self, weights: dict[str, int]) -> None:
         """Replace the live split; deployments not named get 0."""

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Header, Request
 from ledger.api.auth import Deployer, Reader, services_of
 from ledger.api.routes.common import (
     ReasonQuery,
+    correlation_of,
     json_response,
     read_json,
     read_written,
     run_command,
 )
 from ledger.api.schemas import (
+    CollectionBody,
     DeploymentBody,
     EndpointBody,
     HealthBody,
@@ -78,6 +80,7 @@ def deploy(request: Request, principal: Deployer, name: str, body: DeploymentBod
             body.model,
             environment=body.environment,
             resources=body.resources.model_dump(exclude_none=True),  # type: ignore[arg-type]
+            sampling_rate=body.sampling_rate,
             reason=body.reason,
         ),
     )
@@ -118,6 +121,22 @@ def set_mirror(request: Request, principal: Deployer, name: str, body: WeightsBo
     return _endpoint(request, written)
 
 
+@router.put("/endpoints/{name}/deployments/{deployment}/collection", response_model=EndpointOut)
+def set_collection(
+    request: Request, principal: Deployer, name: str, deployment: str, body: CollectionBody
+) -> Any:
+    """Collect this share (0-1) of the deployment's requests from now on (0 stops); its
+    replicas take it without restarting."""
+    written = run_command(
+        request,
+        principal,
+        lambda ledger: ledger.endpoints.set_sampling_rate(
+            name, deployment, body.sampling_rate, reason=body.reason
+        ),
+    )
+    return _endpoint(request, written)
+
+
 @router.put("/endpoints/{name}/deployments/{deployment}/health", response_model=EndpointOut)
 def report_health(
     request: Request, principal: Deployer, name: str, deployment: str, body: HealthBody
@@ -150,7 +169,7 @@ async def score(
     """Score on an online endpoint: a deployment picked by the traffic weights answers;
     mirrored deployments get a copy whose answer is dropped."""
     serve = await asyncio.to_thread(services_of(request).serve_endpoints)
-    scored = await serve.score(name, body.inputs, deployment)
+    scored = await serve.score(name, body.inputs, deployment, correlation_of(request))
     return json_response(
         {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
     )

@@ -1,0 +1,1 @@
+"""Monitoring online deployments: collecting sampled requests (more to come: sketches, drift)."""
