@@ -34,6 +34,7 @@ from ledger.storage.database import LedgerDatabase
 from projections.job_queries import list_jobs
 from projections.jobs import JobsProjection
 from projections.updater import ViewUpdater
+from projections.views import Views
 
 CONSUMER = "ledger-worker"
 SUBJECTS = ("ledger.job.submitted", "ledger.batch_job.requested")
@@ -55,6 +56,7 @@ class Worker:
         self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
         self._jobs_view: ViewUpdater | None = None  # read by the orphan scan only
+        self._monitor_views: Views | None = None  # read by the monitors' runs only
         self._serving: serving.ServingReconciler | None = None  # while ``run`` runs
 
     # -- running -------------------------------------------------------------------------
@@ -70,6 +72,9 @@ class Worker:
         background = [
             threading.Thread(target=self._every, args=(lease_s / 3, self._renew, leases)),
             threading.Thread(target=self._every, args=(lease_s / 2, self._resume_orphans)),
+            threading.Thread(
+                target=self._every, args=(self.settings.monitor_check_s, self._run_monitors)
+            ),
         ]
         for thread in background:
             thread.start()
@@ -128,6 +133,18 @@ class Worker:
             # Ours too: a job whose thread here failed (the store was away) runs again.
             if job["status"] == "submitted" or job["worker"] not in alive - {self.id}:
                 self.offer(job["id"])
+
+    def _run_monitors(self) -> None:
+        """Judge the monitors' windows that have ended (another worker may judge some
+        first: each is recorded once)."""
+        from executors.monitoring.runner import MonitorRunner  # imports pyarrow, scipy
+
+        if self._monitor_views is None:
+            self._monitor_views = Views.open(self.settings, catch_up=False)
+        self._monitor_views.updater.catch_up()
+        judged = MonitorRunner(self.ledger, self._monitor_views).run_due()
+        if judged:
+            log.info("monitors judged their windows", windows=judged)
 
     def offer(self, job_id: str) -> None:
         """Run ``job_id`` here unless it already runs here (the ledger decides whether
@@ -231,4 +248,6 @@ class Worker:
             executor.close()
         if self._jobs_view is not None:
             self._jobs_view.close()
+        if self._monitor_views is not None:
+            self._monitor_views.close()
         self.ledger.close()

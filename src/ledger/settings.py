@@ -165,6 +165,10 @@ class Settings(BaseSettings):
         10.0, gt=0, le=3_600, description="Online deployments that collect requests: how "
         "often each replica writes what it sampled (Parquet under ARTIFACTS/collected/)",
     )  # fmt: skip
+    monitor_check_s: float = Field(
+        60.0, gt=0, le=3_600, description="How often a worker looks for monitors' windows "
+        "that have ended, and judges them",
+    )  # fmt: skip
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

@@ -107,3 +107,17 @@ def find_batch_job(db: LedgerDatabase, job_id: str) -> dict[str, Any] | None:
         "submitted_at": iso(submitted_at_us),
         "updated_at": iso(updated_at_us),
     }
+
+
+def predictions_of(db: LedgerDatabase, input_digest: str, model: str = "") -> str | None:
+    """The output digest of the latest succeeded batch job over the input with
+    ``input_digest`` (by ``model``, NAME:VERSION, when given); None when there is none."""
+    where, params = "input_digest = ? AND status = 'succeeded'", [input_digest]
+    if model:
+        where, params = f"{where} AND model = ?", [*params, model]
+    rows = db.execute(
+        f"SELECT output_digest FROM {BATCH_JOBS.name} WHERE {where} "
+        "ORDER BY updated_at_us DESC LIMIT 1",
+        params,
+    )
+    return str(rows[0][0]) if rows else None

@@ -21,7 +21,7 @@ from ledger.storage.database import LedgerDatabase
 from ledger.storage.timestamps import iso, to_microseconds
 from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
-from projections.job_queries import find_batch_job, list_jobs, read_job
+from projections.job_queries import find_batch_job, list_jobs, predictions_of, read_job
 from projections.lineage import LineageGraph, walk_lineage
 from projections.monitors import list_monitors, monitor_alerts, monitor_windows, read_monitor
 from projections.paging import Page
@@ -105,6 +105,10 @@ class Views(RegistryQueries):
     def batch_job(self, job_id: str) -> dict[str, Any] | None:
         """A batch job, or None when the id is not a batch job's."""
         return find_batch_job(self.db, job_id)
+
+    def predictions_of(self, input_digest: str, model: str = "") -> str | None:
+        """The digest of the latest batch predictions over an input (by ``model``)."""
+        return predictions_of(self.db, input_digest, model)
 
     def monitors(self, endpoint: str = "") -> list[dict[str, Any]]:
         """Live monitors (of ``endpoint``) with their configuration and open alerts."""

@@ -8,6 +8,9 @@ replica stops, into one Parquet file per hour of event time that the flush holds
     <artifacts root>/collected/endpoint=<E>/deployment=<D>/hour=<YYYY-MM-DDTHH>/
         <replica>-<seq>.parquet
 
+Beside each file, ``<replica>-<seq>.sketch``: the mergeable sketch of its features and
+outputs (ledger.drift), so a monitor reads sketches, not rows.
+
 Columns: ``correlation_id``, ``event_time`` (timestamp[us, UTC], when the request was
 scored), ``model`` (NAME:VERSION), the features (``x0..x{n-1}`` for a model with one input;
 ``<input>`` or ``<input>_j`` with several), then the outputs (``<output>``, or
@@ -32,9 +35,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from executors.batch_dataset import prediction_columns
+from ledger.drift.sketches import TableSketch
 from ledger.logging import get_logger
 
 COLLECTED = "collected"
+META_COLUMNS = ("correlation_id", "event_time", "model")  # the rest: features, outputs
+SKETCH_SUFFIX = ".sketch"
 HOUR_FORMAT = "%Y-%m-%dT%H"
 EVENT_TIME = pa.timestamp("us", tz="UTC")
 log = get_logger(__name__)
@@ -81,6 +87,19 @@ def collected_files(
         if first <= hour < stop:
             files.extend(sorted(folder.glob("*.parquet")))
     return files
+
+
+def sketch_path(collected: Path) -> Path:
+    """Where the sketch of a collected file lies."""
+    return collected.with_suffix(SKETCH_SUFFIX)
+
+
+def write_sketch(collected: Path, sketch: TableSketch) -> None:
+    """Store ``sketch`` beside the collected file (written whole, then renamed)."""
+    target = sketch_path(collected)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(sketch.to_bytes())
+    os.replace(partial, target)
 
 
 def feature_columns(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -180,7 +199,9 @@ class Collector:
         return path
 
     def _wrote(self, path: Path, table: pa.Table) -> None:
-        """Called once per file written, with its table (window sketches go here)."""
+        """Beside each file, the sketch of its features and outputs: a window's profile is
+        then the merge of its files' sketches, with no raw row read again."""
+        write_sketch(path, TableSketch.of_table(table.drop_columns(list(META_COLUMNS))))
         log.debug("collected requests written", path=str(path), rows=table.num_rows)
 
     def _run(self, flush_s: float) -> None:

@@ -3,12 +3,21 @@ performance; each evaluated window and every alert is an event."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views, print_json
+from ledger.cli.context import (
+    AsJson,
+    Reason,
+    console,
+    open_ledger,
+    open_views,
+    parse_moment,
+    print_json,
+)
 from ledger.domain.monitor import SIGNALS, Threshold, parse_duration
 from ledger.errors import InvalidInputError
 
@@ -134,10 +143,13 @@ def show(name: str, as_json: AsJson = False) -> None:
     if not latest:
         console.print("  no window evaluated yet")
         return
-    window = latest[0]
+    print_window(latest[0])
+
+
+def print_window(window: dict[str, Any]) -> None:
+    """A window's rows, then each signal's result per column."""
     console.print(
-        f"  latest window {window['window_start']} to {window['window_end']}: "
-        f"{window['rows']:,} rows"
+        f"  window {window['window_start']} to {window['window_end']}: {window['rows']:,} rows"
     )
     table = Table("signal", "column", "metric", "value", "threshold", "verdict", "samples")
     for result in window["results"]:
@@ -151,6 +163,42 @@ def show(name: str, as_json: AsJson = False) -> None:
             f"{result['samples']:,}",
         )
     console.print(table)
+
+
+@app.command()
+def run(
+    name: str,
+    window_end: Annotated[
+        str, typer.Option(help="Judge the window ending then (ISO 8601); default: the latest")
+    ] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Judge a window now (even one judged before), record it, and show the verdicts."""
+    from executors.monitoring.runner import MonitorRunner  # imports pyarrow, scipy
+    from executors.monitoring.windows import last_ended_window, window_of
+
+    with open_ledger() as ledger, open_views() as views:
+        monitor = views.monitor(name)
+        every = timedelta(seconds=monitor["every_s"])
+        if window_end:
+            end = parse_moment(window_end, "--window-end")
+            start = end - every
+            if window_of(start, monitor["every_s"]) != (start, end):
+                raise InvalidInputError(
+                    f"--window-end {window_end!r}: windows of this monitor end on multiples "
+                    f"of {monitor['every_s'] // 3600} h since 1970-01-01T00:00Z"
+                )
+        else:
+            start, end = last_ended_window(monitor["every_s"], datetime.now(UTC))
+        MonitorRunner(ledger, views).evaluate(monitor, start, end, again=True)
+        views.updater.catch_up()
+        window = views.monitor_windows(name, limit=1)[0]
+        alerts = views.monitor(name)["alerts"]
+    if as_json:
+        print_json(window | {"alerts": alerts})
+        return
+    print_window(window)
+    console.print(f"  alerts now: {_alerts(alerts)}")
 
 
 @app.command()

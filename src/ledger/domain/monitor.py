@@ -232,11 +232,18 @@ class Monitor(LedgerAggregate):
         results: list[ColumnResult],
         drift_shares: dict[str, float],
         breaches: dict[str, list[str] | None],
+        *,
+        again: bool = False,
     ) -> None:
         """Record a window's results; raise or resolve each signal's alert when its state
         changes. ``breaches``: per signal, the columns in breach ([] when none; None when
-        the window had too little data for a verdict: the alert state stays)."""
+        the window had too little data for a verdict: the alert state stays). A window
+        not after the last one recorded is refused unless judged ``again`` on demand."""
         self._require_live()
+        if not again and window_end <= self.last_window_end:
+            raise RuleViolationError(
+                f"monitor {self.name!r} already judged the window ending {window_end}"
+            )
         self.trigger_event(
             self.WindowEvaluated,
             window_start=window_start,

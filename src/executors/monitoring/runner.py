@@ -1,0 +1,146 @@
+"""Running monitors: each due window judged against the monitor's reference, recorded.
+
+The worker calls ``MonitorRunner.run_due`` on a schedule; ``ledger monitor run`` calls
+``evaluate`` for one window on demand. Several workers may run at once: recording a
+window is a command that refuses a window already recorded, so each is judged once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from executors.monitoring.evaluation import Judgement, judge, split_outputs
+from executors.monitoring.windows import deployments_of, due_windows, window_sketch
+from ledger.domain.monitor import Monitor, parse_duration, parse_reference
+from ledger.drift.sketches import TableSketch
+from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ledger import Ledger
+from ledger.logging import get_logger
+from projections.training_data import training_data
+from projections.views import Views
+
+GRACE_FLUSHES = 2  # a window is judged this many replica flushes after it ends
+log = get_logger(__name__)
+
+
+class MonitorRunner:
+    """Judges monitors' windows with a ledger (to record) and its views (to read)."""
+
+    def __init__(self, ledger: Ledger, views: Views) -> None:
+        self.ledger = ledger
+        self.views = views
+        self.root = ledger.artifacts.root
+
+    def run_due(self, now: datetime | None = None) -> int:
+        """Judge every monitor's windows that ended and were not judged yet; how many."""
+        now = now or datetime.now(UTC)
+        grace_s = GRACE_FLUSHES * self.ledger.settings.collect_flush_s
+        judged = 0
+        for monitor in self.views.monitors():
+            last = monitor["last_window_end"]
+            created = datetime.fromisoformat(monitor["created_at"])
+            ended = datetime.fromisoformat(last) if last else None
+            for start, end in due_windows(monitor["every_s"], created, ended, now, grace_s):
+                try:
+                    self.evaluate(monitor, start, end)
+                except RuleViolationError:
+                    break  # another worker judged it first (or the monitor was deleted)
+                except InvalidInputError as error:  # e.g. a reference without a sketch
+                    log.warning("monitor cannot judge its window", monitor=monitor["name"],
+                                window_end=end.isoformat(), error=str(error))  # fmt: skip
+                    break
+                judged += 1
+        return judged
+
+    def evaluate(
+        self, monitor: dict[str, Any], start: datetime, end: datetime, *, again: bool = False
+    ) -> Monitor:
+        """Judge the window ``[start, end)`` and record it (``again``: even if recorded)."""
+        deployments = deployments_of(self.root, monitor["endpoint"], monitor["deployment"])
+        window = window_sketch(self.root, monitor["endpoint"], deployments, start, end)
+        outputs = self._output_names(monitor)
+        features, predicted = split_outputs(window, outputs)
+        reference, reference_outputs = self._reference(monitor, start, outputs)
+        judgement = judge(monitor, reference, features, reference_outputs, predicted)
+        return self._record(monitor["name"], start, end, window.rows, judgement, again)
+
+    def _record(
+        self,
+        name: str,
+        start: datetime,
+        end: datetime,
+        rows: int,
+        judgement: Judgement,
+        again: bool,
+    ) -> Monitor:
+        return self.ledger.monitors.record_window(
+            name,
+            window_start=start.isoformat(),
+            window_end=end.isoformat(),
+            rows=rows,
+            results=judgement.results,
+            drift_shares=judgement.drift_shares,
+            breaches=judgement.breaches,
+            again=again,
+        )
+
+    # -- what the window is compared with ------------------------------------------------
+
+    def _served_model(self, monitor: dict[str, Any]) -> str:
+        """NAME:VERSION of the watched deployment (of the one taking most traffic)."""
+        endpoint = self.views.endpoint(monitor["endpoint"])
+        deployments = endpoint["deployments"]
+        name = monitor["deployment"] or max(
+            endpoint["traffic"] or deployments, key=lambda d: endpoint["traffic"].get(d, 0)
+        )
+        if name not in deployments:
+            raise InvalidInputError(f"endpoint {monitor['endpoint']!r} has no deployment {name!r}")
+        return f"{deployments[name]['model']}:{deployments[name]['version']}"
+
+    def _output_names(self, monitor: dict[str, Any]) -> list[str]:
+        signature = self.views.version(self._served_model(monitor))["signature"]
+        return [output["name"] for output in signature.get("outputs", [])]
+
+    def _reference(
+        self, monitor: dict[str, Any], start: datetime, outputs: list[str]
+    ) -> tuple[TableSketch, TableSketch | None]:
+        """The reference's features, and its outputs when known (the predictions of a
+        batch job over the reference data, or an earlier window's outputs)."""
+        kind, argument = parse_reference(monitor["reference"])
+        if kind == "window":
+            before = start - parse_duration(argument)
+            deployments = deployments_of(self.root, monitor["endpoint"], monitor["deployment"])
+            earlier = window_sketch(self.root, monitor["endpoint"], deployments, before, start)
+            return split_outputs(earlier, outputs)
+        if kind == "training":
+            model = self._served_model(monitor)
+            found = training_data(self.views, model)
+            if found is None:
+                raise InvalidInputError(
+                    f"no training data recorded in the lineage of {model}: give the monitor a "
+                    "data:NAME:VERSION reference"
+                )
+            argument = found
+        return self._data_reference(argument, self._served_model(monitor))
+
+    def _data_reference(self, ref: str, model: str) -> tuple[TableSketch, TableSketch | None]:
+        version = self.views.asset_version("data", ref)
+        sketch = version["content"].get("profile", {}).get("sketch")
+        if not sketch:
+            raise InvalidInputError(
+                f"data asset {ref} has no sketch: run `ledger data profile {ref}` first"
+            )
+        features = TableSketch.from_bytes(self._blob(sketch["digest"]))
+        predictions = self.views.predictions_of(version["digest"], model)
+        if predictions is None:
+            return features, None
+        table = pq.read_table(BytesIO(self._blob(predictions)))
+        return features, TableSketch.of_table(table)
+
+    def _blob(self, digest: str) -> bytes:
+        with self.ledger.artifacts.open_blob(digest) as blob:
+            return blob.read()

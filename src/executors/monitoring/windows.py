@@ -1,0 +1,80 @@
+"""Windows of collected data: which windows a monitor is due, and a window's sketch.
+
+Windows are whole hours of event time aligned on the epoch (a PT6H monitor's windows
+start at 00:00, 06:00...), so a window is exactly the collected hours inside it, and a
+late row lands in the window of its own event time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from executors.monitoring.collector import (
+    META_COLUMNS,
+    collected_files,
+    deployment_dir,
+    sketch_path,
+)
+from ledger.drift.sketches import TableSketch
+
+MAX_BACKLOG = 24  # windows evaluated per monitor and pass, the latest ones
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window_of(moment: datetime, every_s: int) -> tuple[datetime, datetime]:
+    """The window holding ``moment``."""
+    elapsed = int((moment - EPOCH).total_seconds()) // every_s * every_s
+    start = EPOCH + timedelta(seconds=elapsed)
+    return start, start + timedelta(seconds=every_s)
+
+
+def last_ended_window(every_s: int, now: datetime) -> tuple[datetime, datetime]:
+    """The latest window that has ended by ``now``."""
+    return window_of(now - timedelta(seconds=every_s), every_s)
+
+
+def due_windows(
+    every_s: int, created: datetime, last_end: datetime | None, now: datetime, grace_s: float
+) -> list[tuple[datetime, datetime]]:
+    """The windows ended at least ``grace_s`` ago (the replicas have flushed their rows)
+    and not evaluated yet, from the one the monitor was created in; the latest
+    ``MAX_BACKLOG`` of them."""
+    start, _ = window_of(created, every_s)
+    if last_end is not None:
+        start = max(start, last_end)
+    step = timedelta(seconds=every_s)
+    windows = []
+    while start + step + timedelta(seconds=grace_s) <= now:
+        windows.append((start, start + step))
+        start += step
+    return windows[-MAX_BACKLOG:]
+
+
+def deployments_of(artifacts_root: Path, endpoint: str, deployment: str) -> list[str]:
+    """``deployment``, or every deployment of ``endpoint`` that collected anything."""
+    if deployment:
+        return [deployment]
+    base = deployment_dir(artifacts_root, endpoint, "").parent
+    return sorted(d.name.removeprefix("deployment=") for d in base.glob("deployment=*"))
+
+
+def window_sketch(
+    artifacts_root: Path, endpoint: str, deployments: Iterable[str], start: datetime, end: datetime
+) -> TableSketch:
+    """The merged sketch of every file collected in ``[start, end)``: the files' own
+    sketches, or the file itself where its sketch is missing (a replica stopped between
+    writing the two)."""
+    merged = TableSketch()
+    for deployment in deployments:
+        for collected in collected_files(artifacts_root, endpoint, deployment, start, end):
+            sketch_file = sketch_path(collected)
+            if sketch_file.exists():
+                merged.merge(TableSketch.from_bytes(sketch_file.read_bytes()))
+            else:
+                table = pq.read_table(collected)
+                merged.merge(TableSketch.of_table(table.drop_columns(list(META_COLUMNS))))
+    return merged

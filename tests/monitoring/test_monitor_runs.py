@@ -1,0 +1,153 @@
+"""Monitors judging collected windows: no false alarm on steady data, each break
+detected in its first window and named, one alert raised and one resolved."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from executors.monitoring.collector import Collector
+from executors.monitoring.runner import MonitorRunner
+from executors.monitoring.windows import window_of
+from executors.onnx_conversion import convert_model_version
+from ledger.domain.monitor import Monitor
+from ledger.ledger import Ledger
+from projections.views import Views
+from tests.conftest import Cli, StoreFactory
+
+HOUR = timedelta(hours=1)
+FEATURES = 10
+ROWS = 5_000  # per window
+
+
+@pytest.fixture
+def shop(ledger: Ledger, tmp_path: Path) -> str:
+    """Online endpoint shop serving a logistic regression over 10 features (ONNX) as blue."""
+    features, labels = make_classification(n_samples=500, n_features=FEATURES, random_state=5)
+    directory = tmp_path / "clf"
+    directory.mkdir()
+    (directory / "model.pkl").write_bytes(pickle.dumps(LogisticRegression().fit(features, labels)))
+    ledger.models.register_version("clf", directory, flavor="sklearn")
+    onnx_ref = convert_model_version(ledger, "clf:1", rows=100)[0].ref
+    ledger.endpoints.create("shop")
+    ledger.endpoints.deploy("shop", "blue", onnx_ref)
+    return onnx_ref
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _collect(ledger: Ledger, clock: Clock, rows: np.ndarray, model: str) -> None:
+    """``rows`` as one replica collected them, scored at ``clock.now``, with made-up
+    outputs (the monitors here watch inputs)."""
+    collector = Collector(ledger.artifacts.root, "shop", "blue", model, "r1", flush_s=60,
+                          clock=clock, background=False)  # fmt: skip
+    collector.rate = 1.0
+    for start in range(0, len(rows), 500):
+        batch = rows[start : start + 500]
+        outputs = {"label": (batch[:, 0] > 0).astype(np.int64)}
+        collector.offer(f"req-{start}", {"X": batch}, outputs)
+    collector.flush()
+
+
+def _steady(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((ROWS, FEATURES)).astype(np.float32)
+
+
+def _alerts(ledger: Ledger) -> list[tuple[str, str, list[str]]]:
+    monitor = ledger.monitors.get("watch")
+    return [
+        (type(e).__name__, e.signal, getattr(e, "columns", []))
+        for e in ledger.events_of(monitor.id)
+        if isinstance(e, Monitor.AlertRaised | Monitor.AlertResolved)
+    ]
+
+
+def test_steady_windows_raise_nothing_and_each_break_is_named_in_its_first_window(
+    ledger: Ledger, shop: str, store: StoreFactory
+) -> None:
+    # The reference: the day before, steady.
+    day = window_of(datetime(2026, 12, 1, tzinfo=UTC), 86_400)[0]
+    clock = Clock(day - timedelta(hours=12))
+    _collect(ledger, clock, np.vstack([_steady(seed) for seed in range(10)]), shop)
+    ledger.monitors.create("watch", endpoint="shop", reference="window:P1D",
+                           signals=["data_drift", "data_quality"])  # fmt: skip
+    views = Views.open(store.settings())
+    runner = MonitorRunner(ledger, views)
+    try:
+        hours = [day + i * HOUR for i in range(24)]
+        breaks = {20: "shift", 21: "nulls", 22: "steady", 23: "steady"}
+        for i, hour in enumerate(hours[:20]):
+            clock.now = hour + timedelta(minutes=30)
+            _collect(ledger, clock, _steady(100 + i), shop)
+            runner.evaluate(views.monitor("watch"), hour, hour + HOUR)
+            views.updater.catch_up()
+        assert _alerts(ledger) == [], "a false alarm on steady data"
+
+        for i in (20, 21, 22):
+            rows = _steady(100 + i)
+            if breaks[i] == "shift":
+                rows[:, 3] += 0.5  # half a standard deviation
+            elif breaks[i] == "nulls":
+                rows[: ROWS // 20, 7] = np.nan  # 5 % nulls
+            clock.now = hours[i] + timedelta(minutes=30)
+            _collect(ledger, clock, rows, shop)
+            runner.evaluate(views.monitor("watch"), hours[i], hours[i] + HOUR)
+            views.updater.catch_up()
+        assert _alerts(ledger) == [
+            ("DriftDetected", "data_drift", ["x3"]),  # the shift, in its own window
+            ("DriftResolved", "data_drift", []),  # the next window is steady again
+            ("DataQualityBreached", "data_quality", ["x7"]),
+            ("DataQualityRestored", "data_quality", []),
+        ]
+        latest = views.monitor_windows("watch", limit=3)
+        shifted = next(w for w in latest if w["window_start"] == hours[20].isoformat())
+        drifting = [r for r in shifted["results"] if r["verdict"] == "drift"]
+        assert [(r["column"], r["metric"]) for r in drifting] == [("x3", "wasserstein")]
+        assert shifted["rows"] == ROWS and shifted["drift_shares"]["data_drift"] == 0.1
+    finally:
+        views.close()
+
+
+def test_the_worker_pass_judges_each_ended_window_once(
+    ledger: Ledger, shop: str, store: StoreFactory, cli: Cli
+) -> None:
+    ledger.monitors.create("watch", endpoint="shop", reference="window:PT2H")
+    views = Views.open(store.settings())
+    try:
+        created = datetime.fromisoformat(views.monitor("watch")["created_at"])
+        first, _ = window_of(created, 3600)
+        clock = Clock(first - timedelta(minutes=30))  # the reference: just before
+        _collect(ledger, clock, _steady(1), shop)
+        for i in range(3):
+            clock.now = first + i * HOUR + timedelta(minutes=10)
+            _collect(ledger, clock, _steady(2 + i), shop)
+        runner = MonitorRunner(ledger, views)
+        later = first + 3 * HOUR + timedelta(minutes=1)
+        assert runner.run_due(later) == 3
+        views.updater.catch_up()
+        assert runner.run_due(later) == 0  # nothing new: no window judged twice
+        other = MonitorRunner(ledger, views)  # a second worker, with stale views
+        assert other.run_due(later) == 0
+        windows = views.monitor_windows("watch")
+        assert [w["window_end"] for w in windows][::-1] == [
+            (first + (i + 1) * HOUR).isoformat() for i in range(3)
+        ]
+        assert [w["rows"] for w in windows] == [ROWS] * 3
+    finally:
+        views.close()
+    shown = cli("monitor", "run", "watch", "--window-end", (first + HOUR).isoformat())
+    assert shown.code == 0 and "5,000 rows" in shown.out, shown
+    refused = cli("monitor", "run", "watch", "--window-end", (first + HOUR / 2).isoformat())
+    assert refused.code == 1 and "end on multiples of 1 h" in refused.err, refused
