@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import LedgerAggregate
+from ledger.domain import Endpoint, LedgerAggregate
 from ledger.domain.monitor import Monitor
 from ledger.errors import NotFoundError
 from ledger.storage.database import LedgerDatabase
@@ -54,6 +54,11 @@ ALERTS = Table(
         "time_us": "BIGINT NOT NULL",
     },
 )
+GROUND_TRUTH = Table(
+    "ledger_view_ground_truth",
+    key={"endpoint": "TEXT", "position": "BIGINT"},
+    columns={"digest": "TEXT NOT NULL", "rows": "BIGINT NOT NULL", "time_us": "BIGINT NOT NULL"},
+)
 _CONFIG = ("signals", "every_s", "thresholds", "features", "min_samples", "drift_share")
 _RAISED = (Monitor.DriftDetected, Monitor.DataQualityBreached, Monitor.PerformanceDegraded)
 _RESOLVED = (Monitor.DriftResolved, Monitor.DataQualityRestored, Monitor.PerformanceRestored)
@@ -69,7 +74,7 @@ class MonitorsProjection(ReadModel):
 
     name = "monitors"
     description = "monitors: configuration, open alerts, evaluated windows, alert history"
-    tables = (MONITORS, WINDOWS, ALERTS)
+    tables = (MONITORS, WINDOWS, ALERTS, GROUND_TRUTH)
 
     def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         alerts: dict[type[LedgerAggregate.Event], Handler] = {
@@ -79,6 +84,7 @@ class MonitorsProjection(ReadModel):
             Monitor.Created: self._created,
             Monitor.WindowEvaluated: self._window,
             Monitor.Deleted: self._deleted,
+            Endpoint.GroundTruthRecorded: self._ground_truth,
             **alerts,
         }
 
@@ -116,6 +122,10 @@ class MonitorsProjection(ReadModel):
 
     def _deleted(self, change: Change) -> None:
         self.delete(MONITORS.name, (change.entity.name,))
+
+    def _ground_truth(self, change: Change) -> None:
+        row = (change.data["digest"], change.data["rows"], change.time_us)
+        self.put(GROUND_TRUTH.name, (change.entity.name, change.position), row)
 
 
 # -- queries -----------------------------------------------------------------------------
@@ -190,3 +200,12 @@ def monitor_alerts(db: LedgerDatabase, name: str, limit: int = 50) -> list[dict[
         }
         for position, event, signal, columns, window_end, time_us in rows
     ]
+
+
+def ground_truth(db: LedgerDatabase, endpoint: str) -> list[str]:
+    """The digests of the endpoint's labels files, oldest first."""
+    rows = db.execute(
+        f"SELECT digest FROM {GROUND_TRUTH.name} WHERE endpoint = ? ORDER BY position",
+        (endpoint,),
+    )
+    return [str(digest) for (digest,) in rows]

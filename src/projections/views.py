@@ -23,7 +23,13 @@ from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
 from projections.job_queries import find_batch_job, list_jobs, predictions_of, read_job
 from projections.lineage import LineageGraph, walk_lineage
-from projections.monitors import list_monitors, monitor_alerts, monitor_windows, read_monitor
+from projections.monitors import (
+    ground_truth,
+    list_monitors,
+    monitor_alerts,
+    monitor_windows,
+    read_monitor,
+)
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
 from projections.search import SearchQuery, search_versions
@@ -123,6 +129,10 @@ class Views(RegistryQueries):
 
     def monitor_alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         return monitor_alerts(self.db, name, limit)
+
+    def ground_truth(self, endpoint: str) -> list[str]:
+        """Digests of the endpoint's labels files (``ledger monitor labels``)."""
+        return ground_truth(self.db, endpoint)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from pyarrow import parquet as pq
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
@@ -151,3 +153,46 @@ def test_the_worker_pass_judges_each_ended_window_once(
     assert shown.code == 0 and "5,000 rows" in shown.out, shown
     refused = cli("monitor", "run", "watch", "--window-end", (first + HOUR / 2).isoformat())
     assert refused.code == 1 and "end on multiples of 1 h" in refused.err, refused
+
+
+def test_performance_joins_labels_by_correlation_id_as_scikit_learn_scores_them(
+    ledger: Ledger, shop: str, store: StoreFactory, cli: Cli, tmp_path: Path
+) -> None:
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    ledger.monitors.create("watch", endpoint="shop", reference="window:P1D",
+                           signals=["performance"], min_samples=100,
+                           thresholds={"accuracy": {"metric": "", "value": 0.9}})  # fmt: skip
+    hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
+    rows = _steady(7)
+    _collect(ledger, Clock(hour + timedelta(minutes=5)), rows, shop)
+    predicted = (rows[:, 0] > 0).astype(np.int64)  # what _collect says the model answered
+    truth = np.where(np.random.default_rng(3).random(ROWS) < 0.8, predicted, 1 - predicted)
+    labelled = np.random.default_rng(4).random(ROWS) < 0.7  # not every request is labelled
+    ids = np.array([f"req-{i // 500 * 500}" for i in range(ROWS)])  # 500 rows per request
+    index = np.arange(ROWS) % 500
+    table = pa.table({"correlation_id": ids[labelled], "row": index[labelled],
+                      "truth": truth[labelled]})  # fmt: skip
+    pq.write_table(table.append_column("x", pa.array(np.zeros(int(labelled.sum())))),
+                   tmp_path / "labels.parquet")  # fmt: skip
+    recorded = cli("monitor", "labels", "shop", "--input", str(tmp_path / "labels.parquet"),
+                   "--label-column", "truth")  # fmt: skip
+    assert recorded.code == 0 and f"Recorded {labelled.sum():,} labels" in recorded.out, recorded
+    views = Views.open(store.settings())
+    try:
+        MonitorRunner(ledger, views).evaluate(views.monitor("watch"), hour, hour + HOUR)
+        views.updater.catch_up()
+        [window] = views.monitor_windows("watch")
+    finally:
+        views.close()
+    got = {r["metric"]: r for r in window["results"]}
+    y_true, y_pred = truth[labelled], predicted[labelled]
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average="macro")
+    expected = {"accuracy": accuracy_score(y_true, y_pred), "precision": precision,
+                "recall": recall, "f1": f1}  # fmt: skip
+    assert {m: got[m]["value"] for m in expected} == pytest.approx(expected, abs=1e-12)
+    assert got["accuracy"]["samples"] == labelled.sum()
+    assert got["accuracy"]["verdict"] == "breach"  # about 0.8, under the 0.9 set
+    assert _alerts(ledger) == [("PerformanceDegraded", "performance", ["accuracy"])]
+    missing = cli("monitor", "labels", "shop", "--input", str(tmp_path / "labels.parquet"))
+    assert missing.code == 1 and "no column 'label'" in missing.err, missing

@@ -13,11 +13,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from executors.monitoring.collector import collected_files
 from executors.monitoring.evaluation import Judgement, judge, split_outputs
+from executors.monitoring.performance import joined, performance, performance_results
 from executors.monitoring.windows import deployments_of, due_windows, window_sketch
 from ledger.domain.monitor import Monitor, parse_duration, parse_reference
 from ledger.drift.sketches import TableSketch
 from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ground_truth import CORRELATION
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from projections.training_data import training_data
@@ -66,7 +69,43 @@ class MonitorRunner:
         features, predicted = split_outputs(window, outputs)
         reference, reference_outputs = self._reference(monitor, start, outputs)
         judgement = judge(monitor, reference, features, reference_outputs, predicted)
+        if "performance" in monitor["signals"]:
+            self._performance(
+                monitor, judgement, deployments, (start, end), list(predicted.columns)
+            )
         return self._record(monitor["name"], start, end, window.rows, judgement, again)
+
+    def _performance(
+        self,
+        monitor: dict[str, Any],
+        judgement: Judgement,
+        deployments: list[str],
+        window: tuple[datetime, datetime],
+        predictions: list[str],
+    ) -> None:
+        """Join the window's predictions with the endpoint's ground truth."""
+        if not predictions:
+            judgement.breaches["performance"] = None
+            return
+        column = "label" if "label" in predictions else predictions[0]
+        collected = [
+            pq.read_table(path, columns=[CORRELATION, column])
+            for deployment in deployments
+            for path in collected_files(self.root, monitor["endpoint"], deployment, *window)
+        ]
+        labels = [
+            pq.read_table(BytesIO(self._blob(digest)))
+            for digest in self.views.ground_truth(monitor["endpoint"])
+        ]
+        predicted, actual = joined(collected, labels, column)
+        results, breaches = performance_results(
+            performance(predicted, actual) if predicted else {},
+            len(predicted),
+            monitor["thresholds"],
+            monitor["min_samples"],
+        )
+        judgement.results.extend(results)
+        judgement.breaches["performance"] = breaches
 
     def _record(
         self,

@@ -4,6 +4,7 @@ performance; each evaluated window and every alert is an event."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -234,6 +235,24 @@ def history(
             f"{alert['time']}  [bold]{alert['event']}[/] {alert['signal']}{columns} "
             f"(window ending {alert['window_end']})"
         )
+
+
+@app.command()
+def labels(
+    endpoint: str,
+    input: Annotated[
+        Path, typer.Option("--input", help="CSV/Parquet: correlation_id, the label, [row]")
+    ],
+    label_column: Annotated[str, typer.Option(help="The column holding the true label")] = "label",
+    reason: Reason = "",
+) -> None:
+    """Record the true labels of an online endpoint's requests (by the correlation id each
+    answer carried): performance monitors join them with the collected predictions."""
+    with open_ledger() as ledger:
+        _, count = ledger.endpoints.record_ground_truth(
+            endpoint, input, label_column=label_column, reason=reason
+        )
+    console.print(f"Recorded {count:,} labels for endpoint {endpoint}")
 
 
 @app.command()

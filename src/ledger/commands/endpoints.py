@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ledger.application import LedgerApplication
 from ledger.commands.lookups import Lookups
 from ledger.domain.endpoint import Endpoint, Resources, endpoint_id
@@ -100,6 +103,28 @@ class EndpointCommands:
             lambda e: e.set_sampling_rate(deployment, sampling_rate),
             reason,
         )
+
+    def record_ground_truth(
+        self, endpoint_name: str, path: Path, *, label_column: str = "label", reason: str = ""
+    ) -> tuple[Endpoint, int]:
+        """Store the true labels in ``path`` (CSV/Parquet: correlation_id, the label
+        column, optionally row) for the endpoint's performance monitors; the endpoint and
+        how many labels."""
+        from pyarrow import parquet  # takes a while to import: only this needs it
+
+        from ledger.ground_truth import normalized_labels
+
+        labels = normalized_labels(path, label_column)
+        with tempfile.TemporaryDirectory() as work:
+            normalized = Path(work) / "labels.parquet"
+            parquet.write_table(labels, normalized)
+            digest, _ = self._app.artifacts.put_file(normalized)
+        endpoint = self._app.change(
+            lambda: self._lookups.endpoint(endpoint_name),
+            lambda e: e.record_ground_truth(digest, labels.num_rows),
+            reason,
+        )
+        return endpoint, labels.num_rows
 
     def report_health(
         self,

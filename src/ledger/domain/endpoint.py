@@ -148,6 +148,15 @@ class Endpoint(LedgerAggregate):
         def apply(self, endpoint: Endpoint) -> None:
             endpoint.deployments[self.deployment]["sampling_rate"] = self.sampling_rate
 
+    class GroundTruthRecorded(Event):
+        """True labels of requests (a normalized Parquet file in the artifact store)."""
+
+        digest: str
+        rows: int
+
+        def apply(self, endpoint: Endpoint) -> None:
+            pass  # read by the monitors view; the endpoint's state does not change
+
     class HealthReported(Event):
         deployment: str
         status: str
@@ -223,6 +232,13 @@ class Endpoint(LedgerAggregate):
             self.trigger_event(
                 self.DataCollectionChanged, deployment=deployment, sampling_rate=rate
             )
+
+    def record_ground_truth(self, digest: str, rows: int) -> None:
+        """Record the true labels of ``rows`` requests (stored under ``digest``)."""
+        self._require_live()
+        if self.kind == "batch":
+            raise InvalidInputError("ground truth is joined with online requests only")
+        self.trigger_event(self.GroundTruthRecorded, digest=digest, rows=rows)
 
     def set_traffic(self, weights: dict[str, int]) -> None:
         """Replace the live split; deployments not named get 0."""
