@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, TypedDict
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -75,12 +75,21 @@ class CategoricalProfile(TypedDict):
 ColumnProfile: TypeAlias = NumericProfile | TemporalProfile | CategoricalProfile
 
 
+class SketchRef(TypedDict):
+    """Where a dataset's sketch (``ledger.data_sketch``) is kept: its blob's sha256, size."""
+
+    digest: str
+    bytes: int
+
+
 class DatasetProfile(TypedDict):
-    """A whole dataset: its format, row count and one profile per column."""
+    """A whole dataset: its format, row count, one profile per column and, once its
+    sketch is stored, where that is."""
 
     format: Format
     rows: int
     columns: dict[str, ColumnProfile]
+    sketch: NotRequired[SketchRef]
 
 
 # -- public API --------------------------------------------------------------------------

@@ -26,7 +26,8 @@ ASSETS = Table(
         "updated_at_us": "BIGINT NOT NULL",
     },
 )
-# A version's content never changes once registered.
+# A version's content never changes once registered, except that a data asset version
+# registered before sketches were kept gains one in its profile (``VersionProfiled``).
 ASSET_VERSIONS = Table(
     "ledger_view_asset_versions",
     key={"kind": "TEXT", "name": "TEXT", "version": "BIGINT"},
@@ -54,6 +55,7 @@ class AssetsProjection(ReadModel):
         for cls in (Environment, DataAsset, Pipeline):
             handlers[cls.Created] = self._created
             handlers[cls.VersionRegistered] = self._version_registered
+        handlers[DataAsset.VersionProfiled] = self._version_profiled
         return handlers
 
     def _created(self, change: Change) -> None:
@@ -75,6 +77,18 @@ class AssetsProjection(ReadModel):
             origin, _, created_at_us, created_by, _ = row
             updated = (origin, event["version"], created_at_us, created_by, change.time_us)
             self.put(ASSETS.name, (kind, name), updated)
+
+    def _version_profiled(self, change: Change) -> None:
+        event = change.data
+        key = ("data", change.entity.name, event["version"])
+        row = self.get(ASSET_VERSIONS.name, key)
+        if row is None:
+            return
+        digest, content, created_at_us, created_by = row
+        content = orjson.loads(content)
+        content["profile"]["sketch"] = event["sketch"]
+        row = (digest, orjson.dumps(content).decode(), created_at_us, created_by)
+        self.put(ASSET_VERSIONS.name, key, row)
 
 
 def read_asset(db: LedgerDatabase, kind: str, name: str) -> dict[str, Any]:

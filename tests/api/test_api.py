@@ -102,6 +102,12 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ),
     (
         "POST",
+        "/data/{name}/versions/{version}/profile",
+        "contributor",
+        {"url": "/data/train/versions/1/profile"},
+    ),
+    (
+        "POST",
         "/pipelines/{name}/versions",
         "contributor",
         {

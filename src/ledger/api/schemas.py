@@ -201,6 +201,19 @@ class RegisteredOut(BaseModel):
     created: bool = Field(description="False when identical content reused a version")
 
 
+class SketchOut(BaseModel):
+    digest: str = Field(description="sha256 of the sketch's blob in the artifact store")
+    bytes: int
+
+
+class ProfiledOut(BaseModel):
+    name: str
+    version: int
+    ref: str
+    sketch: SketchOut
+    created: bool = Field(description="False when the version had a sketch already")
+
+
 class AssetVersionOut(BaseModel):
     version: int
     digest: str

@@ -76,6 +76,30 @@ def register_data(
     report_registered("data asset", result, as_json)
 
 
+@data_app.command("profile")
+def profile_data(
+    ref: Annotated[str, typer.Argument(metavar="NAME:VERSION", help="The data asset version")],
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Give a version registered before sketches were kept its sketch (read from its URI)."""
+    with open_ledger() as ledger:
+        result = ledger.assets.profile_data(ref, reason=reason)
+    sketch = result.sketch
+    if as_json:
+        print_json({"ref": result.ref, "sketch": sketch, "created": result.created})
+    elif result.created:
+        console.print(
+            f"Profiled data asset [bold]{result.ref}[/]: sketch sha256:{sketch['digest'][:16]}… "
+            f"({sketch['bytes']:,} bytes)"
+        )
+    else:
+        console.print(
+            f"Unchanged: data asset [bold]{result.ref}[/] already has a sketch "
+            f"(sha256:{sketch['digest'][:16]}…)"
+        )
+
+
 @data_app.command("show")
 def show_data(name: str, as_json: AsJson = False) -> None:
     """Show a data asset's versions and the latest profile."""

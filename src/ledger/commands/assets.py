@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from uuid import UUID
 
 from ledger.application import LedgerApplication
+from ledger.artifacts.paths import local_path
 from ledger.commands.lookups import Lookups
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
@@ -20,6 +21,9 @@ from ledger.pipeline_spec import parse_pipeline_spec
 from ledger.refs import check_name
 from ledger.specs import EnvironmentSpec, check_json_value, content_digest
 
+if TYPE_CHECKING:
+    from ledger.data_profile import DatasetProfile
+
 V = TypeVar("V", bound=VersionedAsset)
 
 
@@ -30,6 +34,20 @@ class RegisteredVersion:
     name: str
     version: int
     digest: str
+    created: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class ProfiledVersion:
+    """The outcome of ``profile_data``: the version's sketch, and whether it was new."""
+
+    name: str
+    version: int
+    sketch: dict[str, Any]
     created: bool
 
     @property
@@ -101,7 +119,7 @@ class AssetCommands:
         check_name(name, "data asset name")
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {path}")
-        profile = profile_dataset(path)
+        profile = self._with_sketch(path, profile_dataset(path))
         return self._record_data(
             name, path.resolve(), digest_path(path), profile, description, reason
         )
@@ -117,7 +135,7 @@ class AssetCommands:
         check_name(name, "data asset name")
         with self._app.artifacts.receiving_data(reader, filename) as received:
             try:
-                profile = profile_dataset(received.path)
+                profile = self._with_sketch(received.path, profile_dataset(received.path))
             except InvalidInputError as error:  # name the upload, not the server's folder
                 raise InvalidInputError(
                     str(error).replace(str(received.path), received.path.name)
@@ -145,8 +163,41 @@ class AssetCommands:
             same=lambda v: v["digest"] == digest and v["content"]["uri"] == content["uri"],
         )
 
+    def _with_sketch(self, path: Path, profile: DatasetProfile) -> DatasetProfile:
+        """``profile`` with the data's sketch, streamed from ``path`` and stored as a blob."""
+        from ledger.data_sketch import sketch_dataset, store_sketch
+
+        profile["sketch"] = store_sketch(self._app.artifacts, sketch_dataset(path, profile))
+        return profile
+
     def data_version(self, ref: str) -> AssetVersion:
         return self._lookups.asset_version(DataAsset, data_asset_id, ref)[1]
+
+    def profile_data(self, ref: str, *, reason: str = "") -> ProfiledVersion:
+        """Give a data asset version registered without a sketch its sketch, read from its
+        URI; a version that has one is answered as it is, and nothing is written.
+
+        Refused when the data is gone or no longer has the digest it was registered with.
+        """
+        from ledger.data_sketch import sketch_dataset, store_sketch
+
+        asset, version = self._lookups.asset_version(DataAsset, data_asset_id, ref)
+        number, profile = version["version"], version["content"]["profile"]
+        if "sketch" in profile:
+            return ProfiledVersion(asset.name, number, profile["sketch"], created=False)
+        path = _registered_data(asset.name, version)
+        sketch = dict(store_sketch(self._app.artifacts, sketch_dataset(path, profile)))
+
+        def command() -> ProfiledVersion:
+            current = self._app.load(DataAsset, asset.id, f"data asset {asset.name!r}")
+            kept = current.get_version(number)["content"]["profile"].get("sketch")
+            if kept is not None:  # profiled meanwhile by another writer
+                return ProfiledVersion(asset.name, number, kept, created=False)
+            current.add_sketch(number, sketch)
+            self._app.save(current)
+            return ProfiledVersion(asset.name, number, sketch, created=True)
+
+        return self._app.execute(reason, command)
 
     # -- pipelines ---------------------------------------------------------------------------
 
@@ -193,3 +244,19 @@ class AssetCommands:
 
     def pipeline_version(self, ref: str) -> AssetVersion:
         return self._lookups.asset_version(Pipeline, pipeline_id, ref)[1]
+
+
+def _registered_data(name: str, version: AssetVersion) -> Path:
+    """Where a data asset version's data is, checked to be the data it was registered with."""
+    from ledger.data_profile import digest_path
+
+    label = f"data asset {name}:{version['version']}"
+    path = local_path(version["content"]["uri"])
+    if not path.exists():
+        raise RuleViolationError(f"the data of {label} is gone: {path} does not exist")
+    if digest_path(path) != version["digest"]:
+        raise RuleViolationError(
+            f"the data of {label} changed since it was registered ({path} no longer has "
+            f"sha256 {version['digest']}); register it as a new version instead"
+        )
+    return path

@@ -29,10 +29,11 @@ from ledger.api.schemas import (
     JobListItem,
     JobOut,
     PipelineBody,
+    ProfiledOut,
     ReasonBody,
     RegisteredOut,
 )
-from ledger.commands.assets import RegisteredVersion
+from ledger.commands.assets import ProfiledVersion, RegisteredVersion
 from ledger.domain.job import Job, JobStatus
 from ledger.errors import InvalidInputError
 from ledger.summaries import job_summary
@@ -174,6 +175,31 @@ async def get_data(request: Request, _: Reader, name: str) -> Any:
 @router.get("/data/{name}/versions/{version}", response_model=AssetVersionOut)
 async def get_data_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
     return read_json(request, lambda v: v.asset_version("data", f"{name}:{version}"))
+
+
+@router.post("/data/{name}/versions/{version}/profile", response_model=ProfiledOut)
+def profile_data(
+    request: Request,
+    principal: Contributor,
+    name: str,
+    version: VersionNumber,
+    body: ReasonBody | None = None,
+) -> Any:
+    """Give a version registered before sketches were kept its sketch, read from its URI
+    (409 when that data is gone or changed); one that has a sketch is answered as it is."""
+    reason = body.reason if body else ""
+    result: ProfiledVersion = run_command(
+        request,
+        principal,
+        lambda ledger: ledger.assets.profile_data(f"{name}:{version}", reason=reason),
+    )
+    return {
+        "name": result.name,
+        "version": result.version,
+        "ref": result.ref,
+        "sketch": result.sketch,
+        "created": result.created,
+    }
 
 
 # -- pipelines -------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""A data asset version's sketch: the ``TableSketch`` of its whole table, kept as a blob.
+
+The data is streamed batch by batch (Parquet row groups through ``iter_batches``, CSV
+blocks through ``open_csv``), so at most one batch is in memory for the sketch however
+large the data. Each column's kind and, for CSV, its type come from the version's
+profile, so every batch is read as the whole table was when it was profiled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ledger.data_profile import DatasetProfile, SketchRef, csv_options, dataset_files
+from ledger.drift.sketches import Kind, TableSketch
+from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from ledger.artifacts.store import ArtifactStore
+    from ledger.ledger import Ledger
+
+BATCH_ROWS = 65_536
+"""Rows per Parquet batch read for a sketch (CSV batches are pyarrow's 1 MiB blocks)."""
+
+
+def sketch_dataset(path: Path, profile: DatasetProfile | None = None) -> TableSketch:
+    """The sketch of a CSV/Parquet file or directory, read one batch at a time.
+
+    ``profile`` (the data's ``profile_dataset``) names each column's kind and CSV type.
+    """
+    kinds = column_kinds(profile) if profile else None
+    sketch = TableSketch()
+    for batch in iter_batches(Path(path), csv_types(profile) if profile else {}):
+        sketch.update(pa.Table.from_batches([batch]), kinds)
+    return sketch
+
+
+def iter_batches(path: Path, types: dict[str, pa.DataType] | None = None) -> Iterator[Any]:
+    """The record batches of a CSV/Parquet file or directory, file by file, in order."""
+    fmt, files = dataset_files(path)
+    for file in files:
+        try:
+            if fmt == "parquet":
+                yield from pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS)
+            else:
+                yield from _csv_batches(file, types or {})
+        except (pa.ArrowException, OSError) as exc:
+            label = "Parquet" if fmt == "parquet" else "CSV"
+            raise InvalidInputError(f"cannot read {file} as {label}: {_first_line(exc)}") from exc
+
+
+def _csv_batches(file: Path, types: dict[str, pa.DataType]) -> Iterator[Any]:
+    options = csv_options(file)
+    convert = options["convert_options"]
+    options["convert_options"] = pacsv.ConvertOptions(
+        strings_can_be_null=convert.strings_can_be_null, column_types=types
+    )
+    with pacsv.open_csv(file, **options) as reader:
+        yield from reader
+
+
+def column_kinds(profile: DatasetProfile) -> dict[str, Kind]:
+    """Numeric for the columns the profile read as numbers (they have a mean)."""
+    return {
+        name: "numeric" if "mean" in column else "categorical"
+        for name, column in profile["columns"].items()
+    }
+
+
+def csv_types(profile: DatasetProfile) -> dict[str, pa.DataType]:
+    """The arrow types the profile found, where pyarrow names them by alias (a streamed
+    CSV otherwise infers types from its first block alone)."""
+    types = {}
+    for name, column in profile["columns"].items():
+        try:
+            types[name] = pa.type_for_alias(column["type"])
+        except ValueError:
+            continue  # e.g. a timestamp with a time zone: left to pyarrow's inference
+    return types
+
+
+def store_sketch(artifacts: ArtifactStore, sketch: TableSketch) -> SketchRef:
+    """Keep ``sketch`` in the artifact store; return its blob's digest and size."""
+    digest, size = artifacts.put_stream(io.BytesIO(sketch.to_bytes()))
+    return {"digest": digest, "bytes": size}
+
+
+def load_sketch(artifacts: ArtifactStore, ref: SketchRef) -> TableSketch:
+    """The stored sketch ``ref`` names, checked against its digest."""
+    with artifacts.open_blob(ref["digest"]) as blob:
+        data = blob.read()
+    if hashlib.sha256(data).hexdigest() != ref["digest"]:
+        raise IntegrityViolationError(f"sketch blob {ref['digest']} is corrupted")
+    return TableSketch.from_bytes(data)
+
+
+def reference_sketch(ledger: Ledger, ref: str) -> TableSketch:
+    """The sketch of data asset version ``ref`` (``NAME:VERSION``, or ``NAME`` for the
+    latest), for a monitor to compare its windows with."""
+    version = ledger.assets.data_version(ref)
+    sketch = version["content"]["profile"].get("sketch")
+    if sketch is None:
+        name = ref.partition(":")[0]
+        exact = f"{name}:{version['version']}"
+        raise NotFoundError(
+            f"data asset {exact} has no sketch (it was registered before sketches were "
+            f"kept): add one with `ledger data profile {exact}`"
+        )
+    return load_sketch(ledger.artifacts, sketch)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
