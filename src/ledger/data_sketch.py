@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,6 @@ from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundEr
 
 if TYPE_CHECKING:
     from ledger.artifacts.store import ArtifactStore
-    from ledger.ledger import Ledger
 
 BATCH_ROWS = 65_536
 """Rows per Parquet batch read for a sketch (CSV batches are pyarrow's 1 MiB blocks)."""
@@ -101,19 +100,17 @@ def load_sketch(artifacts: ArtifactStore, ref: SketchRef) -> TableSketch:
     return TableSketch.from_bytes(data)
 
 
-def reference_sketch(ledger: Ledger, ref: str) -> TableSketch:
-    """The sketch of data asset version ``ref`` (``NAME:VERSION``, or ``NAME`` for the
-    latest), for a monitor to compare its windows with."""
-    version = ledger.assets.data_version(ref)
+def version_sketch(artifacts: ArtifactStore, version: Mapping[str, Any], name: str) -> TableSketch:
+    """The sketch of a version of data asset ``name`` (as the assets view or the aggregate
+    holds it: ``version`` and ``content``), for a monitor to compare its windows with."""
     sketch = version["content"]["profile"].get("sketch")
     if sketch is None:
-        name = ref.partition(":")[0]
         exact = f"{name}:{version['version']}"
         raise NotFoundError(
             f"data asset {exact} has no sketch (it was registered before sketches were "
             f"kept): add one with `ledger data profile {exact}`"
         )
-    return load_sketch(ledger.artifacts, sketch)
+    return load_sketch(artifacts, sketch)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -209,3 +209,23 @@ def ground_truth(db: LedgerDatabase, endpoint: str) -> list[str]:
         (endpoint,),
     )
     return [str(digest) for (digest,) in rows]
+
+
+def latest_windows(db: LedgerDatabase) -> list[dict[str, Any]]:
+    """Each live monitor's open alerts and its latest evaluated window's results."""
+    rows = db.execute(
+        f"SELECT m.name, m.alerts, w.results, w.drift_shares FROM {MONITORS.name} m "
+        f"LEFT JOIN (SELECT monitor, MAX(position) AS position FROM {WINDOWS.name} "
+        "GROUP BY monitor) last ON last.monitor = m.name "
+        f"LEFT JOIN {WINDOWS.name} w ON w.monitor = last.monitor AND w.position = last.position "
+        "ORDER BY m.name"
+    )
+    return [
+        {
+            "name": name,
+            "alerts": orjson.loads(alerts),
+            "results": orjson.loads(results) if results else [],
+            "drift_shares": orjson.loads(shares) if shares else {},
+        }
+        for name, alerts, results, shares in rows
+    ]

@@ -25,6 +25,7 @@ from projections.job_queries import find_batch_job, list_jobs, predictions_of, r
 from projections.lineage import LineageGraph, walk_lineage
 from projections.monitors import (
     ground_truth,
+    latest_windows,
     list_monitors,
     monitor_alerts,
     monitor_windows,
@@ -129,6 +130,10 @@ class Views(RegistryQueries):
 
     def monitor_alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         return monitor_alerts(self.db, name, limit)
+
+    def monitors_now(self) -> list[dict[str, Any]]:
+        """Each live monitor's open alerts and latest window's results (for gauges)."""
+        return latest_windows(self.db)
 
     def ground_truth(self, endpoint: str) -> list[str]:
         """Digests of the endpoint's labels files (``ledger monitor labels``)."""

@@ -150,6 +150,16 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
         {"url": "/endpoints/shop/deployments/blue/collection", "json": {"sampling_rate": 0.5}},
     ),
     (
+        "POST",
+        "/monitors",
+        "deployer",
+        {
+            "url": "/monitors",
+            "json": {"name": "watch", "endpoint": "shop", "reference": "training"},
+        },
+    ),
+    ("DELETE", "/monitors/{name}", "deployer", {"url": "/monitors/watch"}),
+    (
         "PUT",
         "/endpoints/{name}/mirror",
         "deployer",

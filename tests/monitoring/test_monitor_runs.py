@@ -196,3 +196,37 @@ def test_performance_joins_labels_by_correlation_id_as_scikit_learn_scores_them(
     assert _alerts(ledger) == [("PerformanceDegraded", "performance", ["accuracy"])]
     missing = cli("monitor", "labels", "shop", "--input", str(tmp_path / "labels.parquet"))
     assert missing.code == 1 and "no column 'label'" in missing.err, missing
+
+
+def test_a_data_reference_names_the_models_features_as_the_data_does(
+    ledger: Ledger, shop: str, store: StoreFactory, tmp_path: Path
+) -> None:
+    reference = np.random.default_rng(0).standard_normal((50_000, FEATURES)).astype(np.float32)
+    columns = {f"f{j}": reference[:, j] for j in range(FEATURES)}
+    pq.write_table(pa.table({"id": np.arange(50_000), **columns}), tmp_path / "train.parquet")
+    ledger.assets.register_data("train", tmp_path / "train.parquet")
+    ledger.monitors.create("watch", endpoint="shop", reference="data:train:1",
+                           signals=["data_drift", "prediction_drift"],
+                           features=list(columns))  # the model's inputs: not "id"  # fmt: skip
+    ledger.monitors.create("outputs", endpoint="shop", reference="window:P1D",
+                           signals=["prediction_drift"])  # fmt: skip
+    hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
+    _collect(ledger, Clock(hour - timedelta(hours=3)), _steady(1), shop)  # the day before
+    rows = _steady(2)
+    rows[:, 0] += 1.0  # shifts feature f0, and the made-up label (x0 > 0) with it
+    _collect(ledger, Clock(hour + timedelta(minutes=5)), rows, shop)
+    views = Views.open(store.settings())
+    try:
+        runner = MonitorRunner(ledger, views)
+        for name in ("watch", "outputs"):
+            runner.evaluate(views.monitor(name), hour, hour + HOUR)
+        views.updater.catch_up()
+        [watched] = views.monitor_windows("watch")
+        [outputs] = views.monitor_windows("outputs")
+    finally:
+        views.close()
+    drifting = {(r["signal"], r["column"]) for r in watched["results"] if r["verdict"] == "drift"}
+    assert drifting == {("data_drift", "f0")}  # the model's x0, by the data's name
+    assert watched["drift_shares"] == {"data_drift": 0.1}
+    assert "prediction_drift" not in watched["drift_shares"]  # no batch predictions on train
+    assert [r["column"] for r in outputs["results"] if r["verdict"] == "drift"] == ["label"]

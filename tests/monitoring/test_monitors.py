@@ -194,6 +194,12 @@ def test_the_api_creates_monitors_and_reads_their_windows(
 
     wait_for(lambda: runs(), 30, "the views to follow the window")
     assert runs()[0]["results"] == [_result("x0", "drift")]
+    gauges = api.client.get("/metrics", headers=reader).text
+    assert (
+        'ledger_monitor_value{column="x0",metric="wasserstein",monitor="drift",'
+        'signal="data_drift"} 0.2' in gauges
+    )
+    assert 'ledger_monitor_alert{monitor="drift",signal="data_drift"} 1.0' in gauges
     alerts = api.client.get("/monitors/drift/alerts", headers=reader).json()
     assert [a["event"] for a in alerts] == ["DriftDetected"]
     listed = api.client.get("/monitors", params={"endpoint": "shop"}, headers=reader).json()

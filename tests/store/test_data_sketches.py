@@ -14,7 +14,7 @@ import pytest
 import ledger.data_sketch as data_sketch
 from executors.worker import Worker
 from ledger.data_profile import digest_path, profile_dataset
-from ledger.data_sketch import reference_sketch, sketch_dataset
+from ledger.data_sketch import sketch_dataset, version_sketch
 from ledger.drift.sketches import TableSketch
 from ledger.errors import NotFoundError
 from ledger.ledger import Ledger
@@ -31,6 +31,10 @@ def _table(rows: int, offset: int = 0) -> pa.Table:
     numbers = [None if i % 7 == 0 else float(i) for i in range(offset, offset + rows)]
     labels = [None if i % 5 == 0 else f"c{i % 3}" for i in range(offset, offset + rows)]
     return pa.table({"x": numbers, "label": labels}, schema=SCHEMA)
+
+
+def reference_sketch(ledger: Ledger, ref: str) -> TableSketch:
+    return version_sketch(ledger.artifacts, ledger.assets.data_version(ref), ref.partition(":")[0])
 
 
 def _assert_counts_match(sketch: TableSketch, profile: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 Pure: sketches in, verdicts out. The window's collected features are named as the model
 takes them (``x0..x{n-1}`` for a model with one input); a data reference names its
-columns as the data does, and the model reads its first n numeric columns in order, so
-the window's ``x{j}`` is the reference's j-th numeric column and is reported by that name.
+columns as the data does. The window's ``x{j}`` is reported by the reference's name for
+it: the j-th of the monitor's ``features`` when it lists them (the model's inputs in
+order), else the reference's j-th numeric column, as batch scoring reads a dataset.
 """
 
 from __future__ import annotations
@@ -40,17 +41,18 @@ def split_outputs(window: TableSketch, outputs: list[str]) -> tuple[TableSketch,
     return features, predicted
 
 
-def named_like(window: TableSketch, reference: TableSketch) -> TableSketch:
-    """The window with positional feature names (``x{j}``) replaced by the reference's
-    j-th numeric column's name, when the reference does not use positional names."""
+def named_like(window: TableSketch, reference: TableSketch, features: list[str]) -> TableSketch:
+    """The window with positional feature names (``x{j}``) replaced by the reference's:
+    the j-th of ``features`` when the monitor lists them (the model's inputs in order),
+    else the reference's j-th numeric column (as batch scoring reads a dataset)."""
     if all(name in reference.columns for name in window.columns):
         return window
-    numeric = [n for n, c in reference.columns.items() if c.kind == "numeric"]
+    names = features or [n for n, c in reference.columns.items() if c.kind == "numeric"]
     renamed = TableSketch(window.rows)
     for name, column in window.columns.items():
         match = POSITIONAL.fullmatch(name)
-        if match and int(match.group(1)) < len(numeric):
-            name = numeric[int(match.group(1))]
+        if match and int(match.group(1)) < len(names):
+            name = names[int(match.group(1))]
         renamed.columns[name] = column
     return renamed
 
@@ -64,7 +66,7 @@ def judge(
 ) -> Judgement:
     """The monitor's signals (``config``: a monitor as the view shows it) on a window of
     features (and outputs) against its reference."""
-    window = _chosen(named_like(window, reference), config["features"])
+    window = _chosen(named_like(window, reference, config["features"]), config["features"])
     judgement = Judgement()
     for signal in config["signals"]:
         if signal == "data_drift":

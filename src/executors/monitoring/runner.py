@@ -17,9 +17,10 @@ from executors.monitoring.collector import collected_files
 from executors.monitoring.evaluation import Judgement, judge, split_outputs
 from executors.monitoring.performance import joined, performance, performance_results
 from executors.monitoring.windows import deployments_of, due_windows, window_sketch
+from ledger.data_sketch import version_sketch
 from ledger.domain.monitor import Monitor, parse_duration, parse_reference
 from ledger.drift.sketches import TableSketch
-from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
 from ledger.ground_truth import CORRELATION
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
@@ -52,7 +53,7 @@ class MonitorRunner:
                     self.evaluate(monitor, start, end)
                 except RuleViolationError:
                     break  # another worker judged it first (or the monitor was deleted)
-                except InvalidInputError as error:  # e.g. a reference without a sketch
+                except (InvalidInputError, NotFoundError) as error:  # a reference without a sketch
                     log.warning("monitor cannot judge its window", monitor=monitor["name"],
                                 window_end=end.isoformat(), error=str(error))  # fmt: skip
                     break
@@ -168,12 +169,7 @@ class MonitorRunner:
 
     def _data_reference(self, ref: str, model: str) -> tuple[TableSketch, TableSketch | None]:
         version = self.views.asset_version("data", ref)
-        sketch = version["content"].get("profile", {}).get("sketch")
-        if not sketch:
-            raise InvalidInputError(
-                f"data asset {ref} has no sketch: run `ledger data profile {ref}` first"
-            )
-        features = TableSketch.from_bytes(self._blob(sketch["digest"]))
+        features = version_sketch(self.ledger.artifacts, version, ref.partition(":")[0])
         predictions = self.views.predictions_of(version["digest"], model)
         if predictions is None:
             return features, None

@@ -339,7 +339,11 @@ class MonitorBody(Body):
     signals: list[SignalName] = ["data_drift", "data_quality"]  # pydantic copies it
     every: str = Field("PT1H", description="Window length and schedule, whole hours: PT1H, P1D")
     thresholds: dict[str, ThresholdBody] = Field(default_factory=dict)
-    features: list[str] = Field(default_factory=list, description="Columns ([] for all)")
+    features: list[str] = Field(
+        default_factory=list,
+        description="The columns watched: the model's inputs in order, as the reference "
+        "names them ([]: all; the reference's numeric columns in order)",
+    )
     min_samples: int = Field(100, ge=1, le=2**62)
     drift_share: float = Field(0.5, gt=0, le=1)
     reason: str = Reason

@@ -74,7 +74,13 @@ def create(
         list[str] | None,
         typer.Option(help="column=metric:value (ks, chi2, wasserstein, jensen_shannon, psi)"),
     ] = None,
-    features: Annotated[str, typer.Option(help="Comma-separated columns (default: all)")] = "",
+    features: Annotated[
+        str,
+        typer.Option(
+            help="The columns watched, comma-separated: the model's inputs in order, as the "
+            "reference names them (default: all; the reference's numeric columns in order)"
+        ),
+    ] = "",
     min_samples: Annotated[int, typer.Option(help="Fewer values: insufficient_data")] = 100,
     drift_share: Annotated[
         float, typer.Option(help="Dataset drift when this share of columns drifts")

@@ -54,7 +54,7 @@ class LedgerCollector(Collector):
             lag_events.add_metric([status.name], status.lag_events)
             lag_seconds.add_metric([status.name], status.lag_seconds)
             view_errors.add_metric([status.name], status.errors)
-        families = [head, lag_events, lag_seconds, view_errors]
+        families = [head, lag_events, lag_seconds, view_errors, *self._monitors()]
         bus = bus_health(self.services, statuses[0].head if statuses else 0)
         if "relay" in bus:
             relay_lag = GaugeMetricFamily(
@@ -75,6 +75,36 @@ class LedgerCollector(Collector):
             refused.add_metric([], int(bool(bus["relay"]["refused"])))
             families.append(refused)
         return families
+
+    def _monitors(self) -> list[GaugeMetricFamily]:
+        """Each monitor's latest window, column by column, and its open alerts."""
+        value = GaugeMetricFamily(
+            "ledger_monitor_value",
+            "A monitor's latest window: each signal's metric per column",
+            labels=["monitor", "signal", "column", "metric"],
+        )
+        share = GaugeMetricFamily(
+            "ledger_monitor_drift_share",
+            "Share of columns drifting in a monitor's latest window",
+            labels=["monitor", "signal"],
+        )
+        alert = GaugeMetricFamily(
+            "ledger_monitor_alert",
+            "1 while a monitor's signal is in alert",
+            labels=["monitor", "signal"],
+        )
+        with self.services.pool.views() as views:
+            monitors = views.monitors_now()
+        for monitor in monitors:
+            for result in monitor["results"]:
+                if result["value"] is not None:
+                    labels = [monitor["name"], result["signal"], result["column"], result["metric"]]
+                    value.add_metric(labels, result["value"])
+            for signal, drifted in monitor["drift_shares"].items():
+                share.add_metric([monitor["name"], signal], drifted)
+            for signal in monitor["alerts"]:
+                alert.add_metric([monitor["name"], signal], 1)
+        return [value, share, alert]
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
