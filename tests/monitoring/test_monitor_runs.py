@@ -153,6 +153,10 @@ def test_the_worker_pass_judges_each_ended_window_once(
     assert shown.code == 0 and "5,000 rows" in shown.out, shown
     refused = cli("monitor", "run", "watch", "--window-end", (first + HOUR / 2).isoformat())
     assert refused.code == 1 and "end on multiples of 1 h" in refused.err, refused
+    in_progress = cli("monitor", "run", "watch", "--current", "--json").json()
+    assert in_progress["window_end"] > datetime.now(UTC).isoformat()  # type: ignore[index]
+    # Judged on demand: the schedule goes on from where it was.
+    assert ledger.monitors.get("watch").last_window_end == (first + 3 * HOUR).isoformat()
 
 
 def test_performance_joins_labels_by_correlation_id_as_scikit_learn_scores_them(

@@ -61,9 +61,10 @@ class MonitorRunner:
         return judged
 
     def evaluate(
-        self, monitor: dict[str, Any], start: datetime, end: datetime, *, again: bool = False
+        self, monitor: dict[str, Any], start: datetime, end: datetime, *, on_demand: bool = False
     ) -> Monitor:
-        """Judge the window ``[start, end)`` and record it (``again``: even if recorded)."""
+        """Judge the window ``[start, end)`` and record it (``on_demand``: a window judged
+        before or still in progress, the schedule left as it is)."""
         deployments = deployments_of(self.root, monitor["endpoint"], monitor["deployment"])
         window = window_sketch(self.root, monitor["endpoint"], deployments, start, end)
         outputs = self._output_names(monitor)
@@ -74,7 +75,7 @@ class MonitorRunner:
             self._performance(
                 monitor, judgement, deployments, (start, end), list(predicted.columns)
             )
-        return self._record(monitor["name"], start, end, window.rows, judgement, again)
+        return self._record(monitor["name"], start, end, window.rows, judgement, on_demand)
 
     def _performance(
         self,
@@ -115,7 +116,7 @@ class MonitorRunner:
         end: datetime,
         rows: int,
         judgement: Judgement,
-        again: bool,
+        on_demand: bool,
     ) -> Monitor:
         return self.ledger.monitors.record_window(
             name,
@@ -125,7 +126,7 @@ class MonitorRunner:
             results=judgement.results,
             drift_shares=judgement.drift_shares,
             breaches=judgement.breaches,
-            again=again,
+            on_demand=on_demand,
         )
 
     # -- what the window is compared with ------------------------------------------------

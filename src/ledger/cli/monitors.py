@@ -178,16 +178,25 @@ def run(
     window_end: Annotated[
         str, typer.Option(help="Judge the window ending then (ISO 8601); default: the latest")
     ] = "",
+    current: Annotated[
+        bool, typer.Option("--current", help="Judge the window in progress, as it is so far")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Judge a window now (even one judged before), record it, and show the verdicts."""
+    """Judge a window now (even one judged before, or the one in progress), record it, and
+    show the verdicts; the schedule still judges each window once it ends."""
     from executors.monitoring.runner import MonitorRunner  # imports pyarrow, scipy
     from executors.monitoring.windows import last_ended_window, window_of
 
+    if current and window_end:
+        raise InvalidInputError("give --current or --window-end, not both")
     with open_ledger() as ledger, open_views() as views:
         monitor = views.monitor(name)
         every = timedelta(seconds=monitor["every_s"])
-        if window_end:
+        now = datetime.now(UTC)
+        if current:
+            start, end = window_of(now, monitor["every_s"])
+        elif window_end:
             end = parse_moment(window_end, "--window-end")
             start = end - every
             if window_of(start, monitor["every_s"]) != (start, end):
@@ -196,8 +205,8 @@ def run(
                     f"of {monitor['every_s'] // 3600} h since 1970-01-01T00:00Z"
                 )
         else:
-            start, end = last_ended_window(monitor["every_s"], datetime.now(UTC))
-        MonitorRunner(ledger, views).evaluate(monitor, start, end, again=True)
+            start, end = last_ended_window(monitor["every_s"], now)
+        MonitorRunner(ledger, views).evaluate(monitor, start, end, on_demand=True)
         views.updater.catch_up()
         window = views.monitor_windows(name, limit=1)[0]
         alerts = views.monitor(name)["alerts"]

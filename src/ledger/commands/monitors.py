@@ -84,14 +84,14 @@ class MonitorCommands:
         results: list[ColumnResult],
         drift_shares: dict[str, float],
         breaches: dict[str, list[str] | None],
-        again: bool = False,
+        on_demand: bool = False,
     ) -> Monitor:
         """Record an evaluated window (and the alerts its verdicts raise or resolve);
-        ``again``: a window judged before, judged once more on demand."""
+        ``on_demand``: judged by a user (any window; the schedule goes on as before)."""
         return self._app.change(
             lambda: self.get(name),
             lambda monitor: monitor.record_window(
-                window_start, window_end, rows, results, drift_shares, breaches, again=again
+                window_start, window_end, rows, results, drift_shares, breaches, on_demand=on_demand
             ),
             "",
         )

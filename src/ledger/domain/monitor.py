@@ -133,10 +133,12 @@ class Monitor(LedgerAggregate):
         rows: int
         results: list[ColumnResult]
         drift_shares: dict[str, float]  # drift signal -> share of columns drifting
+        on_demand: bool  # judged by a user: the schedule still judges the window in turn
 
         def apply(self, monitor: Monitor) -> None:
             monitor.windows += 1
-            monitor.last_window_end = max(monitor.last_window_end, self.window_end)
+            if not self.on_demand:
+                monitor.last_window_end = max(monitor.last_window_end, self.window_end)
 
     class AlertRaised(Event):
         """Base of the alerts: ``signal`` breached on ``columns`` in the window ending at
@@ -233,14 +235,15 @@ class Monitor(LedgerAggregate):
         drift_shares: dict[str, float],
         breaches: dict[str, list[str] | None],
         *,
-        again: bool = False,
+        on_demand: bool = False,
     ) -> None:
         """Record a window's results; raise or resolve each signal's alert when its state
         changes. ``breaches``: per signal, the columns in breach ([] when none; None when
-        the window had too little data for a verdict: the alert state stays). A window
-        not after the last one recorded is refused unless judged ``again`` on demand."""
+        the window had too little data for a verdict: the alert state stays). The
+        schedule judges each window once, in order; a user may judge any window
+        ``on_demand`` (one judged before, or the one in progress)."""
         self._require_live()
-        if not again and window_end <= self.last_window_end:
+        if not on_demand and window_end <= self.last_window_end:
             raise RuleViolationError(
                 f"monitor {self.name!r} already judged the window ending {window_end}"
             )
@@ -251,6 +254,7 @@ class Monitor(LedgerAggregate):
             rows=rows,
             results=results,
             drift_shares=drift_shares,
+            on_demand=on_demand,
         )
         for signal, columns in breaches.items():
             if columns is None:
