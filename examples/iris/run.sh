@@ -38,4 +38,20 @@ ledger endpoint deploy nightly main iris-classifier:3 --cpus 0.5 --replicas 2
 ledger endpoint traffic nightly main=100
 ledger endpoint invoke nightly --input "$here/iris.csv" --mini-batch-size 50 --wait \
     --out "$home/predictions.parquet"
+
+echo "==> monitoring: shop/blue collects what it answers; a monitor compares it with the training data"
+ledger endpoint collect shop blue --sampling-rate 1.0 --reason "watch production"
+ledger monitor create shop-drift --endpoint shop --deployment blue --reference data:iris:1 \
+    --features sepal_length,sepal_width,petal_length,petal_width --min-samples 50
+# The iris rows as JSON, their petals SHIFT cm longer, REPEAT times over.
+rows() { python3 -c 'import csv, json, sys
+rows = [[float(r[k]) for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")]
+        for r in csv.DictReader(open(sys.argv[1]))]
+print(json.dumps([[a, b, c + float(sys.argv[2]), d] for a, b, c, d in rows] * int(sys.argv[3])))
+' "$here/iris.csv" "$1" "$2"; }
+ledger endpoint score shop --deployment blue --input "$(rows 0 1)" > /dev/null
+ledger monitor run shop-drift --current      # the training rows themselves: no drift
+ledger endpoint score shop --deployment blue --input "$(rows 2.5 3)" > /dev/null
+ledger monitor run shop-drift --current      # petals 2.5 cm longer: DriftDetected
+ledger monitor history shop-drift
 echo "==> explore: LEDGER_HOME=$LEDGER_HOME ledger job show $job"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -236,6 +237,12 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.logs if self.logs is not None else self.home / "logs"
+
+    @property
+    def shared_ray(self) -> bool:
+        """Whether Ray is a cluster that outlives this process (LEDGER_RAY_ADDRESS or
+        RAY_ADDRESS), not a private local Ray started here and ending with it."""
+        return bool(self.ray_address or os.environ.get("RAY_ADDRESS"))
 
     @property
     def effective_actor(self) -> str:

@@ -12,7 +12,6 @@ state on demand (``ServeEndpoints``), so serving also works with no worker runni
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from typing import TYPE_CHECKING
@@ -37,7 +36,7 @@ def worker_serves(settings: Settings) -> bool:
     cluster (a worker's private local Ray serves where no API server can reach)."""
     if settings.serve_from_worker is not None:
         return settings.serve_from_worker
-    return bool(settings.ray_address or os.environ.get("RAY_ADDRESS"))
+    return settings.shared_ray
 
 
 class ServingReconciler:

@@ -244,13 +244,21 @@ def score(
     with open_views() as views:
         _check_servable(views, name, deployment)
     with open_ledger() as ledger:
-        from executors.serving.serve_endpoints import ServeEndpoints  # imports ray
+        import ray
+        from ray import serve
 
+        from executors.serving.serve_endpoints import ServeEndpoints
+
+        # A local Ray started for this command ends with it: Serve is then stopped
+        # gracefully, so that replicas write the requests they sampled first.
+        owns_ray = not ledger.settings.shared_ray and not ray.is_initialized()
         router = ServeEndpoints(ledger, proxy=False)
         try:
             scored = asyncio.run(router.score(name, rows, deployment))
         finally:
             router.close()
+            if owns_ray:
+                serve.shutdown()  # type: ignore[no-untyped-call]
     result = {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
     if as_json:
         print_json(result)
