@@ -84,7 +84,7 @@ class ColumnSketch:
         numbers = read_numbers(chunk)
         self.nulls += numbers.nulls
         self.type_errors += numbers.type_errors
-        array = numbers.values
+        array = at_model_precision(numbers.values)
         if not len(array):
             return
         self.kll.update(array)
@@ -251,6 +251,19 @@ class TableSketch:
             for name, blob in zip(header["columns"], blobs, strict=True)
         }
         return cls(header["rows"], columns)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def at_model_precision(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to float32, the precision models are fed at (and collected
+    at): a float64 reference and the float32 inputs a model saw then agree exactly on
+    repeated values such as 0.2, so identical data never reads as drifted. Values past
+    float32's range are kept as they are."""
+    with np.errstate(over="ignore"):
+        rounded = values.astype(np.float32).astype(np.float64)
+    return np.where(np.abs(values) <= FLOAT32_MAX, rounded, values)
 
 
 def infer_kind(kind: pa.DataType) -> Kind:
