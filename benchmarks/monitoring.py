@@ -20,8 +20,9 @@ Evidently is not installed here, so it has no row of its own.
 Online, through the API (`ledger serve` in a process of its own, as benchmarks/scoring.py
 does): one-row score requests at a fixed rate (--online-rate per second for
 --online-seconds, from a spawned process; latency from each request's scheduled time) to
-a deployment of one replica collecting at sampling rate 0, then at 1.0 (changed live: the
-replica takes it without restarting); p50/p99 of each and the p99 difference (target:
+a deployment of one replica collecting at sampling rate 0 and at 1.0, in alternating
+rounds (--online-rounds; the rate changed live: the replica takes it without
+restarting); p50/p99 of each and the p99 difference (target:
 collecting adds <= 1 ms), and the rows collected at 1.0 read back from the Parquet files
 against the requests answered (target: every request exactly once, by correlation id).
 
@@ -284,8 +285,13 @@ def bench_drift(
 
 def bench_online(args: argparse.Namespace, table: Table) -> dict[str, Any]:
     """One-row requests through the API at ``args.online_rate``/s to a deployment that
-    collects at sampling rate 0, then 1.0; a row for each and one for the p99 difference."""
+    collects at sampling rate 0 and at 1.0, in ``args.online_rounds`` alternating rounds
+    (the machine's other load falls on both alike); a row for each rate and one for the
+    p99 difference."""
     home = Path(tempfile.mkdtemp())
+    off: list[float] = []
+    on: list[float] = []
+    answered: set[str] = set()
     try:
         features, labels = make_classification(
             n_samples=20_000, n_features=20, n_informative=10, random_state=0
@@ -302,18 +308,23 @@ def bench_online(args: argparse.Namespace, table: Table) -> dict[str, Any]:
         token = ledger.tokens.create("bench", "reader").secret
         ledger.close()
         sample = features[:1000].tolist()
-        pace = (token, sample, args.online_rate, args.online_seconds, True)
+        seconds = args.online_seconds / args.online_rounds
+        pace = (token, sample, args.online_rate, seconds, True)
         with ledger_server(settings) as url, multiprocessing.get_context("spawn").Pool(1) as load:
             online_latencies(url, token, sample, 50, 2.0)  # warm up: the replica starts
-            off = load.apply(online_latencies, (url, *pace, "off"))
-            start_collecting(settings, url, token, sample)
-            on = load.apply(online_latencies, (url, *pace, "on"))
-            collected = rows_collected(settings, "on-", len(on))
-            off_rows = sum(n for key, n in collected_ids(settings).items() if key[:4] == "off-")
+            for round_ in range(args.online_rounds):
+                if round_:
+                    set_sampling_rate(settings, url, token, sample, 0.0)
+                off += load.apply(online_latencies, (url, *pace, f"off{round_}"))
+                set_sampling_rate(settings, url, token, sample, 1.0)
+                latencies = load.apply(online_latencies, (url, *pace, f"on{round_}"))
+                answered |= {f"on{round_}-{i}" for i in range(len(latencies))}
+                on += latencies
+            collected = rows_collected(settings, "on", len(answered))
+            off_rows = sum(n for key, n in collected_ids(settings).items() if key[:3] == "off")
     finally:
         shutil.rmtree(home, ignore_errors=True)
     p99_off, p99_on = percentile(off, 99) or 0.0, percentile(on, 99) or 0.0
-    answered = {f"on-{i}" for i in range(len(on))}
     twice = sum(1 for n in collected.values() if n > 1)
     missing = len(answered - collected.keys())
     exactly_once = collected == Counter(answered)
@@ -323,7 +334,7 @@ def bench_online(args: argparse.Namespace, table: Table) -> dict[str, Any]:
             f"{len(latencies):,}",
             f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f} ms",
             rows
-            or f"{sum(collected.values()):,} rows of {len(collected):,} requests "
+            or f"{sum(collected.values()):,} rows of {len(answered):,} requests "
             f"({twice} twice or more, {missing} missing)",
             verdict(exactly_once, "each request once") if not rows else "",
         )
@@ -352,18 +363,27 @@ def collected_ids(settings: Any) -> Counter[str]:
     return ids
 
 
-def start_collecting(settings: Any, url: str, token: str, sample: list[list[float]]) -> None:
-    """Set the deployment's sampling rate to 1.0 and wait until its replica collects: a
-    probe request is found in a written file."""
+def set_sampling_rate(
+    settings: Any, url: str, token: str, sample: list[list[float]], rate: float
+) -> None:
+    """Set the deployment's sampling rate to ``rate`` (0 or 1) and wait until its replica
+    has it: a half second of check requests, sent once the change was made, are all
+    collected at 1 (none at 0) once the replica has flushed twice."""
     with Ledger(settings) as ledger:
-        ledger.endpoints.set_sampling_rate(ENDPOINT, DEPLOYMENT, 1.0)
+        ledger.endpoints.set_sampling_rate(ENDPOINT, DEPLOYMENT, rate)
     deadline = time.monotonic() + 60
-    probe = 0
-    while not any(key.startswith("probe") for key in collected_ids(settings)):
+    check = 0
+    while True:
+        prefix = f"check{rate:g}-{check}"
+        sent = len(online_latencies(url, token, sample, 10, 0.5, correlation=prefix))
+        time.sleep(2.5 * FLUSH_S)
+        found = sum(n for key, n in collected_ids(settings).items() if key[: len(prefix) + 1]
+                    == f"{prefix}-")  # fmt: skip
+        if found == (sent if rate else 0):
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError("the replica did not start collecting within 60 s")
-        online_latencies(url, token, sample, 10, 0.5, correlation=f"probe{probe}")
-        probe += 1
+            raise RuntimeError(f"the replica did not take sampling rate {rate:g} within 60 s")
+        check += 1
 
 
 def rows_collected(settings: Any, prefix: str, answered: int) -> Counter[str]:
@@ -393,6 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         "--online-seconds", type=float, default=20.0, help="online load at each sampling rate"
     )
     parser.add_argument(
+        "--online-rounds",
+        type=int,
+        default=2,
+        help="rounds of sampling rate 0 then 1.0, sharing --online-seconds",
+    )
+    parser.add_argument(
         "--skip-online", action="store_true", help="no online part (no server, no Ray)"
     )
     parser.add_argument(
@@ -400,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_json_option(parser)
     args = parser.parse_args(argv)
+    if args.online_rounds < 1:
+        parser.error("--online-rounds must be at least 1")
     if args.quick:
         args.rows = args.reference_rows = 100_000
         args.online_seconds = min(args.online_seconds, 10.0)
@@ -438,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows collected",
         "target",
         title=f"online scoring through the API, {args.online_rate} one-row requests/s for "
-        f"{args.online_seconds:g} s at each sampling rate, one replica",
+        f"{args.online_seconds:g} s at each sampling rate in {args.online_rounds} alternating "
+        "rounds, one replica",
         caption=ONLINE_NOTE,
     )
     if not args.skip_online:
@@ -454,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         report.fact(
             f"online: `ledger serve`, one replica (0.5 CPU) of a logistic regression (20 "
             f"features), {args.online_rate} one-row requests/s for {args.online_seconds:g} s "
-            "at sampling rate 0, then the rate set to 1.0 live and the same load again; "
+            "at each sampling rate, in alternating rounds (0, then 1.0, ...) with the rate changed "
+            "live between them and checked taken (by check requests collected or not); "
             f"latency from each request's scheduled time; the replica writes every "
             f"{FLUSH_S:g} s (LEDGER_COLLECT_FLUSH_S), rows counted by correlation id"
         )
