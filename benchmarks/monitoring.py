@@ -524,7 +524,9 @@ LIMITS = [
 ONLINE_NOTE = (
     "The load is a spawned process over one keep-alive connection; each request carries "
     "its own correlation id. At 200 requests/s (more than Serve sustains here) the queue "
-    "grows and latencies are seconds: TODO."
+    "grows and latencies are seconds: one run (--online-rate 200 --online-seconds 4, load "
+    "average about 3.5 from other work) gave p50 / p99 2.6 / 5.7 s at 0 and 3.5 / 7.4 s at "
+    "1.0, and each of the 800 requests at 1.0 collected once."
 )
 
 
