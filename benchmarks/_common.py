@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import pickle
 import platform
 import shutil
 import socket
@@ -205,6 +207,7 @@ def ledger_env(settings: Any) -> dict[str, str]:
         "LEDGER_LOG_LEVEL": "WARNING",
         "LEDGER_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
         "LEDGER_SERVE_PORT": str(settings.serve_port),
+        "LEDGER_COLLECT_FLUSH_S": str(settings.collect_flush_s),
     }
     if settings.store_location.kind == "postgres":
         env |= {"LEDGER_STORE": settings.store, "LEDGER_PG_SCHEMA": settings.pg_schema}
@@ -228,6 +231,75 @@ def ledger_server(settings: Any) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def ledger_with_model(
+    name: str, model: Any, home: Path, *, batch: bool = True, **settings: Any
+) -> tuple[Any, Any, str]:
+    """A ledger of its own under ``home`` (``settings`` override its Settings) holding
+    ``model`` and its ONNX conversion: the ledger, its settings and the conversion's
+    NAME:VERSION; with ``batch``, a batch endpoint serving that with a replica per core."""
+    # Imported here: the benchmarks that need no model do without ONNX's converters.
+    from executors.onnx_conversion import convert_model_version
+    from ledger.ledger import Ledger
+    from ledger.settings import Settings
+
+    options = {"executor": "local", "log_level": "ERROR", "serve_port": free_port()}
+    ledger = Ledger(Settings(home=home / name, **(options | settings)))
+    directory = home / f"{name}-model"
+    directory.mkdir()
+    (directory / "model.pkl").write_bytes(pickle.dumps(model))
+    ledger.models.register_version(name, directory, flavor="sklearn")
+    onnx_ref = convert_model_version(ledger, f"{name}:1", rows=1_000)[0].ref
+    if batch:
+        replicas = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": os.cpu_count() or 1}
+        ledger.endpoints.create("batch", "batch")
+        ledger.endpoints.deploy("batch", "main", onnx_ref, resources=replicas)
+        ledger.endpoints.set_traffic("batch", {"main": 100})
+    return ledger, ledger.settings, onnx_ref
+
+
+def online_latencies(
+    url: str,
+    token: str,
+    rows: list[list[float]],
+    rate: int,
+    seconds: float,
+    score: bool = True,
+    correlation: str = "",
+) -> list[float]:
+    """One request every 1/rate s to ``url``'s online endpoint ``online``; latency from
+    each request's scheduled start (ms).
+
+    ``score=False`` sends ``GET /health`` instead: the same server's HTTP round trip with
+    nothing scored, the floor under the scoring latency. With ``correlation``, request i
+    carries the correlation id ``<correlation>-<i>`` (the rows it has collected carry it).
+    """
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    latencies = []
+    count = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        if correlation:
+            headers["X-Correlation-ID"] = f"{correlation}-{i}"
+        if score:
+            body = json.dumps({"inputs": [rows[i % len(rows)]]})
+            connection.request("POST", "/endpoints/online/score", body, headers)
+        else:
+            connection.request("GET", "/health", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"score failed: {response.status}")
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+    connection.close()
+    return latencies
 
 
 # -- the machine -------------------------------------------------------------------------

@@ -34,7 +34,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import pickle
 import shutil
 import statistics
 import subprocess
@@ -60,12 +59,12 @@ from _common import (
     Report,
     add_json_option,
     bench_console,
-    free_port,
     ledger_env,
     ledger_server,
+    ledger_with_model,
+    online_latencies,
     percentile,
 )
-from executors.onnx_conversion import convert_model_version
 from ledger.ledger import Ledger
 from ledger.settings import Settings
 
@@ -83,39 +82,6 @@ def timed(action: Any) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def online_latencies(
-    url: str, token: str, rows: list[list[float]], rate: int, seconds: float, score: bool = True
-) -> list[float]:
-    """One request every 1/rate s; latency from each request's scheduled start (ms).
-
-    ``score=False`` sends ``GET /health`` instead: the same server's HTTP round trip with
-    nothing scored, the floor under the scoring latency.
-    """
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port))
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    latencies = []
-    count = int(rate * seconds)
-    start = time.perf_counter()
-    for i in range(count):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        if score:
-            body = json.dumps({"inputs": [rows[i % len(rows)]]})
-            connection.request("POST", "/endpoints/online/score", body, headers)
-        else:
-            connection.request("GET", "/health", headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"score failed: {response.status}")
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-    connection.close()
-    return latencies
 
 
 def sustained_rate(
@@ -274,25 +240,6 @@ def fastest_median(rows: int, seconds: list[float], ceiling: list[float] | None 
         return text
     best, typical = min(ceiling), statistics.median(ceiling)
     return f"{text} ({100 * best / fast:.0f} % / {100 * typical / median:.0f} %)"
-
-
-def ledger_with_model(name: str, model: Any, home: Path) -> tuple[Ledger, Settings, str]:
-    """A ledger of its own under ``home`` holding ``model`` and its ONNX conversion (the
-    conversion's NAME:VERSION), and a batch endpoint serving that with a replica per core."""
-    settings = Settings(
-        home=home / name, executor="local", log_level="ERROR", serve_port=free_port()
-    )
-    ledger = Ledger(settings)
-    directory = home / f"{name}-model"
-    directory.mkdir()
-    (directory / "model.pkl").write_bytes(pickle.dumps(model))
-    ledger.models.register_version(name, directory, flavor="sklearn")
-    onnx_ref = convert_model_version(ledger, f"{name}:1", rows=1_000)[0].ref
-    replicas = {"cpus": 1.0, "gpus": 0, "memory_mb": 1024, "replicas": CORES}
-    ledger.endpoints.create("batch", "batch")
-    ledger.endpoints.deploy("batch", "main", onnx_ref, resources=replicas)  # type: ignore[arg-type]
-    ledger.endpoints.set_traffic("batch", {"main": 100})
-    return ledger, settings, onnx_ref
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
