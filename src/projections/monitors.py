@@ -102,8 +102,13 @@ class MonitorsProjection(ReadModel):
         self.put(WINDOWS.name, (name, change.position), row)
         monitor = self.get(MONITORS.name, (name,))
         if monitor is not None:
-            last = max(monitor[6], event["window_end"])
-            self.put(MONITORS.name, (name,), (*monitor[:5], monitor[5] + 1, last, *monitor[7:]))
+            last = monitor[6] if event["on_demand"] else max(monitor[6], event["window_end"])
+            alerts = orjson.loads(monitor[4])
+            for signal, columns in event["breaches"].items():
+                if columns and signal in alerts:  # an open alert: the columns in breach now
+                    alerts[signal] = columns
+            row = (*monitor[:4], _json(alerts), monitor[5] + 1, last, *monitor[7:])
+            self.put(MONITORS.name, (name,), row)
 
     def _alert(self, change: Change) -> None:
         event, name = change.data, change.entity.name

@@ -82,9 +82,10 @@ def test_alerts_are_raised_and_resolved_on_transitions_only(ledger: Ledger, shop
     monitor = _create(ledger)
     _window(ledger, 0, {"data_drift": []})
     _window(ledger, 1, {"data_drift": ["x0"]})  # drift begins: one alert
-    _window(ledger, 2, {"data_drift": ["x0"]})  # still drifting: no new alert
+    _window(ledger, 2, {"data_drift": ["x0", "x1"]})  # still drifting: no new alert
     _window(ledger, 3, {"data_drift": None})  # too little data: the alert stays open
-    assert ledger.monitors.get("drift").alerts == {"data_drift": ["x0"]}
+    # the open alert names the columns drifting in its latest window
+    assert ledger.monitors.get("drift").alerts == {"data_drift": ["x0", "x1"]}
     _window(ledger, 4, {"data_drift": []})  # back to normal: resolved once
     _window(ledger, 5, {"data_drift": []})
     monitor = ledger.monitors.get("drift")
@@ -98,11 +99,11 @@ def test_the_view_shows_configuration_windows_and_alerts(
 ) -> None:
     _create(ledger, thresholds={"x0": {"metric": "psi", "value": 0.2}}, features=["x0", "x1"])
     _window(ledger, 0, {"data_drift": ["x0"]})
-    _window(ledger, 1, {"data_drift": ["x0"], "data_quality": ["x1"]})
+    _window(ledger, 1, {"data_drift": ["x0", "x2"], "data_quality": ["x1"]})
     views = Views.open(store.settings())
     try:
         [listed] = views.monitors("shop")
-        assert listed["alerts"] == {"data_drift": ["x0"], "data_quality": ["x1"]}
+        assert listed["alerts"] == {"data_drift": ["x0", "x2"], "data_quality": ["x1"]}
         assert listed["thresholds"] == {"x0": {"metric": "psi", "value": 0.2}}
         assert (listed["windows"], listed["features"]) == (2, ["x0", "x1"])
         latest, first = views.monitor_windows("drift")

@@ -230,18 +230,18 @@ def history(
     if as_json:
         print_json({"windows": windows, "alerts": alerts})
         return
-    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for window in windows:
+    series: dict[tuple[str, str, str], list[float | None]] = {}
+    verdicts: dict[tuple[str, str, str], str] = {}
+    for index, window in enumerate(windows):
         for result in window["results"]:
-            series.setdefault((result["signal"], result["column"]), []).append(result)
+            key = (result["signal"], result["column"], result["metric"])
+            values = series.setdefault(key, [None] * len(windows))
+            values[index] = result["value"]
+            verdicts[key] = result["verdict"] if index == len(windows) - 1 else "-"
     table = Table("signal", "column", "metric", f"last {len(windows)} windows", "now")
-    for (signal, column), results in series.items():
+    for (signal, column, metric), values in series.items():
         table.add_row(
-            signal,
-            column,
-            results[-1]["metric"],
-            sparkline([r["value"] for r in results]),
-            _verdict(results[-1]["verdict"]),
+            signal, column, metric, sparkline(values), _verdict(verdicts[(signal, column, metric)])
         )
     console.print(table)
     for alert in alerts:

@@ -133,12 +133,16 @@ class Monitor(LedgerAggregate):
         rows: int
         results: list[ColumnResult]
         drift_shares: dict[str, float]  # drift signal -> share of columns drifting
+        breaches: dict[str, list[str] | None]  # signal -> columns in breach (None: no verdict)
         on_demand: bool  # judged by a user: the schedule still judges the window in turn
 
         def apply(self, monitor: Monitor) -> None:
             monitor.windows += 1
             if not self.on_demand:
                 monitor.last_window_end = max(monitor.last_window_end, self.window_end)
+            for signal, columns in self.breaches.items():
+                if columns and signal in monitor.alerts:  # an open alert: its columns now
+                    monitor.alerts[signal] = list(columns)
 
     class AlertRaised(Event):
         """Base of the alerts: ``signal`` breached on ``columns`` in the window ending at
@@ -254,6 +258,7 @@ class Monitor(LedgerAggregate):
             rows=rows,
             results=results,
             drift_shares=drift_shares,
+            breaches=breaches,
             on_demand=on_demand,
         )
         for signal, columns in breaches.items():
