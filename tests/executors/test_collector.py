@@ -120,3 +120,15 @@ def test_the_background_flusher_writes_and_closing_writes_what_is_left(tmp_path:
         for path in tmp_path.rglob("*.parquet")
     )
     assert ids == ["first", "last"]
+
+
+def test_records_of_another_shape_in_one_flush_are_kept_side_by_side(tmp_path: Path) -> None:
+    collector = _collector(tmp_path, Clock())
+    _offer(collector, "three", 2)  # 3 features
+    wider = np.ones((1, 4), dtype=np.float32)  # a request with a fourth feature
+    assert collector.offer("four", {"X": wider}, {"label": np.array([1])})
+    (written,) = collector.flush()
+    table = pq.read_table(written)
+    assert table.column("correlation_id").to_pylist() == ["three", "three", "four"]
+    assert table.column("x3").to_pylist() == [None, None, 1.0]
+    assert table.column("probabilities_1").to_pylist() == [0.5, 0.5, None]

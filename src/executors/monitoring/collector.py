@@ -114,20 +114,36 @@ def feature_columns(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def sampled_table(model: str, records: list[Sampled]) -> pa.Table:
-    """One table of ``records``: a row per input row, in the collected columns' order."""
-    tables = []
-    for record in records:
-        outputs = {n: v.reshape(len(v), -1) if v.ndim > 2 else v
-                   for n, v in record.outputs.items()}  # fmt: skip
-        columns = feature_columns(record.inputs) | prediction_columns(outputs)
-        rows = len(next(iter(columns.values()))) if columns else 0
-        head = {
-            "correlation_id": pa.array([record.correlation_id] * rows, pa.string()),
-            "event_time": pa.array([record.event_time] * rows, EVENT_TIME),
-            "model": pa.array([model] * rows, pa.string()),
-        }
-        tables.append(pa.table(head | {n: pa.array(v) for n, v in columns.items()}))
-    return pa.concat_tables(tables, promote_options="permissive")
+    """One table of ``records``: a row per input row, in the collected columns' order.
+
+    Records of one schema (a replica's usually are) are stacked column by column with
+    numpy; a flush of mixed schemas is put together record by record."""
+    per_record = [record_columns(record) for record in records]
+    names = list(per_record[0]) if per_record else []
+    if any(list(columns) != names for columns in per_record):
+        return pa.concat_tables(
+            [_table(model, [r], [c]) for r, c in zip(records, per_record, strict=True)],
+            promote_options="permissive",
+        )
+    return _table(model, records, per_record)
+
+
+def record_columns(record: Sampled) -> dict[str, np.ndarray]:
+    """A record's features, then its outputs, as one 1-D array per column."""
+    outputs = {n: v.reshape(len(v), -1) if v.ndim > 2 else v for n, v in record.outputs.items()}
+    return feature_columns(record.inputs) | prediction_columns(outputs)
+
+
+def _table(model: str, records: list[Sampled], columns: list[dict[str, np.ndarray]]) -> pa.Table:
+    """Records of the same columns as one table."""
+    counts = [len(next(iter(c.values()))) if c else 0 for c in columns]
+    head = {
+        "correlation_id": pa.array(np.repeat([r.correlation_id for r in records], counts)),
+        "event_time": pa.array(np.repeat([r.event_time for r in records], counts), EVENT_TIME),
+        "model": pa.array([model] * sum(counts), pa.string()),
+    }
+    body = {name: pa.array(np.concatenate([c[name] for c in columns])) for name in columns[0]}
+    return pa.table(head | body)
 
 
 class Collector:
