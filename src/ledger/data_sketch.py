@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from ledger.data_profile import DatasetProfile, SketchRef, csv_options, dataset_files
 from ledger.drift.sketches import Kind, TableSketch
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+from ledger.outages import first_line
 
 if TYPE_CHECKING:
     from ledger.artifacts.store import ArtifactStore
@@ -52,7 +53,7 @@ def iter_batches(path: Path, types: dict[str, pa.DataType] | None = None) -> Ite
                 yield from _csv_batches(file, types or {})
         except (pa.ArrowException, OSError) as exc:
             label = "Parquet" if fmt == "parquet" else "CSV"
-            raise InvalidInputError(f"cannot read {file} as {label}: {_first_line(exc)}") from exc
+            raise InvalidInputError(f"cannot read {file} as {label}: {first_line(exc)}") from exc
 
 
 def _csv_batches(file: Path, types: dict[str, pa.DataType]) -> Iterator[Any]:
@@ -111,8 +112,3 @@ def version_sketch(artifacts: ArtifactStore, version: Mapping[str, Any], name: s
             f"kept): add one with `ledger data profile {exact}`"
         )
     return load_sketch(artifacts, sketch)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

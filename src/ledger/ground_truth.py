@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from ledger.data_profile import read_table
 from ledger.errors import InvalidInputError
+from ledger.outages import first_line
 
 CORRELATION, ROW, LABEL = "correlation_id", "row", "label"
 
@@ -31,21 +32,29 @@ def normalized_labels(path: Path, label_column: str = LABEL) -> pa.Table:
         )
     if table.num_rows == 0:
         raise InvalidInputError(f"{path} holds no labels")
-    rows = (
-        table.column(ROW).cast(pa.int64())
-        if ROW in table.column_names
-        else pa.array([0] * table.num_rows, pa.int64())
-    )
-    labels = pa.table(
-        {
-            CORRELATION: table.column(CORRELATION).cast(pa.string()),
-            ROW: rows,
-            LABEL: table.column(label_column),
-        }
-    )
-    for name in (CORRELATION, LABEL):
+    try:
+        rows = (
+            table.column(ROW).cast(pa.int64())
+            if ROW in table.column_names
+            else pa.array([0] * table.num_rows, pa.int64())
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise InvalidInputError(
+            f"{path}: column {ROW!r} must hold whole numbers ({first_line(error)})"
+        ) from None
+    try:
+        correlation = table.column(CORRELATION).cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise InvalidInputError(
+            f"{path}: column {CORRELATION!r} must hold text ({first_line(error)})"
+        ) from None
+    labels = pa.table({CORRELATION: correlation, ROW: rows, LABEL: table.column(label_column)})
+    for name, column in ((CORRELATION, CORRELATION), (ROW, ROW), (LABEL, label_column)):
         if labels.column(name).null_count:
-            raise InvalidInputError(f"{path}: column {name!r} has empty values")
+            raise InvalidInputError(f"{path}: column {column!r} has empty values")
     if pc.min(labels.column(ROW)).as_py() < 0:
         raise InvalidInputError(f"{path}: column {ROW!r} must not be negative")
+    label_type = labels.column(LABEL).type
+    if pa.types.is_floating(label_type) and not pc.all(pc.is_finite(labels.column(LABEL))).as_py():
+        raise InvalidInputError(f"{path}: column {label_column!r} has NaN or infinite labels")
     return labels

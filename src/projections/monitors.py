@@ -166,13 +166,15 @@ def _monitor(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def monitor_windows(db: LedgerDatabase, name: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The monitor's evaluated windows, the latest evaluation first."""
-    read_monitor(db, name)  # NotFoundError for an unknown monitor
+    """The monitor's evaluated windows, the latest evaluation first (a deleted monitor's
+    too: its history stays)."""
     rows = db.execute(
         "SELECT position, window_start, window_end, rows, results, drift_shares, "
         f"evaluated_at_us FROM {WINDOWS.name} WHERE monitor = ? ORDER BY position DESC LIMIT ?",
         (name, limit),
     )
+    if not rows:
+        read_monitor(db, name)  # NotFoundError for an unknown monitor
     return [
         {
             "position": position,

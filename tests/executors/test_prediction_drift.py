@@ -64,7 +64,7 @@ def test_predictions_drift_against_a_batch_jobs_predictions_over_the_reference(
     finally:
         views.close()
     results = {r["column"]: r for r in judged["results"]}
-    assert set(results) == {"label", "probabilities_0", "probabilities_1"}
+    assert set(results) == {"label", "probabilities_0", "probabilities_1", "*"}
     assert all(r["verdict"] == "drift" for r in results.values()), results
     assert ledger.monitors.get("outputs").alerts == {
         "prediction_drift": ["label", "probabilities_0", "probabilities_1"]

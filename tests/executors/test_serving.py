@@ -433,13 +433,13 @@ def _set_rate(api: Api, rate: float) -> None:
     finally:
         ledger.close()
     router = api.client.app.state.services.serve_endpoints()
-    wait_for(lambda: _watch(api, ROWS[:1].tolist(), "probe").status_code == 200
+    wait_for(lambda: _watch(api, ROWS[:1].tolist(), {}).status_code == 200
              and router.applied_version("watch") >= version
              and _described(api)["sampling_rate"] == f"{rate:g}", 60, "the new rate")  # fmt: skip
 
 
-def _watch(api: Api, rows: Any, correlation_id: str) -> Any:
-    headers = api.auth("reader") | {"X-Correlation-ID": correlation_id}
+def _watch(api: Api, rows: Any, headers: dict[str, str]) -> Any:
+    headers = api.auth("reader") | headers
     return api.client.post("/endpoints/watch/score", json={"inputs": rows}, headers=headers)
 
 
@@ -473,14 +473,17 @@ def test_collect_every_request_through_the_api_and_serves_proxy_exactly_once(
     proxy = f"http://127.0.0.1:{api.settings.serve_port}/endpoints/watch/score"
     for i in range(300):
         rows = ROWS[i : i + (3 if i % 7 == 0 else 1)].tolist()
+        # The caller's X-Correlation-ID, else a new one (on Serve's proxy, its request
+        # id): either way the answer carries it, for ground truth to be joined by.
+        given = {"X-Correlation-ID": f"req-{i}"} if i % 2 else {}
         if i % 3:
-            answer = _watch(api, rows, f"api-{i}")
-            correlation_id = f"api-{i}"
-        else:  # Serve's proxy: the caller's X-Correlation-ID, else Serve's request id
-            headers = {"X-Correlation-ID": f"proxy-{i}"} if i % 2 else {}
-            answer = httpx.post(proxy, json={"inputs": rows}, headers=headers, timeout=30)
-            correlation_id = headers.get("X-Correlation-ID") or answer.headers["x-request-id"]
+            answer = _watch(api, rows, given)
+        else:  # Serve's proxy
+            answer = httpx.post(proxy, json={"inputs": rows}, headers=given, timeout=30)
+            assert given or answer.headers["X-Correlation-ID"] == answer.headers["x-request-id"]
         assert answer.status_code == 200, answer.text
+        correlation_id = answer.headers["X-Correlation-ID"]
+        assert correlation_id == given.get("X-Correlation-ID", correlation_id)
         sent[correlation_id] = (rows, answer.json())
 
     def all_written() -> bool:
@@ -520,10 +523,10 @@ def test_collect_rate_changes_live_without_restarting_replicas_or_dropping_reque
 
     def load() -> None:
         while not stop.is_set():
-            statuses[_watch(api, ROWS[:2].tolist(), "load").status_code] += 1
+            statuses[_watch(api, ROWS[:2].tolist(), {"X-Correlation-ID": "load"}).status_code] += 1
 
     for i in range(50):
-        assert _watch(api, ROWS[:1].tolist(), f"off-{i}").status_code == 200
+        assert _watch(api, ROWS[:1].tolist(), {"X-Correlation-ID": f"off-{i}"}).status_code == 200
     replica = _replica_of(api)
     background = threading.Thread(target=load)
     background.start()
@@ -532,7 +535,9 @@ def test_collect_rate_changes_live_without_restarting_replicas_or_dropping_reque
         assert _collected(api) is None  # rate 0: no file at all
         _set_rate(api, 0.5)
         for i in range(400):
-            assert _watch(api, ROWS[:1].tolist(), f"half-{i}").status_code == 200
+            assert (
+                _watch(api, ROWS[:1].tolist(), {"X-Correlation-ID": f"half-{i}"}).status_code == 200
+            )
         _set_rate(api, 0.0)
         time.sleep(1.0)  # what the replica sampled is flushed by now
         written = _correlation_ids(api)

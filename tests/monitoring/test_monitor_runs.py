@@ -19,6 +19,7 @@ from executors.monitoring.runner import MonitorRunner
 from executors.monitoring.windows import window_of
 from executors.onnx_conversion import convert_model_version
 from ledger.domain.monitor import Monitor
+from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.ledger import Ledger
 from projections.views import Views
 from tests.conftest import Cli, StoreFactory
@@ -117,6 +118,12 @@ def test_steady_windows_raise_nothing_and_each_break_is_named_in_its_first_windo
         shifted = next(w for w in latest if w["window_start"] == hours[20].isoformat())
         drifting = [r for r in shifted["results"] if r["verdict"] == "drift"]
         assert [(r["column"], r["metric"]) for r in drifting] == [("x3", "wasserstein")]
+        dataset = next(r for r in shifted["results"] if r["column"] == "*")
+        assert (dataset["metric"], dataset["value"], dataset["verdict"]) == (
+            "drift_share",
+            0.1,
+            "no_drift",  # one column of ten: under the 0.5 share
+        )
         assert shifted["rows"] == ROWS and shifted["drift_shares"]["data_drift"] == 0.1
     finally:
         views.close()
@@ -200,6 +207,17 @@ def test_performance_joins_labels_by_correlation_id_as_scikit_learn_scores_them(
     assert _alerts(ledger) == [("PerformanceDegraded", "performance", ["accuracy"])]
     missing = cli("monitor", "labels", "shop", "--input", str(tmp_path / "labels.parquet"))
     assert missing.code == 1 and "no column 'label'" in missing.err, missing
+    bad = {
+        "row": pa.table({"correlation_id": ["a"], "row": ["first"], "label": [1]}),
+        "label": pa.table({"correlation_id": ["a", "b"], "label": [0.5, float("nan")]}),
+        "correlation_id": pa.table({"correlation_id": ["a", None], "label": [1, 0]}),
+    }
+    for column, table in bad.items():
+        pq.write_table(table, tmp_path / "bad.parquet")
+        refused = cli("monitor", "labels", "shop", "--input", str(tmp_path / "bad.parquet"))
+        assert refused.code == 1 and "Traceback" not in refused.err, refused
+        assert "bad.parquet" in refused.err and f"'{column}'" in refused.err, refused
+    assert cli("monitor", "labels", "nightly-gone", "--input", "x.csv").code == 1
 
 
 def test_a_data_reference_names_the_models_features_as_the_data_does(
@@ -233,4 +251,56 @@ def test_a_data_reference_names_the_models_features_as_the_data_does(
     assert drifting == {("data_drift", "f0")}  # the model's x0, by the data's name
     assert watched["drift_shares"] == {"data_drift": 0.1}
     assert "prediction_drift" not in watched["drift_shares"]  # no batch predictions on train
-    assert [r["column"] for r in outputs["results"] if r["verdict"] == "drift"] == ["label"]
+    # label drifts, and with it the outputs as a whole (their dataset-level row, "*")
+    assert [r["column"] for r in outputs["results"] if r["verdict"] == "drift"] == ["label", "*"]
+
+
+def test_a_window_reference_names_features_mirrors_are_left_out_and_a_broken_monitor_waits(
+    ledger: Ledger, shop: str, store: StoreFactory
+) -> None:
+    ledger.endpoints.deploy("shop", "green", shop)
+    ledger.endpoints.set_mirror("shop", {"green": 100})
+    names = [f"f{j}" for j in range(FEATURES)]
+    ledger.monitors.create("named", endpoint="shop", reference="window:P1D", features=names)
+    ledger.monitors.create("broken", endpoint="shop", reference="training")  # no lineage
+    hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
+    _collect(ledger, Clock(hour - timedelta(hours=2)), _steady(1), shop)
+    _collect(ledger, Clock(hour + timedelta(minutes=5)), _steady(2), shop)
+    copies = Collector(ledger.artifacts.root, "shop", "green", shop, "r2", flush_s=60,
+                       clock=lambda: hour + timedelta(minutes=6), background=False)  # fmt: skip
+    copies.rate = 1.0
+    copies.offer("req-0", {"X": _steady(3)[:500]}, {"label": np.zeros(500, np.int64)})
+    copies.flush()  # the mirror's copies: not production's requests
+    views = Views.open(store.settings())
+    try:
+        runner = MonitorRunner(ledger, views)
+        with pytest.raises(InvalidInputError, match="no training data recorded"):
+            runner.evaluate(views.monitor("broken"), hour, hour + HOUR)
+        runner.evaluate(views.monitor("named"), hour, hour + HOUR)
+        views.updater.catch_up()
+        [window] = views.monitor_windows("named")
+    finally:
+        views.close()
+    assert window["rows"] == ROWS  # blue's rows only
+    columns = {r["column"] for r in window["results"] if r["signal"] == "data_drift"}
+    assert columns == {*names, "*"}
+
+
+def test_bad_thresholds_and_a_deleted_monitors_name_are_refused_its_history_kept(
+    ledger: Ledger, shop: str, cli: Cli
+) -> None:
+    with pytest.raises(InvalidInputError, match="metric 'ks2' is not one of"):
+        ledger.monitors.create("m", endpoint="shop", reference="training",
+                               thresholds={"x0": {"metric": "ks2", "value": 0.1}})  # fmt: skip
+    with pytest.raises(InvalidInputError, match="must be a number >= 0"):
+        ledger.monitors.create("m", endpoint="shop", reference="training",
+                               thresholds={"x0": {"metric": "", "value": -1.0}})  # fmt: skip
+    ledger.monitors.create("m", endpoint="shop", reference="training")
+    hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
+    ledger.monitors.record_window("m", window_start=hour.isoformat(),
+                                  window_end=(hour + HOUR).isoformat(), rows=0, results=[],
+                                  drift_shares={}, breaches={})  # fmt: skip
+    ledger.monitors.delete("m")
+    assert cli("monitor", "history", "m", "--json").json()["windows"][0]["rows"] == 0  # type: ignore[index]
+    with pytest.raises(RuleViolationError, match="was deleted"):
+        ledger.monitors.create("m", endpoint="shop", reference="training")

@@ -16,8 +16,10 @@ from typing import Any
 from ledger.domain.monitor import ColumnResult
 from ledger.drift.metrics import ColumnDrift, Metric, dataset_drift, table_drift, table_quality
 from ledger.drift.sketches import TableSketch
+from ledger.errors import InvalidInputError
 
 POSITIONAL = re.compile(r"x(\d+)")
+DATASET = "*"  # the column of a window's dataset-level result
 QUALITY_RATES = ("null_rate", "type_error_rate", "out_of_bounds_rate")
 
 
@@ -41,15 +43,10 @@ def split_outputs(window: TableSketch, outputs: list[str]) -> tuple[TableSketch,
     return features, predicted
 
 
-def named_like(window: TableSketch, reference: TableSketch, features: list[str]) -> TableSketch:
-    """The window with positional feature names (``x{j}``) replaced by the reference's:
-    the j-th of ``features`` when the monitor lists them (the model's inputs in order),
-    else the reference's j-th numeric column (as batch scoring reads a dataset)."""
-    if all(name in reference.columns for name in window.columns):
-        return window
-    names = features or [n for n, c in reference.columns.items() if c.kind == "numeric"]
-    renamed = TableSketch(window.rows)
-    for name, column in window.columns.items():
+def named(sketch: TableSketch, names: list[str]) -> TableSketch:
+    """``sketch`` with positional feature columns (``x{j}``) named ``names[j]``."""
+    renamed = TableSketch(sketch.rows)
+    for name, column in sketch.columns.items():
         match = POSITIONAL.fullmatch(name)
         if match and int(match.group(1)) < len(names):
             name = names[int(match.group(1))]
@@ -65,19 +62,27 @@ def judge(
     window_outputs: TableSketch | None = None,
 ) -> Judgement:
     """The monitor's signals (``config``: a monitor as the view shows it) on a window of
-    features (and outputs) against its reference."""
-    window = _chosen(named_like(window, reference, config["features"]), config["features"])
+    features (and outputs) against its reference. The window's ``x{j}`` is named as the
+    monitor's ``features`` list the model's inputs (a positional reference, an earlier
+    window, too), else as the reference's j-th numeric column."""
+    features = config["features"]
+    numeric = [n for n, c in reference.columns.items() if c.kind == "numeric"]
+    window = _chosen(named(window, features or numeric), features)
+    reference = named(reference, features) if features else reference
     judgement = Judgement()
-    for signal in config["signals"]:
-        if signal == "data_drift":
-            _drift(judgement, signal, config, reference, window)
-        elif signal == "prediction_drift":
-            if reference_outputs is None or window_outputs is None:
-                judgement.breaches[signal] = None  # nothing to compare outputs with
-            else:
-                _drift(judgement, signal, config, reference_outputs, window_outputs)
-        elif signal == "data_quality":
-            _quality(judgement, config, reference, window)
+    try:
+        for signal in config["signals"]:
+            if signal == "data_drift":
+                _drift(judgement, signal, config, reference, window)
+            elif signal == "prediction_drift":
+                if reference_outputs is None or window_outputs is None:
+                    judgement.breaches[signal] = None  # nothing to compare outputs with
+                else:
+                    _drift(judgement, signal, config, reference_outputs, window_outputs)
+            elif signal == "data_quality":
+                _quality(judgement, config, reference, window)
+    except ValueError as error:  # a metric that does not fit a column, kinds that differ
+        raise InvalidInputError(f"monitor {config['name']!r}: {error}") from None
     return judgement
 
 
@@ -102,6 +107,18 @@ def _drift(
     summary = dataset_drift(drifts, config["drift_share"])
     judgement.drift_shares[signal] = summary.drifted_share
     judgement.breaches[signal] = list(summary.drifted_columns) if summary.evaluated else None
+    if summary.evaluated:  # the dataset as a whole: drifts when enough columns do
+        judgement.results.append(
+            {
+                "signal": signal,
+                "column": DATASET,
+                "metric": "drift_share",
+                "value": summary.drifted_share,
+                "threshold": summary.share,
+                "verdict": "drift" if summary.drift else "no_drift",
+                "samples": window.rows,
+            }
+        )
 
 
 def _drift_result(signal: str, drift: ColumnDrift) -> ColumnResult:

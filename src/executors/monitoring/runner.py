@@ -7,6 +7,7 @@ window is a command that refuses a window already recorded, so each is judged on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -16,11 +17,11 @@ import pyarrow.parquet as pq
 from executors.monitoring.collector import collected_files
 from executors.monitoring.evaluation import Judgement, judge, split_outputs
 from executors.monitoring.performance import joined, performance, performance_results
-from executors.monitoring.windows import deployments_of, due_windows, window_sketch
+from executors.monitoring.windows import due_windows, window_sketch
 from ledger.data_sketch import version_sketch
 from ledger.domain.monitor import Monitor, parse_duration, parse_reference
 from ledger.drift.sketches import TableSketch
-from ledger.errors import InvalidInputError, NotFoundError, RuleViolationError
+from ledger.errors import InvalidInputError, LedgerError, RuleViolationError
 from ledger.ground_truth import CORRELATION
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
@@ -29,6 +30,29 @@ from projections.views import Views
 
 GRACE_FLUSHES = 2  # a window is judged this many replica flushes after it ends
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a monitor watches: the model answering (NAME:VERSION), its outputs' names,
+    and the endpoint's deployments taking live traffic."""
+
+    model: str
+    outputs: list[str]
+    live: list[str]
+
+
+def prediction_column(columns: list[str]) -> str | None:
+    """The collected column holding a model's prediction: its ``label`` output, else its
+    only output column; None when the window collected none."""
+    if not columns or "label" in columns:
+        return "label" if columns else None
+    if len(columns) == 1:
+        return columns[0]
+    raise InvalidInputError(
+        f"the model's outputs are collected as {', '.join(columns)}: performance needs a "
+        "'label' output or a single output column"
+    )
 
 
 class MonitorRunner:
@@ -40,7 +64,9 @@ class MonitorRunner:
         self.root = ledger.artifacts.root
 
     def run_due(self, now: datetime | None = None) -> int:
-        """Judge every monitor's windows that ended and were not judged yet; how many."""
+        """Judge every monitor's windows that ended and were not judged yet; how many. A
+        monitor that cannot judge its window (its reference has no sketch, its endpoint
+        has no deployment left...) is logged and tried again next time; the others go on."""
         now = now or datetime.now(UTC)
         grace_s = GRACE_FLUSHES * self.ledger.settings.collect_flush_s
         judged = 0
@@ -53,9 +79,13 @@ class MonitorRunner:
                     self.evaluate(monitor, start, end)
                 except RuleViolationError:
                     break  # another worker judged it first (or the monitor was deleted)
-                except (InvalidInputError, NotFoundError) as error:  # a reference without a sketch
+                except LedgerError as error:
                     log.warning("monitor cannot judge its window", monitor=monitor["name"],
                                 window_end=end.isoformat(), error=str(error))  # fmt: skip
+                    break
+                except Exception:
+                    log.exception("judging a monitor's window failed", monitor=monitor["name"],
+                                  window_end=end.isoformat())  # fmt: skip
                     break
                 judged += 1
         return judged
@@ -65,16 +95,15 @@ class MonitorRunner:
     ) -> Monitor:
         """Judge the window ``[start, end)`` and record it (``on_demand``: a window judged
         before or still in progress, the schedule left as it is)."""
-        deployments = deployments_of(self.root, monitor["endpoint"], monitor["deployment"])
+        served = self._served(monitor)
+        deployments = [monitor["deployment"]] if monitor["deployment"] else served.live
         window = window_sketch(self.root, monitor["endpoint"], deployments, start, end)
-        outputs = self._output_names(monitor)
-        features, predicted = split_outputs(window, outputs)
-        reference, reference_outputs = self._reference(monitor, start, outputs)
+        features, predicted = split_outputs(window, served.outputs)
+        reference, reference_outputs = self._reference(monitor, start, served)
         judgement = judge(monitor, reference, features, reference_outputs, predicted)
         if "performance" in monitor["signals"]:
-            self._performance(
-                monitor, judgement, deployments, (start, end), list(predicted.columns)
-            )
+            column = prediction_column(list(predicted.columns))
+            self._performance(monitor, judgement, deployments, (start, end), column)
         return self._record(monitor["name"], start, end, window.rows, judgement, on_demand)
 
     def _performance(
@@ -83,13 +112,13 @@ class MonitorRunner:
         judgement: Judgement,
         deployments: list[str],
         window: tuple[datetime, datetime],
-        predictions: list[str],
+        column: str | None,
     ) -> None:
-        """Join the window's predictions with the endpoint's ground truth."""
-        if not predictions:
+        """Join the window's predictions (``column``; None: nothing collected) with the
+        endpoint's ground truth."""
+        if column is None:
             judgement.breaches["performance"] = None
             return
-        column = "label" if "label" in predictions else predictions[0]
         collected = [
             pq.read_table(path, columns=[CORRELATION, column])
             for deployment in deployments
@@ -131,42 +160,43 @@ class MonitorRunner:
 
     # -- what the window is compared with ------------------------------------------------
 
-    def _served_model(self, monitor: dict[str, Any]) -> str:
-        """NAME:VERSION of the watched deployment (of the one taking most traffic)."""
+    def _served(self, monitor: dict[str, Any]) -> Served:
+        """The watched deployment's model (the one taking most traffic when the monitor
+        watches them all), its outputs, and the deployments taking live traffic (mirrored
+        copies are not production's requests)."""
         endpoint = self.views.endpoint(monitor["endpoint"])
-        deployments = endpoint["deployments"]
-        name = monitor["deployment"] or max(
-            endpoint["traffic"] or deployments, key=lambda d: endpoint["traffic"].get(d, 0)
-        )
+        deployments, traffic = endpoint["deployments"], endpoint["traffic"]
+        name = monitor["deployment"] or max(traffic, key=traffic.__getitem__, default="")
         if name not in deployments:
-            raise InvalidInputError(f"endpoint {monitor['endpoint']!r} has no deployment {name!r}")
-        return f"{deployments[name]['model']}:{deployments[name]['version']}"
-
-    def _output_names(self, monitor: dict[str, Any]) -> list[str]:
-        signature = self.views.version(self._served_model(monitor))["signature"]
-        return [output["name"] for output in signature.get("outputs", [])]
+            raise InvalidInputError(
+                f"endpoint {monitor['endpoint']!r} has no deployment "
+                + (f"{name!r}" if name else "taking traffic")
+            )
+        model = f"{deployments[name]['model']}:{deployments[name]['version']}"
+        signature = self.views.version(model)["signature"]
+        outputs = [output["name"] for output in signature.get("outputs", [])]
+        return Served(model, outputs, sorted(d for d, weight in traffic.items() if weight))
 
     def _reference(
-        self, monitor: dict[str, Any], start: datetime, outputs: list[str]
+        self, monitor: dict[str, Any], start: datetime, served: Served
     ) -> tuple[TableSketch, TableSketch | None]:
         """The reference's features, and its outputs when known (the predictions of a
         batch job over the reference data, or an earlier window's outputs)."""
         kind, argument = parse_reference(monitor["reference"])
         if kind == "window":
             before = start - parse_duration(argument)
-            deployments = deployments_of(self.root, monitor["endpoint"], monitor["deployment"])
+            deployments = [monitor["deployment"]] if monitor["deployment"] else served.live
             earlier = window_sketch(self.root, monitor["endpoint"], deployments, before, start)
-            return split_outputs(earlier, outputs)
+            return split_outputs(earlier, served.outputs)
         if kind == "training":
-            model = self._served_model(monitor)
-            found = training_data(self.views, model)
+            found = training_data(self.views, served.model)
             if found is None:
                 raise InvalidInputError(
-                    f"no training data recorded in the lineage of {model}: give the monitor a "
-                    "data:NAME:VERSION reference"
+                    f"no training data recorded in the lineage of {served.model}: give the "
+                    "monitor a data:NAME:VERSION reference"
                 )
             argument = found
-        return self._data_reference(argument, self._served_model(monitor))
+        return self._data_reference(argument, served.model)
 
     def _data_reference(self, ref: str, model: str) -> tuple[TableSketch, TableSketch | None]:
         version = self.views.asset_version("data", ref)

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 from executors.monitoring.collector import (
     META_COLUMNS,
     collected_files,
-    deployment_dir,
     sketch_path,
 )
 from ledger.drift.sketches import TableSketch
@@ -52,14 +51,6 @@ def due_windows(
         windows.append((start, start + step))
         start += step
     return windows[-MAX_BACKLOG:]
-
-
-def deployments_of(artifacts_root: Path, endpoint: str, deployment: str) -> list[str]:
-    """``deployment``, or every deployment of ``endpoint`` that collected anything."""
-    if deployment:
-        return [deployment]
-    base = deployment_dir(artifacts_root, endpoint, "").parent
-    return sorted(d.name.removeprefix("deployment=") for d in base.glob("deployment=*"))
 
 
 def window_sketch(

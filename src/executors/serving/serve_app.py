@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import tempfile
 import uuid
 from collections import Counter
@@ -36,12 +35,11 @@ from starlette.responses import JSONResponse
 
 from executors.monitoring.collector import Collector
 from executors.serving.replica import ModelReplica
+from ledger import correlation
 from ledger.errors import InvalidInputError, LedgerError
 
 INGRESS = "_ingress"  # ledger deployment names start with a letter or digit: no clash
 DEPLOYMENT_HEADER = "x-ledger-deployment"
-CORRELATION_HEADER = "x-correlation-id"
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # what the API takes as one
 # What an answer's error is, by HTTP status: the API raises the same errors.
 NOT_FOUND, CONFLICT, UNAVAILABLE, BAD_INPUT = 404, 409, 503, 400
 
@@ -207,16 +205,17 @@ class EndpointIngress:
             detail = 'send a JSON object such as {"inputs": [[...], ...]}'
             return JSONResponse({"detail": detail}, status_code=BAD_INPUT)
         target = request.headers.get(DEPLOYMENT_HEADER, "")
-        answer = await self.route(inputs, target, _correlation_of(request))
+        correlation_id = _correlation_of(request)
+        answer = await self.route(inputs, target, correlation_id)
         if "error" in answer:
             return JSONResponse({"detail": answer["error"]["detail"]}, answer["error"]["status"])
-        return JSONResponse(answer)
+        return JSONResponse(answer, headers={correlation.HEADER: correlation_id})
 
 
 def _correlation_of(request: Request) -> str:
     """The caller's ``X-Correlation-ID`` when well formed, else Serve's request id."""
-    given = request.headers.get(CORRELATION_HEADER, "")
-    return given if _CORRELATION.fullmatch(given) else _get_serve_request_context().request_id
+    given = request.headers.get(correlation.HEADER, "")
+    return given if correlation.well_formed(given) else _get_serve_request_context().request_id
 
 
 def _failed(name: str, error: Exception) -> dict[str, Any]:

@@ -114,6 +114,8 @@ class EndpointCommands:
 
         from ledger.ground_truth import normalized_labels
 
+        # Refused before the file is read and stored: no blob is left behind for nothing.
+        self._lookups.endpoint(endpoint_name).require_live_online("ground truth")
         labels = normalized_labels(path, label_column)
         with tempfile.TemporaryDirectory() as work:
             normalized = Path(work) / "labels.parquet"

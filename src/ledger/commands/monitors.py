@@ -40,8 +40,13 @@ class MonitorCommands:
         check_name(name, "monitor name")
 
         def command() -> Monitor:
-            if self._app.exists(monitor_id(name)):
-                raise RuleViolationError(f"monitor {name!r} already exists")
+            existing = self._app.find(Monitor, monitor_id(name))
+            if existing is not None:
+                raise RuleViolationError(
+                    f"monitor {name!r} was deleted: its history keeps the name; choose another"
+                    if existing.deleted
+                    else f"monitor {name!r} already exists"
+                )
             watched = self._lookups.endpoint(endpoint)
             if watched.deleted:
                 raise RuleViolationError(f"endpoint {endpoint!r} is deleted")

@@ -233,11 +233,15 @@ class Endpoint(LedgerAggregate):
                 self.DataCollectionChanged, deployment=deployment, sampling_rate=rate
             )
 
-    def record_ground_truth(self, digest: str, rows: int) -> None:
-        """Record the true labels of ``rows`` requests (stored under ``digest``)."""
+    def require_live_online(self, what: str) -> None:
+        """Refuse ``what`` on a deleted or batch endpoint."""
         self._require_live()
         if self.kind == "batch":
-            raise InvalidInputError("ground truth is joined with online requests only")
+            raise InvalidInputError(f"{what} is for online endpoints only")
+
+    def record_ground_truth(self, digest: str, rows: int) -> None:
+        """Record the true labels of ``rows`` requests (stored under ``digest``)."""
+        self.require_live_online("ground truth")
         self.trigger_event(self.GroundTruthRecorded, digest=digest, rows=rows)
 
     def set_traffic(self, weights: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ back, never once per window.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Literal, get_args
 from uuid import UUID
@@ -22,6 +23,8 @@ from ledger.errors import InvalidInputError, RuleViolationError
 
 Signal = Literal["data_drift", "prediction_drift", "data_quality", "performance"]
 SIGNALS: tuple[str, ...] = get_args(Signal)
+# A column's drift metric ("" chooses one by the column's kind and the window's size).
+THRESHOLD_METRICS = ("", "ks", "chi2", "wasserstein", "jensen_shannon", "psi")
 MIN_EVERY_S = 3600  # windows are whole hours of event time: collected rows are bucketed so
 
 
@@ -211,6 +214,15 @@ class Monitor(LedgerAggregate):
                 "--every must be a whole number of hours (PT1H, PT6H, P1D...): collected "
                 "rows are kept by the hour of their event time"
             )
+        for column, threshold in thresholds.items():
+            if threshold["metric"] not in THRESHOLD_METRICS:
+                raise InvalidInputError(
+                    f"threshold for {column!r}: metric {threshold['metric']!r} is not one of "
+                    f"{', '.join(m for m in THRESHOLD_METRICS if m)}"
+                )
+            value = threshold["value"]
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"threshold for {column!r} must be a number >= 0")
         if min_samples < 1:
             raise InvalidInputError("min_samples must be at least 1")
         if not 0 < drift_share <= 1:

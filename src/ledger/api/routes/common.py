@@ -7,8 +7,6 @@ thread (about half a millisecond here). Everything else runs in FastAPI's thread
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -16,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import Path, Query, Request, Response
 
+from ledger import correlation
 from ledger.api.auth import Principal, services_of
 from ledger.api.problems import STORE_ERRORS
 from ledger.api.views_lag import note_views_lag, views_lagging
@@ -24,8 +23,6 @@ from ledger.storage.timestamps import as_utc
 from projections.views import Views
 
 T = TypeVar("T")
-CORRELATION_HEADER = "X-Correlation-ID"
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def optional_utc(moment: datetime | None) -> datetime | None:
@@ -35,8 +32,7 @@ def optional_utc(moment: datetime | None) -> datetime | None:
 
 def correlation_of(request: Request) -> str:
     """The caller's correlation id (when well formed), or a new one."""
-    given = request.headers.get(CORRELATION_HEADER, "")
-    return given if _CORRELATION.fullmatch(given) else uuid.uuid4().hex
+    return correlation.given_or_new(request.headers.get(correlation.HEADER, ""))
 
 
 def run_command(request: Request, principal: Principal, command: Callable[[Ledger], T]) -> T:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
+from ledger import correlation
 from ledger.api.auth import Deployer, Reader, services_of
 from ledger.api.routes.common import (
     ReasonQuery,
@@ -169,7 +170,10 @@ async def score(
     """Score on an online endpoint: a deployment picked by the traffic weights answers;
     mirrored deployments get a copy whose answer is dropped."""
     serve = await asyncio.to_thread(services_of(request).serve_endpoints)
-    scored = await serve.score(name, body.inputs, deployment, correlation_of(request))
-    return json_response(
+    correlation_id = correlation_of(request)
+    scored = await serve.score(name, body.inputs, deployment, correlation_id)
+    answer = json_response(
         {"deployment": scored.deployment, "model": scored.model, "outputs": scored.outputs}
     )
+    answer.headers[correlation.HEADER] = correlation_id  # what ground truth is joined by
+    return answer
