@@ -2,7 +2,9 @@
 
 Windows are whole hours of event time aligned on the epoch (a PT6H monitor's windows
 start at 00:00, 06:00...), so a window is exactly the collected hours inside it, and a
-late row lands in the window of its own event time.
+late row lands in the window of its own event time. The schedule judges a window a few
+replica flushes after it ends; a row written later still counts when the window is
+judged again on demand (``ledger monitor run --window-end``).
 """
 
 from __future__ import annotations

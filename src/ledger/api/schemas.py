@@ -345,7 +345,13 @@ class MonitorBody(Body):
         "names them ([]: all; the reference's numeric columns in order)",
     )
     min_samples: int = Field(100, ge=1, le=2**62)
-    drift_share: float = Field(0.5, gt=0, le=1)
+    drift_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The window's dataset-level verdict (column *): drift when this share "
+        "of columns drifts; any drifting column raises DriftDetected",
+    )
     reason: str = Reason
 
 

@@ -83,7 +83,11 @@ def create(
     ] = "",
     min_samples: Annotated[int, typer.Option(help="Fewer values: insufficient_data")] = 100,
     drift_share: Annotated[
-        float, typer.Option(help="Dataset drift when this share of columns drifts")
+        float,
+        typer.Option(
+            help="The window's dataset-level verdict (column *): drift when this share of "
+            "columns drifts; any drifting column raises DriftDetected"
+        ),
     ] = 0.5,
     reason: Reason = "",
 ) -> None:
