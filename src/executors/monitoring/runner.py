@@ -45,8 +45,10 @@ class Served:
 def prediction_column(columns: list[str]) -> str | None:
     """The collected column holding a model's prediction: its ``label`` output, else its
     only output column; None when the window collected none."""
-    if not columns or "label" in columns:
-        return "label" if columns else None
+    if not columns:
+        return None
+    if "label" in columns:
+        return "label"
     if len(columns) == 1:
         return columns[0]
     raise InvalidInputError(
