@@ -20,6 +20,7 @@ from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
 from ledger.commands.monitors import MonitorCommands
 from ledger.commands.tokens import TokenCommands
+from ledger.commands.webhooks import WebhookCommands
 from ledger.domain import (
     ApiToken,
     BatchJob,
@@ -31,6 +32,7 @@ from ledger.domain import (
     ModelVersion,
     Monitor,
     Pipeline,
+    Webhook,
 )
 from ledger.settings import Settings
 
@@ -51,6 +53,7 @@ class Ledger(LedgerApplication):
             BatchJob,
             ApiToken,
             Monitor,
+            Webhook,
         ),
         100,
     )
@@ -66,3 +69,4 @@ class Ledger(LedgerApplication):
         self.batch_jobs = BatchJobCommands(self, lookups)
         self.monitors = MonitorCommands(self, lookups)
         self.tokens = TokenCommands(self)
+        self.webhooks = WebhookCommands(self)

@@ -188,6 +188,19 @@ class Settings(BaseSettings):
         300, ge=0, description="The server checkpoints new events this often (0: never)"
     )
 
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="How long a webhook delivery waits for an answer"
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts webhooks may be sent to, and redirected to (comma-separated or a "
+        "JSON list); empty: any host (redirects only to public addresses)",
+    )
+    webhook_retry_scale: float = Field(
+        1.0, gt=0, le=100, description="Multiplies the webhook retry schedule (10 s, 30 s, "
+        "1 m ... every 12 h up to 24 h); tests shorten it",
+    )  # fmt: skip
+
     @field_validator("executor")
     @classmethod
     def _executor_name(cls, value: str) -> str:
@@ -195,7 +208,7 @@ class Settings(BaseSettings):
             raise ValueError("LEDGER_EXECUTOR must be an executor name such as ray or local")
         return value
 
-    @field_validator("data_roots", mode="before")
+    @field_validator("data_roots", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -13,6 +13,7 @@ from projections.lineage import LineageProjection
 from projections.monitors import MonitorsProjection
 from projections.registry import RegistryProjection
 from projections.tokens import TokensProjection
+from projections.webhooks import WebhooksProjection
 
 
 def all_read_models() -> list[ReadModel]:
@@ -26,6 +27,7 @@ def all_read_models() -> list[ReadModel]:
         JobsProjection(),
         AssetsProjection(),
         MonitorsProjection(),
+        WebhooksProjection(),
     ]
 
 

@@ -22,6 +22,7 @@ from ledger.domain import (
     ModelVersion,
     Monitor,
     Pipeline,
+    Webhook,
 )
 from ledger.storage.database import LedgerDatabase
 from projections.base import Change, Entity, event_type
@@ -64,6 +65,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(BatchJob.Requested): _job,
     event_type(ApiToken.Issued): _named("token"),
     event_type(Monitor.Created): _named("monitor"),
+    event_type(Webhook.Created): _named("webhook"),
 }
 
 

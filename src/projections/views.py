@@ -32,6 +32,7 @@ from projections.monitors import (
     read_monitor,
 )
 from projections.paging import Page
+from projections.webhooks import list_webhooks, read_webhook
 from projections.registry_queries import RegistryQueries
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
@@ -138,6 +139,13 @@ class Views(RegistryQueries):
     def ground_truth(self, endpoint: str) -> list[str]:
         """Digests of the endpoint's labels files (``ledger monitor labels``)."""
         return ground_truth(self.db, endpoint)
+
+    def webhooks(self, *, deleted: bool = False) -> list[dict[str, Any]]:
+        """Webhook subscriptions by name (deleted ones too with ``deleted``)."""
+        return list_webhooks(self.db, deleted=deleted)
+
+    def webhook(self, name: str) -> dict[str, Any]:
+        return read_webhook(self.db, name)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)

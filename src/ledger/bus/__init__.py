@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ledger.bus.events import EVERYTHING, BusEvent, subject_matches
-from ledger.bus.handled import Delivery, Handler, Outcome
+from ledger.bus.handled import Delivery, Handler, Outcome, RetryLater
 from ledger.bus.subscriptions import EventBus, Subscription
 from ledger.settings import Settings
 
@@ -28,6 +28,7 @@ __all__ = [
     "EventBus",
     "Handler",
     "Outcome",
+    "RetryLater",
     "Subscription",
     "open_bus",
     "subject_matches",

@@ -45,6 +45,16 @@ class Delivery:
 Handler = Callable[[Delivery], None]
 
 
+class RetryLater(Exception):  # noqa: N818 (an instruction to the bus, not an error)
+    """Raised by a handler: deliver the event again after ``delay_s`` seconds, instead of
+    after the subscription's backoff (its writes are rolled back like any failure's). On the
+    last attempt it counts as a failure."""
+
+    def __init__(self, delay_s: float, why: str = "") -> None:
+        super().__init__(f"retry in {delay_s:.3f} s" + (f": {why}" if why else ""))
+        self.delay_s = max(0.0, delay_s)
+
+
 class Outcome(enum.Enum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"  # handled before: skipped
@@ -61,6 +71,12 @@ class Pending:
     last_attempt: bool
 
 
+# Runs before a batch's transaction with the events not handled yet: work that must not
+# hold the transaction open (calls to other services, done together), whose results the
+# handler then records.
+Preparer = Callable[[Sequence[Pending]], None]
+
+
 class HandledEvents:
     """Runs handlers exactly once per (consumer, event), on a connection of its own."""
 
@@ -69,6 +85,13 @@ class HandledEvents:
         create_side_tables(self.db)
         if self.db.kind == "sqlite":  # a connection of its own: the pragma stays with it
             self.db.execute(f"PRAGMA synchronous={settings.sqlite_synchronous.upper()}")
+        # event id -> seconds: the delays handlers asked for (RetryLater); the bus takes them
+        self.retry_delays: dict[str, float] = {}
+
+    def retry_delay(self, event_id: str, default: float) -> float:
+        """How long to wait before delivering ``event_id`` again: what its handler asked
+        for (RetryLater), else ``default``."""
+        return self.retry_delays.pop(event_id, default)
 
     def close(self) -> None:
         self.db.close()
@@ -81,13 +104,17 @@ class HandledEvents:
         *,
         stop_at_retry: bool = False,
         finish: Callable[[LedgerDatabase, list[Outcome]], None] | None = None,
+        prepare: Preparer | None = None,
     ) -> list[Outcome]:
         """Run ``handler`` on each event ``consumer`` has not handled yet, in one transaction
         (one commit for the batch); each handler runs in a savepoint, so a failing one
         undoes only its own writes. ``stop_at_retry`` leaves the events after one to be
         retried unhandled; ``finish`` runs last in the transaction (the in-process bus
-        moves its cursor there)."""
+        moves its cursor there). ``prepare`` runs first, outside the transaction, with the
+        events not handled yet."""
         outcomes: list[Outcome] = []
+        if prepare is not None and batch:
+            prepare(self._unhandled(consumer, batch))
         with self.db.transaction():
             if self.db.kind == "postgres":
                 # Views' connections commit asynchronously; this commit is acknowledged to
@@ -116,17 +143,20 @@ class HandledEvents:
             handler(Delivery(event, consumer, pending.attempt, self.db))
         except Exception as error:
             self.db.execute("ROLLBACK TO SAVEPOINT handling")
-            log.warning(
-                "a handler failed",
+            later = isinstance(error, RetryLater)
+            (log.info if later else log.warning)(
+                "a handler asked for a retry" if later else "a handler failed",
                 consumer=consumer,
                 event_id=event.id,
                 subject=event.subject,
                 attempt=pending.attempt,
-                error=repr(error),
-                exc_info=True,
+                error=str(error) if later else repr(error),
+                exc_info=not later,
             )
             if not pending.last_attempt:
                 self._unclaim(consumer, [event.id])
+                if isinstance(error, RetryLater):
+                    self.retry_delays[event.id] = error.delay_s
                 return Outcome.RETRY
             self.db.execute(
                 f"UPDATE {HANDLED_EVENTS} SET outcome = 'failed', error = ? "
@@ -161,6 +191,21 @@ class HandledEvents:
             f"INSERT INTO {HANDLED_EVENTS} {columns} {source} {conflict}", values
         )
         return {event_id for (event_id,) in inserted}
+
+    def _unhandled(self, consumer: str, batch: Sequence[Pending]) -> list[Pending]:
+        """The batch's events ``consumer`` has not handled yet (read outside a transaction:
+        a few may be handled meanwhile; the claim in the transaction decides)."""
+        ids = list({pending.event.id for pending in batch})
+        done: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT event_id FROM {HANDLED_EVENTS} WHERE consumer = ? "
+                f"AND event_id IN ({', '.join('?' * len(chunk))})",
+                (consumer, *chunk),
+            )
+            done.update(event_id for (event_id,) in rows)
+        return [pending for pending in batch if pending.event.id not in done]
 
     def _unclaim(self, consumer: str, event_ids: list[str]) -> None:
         self.db.execute_many(

@@ -46,7 +46,8 @@ class LocalBus(EventBus):
                     self._handle, handled, subscription, envelopes, failed
                 )
                 if failed is not None:
-                    await stopped(stop, subscription.delay_after(failed.attempt))
+                    default = subscription.delay_after(failed.attempt)
+                    await stopped(stop, handled.retry_delay(failed.event.id, default))
         finally:
             reader.close()
             handled.close()
@@ -78,7 +79,12 @@ class LocalBus(EventBus):
             self._save_cursor(db, subscription, reached)
 
         handled.handle(
-            subscription.consumer, subscription.handler, batch, stop_at_retry=True, finish=finish
+            subscription.consumer,
+            subscription.handler,
+            batch,
+            stop_at_retry=True,
+            finish=finish,
+            prepare=subscription.prepare,
         )
         return reached, failed
 

@@ -135,6 +135,7 @@ class NatsBus(EventBus):
                 subscription.consumer,
                 subscription.handler,
                 [pending for _, pending in batch],
+                prepare=subscription.prepare,
             ),
         )
         while True:
@@ -149,7 +150,8 @@ class NatsBus(EventBus):
                         await message.in_progress()
         for (message, pending), outcome in zip(batch, outcomes, strict=True):
             if outcome is Outcome.RETRY:
-                await message.nak(delay=subscription.delay_after(pending.attempt))
+                default = subscription.delay_after(pending.attempt)
+                await message.nak(delay=handled.retry_delay(pending.event.id, default))
             elif outcome is Outcome.FAILED:
                 await message.term()
             else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ledger.bus.events import EVERYTHING, BusEvent, check_pattern, subject_matches
-from ledger.bus.handled import Handler
+from ledger.bus.handled import Handler, Preparer
 from ledger.errors import InvalidInputError
 from ledger.settings import Settings
 
@@ -32,6 +32,7 @@ class Subscription:
     max_deliver: int = 5  # attempts before the event is recorded as failed
     backoff: tuple[float, ...] = DEFAULT_BACKOFF  # seconds before attempt 2, 3, ...
     start: Literal["all", "new"] = "all"  # where a new consumer starts in the log
+    prepare: Preparer | None = None  # before each batch's transaction (HandledEvents.handle)
 
     def wants(self, subject: str) -> bool:
         return any(subject_matches(pattern, subject) for pattern in self.subjects)
@@ -58,9 +59,12 @@ class EventBus(ABC):
         max_deliver: int = 5,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         start: Literal["all", "new"] = "all",
+        prepare: Preparer | None = None,
     ) -> Subscription:
         """Add a durable subscription; it runs while ``run`` does and resumes where it
-        left off when run again."""
+        left off when run again. A handler may raise ``RetryLater`` to choose the delay
+        before its event's next attempt; ``prepare`` sees each batch's unhandled events
+        before their transaction (``HandledEvents.handle``)."""
         if not _CONSUMER_NAME.fullmatch(consumer):
             raise InvalidInputError(
                 f"bad consumer name {consumer!r}: use 1-64 letters, digits, '-' or '_'"
@@ -76,6 +80,7 @@ class EventBus(ABC):
             max_deliver,
             tuple(backoff),
             start,
+            prepare,
         )
         self.subscriptions.append(subscription)
         return subscription

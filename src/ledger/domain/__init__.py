@@ -10,6 +10,7 @@ from ledger.domain.model import Model, ModelVersion
 from ledger.domain.monitor import Monitor
 from ledger.domain.pipeline import Pipeline
 from ledger.domain.token import ApiToken
+from ledger.domain.webhook import Webhook
 
 __all__ = [
     "ApiToken",
@@ -24,6 +25,7 @@ __all__ = [
     "ModelVersion",
     "Monitor",
     "Pipeline",
+    "Webhook",
     "acting",
     "aggregate_id",
 ]

@@ -9,7 +9,7 @@ import re
 from typing import Any
 from uuid import UUID
 
-from ledger.errors import InvalidInputError
+from ledger.errors import InvalidInputError, NotFoundError
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.envelope import public_details
@@ -74,3 +74,31 @@ def read_feed(
             event_envelope(position, aggregate_id, version, event_type, fields, time_us)
         )
     return envelopes
+
+
+def read_event(db: LedgerDatabase, decoder: EventDecoder, event_id: str) -> dict[str, Any]:
+    """The envelope of the event ``<aggregate id>/<version>``; NotFoundError when the log
+    holds no such event."""
+    aggregate, _, version = event_id.partition("/")
+    try:
+        uid, number = UUID(aggregate), int(version)
+    except ValueError:
+        raise InvalidInputError(
+            f"bad event id {event_id!r}: an event id is <aggregate id>/<version>"
+        ) from None
+    table, position = db.events_table
+    key = str(uid) if db.kind == "postgres" else uid.hex
+    rows = (
+        db.execute(
+            f"SELECT {position}, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE originator_id = ? AND originator_version = ?",
+            (key, number),
+        )
+        if db.table_exists(table)
+        else []
+    )
+    if not rows:
+        raise NotFoundError(f"no event {event_id!r} in the ledger")
+    found, originator, number, topic, state = rows[0]
+    event_type, fields, time_us = decoder.decode(topic, bytes(state))
+    return event_envelope(found, str(originator), number, event_type, fields, time_us)
