@@ -32,11 +32,11 @@ from projections.monitors import (
     read_monitor,
 )
 from projections.paging import Page
-from projections.webhooks import list_webhooks, read_webhook
 from projections.registry_queries import RegistryQueries
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
 from projections.updater import ViewUpdater
+from projections.webhooks import list_webhooks, read_webhook
 
 
 @contextmanager

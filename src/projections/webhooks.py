@@ -100,9 +100,7 @@ def list_webhooks(db: LedgerDatabase, *, deleted: bool = False) -> list[dict[str
 
 
 def read_webhook(db: LedgerDatabase, name: str) -> dict[str, Any]:
-    rows = db.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM {WEBHOOKS.name} WHERE name = ?", (name,)
-    )
+    rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {WEBHOOKS.name} WHERE name = ?", (name,))
     if not rows:
         raise NotFoundError(f"webhook {name!r} does not exist")
     return _webhook(rows[0])

@@ -8,6 +8,9 @@ import asyncio
 import contextlib
 from typing import Any
 
+from executors.webhooks.handlers import Redeliveries, WebhookDeliveries
+from executors.webhooks.schedule import MAX_ATTEMPTS
+from executors.webhooks.sender import Sender, Target
 from ledger.bus import EventBus, open_bus
 from ledger.bus.jetstream import Connection
 from ledger.bus.running import stopped
@@ -16,9 +19,6 @@ from ledger.errors import NotFoundError
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from ledger.storage.webhook_tables import read_secret
-from executors.webhooks.handlers import Redeliveries, WebhookDeliveries
-from executors.webhooks.schedule import MAX_ATTEMPTS
-from executors.webhooks.sender import Sender, Target
 from projections.views import Views
 
 REDELIVERIES = "webhook-redeliveries"
@@ -123,13 +123,16 @@ class WebhookDispatcher:
 
     async def _delete_consumers(self, webhooks: list[dict[str, Any]]) -> None:
         """On NATS, remove the durable consumers of deleted webhooks (once each)."""
-        gone = {consumer_name(str(webhook_id(w["name"]))) for w in webhooks if w["state"] == "deleted"}
+        gone = {
+            consumer_name(str(webhook_id(w["name"]))) for w in webhooks if w["state"] == "deleted"
+        }
         gone -= self._consumers_deleted
         if not self.settings.nats_url or not gone:
             return
         connection = Connection(self.settings, name="ledger-webhooks")
         try:
             js = await connection.open()
+            assert js is not None  # without a stop event, open() fails instead
         except Exception as error:  # NATS away: try again on the next change
             log.warning("cannot delete webhook consumers now", error=str(error))
             return

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from executors.webhooks.sender import Job, Result, Sender, Target
 from ledger.bus.cloudevents import event_fields
+from ledger.bus.events import BusEvent
 from ledger.bus.handled import Delivery, Pending, RetryLater
 from ledger.bus.log_reader import open_store
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.expressions import Expression, compile_expression
-from ledger.bus.events import BusEvent
 from ledger.logging import get_logger
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.feed import read_event
 from ledger.storage.webhook_tables import next_attempt, record_attempts
-from executors.webhooks.sender import Job, Result, Sender, Target
 
 MAX_KEPT = 10_000  # results kept for events not handled yet
 log = get_logger(__name__)

@@ -25,7 +25,7 @@ HEAD_BYTES = 512
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-class GuardRefused(Exception):  # noqa: N818 (a refusal, reported in the delivery log)
+class GuardRefused(Exception):
     """The request was not sent (or a redirect not followed): the guards refused it."""
 
 

@@ -9,8 +9,8 @@ than 24 h; each delay ±20 % (jitter) and multiplied by LEDGER_WEBHOOK_RETRY_SCA
 from __future__ import annotations
 
 import random
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 RETRY_DELAYS_S = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0)
 REPEAT_EVERY_S = 43200.0  # after the fixed delays

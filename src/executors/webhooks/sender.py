@@ -12,6 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from executors.webhooks.message import signed_request
+from executors.webhooks.outbound import Answer, GuardedClient
+from executors.webhooks.schedule import outcome_of, parse_retry_after, retry_delay
 from ledger.bus.events import BusEvent
 from ledger.bus.handled import Pending
 from ledger.errors import LedgerError
@@ -20,9 +23,6 @@ from ledger.logging import get_logger
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.webhook_tables import Attempt, create_webhook_tables, record_attempts
-from executors.webhooks.message import signed_request
-from executors.webhooks.outbound import Answer, GuardedClient
-from executors.webhooks.schedule import outcome_of, parse_retry_after, retry_delay
 
 ACTOR = "webhook-delivery"
 log = get_logger(__name__)
@@ -128,9 +128,7 @@ class Sender:
         when this runs again after a crash)."""
         command_id = f"webhook-gone:{job.target.id}:{job.event.id}"
         try:
-            with self._ledger.on_behalf_of(
-                ACTOR, causation_id=job.event.id, command_id=command_id
-            ):
+            with self._ledger.on_behalf_of(ACTOR, causation_id=job.event.id, command_id=command_id):
                 self._ledger.webhooks.pause(
                     job.target.name, cause="gone", reason=f"{job.target.url} answered 410 Gone"
                 )

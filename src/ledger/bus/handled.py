@@ -45,7 +45,7 @@ class Delivery:
 Handler = Callable[[Delivery], None]
 
 
-class RetryLater(Exception):  # noqa: N818 (an instruction to the bus, not an error)
+class RetryLater(Exception):
     """Raised by a handler: deliver the event again after ``delay_s`` seconds, instead of
     after the subscription's backoff (its writes are rolled back like any failure's). On the
     last attempt it counts as a failure."""

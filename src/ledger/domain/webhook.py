@@ -44,7 +44,9 @@ def check_url(url: str) -> str:
         or len(url) > MAX_URL
         or any(c.isspace() for c in url)
     ):
-        raise InvalidInputError(f"bad webhook URL {url!r}: give an absolute http:// or https:// URL")
+        raise InvalidInputError(
+            f"bad webhook URL {url!r}: give an absolute http:// or https:// URL"
+        )
     return url
 
 

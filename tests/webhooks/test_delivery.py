@@ -1,0 +1,99 @@
+"""Webhook deliveries end to end: a real receiver, the dispatcher on the in-process bus
+(SQLite, PostgreSQL) and on NATS JetStream (PostgreSQL)."""
+
+from __future__ import annotations
+
+import orjson
+from standardwebhooks import Webhook as Verifier
+
+from ledger.domain import EventMeta, Model, acting
+from ledger.ledger import Ledger
+from ledger.settings import Settings
+from tests.bus_support import wait_for
+from tests.conftest import StoreFactory
+from tests.webhooks.conftest import SCALE, dispatching, log_of, outcomes
+from tests.webhooks.receiver import receiving
+
+
+def register(settings: Settings, name: str, **tags: str) -> str:
+    """Register model ``name`` (tagged); the id of its Registered event."""
+    with Ledger(settings) as ledger, acting(EventMeta("tester", "webhook test", "wh")):
+        model = Model.register(name)
+        for key, value in tags.items():
+            model.set_tag(key, value)
+        ledger.save(model)
+    return f"{model.id}/1"
+
+
+def test_retried_on_the_schedule_then_delivered_once(bus_store: StoreFactory) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        receiver.answer(500, 500, 200)
+        secret = ledger.webhooks.create(
+            "ops", url=receiver.url, events=["ledger.model.registered"]
+        ).secret
+        with dispatching(settings, "ops"):
+            event_id = register(settings, "iris")
+            wait_for(lambda: "delivered" in outcomes(settings, "ops"), 30, "the delivery")
+    assert receiver.ids() == [event_id] * 3  # the same webhook-id on every attempt
+    rows = list(reversed(log_of(settings, "ops")))
+    assert [(r["attempt"], r["status_code"], r["outcome"]) for r in rows] == [
+        (1, 500, "retrying"), (2, 500, "retrying"), (3, 200, "delivered"),
+    ]  # fmt: skip
+    first, second, third = (r.at for r in receiver.requests)
+    assert 10 * SCALE * 0.8 <= second - first < 10 * SCALE * 1.2 + 1.0
+    assert 30 * SCALE * 0.8 <= third - second < 30 * SCALE * 1.2 + 1.0
+    request = receiver.requests[-1]
+    cloudevent = Verifier(secret).verify(request.body, request.headers)
+    assert cloudevent["id"] == event_id and cloudevent["type"] == "ledger.model.registered"
+    assert request.headers["content-type"] == "application/cloudevents+json"
+
+
+def test_gone_pauses_and_a_bad_request_is_a_dead_letter_until_redelivered(
+    bus_store: StoreFactory,
+) -> None:
+    settings = bus_store.settings()
+    with receiving() as gone, receiving() as strict, Ledger(settings) as ledger:
+        gone.answer(410)
+        strict.answer(400)
+        for name, receiver in (("gone", gone), ("strict", strict)):
+            ledger.webhooks.create(name, url=receiver.url, events=["ledger.model.registered"])
+        with dispatching(settings, "gone", "strict"):
+            event_id = register(settings, "iris")
+            wait_for(lambda: outcomes(settings, "gone") == ["gone"], 30, "the 410")
+            wait_for(lambda: outcomes(settings, "strict") == ["dead"], 30, "the 400")
+            wait_for(lambda: ledger.webhooks.get("gone").paused, 30, "the pause")
+            assert ledger.webhooks.get("gone").pause_cause == "gone"
+            assert len(strict.requests) == 1  # 400: never retried
+            dead = log_of(settings, "strict", dead=True)
+            assert [d["event_id"] for d in dead] == [event_id]
+            strict.answer(200)
+            ledger.webhooks.request_redelivery("strict", event_id)
+            wait_for(lambda: "delivered" in outcomes(settings, "strict"), 30, "the redelivery")
+        paused = [e for e in ledger.events_of(ledger.webhooks.get("gone").id)
+                  if type(e).__qualname__.endswith("Paused")]  # fmt: skip
+    assert paused[0].actor == "webhook-delivery"
+    assert outcomes(settings, "strict") == ["dead", "delivered"]
+    assert log_of(settings, "strict", dead=True) == []
+    assert strict.ids() == [event_id, event_id]  # the same webhook-id again
+    assert [r["attempt"] for r in reversed(log_of(settings, "strict"))] == [1, 2]
+
+
+def test_the_filter_selects_events(bus_store: StoreFactory) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create(
+            "candidates",
+            url=receiver.url,
+            events=["ledger.model.>"],
+            filter="type == 'ledger.model.tagged' and data.value in [candidate]",
+        )
+        with dispatching(settings, "candidates"):
+            register(settings, "a", stage="candidate")
+            register(settings, "b", stage="production")
+            wait_for(lambda: len(outcomes(settings, "candidates")) >= 1, 30, "a delivery")
+            register(settings, "c", stage="candidate")
+            wait_for(lambda: len(outcomes(settings, "candidates")) >= 2, 30, "the second")
+    bodies = [orjson.loads(r.body) for r in receiver.requests]
+    assert [b["data"]["data"]["value"] for b in bodies] == ["candidate", "candidate"]
+    assert all(b["type"] == "ledger.model.tagged" for b in bodies)
