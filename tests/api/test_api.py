@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.api.idempotency import ABANDONED_AFTER_S
+from ledger.domain.webhook import webhook_id
 from tests.conftest import Api, StoreFactory, running_api, wait_for
 
 
@@ -172,6 +173,26 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
         {"url": "/endpoints/shop/deployments/blue"},
     ),
     ("DELETE", "/endpoints/{name}", "deployer", {"url": "/endpoints/shop"}),
+    (
+        "POST",
+        "/webhooks",
+        "admin",
+        {
+            "url": "/webhooks",
+            "json": {"name": "hook", "url": "http://127.0.0.1:9/", "events": ["ledger.>"]},
+        },
+    ),
+    ("PATCH", "/webhooks/{name}", "admin", {"url": "/webhooks/hook", "json": {"filter": "true"}}),
+    ("POST", "/webhooks/{name}/pause", "deployer", {"url": "/webhooks/hook/pause", "json": {}}),
+    ("POST", "/webhooks/{name}/resume", "deployer", {"url": "/webhooks/hook/resume", "json": {}}),
+    ("POST", "/webhooks/{name}/test", "deployer", {"url": "/webhooks/hook/test"}),
+    (
+        "POST",
+        "/webhooks/{name}/redeliver",
+        "deployer",
+        {"url": "/webhooks/hook/redeliver", "json": {"event_id": f"{webhook_id('hook')}/1"}},
+    ),
+    ("DELETE", "/webhooks/{name}", "admin", {"url": "/webhooks/hook"}),
     ("POST", "/tokens", "admin", {"url": "/tokens", "json": {"name": "ci", "role": "reader"}}),
     ("DELETE", "/tokens/{name}", "admin", {"url": "/tokens/ci"}),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ledger.bus import BusEvent, Delivery, Outcome
+from ledger.bus import BusEvent, Delivery, Outcome, RetryLater
 from ledger.bus.handled import HandledEvents, Pending, failed_events
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
@@ -72,3 +72,25 @@ def test_a_handled_event_is_recorded_with_its_consumer_outcome_and_time(
     [(consumer, position, outcome, error, at)] = rows
     assert (consumer, int(position), outcome, error) == ("c", 1, "handled", "")
     assert before <= int(at) <= after
+
+
+def test_events_that_fail_one_after_another_are_all_left_to_their_retry(
+    store: StoreFactory,
+) -> None:
+    """Each failure rolls back to the batch's savepoint: it must not undo the release of
+    the event that failed just before (that event would be skipped as handled)."""
+    settings = store.settings()
+    head = append_events(settings, aggregates=1, per_aggregate=3)
+    batch = [Pending(p.event, 1, False) for p in pending(settings, head)]
+
+    def later(delivery: Delivery) -> None:
+        raise RetryLater(0.25 * delivery.event.position)
+
+    handled = HandledEvents(settings)
+    try:
+        assert handled.handle("c", later, batch) == [Outcome.RETRY] * 3
+        assert handled.db.execute(f"SELECT COUNT(*) FROM {HANDLED_EVENTS}")[0][0] == 0
+        assert [handled.retry_delay(p.event.id, 9.0) for p in batch] == [0.25, 0.5, 0.75]
+        assert handled.handle("c", record, batch) == [Outcome.HANDLED] * 3
+    finally:
+        handled.close()

@@ -42,9 +42,12 @@ def bus_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreF
         }
     settings_of, env_of = store.settings, store.env
     store.settings = lambda **more: settings_of(**(overrides | more))  # type: ignore[method-assign]
-    store.env = lambda: env_of() | {  # type: ignore[method-assign]
-        f"LEDGER_{k.upper()}": str(v) for k, v in overrides.items()
-    }
+    store.env = lambda: (
+        env_of()
+        | {  # type: ignore[method-assign]
+            f"LEDGER_{k.upper()}": str(v) for k, v in overrides.items()
+        }
+    )
     yield store
     if on_nats:
         delete_stream(store.settings())
@@ -96,5 +99,3 @@ def log_of(settings: Settings, name: str, **filters: Any) -> list[dict[str, Any]
 def outcomes(settings: Settings, name: str) -> list[str]:
     """The webhook's delivery log's outcomes, oldest first."""
     return [row["outcome"] for row in reversed(log_of(settings, name))]
-
-

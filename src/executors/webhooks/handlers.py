@@ -41,6 +41,10 @@ class PreparedDeliveries:
         kept already, from a batch the bus stopped short of, is not sent again)."""
         if len(self._results) > MAX_KEPT:
             self._results.clear()
+        # A retry kept from a batch the bus stopped short of (the in-process bus stops at
+        # an event to retry) is stale: that event is sent again now.
+        for event_id in [i for i, r in self._results.items() if r.retry_in is not None]:
+            del self._results[event_id]
         todo = [p for p in pending if p.event.id not in self._results]
         for p in todo:
             self._results[p.event.id] = Result(None)  # nothing to send, unless a job says so

@@ -155,6 +155,8 @@ class HandledEvents:
             )
             if not pending.last_attempt:
                 self._unclaim(consumer, [event.id])
+                # A new savepoint: the next handler's failure must not undo this unclaim.
+                self.db.execute_script("RELEASE SAVEPOINT handling; SAVEPOINT handling")
                 if isinstance(error, RetryLater):
                     self.retry_delays[event.id] = error.delay_s
                 return Outcome.RETRY
@@ -163,6 +165,7 @@ class HandledEvents:
                 "WHERE consumer = ? AND event_id = ?",
                 (repr(error)[:2000], consumer, event.id),
             )
+            self.db.execute_script("RELEASE SAVEPOINT handling; SAVEPOINT handling")
             log.error(
                 "giving up on an event: recorded as failed",
                 consumer=consumer,
