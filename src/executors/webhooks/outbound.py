@@ -1,6 +1,7 @@
-"""Outbound HTTP for webhooks, guarded: a timeout, redirects followed by hand (at most 3,
-only to hosts whose addresses are all public, and on the allow-list when there is one),
-and the answer read up to 64 KiB (its first 512 bytes kept for the delivery log).
+"""Outbound HTTP for webhooks, guarded: a timeout (on connecting and on each read),
+redirects followed by hand (at most 3, only to hosts whose addresses are all public, and on
+the allow-list when there is one), and the answer read up to 64 KiB (its first 512 bytes
+kept for the delivery log).
 
 The subscription's own URL may point anywhere an administrator chose (an internal
 service included), except off the allow-list; redirects are what a receiver controls,
@@ -9,13 +10,14 @@ so they are held to public addresses.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from ledger.settings import Settings
 
@@ -71,17 +73,23 @@ def resolve(host: str) -> list[str]:
 
 
 class GuardedClient:
-    """POSTs with the guards; one per process (thread-safe, keeps connections alive)."""
+    """POSTs with the guards; one per process, thread-safe: each thread keeps its own
+    connections alive, by (scheme, host, port). The standard library's http.client: it
+    sends twice as many requests per second as httpx from one Python process."""
 
-    def __init__(self, settings: Settings, *, max_connections: int = 64) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.allowed_hosts = {h.lower() for h in settings.webhook_allowed_hosts}
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=64)
-        self._client = httpx.Client(
-            timeout=settings.webhook_timeout_s, follow_redirects=False, limits=limits
-        )
+        self.timeout = settings.webhook_timeout_s
+        self._local = threading.local()
+        self._ssl = ssl.create_default_context()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
 
     def check_host(self, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower()
@@ -118,19 +126,65 @@ class GuardedClient:
             raise GuardRefused(f"more than {MAX_REDIRECTS} redirects")
         except GuardRefused as refused:
             return Answer(0, took(), "", str(refused), refused=True)
-        except httpx.HTTPError as error:
+        except (OSError, http.client.HTTPException, ValueError) as error:
             return Answer(0, took(), "", f"{type(error).__name__}: {error}"[:500])
 
     def _post_once(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, str, str, str | None]:
-        """(status, the body's first bytes, Location, Retry-After) of one POST."""
-        with self._client.stream("POST", url, content=body, headers=headers) as response:
-            received = bytearray()
-            for chunk in response.iter_bytes():
-                received += chunk
-                if len(received) >= MAX_RESPONSE_BYTES:
-                    break  # the rest is not read: the connection is dropped
-            head = bytes(received[:HEAD_BYTES]).decode("utf-8", "replace")
-            return (response.status_code, head, response.headers.get("location", ""),
-                    response.headers.get("retry-after"))  # fmt: skip
+        """(status, the body's first bytes, Location, Retry-After) of one POST; a kept-alive
+        connection the server closed meanwhile is opened again, once."""
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for fresh in (False, True):
+            connection, reused = self._connection(parts.scheme, parts.hostname or "", parts.port)
+            try:
+                connection.request("POST", target, body, headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop(connection)
+                if reused and not fresh:
+                    continue
+                raise
+            except BaseException:
+                self._drop(connection)
+                raise
+            received = response.read(MAX_RESPONSE_BYTES)
+            if not response.isclosed():  # more than the cap: the rest is not read
+                self._drop(connection)
+            head = received[:HEAD_BYTES].decode("utf-8", "replace")
+            return (response.status, head, response.getheader("location", "") or "",
+                    response.getheader("retry-after"))  # fmt: skip
+        raise AssertionError("unreachable")
+
+    def _connection(
+        self, scheme: str, host: str, port: int | None
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the origin, and whether it was used before."""
+        pool: dict[tuple[str, str, int | None], http.client.HTTPConnection] = (
+            getattr(self._local, "pool", None) or {}
+        )
+        self._local.pool = pool
+        key = (scheme, host, port)
+        if key in pool:
+            return pool[key], True
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=self._ssl
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        pool[key] = connection
+        with self._lock:
+            self._opened.append(connection)
+        return connection, False
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        pool = getattr(self._local, "pool", {})
+        for key in [k for k, c in pool.items() if c is connection]:
+            del pool[key]
+        with self._lock:
+            if connection in self._opened:
+                self._opened.remove(connection)

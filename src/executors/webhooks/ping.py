@@ -22,7 +22,7 @@ def send_ping(settings: Settings, webhook: dict[str, object]) -> Attempt:
     """Ping ``webhook`` (a row of the webhooks view); the recorded attempt."""
     name, fingerprint = str(webhook["name"]), str(webhook["secret_fingerprint"])
     db = LedgerDatabase(settings)
-    client = GuardedClient(settings, max_connections=1)
+    client = GuardedClient(settings)
     try:
         secret = read_secret(db, name, fingerprint)
         event = ping_event(name, settings.effective_actor)

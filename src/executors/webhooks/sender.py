@@ -68,9 +68,9 @@ def age_s(event: BusEvent) -> float:
 class Sender:
     """Sends jobs, several at once, over one guarded HTTP client."""
 
-    def __init__(self, settings: Settings, *, concurrency: int = 32) -> None:
+    def __init__(self, settings: Settings, *, concurrency: int = 16) -> None:
         self.settings = settings
-        self.client = GuardedClient(settings, max_connections=concurrency * 2)
+        self.client = GuardedClient(settings)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook-post")
         self._ledger = Ledger(settings)
         self._log_db = LedgerDatabase(settings, dedicated=True)
