@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from standardwebhooks import Webhook as Verifier
 
+from executors.webhooks.dispatcher import consumer_name
 from ledger.domain import EventMeta, Model, acting
+from ledger.domain.webhook import webhook_id
 from ledger.ledger import Ledger
 from ledger.settings import Settings
 from tests.bus_support import wait_for
 from tests.conftest import StoreFactory
-from tests.webhooks.conftest import SCALE, dispatching, log_of, outcomes
+from tests.webhooks.conftest import SCALE, consumer_ready, dispatching, log_of, outcomes
 from tests.webhooks.receiver import receiving
 
 
@@ -97,3 +101,22 @@ def test_the_filter_selects_events(bus_store: StoreFactory) -> None:
     bodies = [orjson.loads(r.body) for r in receiver.requests]
     assert [b["data"]["data"]["value"] for b in bodies] == ["candidate", "candidate"]
     assert all(b["type"] == "ledger.model.tagged" for b in bodies)
+
+
+def test_a_deleted_webhook_gets_nothing_more_and_loses_its_consumer(
+    bus_store: StoreFactory,
+) -> None:
+    settings = bus_store.settings()
+    consumer = consumer_name(str(webhook_id("short-lived")))
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create("short-lived", url=receiver.url, events=["ledger.model.*"])
+        with dispatching(settings, "short-lived") as dispatcher:
+            register(settings, "a")
+            wait_for(lambda: len(receiver.requests) == 1, 30, "the first delivery")
+            ledger.webhooks.delete("short-lived")
+            wait_for(lambda: dispatcher.active == (), 30, "the dispatcher to let go")
+            register(settings, "b")
+            if settings.nats_url:
+                wait_for(lambda: not consumer_ready(settings, consumer), 30, "the deletion")
+            time.sleep(0.5)
+    assert len(receiver.requests) == 1
