@@ -15,7 +15,7 @@ from ledger.bus import EventBus, open_bus
 from ledger.bus.jetstream import Connection
 from ledger.bus.running import stopped
 from ledger.domain.webhook import webhook_id
-from ledger.errors import NotFoundError
+from ledger.errors import InvalidInputError, NotFoundError
 from ledger.logging import get_logger
 from ledger.settings import Settings
 from ledger.storage.webhook_tables import read_secret
@@ -77,7 +77,11 @@ class WebhookDispatcher:
     def _bus(self, sender: Sender, redeliveries: Redeliveries) -> EventBus:
         bus = open_bus(self.settings)
         for target in self.active:
-            deliveries = WebhookDeliveries(sender, target)
+            try:
+                deliveries = WebhookDeliveries(sender, target)
+            except InvalidInputError as error:  # a filter this version cannot read
+                log.error("webhook not delivered to", webhook=target.name, error=str(error))
+                continue
             bus.subscribe(
                 consumer_name(target.id),
                 deliveries,

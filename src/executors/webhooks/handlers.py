@@ -8,6 +8,7 @@ transaction, exactly once, or asks for a retry after the schedule's delay.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 from executors.webhooks.sender import Job, Result, Sender, Target
@@ -26,15 +27,16 @@ MAX_KEPT = 10_000  # results kept for events not handled yet
 log = get_logger(__name__)
 
 
-class PreparedDeliveries:
+class PreparedDeliveries(ABC):
     """Sends in ``prepare``, records in ``__call__``; subclasses say what to send."""
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
         self._results: dict[str, Result] = {}
 
+    @abstractmethod
     def jobs(self, pending: Sequence[Pending]) -> list[Job]:
-        raise NotImplementedError
+        """What to send for these events (an event without a job is handled unsent)."""
 
     def prepare(self, pending: Sequence[Pending]) -> None:
         """Send what the events not handled yet call for (an event whose final result is
