@@ -55,6 +55,7 @@ def test_create_list_show_pause_resume_and_a_ping(cli: Cli, tmp_path: object) ->
         receiver.answer(500)
         failed = cli("webhook", "test", "ops")
         assert failed.code == 1 and "dead" in failed.out
+        assert cli("webhook", "deliveries", "ops", "--dead", "--json").json() == []
 
 
 def test_dead_letters_are_listed_and_redelivered(cli: Cli, store: StoreFactory) -> None:

@@ -113,7 +113,7 @@ def list_deliveries(
     event_id: str = "",
 ) -> list[dict[str, Any]]:
     """The webhook's attempts, the latest first; ``dead``: only dead letters not delivered
-    since (by a redelivery); ``event_id``: only that event's."""
+    since (by a redelivery), pings left out; ``event_id``: only that event's."""
     if not db.table_exists(WEBHOOK_DELIVERIES):
         return []
     where, params = ["d.webhook = ?"], [webhook]
@@ -122,7 +122,8 @@ def list_deliveries(
         params.append(event_id)
     if dead:
         where.append(
-            f"d.outcome = 'dead' AND NOT EXISTS (SELECT 1 FROM {WEBHOOK_DELIVERIES} later "
+            "d.outcome = 'dead' AND substr(d.event_id, 1, 5) <> 'ping-' "
+            f"AND NOT EXISTS (SELECT 1 FROM {WEBHOOK_DELIVERIES} later "
             "WHERE later.webhook = d.webhook AND later.event_id = d.event_id "
             "AND later.outcome = 'delivered' AND later.at_us >= d.at_us)"
         )
