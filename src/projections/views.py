@@ -33,6 +33,14 @@ from projections.monitors import (
 )
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
+from projections.rules import (
+    count_fired,
+    list_approvals,
+    list_rules,
+    read_approval,
+    read_rule,
+    rule_firings,
+)
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
 from projections.updater import ViewUpdater
@@ -138,6 +146,30 @@ class Views(RegistryQueries):
     def ground_truth(self, endpoint: str) -> list[str]:
         """Digests of the endpoint's labels files (``ledger monitor labels``)."""
         return ground_truth(self.db, endpoint)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule with its latest spec, whether it is enabled, and its counts."""
+        return list_rules(self.db)
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return read_rule(self.db, name)
+
+    def rule_firings(
+        self, name: str, *, limit: int = 50, correlation_id: str = ""
+    ) -> list[dict[str, Any]]:
+        """A rule's firings and skips (with reasons), the latest first."""
+        return rule_firings(self.db, name, limit=limit, correlation_id=correlation_id)
+
+    def rule_fired_count(self, name: str, correlation_id: str) -> int:
+        return count_fired(self.db, name, correlation_id)
+
+    def approvals(self, state: str = "") -> list[dict[str, Any]]:
+        """Approvals (pending, approved, rejected or expired), the latest first."""
+        return list_approvals(self.db, state)
+
+    def approval(self, approval_id: str) -> dict[str, Any]:
+        """An approval by its short id (a prefix of its id) or full id."""
+        return read_approval(self.db, approval_id)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)
