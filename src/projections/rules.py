@@ -25,6 +25,7 @@ RULES = Table(
         "fired": "BIGINT NOT NULL",
         "skipped": "BIGINT NOT NULL",
         "last_fired_at_us": "BIGINT NOT NULL",  # 0: never
+        "since_position": "BIGINT NOT NULL",  # the rule judges only events after its creation
         "updated_by": "TEXT NOT NULL",
         "updated_at_us": "BIGINT NOT NULL",
     },
@@ -97,15 +98,17 @@ class RulesProjection(ReadModel):
     def _applied(self, change: Change) -> None:
         name, event = change.entity.name, change.data
         old = self.get(RULES.name, (name,))
-        counts = old[2:5] if old else (int(event["spec"].get("enabled", True)), 0, 0)
-        row = (event["version"], _json(event["spec"]), *counts, event["actor"], change.time_us)
+        kept = old[2:6] if old else (int(event["spec"].get("enabled", True)), 0, 0, 0)
+        since = old[6] if old else change.position
+        row = (event["version"], _json(event["spec"]), *kept, since, event["actor"],
+               change.time_us)  # fmt: skip
         self.put(RULES.name, (name,), row)
 
     def _enabled(self, change: Change) -> None:
         old = self.get(RULES.name, (change.entity.name,))
         if old is not None:
             enabled = int(change.event_type.endswith(".Enabled"))
-            row = (*old[:2], enabled, *old[3:6], change.data["actor"], change.time_us)
+            row = (*old[:2], enabled, *old[3:7], change.data["actor"], change.time_us)
             self.put(RULES.name, (change.entity.name,), row)
 
     def _fired(self, change: Change) -> None:

@@ -8,6 +8,7 @@ returned before them; ``Views(db)`` reads them as they are.
 from __future__ import annotations
 
 import gc
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ledger.storage.database import LedgerDatabase
 from ledger.storage.timestamps import iso, to_microseconds
 from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
+from projections.entities import ENTITIES
 from projections.job_queries import find_batch_job, list_jobs, predictions_of, read_job
 from projections.lineage import LineageGraph, walk_lineage
 from projections.monitors import (
@@ -146,6 +148,16 @@ class Views(RegistryQueries):
     def ground_truth(self, endpoint: str) -> list[str]:
         """Digests of the endpoint's labels files (``ledger monitor labels``)."""
         return ground_truth(self.db, endpoint)
+
+    def entity(self, aggregate_id: str) -> tuple[str, str] | None:
+        """The kind and name of an aggregate (``model_version``, ``iris:2``), None when the
+        views have not seen it."""
+        uid = uuid.UUID(aggregate_id)
+        rows = self.db.execute(
+            f"SELECT kind, name FROM {ENTITIES.name} WHERE aggregate_id IN (?, ?)",
+            (str(uid), uid.hex),
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def rules(self) -> list[dict[str, Any]]:
         """Every rule with its latest spec, whether it is enabled, and its counts."""
