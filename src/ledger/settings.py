@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         "", description="NATS server(s), comma-separated; empty: the in-process bus"
     )
     nats_stream: str = Field("LEDGER", description="JetStream stream the relay publishes to")
+    nats_event_format: Literal["ledger", "cloudevents"] = Field(
+        "ledger", description="What the relay publishes: the ledger's envelope, or a "
+        "CloudEvents 1.0 structured JSON event carrying it (consumers read both)",
+    )  # fmt: skip
+    event_source: str = Field(
+        "urn:lifecycle-ledger", min_length=1,
+        description="The CloudEvents `source` of this ledger's events (a URI reference)",
+    )  # fmt: skip
     nats_subject_prefix: str = Field(
         "ledger", description="First subject token on NATS (ledger.<aggregate>.<event>)"
     )

@@ -613,6 +613,11 @@ def test_events_tail_prints_events_from_a_position(
     lines = [__import__("json").loads(line) for line in result.out.splitlines()]
     assert [event["position"] for event in lines] == [3, 4, 5, 6, 7]
     assert lines[0]["subject"] == "ledger.model.tagged"
+    result = cli("events", "tail", "--from", "3", "-n", "1", "--cloudevents")
+    assert result.code == 0, result
+    cloudevent = __import__("json").loads(result.out)
+    assert (cloudevent["specversion"], cloudevent["type"]) == ("1.0", "ledger.model.tagged")
+    assert cloudevent["data"]["position"] == 3
 
     result = cli("events", "tail", "--from", "1", "-n", "3", "-s", "ledger.model.registered")
     assert result.code == 0, result

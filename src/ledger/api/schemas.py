@@ -188,8 +188,22 @@ class EventOut(BaseModel):
     data: dict[str, Any]
 
 
+class CloudEventOut(BaseModel):
+    """A ledger event as a CloudEvents 1.0 structured JSON event (`?format=cloudevents`)."""
+
+    specversion: str
+    id: str
+    source: str
+    type: str = Field(description="ledger.<aggregate>.<event>")
+    subject: str = Field(description="<aggregate>/<aggregate id>")
+    time: str
+    datacontenttype: str
+    ledgerposition: int = Field(description="The event's log position")
+    data: EventOut
+
+
 class EventBatch(BaseModel):
-    items: list[EventOut]
+    items: list[EventOut] | list[CloudEventOut]
     last_position: int = Field(description="Pass as `after` to continue")
 
 

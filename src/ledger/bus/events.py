@@ -40,10 +40,17 @@ class BusEvent:
         envelope = orjson.loads(payload)
         if not isinstance(envelope, dict):
             raise TypeError("an event envelope is a JSON object")
-        return cls.from_envelope(envelope)
+        return cls.from_envelope(ledger_envelope(envelope))
 
 
 _FIELDS = tuple(field.name for field in fields(BusEvent))
+
+
+def ledger_envelope(payload: dict[str, Any]) -> dict[str, Any]:
+    """The ledger envelope in ``payload``: the payload itself, or the ``data`` of a
+    CloudEvent carrying one (``ledger.bus.cloudevents``; LEDGER_NATS_EVENT_FORMAT)."""
+    data = payload.get("data")
+    return data if "specversion" in payload and isinstance(data, dict) else payload
 
 
 def check_pattern(pattern: str) -> str:

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from ledger.bus.events import ROOT
+from ledger.bus.events import ROOT, ledger_envelope
 from ledger.bus.running import stopped
 from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
@@ -175,8 +175,9 @@ async def envelope_at(js: JetStreamContext, settings: Settings, sequence: int) -
     message = await js.get_msg(settings.nats_stream, sequence)
     try:
         payload = orjson.loads(message.data or b"{}")
-        if isinstance(payload, dict) and int(payload.get("position", 0)) > 0:
-            return payload
+        envelope = ledger_envelope(payload) if isinstance(payload, dict) else {}
+        if int(envelope.get("position", 0)) > 0:
+            return envelope
     except (ValueError, TypeError):
         pass
     log.warning("a message in the stream is no ledger event", sequence=sequence)

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from nats.js import JetStreamContext
 
+from ledger.bus.cloudevents import to_cloudevent
 from ledger.bus.jetstream import (
     Connection,
     delete_stream,
@@ -301,6 +302,11 @@ class Relay:
         self.status.position = max(acknowledged, in_stream)
         return self.status.position
 
+    def _payload(self, envelope: dict[str, Any]) -> bytes:
+        if self.settings.nats_event_format == "cloudevents":
+            return orjson.dumps(to_cloudevent(envelope, self.settings.event_source))
+        return orjson.dumps(envelope)
+
     async def _publish(self, js: JetStreamContext, envelopes: list[dict[str, Any]]) -> int:
         """Publish ``envelopes`` pipelined; the position up to which all were acknowledged."""
         futures: list[asyncio.Future[Any]] = []
@@ -316,7 +322,7 @@ class Relay:
                 futures.append(
                     await js.publish_async(
                         nats_subject(self.settings, envelope["subject"]),
-                        orjson.dumps(envelope),
+                        self._payload(envelope),
                         headers=headers,
                         stream=self.settings.nats_stream,
                     )

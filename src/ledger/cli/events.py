@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.table import Table
 
 from ledger.bus import BusEvent, open_bus
+from ledger.bus.cloudevents import to_cloudevent
 from ledger.bus.handled import failed_events
 from ledger.bus.jetstream import describe_nats_url
 from ledger.bus.relay import Relay
@@ -141,9 +142,13 @@ def tail(
         int, typer.Option("--count", "-n", min=0, help="Stop after this many events (0: never)")
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON envelope per line")] = False,
+    cloudevents: Annotated[
+        bool, typer.Option("--cloudevents", help="One CloudEvents 1.0 JSON event per line")
+    ] = False,
 ) -> None:
     """Print events live, from NATS when LEDGER_NATS_URL is set, else from the log."""
     settings = load_settings()
+    source = settings.event_source if cloudevents else ""
     bus = open_bus(settings)
     after = None if from_position is None else max(from_position - 1, 0)
 
@@ -151,7 +156,7 @@ def tail(
         printed = 0
         async with contextlib.aclosing(bus.tail(stop, subject or (), after)) as events:
             async for event in events:
-                _print_event(event, as_json)
+                _print_event(event, as_json, source)
                 printed += 1
                 if printed == count:
                     return
@@ -159,9 +164,10 @@ def tail(
     run_until_signalled(follow)
 
 
-def _print_event(event: BusEvent, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(dataclasses.asdict(event), separators=(",", ":")) + "\n")
+def _print_event(event: BusEvent, as_json: bool, cloudevent_source: str) -> None:
+    if as_json or cloudevent_source:
+        printed = to_cloudevent(event, cloudevent_source) if cloudevent_source else asdict(event)
+        sys.stdout.write(json.dumps(printed, separators=(",", ":")) + "\n")
         sys.stdout.flush()
         return
     console.print(

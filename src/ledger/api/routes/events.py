@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import orjson
@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from ledger.api.auth import Reader, services_of
 from ledger.api.routes.common import MAX_NUMBER, LogPosition
 from ledger.api.schemas import EventBatch
+from ledger.bus.cloudevents import to_cloudevent
 from ledger.errors import InvalidInputError
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.feed import read_feed
@@ -23,6 +24,11 @@ router = APIRouter(tags=["events"])
 STREAM_BATCH = 500
 POLL_S = 0.05
 KEEPALIVE_S = 15.0
+Format = Annotated[
+    Literal["ledger", "cloudevents"],
+    Query(description="`cloudevents`: each event as a CloudEvents 1.0 structured JSON event "
+          "whose `data` is the ledger envelope"),
+]  # fmt: skip
 
 
 def _read(request: Request, after: int, limit: int) -> list[dict[str, Any]]:
@@ -31,20 +37,29 @@ def _read(request: Request, after: int, limit: int) -> list[dict[str, Any]]:
         return read_feed(views.db, decoder, after, limit)
 
 
+def _rendered(request: Request, events: list[dict[str, Any]], form: str) -> list[dict[str, Any]]:
+    if form == "ledger":
+        return events
+    source = services_of(request).settings.event_source
+    return [to_cloudevent(event, source) for event in events]
+
+
 @router.get("/events", response_model=EventBatch)
 def events(
     request: Request,
     _: Reader,
     after: LogPosition = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    format: Format = "ledger",
 ) -> Any:
     """Events in log order, straight from the event store."""
     items = _read(request, after, limit)
-    return {"items": items, "last_position": items[-1]["position"] if items else after}
+    last_position = items[-1]["position"] if items else after
+    return {"items": _rendered(request, items, format), "last_position": last_position}
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    data = orjson.dumps(event)
+def _sse(event: dict[str, Any], rendered: dict[str, Any]) -> bytes:
+    data = orjson.dumps(rendered)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event["position"], event["type"].encode(), data)
 
 
@@ -58,6 +73,7 @@ async def stream(
     _: Reader,
     after: LogPosition | None = None,
     last_event_id: Annotated[str | None, Header(description="Resume after this event")] = None,
+    format: Format = "ledger",
 ) -> StreamingResponse:
     """Server-Sent Events: every event after ``after`` (or the Last-Event-ID a reconnecting
     client sends), then each new one as it is appended. The SSE id is the log position."""
@@ -73,8 +89,8 @@ async def stream(
         quiet_since = time.monotonic()
         while True:
             batch = await anyio.to_thread.run_sync(_read, request, position, STREAM_BATCH)
-            for event in batch:
-                yield _sse(event)
+            for event, rendered in zip(batch, _rendered(request, batch, format), strict=True):
+                yield _sse(event, rendered)
             if batch:
                 position = batch[-1]["position"]
                 quiet_since = time.monotonic()
