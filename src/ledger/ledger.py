@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ledger.application import LedgerApplication
+from ledger.commands.approvals import ApprovalCommands
 from ledger.commands.assets import AssetCommands
 from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.endpoints import EndpointCommands
@@ -18,7 +19,6 @@ from ledger.commands.job_runs import JobRunCommands
 from ledger.commands.jobs import JobCommands
 from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
-from ledger.commands.approvals import ApprovalCommands
 from ledger.commands.monitors import MonitorCommands
 from ledger.commands.rules import RuleCommands
 from ledger.commands.tokens import TokenCommands

@@ -7,29 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.bus import BusEvent
+from ledger.bus.cloudevents import event_fields
 from ledger.errors import NotFoundError
 from projections.views import Views
-
-
-def event_fields(event: BusEvent) -> dict[str, Any]:
-    """The fields filters see: the envelope, with the event data's nested ``spec`` lifted to
-    the top of ``data`` (a model version's tags and metrics)."""
-    data = dict(event.data)
-    spec = data.pop("spec", None)
-    if isinstance(spec, dict):
-        data = {**spec, **data}
-    return {
-        "id": event.id,
-        "type": event.subject,
-        "subject": event.subject,
-        "time": event.time,
-        "actor": event.actor,
-        "reason": event.reason,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "position": event.position,
-        "data": data,
-    }
 
 
 def version_fields(version: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +68,10 @@ def entity_fields(event: BusEvent, views: Views) -> dict[str, Any]:
 def rule_context(event: BusEvent, views: Views) -> dict[str, Any]:
     """The context of ``match``, ``when`` and templates: the event's data and entity fields
     at the top, and ``event`` (the envelope, with the entity's model and version copied)."""
-    fields = event_fields(event)
+    fields = event_fields(event) | {
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+    }
     entity = entity_fields(event, views)
     envelope = {**fields, **{k: entity[k] for k in ("model", "version") if k in entity}}
     return {**fields["data"], **entity, "event": envelope}

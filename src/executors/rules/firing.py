@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.rule_spec import RuleSpec, match_fields, render
+
+from executors.rules.actions import perform
+from executors.rules.context import rule_context
+from executors.rules.judging import guard, judge_when, rule_functions
 from ledger import command_ids
 from ledger.bus import BusEvent, subject_matches
 from ledger.domain.approval import short_id
@@ -17,12 +22,8 @@ from ledger.domain.rule import rule_actor
 from ledger.errors import LedgerError
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
-from ledger.rule_spec import RuleSpec, match_fields, render
+from ledger.rule_actions import Action, plan_actions, summary
 from projections.views import Views
-
-from executors.rules.actions import Action, perform, plan_actions, summary
-from executors.rules.context import rule_context
-from executors.rules.judging import guard, judge_when, rule_functions
 
 APPROVED = "ledger.approval.approved"
 log = get_logger(__name__)

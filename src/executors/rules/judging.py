@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
+
+from executors.rules.context import version_fields
 from ledger.bus import BusEvent
 from ledger.domain.rule import rule_actor
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.expression_syntax import Access, Call, Compare, Field, ListOf, Literal, Node
 from ledger.expressions import Expression, compile_expression
-from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
 from projections.views import Views
-
-from executors.rules.context import version_fields
 
 Functions = dict[str, Any]
 
@@ -44,7 +44,10 @@ def guard(spec: RuleSpec, rule: Mapping[str, Any], event: BusEvent, views: Views
     """Why the rule must not act on its own effects, or so soon again (None: it may)."""
     if event.actor == rule_actor(spec.name):
         return "loop guard: triggered by the rule's own action"
-    if event.correlation_id and views.rule_fired_count(spec.name, event.correlation_id) >= max_chain:
+    if (
+        event.correlation_id
+        and views.rule_fired_count(spec.name, event.correlation_id) >= max_chain
+    ):
         return (
             f"loop guard: fired {max_chain} times already in correlation {event.correlation_id} "
             "(LEDGER_RULE_MAX_CHAIN)"

@@ -106,7 +106,9 @@ class Rule(LedgerAggregate):
             raise RuleViolationError(f"rule {self.name!r} is enabled already")
         self.trigger_event(self.Enabled)
 
-    def record_fired(self, event_id: str, subject: str, actions: list[str], approval_id: str) -> None:
+    def record_fired(
+        self, event_id: str, subject: str, actions: list[str], approval_id: str
+    ) -> None:
         self.trigger_event(
             self.Fired, event_id=event_id, subject=subject, actions=actions, approval_id=approval_id
         )
