@@ -29,7 +29,7 @@ class Rule(LedgerAggregate):
 
     def __init__(self) -> None:
         self.name = ""
-        self.version = 0
+        self.spec_version = 0  # (`version` is the aggregate's own)
         self.spec: dict[str, Any] = {}
         self.enabled = True
         self.fired = 0
@@ -50,7 +50,7 @@ class Rule(LedgerAggregate):
         spec: dict[str, Any]
 
         def apply(self, rule: Rule) -> None:
-            rule.version = self.version
+            rule.spec_version = self.version
             rule.spec = dict(self.spec)
 
     class Disabled(Event):
@@ -89,7 +89,7 @@ class Rule(LedgerAggregate):
         if spec == self.spec:
             return False
         was = self.spec.get("enabled", True)
-        self.trigger_event(self.Applied, version=self.version + 1, spec=spec)
+        self.trigger_event(self.Applied, version=self.spec_version + 1, spec=spec)
         wanted = spec.get("enabled", True)
         # The file's `enabled` counts when it changes; `ledger rule disable` otherwise stays.
         if wanted != was and wanted != self.enabled:
