@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from executors.worker import Worker
 from ledger.ledger import Ledger
 from ledger.rule_spec import parse_rules
 from ledger.settings import Settings
+from ledger.storage.database import LedgerDatabase
+from ledger.storage.side_tables import HANDLED_EVENTS
 from projections.views import Views
 from tests.bus_support import in_background
 from tests.conftest import wait_for
@@ -113,3 +116,36 @@ def firings(settings: Settings, rule: str, outcome: str = "") -> list[dict[str, 
         for f in read(settings, lambda v: v.rule_firings(rule, limit=1000))
         if not outcome or f["outcome"] == outcome
     ]
+
+
+def head(settings: Settings) -> int:
+    db = LedgerDatabase(settings)
+    try:
+        return db.head_position()
+    finally:
+        db.close()
+
+
+def judged_up_to(settings: Settings, position: int) -> bool:
+    """The engine's consumer handled every event up to ``position``, and judged them."""
+    db = LedgerDatabase(settings)
+    try:
+        if not db.table_exists("ledger_rule_inbox") or not db.table_exists(HANDLED_EVENTS):
+            return False
+        handled = db.execute(
+            f"SELECT COUNT(*) FROM {HANDLED_EVENTS} WHERE consumer = 'rules' AND position <= ?",
+            (position,),
+        )
+        waiting = db.execute("SELECT COUNT(*) FROM ledger_rule_inbox")
+        return bool(handled[0][0] >= position and waiting[0][0] == 0)
+    finally:
+        db.close()
+
+
+def settle(settings: Settings) -> None:
+    """Wait until the engine judged every event written so far (and what that wrote)."""
+    while True:
+        reached = head(settings)
+        wait_for(partial(judged_up_to, settings, reached), 60, f"judging up to {reached}")
+        if head(settings) == reached:
+            return

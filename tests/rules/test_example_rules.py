@@ -11,7 +11,6 @@ import pytest
 
 from ledger.ledger import Ledger
 from ledger.settings import Settings
-from ledger.storage.database import LedgerDatabase
 from ledger.storage.side_tables import BUS_CURSORS, HANDLED_EVENTS
 from tests.bus_support import with_jetstream
 from tests.conftest import StoreFactory
@@ -21,6 +20,8 @@ from tests.rules.support import (
     engine_and_worker,
     eventually,
     firings,
+    head,
+    judged_up_to,
     read,
     running,
 )
@@ -46,8 +47,11 @@ def _canary_then_worse(settings: Settings, shop: Shop) -> None:
         lambda v: (e := v.endpoint("shop"))["traffic"] == {"blue": 90, "green": 10} and e,
         "the canary",
     )
-    assert endpoint["deployments"]["green"]["model"] == f"{MODEL}:2" or (
-        endpoint["deployments"]["green"].get("version") == 2
+    green = endpoint["deployments"]["green"]
+    assert (green["model"], green["version"], green["deployed_by"]) == (
+        MODEL,
+        2,
+        "rule:canary-if-better",
     )
     decided = read(settings, lambda v: v.approval(str(approval["short_id"])))
     assert decided["state"] == "approved" and decided["decided_by"] == "release-manager"
@@ -76,25 +80,6 @@ def _counts(settings: Settings) -> tuple[int, int, int, int]:
     )
 
 
-def _replayed(settings: Settings, head: int) -> bool:
-    """The engine's consumer handled every event up to ``head`` again, and judged them."""
-    db = LedgerDatabase(settings)
-    try:
-        handled = db.execute(f"SELECT COUNT(*) FROM {HANDLED_EVENTS} WHERE consumer = 'rules'")
-        waiting = db.execute("SELECT COUNT(*) FROM ledger_rule_inbox")
-        return bool(handled[0][0] >= head and waiting[0][0] == 0)
-    finally:
-        db.close()
-
-
-def _head(settings: Settings) -> int:
-    db = LedgerDatabase(settings)
-    try:
-        return db.head_position()
-    finally:
-        db.close()
-
-
 def test_example_rules_end_to_end_and_replayed_on_the_local_bus(
     store: StoreFactory, tmp_path: Path
 ) -> None:
@@ -104,17 +89,17 @@ def test_example_rules_end_to_end_and_replayed_on_the_local_bus(
         shop.set_up(ledger)
     with running(*engine_and_worker(settings)):
         _canary_then_worse(settings, shop)
-        eventually(settings, lambda v: v.jobs(pipeline="evaluate", status="succeeded")
-                   and len(v.jobs(pipeline="evaluate", status="succeeded")) == 2, "v3 evaluated")  # fmt: skip
+        evaluated = lambda v: len(v.jobs(pipeline="evaluate", status="succeeded")) == 2  # noqa: E731
+        eventually(settings, evaluated, "v3 evaluated")
     before = _counts(settings)
     # canary-if-better fired twice: asking for the approval, then running what it held.
     assert before == (2, 2, 2, 1)
     # Every event delivered again, as if the handled records were lost: judged again.
     store.sql(f"DELETE FROM {HANDLED_EVENTS} WHERE consumer = 'rules'")
     store.sql(f"UPDATE {BUS_CURSORS} SET position = 0 WHERE consumer = 'rules'")
-    head = _head(settings)
+    reached = head(settings)
     with running(*engine_and_worker(settings)):
-        eventually(settings, lambda v: _replayed(settings, head), "the replay judged")
+        eventually(settings, lambda v: judged_up_to(settings, reached), "the replay judged")
     assert _counts(settings) == before
 
 
@@ -139,7 +124,7 @@ def test_example_rules_on_nats_replayed_from_position_1(
         settings.nats_url or "",
         lambda js: js.delete_consumer(settings.nats_stream, "rules"),
     )
-    head = _head(settings)
+    reached = head(settings)
     with running(Relay(settings, start_after=0).run, *engine_and_worker(settings)):
-        eventually(settings, lambda v: _replayed(settings, head), "the replay judged")
+        eventually(settings, lambda v: judged_up_to(settings, reached), "the replay judged")
     assert _counts(settings) == before
