@@ -52,8 +52,9 @@ def entity_fields(event: BusEvent, views: Views) -> dict[str, Any]:
             model, _, number = name.rpartition(":")
             return version_fields(dict(views.version_of(model, int(number))))
         if kind == "model":
-            model = views.model(name)
-            return {"model": name, "tags": dict(model["tags"]), "aliases": dict(model["aliases"])}
+            found_model = views.model(name)
+            return {"model": name, "tags": dict(found_model["tags"]),
+                    "aliases": dict(found_model["aliases"])}  # fmt: skip
         if kind == "job" and not event.subject.startswith("ledger.batch_job."):
             job = _job_fields(views, name)
             return {"job": job, "pipeline": job["pipeline"], "params": job["params"],
@@ -73,5 +74,6 @@ def rule_context(event: BusEvent, views: Views) -> dict[str, Any]:
         "causation_id": event.causation_id,
     }
     entity = entity_fields(event, views)
-    envelope = {**fields, **{k: entity[k] for k in ("model", "version") if k in entity}}
+    copied: dict[str, Any] = {k: entity[k] for k in ("model", "version") if k in entity}
+    envelope = {**fields, **copied}
     return {**fields["data"], **entity, "event": envelope}

@@ -36,10 +36,13 @@ def apply(file: Path, reason: Reason = "") -> None:
     specs = parse_rules(_read(file))
     with open_ledger() as ledger:
         result = ledger.rules.apply(specs, reason=reason)
-    for label, names in (("created", result.created), ("updated", result.updated),
-                         ("unchanged", result.unchanged)):  # fmt: skip
-        for name in names:
-            console.print(f"{label:9} {name}")
+    for spec in specs:  # in the file's order
+        label = (
+            "created"
+            if spec.name in result.created
+            else ("updated" if spec.name in result.updated else "unchanged")
+        )
+        console.print(f"{label:9} {spec.name}")
 
 
 @rule_app.command("list")
@@ -70,7 +73,7 @@ def show(name: str, as_json: AsJson = False) -> None:
     state = "enabled" if rule["enabled"] else "disabled"
     console.print(f"rule [bold]{name}[/] version {rule['version']}, {state}; "
                   f"fired {rule['fired']}, skipped {rule['skipped']}")  # fmt: skip
-    console.print(yaml.safe_dump([rule["spec"]], sort_keys=False).rstrip(), markup=False)
+    console.print(yaml.safe_dump([_compact(rule["spec"])], sort_keys=False).rstrip(), markup=False)
     _print_firings(firings)
 
 
@@ -83,6 +86,14 @@ def history(name: str, limit: int = 50, as_json: AsJson = False) -> None:
         print_json(firings)
         return
     _print_firings(firings)
+
+
+def _compact(value: Any) -> Any:
+    """The spec without what was left unset (None, empty), as one would write it."""
+    if isinstance(value, dict):
+        kept = {k: _compact(v) for k, v in value.items() if k != "cooldown_s" or v}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and v != ""}
+    return value
 
 
 def _print_firings(firings: list[dict[str, Any]]) -> None:
