@@ -50,6 +50,7 @@ RULE_FUNCTIONS = ("alias", "latest")
 RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _BOOL = "tag:yaml.org,2002:bool"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class _Strict(BaseModel):
@@ -195,11 +196,17 @@ class RuleSpec(_Strict):
 
 
 class _RulesLoader(yaml.SafeLoader):
-    """YAML 1.1 without on/off as booleans, so that a rule's `on:` stays a key."""
+    """YAML 1.1 without on/off as booleans, so that a rule's `on:` stays a key, and without
+    timestamps, so that a date stays the text events carry (and a stored rule reads back
+    the same)."""
 
 
 _RulesLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if not (tag == _BOOL and first in "oO")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if not (tag == _BOOL and first in "oO") and tag != _TIMESTAMP
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
