@@ -48,7 +48,7 @@ def test_apply_list_show_disable_enable(cli: Cli, tmp_path: Path) -> None:
 def test_rule_errors(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- name: x\n  on: [unclosed\n")
-    assert_user_error(cli("rule", "apply", str(bad)), "")
+    assert_user_error(cli("rule", "apply", str(bad)), "the rules file is not valid YAML")
     no_action = tmp_path / "empty.yaml"
     no_action.write_text("- name: x\n  on: ledger.job.succeeded\n  do: {}\n")
     assert_user_error(cli("rule", "apply", str(no_action)), "no action")

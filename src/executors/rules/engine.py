@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +66,7 @@ class RuleEngine:
     def _on_event(self, delivery: Delivery) -> None:
         """File the event (in the bus's transaction: exactly once)."""
         event = delivery.event
-        envelope = orjson.dumps(event.__dict__).decode()
+        envelope = orjson.dumps(asdict(event)).decode()
         inbox.file_event(delivery.db, event, envelope)
 
     # -- judging, on a thread of its own ------------------------------------------------

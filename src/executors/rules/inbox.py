@@ -16,7 +16,7 @@ from ledger.bus import BusEvent
 from ledger.storage.database import LedgerDatabase
 
 INBOX = "ledger_rule_inbox"
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 10  # then the event stays filed with its error, judged no more
 CLAIM_S = 300  # an engine that took an event and died: another may take it after this
 
 
@@ -44,10 +44,12 @@ def _now_us() -> int:
 def claim_due(db: LedgerDatabase, limit: int) -> list[tuple[str, str]]:
     """Take up to ``limit`` filed events due now, in log order: (event id, envelope)."""
     now = _now_us()
+    due = f"FROM {INBOX} WHERE next_at_us <= ? AND attempts < ?"
+    if not db.execute(f"SELECT 1 {due} LIMIT 1", (now, MAX_ATTEMPTS)):
+        return []  # idle: no write transaction (on SQLite it would take the store's lock)
     with db.transaction():
         rows = db.execute(
-            f"SELECT event_id, envelope FROM {INBOX} WHERE next_at_us <= ? AND attempts < ? "
-            "ORDER BY position LIMIT ?",
+            f"SELECT event_id, envelope {due} ORDER BY position LIMIT ?",
             (now, MAX_ATTEMPTS, limit),
         )
         db.execute_many(
@@ -73,12 +75,3 @@ def retry_later(db: LedgerDatabase, event_id: str, error: str) -> int:
             (attempts, error[:2000], _now_us() + delay_us, event_id),
         )
     return attempts
-
-
-def given_up(db: LedgerDatabase) -> list[dict[str, object]]:
-    """Events the engine failed to judge on every attempt."""
-    rows = db.execute(
-        f"SELECT event_id, position, error FROM {INBOX} WHERE attempts >= ? ORDER BY position",
-        (MAX_ATTEMPTS,),
-    )
-    return [{"event_id": e, "position": int(p), "error": err} for e, p, err in rows]
