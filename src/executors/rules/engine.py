@@ -20,8 +20,8 @@ import orjson
 
 from executors.rules import inbox
 from executors.rules.firing import Firing
-from ledger.bus import BusEvent, Delivery, open_bus, subject_matches
-from ledger.domain.rule import rule_actor
+from ledger.bus import BusEvent, Delivery, open_bus
+from ledger.bus.log_reader import open_store
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.outages import first_line, is_store_unavailable
@@ -46,7 +46,7 @@ class RuleEngine:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and judge until ``stop`` is set."""
-        db = LedgerDatabase(self.settings)
+        db = await asyncio.to_thread(open_store, self.settings)  # a new store is created
         try:
             await asyncio.to_thread(inbox.create_inbox, db)
         finally:
@@ -129,11 +129,3 @@ class RuleEngine:
         else:
             log.warning("judging an event failed; trying again later", error=repr(error),
                         exc_info=True, **fields)  # fmt: skip
-
-
-def wanted_by(rules: list[dict[str, Any]], subject: str) -> list[dict[str, Any]]:
-    """The enabled rules whose ``on`` pattern matches ``subject``."""
-    return [r for r in rules if r["enabled"] and subject_matches(r["spec"]["on"], subject)]
-
-
-__all__ = ["CONSUMER", "RuleEngine", "rule_actor", "wanted_by"]
