@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ledger.application import LedgerApplication
+from ledger.commands.approvals import ApprovalCommands
 from ledger.commands.assets import AssetCommands
 from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.endpoints import EndpointCommands
@@ -19,9 +20,11 @@ from ledger.commands.jobs import JobCommands
 from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
 from ledger.commands.monitors import MonitorCommands
+from ledger.commands.rules import RuleCommands
 from ledger.commands.tokens import TokenCommands
 from ledger.domain import (
     ApiToken,
+    Approval,
     BatchJob,
     DataAsset,
     Endpoint,
@@ -31,6 +34,7 @@ from ledger.domain import (
     ModelVersion,
     Monitor,
     Pipeline,
+    Rule,
 )
 from ledger.settings import Settings
 
@@ -51,6 +55,8 @@ class Ledger(LedgerApplication):
             BatchJob,
             ApiToken,
             Monitor,
+            Rule,
+            Approval,
         ),
         100,
     )
@@ -66,3 +72,5 @@ class Ledger(LedgerApplication):
         self.batch_jobs = BatchJobCommands(self, lookups)
         self.monitors = MonitorCommands(self, lookups)
         self.tokens = TokenCommands(self)
+        self.rules = RuleCommands(self)
+        self.approvals = ApprovalCommands(self)

@@ -23,6 +23,7 @@ from ledger.api.routes import (
     models,
     monitors,
     operations,
+    rules,
 )
 from ledger.api.routes.operations import LedgerCollector
 from ledger.api.services import ApiServices
@@ -87,7 +88,17 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
     registry = CollectorRegistry()
     registry.register(LedgerCollector(services))
     app.state.metrics_registry = registry
-    for module in (models, endpoints, assets, monitors, history, events, operations, checkpoints):
+    for module in (
+        models,
+        endpoints,
+        assets,
+        monitors,
+        rules,
+        history,
+        events,
+        operations,
+        checkpoints,
+    ):
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)
