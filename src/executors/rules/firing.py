@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.rule_spec import RuleSpec, match_fields, render
-
 from executors.rules.actions import perform
 from executors.rules.context import rule_context
 from executors.rules.judging import guard, judge_when, rule_functions
@@ -23,6 +21,7 @@ from ledger.errors import LedgerError
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
 from ledger.rule_actions import Action, plan_actions, summary
+from ledger.rule_spec import RuleSpec, match_fields, render
 from projections.views import Views
 
 APPROVED = "ledger.approval.approved"

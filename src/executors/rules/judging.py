@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
-
 from executors.rules.context import version_fields
 from ledger.bus import BusEvent
 from ledger.domain.rule import rule_actor
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.expression_syntax import Access, Call, Compare, Field, ListOf, Literal, Node
 from ledger.expressions import Expression, compile_expression
+from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
 from projections.views import Views
 
 Functions = dict[str, Any]
