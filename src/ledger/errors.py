@@ -17,6 +17,10 @@ class InvalidInputError(LedgerError):
     """The input is malformed (bad reference, bad weights, unreadable file...)."""
 
 
+class PermissionDeniedError(LedgerError):
+    """The acting principal's role does not allow this (e.g. approving for a higher role)."""
+
+
 class IntegrityViolationError(LedgerError):
     """Stored data does not match its digest: the store was corrupted or tampered with."""
 

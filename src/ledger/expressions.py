@@ -5,7 +5,8 @@
 dict/list values, comparisons, ``in`` / ``not in``, ``and`` / ``or`` / ``not``,
 parentheses, and calls to the few functions named at compile time. The text is
 tokenized and parsed by hand into a tree of frozen dataclasses; nothing is ever handed
-to Python's ``eval``, and no Python attribute is reachable.
+to Python's ``eval``, and no Python attribute is reachable. Names may hold ``-``
+(``iris-classifier``, ``tags.f1-score``): there is no arithmetic to confuse it with.
 
 Semantics: a missing field is None; ordering (``< <= > >=``) with None is False,
 ``==`` / ``!=`` compare it; ``in`` is membership by equality (``x in null`` is False,

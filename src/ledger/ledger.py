@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ledger.application import LedgerApplication
+from ledger.commands.approvals import ApprovalCommands
 from ledger.commands.assets import AssetCommands
 from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.endpoints import EndpointCommands
@@ -19,10 +20,12 @@ from ledger.commands.jobs import JobCommands
 from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
 from ledger.commands.monitors import MonitorCommands
+from ledger.commands.rules import RuleCommands
 from ledger.commands.tokens import TokenCommands
 from ledger.commands.webhooks import WebhookCommands
 from ledger.domain import (
     ApiToken,
+    Approval,
     BatchJob,
     DataAsset,
     Endpoint,
@@ -32,6 +35,7 @@ from ledger.domain import (
     ModelVersion,
     Monitor,
     Pipeline,
+    Rule,
     Webhook,
 )
 from ledger.settings import Settings
@@ -54,6 +58,8 @@ class Ledger(LedgerApplication):
             ApiToken,
             Monitor,
             Webhook,
+            Rule,
+            Approval,
         ),
         100,
     )
@@ -70,3 +76,5 @@ class Ledger(LedgerApplication):
         self.monitors = MonitorCommands(self, lookups)
         self.tokens = TokenCommands(self)
         self.webhooks = WebhookCommands(self)
+        self.rules = RuleCommands(self)
+        self.approvals = ApprovalCommands(self)

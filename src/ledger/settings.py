@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         60.0, gt=0, le=3_600, description="How often a worker looks for monitors' windows "
         "that have ended, and judges them",
     )  # fmt: skip
+    approval_ttl_s: float = Field(
+        86_400, gt=0, description="How long a rule's approval stays pending before it expires"
+    )
+    rule_max_chain: int = Field(
+        5, ge=1, le=1_000, description="The most times one rule fires within one correlation "
+        "id (a chain of rules reacting to each other's effects)",
+    )  # fmt: skip
     local_workers: int = Field(4, ge=1, le=256, description="Steps the local executor runs at once")
     logs: Path | None = Field(None, description="Step logs directory (default HOME/logs)")
     worker_lease_s: float = Field(

@@ -12,6 +12,7 @@ from projections.jobs import JobsProjection
 from projections.lineage import LineageProjection
 from projections.monitors import MonitorsProjection
 from projections.registry import RegistryProjection
+from projections.rules import RulesProjection
 from projections.tokens import TokensProjection
 from projections.webhooks import WebhooksProjection
 
@@ -28,6 +29,7 @@ def all_read_models() -> list[ReadModel]:
         AssetsProjection(),
         MonitorsProjection(),
         WebhooksProjection(),
+        RulesProjection(),
     ]
 
 

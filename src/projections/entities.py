@@ -13,6 +13,7 @@ from uuid import UUID
 
 from ledger.domain import (
     ApiToken,
+    Approval,
     BatchJob,
     DataAsset,
     Endpoint,
@@ -22,6 +23,7 @@ from ledger.domain import (
     ModelVersion,
     Monitor,
     Pipeline,
+    Rule,
     Webhook,
 )
 from ledger.storage.database import LedgerDatabase
@@ -53,6 +55,10 @@ def _job(aggregate_id: str, data: dict[str, Any]) -> Entity:
     return Entity("job", job, job)
 
 
+def _approval(aggregate_id: str, data: dict[str, Any]) -> Entity:
+    return Entity("approval", UUID(aggregate_id).hex[:12], data["rule"])
+
+
 # The first event of each kind of aggregate, and the entity it names.
 _CREATED_BY: dict[str, EntityOf] = {
     event_type(Model.Registered): _named("model"),
@@ -66,6 +72,8 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(ApiToken.Issued): _named("token"),
     event_type(Monitor.Created): _named("monitor"),
     event_type(Webhook.Created): _named("webhook"),
+    event_type(Rule.Created): _named("rule"),
+    event_type(Approval.Requested): _approval,
 }
 
 

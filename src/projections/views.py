@@ -8,6 +8,7 @@ returned before them; ``Views(db)`` reads them as they are.
 from __future__ import annotations
 
 import gc
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ledger.storage.database import LedgerDatabase
 from ledger.storage.timestamps import iso, to_microseconds
 from projections.assets import read_asset, read_asset_version
 from projections.audit import AUDIT, AuditQuery, query_audit
+from projections.entities import ENTITIES
 from projections.job_queries import find_batch_job, list_jobs, predictions_of, read_job
 from projections.lineage import LineageGraph, walk_lineage
 from projections.monitors import (
@@ -33,6 +35,14 @@ from projections.monitors import (
 )
 from projections.paging import Page
 from projections.registry_queries import RegistryQueries
+from projections.rules import (
+    count_fired,
+    list_approvals,
+    list_rules,
+    read_approval,
+    read_rule,
+    rule_firings,
+)
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
 from projections.updater import ViewUpdater
@@ -146,6 +156,40 @@ class Views(RegistryQueries):
 
     def webhook(self, name: str) -> dict[str, Any]:
         return read_webhook(self.db, name)
+
+    def entity(self, aggregate_id: str) -> tuple[str, str] | None:
+        """The kind and name of an aggregate (``model_version``, ``iris:2``), None when the
+        views have not seen it."""
+        uid = uuid.UUID(aggregate_id)
+        rows = self.db.execute(
+            f"SELECT kind, name FROM {ENTITIES.name} WHERE aggregate_id IN (?, ?)",
+            (str(uid), uid.hex),
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule with its latest spec, whether it is enabled, and its counts."""
+        return list_rules(self.db)
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return read_rule(self.db, name)
+
+    def rule_firings(
+        self, name: str, *, limit: int = 50, correlation_id: str = ""
+    ) -> list[dict[str, Any]]:
+        """A rule's firings and skips (with reasons), the latest first."""
+        return rule_firings(self.db, name, limit=limit, correlation_id=correlation_id)
+
+    def rule_fired_count(self, name: str, correlation_id: str) -> int:
+        return count_fired(self.db, name, correlation_id)
+
+    def approvals(self, state: str = "") -> list[dict[str, Any]]:
+        """Approvals (pending, approved, rejected or expired), the latest first."""
+        return list_approvals(self.db, state)
+
+    def approval(self, approval_id: str) -> dict[str, Any]:
+        """An approval by its short id (a prefix of its id) or full id."""
+        return read_approval(self.db, approval_id)
 
     def search(self, query: SearchQuery) -> Page[VersionItem]:
         return search_versions(self.db, query)

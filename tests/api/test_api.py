@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ledger.api.idempotency import ABANDONED_AFTER_S
+from ledger.domain.approval import approval_id
 from ledger.domain.webhook import webhook_id
+from ledger.ledger import Ledger
 from tests.conftest import Api, StoreFactory, running_api, wait_for
 
 
@@ -19,6 +21,13 @@ def now_us() -> int:
 
 
 ROLES = ("reader", "contributor", "deployer", "admin")
+MATRIX_RULE = """
+- name: tag-it
+  on: ledger.model.tagged
+  do: {set_tag: {model: m, key: seen, value: "yes"}}
+"""
+# Approvals held for a contributor, requested before the matrix runs (short ids).
+HELD = [approval_id("tag-it", f"matrix-{n}/1").hex[:12] for n in (1, 2)]
 
 
 def _upload(model_dir: Path) -> list[tuple[str, tuple[str, bytes]]]:
@@ -161,6 +170,26 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ),
     ("DELETE", "/monitors/{name}", "deployer", {"url": "/monitors/watch"}),
     (
+        "POST",
+        "/rules",
+        "deployer",
+        {"url": "/rules", "json": {"yaml": MATRIX_RULE}},
+    ),
+    ("POST", "/rules/{name}/disable", "deployer", {"url": "/rules/tag-it/disable"}),
+    ("POST", "/rules/{name}/enable", "deployer", {"url": "/rules/tag-it/enable"}),
+    (
+        "POST",
+        "/approvals/{approval_id}/approve",
+        "contributor",
+        {"url": f"/approvals/{HELD[0]}/approve", "json": {"reason": "ok"}},
+    ),
+    (
+        "POST",
+        "/approvals/{approval_id}/reject",
+        "contributor",
+        {"url": f"/approvals/{HELD[1]}/reject", "json": {"reason": "no"}},
+    ),
+    (
         "PUT",
         "/endpoints/{name}/mirror",
         "deployer",
@@ -210,7 +239,10 @@ def _write_routes(api: Api) -> set[tuple[str, str]]:
 def test_authorization_matrix(api: Api) -> None:
     """Anonymous 401, a role too low 403, the right role 2xx, on every write route."""
     assert {(m, p.split("#")[0]) for m, p, _, _ in WRITES} == _write_routes(api)
-    start = api.head()  # the fixture's tokens were issued before
+    with Ledger(api.settings) as ledger:
+        for n in (1, 2):
+            ledger.approvals.request("tag-it", 1, f"matrix-{n}/1", "contributor", [])
+    start = api.head()  # the fixture's tokens and the approvals were made before
     _register(api, "m")  # versions 1 and 2 exist before the matrix runs
     job = ""
     for method, template, role, kwargs in WRITES:

@@ -23,6 +23,7 @@ from ledger.api.routes import (
     models,
     monitors,
     operations,
+    rules,
     webhooks,
 )
 from ledger.api.routes.operations import LedgerCollector
@@ -43,6 +44,11 @@ reader < contributor (models, environments, data, pipelines, jobs) < deployer
 (`application/problem+json`). Send an `Idempotency-Key` header to make a write safe
 to retry.
 """
+
+
+# The route modules, in the order of the API's documentation.
+ROUTES = (models, endpoints, assets, monitors, webhooks, rules, history, events, operations,
+          checkpoints)  # fmt: skip
 
 
 def create_app(settings: Settings, *, relay: bool = False, host: str | None = None) -> FastAPI:
@@ -88,17 +94,7 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
     registry = CollectorRegistry()
     registry.register(LedgerCollector(services))
     app.state.metrics_registry = registry
-    for module in (
-        models,
-        endpoints,
-        assets,
-        monitors,
-        webhooks,
-        history,
-        events,
-        operations,
-        checkpoints,
-    ):
+    for module in ROUTES:
         app.include_router(module.router)
     install_problem_handlers(app)
     install_openapi(app)

@@ -21,6 +21,7 @@ from ledger.errors import (
     InvalidInputError,
     LedgerError,
     NotFoundError,
+    PermissionDeniedError,
     RuleViolationError,
     ServingUnavailableError,
 )
@@ -83,6 +84,7 @@ _STATUS_OF: list[tuple[type[Exception], int]] = [
     (RuleViolationError, 409),
     (ConcurrencyError, 409),
     (InvalidInputError, 400),
+    (PermissionDeniedError, 403),
     (IntegrityViolationError, 500),
     (LedgerError, 400),
     (Unauthenticated, 401),

@@ -22,6 +22,7 @@ from ledger.cli import (
     monitors,
     pipelines,
     projections,
+    rules,
     serve,
     tokens,
     trust,
@@ -58,6 +59,8 @@ app.add_typer(jobs.job_app, name="job")
 app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(monitors.app, name="monitor")
 app.add_typer(webhooks.app, name="webhook")
+app.add_typer(rules.rule_app, name="rule")
+app.add_typer(rules.approval_app, name="approval")
 app.add_typer(projections.app, name="projections")
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(events.app, name="events")
@@ -66,6 +69,8 @@ app.command()(serve.serve)
 app.command()(events.relay)
 app.command()(worker.worker)
 app.command()(automation.automation)
+app.command()(rules.approve)
+app.command()(rules.reject)
 app.command()(audit.history)
 app.command("audit")(audit.audit)
 app.command()(audit.lineage)

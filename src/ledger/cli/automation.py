@@ -1,5 +1,5 @@
 """`ledger automation`: the process that reacts to the ledger's events outside it: webhook
-deliveries (and rules), until SIGINT or SIGTERM."""
+deliveries and rules, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,17 +11,22 @@ from ledger.cli.events import run_until_signalled
 
 
 def automation() -> None:
-    """Deliver webhooks (and run rules) until interrupted."""
-    from executors.webhooks.dispatcher import WebhookDispatcher  # only this command loads it
+    """Deliver webhooks and run the rule engine (and approvals' expiry) until interrupted."""
+    # The CLI's other commands never load executors.
+    from executors.rules.engine import RuleEngine
+    from executors.webhooks.dispatcher import WebhookDispatcher
 
     settings = load_settings()
-    dispatcher = WebhookDispatcher(settings)
-    bus = f"NATS {describe_nats_url(settings.nats_url)}" if settings.nats_url else "in-process"
+    engines: list[WebhookDispatcher | RuleEngine] = [
+        WebhookDispatcher(settings),
+        RuleEngine(settings),
+    ]
     err_console.print(
-        f"Automation: webhooks, store {settings.store_location.describe()}, bus {bus}"
+        f"Automation: webhooks and rules; store {settings.store_location.describe()}, bus "
+        f"{'NATS ' + describe_nats_url(settings.nats_url) if settings.nats_url else 'in-process'}"
     )
 
     async def run(stop: asyncio.Event) -> None:
-        await asyncio.gather(dispatcher.run(stop))
+        await asyncio.gather(*(engine.run(stop) for engine in engines))
 
     run_until_signalled(run)

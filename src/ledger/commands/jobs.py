@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from ledger.application import LedgerApplication
+from ledger.command_context import running_command_id
 from ledger.commands.lookups import Lookups
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
@@ -14,6 +15,8 @@ from ledger.domain.pipeline import Pipeline, pipeline_id
 from ledger.history import HistoryEntry
 from ledger.pipeline_spec import merge_parameters, parse_pipeline_spec
 from ledger.specs import check_json_value
+
+_JOB_IDS = uuid.UUID("0f6c1d2e-8a4b-4c3d-9e5f-7a1b2c3d4e5f")
 
 
 class JobCommands:
@@ -82,9 +85,10 @@ class JobCommands:
     def _submit(
         self, pipeline: str, version: int, snapshot: JobSnapshot, reason: str, rerun_of: str = ""
     ) -> Job:
-        job_id = uuid.uuid4()
-
         def command() -> Job:
+            # From the command id: a retried command (same id) names the same job, so
+            # replaying it returns the job it submitted the first time.
+            job_id = uuid.uuid5(_JOB_IDS, running_command_id.get() or uuid.uuid4().hex)
             job = Job.submit(job_id, pipeline, version, snapshot, rerun_of)
             self._app.save(job)
             return job

@@ -1,5 +1,6 @@
 """Domain aggregates of the ledger; each event records actor, reason and correlation."""
 
+from ledger.domain.approval import Approval
 from ledger.domain.base import EventMeta, LedgerAggregate, acting, aggregate_id
 from ledger.domain.batch_job import BatchJob
 from ledger.domain.data_asset import DataAsset
@@ -9,11 +10,13 @@ from ledger.domain.job import Job
 from ledger.domain.model import Model, ModelVersion
 from ledger.domain.monitor import Monitor
 from ledger.domain.pipeline import Pipeline
+from ledger.domain.rule import Rule
 from ledger.domain.token import ApiToken
 from ledger.domain.webhook import Webhook
 
 __all__ = [
     "ApiToken",
+    "Approval",
     "BatchJob",
     "DataAsset",
     "Endpoint",
@@ -25,6 +28,7 @@ __all__ = [
     "ModelVersion",
     "Monitor",
     "Pipeline",
+    "Rule",
     "Webhook",
     "acting",
     "aggregate_id",

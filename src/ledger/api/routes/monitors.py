@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from ledger.api.auth import Deployer, Reader
+from ledger.api.monitor_schemas import MonitorBody, MonitorOut, MonitorWindowOut
 from ledger.api.routes.common import ReasonQuery, read_json, read_written, run_command
-from ledger.api.schemas import MonitorBody, MonitorOut, MonitorWindowOut
 from ledger.domain.monitor import Threshold, parse_duration
 
 router = APIRouter(tags=["monitors"])

@@ -16,9 +16,9 @@ from ledger.api.routes.common import (
     read_written,
     run_command,
 )
-from ledger.api.schemas import (
+from ledger.api.schemas import ReasonBody
+from ledger.api.webhook_schemas import (
     DeliveryOut,
-    ReasonBody,
     RedeliveryBody,
     WebhookBody,
     WebhookCreatedOut,
