@@ -31,7 +31,7 @@ def _command(service: dict[str, Any]) -> str:
 
 def test_the_services_and_their_ports() -> None:
     assert set(SERVICES) == {
-        "postgres", "nats", "ray-head", "ray-worker", "api", "relay", "worker"
+        "postgres", "nats", "ray-head", "ray-worker", "api", "relay", "worker", "automation"
     }  # fmt: skip
     assert "8000:8000" in SERVICES["api"]["ports"]
     assert "4222:4222" in SERVICES["nats"]["ports"]
@@ -52,7 +52,9 @@ def test_health_checks_and_start_order() -> None:
 
 def test_ledger_services_run_ledger_commands_with_settings_the_ledger_reads() -> None:
     commands = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    for name, expected in [("api", "serve"), ("relay", "relay"), ("worker", "worker")]:
+    for name, expected in [
+        ("api", "serve"), ("relay", "relay"), ("worker", "worker"), ("automation", "automation")
+    ]:  # fmt: skip
         assert f"ledger {expected}" in _command(SERVICES[name]), name
         assert expected in commands
     known = {f"LEDGER_{field.upper()}" for field in Settings.model_fields}
