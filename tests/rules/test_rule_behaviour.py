@@ -3,6 +3,7 @@ and approvals that are rejected, expire, or meet an approver whose role is too l
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -13,8 +14,16 @@ from ledger.errors import PermissionDeniedError, RuleViolationError
 from ledger.ledger import Ledger
 from ledger.rule_spec import parse_rules
 from ledger.settings import Settings
-from tests.conftest import StoreFactory
-from tests.rules.support import eventually, firings, read, running, settle
+from tests.conftest import StoreFactory, wait_for
+from tests.rules.support import (
+    eventually,
+    firings,
+    head,
+    judged_up_to,
+    read,
+    running,
+    settle,
+)
 
 TAG_ON_TAG = """
 - name: tag-on-tag
@@ -159,3 +168,46 @@ def test_an_expired_approval_runs_nothing(store: StoreFactory, tmp_path: Path) -
         settle(settings)
     assert "touched" not in _tags(settings)
     assert read(settings, lambda v: v.approval(approval))["decided_by"] == "rule-engine"
+
+
+def _quiet(settings: Settings, timeout: float) -> int:
+    """Wait until the engine judged everything and the log stopped growing; its head."""
+    last = [-1]
+
+    def still() -> bool:
+        reached = head(settings)
+        done = judged_up_to(settings, reached) and reached == last[0]
+        last[0] = reached
+        time.sleep(0.3)
+        return done
+
+    wait_for(still, timeout, "the log to stop growing")
+    return last[0]
+
+
+def test_rules_on_every_event_do_not_judge_their_own_records(
+    store: StoreFactory, tmp_path: Path
+) -> None:
+    settings = store.settings(rule_max_chain=3)
+    rules = """
+- name: ping
+  on: "ledger.>"
+  do: {set_tag: {model: watched, key: ping, value: "${event.id}"}}
+- name: pong
+  on: "ledger.>"
+  do: {set_tag: {model: watched, key: pong, value: "${event.id}"}}
+"""
+    _ledger_with(settings, rules, tmp_path)
+    start = head(settings)
+    with running(RuleEngine(settings).run):
+        _tag(settings)
+        end = _quiet(settings, 20)
+    # The log stopped growing: each rule fires at most LEDGER_RULE_MAX_CHAIN times in a
+    # correlation, and the engine's records of its judging are never judged themselves.
+    assert end - start < 100, end - start
+    for rule in ("ping", "pong"):
+        judged = firings(settings, rule)
+        assert not {f["subject"] for f in judged} & {"ledger.rule.fired", "ledger.rule.skipped"}
+        for correlation in {f["correlation_id"] for f in judged}:
+            fired = [f for f in judged if f["correlation_id"] == correlation]
+            assert sum(f["outcome"] == "fired" for f in fired) <= 3

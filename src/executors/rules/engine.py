@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from executors.rules import inbox
-from executors.rules.firing import Firing
+from executors.rules.firing import ENGINE_RECORDS, Firing
 from ledger.bus import BusEvent, Delivery, open_bus
 from ledger.bus.log_reader import open_store
 from ledger.ledger import Ledger
@@ -66,6 +66,8 @@ class RuleEngine:
     def _on_event(self, delivery: Delivery) -> None:
         """File the event (in the bus's transaction: exactly once)."""
         event = delivery.event
+        if event.subject in ENGINE_RECORDS:
+            return  # never judged: no need to file it
         envelope = orjson.dumps(asdict(event)).decode()
         inbox.file_event(delivery.db, event, envelope)
 

@@ -25,7 +25,16 @@ from ledger.rule_spec import RuleSpec, match_fields, render
 from projections.views import Views
 
 APPROVED = "ledger.approval.approved"
+# The engine's own records: never judged, or a rule on ``ledger.>`` would judge the record
+# of its judging, and so on without end.
+ENGINE_RECORDS = frozenset({"ledger.rule.fired", "ledger.rule.skipped"})
 log = get_logger(__name__)
+
+
+def correlation(event: BusEvent) -> str:
+    """The correlation a rule's actions on ``event`` carry (the event's own id when it has
+    none), so the chain limit counts every firing a first event leads to."""
+    return event.correlation_id or event.id
 
 
 class ViewsBehind(RuntimeError):
@@ -43,6 +52,8 @@ class Firing:
 
     def judge(self, event: BusEvent) -> None:
         """Act on ``event`` for each enabled rule that wants it (and for its approval)."""
+        if event.subject in ENGINE_RECORDS:
+            return
         self._catch_up(event.position)
         if event.subject == APPROVED:
             self._run_approved(event)
@@ -129,7 +140,7 @@ class Firing:
     def _acting(self, rule: str, event: BusEvent, command_id: str) -> Any:
         return self.ledger.on_behalf_of(
             rule_actor(rule),
-            correlation_id=event.correlation_id,
+            correlation_id=correlation(event),
             causation_id=event.id,
             command_id=command_id,
         )

@@ -43,12 +43,10 @@ def guard(spec: RuleSpec, rule: Mapping[str, Any], event: BusEvent, views: Views
     """Why the rule must not act on its own effects, or so soon again (None: it may)."""
     if event.actor == rule_actor(spec.name):
         return "loop guard: triggered by the rule's own action"
-    if (
-        event.correlation_id
-        and views.rule_fired_count(spec.name, event.correlation_id) >= max_chain
-    ):
+    correlation = event.correlation_id or event.id  # as executors.rules.firing.correlation
+    if views.rule_fired_count(spec.name, correlation) >= max_chain:
         return (
-            f"loop guard: fired {max_chain} times already in correlation {event.correlation_id} "
+            f"loop guard: fired {max_chain} times already in correlation {correlation} "
             "(LEDGER_RULE_MAX_CHAIN)"
         )
     last = rule.get("last_fired_at")
