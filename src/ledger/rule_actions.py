@@ -38,8 +38,22 @@ def plan_actions(do: Mapping[str, Any], context: Mapping[str, Any]) -> list[Acti
         elif kind == "webhook":
             actions.append({"action": kind, "name": value})
         else:
-            actions.append({"action": kind, **dict(value)})
+            actions.append(_versioned({"action": kind, **dict(value)}))
     return actions
+
+
+def _versioned(action: Action) -> Action:
+    """The action with its rendered ``version`` (if any) as a number; refused if not one."""
+    version = action.get("version")
+    if version is None or (version == "" and action["action"] != "set_alias"):
+        return action
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or isinstance(version, bool):
+        raise InvalidInputError(f"{action['action']}: version {version!r} is not a version number")
+    return {**action, "version": number}
 
 
 def _event_endpoint(context: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from executors.rules import firing, inbox
 from executors.rules.engine import RuleEngine
 from ledger.errors import PermissionDeniedError, RuleViolationError
 from ledger.ledger import Ledger
@@ -211,3 +212,44 @@ def test_rules_on_every_event_do_not_judge_their_own_records(
         for correlation in {f["correlation_id"] for f in judged}:
             fired = [f for f in judged if f["correlation_id"] == correlation]
             assert sum(f["outcome"] == "fired" for f in fired) <= 3
+
+
+ALIAS_FROM_TAG = """
+- name: alias-from-tag
+  on: ledger.model.tagged
+  match: {model: watched}
+  do: {set_alias: {model: watched, alias: champ, version: "${event.data.value}"}}
+"""
+
+
+def test_a_version_that_is_not_a_number_is_skipped(store: StoreFactory, tmp_path: Path) -> None:
+    settings = store.settings()
+    _ledger_with(settings, ALIAS_FROM_TAG, tmp_path)
+    with running(RuleEngine(settings).run):
+        _tag(settings, "stage", "abc")
+        settle(settings)
+    [skipped] = firings(settings, "alias-from-tag")
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"] == (
+        "cannot prepare the actions: set_alias: version 'abc' is not a version number"
+    )
+
+
+def test_an_event_failing_every_attempt_is_recorded_as_skipped(
+    store: StoreFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> str:
+        raise ValueError("a bug in an action")
+
+    monkeypatch.setattr(inbox, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(firing, "perform", broken)  # an error that is no LedgerError
+    settings = store.settings()
+    _ledger_with(settings, ALIAS_FROM_TAG, tmp_path)
+    with running(RuleEngine(settings).run):
+        _tag(settings, "stage", "1")
+        settle(settings)  # the event leaves the inbox
+    [skipped] = firings(settings, "alias-from-tag")
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"] == (
+        "judging the event failed for good: ValueError: a bug in an action"
+    )

@@ -57,19 +57,40 @@ class Firing:
         self._catch_up(event.position)
         if event.subject == APPROVED:
             self._run_approved(event)
-        rules = [
-            rule
-            for rule in self.views.rules()
-            if rule["enabled"]
-            and event.position > rule["since_position"]  # a rule judges what comes after it
-            and subject_matches(rule["spec"]["on"], event.subject)
-        ]
+        rules = self._concerned(event)
         if not rules:
             return
         context = rule_context(event, self.views)
         for rule in rules:
             self._catch_up(event.position)  # the firings recorded for earlier rules
             self._judge_rule(rule, event, context)
+
+    def _concerned(self, event: BusEvent) -> list[dict[str, Any]]:
+        return [
+            rule
+            for rule in self.views.rules()
+            if rule["enabled"]
+            and event.position > rule["since_position"]  # a rule judges what comes after it
+            and subject_matches(rule["spec"]["on"], event.subject)
+        ]
+
+    def give_up(self, event: BusEvent, error: str) -> None:
+        """Record, for each rule ``event`` concerns (and for its approval), that judging it
+        failed for good with ``error``: visible in the rules' history, not lost."""
+        if event.subject in ENGINE_RECORDS:
+            return
+        self.views.updater.catch_up()
+        why = f"judging the event failed for good: {error}"
+        if event.subject == APPROVED:
+            approval = self.views.approval(short_id(event.aggregate_id))
+            base = f"approval:{approval['id']}"
+            if not self._committed(f"{base}:record"):
+                self._record(approval["rule"], event, base, skipped=why)
+        for rule in self._concerned(event):
+            name = str(rule["spec"]["name"])
+            base = f"rule:{name}:{event.id}"
+            if not self._committed(f"{base}:record"):
+                self._record(name, event, base, skipped=why)
 
     def _catch_up(self, position: int) -> None:
         updater = self.views.updater
