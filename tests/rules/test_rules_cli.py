@@ -86,3 +86,40 @@ def test_approvals(cli: Cli, store: StoreFactory) -> None:
     assert_user_error(cli("approval", "show", "zz"), "does not exist")
     missing_reason = cli("approve", second.short_id)
     assert missing_reason.code != 0 and "Traceback" not in missing_reason.err
+
+
+ALIASES = """
+- name: bomb
+  on: ledger.model.tagged
+  match: &a {x: [1, 2]}
+  also: *a
+  do: {webhook: w}
+"""
+
+
+def test_rule_files_that_would_exhaust_memory_or_the_stack(cli: Cli, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIASES)
+    assert_user_error(cli("rule", "apply", str(bomb)), "anchors and aliases (& and *) are not")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 1200 + "]" * 1200)
+    assert_user_error(cli("rule", "apply", str(deep)), "nests lists and mappings too deeply")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        "- name: x\n  on: ledger.job.succeeded\n  do: {webhook: w}\n  match: "
+        + "{a: " * 40
+        + "1"
+        + "}" * 40
+        + "\n"
+    )
+    assert_user_error(cli("rule", "apply", str(nested)), "nests lists and mappings too deeply")
+    large = tmp_path / "large.yaml"
+    large.write_text("# " + "x" * (1024 * 1024) + "\n- name: x\n")
+    assert_user_error(cli("rule", "apply", str(large)), "the rules file is too large")
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(
+        "- name: x\n  on: ledger.job.succeeded\n  do: {webhook: w}\n  match: {k: "
+        + repr("v" * 70_000)
+        + "}\n"
+    )
+    assert_user_error(cli("rule", "apply", str(wide)), "rule 'x' is too large")
