@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
@@ -172,6 +173,18 @@ class RuleSpec(_Strict):
             return check_pattern(on)
         except InvalidInputError as error:
             raise ValueError(str(error)) from None
+
+    @field_validator("match")
+    @classmethod
+    def _finite(cls, match: dict[str, Any]) -> dict[str, Any]:
+        todo: list[Any] = [match]
+        while todo:
+            value = todo.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{value} is no value an event carries: give a number")
+            if isinstance(value, Mapping | list):
+                todo.extend(_items(value))
+        return match
 
     @field_validator("when")
     @classmethod

@@ -16,8 +16,8 @@ from ledger.bus import BusEvent
 from ledger.domain.rule import rule_actor
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.expression_syntax import Access, Call, Compare, Field, ListOf, Literal, Node
-from ledger.expressions import Expression, compile_expression
-from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
+from ledger.expressions import Expression
+from ledger.rule_spec import RuleSpec
 from projections.views import Views
 
 Functions = dict[str, Any]
@@ -59,11 +59,9 @@ def guard(spec: RuleSpec, rule: Mapping[str, Any], event: BusEvent, views: Views
 
 def judge_when(spec: RuleSpec, context: Mapping[str, Any], functions: Functions) -> str | None:
     """Why ``when`` stops the rule (false, or it could not be evaluated); None when true."""
-    if not spec.when:
-        return None
     try:
-        expression = compile_expression(spec.when, functions=RULE_FUNCTIONS)
-        if expression.evaluate(context, functions):
+        expression = spec.condition()
+        if expression is None or expression.evaluate(context, functions):
             return None
     except InvalidInputError as error:
         return f"when could not be evaluated: {error}"
