@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from executors.rules import inbox
+from ledger.bus import BusEvent
 from ledger.ledger import Ledger
+from ledger.storage.database import LedgerDatabase
 from tests.conftest import Cli, StoreFactory, assert_user_error
 from tests.rules.support import EXAMPLE_RULES
 
@@ -123,3 +126,20 @@ def test_rule_files_that_would_exhaust_memory_or_the_stack(cli: Cli, tmp_path: P
         + "}\n"
     )
     assert_user_error(cli("rule", "apply", str(wide)), "rule 'x' is too large")
+
+
+def test_events_failing_to_be_judged_are_listed(cli: Cli, store: StoreFactory) -> None:
+    assert "No event is failing." in cli("rule", "failed").out
+    event = BusEvent(7, "agg/1", "ledger.model.tagged", "Model.Tagged", "agg", 1, "", "t", "",
+                     "c", "", {})  # fmt: skip
+    db = LedgerDatabase(store.settings())
+    try:
+        inbox.create_inbox(db)
+        with db.transaction():
+            inbox.file_event(db, event, "{}")
+        inbox.retry_later(db, event.id, "ValueError: a bug")
+    finally:
+        db.close()
+    listed = cli("rule", "failed", "--json").json()
+    assert listed == [{"event_id": "agg/1", "attempts": 1, "error": "ValueError: a bug"}]
+    assert "ValueError: a bug" in cli("rule", "failed").out
