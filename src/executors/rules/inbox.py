@@ -71,7 +71,8 @@ def retry_later(db: LedgerDatabase, event_id: str, error: str, *, counted: bool 
     with db.transaction():
         rows = db.execute(f"SELECT attempts FROM {INBOX} WHERE event_id = ?", (event_id,))
         attempts = (int(rows[0][0]) if rows else 0) + int(counted)
-        delay = 0.0 if attempts >= MAX_ATTEMPTS else min(60.0, 0.5 * 2 ** max(attempts, 1))
+        last = counted and attempts == MAX_ATTEMPTS  # given up at once (not again if that fails)
+        delay = 0.0 if last else min(60.0, 0.5 * 2 ** max(attempts, 1))
         db.execute(
             f"UPDATE {INBOX} SET attempts = ?, error = ?, next_at_us = ? WHERE event_id = ?",
             (attempts, error[:2000], _now_us() + int(delay * 1e6), event_id),
