@@ -7,18 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.errors import InvalidInputError
+from ledger.rule_spec import ACTIONS
 
-# The order a rule's actions run in (whatever order the file lists them).
-ACTION_ORDER = (
-    "run_pipeline",
-    "set_alias",
-    "remove_alias",
-    "set_tag",
-    "remove_tag",
-    "deploy",
-    "traffic",
-    "webhook",
-)
 Action = dict[str, Any]
 
 
@@ -26,7 +16,7 @@ def plan_actions(do: Mapping[str, Any], context: Mapping[str, Any]) -> list[Acti
     """The actions of a rendered ``do`` block, each a dict naming its ``action``.
     ``traffic`` acts on the endpoint the rule deploys to, else on the event's endpoint."""
     actions: list[Action] = []
-    for kind in ACTION_ORDER:
+    for kind in ACTIONS:  # the order actions run in, whatever order the file lists them
         value = do.get(kind)
         if value is None:
             continue
@@ -38,8 +28,20 @@ def plan_actions(do: Mapping[str, Any], context: Mapping[str, Any]) -> list[Acti
         elif kind == "webhook":
             actions.append({"action": kind, "name": value})
         else:
-            actions.append({"action": kind, **dict(value)})
+            actions.append(_versioned({"action": kind, **dict(value)}))
     return actions
+
+
+def _versioned(action: Action) -> Action:
+    """The action with its rendered ``version`` (if any) as a number; refused if not one."""
+    version = action.get("version")
+    if version is None or (version == "" and action["action"] != "set_alias"):
+        return action
+    whole = isinstance(version, int) or (isinstance(version, str) and version.strip().isdigit())
+    if isinstance(version, bool) or not whole or int(version) < 1:
+        raise InvalidInputError(f"{action['action']}: version {version!r} is not a version number")
+    number = int(version)
+    return {**action, "version": number}
 
 
 def _event_endpoint(context: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
@@ -51,6 +52,10 @@ RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+MAX_TEXT = 1024 * 1024  # characters in a rules file
+MAX_SPEC = 64 * 1024  # characters in one rule as stored (JSON)
+MAX_DEPTH = 32  # lists and mappings within each other, the file's list included
+_TOO_DEEP = f"the rules file nests lists and mappings too deeply (over {MAX_DEPTH} levels)"
 
 
 class _Strict(BaseModel):
@@ -169,6 +174,18 @@ class RuleSpec(_Strict):
         except InvalidInputError as error:
             raise ValueError(str(error)) from None
 
+    @field_validator("match")
+    @classmethod
+    def _finite(cls, match: dict[str, Any]) -> dict[str, Any]:
+        todo: list[Any] = [match]
+        while todo:
+            value = todo.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{value} is no value an event carries: give a number")
+            if isinstance(value, Mapping | list):
+                todo.extend(_items(value))
+        return match
+
     @field_validator("when")
     @classmethod
     def _condition(cls, when: str, info: ValidationInfo) -> str:
@@ -198,7 +215,15 @@ class RuleSpec(_Strict):
 class _RulesLoader(yaml.SafeLoader):
     """YAML 1.1 without on/off as booleans, so that a rule's `on:` stays a key, and without
     timestamps, so that a date stays the text events carry (and a stored rule reads back
-    the same)."""
+    the same). Anchors and aliases are refused: a few bytes of them can expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 _RulesLoader.yaml_implicit_resolvers = {
@@ -214,12 +239,23 @@ _RulesLoader.yaml_implicit_resolvers = {
 def parse_rules(text: str, *, functions: Collection[str] = RULE_FUNCTIONS) -> list[RuleSpec]:
     """The rules of a YAML rules file; InvalidInputError naming the rule (or its place) and
     the field of every problem, or a name used twice."""
+    if len(text) > MAX_TEXT:
+        raise InvalidInputError(f"the rules file is too large (over {MAX_TEXT} characters)")
     try:
         data = yaml.load(text, Loader=_RulesLoader)  # a SafeLoader subclass
     except yaml.YAMLError as error:
         raise InvalidInputError(f"the rules file is not valid YAML: {error}") from None
+    except RecursionError:
+        raise InvalidInputError(_TOO_DEEP) from None
+    return parse_rule_data(data, functions=functions)
+
+
+def parse_rule_data(data: Any, *, functions: Collection[str] = RULE_FUNCTIONS) -> list[RuleSpec]:
+    """The rules of a rules file already read (a list of mappings, e.g. from JSON)."""
     if not isinstance(data, list) or not data:
         raise InvalidInputError("a rules file is a YAML list of rules (- name: ..., on: ...)")
+    if _depth(data) > MAX_DEPTH:
+        raise InvalidInputError(_TOO_DEEP)
     rules = [_parse_rule(item, index, tuple(functions)) for index, item in enumerate(data)]
     seen: dict[str, int] = {}
     for index, rule in enumerate(rules, start=1):
@@ -228,7 +264,25 @@ def parse_rules(text: str, *, functions: Collection[str] = RULE_FUNCTIONS) -> li
                 f"rule {rule.name!r} is defined twice (rules {seen[rule.name]} and {index})"
             )
         seen[rule.name] = index
+        if len(json.dumps(rule.model_dump(mode="json"))) > MAX_SPEC:
+            raise InvalidInputError(f"rule {rule.name!r} is too large (over {MAX_SPEC} characters)")
     return rules
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and mappings nest in ``data`` (without recursing)."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, Mapping | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo.extend((item, depth + 1) for item in _items(value))
+    return deepest
+
+
+def _items(value: Mapping[str, Any] | list[Any]) -> list[Any]:
+    return list(value.values()) if isinstance(value, Mapping) else value
 
 
 def _parse_rule(item: Any, index: int, functions: tuple[str, ...]) -> RuleSpec:

@@ -236,6 +236,12 @@ def read_approval(db: LedgerDatabase, approval: str) -> dict[str, Any]:
     found = [row for row in rows if str(row[0]).replace("-", "").startswith(text)]
     if not found:
         raise NotFoundError(f"approval {approval!r} does not exist")
+    if len(found) > 1:
+        matches = ", ".join(sorted(str(row[0]) for row in found))
+        raise InvalidInputError(
+            f"approval {approval!r} is ambiguous: it starts {len(found)} approvals ({matches}); "
+            "give more of the id"
+        )
     return _approval(found[0])
 
 

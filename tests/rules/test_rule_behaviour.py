@@ -3,18 +3,28 @@ and approvals that are rejected, expire, or meet an approver whose role is too l
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from executors.rules import firing, inbox
 from executors.rules.engine import RuleEngine
 from ledger.errors import PermissionDeniedError, RuleViolationError
 from ledger.ledger import Ledger
 from ledger.rule_spec import parse_rules
 from ledger.settings import Settings
-from tests.conftest import StoreFactory
-from tests.rules.support import eventually, firings, read, running, settle
+from tests.conftest import StoreFactory, wait_for
+from tests.rules.support import (
+    eventually,
+    firings,
+    head,
+    judged_up_to,
+    read,
+    running,
+    settle,
+)
 
 TAG_ON_TAG = """
 - name: tag-on-tag
@@ -159,3 +169,87 @@ def test_an_expired_approval_runs_nothing(store: StoreFactory, tmp_path: Path) -
         settle(settings)
     assert "touched" not in _tags(settings)
     assert read(settings, lambda v: v.approval(approval))["decided_by"] == "rule-engine"
+
+
+def _quiet(settings: Settings, timeout: float) -> int:
+    """Wait until the engine judged everything and the log stopped growing; its head."""
+    last = [-1]
+
+    def still() -> bool:
+        reached = head(settings)
+        done = judged_up_to(settings, reached) and reached == last[0]
+        last[0] = reached
+        time.sleep(0.3)
+        return done
+
+    wait_for(still, timeout, "the log to stop growing")
+    return last[0]
+
+
+def test_rules_on_every_event_do_not_judge_their_own_records(
+    store: StoreFactory, tmp_path: Path
+) -> None:
+    settings = store.settings(rule_max_chain=3)
+    rules = """
+- name: ping
+  on: "ledger.>"
+  do: {set_tag: {model: watched, key: ping, value: "${event.id}"}}
+- name: pong
+  on: "ledger.>"
+  do: {set_tag: {model: watched, key: pong, value: "${event.id}"}}
+"""
+    _ledger_with(settings, rules, tmp_path)
+    start = head(settings)
+    with running(RuleEngine(settings).run):
+        _tag(settings)
+        end = _quiet(settings, 20)
+    # The log stopped growing: each rule fires at most LEDGER_RULE_MAX_CHAIN times in a
+    # correlation, and the engine's records of its judging are never judged themselves.
+    assert end - start < 100, end - start
+    for rule in ("ping", "pong"):
+        judged = firings(settings, rule)
+        assert not {f["subject"] for f in judged} & {"ledger.rule.fired", "ledger.rule.skipped"}
+        for correlation in {f["correlation_id"] for f in judged}:
+            fired = [f for f in judged if f["correlation_id"] == correlation]
+            assert sum(f["outcome"] == "fired" for f in fired) <= 3
+
+
+ALIAS_FROM_TAG = """
+- name: alias-from-tag
+  on: ledger.model.tagged
+  match: {model: watched}
+  do: {set_alias: {model: watched, alias: champ, version: "${event.data.value}"}}
+"""
+
+
+def test_a_version_that_is_not_a_number_is_skipped(store: StoreFactory, tmp_path: Path) -> None:
+    settings = store.settings()
+    _ledger_with(settings, ALIAS_FROM_TAG, tmp_path)
+    with running(RuleEngine(settings).run):
+        _tag(settings, "stage", "abc")
+        settle(settings)
+    [skipped] = firings(settings, "alias-from-tag")
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"] == (
+        "cannot prepare the actions: set_alias: version 'abc' is not a version number"
+    )
+
+
+def test_an_event_failing_every_attempt_is_recorded_as_skipped(
+    store: StoreFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> str:
+        raise ValueError("a bug in an action")
+
+    monkeypatch.setattr(inbox, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(firing, "perform", broken)  # an error that is no LedgerError
+    settings = store.settings()
+    _ledger_with(settings, ALIAS_FROM_TAG, tmp_path)
+    with running(RuleEngine(settings).run):
+        _tag(settings, "stage", "1")
+        settle(settings)  # the event leaves the inbox
+    [skipped] = firings(settings, "alias-from-tag")
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"] == (
+        "judging the event failed for good: ValueError: a bug in an action"
+    )

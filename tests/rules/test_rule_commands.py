@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from ledger.domain.approval import approval_id
 from ledger.domain.rule import Rule, rule_id
+from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.rule_spec import parse_rules
+from projections.views import Views
+from tests.conftest import StoreFactory
 from tests.executor_support import register, step, write_code
 
 RULES = """
@@ -48,3 +54,24 @@ def test_a_command_id_submits_one_job_and_requests_one_approval(
     head = ledger.event_count()
     again = ledger.approvals.request("r", 1, "event/1", "deployer", [{"action": "webhook"}])
     assert again.id == first.id and again.actions == [] and ledger.event_count() == head
+
+
+def test_an_ambiguous_approval_prefix_is_refused(store: StoreFactory) -> None:
+    seen: dict[str, str] = {}
+    for n in range(100_000):  # two event ids whose approvals share their first 4 hex digits
+        event = f"event-{n}/1"
+        prefix = approval_id("canary", event).hex[:4]
+        if prefix in seen:
+            break
+        seen[prefix] = event
+    held = [{"action": "webhook", "name": "hook"}]
+    with Ledger(store.settings()) as ledger:
+        first = ledger.approvals.request("canary", 1, seen[prefix], "deployer", held)
+        ledger.approvals.request("canary", 1, event, "deployer", held)
+    views = Views.open(store.settings())
+    try:
+        with pytest.raises(InvalidInputError, match=f"approval '{prefix}' is ambiguous"):
+            views.approval(prefix)
+        assert views.approval(first.short_id)["id"].replace("-", "") == first.id.hex
+    finally:
+        views.close()

@@ -40,6 +40,21 @@ def test_rules_over_http(api: Api) -> None:
     assert no_action.status_code == 400 and "no action" in no_action.json()["detail"]
 
 
+def test_rules_that_nest_too_deeply_or_use_aliases_are_refused(api: Api) -> None:
+    deployer = api.auth("deployer")
+    deep = "[" * 1200 + "]" * 1200
+    refused = api.client.post("/rules", headers=deployer, json={"yaml": deep})
+    assert refused.status_code == 400 and "too deeply" in refused.json()["detail"]
+    nested: object = 1
+    for _ in range(40):
+        nested = {"a": nested}
+    as_list = api.client.post("/rules", headers=deployer, json=[{**RULE, "match": nested}])
+    assert 400 <= as_list.status_code < 500, as_list.text
+    aliases = "- &r {name: a, on: ledger.job.failed, do: {webhook: w}}\n- *r\n"
+    refused = api.client.post("/rules", headers=deployer, json={"yaml": aliases})
+    assert refused.status_code == 400 and "anchors and aliases" in refused.json()["detail"]
+
+
 def test_approvals_over_http(api: Api) -> None:
     with Ledger(api.settings) as ledger:
         held = ledger.approvals.request("canary", 1, "event/1", "deployer", [])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from executors.rules import inbox
+from ledger.bus import BusEvent
 from ledger.ledger import Ledger
+from ledger.storage.database import LedgerDatabase
 from tests.conftest import Cli, StoreFactory, assert_user_error
 from tests.rules.support import EXAMPLE_RULES
 
@@ -86,3 +89,57 @@ def test_approvals(cli: Cli, store: StoreFactory) -> None:
     assert_user_error(cli("approval", "show", "zz"), "does not exist")
     missing_reason = cli("approve", second.short_id)
     assert missing_reason.code != 0 and "Traceback" not in missing_reason.err
+
+
+ALIASES = """
+- name: bomb
+  on: ledger.model.tagged
+  match: &a {x: [1, 2]}
+  also: *a
+  do: {webhook: w}
+"""
+
+
+def test_rule_files_that_would_exhaust_memory_or_the_stack(cli: Cli, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIASES)
+    assert_user_error(cli("rule", "apply", str(bomb)), "anchors and aliases (& and *) are not")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 1200 + "]" * 1200)
+    assert_user_error(cli("rule", "apply", str(deep)), "nests lists and mappings too deeply")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        "- name: x\n  on: ledger.job.succeeded\n  do: {webhook: w}\n  match: "
+        + "{a: " * 40
+        + "1"
+        + "}" * 40
+        + "\n"
+    )
+    assert_user_error(cli("rule", "apply", str(nested)), "nests lists and mappings too deeply")
+    large = tmp_path / "large.yaml"
+    large.write_text("# " + "x" * (1024 * 1024) + "\n- name: x\n")
+    assert_user_error(cli("rule", "apply", str(large)), "the rules file is too large")
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(
+        "- name: x\n  on: ledger.job.succeeded\n  do: {webhook: w}\n  match: {k: "
+        + repr("v" * 70_000)
+        + "}\n"
+    )
+    assert_user_error(cli("rule", "apply", str(wide)), "rule 'x' is too large")
+
+
+def test_events_failing_to_be_judged_are_listed(cli: Cli, store: StoreFactory) -> None:
+    assert "No event is failing." in cli("rule", "failed").out
+    event = BusEvent(7, "agg/1", "ledger.model.tagged", "Model.Tagged", "agg", 1, "", "t", "",
+                     "c", "", {})  # fmt: skip
+    db = LedgerDatabase(store.settings())
+    try:
+        inbox.create_inbox(db)
+        with db.transaction():
+            inbox.file_event(db, event, "{}")
+        inbox.retry_later(db, event.id, "ValueError: a bug")
+    finally:
+        db.close()
+    listed = cli("rule", "failed", "--json").json()
+    assert listed == [{"event_id": "agg/1", "attempts": 1, "error": "ValueError: a bug"}]
+    assert "ValueError: a bug" in cli("rule", "failed").out

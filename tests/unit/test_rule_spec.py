@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ledger.errors import InvalidInputError
+from ledger.rule_actions import plan_actions
 from ledger.rule_spec import RuleSpec, match_fields, parse_rules, render
 
 EXAMPLE = textwrap.dedent(
@@ -155,6 +156,14 @@ RULE = "name: r, on: ledger.job.succeeded"
         ),
         (f"- {{{RULE}, do: {{webhook: w}}, cooldown: -1}}", "rule 'r': cooldown: Input should be"),
         (
+            f"- {{{RULE}, do: {{webhook: w}}, match: {{x: .nan}}}}",
+            "rule 'r': match: nan is no value an event carries: give a number",
+        ),
+        (
+            f"- {{{RULE}, do: {{webhook: w}}, match: {{x: {{y: [1, -.inf]}}}}}}",
+            "rule 'r': match: -inf is no value an event carries: give a number",
+        ),
+        (
             f"- {{{RULE}, do: {{webhook: w}}}}\n- {{{RULE}, do: {{webhook: v}}}}",
             "rule 'r' is defined twice (rules 1 and 2)",
         ),
@@ -272,3 +281,16 @@ def test_a_missing_path_is_named(text: str) -> None:
         render({"a": [text]}, CONTEXT)
     path = text[text.index("${") + 2 : -1].strip()
     assert f"${{{path}}}" in str(caught.value)
+
+
+def test_a_rendered_version_must_be_a_version_number() -> None:
+    alias = {"model": "m", "alias": "a"}
+    planned = plan_actions({"set_alias": {**alias, "version": "3"}}, {})
+    assert planned == [{"action": "set_alias", **alias, "version": 3}]
+    for bad in ("abc", "", "0", True, 1.5):
+        with pytest.raises(InvalidInputError, match="is not a version number"):
+            plan_actions({"set_alias": {**alias, "version": bad}}, {})
+    tag = {"model": "m", "key": "k", "value": "v"}
+    assert plan_actions({"set_tag": {**tag, "version": ""}}, {})[0]["version"] == ""
+    with pytest.raises(InvalidInputError, match="set_tag: version 'x1' is not a version number"):
+        plan_actions({"set_tag": {**tag, "version": "x1"}}, {})

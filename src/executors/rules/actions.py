@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.rule_actions import Action, model_ref, summary
 
@@ -32,14 +31,5 @@ def perform(ledger: Ledger, action: Action, event_id: str) -> str:
         weights = {str(name): int(share) for name, share in action["weights"].items()}
         ledger.endpoints.set_traffic(str(action["endpoint"]), weights)
     else:
-        _send_webhook(ledger, str(action["name"]), event_id)
+        ledger.webhooks.request_redelivery(str(action["name"]), event_id)
     return summary(action)
-
-
-def _send_webhook(ledger: Ledger, name: str, event_id: str) -> None:
-    webhooks = getattr(ledger, "webhooks", None)
-    if webhooks is None or not hasattr(webhooks, "request_redelivery"):
-        raise InvalidInputError(
-            f"webhook {name!r}: webhook actions are not available in this build of the ledger"
-        )
-    webhooks.request_redelivery(name, event_id)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from executors.rules import inbox
-from executors.rules.firing import Firing
+from executors.rules.firing import ENGINE_RECORDS, Firing, ViewsBehind
 from ledger.bus import BusEvent, Delivery, open_bus
 from ledger.bus.log_reader import open_store
 from ledger.ledger import Ledger
@@ -66,6 +66,8 @@ class RuleEngine:
     def _on_event(self, delivery: Delivery) -> None:
         """File the event (in the bus's transaction: exactly once)."""
         event = delivery.event
+        if event.subject in ENGINE_RECORDS:
+            return  # never judged: no need to file it
         envelope = orjson.dumps(asdict(event)).decode()
         inbox.file_event(delivery.db, event, envelope)
 
@@ -100,12 +102,17 @@ class RuleEngine:
     def _judge_due(self, db: LedgerDatabase, firing: Firing) -> int:
         """Judge the filed events that are due; how many were taken."""
         due = inbox.claim_due(db, self.batch)
-        for event_id, envelope in due:
+        for event_id, envelope, attempts, last_error in due:
             event = BusEvent.from_envelope(orjson.loads(envelope))
             try:
-                firing.judge(event)
+                if attempts >= inbox.MAX_ATTEMPTS:
+                    firing.give_up(event, last_error)
+                else:
+                    firing.judge(event)
             except Exception as error:
-                attempts = inbox.retry_later(db, event_id, repr(error))
+                # An outage or views still catching up is no fault of the event: not counted.
+                counted = not (isinstance(error, ViewsBehind) or is_store_unavailable(error))
+                attempts = inbox.retry_later(db, event_id, _describe(error), counted=counted)
                 self._report(error, event_id=event_id, attempts=attempts)
                 continue
             inbox.remove(db, event_id)
@@ -129,3 +136,8 @@ class RuleEngine:
         else:
             log.warning("judging an event failed; trying again later", error=repr(error),
                         exc_info=True, **fields)  # fmt: skip
+
+
+def _describe(error: Exception) -> str:
+    """The error in one line, as a rule's history shows it."""
+    return f"{type(error).__name__}: {first_line(error)}"

@@ -25,7 +25,16 @@ from ledger.rule_spec import RuleSpec, match_fields, render
 from projections.views import Views
 
 APPROVED = "ledger.approval.approved"
+# The engine's own records: never judged, or a rule on ``ledger.>`` would judge the record
+# of its judging, and so on without end.
+ENGINE_RECORDS = frozenset({"ledger.rule.fired", "ledger.rule.skipped"})
 log = get_logger(__name__)
+
+
+def correlation(event: BusEvent) -> str:
+    """The correlation a rule's actions on ``event`` carry (the event's own id when it has
+    none), so the chain limit counts every firing a first event leads to."""
+    return event.correlation_id or event.id
 
 
 class ViewsBehind(RuntimeError):
@@ -43,22 +52,45 @@ class Firing:
 
     def judge(self, event: BusEvent) -> None:
         """Act on ``event`` for each enabled rule that wants it (and for its approval)."""
+        if event.subject in ENGINE_RECORDS:
+            return
         self._catch_up(event.position)
         if event.subject == APPROVED:
             self._run_approved(event)
-        rules = [
-            rule
-            for rule in self.views.rules()
-            if rule["enabled"]
-            and event.position > rule["since_position"]  # a rule judges what comes after it
-            and subject_matches(rule["spec"]["on"], event.subject)
-        ]
+        rules = self._concerned(event)
         if not rules:
             return
         context = rule_context(event, self.views)
         for rule in rules:
             self._catch_up(event.position)  # the firings recorded for earlier rules
             self._judge_rule(rule, event, context)
+
+    def _concerned(self, event: BusEvent) -> list[dict[str, Any]]:
+        return [
+            rule
+            for rule in self.views.rules()
+            if rule["enabled"]
+            and event.position > rule["since_position"]  # a rule judges what comes after it
+            and subject_matches(rule["spec"]["on"], event.subject)
+        ]
+
+    def give_up(self, event: BusEvent, error: str) -> None:
+        """Record, for each rule ``event`` concerns (and for its approval), that judging it
+        failed for good with ``error``: visible in the rules' history, not lost."""
+        if event.subject in ENGINE_RECORDS:
+            return
+        self.views.updater.catch_up()
+        why = f"judging the event failed for good: {error}"
+        if event.subject == APPROVED:
+            approval = self.views.approval(short_id(event.aggregate_id))
+            base = f"approval:{approval['id']}"
+            if not self._committed(f"{base}:record"):
+                self._record(approval["rule"], event, base, skipped=why)
+        for rule in self._concerned(event):
+            name = str(rule["spec"]["name"])
+            base = f"rule:{name}:{event.id}"
+            if not self._committed(f"{base}:record"):
+                self._record(name, event, base, skipped=why)
 
     def _catch_up(self, position: int) -> None:
         updater = self.views.updater
@@ -129,7 +161,7 @@ class Firing:
     def _acting(self, rule: str, event: BusEvent, command_id: str) -> Any:
         return self.ledger.on_behalf_of(
             rule_actor(rule),
-            correlation_id=event.correlation_id,
+            correlation_id=correlation(event),
             causation_id=event.id,
             command_id=command_id,
         )

@@ -16,8 +16,8 @@ from ledger.bus import BusEvent
 from ledger.domain.rule import rule_actor
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.expression_syntax import Access, Call, Compare, Field, ListOf, Literal, Node
-from ledger.expressions import Expression, compile_expression
-from ledger.rule_spec import RULE_FUNCTIONS, RuleSpec
+from ledger.expressions import Expression
+from ledger.rule_spec import RuleSpec
 from projections.views import Views
 
 Functions = dict[str, Any]
@@ -43,12 +43,10 @@ def guard(spec: RuleSpec, rule: Mapping[str, Any], event: BusEvent, views: Views
     """Why the rule must not act on its own effects, or so soon again (None: it may)."""
     if event.actor == rule_actor(spec.name):
         return "loop guard: triggered by the rule's own action"
-    if (
-        event.correlation_id
-        and views.rule_fired_count(spec.name, event.correlation_id) >= max_chain
-    ):
+    correlation = event.correlation_id or event.id  # as executors.rules.firing.correlation
+    if views.rule_fired_count(spec.name, correlation) >= max_chain:
         return (
-            f"loop guard: fired {max_chain} times already in correlation {event.correlation_id} "
+            f"loop guard: fired {max_chain} times already in correlation {correlation} "
             "(LEDGER_RULE_MAX_CHAIN)"
         )
     last = rule.get("last_fired_at")
@@ -61,11 +59,9 @@ def guard(spec: RuleSpec, rule: Mapping[str, Any], event: BusEvent, views: Views
 
 def judge_when(spec: RuleSpec, context: Mapping[str, Any], functions: Functions) -> str | None:
     """Why ``when`` stops the rule (false, or it could not be evaluated); None when true."""
-    if not spec.when:
-        return None
     try:
-        expression = compile_expression(spec.when, functions=RULE_FUNCTIONS)
-        if expression.evaluate(context, functions):
+        expression = spec.condition()
+        if expression is None or expression.evaluate(context, functions):
             return None
     except InvalidInputError as error:
         return f"when could not be evaluated: {error}"

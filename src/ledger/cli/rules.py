@@ -15,6 +15,7 @@ from ledger.cli.context import AsJson, Reason, console, open_ledger, open_views,
 from ledger.errors import InvalidInputError
 from ledger.rule_actions import summary
 from ledger.rule_spec import parse_rules
+from ledger.storage.database import LedgerDatabase
 
 rule_app = typer.Typer(
     help="Rules: react to the ledger's events with actions.", no_args_is_help=True
@@ -58,6 +59,30 @@ def list_rules(as_json: AsJson = False) -> None:
         table.add_row(rule["name"], str(rule["version"]), rule["spec"]["on"],
                       "yes" if rule["enabled"] else "no", str(rule["fired"]),
                       str(rule["skipped"]), rule["last_fired_at"] or "-")  # fmt: skip
+    console.print(table)
+
+
+@rule_app.command()
+def failed(as_json: AsJson = False) -> None:
+    """Events the rule engine failed to judge and tries again (after its last attempt, each
+    rule concerned records a skip with the error: see ``ledger rule history``)."""
+    from executors.rules.inbox import failing  # the engine's side table
+
+    with open_ledger() as ledger:
+        db = LedgerDatabase(ledger.settings)
+        try:
+            events = failing(db)
+        finally:
+            db.close()
+    if as_json:
+        print_json(events)
+        return
+    if not events:
+        console.print("No event is failing.")
+        return
+    table = Table("event", "attempts", "last error")
+    for event in events:
+        table.add_row(str(event["event_id"]), str(event["attempts"]), str(event["error"]))
     console.print(table)
 
 

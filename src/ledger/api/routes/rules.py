@@ -6,13 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 
 from ledger.api.auth import Contributor, Deployer, Reader
 from ledger.api.routes.common import ReasonQuery, read_json, read_views, read_written, run_command
-from ledger.rule_spec import parse_rules
+from ledger.rule_spec import parse_rule_data, parse_rules
 
 router = APIRouter(tags=["rules"])
 Limit = Annotated[int, Query(ge=1, le=1_000, description="How many, the latest first")]
@@ -54,10 +53,9 @@ def apply_rules(request: Request, principal: Deployer, body: RulesBody) -> Any:
     """Apply rules: each changed rule gets a new version; says which were created,
     updated or left unchanged."""
     if isinstance(body, RulesYaml):
-        text, reason = body.yaml, body.reason
+        specs, reason = parse_rules(body.yaml), body.reason
     else:
-        text, reason = yaml.safe_dump(body, sort_keys=False), ""
-    specs = parse_rules(text)
+        specs, reason = parse_rule_data(body), ""
     result = run_command(
         request, principal, lambda ledger: ledger.rules.apply(specs, reason=reason)
     )
