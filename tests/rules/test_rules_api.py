@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.ledger import Ledger
-from tests.conftest import Api
+from tests.conftest import Api, wait_for
 from tests.rules.support import EXAMPLE_RULES
 
 RULE = {
@@ -59,7 +59,15 @@ def test_approvals_over_http(api: Api) -> None:
     with Ledger(api.settings) as ledger:
         held = ledger.approvals.request("canary", 1, "event/1", "deployer", [])
     reader = api.auth("reader")
-    [pending] = api.client.get("/approvals?state=pending", headers=reader).json()
+
+    def pending_approvals() -> list[dict[str, object]]:
+        answer: list[dict[str, object]] = api.client.get(
+            "/approvals?state=pending", headers=reader
+        ).json()
+        return answer
+
+    wait_for(pending_approvals, 30, "the API's views to see the approval (written beside it)")
+    [pending] = pending_approvals()
     assert pending["short_id"] == held.short_id and pending["role"] == "deployer"
 
     url = f"/approvals/{held.short_id}"
