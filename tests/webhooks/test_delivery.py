@@ -120,3 +120,16 @@ def test_a_deleted_webhook_gets_nothing_more_and_loses_its_consumer(
                 wait_for(lambda: not consumer_ready(settings, consumer), 30, "the deletion")
             time.sleep(0.5)
     assert len(receiver.requests) == 1
+
+
+def test_events_before_the_dispatcher_starts_are_delivered(bus_store: StoreFactory) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        register(settings, "before")  # before the webhook: never delivered
+        ledger.webhooks.create("late", url=receiver.url, events=["ledger.model.registered"])
+        expected = [register(settings, name) for name in ("a", "b", "c")]
+        with dispatching(settings, "late"):
+            wait_for(lambda: len(outcomes(settings, "late")) >= 3, 30, "the deliveries")
+            time.sleep(0.3)
+    assert sorted(receiver.ids()) == sorted(expected)
+    assert outcomes(settings, "late") == ["delivered"] * 3

@@ -87,7 +87,7 @@ class WebhookDispatcher:
                 deliveries,
                 subjects=target.events,
                 max_deliver=MAX_ATTEMPTS,
-                start="new",
+                start=target.start,
                 prepare=deliveries.prepare,
             )
         bus.subscribe(
@@ -95,7 +95,7 @@ class WebhookDispatcher:
             redeliveries,
             subjects=[REDELIVERY_SUBJECT],
             max_deliver=MAX_ATTEMPTS,
-            start="new",
+            start="all",
             prepare=redeliveries.prepare,
         )
         return bus
@@ -122,6 +122,7 @@ class WebhookDispatcher:
                 webhook["name"], str(webhook_id(webhook["name"])), webhook["url"],
                 tuple(webhook["events"]),
                 webhook["filter"], secret, webhook["secret_fingerprint"],
+                webhook["created_position"],
             ))  # fmt: skip
         return tuple(targets)
 
