@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
 from standardwebhooks import Webhook as Verifier
 
 from executors.webhooks.dispatcher import consumer_name
 from ledger.domain import EventMeta, Model, acting
 from ledger.domain.webhook import webhook_id
+from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.settings import Settings
 from tests.bus_support import wait_for
@@ -133,3 +135,34 @@ def test_events_before_the_dispatcher_starts_are_delivered(bus_store: StoreFacto
             time.sleep(0.3)
     assert sorted(receiver.ids()) == sorted(expected)
     assert outcomes(settings, "late") == ["delivered"] * 3
+
+
+def test_a_redelivery_the_subscription_would_not_send_is_refused(store: StoreFactory) -> None:
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        ledger.webhooks.create(
+            "picky", url="https://example.com/hook", events=["ledger.model.tagged"],
+            filter="data.value == 'candidate'",
+        )  # fmt: skip
+        registered = register(settings, "a", stage="production")
+        tagged = registered.replace("/1", "/2")
+        for event_id, why in ((registered, "do not include"), (tagged, "does not select")):
+            with pytest.raises(InvalidInputError, match=why):
+                ledger.webhooks.request_redelivery("picky", event_id)
+
+
+def test_the_dispatcher_skips_a_redelivery_its_subscription_no_longer_selects(
+    bus_store: StoreFactory,
+) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create("moved", url=receiver.url, events=["ledger.model.registered"])
+        registered = register(settings, "a")
+        ledger.webhooks.request_redelivery("moved", registered)
+        ledger.webhooks.update("moved", events=["ledger.model.tagged"])
+        tagged = register(settings, "b", stage="candidate").replace("/1", "/2")
+        ledger.webhooks.request_redelivery("moved", tagged)
+        with dispatching(settings, "moved"):
+            wait_for(lambda: len(receiver.requests) >= 2, 30, "the tagged event twice")
+            time.sleep(0.3)
+    assert receiver.ids() == [tagged, tagged]

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ledger.application import LedgerApplication
-from ledger.domain.webhook import Webhook, check_url, secret_fingerprint, webhook_id
+from ledger.bus.events import BusEvent
+from ledger.domain.webhook import (
+    Webhook,
+    check_url,
+    not_selected,
+    secret_fingerprint,
+    webhook_id,
+)
 from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.expressions import compile_expression
 from ledger.refs import check_name
@@ -167,9 +174,13 @@ class WebhookCommands:
         """Send the ledger event ``event_id`` to the webhook once more (same webhook-id)."""
         db = LedgerDatabase(self._app.settings)
         try:
-            read_event(db, EventDecoder(), event_id)  # NotFoundError: no such event
+            event = BusEvent.from_envelope(read_event(db, EventDecoder(), event_id))
         finally:
             db.close()
+        webhook = self.get(name)
+        refusal = not_selected(webhook.events, webhook.filter, event)
+        if refusal:
+            raise InvalidInputError(f"webhook {name!r} is not sent event {event_id}: {refusal}")
         return self._app.change(
             lambda: self.get(name), lambda w: w.request_redelivery(event_id), reason
         )
