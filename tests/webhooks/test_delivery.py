@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from standardwebhooks import Webhook as Verifier
 
-from executors.webhooks.dispatcher import consumer_name
+from executors.webhooks.dispatcher import WebhookDispatcher, consumer_name
 from ledger.domain import EventMeta, Model, acting
 from ledger.domain.webhook import webhook_id
 from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.settings import Settings
+from projections.views import Views
 from tests.bus_support import wait_for
 from tests.conftest import StoreFactory
 from tests.webhooks.conftest import SCALE, consumer_ready, dispatching, log_of, outcomes
@@ -166,3 +169,25 @@ def test_the_dispatcher_skips_a_redelivery_its_subscription_no_longer_selects(
             wait_for(lambda: len(receiver.requests) >= 2, 30, "the tagged event twice")
             time.sleep(0.3)
     assert receiver.ids() == [tagged, tagged]
+
+
+def test_a_store_outage_while_watching_the_view_is_waited_out(
+    store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = store.settings()
+    read = WebhookDispatcher._webhooks
+    calls: list[int] = []
+
+    def flaky(self: WebhookDispatcher, views: Views) -> list[dict[str, Any]]:
+        calls.append(1)
+        if len(calls) in (2, 3):  # the watch poll, then the first restart
+            raise psycopg.OperationalError("the database system is shutting down")
+        return read(self, views)
+
+    monkeypatch.setattr(WebhookDispatcher, "_webhooks", flaky)
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create("steady", url=receiver.url, events=["ledger.model.registered"])
+        with dispatching(settings, "steady"):
+            wait_for(lambda: len(calls) > 4, 30, "the dispatcher to go on")
+            event_id = register(settings, "after")
+            wait_for(lambda: receiver.ids() == [event_id], 30, "the delivery")
