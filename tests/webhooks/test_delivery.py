@@ -13,7 +13,7 @@ from standardwebhooks import Webhook as Verifier
 
 from executors.webhooks.dispatcher import WebhookDispatcher, consumer_name
 from ledger.domain import EventMeta, Model, acting
-from ledger.domain.webhook import webhook_id
+from ledger.domain.webhook import secret_fingerprint, webhook_id
 from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.settings import Settings
@@ -191,3 +191,17 @@ def test_a_store_outage_while_watching_the_view_is_waited_out(
             wait_for(lambda: len(calls) > 4, 30, "the dispatcher to go on")
             event_id = register(settings, "after")
             wait_for(lambda: receiver.ids() == [event_id], 30, "the delivery")
+
+
+def test_a_replayed_create_returns_the_secret_that_signs(store: StoreFactory) -> None:
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        created = []
+        for _ in range(2):  # an Idempotency-Key retry: the same command id
+            with ledger.on_behalf_of("ci-bot", command_id="create-hooks-1"):
+                created.append(
+                    ledger.webhooks.create("once", url="https://example.com/h", events=["ledger.>"])
+                )
+        first, again = created
+        assert again.secret == first.secret
+        assert secret_fingerprint(again.secret) == ledger.webhooks.get("once").secret_fingerprint

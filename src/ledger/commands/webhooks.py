@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ledger import command_ids
 from ledger.application import LedgerApplication
 from ledger.bus.events import BusEvent
 from ledger.domain.webhook import (
@@ -26,7 +27,7 @@ from ledger.refs import check_name
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.feed import read_event
-from ledger.storage.webhook_tables import save_secret
+from ledger.storage.webhook_tables import read_secret, save_secret
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -120,11 +121,19 @@ class WebhookCommands:
                 secret_fingerprint=fingerprint,
                 description=description,
             )
-            self._save_secret(name, fingerprint, signing)
+            if command_ids.is_replaying():  # the first run's secret signs: this one is unused
+                replayed.append(True)
+            else:
+                self._save_secret(name, fingerprint, signing)
             self._app.save(webhook)
             return webhook
 
-        return CreatedWebhook(self._app.execute(reason, command), signing)
+        replayed: list[bool] = []
+        webhook = self._app.execute(reason, command)
+        if replayed:  # what the first run created, and its secret
+            webhook = self._app.repository.get(webhook_id(name), version=1)
+            signing = self._read_secret(name, webhook.secret_fingerprint)
+        return CreatedWebhook(webhook, signing)
 
     def update(
         self,
@@ -188,6 +197,13 @@ class WebhookCommands:
     def get(self, name: str) -> Webhook:
         check_name(name, "webhook name")
         return self._app.load(Webhook, webhook_id(name), f"webhook {name!r}")
+
+    def _read_secret(self, name: str, fingerprint: str) -> str:
+        db = LedgerDatabase(self._app.settings)
+        try:
+            return read_secret(db, name, fingerprint)
+        finally:
+            db.close()
 
     def _save_secret(self, name: str, fingerprint: str, secret: str) -> None:
         db = LedgerDatabase(self._app.settings)
