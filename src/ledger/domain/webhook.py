@@ -44,11 +44,14 @@ def check_url(url: str) -> str:
         parts is None
         or parts.scheme not in ("http", "https")
         or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
         or len(url) > MAX_URL
         or any(c.isspace() for c in url)
     ):
         raise InvalidInputError(
-            f"bad webhook URL {url!r}: give an absolute http:// or https:// URL"
+            f"bad webhook URL {url!r}: give an absolute http:// or https:// URL, "
+            "without user:password@"
         )
     return url
 
