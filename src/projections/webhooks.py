@@ -28,6 +28,7 @@ WEBHOOKS = Table(
         "created_by": "TEXT NOT NULL",
         "created_at_us": "BIGINT NOT NULL",
         "updated_at_us": "BIGINT NOT NULL",
+        "created_position": "BIGINT NOT NULL",  # of its Created event: deliveries start after
     },
 )
 _COLUMNS = ("name", *WEBHOOKS.columns)
@@ -55,7 +56,7 @@ class WebhooksProjection(ReadModel):
         event = change.data
         row = (event["url"], orjson.dumps(event["events"]).decode(), event["filter"],
                event["secret_fingerprint"], event["description"], "active", "",
-               event["actor"], change.time_us, change.time_us)  # fmt: skip
+               event["actor"], change.time_us, change.time_us, change.position)  # fmt: skip
         self.put(WEBHOOKS.name, (event["name"],), row)
 
     def _updated(self, change: Change) -> None:

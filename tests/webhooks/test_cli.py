@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ledger.domain import EventMeta, Model, acting
 from ledger.ledger import Ledger
 from tests.bus_support import wait_for
@@ -10,8 +12,14 @@ from tests.webhooks.conftest import dispatching, outcomes
 from tests.webhooks.receiver import receiving
 
 
-def test_bad_input_is_refused_with_a_clear_message(cli: Cli) -> None:
+def test_bad_input_is_refused_with_a_clear_message(cli: Cli, tmp_path: Path) -> None:
     create = ("webhook", "create", "hook")
+    with_password = cli(*create, "http://user:pw@h/", "--events", "ledger.>")
+    assert_user_error(with_password, "without user:password@")
+    binary = tmp_path / "secret.bin"
+    binary.write_bytes(b"\xff\xfe\x00secret")
+    not_text = cli(*create, "http://h/", "--events", "ledger.>", "--secret-file", str(binary))
+    assert_user_error(not_text, "not UTF-8 text")
     assert_user_error(cli(*create, "ftp://x", "--events", "ledger.>"), "bad webhook URL")
     assert_user_error(cli(*create, "not a url", "--events", "ledger.>"), "bad webhook URL")
     assert_user_error(cli(*create, "http://h/", "--events", "model.*"), "bad subject pattern")
@@ -26,6 +34,8 @@ def test_bad_input_is_refused_with_a_clear_message(cli: Cli) -> None:
     assert_user_error(cli("webhook", "redeliver", "hook", "garbage"), "bad event id")
     missing = "2998b6fd-32ad-5e25-a2e0-d0bd22ca5bda/1"
     assert_user_error(cli("webhook", "redeliver", "hook", missing), "no event")
+    too_big = missing.replace("/1", "/99999999999999999999999")
+    assert_user_error(cli("webhook", "redeliver", "hook", too_big), "bad event id")
     assert cli("webhook", "delete", "hook").code == 0
     assert_user_error(cli(*create, "http://h/", "--events", "ledger.>"), "was deleted")
 

@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
+import psycopg
+import pytest
 from standardwebhooks import Webhook as Verifier
 
-from executors.webhooks.dispatcher import consumer_name
+from executors.webhooks.dispatcher import WebhookDispatcher, consumer_name
 from ledger.domain import EventMeta, Model, acting
-from ledger.domain.webhook import webhook_id
+from ledger.domain.webhook import secret_fingerprint, webhook_id
+from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.settings import Settings
+from projections.views import Views
 from tests.bus_support import wait_for
 from tests.conftest import StoreFactory
 from tests.webhooks.conftest import SCALE, consumer_ready, dispatching, log_of, outcomes
@@ -120,3 +125,83 @@ def test_a_deleted_webhook_gets_nothing_more_and_loses_its_consumer(
                 wait_for(lambda: not consumer_ready(settings, consumer), 30, "the deletion")
             time.sleep(0.5)
     assert len(receiver.requests) == 1
+
+
+def test_events_before_the_dispatcher_starts_are_delivered(bus_store: StoreFactory) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        register(settings, "before")  # before the webhook: never delivered
+        ledger.webhooks.create("late", url=receiver.url, events=["ledger.model.registered"])
+        expected = [register(settings, name) for name in ("a", "b", "c")]
+        with dispatching(settings, "late"):
+            wait_for(lambda: len(outcomes(settings, "late")) >= 3, 30, "the deliveries")
+            time.sleep(0.3)
+    assert sorted(receiver.ids()) == sorted(expected)
+    assert outcomes(settings, "late") == ["delivered"] * 3
+
+
+def test_a_redelivery_the_subscription_would_not_send_is_refused(store: StoreFactory) -> None:
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        ledger.webhooks.create(
+            "picky", url="https://example.com/hook", events=["ledger.model.tagged"],
+            filter="data.value == 'candidate'",
+        )  # fmt: skip
+        registered = register(settings, "a", stage="production")
+        tagged = registered.replace("/1", "/2")
+        for event_id, why in ((registered, "do not include"), (tagged, "does not select")):
+            with pytest.raises(InvalidInputError, match=why):
+                ledger.webhooks.request_redelivery("picky", event_id)
+
+
+def test_the_dispatcher_skips_a_redelivery_its_subscription_no_longer_selects(
+    bus_store: StoreFactory,
+) -> None:
+    settings = bus_store.settings()
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create("moved", url=receiver.url, events=["ledger.model.registered"])
+        registered = register(settings, "a")
+        ledger.webhooks.request_redelivery("moved", registered)
+        ledger.webhooks.update("moved", events=["ledger.model.tagged"])
+        tagged = register(settings, "b", stage="candidate").replace("/1", "/2")
+        ledger.webhooks.request_redelivery("moved", tagged)
+        with dispatching(settings, "moved"):
+            wait_for(lambda: len(receiver.requests) >= 2, 30, "the tagged event twice")
+            time.sleep(0.3)
+    assert receiver.ids() == [tagged, tagged]
+
+
+def test_a_store_outage_while_watching_the_view_is_waited_out(
+    store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = store.settings()
+    read = WebhookDispatcher._webhooks
+    calls: list[int] = []
+
+    def flaky(self: WebhookDispatcher, views: Views) -> list[dict[str, Any]]:
+        calls.append(1)
+        if len(calls) in (2, 3):  # the watch poll, then the first restart
+            raise psycopg.OperationalError("the database system is shutting down")
+        return read(self, views)
+
+    monkeypatch.setattr(WebhookDispatcher, "_webhooks", flaky)
+    with receiving() as receiver, Ledger(settings) as ledger:
+        ledger.webhooks.create("steady", url=receiver.url, events=["ledger.model.registered"])
+        with dispatching(settings, "steady"):
+            wait_for(lambda: len(calls) > 4, 30, "the dispatcher to go on")
+            event_id = register(settings, "after")
+            wait_for(lambda: receiver.ids() == [event_id], 30, "the delivery")
+
+
+def test_a_replayed_create_returns_the_secret_that_signs(store: StoreFactory) -> None:
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        created = []
+        for _ in range(2):  # an Idempotency-Key retry: the same command id
+            with ledger.on_behalf_of("ci-bot", command_id="create-hooks-1"):
+                created.append(
+                    ledger.webhooks.create("once", url="https://example.com/h", events=["ledger.>"])
+                )
+        first, again = created
+        assert again.secret == first.secret
+        assert secret_fingerprint(again.secret) == ledger.webhooks.get("once").secret_fingerprint

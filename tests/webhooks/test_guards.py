@@ -3,12 +3,20 @@ allow-list of hosts, the response size cap; and the retry schedule's arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
+from executors.webhooks import outbound
 from executors.webhooks.outbound import HEAD_BYTES, MAX_RESPONSE_BYTES, GuardedClient, is_public
 from executors.webhooks.schedule import (
     MAX_ATTEMPTS,
@@ -93,3 +101,65 @@ def test_the_schedule_is_event_grids_with_jitter_and_retry_after() -> None:
         "delivered", "delivered", "dead", "dead", "dead", "dead", "gone",
         "retrying", "retrying", "retrying", "retrying",
     ]  # fmt: skip
+
+
+def test_a_redirect_connects_to_the_address_checked_not_a_second_dns_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":  # the second answer: an address nothing listens on
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound, "resolve", lambda host: ["127.0.0.1"])  # the check's answer
+    monkeypatch.setattr(outbound, "is_public", lambda address: address == "127.0.0.1")
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with receiving() as receiver, receiving() as inside:
+        inside.answer(200)
+        receiver.answer(307, location=f"http://rebind.test:{inside.port}/moved")
+        client = GuardedClient(Settings())
+        answer = client.post(receiver.url, b"{}", {})
+        client.close()
+    assert answer.status == 200, answer.error
+    assert [r.headers["host"] for r in inside.requests] == [f"rebind.test:{inside.port}"]
+
+
+@contextmanager
+def dripping(interval_s: float, count: int) -> Iterator[str]:
+    """A receiver answering one byte of its headers every ``interval_s`` seconds."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(count):
+                    if done.wait(interval_s):
+                        return
+                    connection.sendall(b"X")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        done.set()
+        server.close()
+        thread.join(5)
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read() -> None:
+    with dripping(0.2, 50) as url:
+        client = GuardedClient(Settings(webhook_timeout_s=1.0))
+        started = time.monotonic()
+        answer = client.post(url, b"{}", {})
+        took = time.monotonic() - started
+        client.close()
+    assert answer.status == 0 and not answer.refused
+    assert "TimeoutError" in answer.error or "timed out" in answer.error, answer.error
+    assert took < 2.0

@@ -13,7 +13,7 @@ from executors.webhooks.schedule import MAX_ATTEMPTS
 from executors.webhooks.sender import Sender, Target
 from ledger.bus import EventBus, open_bus
 from ledger.bus.jetstream import Connection
-from ledger.bus.running import stopped
+from ledger.bus.running import keep_running, stopped
 from ledger.domain.webhook import webhook_id
 from ledger.errors import InvalidInputError, NotFoundError
 from ledger.logging import get_logger
@@ -42,16 +42,22 @@ class WebhookDispatcher:
         self._consumers_deleted: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        # A store outage (a PostgreSQL restart) is waited out: views and sender reopen.
+        await keep_running("webhook dispatcher", lambda: self._run_once(stop), stop)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
         views = await asyncio.to_thread(Views.open, self.settings, catch_up=False)
-        sender = await asyncio.to_thread(Sender, self.settings)
         try:
-            while not stop.is_set():
-                webhooks = await asyncio.to_thread(self._webhooks, views)
-                await self._delete_consumers(webhooks)
-                self.active = self._targets(views, webhooks)
-                await self._deliver(views, sender, webhooks, stop)
+            sender = await asyncio.to_thread(Sender, self.settings)
+            try:
+                while not stop.is_set():
+                    webhooks = await asyncio.to_thread(self._webhooks, views)
+                    await self._delete_consumers(webhooks)
+                    self.active = self._targets(views, webhooks)
+                    await self._deliver(views, sender, webhooks, stop)
+            finally:
+                await asyncio.to_thread(sender.close)
         finally:
-            await asyncio.to_thread(sender.close)
             await asyncio.to_thread(views.close)
 
     async def _deliver(
@@ -60,18 +66,20 @@ class WebhookDispatcher:
         """Run the bus for the webhooks now active until they change or ``stop``."""
         by_id = {t.id: t for t in self._targets(views, webhooks, with_paused=True)}
         redeliveries = Redeliveries(sender, by_id.get)
-        bus = self._bus(sender, redeliveries)
-        halt = asyncio.Event()
-        running = asyncio.create_task(bus.run(halt))
-        log.info("delivering to webhooks", webhooks=[t.name for t in self.active])
         try:
-            while not stop.is_set() and not running.done():
-                await stopped(stop, self.watch_interval_s)
-                if await asyncio.to_thread(self._webhooks, views) != webhooks:
-                    break
+            bus = self._bus(sender, redeliveries)
+            halt = asyncio.Event()
+            running = asyncio.create_task(bus.run(halt))
+            log.info("delivering to webhooks", webhooks=[t.name for t in self.active])
+            try:
+                while not stop.is_set() and not running.done():
+                    await stopped(stop, self.watch_interval_s)
+                    if await asyncio.to_thread(self._webhooks, views) != webhooks:
+                        break
+            finally:
+                halt.set()
+                await running  # a misconfigured bus ends the dispatcher
         finally:
-            halt.set()
-            await running  # a failure of the bus ends the dispatcher
             redeliveries.close()
 
     def _bus(self, sender: Sender, redeliveries: Redeliveries) -> EventBus:
@@ -87,7 +95,7 @@ class WebhookDispatcher:
                 deliveries,
                 subjects=target.events,
                 max_deliver=MAX_ATTEMPTS,
-                start="new",
+                start=target.start,
                 prepare=deliveries.prepare,
             )
         bus.subscribe(
@@ -95,7 +103,7 @@ class WebhookDispatcher:
             redeliveries,
             subjects=[REDELIVERY_SUBJECT],
             max_deliver=MAX_ATTEMPTS,
-            start="new",
+            start="all",
             prepare=redeliveries.prepare,
         )
         return bus
@@ -122,6 +130,7 @@ class WebhookDispatcher:
                 webhook["name"], str(webhook_id(webhook["name"])), webhook["url"],
                 tuple(webhook["events"]),
                 webhook["filter"], secret, webhook["secret_fingerprint"],
+                webhook["created_position"],
             ))  # fmt: skip
         return tuple(targets)
 

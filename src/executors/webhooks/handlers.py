@@ -16,6 +16,7 @@ from ledger.bus.cloudevents import event_fields
 from ledger.bus.events import BusEvent
 from ledger.bus.handled import Delivery, Pending, RetryLater
 from ledger.bus.log_reader import open_store
+from ledger.domain.webhook import not_selected
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.expressions import Expression, compile_expression
 from ledger.logging import get_logger
@@ -113,6 +114,11 @@ class Redeliveries(PreparedDeliveries):
             except LedgerError as error:
                 log.warning("cannot redeliver", webhook=target.name, event_id=event_id,
                             error=str(error))  # fmt: skip
+                continue
+            refusal = not_selected(target.events, target.filter, event)
+            if refusal:
+                log.warning("redelivery refused", webhook=target.name, event_id=event_id,
+                            reason=refusal)  # fmt: skip
                 continue
             attempt = next_attempt(self._db, target.name, event_id)
             jobs.append(Job(target, event, request, attempt))

@@ -1,7 +1,9 @@
-"""Outbound HTTP for webhooks, guarded: a timeout (on connecting and on each read),
-redirects followed by hand (at most 3, only to hosts whose addresses are all public, and on
-the allow-list when there is one), and the answer read up to 64 KiB (its first 512 bytes
-kept for the delivery log).
+"""Outbound HTTP for webhooks, guarded: a timeout (one deadline for the whole POST, its
+redirects included, however slowly the receiver drips its answer), redirects followed by
+hand (at most 3, only to hosts whose addresses are all public, and on the allow-list when
+there is one; the connection goes to the address checked, so a second DNS answer cannot
+rebind it), and the answer read up to 64 KiB (its first 512 bytes kept for the delivery
+log).
 
 The subscription's own URL may point anywhere an administrator chose (an internal
 service included), except off the allow-list; redirects are what a receiver controls,
@@ -16,7 +18,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ledger.settings import Settings
@@ -59,6 +63,73 @@ def is_public(address: str) -> bool:
     )
 
 
+class _DeadlineReads:
+    """A socket whose every read waits at most until ``deadline`` (monotonic seconds)."""
+
+    deadline: float | None = None
+
+    def _remaining(self) -> None:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the receiver did not answer in time")
+            self.settimeout(left)  # type: ignore[attr-defined]
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        self._remaining()
+        return super().recv_into(*args, **kwargs)  # type: ignore[misc,no-any-return]
+
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
+        self._remaining()
+        return super().recv(*args, **kwargs)  # type: ignore[misc,no-any-return]
+
+
+class _DeadlineSocket(_DeadlineReads, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_DeadlineReads, ssl.SSLSocket):
+    pass
+
+
+def _connector(address: str | None) -> Callable[..., socket.socket]:
+    """``socket.create_connection`` to ``address`` (the host's own when None), returning
+    a socket whose reads keep to a deadline."""
+
+    def create(
+        host_port: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+    ) -> socket.socket:
+        raw = socket.create_connection((address or host_port[0], host_port[1]), timeout, source)
+        sock = _DeadlineSocket(fileno=raw.detach())
+        sock.settimeout(timeout)
+        return sock
+
+    return create
+
+
+class _GuardedHTTP(http.client.HTTPConnection):
+    """Connects to ``address`` when given (checked already), with ``host`` in Host."""
+
+    def __init__(self, host: str, port: int | None, address: str | None, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._create_connection = _connector(address)
+
+
+class _GuardedHTTPS(http.client.HTTPSConnection):
+    """As ``_GuardedHTTP``; TLS names ``host`` (SNI, the certificate's check)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        address: str | None,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._create_connection = _connector(address)
+
+
 def resolve(host: str) -> list[str]:
     """The addresses ``host`` resolves to (itself when it is an address)."""
     try:
@@ -82,6 +153,7 @@ class GuardedClient:
         self.timeout = settings.webhook_timeout_s
         self._local = threading.local()
         self._ssl = ssl.create_default_context()
+        self._ssl.sslsocket_class = _DeadlineSSLSocket
         self._opened: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
@@ -96,17 +168,20 @@ class GuardedClient:
         if self.allowed_hosts and host not in self.allowed_hosts:
             raise GuardRefused(f"host {host!r} is not in LEDGER_WEBHOOK_ALLOWED_HOSTS")
 
-    def check_redirect(self, url: str) -> None:
+    def check_redirect(self, url: str) -> str:
+        """The address to connect to for redirect ``url``; GuardRefused unless public."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise GuardRefused(f"redirect to {url!r} refused: not an http(s) URL")
         self.check_host(url)
-        private = [a for a in resolve(parts.hostname) if not is_public(a)]
+        addresses = resolve(parts.hostname)
+        private = [a for a in addresses if not is_public(a)]
         if private:
             raise GuardRefused(
                 f"redirect to {url!r} refused: {parts.hostname} resolves to a non-public "
                 f"address ({', '.join(private)})"
             )
+        return addresses[0]
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         """POST ``body`` to ``url``, following redirects within the guards."""
@@ -115,14 +190,18 @@ class GuardedClient:
         def took() -> float:
             return (time.perf_counter() - started) * 1000
 
+        deadline = time.monotonic() + self.timeout
+        address: str | None = None  # the subscription's own URL: any address it names
         try:
             self.check_host(url)
             for _ in range(MAX_REDIRECTS + 1):
-                status, head, location, retry_after = self._post_once(url, body, headers)
+                status, head, location, retry_after = self._post_once(
+                    url, body, headers, address, deadline
+                )
                 if status not in REDIRECTS or not location:
                     return Answer(status, took(), head, retry_after=retry_after)
                 url = urljoin(url, location)
-                self.check_redirect(url)
+                address = self.check_redirect(url)
             raise GuardRefused(f"more than {MAX_REDIRECTS} redirects")
         except GuardRefused as refused:
             return Answer(0, took(), "", str(refused), refused=True)
@@ -130,17 +209,29 @@ class GuardedClient:
             return Answer(0, took(), "", f"{type(error).__name__}: {error}"[:500])
 
     def _post_once(
-        self, url: str, body: bytes, headers: dict[str, str]
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        address: str | None,
+        deadline: float,
     ) -> tuple[int, str, str, str | None]:
-        """(status, the body's first bytes, Location, Retry-After) of one POST; a kept-alive
+        """(status, the body's first bytes, Location, Retry-After) of one POST to
+        ``address`` (the host's own when None), done by ``deadline``; a kept-alive
         connection the server closed meanwhile is opened again, once."""
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for fresh in (False, True):
-            connection, reused = self._connection(parts.scheme, parts.hostname or "", parts.port)
+            connection, reused = self._connection(
+                parts.scheme, parts.hostname or "", parts.port, address
+            )
             try:
+                connection.timeout = max(deadline - time.monotonic(), 0.001)
                 connection.request("POST", target, body, headers)
+                if isinstance(connection.sock, _DeadlineReads):
+                    connection.sock.deadline = deadline
                 response = connection.getresponse()
+                received = response.read(MAX_RESPONSE_BYTES)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop(connection)
                 if reused and not fresh:
@@ -149,7 +240,8 @@ class GuardedClient:
             except BaseException:
                 self._drop(connection)
                 raise
-            received = response.read(MAX_RESPONSE_BYTES)
+            if isinstance(connection.sock, _DeadlineReads):
+                connection.sock.deadline = None
             if not response.isclosed():  # more than the cap: the rest is not read
                 self._drop(connection)
             head = received[:HEAD_BYTES].decode("utf-8", "replace")
@@ -158,23 +250,21 @@ class GuardedClient:
         raise AssertionError("unreachable")
 
     def _connection(
-        self, scheme: str, host: str, port: int | None
+        self, scheme: str, host: str, port: int | None, address: str | None
     ) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection to the origin, and whether it was used before."""
-        pool: dict[tuple[str, str, int | None], http.client.HTTPConnection] = (
+        pool: dict[tuple[str, str, int | None, str | None], http.client.HTTPConnection] = (
             getattr(self._local, "pool", None) or {}
         )
         self._local.pool = pool
-        key = (scheme, host, port)
+        key = (scheme, host, port, address)
         if key in pool:
             return pool[key], True
         connection: http.client.HTTPConnection
         if scheme == "https":
-            connection = http.client.HTTPSConnection(
-                host, port, timeout=self.timeout, context=self._ssl
-            )
+            connection = _GuardedHTTPS(host, port, address, self.timeout, self._ssl)
         else:
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            connection = _GuardedHTTP(host, port, address, self.timeout)
         pool[key] = connection
         with self._lock:
             self._opened.append(connection)

@@ -39,6 +39,7 @@ class Target:
     filter: str
     secret: str
     fingerprint: str
+    start: int = 0  # the log position of its Created event: deliveries are of later events
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,9 @@ class LocalBus(EventBus):
             )
             if rows:
                 return int(rows[0][0])
-            start = db.head_position() if subscription.start == "new" else 0
+            start = subscription.start
+            if not isinstance(start, int):
+                start = db.head_position() if start == "new" else 0
             db.execute(
                 f"INSERT INTO {BUS_CURSORS} (consumer, position) VALUES (?, ?) "
                 "ON CONFLICT (consumer) DO NOTHING",

@@ -56,16 +56,18 @@ class NatsBus(EventBus):
         self, js: JetStreamContext, subscription: Subscription, stop: asyncio.Event
     ) -> None:
         stream = self.settings.nats_stream
+        await ensure_stream(js, self.settings)
+        policy, start_seq = await self._start(js, subscription)
         config = ConsumerConfig(
             durable_name=subscription.consumer,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.settings.nats_ack_wait_s,
             max_deliver=subscription.max_deliver,
-            deliver_policy=DeliverPolicy.ALL if subscription.start == "all" else DeliverPolicy.NEW,
+            deliver_policy=policy,
+            opt_start_seq=start_seq,
             filter_subject=self._filter(subscription.subjects),
             max_ack_pending=1_000,
         )
-        await ensure_stream(js, self.settings)
         try:
             await js.add_consumer(stream, config)
         except APIError as error:
@@ -96,6 +98,24 @@ class NatsBus(EventBus):
                 await pull.unsubscribe()
             handled.close()
 
+    async def _start(
+        self, js: JetStreamContext, subscription: Subscription
+    ) -> tuple[DeliverPolicy, int | None]:
+        """Where the consumer starts: for a log position, the stream sequence of the first
+        event after it (ALL while the stream holds none); an existing consumer keeps its
+        start, which JetStream does not let change."""
+        start = subscription.start
+        if not isinstance(start, int):
+            return (DeliverPolicy.ALL if start == "all" else DeliverPolicy.NEW), None
+        try:
+            info = await js.consumer_info(self.settings.nats_stream, subscription.consumer)
+        except NotFoundError:
+            sequence = await self._first_sequence_after(js, start)
+            if sequence:
+                return DeliverPolicy.BY_START_SEQUENCE, sequence
+            return DeliverPolicy.ALL, None
+        return info.config.deliver_policy or DeliverPolicy.ALL, info.config.opt_start_seq
+
     async def _consumer_exists(self, js: JetStreamContext, consumer: str) -> bool:
         """False once the consumer is gone (`ledger relay --reset` deletes the stream with
         its consumers); True too when NATS cannot say (e.g. disconnected)."""
@@ -121,7 +141,7 @@ class NatsBus(EventBus):
                 log.error("not a ledger event; dropped", subject=message.subject, error=str(error))
                 await message.term()
                 continue
-            if not subscription.wants(event.subject):
+            if not subscription.wants(event.subject, event.position):
                 await message.ack()
                 continue
             attempt = message.metadata.num_delivered or 1

@@ -20,6 +20,7 @@ from ledger.settings import Settings
 
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_BACKOFF = (1.0, 5.0, 30.0)
+Start = Literal["all", "new"] | int
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,16 @@ class Subscription:
     subjects: tuple[str, ...] = (EVERYTHING,)
     max_deliver: int = 5  # attempts before the event is recorded as failed
     backoff: tuple[float, ...] = DEFAULT_BACKOFF  # seconds before attempt 2, 3, ...
-    start: Literal["all", "new"] = "all"  # where a new consumer starts in the log
+    # where a new consumer starts in the log: at its beginning, its head, or right after
+    # the given log position
+    start: Start = "all"
     prepare: Preparer | None = None  # before each batch's transaction (HandledEvents.handle)
 
-    def wants(self, subject: str) -> bool:
+    def wants(self, subject: str, position: int | None = None) -> bool:
+        """Whether the subscription takes an event of ``subject`` (at log ``position``:
+        not one at or before a log position it starts after)."""
+        if isinstance(self.start, int) and position is not None and position <= self.start:
+            return False
         return any(subject_matches(pattern, subject) for pattern in self.subjects)
 
     def delay_after(self, attempt: int) -> float:
@@ -58,7 +65,7 @@ class EventBus(ABC):
         subjects: Sequence[str] = (EVERYTHING,),
         max_deliver: int = 5,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
-        start: Literal["all", "new"] = "all",
+        start: Start = "all",
         prepare: Preparer | None = None,
     ) -> Subscription:
         """Add a durable subscription; it runs while ``run`` does and resumes where it
@@ -71,6 +78,8 @@ class EventBus(ABC):
             )
         if any(s.consumer == consumer for s in self.subscriptions):
             raise InvalidInputError(f"consumer {consumer!r} is subscribed already")
+        if isinstance(start, int) and start < 0:
+            raise InvalidInputError(f"a consumer cannot start after log position {start}")
         if max_deliver < 1 or any(delay < 0 for delay in backoff):
             raise InvalidInputError("max_deliver must be at least 1 and backoff delays >= 0")
         subscription = Subscription(

@@ -50,6 +50,10 @@ def read_secret_file(path: Path | None) -> str:
         return path.read_text().strip()
     except OSError as error:
         raise InvalidInputError(f"cannot read the secret file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            f"the secret file {path} is not UTF-8 text: it holds the whsec_ secret"
+        ) from None
 
 
 @app.command()

@@ -11,15 +11,23 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ledger import command_ids
 from ledger.application import LedgerApplication
-from ledger.domain.webhook import Webhook, check_url, secret_fingerprint, webhook_id
+from ledger.bus.events import BusEvent
+from ledger.domain.webhook import (
+    Webhook,
+    check_url,
+    not_selected,
+    secret_fingerprint,
+    webhook_id,
+)
 from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.expressions import compile_expression
 from ledger.refs import check_name
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.decoding import EventDecoder
 from ledger.storage.feed import read_event
-from ledger.storage.webhook_tables import save_secret
+from ledger.storage.webhook_tables import read_secret, save_secret
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -113,11 +121,19 @@ class WebhookCommands:
                 secret_fingerprint=fingerprint,
                 description=description,
             )
-            self._save_secret(name, fingerprint, signing)
+            if command_ids.is_replaying():  # the first run's secret signs: this one is unused
+                replayed.append(True)
+            else:
+                self._save_secret(name, fingerprint, signing)
             self._app.save(webhook)
             return webhook
 
-        return CreatedWebhook(self._app.execute(reason, command), signing)
+        replayed: list[bool] = []
+        webhook = self._app.execute(reason, command)
+        if replayed:  # what the first run created, and its secret
+            webhook = self._app.repository.get(webhook_id(name), version=1)
+            signing = self._read_secret(name, webhook.secret_fingerprint)
+        return CreatedWebhook(webhook, signing)
 
     def update(
         self,
@@ -167,9 +183,13 @@ class WebhookCommands:
         """Send the ledger event ``event_id`` to the webhook once more (same webhook-id)."""
         db = LedgerDatabase(self._app.settings)
         try:
-            read_event(db, EventDecoder(), event_id)  # NotFoundError: no such event
+            event = BusEvent.from_envelope(read_event(db, EventDecoder(), event_id))
         finally:
             db.close()
+        webhook = self.get(name)
+        refusal = not_selected(webhook.events, webhook.filter, event)
+        if refusal:
+            raise InvalidInputError(f"webhook {name!r} is not sent event {event_id}: {refusal}")
         return self._app.change(
             lambda: self.get(name), lambda w: w.request_redelivery(event_id), reason
         )
@@ -177,6 +197,13 @@ class WebhookCommands:
     def get(self, name: str) -> Webhook:
         check_name(name, "webhook name")
         return self._app.load(Webhook, webhook_id(name), f"webhook {name!r}")
+
+    def _read_secret(self, name: str, fingerprint: str) -> str:
+        db = LedgerDatabase(self._app.settings)
+        try:
+            return read_secret(db, name, fingerprint)
+        finally:
+            db.close()
 
     def _save_secret(self, name: str, fingerprint: str, secret: str) -> None:
         db = LedgerDatabase(self._app.settings)

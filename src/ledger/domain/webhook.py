@@ -8,13 +8,16 @@ A deleted webhook's name is not reused: its history and delivery log keep it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from ledger.bus.events import check_pattern
+from ledger.bus.cloudevents import event_fields
+from ledger.bus.events import BusEvent, check_pattern, subject_matches
 from ledger.domain.base import LedgerAggregate, aggregate_id
 from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.expressions import compile_expression
 
 PauseCause = Literal["user", "gone"]
 PAUSE_CAUSES = ("user", "gone")
@@ -41,11 +44,14 @@ def check_url(url: str) -> str:
         parts is None
         or parts.scheme not in ("http", "https")
         or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
         or len(url) > MAX_URL
         or any(c.isspace() for c in url)
     ):
         raise InvalidInputError(
-            f"bad webhook URL {url!r}: give an absolute http:// or https:// URL"
+            f"bad webhook URL {url!r}: give an absolute http:// or https:// URL, "
+            "without user:password@"
         )
     return url
 
@@ -54,6 +60,20 @@ def check_events(events: list[str]) -> list[str]:
     if not events:
         raise InvalidInputError("a webhook needs at least one event pattern (--events)")
     return list(dict.fromkeys(check_pattern(pattern) for pattern in events))
+
+
+def not_selected(events: Sequence[str], filter: str, event: BusEvent) -> str:
+    """Why a webhook with these event patterns and filter is not sent ``event`` ("": it
+    is): a redelivery sends nothing its subscription would not."""
+    if not any(subject_matches(pattern, event.subject) for pattern in events):
+        return f"its events ({', '.join(events)}) do not include {event.subject}"
+    if not filter:
+        return ""
+    try:
+        selected = bool(compile_expression(filter).evaluate(event_fields(event)))
+    except InvalidInputError as error:
+        return f"its filter cannot judge the event: {error}"
+    return "" if selected else f"its filter {filter!r} does not select the event"
 
 
 class Webhook(LedgerAggregate):

@@ -82,6 +82,8 @@ def read_event(db: LedgerDatabase, decoder: EventDecoder, event_id: str) -> dict
     aggregate, _, version = event_id.partition("/")
     try:
         uid, number = UUID(aggregate), int(version)
+        if not 0 <= number < 2**63:  # a BIGINT column: larger ones overflow the driver
+            raise ValueError(version)
     except ValueError:
         raise InvalidInputError(
             f"bad event id {event_id!r}: an event id is <aggregate id>/<version>"

@@ -21,8 +21,6 @@ from ledger.storage.timestamps import iso
 
 WEBHOOK_SECRETS = "ledger_webhook_secrets"
 WEBHOOK_DELIVERIES = "ledger_webhook_deliveries"
-OUTCOMES = ("delivered", "retrying", "dead", "gone")
-FINAL_OUTCOMES = ("delivered", "dead", "gone")
 MAX_LIST = 1000
 
 
