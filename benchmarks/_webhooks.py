@@ -20,12 +20,11 @@ from typing import Any
 import orjson
 
 from executors.webhooks.dispatcher import consumer_name
+from ledger.bus.consumers import consumer_exists
 from ledger.domain import EventMeta, Model, acting
 from ledger.domain.webhook import webhook_id
 from ledger.ledger import Ledger
 from ledger.settings import Settings
-from ledger.storage.database import LedgerDatabase
-from ledger.storage.side_tables import BUS_CURSORS
 
 THROUGHPUT_TARGET = 1_000  # deliveries/s
 LATENCY_TARGET_MS = 100.0
@@ -109,30 +108,7 @@ def automation(settings: Settings, names: list[str]) -> Iterator[None]:
 
 
 def _consumer_ready(settings: Settings, webhook: str) -> bool:
-    consumer = consumer_name(str(webhook_id(webhook)))
-    if settings.nats_url:
-        import asyncio
-
-        import nats
-
-        async def exists() -> bool:
-            client = await nats.connect(settings.nats_url)
-            try:
-                await client.jetstream().consumer_info(settings.nats_stream, consumer)
-                return True
-            except nats.js.errors.NotFoundError:
-                return False
-            finally:
-                await client.close()
-
-        return asyncio.run(exists())
-    db = LedgerDatabase(settings)
-    try:
-        if not db.table_exists(BUS_CURSORS):
-            return False
-        return bool(db.execute(f"SELECT 1 FROM {BUS_CURSORS} WHERE consumer = ?", (consumer,)))
-    finally:
-        db.close()
+    return consumer_exists(settings, consumer_name(str(webhook_id(webhook))))
 
 
 def _subscribe(settings: Settings, url: str, subscriptions: int, tag: str) -> list[str]:

@@ -9,17 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 
 from executors.webhooks.dispatcher import WebhookDispatcher, consumer_name
+from ledger.bus.consumers import consumer_exists
 from ledger.bus.relay import Relay
 from ledger.domain.webhook import webhook_id
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
-from ledger.storage.side_tables import BUS_CURSORS
 from ledger.storage.webhook_tables import list_deliveries
-from tests.bus_support import NATS_URL, delete_stream, in_background, wait_for, with_jetstream
+from tests.bus_support import NATS_URL, delete_stream, in_background, wait_for
 from tests.conftest import StoreFactory
 
 SCALE = 0.01  # the retry schedule in hundredths: 0.1 s, 0.3 s, 0.6 s...
@@ -56,23 +55,7 @@ def bus_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreF
 
 def consumer_ready(settings: Settings, consumer: str) -> bool:
     """The durable consumer exists (it starts at the head of the log)."""
-    if settings.nats_url:
-
-        async def exists(js: Any) -> bool:
-            try:
-                await js.consumer_info(settings.nats_stream, consumer)
-            except nats.js.errors.NotFoundError:
-                return False
-            return True
-
-        return bool(with_jetstream(settings.nats_url, exists))
-    db = LedgerDatabase(settings)
-    try:
-        if not db.table_exists(BUS_CURSORS):
-            return False
-        return bool(db.execute(f"SELECT 1 FROM {BUS_CURSORS} WHERE consumer = ?", (consumer,)))
-    finally:
-        db.close()
+    return consumer_exists(settings, consumer)
 
 
 @contextmanager
