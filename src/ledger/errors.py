@@ -17,6 +17,10 @@ class InvalidInputError(LedgerError):
     """The input is malformed (bad reference, bad weights, unreadable file...)."""
 
 
+class AlreadyExistsError(LedgerError):
+    """The entity to create exists already (e.g. a model created twice)."""
+
+
 class PermissionDeniedError(LedgerError):
     """The acting principal's role does not allow this (e.g. approving for a higher role)."""
 

@@ -327,8 +327,10 @@ def test_a_batch_job_survives_the_second_node_killed_mid_job(
     assert killed_at.status == "running" and killed_at.rows_done < BATCH_ROWS, killed_at
     log = (tmp_path / "worker.log").read_text()
     assert job.status == "succeeded", (job.error, log[-3000:])
-    # The kill hit the job: Ray retried tasks of its that ran on the lost node.
-    assert "will be retried" in log, log[-3000:]
+    # The kill hit the job: Ray retried its tasks that ran on the lost node, or rebuilt the
+    # objects they had made there (Ray logs one or the other, depending on the moment).
+    recovered = ("will be retried", "Attempting to recover")
+    assert any(sign in log for sign in recovered), log[-3000:]
     ledger.models.download_version(model, tmp_path / "onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
     labels, probabilities = session.run(None, {"X": values})

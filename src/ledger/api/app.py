@@ -12,6 +12,7 @@ from ledger import __version__
 from ledger.api.docs import install_docs
 from ledger.api.idempotency import Idempotency, create_idempotency_table
 from ledger.api.middleware import BodyLimit, LoopbackOnly, RequestMetrics, is_loopback
+from ledger.api.mlflow import mlflow_routers
 from ledger.api.openapi import install_openapi
 from ledger.api.problems import install_problem_handlers
 from ledger.api.routes import (
@@ -96,6 +97,8 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
     app.state.metrics_registry = registry
     for module in ROUTES:
         app.include_router(module.router)
+    for router in mlflow_routers():
+        app.include_router(router)
     install_problem_handlers(app)
     install_openapi(app)
     install_docs(app)

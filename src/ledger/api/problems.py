@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from ledger.api.auth import Forbidden, Unauthenticated
 from ledger.errors import (
+    AlreadyExistsError,
     ConcurrencyError,
     IntegrityViolationError,
     InvalidInputError,
@@ -82,6 +83,7 @@ _STATUS_OF: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
     (ServingUnavailableError, 503),
     (RuleViolationError, 409),
+    (AlreadyExistsError, 409),
     (ConcurrencyError, 409),
     (InvalidInputError, 400),
     (PermissionDeniedError, 403),
