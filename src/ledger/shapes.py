@@ -15,7 +15,14 @@ from typing import Any
 from typing_extensions import TypedDict
 
 from ledger.domain.endpoint import Deployment, Endpoint, sampling_rate_of
-from ledger.domain.model import DeploymentRef, Lineage, ModelVersion, StoredFile, VersionSpec
+from ledger.domain.model import (
+    DeploymentRef,
+    Lineage,
+    ModelVersion,
+    Origin,
+    StoredFile,
+    VersionSpec,
+)
 from ledger.storage.timestamps import iso, to_microseconds
 
 
@@ -46,6 +53,7 @@ class VersionOut(TypedDict):
     metrics: dict[str, float]
     signature: dict[str, Any]
     lineage: Lineage
+    origin: Origin
     files: list[StoredFile]
     size: int
     deployments: list[DeploymentRef]
@@ -116,6 +124,7 @@ def version_out(
         metrics=spec["metrics"],
         signature=spec["signature"],
         lineage=spec["lineage"],
+        origin=spec.get("origin", {}),
         files=spec["files"],
         size=sum(f["size"] for f in spec["files"]),
         deployments=deployments,

@@ -19,6 +19,7 @@ from ledger.domain.model import (
     Lineage,
     Model,
     ModelVersion,
+    Origin,
     VersionSpec,
     model_id,
 )
@@ -64,9 +65,10 @@ def version_spec(
     description: str,
     signature: dict[str, Any] | None,
     lineage: Lineage,
+    origin: Origin | None = None,
 ) -> VersionSpec:
     """What a new version is registered with: its stored files and checked details."""
-    return {
+    spec: VersionSpec = {
         "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
         "flavor": flavor,
         "signature": check_json_value(signature or {}, "signature"),
@@ -75,6 +77,9 @@ def version_spec(
         "description": description,
         "lineage": lineage,
     }
+    if origin:
+        spec["origin"] = check_json_value(origin, "origin")
+    return spec
 
 
 def add_version(
@@ -103,6 +108,7 @@ class ModelCommands:
         description: str = "",
         signature: dict[str, Any] | None = None,
         lineage: Lineage | None = None,
+        origin: Origin | None = None,
         reason: str = "",
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ModelVersion:
@@ -119,6 +125,7 @@ class ModelCommands:
             description=description,
             signature=signature,
             lineage=lineage,
+            origin=origin,
             reason=reason,
         )
 
@@ -133,6 +140,7 @@ class ModelCommands:
         description: str = "",
         signature: dict[str, Any] | None = None,
         lineage: Lineage | None = None,
+        origin: Origin | None = None,
         reason: str = "",
     ) -> ModelVersion:
         """Register as the model's next version the files ``store_files`` puts in the
@@ -149,6 +157,7 @@ class ModelCommands:
             description=description,
             signature=signature,
             lineage=lineage,
+            origin=origin,
         )
 
         def command() -> ModelVersion:

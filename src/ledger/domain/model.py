@@ -8,7 +8,7 @@ version 10,000 costs what version 1 costs: the model aggregate stays small.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NotRequired, get_args
 from uuid import UUID
 
 # The API's response models (ledger.shapes) nest these; pydantic wants typing_extensions'.
@@ -40,6 +40,20 @@ class Lineage(TypedDict, total=False):
     derived_from: str
 
 
+class Origin(TypedDict, total=False):
+    """Where a version came from when another system made it (e.g. an MLflow run, or an
+    import from an MLflow registry): kept as it was, for the record."""
+
+    system: str  # "mlflow"
+    uri: str  # the tracking server it came from (an import)
+    source: str  # the artifact location the files were taken from
+    run_id: str
+    model_id: str  # an MLflow logged model
+    params: dict[str, str]  # the run's parameters
+    created_by: str  # the original author and time (an import), the actor being the importer
+    created_at: str
+
+
 class DeploymentRef(TypedDict):
     """A deployment that serves a model version."""
 
@@ -57,6 +71,7 @@ class VersionSpec(TypedDict):
     metrics: dict[str, float]
     description: str
     lineage: Lineage
+    origin: NotRequired[Origin]
 
 
 @lru_cache(maxsize=4096)
