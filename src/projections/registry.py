@@ -81,12 +81,14 @@ class RegistryProjection(ReadModel):
     def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {
             Model.Registered: self._model_registered,
+            Model.DescriptionChanged: self._model_described,
             Model.VersionAdded: self._version_added,
             Model.Tagged: self._model_tagged,
             Model.Untagged: self._model_untagged,
             Model.AliasSet: self._alias_set,
             Model.AliasRemoved: self._alias_removed,
             ModelVersion.Registered: self._version_registered,
+            ModelVersion.DescriptionChanged: self._version_described,
             ModelVersion.Tagged: self._version_tagged,
             ModelVersion.Untagged: self._version_untagged,
             ModelVersion.Archived: self._status("archived"),
@@ -105,6 +107,12 @@ class RegistryProjection(ReadModel):
             (event["name"],),
             (event["description"], 0, change.time_us, event["actor"], change.position),
         )
+
+    def _model_described(self, change: Change) -> None:
+        key = (change.entity.name,)
+        row = self.get(MODELS.name, key)
+        if row is not None:
+            self.put(MODELS.name, key, (change.data["description"], *row[1:]))
 
     def _version_added(self, change: Change) -> None:
         event = change.data
@@ -147,6 +155,14 @@ class RegistryProjection(ReadModel):
     def _version_key(self, change: Change) -> tuple[str, int]:
         model, _, number = change.entity.name.rpartition(":")
         return model, int(number)
+
+    def _version_described(self, change: Change) -> None:
+        # The spec table is not historized: a past registry shows today's description.
+        key = self._version_key(change)
+        row = self.get(VERSION_SPECS.name, key)
+        if row is not None:
+            spec = orjson.loads(row[1]) | {"description": change.data["description"]}
+            self.put(VERSION_SPECS.name, key, (spec["description"], orjson.dumps(spec).decode()))
 
     def _version_tagged(self, change: Change) -> None:
         event = change.data

@@ -101,6 +101,12 @@ class Views(RegistryQueries):
             self._updater.close()
         self.db.close()
 
+    def __enter__(self) -> Views:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def asset(self, kind: str, name: str) -> dict[str, Any]:
         """An environment, data asset or pipeline (``kind``: environment, data, pipeline)
         with every version's content."""

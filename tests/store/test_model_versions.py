@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import InvalidInputError, NotFoundError
+from ledger.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ledger.ledger import Ledger
+from projections.views import Views
 from tests.aggregate_state import model_versions
 from tests.conftest import StoreFactory
 
@@ -156,3 +157,24 @@ def test_writers_in_separate_processes_never_collide(
         numbers += [int(n) for n in out.split()]
     assert sorted(numbers) == list(range(1, 121))
     assert open_ledger().verify().ok
+
+
+def test_a_model_created_without_versions_then_described_and_created_again(
+    ledger: Ledger, model_dir: Path
+) -> None:
+    ledger.models.create_model("empty", description="first", tags={"team": "ml"})
+    with pytest.raises(AlreadyExistsError, match="'empty' already exists"):
+        ledger.models.create_model("empty")
+    ledger.models.register_version("empty", model_dir, description="v1")
+    ledger.models.describe("empty", "second")
+    ledger.models.describe("empty:1", "the first version")
+    with Views.open(ledger.settings) as views:
+        model, version = views.model("empty"), views.version("empty:1")
+    assert (model["description"], model["tags"], model["latest_version"]) == (
+        "second",
+        {"team": "ml"},
+        1,
+    )
+    assert version["description"] == "the first version"
+    with pytest.raises(NotFoundError):
+        ledger.models.describe("missing", "x")

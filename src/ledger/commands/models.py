@@ -24,7 +24,7 @@ from ledger.domain.model import (
     model_id,
 )
 from ledger.domain.pipeline import Pipeline, pipeline_id
-from ledger.errors import InvalidInputError, NotFoundError
+from ledger.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ledger.refs import Ref, check_alias, check_name, parse_ref
 from ledger.specs import check_json_value
 
@@ -188,6 +188,38 @@ class ModelCommands:
         if "job" in lineage:
             exact["job"] = str(self._lookups.job(lineage["job"]).id)
         return exact
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        origin: Origin | None = None,
+        reason: str = "",
+    ) -> Model:
+        """Create a model with no versions yet (registering a version creates it too)."""
+        check_name(name, "model name")
+        check_tags(dict(tags or {}))
+        checked_origin = check_json_value(dict(origin or {}), "origin")
+
+        def command() -> Model:
+            if self._app.find(Model, model_id(name)) is not None:
+                raise AlreadyExistsError(f"model {name!r} already exists")
+            model = Model.register(name, description, checked_origin)
+            for key, value in (tags or {}).items():
+                model.set_tag(key, value)
+            self._app.save(model)
+            return model
+
+        return self._app.execute(reason, command)
+
+    def describe(self, ref_text: str, description: str, *, reason: str = "") -> None:
+        """Change the description of a model (``name``) or of one of its versions."""
+        ref = parse_ref(ref_text)
+        self._app.change(
+            lambda: self._tag_target(ref), lambda target: target.describe(description), reason
+        )
 
     # -- queries --------------------------------------------------------------------
 

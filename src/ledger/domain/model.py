@@ -99,9 +99,23 @@ class Model(LedgerAggregate):
     class Registered(Event, LedgerAggregate.Created):
         name: str
         description: str
+        origin: Origin
+
+        # v2 added origin (another system's record of the model, e.g. an MLflow import).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["origin"] = {}
 
         def apply(self, model: Model) -> None:
             model.name = self.name
+            model.description = self.description
+
+    class DescriptionChanged(Event):
+        description: str
+
+        def apply(self, model: Model) -> None:
             model.description = self.description
 
     class VersionAdded(Event):
@@ -137,8 +151,18 @@ class Model(LedgerAggregate):
             model.aliases.pop(self.alias, None)
 
     @classmethod
-    def register(cls, name: str, description: str = "") -> Model:
-        return cls._create(cls.Registered, id=model_id(name), name=name, description=description)
+    def register(cls, name: str, description: str = "", origin: Origin | None = None) -> Model:
+        return cls._create(
+            cls.Registered,
+            id=model_id(name),
+            name=name,
+            description=description,
+            origin=origin or {},
+        )
+
+    def describe(self, description: str) -> None:
+        if description != self.description:
+            self.trigger_event(self.DescriptionChanged, description=description)
 
     def add_version(self) -> int:
         """Hand out the next version number: never reused, never skipped."""
@@ -175,6 +199,7 @@ class ModelVersion(LedgerAggregate):
         self.number = 0  # the model version number (`version` is the aggregate's)
         self.spec: VersionSpec
         self.tags: dict[str, str] = {}
+        self.description = ""  # given at registration, changed since
         self.status: VersionStatus = "ready"
         self.deployments: list[DeploymentRef] = []
 
@@ -202,6 +227,13 @@ class ModelVersion(LedgerAggregate):
             mv.number = self.version
             mv.spec = self.spec
             mv.tags = dict(self.spec["tags"])
+            mv.description = self.spec["description"]
+
+    class DescriptionChanged(Event):
+        description: str
+
+        def apply(self, mv: ModelVersion) -> None:
+            mv.description = self.description
 
     class Tagged(Event):
         key: str
@@ -255,6 +287,11 @@ class ModelVersion(LedgerAggregate):
             version=version,
             spec=spec,
         )
+
+    def describe(self, description: str) -> None:
+        self._require_not_deleted("describe")
+        if description != self.description:
+            self.trigger_event(self.DescriptionChanged, description=description)
 
     def set_tag(self, key: str, value: str) -> None:
         self._require_not_deleted("tag")
