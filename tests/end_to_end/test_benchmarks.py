@@ -8,6 +8,7 @@ api.py and register.py run at tiny sizes against real servers.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import subprocess
@@ -301,7 +302,7 @@ def test_mlflow_client_benchmark_sets_both_servers_side_by_side(store: StoreFact
     """Both servers filled alike, every call made through MLflow's client, the answers
     compared: the benchmark at a tiny size on the test's kind of store."""
     benchmark = import_benchmark("mlflow_client")
-    args = benchmark.argparse.Namespace(
+    args = argparse.Namespace(
         pg_url=PG_URL, versions=300, creates=3, calls=4, searches=3, seconds=5.0
     )
     table = Table(*[str(n) for n in range(10)])
