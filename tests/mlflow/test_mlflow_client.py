@@ -93,6 +93,7 @@ class Models:
     cannot pass for the right one."""
 
     features: Any
+    labels: Any
     first: LogisticRegression
     second: LogisticRegression
 
@@ -102,7 +103,7 @@ class Models:
         first = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
         second = LogisticRegression(C=0.01, max_iter=1000).fit(features, labels)
         assert not np.array_equal(first.predict(features), second.predict(features))
-        return cls(features, first, second)
+        return cls(features, labels, first, second)
 
 
 def scenario(name: str, writes: Writes, downloads: Path) -> None:
@@ -129,7 +130,7 @@ def log_two_versions(client: MlflowClient, name: str, models: Models, writes: Wr
     ):
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_param("C", model.C)
-            mlflow.log_metric("accuracy", model.score(models.features, load_iris().target))
+            mlflow.log_metric("accuracy", model.score(models.features, models.labels))
             signature = infer_signature(models.features, model.predict(models.features))
             with writes.write(f"log_model version {number}", *events):
                 info = mlflow.sklearn.log_model(
