@@ -34,16 +34,12 @@ import http.client
 import importlib.util
 import multiprocessing
 import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -53,33 +49,32 @@ from rich.table import Table
 # benchmarks/projections.py shadows the `projections` package: look in this directory last.
 sys.path.append(sys.path.pop(0))
 
+from _catalogue import (
+    STAGES,
+    STORE_NAMES,
+    TEAMS,
+    VERSIONS_PER_MODEL,
+    catalogue,
+    fill,
+    ledger_store,
+)
 from _common import (
     DEFAULT_PG_URL,
     Report,
     add_json_option,
-    analyze_schema,
     bench_console,
     ledger_server,
     package_version,
     percentile,
-    scratch_schema,
-    unique_name,
     verdict,
 )
 from _http_writes import WRITES, Load, client_models, run_clients
 from _mlflow import fill_registry, mlflow_database, mlflow_server
-from ledger.domain import EventMeta, Model, ModelVersion, acting
-from ledger.domain.model import VersionSpec
 from ledger.ledger import Ledger
 from ledger.settings import Settings
-from projections.updater import ViewUpdater
 
-VERSIONS_PER_MODEL = 100
-TEAMS = 20
-STAGES = ("dev", "staging", "prod")
 REQUESTS = ("get-version", "tag-search")
 TARGETS_MS = {"get-version": 3.0, "tag-search": 15.0}  # the ledger's p99, from the issue
-STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 CHECKED_QUERIES = 8  # tag-searches whose answers (first page, every match) must agree
 # Targets of the writes, from the issue: the ledger's single-client registration p50, its
 # 8-client write rate against GET /health on the same server, and against `mlflow server`.
@@ -87,81 +82,6 @@ REGISTRATION_P50_TARGET_MS = 3.0
 WRITE_OVER_HEALTH_TARGET = 0.6
 WRITE_OVER_MLFLOW_TARGET = 3.0
 console = bench_console()
-
-
-# -- the store ---------------------------------------------------------------------------
-
-
-@contextmanager
-def store(kind: str, pg_url: str) -> Iterator[Settings]:
-    home = Path(tempfile.mkdtemp())
-    try:
-        if kind == "postgres":
-            with scratch_schema(pg_url, unique_name("bench_api"), create=False) as schema:
-                yield Settings(store=pg_url, pg_schema=schema, home=home)
-        else:
-            yield Settings(home=home)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def catalogue(first_model: int, end_model: int) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """Each model's name and its versions' tags: the same data for every system.
-
-    Each model has its own seeded generator, so a catalogue filled in steps (10k, then
-    up to 100k) holds the same tags as one filled at once.
-    """
-    for m in range(first_model, end_model):
-        rng = random.Random(m)
-        tags = [
-            {
-                "team": f"team-{rng.randrange(TEAMS)}",
-                "stage": rng.choice(STAGES),
-                "run": f"{rng.getrandbits(64):016x}",
-            }
-            for _ in range(VERSIONS_PER_MODEL)
-        ]
-        yield f"model-{m:05d}", tags
-
-
-def fill(settings: Settings, models: range, progress: Progress) -> None:
-    """The catalogue's ``models`` into the ledger, saved a model at a time.
-
-    The versions are built as the register command builds them, with one stored
-    file shared by all (hashing files is not what this benchmark measures).
-    """
-    task = progress.add_task(
-        f"ledger: {len(models) * VERSIONS_PER_MODEL:,} versions", total=len(models)
-    )
-    ledger = Ledger(settings)
-    source = Path(tempfile.mkdtemp()) / "model.onnx"
-    source.write_bytes(b"weights" * 100)
-    digest, size = ledger.artifacts.put_file(source)
-    meta = EventMeta(actor="bench", reason="fill", correlation_id="bench")
-    for name, version_tags in catalogue(models.start, models.stop):
-        with acting(meta):
-            model = Model.register(name)
-            aggregates: list[Any] = [model]
-            for tags in version_tags:
-                spec: VersionSpec = {
-                    "files": [{"path": "model.onnx", "sha256": digest, "size": size}],
-                    "flavor": "onnx",
-                    "signature": {},
-                    "tags": tags,
-                    "metrics": {},
-                    "description": "",
-                    "lineage": {},
-                }
-                aggregates.append(ModelVersion.register(name, model.add_version(), spec))
-        ledger.save(*aggregates)
-        progress.advance(task)
-    ledger.close()
-    updater = ViewUpdater(settings)
-    views = progress.add_task("ledger: bringing the views up to date", total=None)
-    updater.catch_up(lambda done, total: progress.update(views, completed=done, total=total))
-    updater.close()
-    if settings.store_location.kind == "postgres":
-        analyze_schema(settings.store, settings.pg_schema)
 
 
 # -- the load generator (a process of its own) ---------------------------------------------
@@ -331,7 +251,7 @@ class Systems:
 
 @contextmanager
 def systems(kind: str, pg_url: str) -> Iterator[Systems]:
-    with store(kind, pg_url) as settings:
+    with ledger_store(kind, pg_url, "bench_api") as settings:
         if importlib.util.find_spec("mlflow") is None:
             yield Systems(settings, None)
             return

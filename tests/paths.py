@@ -4,3 +4,4 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
+BENCHMARKS = REPO / "benchmarks"

@@ -23,10 +23,11 @@ from ledger.commands.tokens import hash_token
 from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from ledger.settings import Settings
-from tests.api.test_api_server import _read_sse, serving
+from tests.api.test_api_server import _read_sse
 from tests.bus.test_bus import relayed
 from tests.bus_support import in_background, wait_for, with_jetstream
 from tests.conftest import Api, Cli, StoreFactory, running_api
+from tests.server_support import serving
 
 CSV = b"x,y\n1,a\n2,b\n3,a\n"
 

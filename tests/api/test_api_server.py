@@ -5,50 +5,16 @@ The event stream (SSE) is tested here: it never ends, so it needs a real server.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import orjson
 
 from ledger.ledger import Ledger
-from tests.conftest import Cli, StoreFactory, assert_user_error, free_port
-
-
-@contextmanager
-def serving(store: StoreFactory, **env: str) -> Iterator[str]:
-    """Run `ledger serve` on a free port until the block ends; yield its base URL."""
-    port = free_port()
-    ledger_bin = shutil.which("ledger", path=os.path.dirname(sys.executable))
-    assert ledger_bin
-    server = subprocess.Popen(
-        [ledger_bin, "serve", "--port", str(port)],
-        env={**os.environ, **store.env(), **env},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.communicate()[1]
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+from tests.conftest import Cli, StoreFactory, assert_user_error
+from tests.server_support import serving
 
 
 def _read_sse(lines: Iterator[str], count: int) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ api.py and register.py run at tiny sizes against real servers.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import subprocess
@@ -21,17 +22,19 @@ import pytest
 from rich.table import Table
 
 from ledger.ledger import Ledger
-from tests.conftest import StoreFactory
-from tests.paths import REPO
+from tests.conftest import PG_URL, StoreFactory
+from tests.paths import BENCHMARKS
 
-BENCHMARKS = REPO / "benchmarks"
 # Appended, not prepended: benchmarks/projections.py must not shadow the package.
 sys.path.append(str(BENCHMARKS))
 
-import run_all  # noqa: E402
-from _common import Report, table_data  # noqa: E402
+import run_all
+from _common import Report, table_data
 
-EXPECTED = {"api", "bus", "executors", "monitoring", "projections", "register", "scoring", "trust"}
+EXPECTED = {
+    "api", "bus", "executors", "mlflow_client", "monitoring", "projections", "register",
+    "scoring", "trust",
+}  # fmt: skip
 
 
 def test_run_all_finds_every_benchmark_and_no_helper() -> None:
@@ -293,3 +296,24 @@ def test_register_benchmark_sets_the_table_lock_beside_raw_psycopg() -> None:
         ]
     ]
     assert register.lock_cost(rows) == ["1 client 0.50x", "8 clients 0.25x"]
+
+
+def test_mlflow_client_benchmark_sets_both_servers_side_by_side(store: StoreFactory) -> None:
+    """Both servers filled alike, every call made through MLflow's client, the answers
+    compared: the benchmark at a tiny size on the test's kind of store."""
+    benchmark = import_benchmark("mlflow_client")
+    args = argparse.Namespace(
+        pg_url=PG_URL, versions=300, creates=3, calls=4, searches=3, seconds=5.0
+    )
+    table = Table(*[str(n) for n in range(10)])
+    report = Report("mlflow_client")
+
+    mismatches, figures = benchmark.measure_store(store.kind, args, table, report)
+
+    assert mismatches == []
+    rows = table_data(table)["rows"]
+    assert [row[:2] for row in rows] == [[rows[0][0], call] for call in benchmark.CALLS]
+    assert all(float(row[8].rstrip("x")) > 0 for row in rows)
+    assert figures["ledger create_model_version"]["calls"] == 3
+    assert figures["MLflow search_model_versions"]["calls"] == 3
+    assert "give the same" in report.facts[0]

@@ -1,0 +1,1 @@
+"""The unmodified MLflow client against `ledger serve`, and the same against `mlflow server`."""
