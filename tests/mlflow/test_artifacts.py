@@ -252,6 +252,8 @@ def test_registered_versions_are_served_read_only_under_ledger_models(
     mlflow_error(download(api, "ledger/models/iris/x/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
     mlflow_error(download(api, "ledger/models/nope/1/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert listing(api, "ledger/models/iris/9") == {}
+    assert listing(api, "ledger/models/iris/x") == {}
+    mlflow_error(download(api, "ledger/models/iris/1"), 400, "INVALID_PARAMETER_VALUE")
 
     with Ledger(api.settings) as ledger:
         ledger.models.delete_version("iris:1")

@@ -112,7 +112,8 @@ def download_artifact(request: Request, _: Reader, path: str) -> Any:
         files = read_views(request, lambda v: live_version_files(v, name, number))
         entry = next((f for f in files if f["path"] == inner), None)
         if entry is None:
-            raise _not_a_file(wanted, any(f["path"].startswith(f"{inner}/") for f in files))
+            prefix = f"{inner}/" if inner else ""
+            raise _not_a_file(wanted, any(f["path"].startswith(prefix) for f in files))
     else:
         entry = read_views(request, lambda v: _tracked_file(v, wanted))
     store = services_of(request).ledger.artifacts
@@ -149,7 +150,10 @@ def list_artifacts(request: Request, _: Reader, path: PathQuery = "") -> Respons
 
 
 def _folder(views: Views, folder: str) -> list[dict[str, Any]]:
-    in_version = version_path(folder)
+    try:
+        in_version = version_path(folder)
+    except MlflowError:  # not a version number: nothing there
+        return []
     if in_version is None:
         return views.tracked_artifact_folder(folder)
     name, number, inner = in_version
