@@ -22,6 +22,7 @@ from ledger.commands.models import ModelCommands
 from ledger.commands.monitors import MonitorCommands
 from ledger.commands.rules import RuleCommands
 from ledger.commands.tokens import TokenCommands
+from ledger.commands.tracked_artifacts import TrackedArtifactCommands
 from ledger.commands.webhooks import WebhookCommands
 from ledger.domain import (
     ApiToken,
@@ -36,6 +37,7 @@ from ledger.domain import (
     Monitor,
     Pipeline,
     Rule,
+    TrackedArtifact,
     Webhook,
 )
 from ledger.settings import Settings
@@ -60,6 +62,7 @@ class Ledger(LedgerApplication):
             Webhook,
             Rule,
             Approval,
+            TrackedArtifact,
         ),
         100,
     )
@@ -78,3 +81,4 @@ class Ledger(LedgerApplication):
         self.webhooks = WebhookCommands(self)
         self.rules = RuleCommands(self)
         self.approvals = ApprovalCommands(self)
+        self.tracked_artifacts = TrackedArtifactCommands(self)

@@ -24,6 +24,7 @@ from ledger.domain import (
     Model,
     ModelVersion,
     Pipeline,
+    TrackedArtifact,
 )
 from ledger.errors import InvalidInputError
 from ledger.storage.database import LedgerDatabase
@@ -74,6 +75,7 @@ _TRANSCODER = _stored_state_transcoder()
 # What an audit entity filter (``kind`` or ``kind:name``) may name.
 ENTITY_KINDS = (
     "model", "model_version", "endpoint", "environment", "data", "pipeline", "job", "token",
+    "artifact",
 )  # fmt: skip
 
 
@@ -115,7 +117,7 @@ class AuditQuery:
 
     actor: str = ""
     event_type: str = ""  # "ModelVersion.Registered", or "Registered" for every aggregate
-    kind: str = ""  # model, model_version, endpoint, environment, data, pipeline, job
+    kind: str = ""  # one of ENTITY_KINDS
     name: str = ""  # needs kind; with kind "model": the model and all its versions
     correlation_id: str = ""
     since: datetime | None = None  # inclusive
@@ -144,7 +146,7 @@ def event_types() -> dict[str, list[str]]:
     """Short event name -> the qualified names of every aggregate that has it."""
     types: dict[str, list[str]] = {}
     for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job,
-                      BatchJob, ApiToken):  # fmt: skip
+                      BatchJob, ApiToken, TrackedArtifact):  # fmt: skip
         for value in vars(aggregate).values():
             is_event = isinstance(value, type) and issubclass(value, LedgerAggregate.Event)
             if is_event and value.__name__ != "Event":

@@ -14,6 +14,7 @@ from projections.monitors import MonitorsProjection
 from projections.registry import RegistryProjection
 from projections.rules import RulesProjection
 from projections.tokens import TokensProjection
+from projections.tracked_artifacts import TrackedArtifactsProjection
 from projections.webhooks import WebhooksProjection
 
 
@@ -30,6 +31,7 @@ def all_read_models() -> list[ReadModel]:
         MonitorsProjection(),
         WebhooksProjection(),
         RulesProjection(),
+        TrackedArtifactsProjection(),
     ]
 
 

@@ -24,6 +24,7 @@ from ledger.domain import (
     Monitor,
     Pipeline,
     Rule,
+    TrackedArtifact,
     Webhook,
 )
 from ledger.storage.database import LedgerDatabase
@@ -59,6 +60,10 @@ def _approval(aggregate_id: str, data: dict[str, Any]) -> Entity:
     return Entity("approval", UUID(aggregate_id).hex[:12], data["rule"])
 
 
+def _artifact(aggregate_id: str, data: dict[str, Any]) -> Entity:
+    return Entity("artifact", data["path"], data["path"])
+
+
 # The first event of each kind of aggregate, and the entity it names.
 _CREATED_BY: dict[str, EntityOf] = {
     event_type(Model.Registered): _named("model"),
@@ -74,6 +79,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(Webhook.Created): _named("webhook"),
     event_type(Rule.Created): _named("rule"),
     event_type(Approval.Requested): _approval,
+    event_type(TrackedArtifact.Created): _artifact,
 }
 
 

@@ -45,6 +45,11 @@ from projections.rules import (
 )
 from projections.search import SearchQuery, search_versions
 from projections.snapshot import registry_as_of, registry_now
+from projections.tracked_artifacts import (
+    read_tracked_artifact,
+    tracked_artifact_folder,
+    tracked_artifacts_under,
+)
 from projections.updater import ViewUpdater
 from projections.webhooks import list_webhooks, read_webhook
 
@@ -162,6 +167,21 @@ class Views(RegistryQueries):
 
     def webhook(self, name: str) -> dict[str, Any]:
         return read_webhook(self.db, name)
+
+    def tracked_artifact(self, path: str) -> dict[str, Any]:
+        """The file of MLflow's artifact proxy at ``path`` (path, sha256, size, uploaded_by,
+        uploaded_at, uploaded_position); NotFoundError when none is there."""
+        return read_tracked_artifact(self.db, path)
+
+    def tracked_artifacts(self, prefix: str) -> list[dict[str, Any]]:
+        """Every proxy file under folder ``prefix`` ("": all), recursively, sorted, as
+        ``{"path", "sha256", "size"}`` with the path relative to ``prefix``."""
+        return tracked_artifacts_under(self.db, prefix)
+
+    def tracked_artifact_folder(self, folder: str) -> list[dict[str, Any]]:
+        """One level of a proxy folder ("": the root): files ``{"path": name, "is_dir":
+        False, "size"}`` and sub-folders ``{"path": name, "is_dir": True}``."""
+        return tracked_artifact_folder(self.db, folder)
 
     def entity(self, aggregate_id: str) -> tuple[str, str] | None:
         """The kind and name of an aggregate (``model_version``, ``iris:2``), None when the

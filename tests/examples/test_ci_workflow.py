@@ -14,9 +14,9 @@ import yaml
 
 from ledger.api.routes.models import router
 from ledger.ledger import Ledger
-from tests.api.test_api_server import serving
 from tests.conftest import StoreFactory
 from tests.paths import REPO
+from tests.server_support import serving
 
 WORKFLOW = REPO / "examples" / "ci" / "github-actions" / "register-model.yml"
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from fastapi import Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Send
 
@@ -73,15 +74,22 @@ def damaged_problem(ref: str, path: str, damage: BlobDamage) -> JSONResponse:
     return problem(500, detail, type=ARTIFACT_DAMAGED, title="Artifact damaged")
 
 
-def file_response(store: ArtifactStore, ref: str, entry: StoredFile) -> Any:
-    """One file of ``ref``: checked first when small, streamed with its digest."""
+Refusal = Callable[[str, str, BlobDamage], Response]
+"""The answer for a damaged file: (what it belongs to, its path, the damage) -> response."""
+
+
+def file_response(
+    store: ArtifactStore, ref: str, entry: StoredFile, refuse: Refusal = damaged_problem
+) -> Any:
+    """One file of ``ref``: checked first when small, streamed with its digest; a damaged
+    one is answered by ``refuse`` (logged first), or cut off when found while streaming."""
     sha256, size = entry["sha256"], entry["size"]
     if size <= VERIFY_BEFORE_SENDING:
         damage = inspect_blob(store, sha256, size)
     else:
         damage = check_present(store, sha256, size)
     if damage is not None:
-        return damaged_problem(ref, entry["path"], damage)
+        return refuse(ref, entry["path"], damage)
     return VerifiedStream(
         verified_chunks(store, sha256, size, CHUNK),
         media_type="application/octet-stream",

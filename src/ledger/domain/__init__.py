@@ -12,6 +12,7 @@ from ledger.domain.monitor import Monitor
 from ledger.domain.pipeline import Pipeline
 from ledger.domain.rule import Rule
 from ledger.domain.token import ApiToken
+from ledger.domain.tracked_artifact import TrackedArtifact
 from ledger.domain.webhook import Webhook
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Monitor",
     "Pipeline",
     "Rule",
+    "TrackedArtifact",
     "Webhook",
     "acting",
     "aggregate_id",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ledger.api.mlflow import artifacts
 from ledger.api.mlflow.errors import unknown_endpoints
 
 
 def mlflow_routers() -> list[APIRouter]:
     """The routers that speak MLflow, the catch-all for its unknown endpoints last."""
-    return [unknown_endpoints()]
+    return [artifacts.router, unknown_endpoints()]

@@ -22,6 +22,7 @@ from ledger.api.problems import RETRY_AFTER_S, STORE_ERRORS
 from ledger.errors import (
     AlreadyExistsError,
     ConcurrencyError,
+    IntegrityViolationError,
     InvalidInputError,
     LedgerError,
     NotFoundError,
@@ -44,6 +45,7 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 PERMISSION_DENIED = "PERMISSION_DENIED"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+DATA_LOSS = "DATA_LOSS"  # a stored file is damaged
 STATUS_OF_CODE = {
     INVALID_PARAMETER_VALUE: 400,
     RESOURCE_ALREADY_EXISTS: 400,
@@ -55,6 +57,7 @@ STATUS_OF_CODE = {
     NOT_IMPLEMENTED: 501,
     TEMPORARILY_UNAVAILABLE: 503,
     INTERNAL_ERROR: 500,
+    DATA_LOSS: 500,
 }
 # The ledger's errors as MLflow codes; the first class that matches wins.
 _CODE_OF: list[tuple[type[Exception], str]] = [
@@ -66,6 +69,7 @@ _CODE_OF: list[tuple[type[Exception], str]] = [
     (Unauthenticated, UNAUTHENTICATED),
     (Forbidden, PERMISSION_DENIED),
     (InvalidInputError, INVALID_PARAMETER_VALUE),
+    (IntegrityViolationError, DATA_LOSS),
     (LedgerError, INVALID_PARAMETER_VALUE),
 ]
 
