@@ -1,0 +1,1 @@
+"""Importing an MLflow registry, against a real `mlflow server`."""
