@@ -1,1 +1,2 @@
-"""The unmodified MLflow client against `ledger serve`, and the same against `mlflow server`."""
+"""The MLflow REST API on `ledger serve` against the real MLflow client (and `mlflow server`
+beside it), and importing an MLflow registry."""

@@ -17,6 +17,7 @@ from ledger.cli import (
     automation,
     endpoints,
     events,
+    imports,
     jobs,
     models,
     monitors,
@@ -65,6 +66,7 @@ app.add_typer(projections.app, name="projections")
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(events.app, name="events")
 app.add_typer(trust.app, name="checkpoint")
+app.add_typer(imports.app, name="import")
 app.command()(serve.serve)
 app.command()(events.relay)
 app.command()(worker.worker)

@@ -167,6 +167,32 @@ class ModelCommands:
 
         return self._app.execute(reason, command)
 
+    def register_gap(
+        self, name: str, *, description: str = "", origin: Origin | None = None, reason: str = ""
+    ) -> ModelVersion:
+        """Give the model's next number to a version registered deleted, with no files, in
+        one command: how a copy keeps the numbers of a registry that lacks one (an MLflow
+        version deleted before the import)."""
+        check_name(name, "model name")
+        spec = version_spec(
+            [],
+            flavor="custom",
+            tags=None,
+            metrics=None,
+            description=description,
+            signature=None,
+            lineage={},
+            origin=origin,
+        )
+
+        def command() -> ModelVersion:
+            model, version = add_version(self._app, name, spec)
+            version.delete()
+            self._app.save(model, version)
+            return version
+
+        return self._app.execute(reason, command)
+
     def _checked_lineage(self, lineage: Lineage) -> Lineage:
         """Resolve every lineage reference to an exact ``name:version`` the ledger knows."""
         exact: Lineage = {}
