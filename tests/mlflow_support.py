@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from tests.paths import REPO
+from tests.paths import BENCHMARKS
 
 # Appended, not prepended: benchmarks/projections.py must not shadow the package.
-if str(REPO / "benchmarks") not in sys.path:
-    sys.path.append(str(REPO / "benchmarks"))
+if str(BENCHMARKS) not in sys.path:
+    sys.path.append(str(BENCHMARKS))
 
 from _mlflow import mlflow_database, mlflow_server
 

@@ -375,9 +375,11 @@ def test_uri_names_and_mlmodel_parsing(tmp_path: Path) -> None:
     assert read_mlmodel(tmp_path) == ("custom", {})
     (tmp_path / "MLmodel").write_text(
         "flavors:\n  python_function: {}\n  onnx: {}\n"
-        'signature:\n  inputs: \'[{"type": "double"}]\'\n  outputs: not json\n'
+        'signature:\n  inputs: \'[{"type": "double"}]\'\n  outputs: null\n'
     )
     assert read_mlmodel(tmp_path) == ("onnx", {"inputs": [{"type": "double"}]})
+    (tmp_path / "MLmodel").write_text("flavors:\n  onnx: {}\nsignature:\n  outputs: not json\n")
+    assert read_mlmodel(tmp_path) == ("custom", {})
     (tmp_path / "MLmodel").write_text(": not yaml: [")
     assert read_mlmodel(tmp_path) == ("custom", {})
 

@@ -7,7 +7,6 @@ in `ledger audit` under the token's name, and `ledger verify` must pass.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,13 +25,8 @@ from sklearn.linear_model import LogisticRegression
 
 from ledger.ledger import Ledger
 from tests.conftest import PG_URL, Cli, StoreFactory
-from tests.paths import BENCHMARKS
+from tests.mlflow_support import mlflow_database, mlflow_server
 from tests.server_support import serving
-
-if str(BENCHMARKS) not in sys.path:  # appended: benchmarks/projections.py must not shadow
-    sys.path.append(str(BENCHMARKS))  # the package of that name
-
-from _mlflow import mlflow_database, mlflow_server
 
 TOKEN_NAME = "mlflow-bot"
 # Stages are deprecated, and with them get_latest_versions; MLflow 3 still calls it.

@@ -9,11 +9,10 @@ without it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import translate
@@ -21,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
 from ledger.errors import InvalidInputError, LedgerError
 from ledger.logging import get_logger
+from ledger.mlmodel import MLMODEL, parse_mlmodel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -38,7 +36,6 @@ INSTALL_HINT = (
 # says otherwise (MLflow's own default, 7, waits about four minutes); a rerun resumes.
 DEFAULT_MAX_RETRIES = "2"
 PAGE_SIZE = 1000
-FLAVOR_OF = {"sklearn": "sklearn", "onnx": "onnx", "pytorch": "pytorch"}  # MLmodel -> ledger
 ERROR_LENGTH = 300
 
 
@@ -102,20 +99,9 @@ def read_mlmodel(directory: Path) -> tuple[str, dict[str, Any]]:
     """The ledger flavor and the signature an MLmodel file declares (``custom`` and none
     when it is missing or unreadable: the files are imported all the same)."""
     try:
-        mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return parse_mlmodel((directory / MLMODEL).read_bytes())
+    except (OSError, InvalidInputError):
         return "custom", {}
-    if not isinstance(mlmodel, dict):
-        return "custom", {}
-    flavors = mlmodel.get("flavors") or {}
-    flavor = next((FLAVOR_OF[f] for f in FLAVOR_OF if f in flavors), "custom")
-    signature: dict[str, Any] = {}
-    for part in ("inputs", "outputs"):
-        text = (mlmodel.get("signature") or {}).get(part)
-        if isinstance(text, str):
-            with suppress(json.JSONDecodeError):
-                signature[part] = json.loads(text)
-    return flavor, signature
 
 
 UNREACHABLE = ("Failed to establish a new connection", "NameResolutionError", "ConnectTimeout")

@@ -15,11 +15,11 @@ from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 from ledger.api.mlflow.errors import INVALID_PARAMETER_VALUE, MlflowError
-from ledger.api.mlflow.mlmodel import describe_model
 from ledger.api.services import ApiServices
 from ledger.artifacts.paths import FileEntry, check_no_clashes, safe_relative_path
 from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError, NotFoundError
+from ledger.mlmodel import describe_model
 from projections.views import Views
 
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"

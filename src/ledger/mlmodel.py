@@ -29,7 +29,12 @@ def describe_model(store: ArtifactStore, files: list[FileEntry]) -> tuple[str, d
         raise InvalidInputError(
             f"the MLmodel file is {entry.size:,} bytes; at most {MAX_MLMODEL_BYTES:,} are read"
         )
-    text = b"".join(verified_chunks(store, entry.sha256, entry.size))
+    return parse_mlmodel(b"".join(verified_chunks(store, entry.sha256, entry.size)))
+
+
+def parse_mlmodel(text: bytes) -> tuple[str, dict[str, Any]]:
+    """(flavor, signature) an MLmodel file's text declares; InvalidInputError when it is not
+    one (not YAML, not a mapping, a signature part that is not JSON)."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
