@@ -74,6 +74,7 @@ _TRANSCODER = _stored_state_transcoder()
 # What an audit entity filter (``kind`` or ``kind:name``) may name.
 ENTITY_KINDS = (
     "model", "model_version", "endpoint", "environment", "data", "pipeline", "job", "token",
+    "experiment", "run", "logged_model",
 )  # fmt: skip
 
 

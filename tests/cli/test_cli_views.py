@@ -91,6 +91,7 @@ def test_projections_status_and_rebuild(canary: Cli) -> None:
         "monitors",
         "webhooks",
         "rules",
+        "mlflow",
     }
     assert all(s["lag_events"] == 0 for s in status)  # type: ignore[union-attr, index]
     assert canary("endpoint", "traffic", "shop", "blue=100").code == 0  # views not yet updated
