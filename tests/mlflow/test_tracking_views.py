@@ -297,9 +297,20 @@ def test_the_views_rebuilt_from_the_log_match_the_followed_ones(
         v.mlflow_run(run_id), v.mlflow_logged_model(model.model_id),
         v.mlflow_search_experiments().items, v.mlflow_metric_history(run_id, "acc").items,
     ))  # fmt: skip
-    views.updater.rebuild(["mlflow"])
-    rebuilt = (
-        views.mlflow_run(run_id), views.mlflow_logged_model(model.model_id),
-        views.mlflow_search_experiments().items, views.mlflow_metric_history(run_id, "acc").items,
-    )  # fmt: skip
-    assert repr(rebuilt) == repr(followed)  # repr: NaN compares unequal to itself
+    for names in (["mlflow"], []):  # this view alone, then a bulk load of every view
+        views.updater.rebuild(names)
+        rebuilt = (
+            views.mlflow_run(run_id), views.mlflow_logged_model(model.model_id),
+            views.mlflow_search_experiments().items,
+            views.mlflow_metric_history(run_id, "acc").items,
+        )  # fmt: skip
+        assert repr(rebuilt) == repr(followed)  # repr: NaN compares unequal to itself
+
+
+def test_renaming_the_default_experiment_as_its_first_write_frees_its_name(
+    ledger: Ledger, views: Views
+) -> None:
+    assert ledger.experiments.rename("0", "main").name == "main"
+    assert ledger.experiments.create("Default").experiment_id == "1"
+    shown = read(views, lambda v: v.mlflow_search_experiments(order_by=["experiment_id"]).items)
+    assert [(e["experiment_id"], e["name"]) for e in shown] == [("0", "main"), ("1", "Default")]
