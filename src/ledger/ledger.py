@@ -15,12 +15,15 @@ from ledger.commands.approvals import ApprovalCommands
 from ledger.commands.assets import AssetCommands
 from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.endpoints import EndpointCommands
+from ledger.commands.experiments import ExperimentCommands
 from ledger.commands.job_runs import JobRunCommands
 from ledger.commands.jobs import JobCommands
+from ledger.commands.logged_models import LoggedModelCommands
 from ledger.commands.lookups import Lookups
 from ledger.commands.models import ModelCommands
 from ledger.commands.monitors import MonitorCommands
 from ledger.commands.rules import RuleCommands
+from ledger.commands.runs import RunCommands
 from ledger.commands.tokens import TokenCommands
 from ledger.commands.tracked_artifacts import TrackedArtifactCommands
 from ledger.commands.webhooks import WebhookCommands
@@ -31,12 +34,16 @@ from ledger.domain import (
     DataAsset,
     Endpoint,
     Environment,
+    Experiment,
+    ExperimentDirectory,
     Job,
+    LoggedModel,
     Model,
     ModelVersion,
     Monitor,
     Pipeline,
     Rule,
+    Run,
     TrackedArtifact,
     Webhook,
 )
@@ -44,7 +51,8 @@ from ledger.settings import Settings
 
 
 class Ledger(LedgerApplication):
-    """Models, environments, data, pipelines, jobs, endpoints and API tokens, as one event log."""
+    """Models, environments, data, pipelines, jobs, endpoints, API tokens and MLflow tracking
+    (experiments, runs, logged models), as one event log."""
 
     # Loading an aggregate never replays more than this many events.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
@@ -63,6 +71,10 @@ class Ledger(LedgerApplication):
             Rule,
             Approval,
             TrackedArtifact,
+            Experiment,
+            ExperimentDirectory,
+            Run,
+            LoggedModel,
         ),
         100,
     )
@@ -82,3 +94,6 @@ class Ledger(LedgerApplication):
         self.rules = RuleCommands(self)
         self.approvals = ApprovalCommands(self)
         self.tracked_artifacts = TrackedArtifactCommands(self)
+        self.experiments = ExperimentCommands(self)
+        self.runs = RunCommands(self)
+        self.logged_models = LoggedModelCommands(self)

@@ -76,6 +76,7 @@ _TRANSCODER = _stored_state_transcoder()
 ENTITY_KINDS = (
     "model", "model_version", "endpoint", "environment", "data", "pipeline", "job", "token",
     "artifact",
+    "experiment", "run", "logged_model",
 )  # fmt: skip
 
 

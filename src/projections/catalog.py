@@ -10,6 +10,7 @@ from projections.base import ReadModel
 from projections.endpoints import EndpointsProjection
 from projections.jobs import JobsProjection
 from projections.lineage import LineageProjection
+from projections.mlflow_tracking import MlflowProjection
 from projections.monitors import MonitorsProjection
 from projections.registry import RegistryProjection
 from projections.rules import RulesProjection
@@ -32,6 +33,7 @@ def all_read_models() -> list[ReadModel]:
         WebhooksProjection(),
         RulesProjection(),
         TrackedArtifactsProjection(),
+        MlflowProjection(),
     ]
 
 

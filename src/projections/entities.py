@@ -18,12 +18,16 @@ from ledger.domain import (
     DataAsset,
     Endpoint,
     Environment,
+    Experiment,
+    ExperimentDirectory,
     Job,
+    LoggedModel,
     Model,
     ModelVersion,
     Monitor,
     Pipeline,
     Rule,
+    Run,
     TrackedArtifact,
     Webhook,
 )
@@ -56,6 +60,11 @@ def _job(aggregate_id: str, data: dict[str, Any]) -> Entity:
     return Entity("job", job, job)
 
 
+def _field(kind: str, field: str) -> EntityOf:
+    """An entity named by one of its first event's fields (an MLflow id)."""
+    return lambda aggregate_id, data: Entity(kind, data[field], data[field])
+
+
 def _approval(aggregate_id: str, data: dict[str, Any]) -> Entity:
     return Entity("approval", UUID(aggregate_id).hex[:12], data["rule"])
 
@@ -80,6 +89,12 @@ _CREATED_BY: dict[str, EntityOf] = {
     event_type(Rule.Created): _named("rule"),
     event_type(Approval.Requested): _approval,
     event_type(TrackedArtifact.Created): _artifact,
+    event_type(Experiment.Created): _field("experiment", "experiment_id"),
+    event_type(ExperimentDirectory.Created): lambda i, d: Entity(
+        "experiment_directory", "mlflow", "mlflow"
+    ),
+    event_type(Run.Created): _field("run", "run_id"),
+    event_type(LoggedModel.Created): _field("logged_model", "model_id"),
 }
 
 

@@ -25,6 +25,14 @@ from projections.audit import AUDIT, AuditQuery, query_audit
 from projections.entities import ENTITIES
 from projections.job_queries import find_batch_job, list_jobs, predictions_of, read_job
 from projections.lineage import LineageGraph, walk_lineage
+from projections.mlflow_queries import (
+    experiment_by_name,
+    metric_history,
+    read_experiment,
+    read_logged_model,
+    read_run,
+)
+from projections.mlflow_searches import search_experiments, search_logged_models, search_runs
 from projections.monitors import (
     ground_truth,
     latest_windows,
@@ -182,6 +190,49 @@ class Views(RegistryQueries):
         """One level of a proxy folder ("": the root): files ``{"path": name, "is_dir":
         False, "size"}`` and sub-folders ``{"path": name, "is_dir": True}``."""
         return tracked_artifact_folder(self.db, folder)
+
+    # -- MLflow tracking -----------------------------------------------------------------
+
+    def mlflow_experiment(self, experiment_id: str) -> dict[str, Any]:
+        """An experiment: experiment_id, name, artifact_location, lifecycle_stage, tags,
+        creation_time and last_update_time (ms; None for the default one before its first
+        write)."""
+        return read_experiment(self.db, experiment_id)
+
+    def mlflow_experiment_by_name(self, name: str) -> dict[str, Any]:
+        return experiment_by_name(self.db, name)
+
+    def mlflow_search_experiments(self, **query: Any) -> Page[dict[str, Any]]:
+        """See ``projections.mlflow_searches.search_experiments``."""
+        return search_experiments(self.db, **query)
+
+    def mlflow_run(self, run_id: str) -> dict[str, Any]:
+        """A run: run_id, experiment_id, run_name, user_id, status, start_time, end_time,
+        artifact_uri, lifecycle_stage, params, metrics (latest value per key),
+        latest_metrics (with timestamp and step), tags, inputs (datasets), model_inputs,
+        outputs (logged model ids) and model_outputs (with steps)."""
+        return read_run(self.db, run_id)
+
+    def mlflow_search_runs(self, experiment_ids: list[str], **query: Any) -> Page[dict[str, Any]]:
+        """See ``projections.mlflow_searches.search_runs``."""
+        return search_runs(self.db, experiment_ids, **query)
+
+    def mlflow_metric_history(
+        self, run_id: str, key: str, *, max_results: int = 25_000, page_token: str = ""
+    ) -> Page[dict[str, Any]]:
+        return metric_history(self.db, run_id, key, max_results, page_token)
+
+    def mlflow_logged_model(self, model_id: str) -> dict[str, Any]:
+        """A logged model: model_id, experiment_id, name, artifact_location, source_run_id,
+        model_type, status (PENDING, READY, FAILED), params, tags, metrics logged for it,
+        creation_timestamp and last_updated_timestamp (ms)."""
+        return read_logged_model(self.db, model_id)
+
+    def mlflow_search_logged_models(
+        self, experiment_ids: list[str], **query: Any
+    ) -> Page[dict[str, Any]]:
+        """See ``projections.mlflow_searches.search_logged_models``."""
+        return search_logged_models(self.db, experiment_ids, **query)
 
     def entity(self, aggregate_id: str) -> tuple[str, str] | None:
         """The kind and name of an aggregate (``model_version``, ``iris:2``), None when the

@@ -92,6 +92,7 @@ def test_projections_status_and_rebuild(canary: Cli) -> None:
         "webhooks",
         "rules",
         "tracked_artifacts",
+        "mlflow",
     }
     assert all(s["lag_events"] == 0 for s in status)  # type: ignore[union-attr, index]
     assert canary("endpoint", "traffic", "shop", "blue=100").code == 0  # views not yet updated

@@ -6,11 +6,14 @@ from ledger.domain.batch_job import BatchJob
 from ledger.domain.data_asset import DataAsset
 from ledger.domain.endpoint import Endpoint
 from ledger.domain.environment import Environment
+from ledger.domain.experiment import Experiment, ExperimentDirectory
 from ledger.domain.job import Job
+from ledger.domain.logged_model import LoggedModel
 from ledger.domain.model import Model, ModelVersion
 from ledger.domain.monitor import Monitor
 from ledger.domain.pipeline import Pipeline
 from ledger.domain.rule import Rule
+from ledger.domain.run import Run
 from ledger.domain.token import ApiToken
 from ledger.domain.tracked_artifact import TrackedArtifact
 from ledger.domain.webhook import Webhook
@@ -23,13 +26,17 @@ __all__ = [
     "Endpoint",
     "Environment",
     "EventMeta",
+    "Experiment",
+    "ExperimentDirectory",
     "Job",
     "LedgerAggregate",
+    "LoggedModel",
     "Model",
     "ModelVersion",
     "Monitor",
     "Pipeline",
     "Rule",
+    "Run",
     "TrackedArtifact",
     "Webhook",
     "acting",

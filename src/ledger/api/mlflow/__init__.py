@@ -13,8 +13,17 @@ from fastapi import APIRouter
 
 from ledger.api.mlflow import artifacts
 from ledger.api.mlflow.errors import unknown_endpoints
+from ledger.api.mlflow.experiments import experiment_router
+from ledger.api.mlflow.logged_models import logged_model_router
+from ledger.api.mlflow.runs import run_router
 
 
 def mlflow_routers() -> list[APIRouter]:
     """The routers that speak MLflow, the catch-all for its unknown endpoints last."""
-    return [artifacts.router, unknown_endpoints()]
+    return [
+        experiment_router(),
+        run_router(),
+        logged_model_router(),
+        artifacts.router,
+        unknown_endpoints(),
+    ]
