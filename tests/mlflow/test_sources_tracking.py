@@ -1,9 +1,6 @@
 """Sources made by MLflow's tracking (``runs:/<run>/<path>`` and ``models:/m-<id>``): the
 real client logs a run and a model to a real ``ledger serve``; ``resolve_source`` then
-finds the files the client uploaded and the run's latest metrics, parameters and inputs.
-
-These need the tracking routes and ``views.mlflow_run`` / ``views.mlflow_logged_model``
-(the tracking branch): they fail until it is merged."""
+finds the files the client uploaded and the run's latest metrics, parameters and inputs."""
 
 from __future__ import annotations
 
@@ -17,10 +14,11 @@ import pytest
 
 from ledger.api.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError
 from ledger.api.mlflow.sources import ModelSource, resolve_source
+from ledger.api.services import ApiServices
 from ledger.artifacts.paths import FileEntry
 from ledger.errors import NotFoundError
 from ledger.ledger import Ledger
-from tests.conftest import StoreFactory, running_api
+from tests.conftest import StoreFactory
 from tests.server_support import serving
 
 FEATURES = np.random.default_rng(3).random((40, 3))
@@ -61,10 +59,12 @@ def tracking(store: StoreFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 
 def _resolve(store: StoreFactory, source: str, run_id: str = "", model_id: str = "") -> ModelSource:
     """``resolve_source`` in an app of this process on the store the server wrote."""
-    with running_api(store.settings()) as api:
-        services = api.client.app.state.services
+    services = ApiServices(store.settings())
+    try:
         services.sync_views()
         return resolve_source(services, source, run_id, model_id)
+    finally:
+        services.close()
 
 
 def test_a_runs_source_is_the_runs_artifacts_with_its_record(
