@@ -11,7 +11,8 @@ in the artifact store: registering copies nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast
+from math import isfinite
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ledger.api.mlflow.errors import INVALID_PARAMETER_VALUE, MlflowError
@@ -41,15 +42,6 @@ class ModelSource:
     params: dict[str, str] = field(default_factory=dict)
     datasets: list[dict[str, str]] = field(default_factory=list)
     artifact_path: str = ""  # where the files are, under mlflow-artifacts:/
-
-
-class TrackingViews(Protocol):
-    """What resolving a source reads from the views (MLflow runs and logged models are
-    the tracking views')."""
-
-    def mlflow_run(self, run_id: str) -> dict[str, Any]: ...
-
-    def mlflow_logged_model(self, model_id: str) -> dict[str, Any]: ...
 
 
 def resolve_source(services: ApiServices, source: str, run_id: str, model_id: str) -> ModelSource:
@@ -83,7 +75,6 @@ class SourceReader:
 
     def __init__(self, views: Views, store: ArtifactStore) -> None:
         self.views = views
-        self.tracking = cast(TrackingViews, views)
         self.store = store
 
     def resolve(self, source: str, run_id: str, model_id: str) -> ModelSource:
@@ -97,14 +88,14 @@ class SourceReader:
         if source.startswith("runs:/"):
             run, _, subpath = source.removeprefix("runs:/").partition("/")
             run_id = run_id or run
-            uri = str(self.tracking.mlflow_run(run)["artifact_uri"]).rstrip("/")
+            uri = str(self.views.mlflow_run(run)["artifact_uri"]).rstrip("/")
             return self._from_location(source, f"{uri}/{subpath}", run_id, model_id)
         return self._from_location(source, source, run_id, model_id)
 
     def _from_logged_model(
         self, source: str, logged_id: str, run_id: str, model_id: str
     ) -> ModelSource:
-        logged = self.tracking.mlflow_logged_model(logged_id)
+        logged = self.views.mlflow_logged_model(logged_id)
         run_id = run_id or str(logged.get("source_run_id") or "")
         return self._from_location(source, str(logged["artifact_location"]), run_id, model_id)
 
@@ -177,23 +168,29 @@ class SourceReader:
         return self._with_run(found) if run_id else found
 
     def _run_of_logged_model(self, model_id: str) -> str:
-        return str(self.tracking.mlflow_logged_model(model_id).get("source_run_id") or "")
+        return str(self.views.mlflow_logged_model(model_id).get("source_run_id") or "")
 
     def _with_run(self, found: ModelSource) -> ModelSource:
         """``found`` with its run's latest metrics, parameters and dataset inputs."""
         if not found.run_id:
             return found
-        run = self.tracking.mlflow_run(found.run_id)
+        run = self.views.mlflow_run(found.run_id)
         datasets = [
             {key: str(item.get(key) or "") for key in DATASET_FIELDS}
             for item in run.get("inputs") or []
         ]
+        # A version's metrics are finite numbers; MLflow also logs NaN and infinities.
+        finite = {k: float(v) for k, v in run["metrics"].items() if _finite(v)}
         return replace(
             found,
-            metrics={**found.metrics, **{k: float(v) for k, v in run["metrics"].items()}},
+            metrics={**found.metrics, **finite},
             params={k: str(v) for k, v in run["params"].items()},
             datasets=datasets,
         )
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and isfinite(value)
 
 
 def _refused(source: str, why: str) -> MlflowError:
