@@ -147,3 +147,13 @@ def _version(row: tuple[Any, ...]) -> dict[str, Any]:
         "created_at": iso(created_at_us),
         "created_by": created_by,
     }
+
+
+def data_version_with_digest(db: LedgerDatabase, name: str, digest: str) -> int | None:
+    """The newest version of data asset ``name`` whose content has ``digest`` (None if none)."""
+    rows = db.execute(
+        f"SELECT max(version) FROM {ASSET_VERSIONS.name} "
+        "WHERE kind = 'data' AND name = ? AND digest = ?",
+        (name, digest),
+    )
+    return rows[0][0] if rows else None

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ledger.api.mlflow import model_versions, registered_models
 from ledger.api.mlflow.errors import unknown_endpoints
 
 
 def mlflow_routers() -> list[APIRouter]:
     """The routers that speak MLflow, the catch-all for its unknown endpoints last."""
-    return [unknown_endpoints()]
+    return [registered_models.router, model_versions.router, unknown_endpoints()]
