@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
@@ -22,13 +22,12 @@ from ledger.storage.database import LedgerDatabase
 from projections.paging import Page
 from projections.registry import MODEL_TAGS, MODELS, VERSION_SPECS, VERSION_TAGS, VERSIONS
 from projections.registry_records import (
-    NUMBER,
-    TEXT,
     ModelRecord,
     VersionRecord,
     gather_models,
     gather_versions,
     model_rows,
+    select_row,
     version_rows,
 )
 
@@ -66,15 +65,16 @@ class RecordSearch:
     page_token: str = ""
 
 
-# The SQL of each field: models are ``m``, versions ``v`` and their specs ``s``.
-MODEL_COLUMNS = {"name": "m.name", "created": "m.created_at_us", "updated": "m.updated_at_us"}
+# The SQL of each field: models are ``m``, versions ``v`` and their specs ``s``. Creation
+# order is log order (the position of the model's or version's first event).
+MODEL_COLUMNS = {"name": "m.name", "created": "m.created_position", "updated": "m.updated_at_us"}
 VERSION_COLUMNS = {
-    "name": "v.model", "version": "v.version", "created": "v.created_at_us",
+    "name": "v.model", "version": "v.version", "created": "v.created_position",
     "updated": "s.updated_at_us", "run_id": "s.run_id", "source": "s.source",
 }  # fmt: skip
 # The record keys the order fields are read from (for the next page's token).
-_MODEL_KEYS = {"name": "name", "created": "created_at_us", "updated": "updated_at_us"}
-_VERSION_KEYS = {"name": "model", "version": "version", "created": "created_at_us",
+_MODEL_KEYS = {"name": "name", "created": "position", "updated": "updated_at_us"}
+_VERSION_KEYS = {"name": "model", "version": "version", "created": "position",
                  "updated": "updated_at_us"}  # fmt: skip
 
 
@@ -83,7 +83,8 @@ def search_model_records(db: LedgerDatabase, query: RecordSearch) -> Page[ModelR
     order = _complete(query.order, (Order("name"),), MODEL_COLUMNS)
     where, params = _where(db, query, order, MODEL_COLUMNS, MODEL_TAGS.name, "t.model = m.name")
     page = f"SELECT m.name, {_order_keys(order, MODEL_COLUMNS)} FROM {MODELS.name} m WHERE {where}"
-    rows = db.execute(_ranked(page, "name", order, MODEL_COLUMNS) + model_rows("ranked"),
+    ranks = select_row("r", model="name", created="rn")
+    rows = db.execute(_ranked(page, "name", order, MODEL_COLUMNS, ranks) + model_rows("ranked"),
                       (*params, query.limit + 1))  # fmt: skip
     models = gather_models(rows)
     ranked = sorted((rank, name) for what, name, _, _, _, rank, *_ in rows if what == "r")
@@ -91,16 +92,32 @@ def search_model_records(db: LedgerDatabase, query: RecordSearch) -> Page[ModelR
 
 
 def search_version_records(db: LedgerDatabase, query: RecordSearch) -> Page[VersionRecord]:
-    """Live versions meeting every condition, ``query.order`` then name and newest number."""
+    """Live versions meeting every condition, ``query.order`` then name and newest number.
+
+    Newest or oldest first with a tag to equal, the walk follows that tag's index (key,
+    value, registration position) and stops after a page, the other conditions filtering."""
     order = _complete(query.order, (Order("name"), Order("version", True)), VERSION_COLUMNS)
+    driving = _driving_tag(query, order)
+    columns = VERSION_COLUMNS | ({"created": "d.created_position"} if driving else {})
     owner = "t.model = v.model AND t.version = v.version"
-    where, params = _where(db, query, order, VERSION_COLUMNS, VERSION_TAGS.name, owner)
+    rest = replace(query, conditions=tuple(c for c in query.conditions if c is not driving))
+    where, params = _where(db, rest, order, columns, VERSION_TAGS.name, owner)
+    tables = f"{VERSIONS.name} v "
+    if driving is not None:
+        tables = (f"{VERSION_TAGS.name} d JOIN {tables}ON v.model = d.model "
+                  "AND v.version = d.version ")  # fmt: skip
+        where, params = f"d.key = ? AND d.value = ? AND {where}", [driving.key, driving.value,
+                                                                     *params]  # fmt: skip
+    if any(o.field == "updated" for o in order) or any(
+        c.field in ("run_id", "source") for c in query.conditions
+    ):  # the specs only where a condition or the order reads them (a probe per candidate)
+        tables += f"JOIN {VERSION_SPECS.name} s ON s.model = v.model AND s.version = v.version "
     page = (
-        f"SELECT v.model, v.version, {_order_keys(order, VERSION_COLUMNS)} "
-        f"FROM {VERSIONS.name} v JOIN {VERSION_SPECS.name} s "
-        f"ON s.model = v.model AND s.version = v.version WHERE v.status != 'deleted' AND {where}"
+        f"SELECT v.model, v.version, {_order_keys(order, columns)} "
+        f"FROM {tables}WHERE v.status != 'deleted' AND {where}"
     )
-    rows = db.execute(_ranked(page, "model, version", order, VERSION_COLUMNS)
+    ranks = select_row("r", model="model", version="version", created="rn")
+    rows = db.execute(_ranked(page, "model, version", order, columns, ranks)
                       + version_rows("ranked"), (*params, query.limit + 1))  # fmt: skip
     versions = gather_versions(rows)
     ranked = sorted((rank, model, n) for what, model, n, _, _, rank, *_ in rows if what == "r")
@@ -108,22 +125,29 @@ def search_version_records(db: LedgerDatabase, query: RecordSearch) -> Page[Vers
     return _page(found, query.limit, order, _VERSION_KEYS)
 
 
+def _driving_tag(query: RecordSearch, order: tuple[Order, ...]) -> Condition | None:
+    """The first tag to equal, when the order is by creation first (else None)."""
+    if order[0].field != "created":
+        return None
+    return next((c for c in query.conditions if c.field == "tag" and c.op == "="), None)
+
+
 def _order_keys(order: tuple[Order, ...], columns: dict[str, str]) -> str:
     return ", ".join(f"{columns[o.field]} AS k{i}" for i, o in enumerate(order))
 
 
-def _ranked(page: str, keys: str, order: tuple[Order, ...], columns: dict[str, str]) -> str:
+def _ranked(
+    page: str, keys: str, order: tuple[Order, ...], columns: dict[str, str], ranks: str
+) -> str:
     """``page`` (whose rows have ``keys`` and the order's values k0, k1...) sorted and cut
-    to a page, as the relation ``ranked`` with each row's rank, and 'r' rows giving those
-    ranks: the page's order as the database sorts (its collation), never re-sorted here."""
+    to a page, as the relation ``ranked`` with each row's rank, and the ``ranks`` rows
+    giving those: the page's order as the database sorts (its collation), never re-sorted
+    here."""
     by_sql = _order_sql(order, columns)
     by_keys = ", ".join(f"k{i} {'DESC' if o.descending else 'ASC'}" for i, o in enumerate(order))
-    version = "" if "version" in keys else f", {NUMBER}"
     return (
         f"WITH page AS ({page} ORDER BY {by_sql} LIMIT ?), ranked AS (SELECT {keys}, "
-        f"ROW_NUMBER() OVER (ORDER BY {by_keys}) AS rn FROM page) "
-        f"SELECT 'r', {keys}{version}, {TEXT}, {TEXT}, rn, {NUMBER}, {TEXT}, {TEXT}, {TEXT}, "
-        f"{TEXT} FROM ranked UNION ALL "
+        f"ROW_NUMBER() OVER (ORDER BY {by_keys}) AS rn FROM page) {ranks} FROM ranked UNION ALL "
     )
 
 
@@ -174,14 +198,19 @@ def _where(
 
 
 def _tag_sql(kind: str, condition: Condition, tags: str, owner: str) -> tuple[str, list[Any]]:
+    """A tag's value, read by a scalar subquery (a primary-key probe per candidate: a planner
+    cannot turn it into a join over every row of that tag), compared; ``!=``: no such tag
+    with that value."""
     if condition.op not in ("=", "!=", *PATTERNS):
         raise InvalidInputError(f"tags compare with =, !=, LIKE or ILIKE, not {condition.op}")
+    value = f"(SELECT t.value FROM {tags} t WHERE {owner} AND t.key = ?)"
     if condition.op in PATTERNS:
-        test, values = _pattern_sql(kind, condition.op, "t.value", str(condition.value))
-    else:
-        test, values = "t.value = ?", [condition.value]
-    exists = f"EXISTS (SELECT 1 FROM {tags} t WHERE {owner} AND t.key = ? AND {test})"
-    return ("NOT " + exists if condition.op == "!=" else exists), [condition.key, *values]
+        test, values = _pattern_sql(kind, condition.op, value, str(condition.value))
+        return test, [condition.key, *values]
+    if condition.op == "=":
+        return f"{value} = ?", [condition.key, condition.value]
+    exists = f"EXISTS (SELECT 1 FROM {tags} t WHERE {owner} AND t.key = ? AND t.value = ?)"
+    return f"NOT {exists}", [condition.key, condition.value]
 
 
 def _column_sql(kind: str, condition: Condition, column: str) -> tuple[str, list[Any]]:

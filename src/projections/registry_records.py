@@ -7,6 +7,8 @@ PostgreSQL): the wanted models or versions, then their tags and aliases.
 
 from __future__ import annotations
 
+from typing import NotRequired
+
 from typing_extensions import TypedDict
 
 from ledger.errors import NotFoundError
@@ -37,6 +39,7 @@ class VersionRecord(TypedDict):
     run_link: str
     tags: dict[str, str]
     aliases: list[str]
+    position: NotRequired[int]  # of its registration in the log (the order of creation)
 
 
 class ModelRecord(TypedDict):
@@ -50,28 +53,44 @@ class ModelRecord(TypedDict):
     tags: dict[str, str]
     aliases: dict[str, int]
     latest: list[VersionRecord]
+    position: NotRequired[int]  # of its creation in the log
 
 
-# Every statement's rows have these columns: what the row is, the model, a version, then
-# two texts, two numbers and four texts (NULL where a kind of row has none; typed, as
+# Every statement's rows have these columns (NULL where a kind of row has none; typed, as
 # PostgreSQL types a UNION's columns from its first rows).
-TEXT, NUMBER = "CAST(NULL AS TEXT)", "CAST(NULL AS BIGINT)"
-_PAD = f", {TEXT}, {TEXT}, {TEXT}, {TEXT}"
+COLUMNS = {
+    "model": "TEXT", "version": "BIGINT", "text": "TEXT", "text2": "TEXT", "created": "BIGINT",
+    "updated": "BIGINT", "run_id": "TEXT", "source": "TEXT", "model_id": "TEXT",
+    "run_link": "TEXT", "position": "BIGINT",
+}  # fmt: skip
+
+
+def select_row(what: str, **values: str) -> str:
+    """``SELECT 'what', ...`` with ``values`` (SQL) in their columns, NULL in the others."""
+    given = [values.get(column, f"CAST(NULL AS {kind})") for column, kind in COLUMNS.items()]
+    return f"SELECT '{what}', {', '.join(given)}"
 
 
 def version_rows(keys: str) -> str:
     """SQL for the rows of the versions named by ``keys`` (a relation with columns model and
     version): 'v' rows, then their tags ('vt') and aliases ('va'). Deleted ones are left out."""
+    version = select_row(
+        "v", model="v.model", version="v.version", text="v.created_by", text2="s.description",
+        created="v.created_at_us", updated="s.updated_at_us", run_id="s.run_id",
+        source="s.source", model_id="s.model_id", run_link="s.run_link",
+        position="v.created_position",
+    )  # fmt: skip
+    tag = select_row("vt", model="t.model", version="t.version", text="t.key", text2="t.value")
+    alias = select_row("va", model="a.model", version="a.version", text="a.alias")
     return (
-        "SELECT 'v', v.model, v.version, v.created_by, s.description, v.created_at_us, "
-        "s.updated_at_us, s.run_id, s.source, s.model_id, s.run_link "
-        f"FROM {keys} k JOIN {VERSIONS.name} v ON v.model = k.model AND v.version = k.version "
+        f"{version} FROM {keys} k JOIN {VERSIONS.name} v "
+        "ON v.model = k.model AND v.version = k.version "
         f"JOIN {VERSION_SPECS.name} s ON s.model = k.model AND s.version = k.version "
         "WHERE v.status != 'deleted' "
-        f"UNION ALL SELECT 'vt', t.model, t.version, t.key, t.value, {NUMBER}, {NUMBER}{_PAD} "
-        f"FROM {keys} k JOIN {VERSION_TAGS.name} t ON t.model = k.model AND t.version = k.version "
-        f"UNION ALL SELECT 'va', a.model, a.version, a.alias, {TEXT}, {NUMBER}, {NUMBER}{_PAD} "
-        f"FROM {keys} k JOIN {ALIASES.name} a ON a.model = k.model AND a.version = k.version"
+        f"UNION ALL {tag} FROM {keys} k JOIN {VERSION_TAGS.name} t "
+        "ON t.model = k.model AND t.version = k.version "
+        f"UNION ALL {alias} FROM {keys} k JOIN {ALIASES.name} a "
+        "ON a.model = k.model AND a.version = k.version"
     )
 
 
@@ -83,13 +102,16 @@ def model_rows(names: str) -> str:
         "WHERE v.model = n.name AND v.status != 'deleted' ORDER BY v.version DESC LIMIT 1) "
         f"AS version FROM {names} n)"
     )
+    model = select_row(
+        "m", model="m.name", text="m.created_by", text2="m.description",
+        created="m.created_at_us", updated="m.updated_at_us", position="m.created_position",
+    )  # fmt: skip
+    tag = select_row("mt", model="t.model", text="t.key", text2="t.value")
+    alias = select_row("ma", model="a.model", version="a.version", text="a.alias")
     return (
-        f"SELECT 'm', m.name, {NUMBER}, m.created_by, m.description, m.created_at_us, "
-        f"m.updated_at_us{_PAD} FROM {names} n JOIN {MODELS.name} m ON m.name = n.name "
-        f"UNION ALL SELECT 'mt', t.model, {NUMBER}, t.key, t.value, {NUMBER}, {NUMBER}{_PAD} "
-        f"FROM {names} n JOIN {MODEL_TAGS.name} t ON t.model = n.name "
-        f"UNION ALL SELECT 'ma', a.model, a.version, a.alias, {TEXT}, {NUMBER}, {NUMBER}{_PAD} "
-        f"FROM {names} n JOIN {ALIASES.name} a ON a.model = n.name "
+        f"{model} FROM {names} n JOIN {MODELS.name} m ON m.name = n.name "
+        f"UNION ALL {tag} FROM {names} n JOIN {MODEL_TAGS.name} t ON t.model = n.name "
+        f"UNION ALL {alias} FROM {names} n JOIN {ALIASES.name} a ON a.model = n.name "
         f"UNION ALL {version_rows(latest)}"
     )
 
@@ -97,13 +119,13 @@ def model_rows(names: str) -> str:
 def gather_versions(rows: list[Row]) -> dict[tuple[str, int], VersionRecord]:
     """The version records in ``rows`` (by model and number), with tags and aliases."""
     versions: dict[tuple[str, int], VersionRecord] = {}
-    for what, model, number, text, text2, created, updated, *origin in rows:
+    for what, model, number, text, text2, created, updated, *origin, position in rows:
         if what == "v":
             run_id, source, model_id, run_link = origin
             versions[model, number] = VersionRecord(
                 model=model, version=number, created_at_us=created, created_by=text,
                 updated_at_us=updated, description=text2, run_id=run_id, source=source,
-                model_id=model_id, run_link=run_link, tags={}, aliases=[],
+                model_id=model_id, run_link=run_link, tags={}, aliases=[], position=position,
             )  # fmt: skip
     for what, model, number, text, text2, *_ in rows:
         found = versions.get((model, number))
@@ -121,11 +143,12 @@ def gather_versions(rows: list[Row]) -> dict[tuple[str, int], VersionRecord]:
 def gather_models(rows: list[Row]) -> dict[str, ModelRecord]:
     """The model records in ``rows`` (by name), each with its newest live version."""
     models: dict[str, ModelRecord] = {}
-    for what, name, _, created_by, description, created, updated, *_ in rows:
+    for what, name, _, created_by, description, created, updated, *_, position in rows:
         if what == "m":
             models[name] = ModelRecord(
                 name=name, description=description, created_at_us=created,
                 created_by=created_by, updated_at_us=updated, tags={}, aliases={}, latest=[],
+                position=position,
             )  # fmt: skip
     for what, name, number, text, text2, *_ in rows:
         if what == "mt":

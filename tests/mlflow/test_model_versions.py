@@ -27,6 +27,9 @@ def test_get_update_tag_and_delete_a_version(api: Api) -> None:
     updated = ok(call(api, "PATCH", "model-versions/update", name="iris", version="1",
                       description="better"))["model_version"]  # fmt: skip
     assert updated["description"] == "better"
+    head = api.head()
+    same = ok(call(api, "PATCH", "model-versions/update", name="iris", version="1"))
+    assert same["model_version"]["description"] == "better" and api.head() == head
     assert updated["last_updated_timestamp"] >= updated["creation_timestamp"]
     ok(call(api, "POST", "model-versions/set-tag", name="iris", version="1", key="k", value="v"))
     tagged = ok(call(api, "GET", "model-versions/get", name="iris", version=1))["model_version"]

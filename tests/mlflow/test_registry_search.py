@@ -179,13 +179,17 @@ VERSION_FILTERS: list[tuple[str, Any]] = [
 
 
 def test_version_filters_and_orders_match_a_brute_force_filter(api: Api) -> None:
-    written = _versions(api)
+    written = _versions(api)  # in the order they were registered
     for text, wanted in VERSION_FILTERS:
+        matching = [key for key, x in written.items() if wanted(*key, x)]
         found = search(api, "model-versions/search", "model_versions", filter=text)
-        expected = sorted(
-            (key for key, x in written.items() if wanted(*key, x)), key=lambda k: (k[0], -k[1])
-        )
+        expected = sorted(matching, key=lambda k: (k[0], -k[1]))
         assert [(v["name"], int(v["version"])) for v in found] == expected, text
+        # Newest first (with a tag to equal: walking that tag's index), and oldest first.
+        for order, expected in (("DESC", matching[::-1]), ("ASC", matching)):
+            found = search(api, "model-versions/search", "model_versions", filter=text,
+                           order_by=[f"creation_timestamp {order}"])  # fmt: skip
+            assert [(v["name"], int(v["version"])) for v in found] == expected, (text, order)
     keys = sorted(written)
     orders: list[tuple[list[str], Any]] = [
         (["version_number ASC"], lambda k: (k[1], k[0])),

@@ -84,11 +84,15 @@ def version_spec(
 
 
 def add_version(
-    application: LedgerApplication, name: str, spec: VersionSpec
+    application: LedgerApplication, name: str, spec: VersionSpec, *, must_exist: bool = False
 ) -> tuple[Model, ModelVersion]:
-    """The model (new or updated) and its next version, for the command to save. A deleted
-    model is created again, its version numbers continuing."""
-    model = application.find(Model, model_id(name), for_update=True) or Model.register(name)
+    """The model (new or updated; ``must_exist``: NotFoundError unless it is live) and its
+    next version, for the command to save. A deleted model is created again, its version
+    numbers continuing."""
+    model = application.find(Model, model_id(name), for_update=True)
+    if must_exist and (model is None or model.deleted):
+        raise NotFoundError(f"registered model {name!r} does not exist")
+    model = model or Model.register(name)
     if model.deleted:
         model.recreate()
     return model, ModelVersion.register(name, model.add_version(), spec)
@@ -146,10 +150,12 @@ class ModelCommands:
         lineage: Lineage | None = None,
         origin: Origin | None = None,
         reason: str = "",
+        must_exist: bool = False,
     ) -> ModelVersion:
         """Register as the model's next version the files ``store_files`` puts in the
         artifact store (an upload, stored as it is read). It is called once the name,
-        flavor and lineage are checked, so that a refused registration stores nothing."""
+        flavor and lineage are checked, so that a refused registration stores nothing.
+        ``must_exist``: refuse (NotFoundError) unless the model exists (else it is created)."""
         check_model_identity(name, flavor)
         lineage = self._checked_lineage(lineage or {})
         files = store_files(self._app.artifacts)
@@ -165,7 +171,7 @@ class ModelCommands:
         )
 
         def command() -> ModelVersion:
-            model, version = add_version(self._app, name, spec)
+            model, version = add_version(self._app, name, spec, must_exist=must_exist)
             self._app.save(model, version)
             return version
 

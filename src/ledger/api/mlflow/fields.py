@@ -30,6 +30,9 @@ class Fields:
         self._values = values
         self._lists = lists or {}
 
+    def has(self, name: str) -> bool:
+        return self._values.get(name) is not None
+
     def text(self, name: str, *, required: bool = False) -> str:
         value = self._values.get(name)
         if value is None or value == "":

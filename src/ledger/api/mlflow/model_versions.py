@@ -7,11 +7,12 @@ MLflow deprecated them for aliases, and the ledger has none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request, Response
 
-from ledger.api.auth import Contributor, Reader, services_of
+from ledger.api.auth import Contributor, Principal, Reader, services_of
 from ledger.api.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError, mlflow_router
 from ledger.api.mlflow.fields import Fields, RequestFields, invalid, reason_of
 from ledger.api.mlflow.registered_models import empty
@@ -25,6 +26,8 @@ from ledger.api.mlflow.search_filter import (
 from ledger.api.mlflow.sources import ModelSource, resolve_source
 from ledger.api.routes.common import json_response, read_views, read_written, run_command
 from ledger.domain.model import Lineage, Origin
+from ledger.errors import InvalidInputError, RuleViolationError
+from ledger.ledger import Ledger
 from projections.assets import data_version_with_digest
 from projections.registry_filters import MAX_RESULTS, RecordSearch, search_version_records
 from projections.registry_records import VersionRecord, model_exists, version_record
@@ -41,8 +44,37 @@ def read_version(request: Request, name: str, number: int) -> VersionRecord:
     return read_views(request, lambda v: version_record(v.db, name, number))
 
 
+def _model_exists(request: Request, name: str) -> bool:
+    """Whether the model exists, before its source is read: from the views as they are, and
+    only if they do not show it yet, once they include this server's writes."""
+    with services_of(request).pool.views() as views:
+        if model_exists(views.db, name):
+            return True
+    return read_views(request, lambda v: model_exists(v.db, name))
+
+
 def _name_and_version(fields: Fields) -> tuple[str, int]:
     return fields.text("name", required=True), fields.version()
+
+
+def change_version(
+    request: Request,
+    principal: Principal,
+    ref: tuple[str, int],
+    command: Callable[[Ledger], object],
+    missing_tag: str = "",
+) -> None:
+    """Run ``command`` on version ``ref``. When it is refused, the views tell why (only
+    then: a write never waits for them): a deleted version is RESOURCE_DOES_NOT_EXIST,
+    and removing a ``missing_tag`` is no error (as in MLflow)."""
+    try:
+        run_command(request, principal, command)
+    except (RuleViolationError, InvalidInputError) as refused:
+        record = read_version(request, *ref)
+        if not (missing_tag and isinstance(refused, InvalidInputError)):
+            raise
+        if missing_tag in record["tags"]:
+            raise
 
 
 def _lineage(views: Views, datasets: list[dict[str, str]]) -> tuple[Lineage, list[dict[str, str]]]:
@@ -84,12 +116,14 @@ def create_model_version(
     name = fields.text("name", required=True)
     source_uri = fields.text("source", required=True)
     description, tags = fields.text("description"), fields.tags()
-    if not read_views(request, lambda v: model_exists(v.db, name)):
+    if not _model_exists(request, name):
         raise MlflowError(RESOURCE_DOES_NOT_EXIST, f"registered model {name!r} does not exist")
     source = resolve_source(
         services_of(request), source_uri, fields.text("run_id"), fields.text("model_id")
     )
-    lineage, others = read_views(request, lambda v: _lineage(v, source.datasets))
+    lineage, others = (
+        read_views(request, lambda v: _lineage(v, source.datasets)) if source.datasets else ({}, [])
+    )
     origin = _origin(fields, source, others)
     reason = reason_of(request, description or "MLflow: create_model_version")
     version = run_command(
@@ -106,6 +140,7 @@ def create_model_version(
             lineage=lineage,
             origin=origin,
             reason=reason,
+            must_exist=True,  # as in MLflow: create_registered_model comes first
         ),
     )
     record = version_record_of(version, principal.name)
@@ -122,15 +157,17 @@ async def get_model_version(request: Request, _: Reader, fields: RequestFields) 
 def update_model_version(
     request: Request, principal: Contributor, fields: RequestFields
 ) -> Response:
+    """Change the description (given: as MLflow, an update without one changes nothing)."""
     name, number = _name_and_version(fields)
     description = fields.text("description")
-    read_version(request, name, number)
     reason = reason_of(request, "MLflow: update_model_version")
-    run_command(
-        request,
-        principal,
-        lambda ledger: ledger.models.describe(f"{name}:{number}", description, reason=reason),
-    )
+    if fields.has("description"):
+        change_version(
+            request,
+            principal,
+            (name, number),
+            lambda ledger: ledger.models.describe(f"{name}:{number}", description, reason=reason),
+        )
     record = read_written(request, lambda v: version_record(v.db, name, number))
     if isinstance(record, Response):
         return record
@@ -143,11 +180,11 @@ def delete_model_version(
 ) -> Response:
     """Delete a version (RESOURCE_CONFLICT while it is deployed); its number is never reused."""
     name, number = _name_and_version(fields)
-    read_version(request, name, number)
     reason = reason_of(request, "MLflow: delete_model_version")
-    run_command(
+    change_version(
         request,
         principal,
+        (name, number),
         lambda ledger: ledger.models.delete_version(f"{name}:{number}", reason=reason),
     )
     return empty()
@@ -186,11 +223,11 @@ def set_model_version_tag(
 ) -> Response:
     name, number = _name_and_version(fields)
     tags = {fields.text("key", required=True): fields.text("value")}
-    read_version(request, name, number)
     reason = reason_of(request, "MLflow: set_model_version_tag")
-    run_command(
+    change_version(
         request,
         principal,
+        (name, number),
         lambda ledger: ledger.models.set_tags(f"{name}:{number}", tags, reason=reason),
     )
     return empty()
@@ -203,13 +240,14 @@ def delete_model_version_tag(
     """Remove a tag; like MLflow, a tag the version does not have is no error."""
     name, number = _name_and_version(fields)
     key = fields.text("key", required=True)
-    if key in read_version(request, name, number)["tags"]:
-        reason = reason_of(request, "MLflow: delete_model_version_tag")
-        run_command(
-            request,
-            principal,
-            lambda ledger: ledger.models.remove_tags(f"{name}:{number}", [key], reason=reason),
-        )
+    reason = reason_of(request, "MLflow: delete_model_version_tag")
+    change_version(
+        request,
+        principal,
+        (name, number),
+        lambda ledger: ledger.models.remove_tags(f"{name}:{number}", [key], reason=reason),
+        missing_tag=key,
+    )
     return empty()
 
 

@@ -24,6 +24,7 @@ from ledger.api.mlflow.search_filter import (
     parse_order_by,
 )
 from ledger.api.routes.common import json_response, read_views, read_written, run_command
+from ledger.errors import InvalidInputError
 from projections.registry_filters import MAX_RESULTS, RecordSearch, search_model_records
 from projections.registry_records import (
     ModelRecord,
@@ -170,11 +171,14 @@ def delete_registered_model_tag(
 ) -> Response:
     """Remove a tag; like MLflow, a tag the model does not have is no error."""
     name, key = fields.text("name", required=True), fields.text("key", required=True)
-    if key in read_model(request, name)["tags"]:
-        reason = reason_of(request, "MLflow: delete_registered_model_tag")
+    reason = reason_of(request, "MLflow: delete_registered_model_tag")
+    try:
         run_command(
             request, principal, lambda ledger: ledger.models.remove_tags(name, [key], reason=reason)
         )
+    except InvalidInputError:
+        if key in read_model(request, name)["tags"]:  # refused for another reason
+            raise
     return empty()
 
 
