@@ -20,7 +20,7 @@ from ledger.domain import (
 )
 from ledger.domain.base import aggregate_id
 from ledger.domain.endpoint import sampling_rate_of
-from ledger.domain.model import ModelVersion, model_version_id
+from ledger.domain.model import ModelVersion, model_id, model_version_id
 from ledger.history import HistoryEntry
 from ledger.ledger import Ledger
 from ledger.storage.timestamps import to_microseconds
@@ -119,8 +119,12 @@ def model_history(ledger: Ledger, name: str) -> list[HistoryEntry]:
 
 def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
     models: dict[str, Any] = {}
-    for name in names_created(ledger, Model.Registered):
-        model = ledger.models.get(name)
+    created = names_created(ledger, Model.Registered) + names_created(ledger, Model.RenamedFrom)
+    for name in created:
+        model = ledger.find(Model, model_id(name))
+        assert model is not None
+        if model.deleted:  # deleted or renamed: the views show it no more
+            continue
         versions = {}
         for number in range(1, model.latest_version + 1):
             version = ledger.models.get_version(f"{name}:{number}")
@@ -138,8 +142,7 @@ def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
             "tags": dict(sorted(model.tags.items())),
             "aliases": dict(sorted(model.aliases.items())),
             "versions": versions,
-            "created_at_us": to_microseconds(model.created_on),
-            "created_by": _creator(ledger, model.id),
+            **_model_created(ledger, model),
         }
     endpoints: dict[str, Any] = {}
     for name in names_created(ledger, Endpoint.Created):
@@ -166,6 +169,16 @@ def registry_from_aggregates(ledger: Ledger) -> dict[str, Any]:
             "created_by": _creator(ledger, endpoint.id),
         }
     return {"models": models, "endpoints": endpoints}
+
+
+def _model_created(ledger: Ledger, model: Model) -> dict[str, Any]:
+    """When and by whom the model was created: last created again, if it was."""
+    events = ledger.events_of(model.id)
+    created = [e for e in events if isinstance(e, Model.Recreated)] or events[:1]
+    return {
+        "created_at_us": to_microseconds(created[-1].timestamp),
+        "created_by": created[-1].actor,
+    }
 
 
 def _creator(ledger: Ledger, aggregate_id: Any) -> str:

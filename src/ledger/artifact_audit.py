@@ -18,10 +18,12 @@ _MODEL_VERSION_STATUS: dict[type[Any], str] = {
     ModelVersion.Archived: "archived",
     ModelVersion.Restored: "ready",
     ModelVersion.Deleted: "deleted",
+    ModelVersion.Renamed: "deleted",  # its files live on under the new name
 }
 _READ: tuple[type[Any], ...] = (
     *_MODEL_VERSION_STATUS,
     ModelVersion.Registered,
+    ModelVersion.RenamedFrom,
     Pipeline.Created,
     Pipeline.VersionRegistered,
 )
@@ -88,7 +90,7 @@ def referenced_files(ledger: LedgerApplication) -> list[FileRef]:
         if isinstance(event, ModelVersion.Registered):
             files = [dict(f) for f in event.spec["files"]]
             versions[key] = (f"model {event.model_name}:{event.version}", files)
-            status[key] = "ready"
+            status[key] = getattr(event, "status", "ready")  # a renamed one keeps its own
         elif type(event) in _MODEL_VERSION_STATUS:
             status[key] = _MODEL_VERSION_STATUS[type(event)]
         elif isinstance(event, Pipeline.Created):

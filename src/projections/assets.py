@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -147,3 +148,17 @@ def _version(row: tuple[Any, ...]) -> dict[str, Any]:
         "created_at": iso(created_at_us),
         "created_by": created_by,
     }
+
+
+def data_version_with_digest(db: LedgerDatabase, name: str, digest: str) -> int | None:
+    """The newest version of data asset ``name`` whose content digest is or starts with
+    ``digest`` (at least 8 hex digits: MLflow keeps 36 characters of a dataset's digest);
+    None if none."""
+    if not re.fullmatch("[0-9a-f]{8,64}", digest):
+        return None
+    rows = db.execute(
+        f"SELECT max(version) FROM {ASSET_VERSIONS.name} "
+        "WHERE kind = 'data' AND name = ? AND substr(digest, 1, ?) = ?",
+        (name, len(digest), digest),
+    )
+    return rows[0][0] if rows else None

@@ -76,7 +76,9 @@ def _artifact(aggregate_id: str, data: dict[str, Any]) -> Entity:
 # The first event of each kind of aggregate, and the entity it names.
 _CREATED_BY: dict[str, EntityOf] = {
     event_type(Model.Registered): _named("model"),
+    event_type(Model.RenamedFrom): _named("model"),
     event_type(ModelVersion.Registered): _model_version,
+    event_type(ModelVersion.RenamedFrom): _model_version,
     event_type(Endpoint.Created): _named("endpoint"),
     event_type(Environment.Created): _named("environment"),
     event_type(DataAsset.Created): _named("data"),

@@ -58,6 +58,7 @@ class LineageProjection(AppendOnlyReadModel):
             Pipeline.Created: self._pipeline_created,
             Job.Submitted: self._job_submitted,
             ModelVersion.Registered: self._model_version_registered,
+            ModelVersion.RenamedFrom: self._model_version_renamed,
             Endpoint.Created: self._endpoint_created,
             Endpoint.DeploymentCreated: self._deployment_created,
         }
@@ -109,6 +110,12 @@ class LineageProjection(AppendOnlyReadModel):
             self._edge(change, node_id("pipeline", lineage["pipeline"]), version, "pipeline")
         if "derived_from" in lineage:
             self._edge(change, node_id("model", lineage["derived_from"]), version, "derived")
+
+    def _model_version_renamed(self, change: Change) -> None:
+        """A version moved by a rename: what made it made the new one too."""
+        self._model_version_registered(change)
+        old = node_id("model", f"{change.data['old_name']}:{change.data['version']}")
+        self._edge(change, old, node_id("model", change.entity.name), "renamed")
 
     def _endpoint_created(self, change: Change) -> None:
         self._node(change, "endpoint", change.entity.name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from ledger.domain import LedgerAggregate, Model, ModelVersion
@@ -17,6 +19,7 @@ MODELS = Table(
         "created_at_us": "BIGINT NOT NULL",
         "created_by": "TEXT NOT NULL",
         "created_position": "BIGINT NOT NULL",
+        "updated_at_us": "BIGINT NOT NULL",  # its description, versions added or deleted
     },
     indexes=(("created_position",),),
     historized=True,
@@ -48,11 +51,22 @@ VERSIONS = Table(
     indexes=(("created_position",), ("flavor", "created_position"), ("created_at_us",)),
     historized=True,
 )
-# What a version was registered with never changes, so it is not historized.
+# What a version was registered with never changes, so it is not historized; beside it its
+# description and when that or its status last changed, and where it came from (the origin
+# another system recorded: searched by run).
 VERSION_SPECS = Table(
     "ledger_view_version_specs",
     key={"model": "TEXT", "version": "BIGINT"},
-    columns={"description": "TEXT NOT NULL", "spec": "TEXT NOT NULL"},
+    columns={
+        "description": "TEXT NOT NULL",
+        "spec": "TEXT NOT NULL",
+        "updated_at_us": "BIGINT NOT NULL",
+        "run_id": "TEXT NOT NULL",
+        "source": "TEXT NOT NULL",
+        "model_id": "TEXT NOT NULL",
+        "run_link": "TEXT NOT NULL",
+    },
+    indexes=(("run_id",),),
 )
 # A tag's row carries its version's registration position: search walks the
 # (key, value, created_position) index newest first and stops after a page.
@@ -81,45 +95,73 @@ class RegistryProjection(ReadModel):
     def handlers(self) -> dict[type[LedgerAggregate.Event], Handler]:
         return {
             Model.Registered: self._model_registered,
+            Model.RenamedFrom: self._model_renamed_from,
+            Model.Recreated: self._model_recreated,
             Model.DescriptionChanged: self._model_described,
-            Model.VersionAdded: self._version_added,
             Model.Tagged: self._model_tagged,
             Model.Untagged: self._model_untagged,
             Model.AliasSet: self._alias_set,
             Model.AliasRemoved: self._alias_removed,
+            Model.Deleted: self._model_deleted,
+            Model.Renamed: self._model_deleted,
             ModelVersion.Registered: self._version_registered,
+            ModelVersion.RenamedFrom: self._version_registered,
             ModelVersion.DescriptionChanged: self._version_described,
             ModelVersion.Tagged: self._version_tagged,
             ModelVersion.Untagged: self._version_untagged,
             ModelVersion.Archived: self._status("archived"),
             ModelVersion.Restored: self._status("ready"),
             ModelVersion.Deleted: self._status("deleted"),
+            ModelVersion.Renamed: self._status("deleted"),
             ModelVersion.DeploymentAttached: self._deployment_attached,
             ModelVersion.DeploymentDetached: self._deployment_detached,
         }
 
     # -- models ----------------------------------------------------------------------
 
+    def _put_model(self, change: Change, name: str, description: str, latest: int) -> None:
+        row = (description, latest, change.time_us, change.data["actor"], change.position,
+               change.time_us)  # fmt: skip
+        self.put(MODELS.name, (name,), row)
+
     def _model_registered(self, change: Change) -> None:
+        self._put_model(change, change.data["name"], change.data["description"], 0)
+
+    def _model_renamed_from(self, change: Change) -> None:
         event = change.data
-        self.put(
-            MODELS.name,
-            (event["name"],),
-            (event["description"], 0, change.time_us, event["actor"], change.position),
-        )
+        name = event["name"]
+        self._put_model(change, name, event["description"], event["latest_version"])
+        for key, value in event["tags"].items():
+            self.put(MODEL_TAGS.name, (name, key), (value,))
+        for alias, version in event["aliases"].items():
+            self.put(ALIASES.name, (name, alias), (version,))
+
+    def _model_recreated(self, change: Change) -> None:
+        name = change.entity.name
+        # Its versions' rows stay (deleted): numbering continues after the last of them.
+        latest = max((key[1] for key in self.state[VERSIONS.name].rows if key[0] == name),
+                     default=0)  # fmt: skip
+        self._put_model(change, name, change.data["description"], latest)
+
+    def _model_deleted(self, change: Change) -> None:
+        """A delete or rename: the model leaves the registry with its tags and aliases (its
+        versions' own events mark them deleted); the history keeps them."""
+        name = change.entity.name
+        self.delete(MODELS.name, (name,))
+        for table in (MODEL_TAGS.name, ALIASES.name):
+            for key in [key for key in self.state[table].rows if key[0] == name]:
+                self.delete(table, key)
+
+    def _touch_model(self, change: Change, name: str, **values: Any) -> None:
+        """Change some of the model's columns; its last update is now."""
+        row = self.get(MODELS.name, (name,))
+        if row is not None:
+            columns = dict(zip(MODELS.columns, row, strict=True))
+            columns.update(values, updated_at_us=change.time_us)
+            self.put(MODELS.name, (name,), tuple(columns.values()))
 
     def _model_described(self, change: Change) -> None:
-        key = (change.entity.name,)
-        row = self.get(MODELS.name, key)
-        if row is not None:
-            self.put(MODELS.name, key, (change.data["description"], *row[1:]))
-
-    def _version_added(self, change: Change) -> None:
-        event = change.data
-        key = (change.entity.name,)
-        row = self.get(MODELS.name, key)
-        if row is not None:
-            self.put(MODELS.name, key, (row[0], event["version"], *row[2:]))
+        self._touch_model(change, change.entity.name, description=change.data["description"])
 
     def _model_tagged(self, change: Change) -> None:
         event = change.data
@@ -140,17 +182,34 @@ class RegistryProjection(ReadModel):
     # -- versions --------------------------------------------------------------------
 
     def _version_registered(self, change: Change) -> None:
+        """A registration, or a version moved here by a rename (``RenamedFrom``: with the
+        tags, description and status it had)."""
         event = change.data
         key = (event["model_name"], event["version"])
         spec = event["spec"]
+        status = event.get("status", "ready")
         self.put(
             VERSIONS.name,
             key,
-            (spec["flavor"], "ready", change.time_us, event["actor"], change.position),
+            (spec["flavor"], status, change.time_us, event["actor"], change.position),
         )
-        self.put(VERSION_SPECS.name, key, (spec["description"], orjson.dumps(spec).decode()))
-        for tag, value in spec["tags"].items():
+        description = event.get("description", spec["description"])
+        self._put_spec(change, key, spec | {"description": description}, description)
+        for tag, value in event.get("tags", spec["tags"]).items():
             self.put(VERSION_TAGS.name, (*key, tag), (value, change.position))
+        if "old_name" not in event:
+            # A new version (its number came with Model.VersionAdded, in the same save): the
+            # model's latest number, and its last update the version's creation.
+            self._touch_model(change, key[0], latest_version=key[1])
+
+    def _put_spec(
+        self, change: Change, key: tuple[str, int], spec: dict[str, Any], description: str
+    ) -> None:
+        origin = spec.get("origin", {})
+        where = [str(origin.get(field, "")) for field in ("run_id", "source", "model_id",
+                                                           "run_link")]  # fmt: skip
+        row = (description, orjson.dumps(spec).decode(), change.time_us, *where)
+        self.put(VERSION_SPECS.name, key, row)
 
     def _version_key(self, change: Change) -> tuple[str, int]:
         model, _, number = change.entity.name.rpartition(":")
@@ -161,8 +220,9 @@ class RegistryProjection(ReadModel):
         key = self._version_key(change)
         row = self.get(VERSION_SPECS.name, key)
         if row is not None:
-            spec = orjson.loads(row[1]) | {"description": change.data["description"]}
-            self.put(VERSION_SPECS.name, key, (spec["description"], orjson.dumps(spec).decode()))
+            description = change.data["description"]
+            spec = orjson.dumps(orjson.loads(row[1]) | {"description": description}).decode()
+            self.put(VERSION_SPECS.name, key, (description, spec, change.time_us, *row[3:]))
 
     def _version_tagged(self, change: Change) -> None:
         event = change.data
@@ -181,6 +241,11 @@ class RegistryProjection(ReadModel):
             row = self.get(VERSIONS.name, key)
             if row is not None:
                 self.put(VERSIONS.name, key, (row[0], status, *row[2:]))
+            spec = self.get(VERSION_SPECS.name, key)
+            if spec is not None:
+                self.put(VERSION_SPECS.name, key, (spec[0], spec[1], change.time_us, *spec[3:]))
+            if status == "deleted":
+                self._touch_model(change, key[0])
 
         return set_status
 

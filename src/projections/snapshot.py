@@ -43,8 +43,14 @@ def registry_as_of(db: LedgerDatabase, position: int) -> dict[str, Any]:
 
 
 def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
+    models = _assemble_models(rows)
+    endpoints = _assemble_endpoints(rows)
+    return {"models": dict(sorted(models.items())), "endpoints": dict(sorted(endpoints.items()))}
+
+
+def _assemble_models(rows: dict[str, list[Row]]) -> dict[str, dict[str, Any]]:
     models: dict[str, dict[str, Any]] = {}
-    for name, description, latest, created_at_us, created_by, _ in rows[MODELS.name]:
+    for name, description, latest, created_at_us, created_by, *_ in rows[MODELS.name]:
         models[name] = {
             "description": description,
             "latest_version": latest,
@@ -58,8 +64,13 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
         models[model]["tags"][key] = value
     for model, alias, version in rows[ALIASES.name]:
         models[model]["aliases"][alias] = version
+    # A deleted model's versions stay (deleted) in their table, and show again beside it
+    # when it is created again.
+    versions: dict[tuple[str, int], dict[str, Any]] = {}
     for model, number, flavor, status, created_at_us, created_by, _ in rows[VERSIONS.name]:
-        models[model]["versions"][number] = {
+        if model not in models:
+            continue
+        versions[model, number] = models[model]["versions"][number] = {
             "status": status,
             "flavor": flavor,
             "tags": {},
@@ -68,11 +79,21 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             "created_by": created_by,
         }
     for model, number, key, value, *_ in rows[VERSION_TAGS.name]:
-        models[model]["versions"][number]["tags"][key] = value
+        if (model, number) in versions:
+            versions[model, number]["tags"][key] = value
     for model, number, endpoint, deployment in rows[VERSION_DEPLOYMENTS.name]:
-        models[model]["versions"][number]["deployments"].append(
-            {"endpoint": endpoint, "deployment": deployment}
-        )
+        if (model, number) in versions:
+            versions[model, number]["deployments"].append(
+                {"endpoint": endpoint, "deployment": deployment}
+            )
+    for model in models.values():
+        model["versions"] = dict(sorted(model["versions"].items()))
+        for version in model["versions"].values():
+            version["deployments"].sort(key=lambda d: (d["endpoint"], d["deployment"]))
+    return models
+
+
+def _assemble_endpoints(rows: dict[str, list[Row]]) -> dict[str, dict[str, Any]]:
     endpoints: dict[str, dict[str, Any]] = {}
     for name, kind, description, status, created_at_us, created_by, _ in rows[ENDPOINTS.name]:
         endpoints[name] = {
@@ -93,8 +114,4 @@ def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:
             target["traffic"][name] = traffic
         if mirror:
             target["mirror"][name] = mirror
-    for model in models.values():
-        model["versions"] = dict(sorted(model["versions"].items()))
-        for version in model["versions"].values():
-            version["deployments"].sort(key=lambda d: (d["endpoint"], d["deployment"]))
-    return {"models": dict(sorted(models.items())), "endpoints": dict(sorted(endpoints.items()))}
+    return endpoints

@@ -1,4 +1,6 @@
-"""What the MLflow tests share: the artifact proxy's routes and MLflow's error format."""
+"""What the MLflow tests share: calling the MLflow endpoints in-process as MLflow's client
+does (GET fields in the query string, the others in a JSON body), the artifact proxy's
+routes and MLflow's error format."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import httpx
 from projections.views import Views
 from tests.conftest import Api
 
+BASE = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 SKLEARN_MLMODEL = """\
@@ -64,7 +67,7 @@ def listing(api: Api, path: str | None = None) -> Any:
     return answer.json()
 
 
-def mlflow_error(answer: httpx.Response, status: int, code: str) -> str:
+def error(answer: httpx.Response, status: int, code: str) -> str:
     """The message of an MLflow error answer with this status and code."""
     assert answer.status_code == status, (answer.status_code, answer.text)
     body = answer.json()
@@ -87,3 +90,42 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(content)
     return root
+
+
+def call(
+    api: Api,
+    method: str,
+    path: str,
+    role: str | None = "contributor",
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    """``method`` on ``/api/2.0/mlflow/<path>`` with ``fields``, as ``role`` (None: no token)."""
+    sent = {**(api.auth(role) if role else {}), **(headers or {})}
+    if method == "GET":
+        return api.client.get(f"{BASE}/{path}", params=fields, headers=sent)
+    return api.client.request(method, f"{BASE}/{path}", json=fields, headers=sent)
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def register(api: Api, name: str, **fields: str) -> int:
+    """A version registered through the ledger's own API (as the contributor); its number."""
+    response = api.client.post(
+        f"/models/{name}/versions",
+        files=[("files", ("model.bin", b"weights"))],
+        data=fields,
+        headers=api.auth("contributor"),
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["version"])
+
+
+def create_model(api: Api, name: str, **fields: Any) -> dict[str, Any]:
+    return ok(call(api, "POST", "registered-models/create", name=name, **fields))[
+        "registered_model"
+    ]

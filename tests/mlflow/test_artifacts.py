@@ -21,8 +21,8 @@ from tests.mlflow.support import (
     app_views,
     chunks,
     download,
+    error,
     listing,
-    mlflow_error,
     upload,
     upload_ok,
     write_tree,
@@ -157,7 +157,7 @@ def test_bad_paths_are_invalid_parameter_values(api: Api, method: str, path: str
     answer = api.client.request(
         method, f"{ARTIFACTS}/{path}", content=b"data", headers=api.auth("contributor")
     )
-    message = mlflow_error(answer, 400, "INVALID_PARAMETER_VALUE")
+    message = error(answer, 400, "INVALID_PARAMETER_VALUE")
     assert message and "Traceback" not in message
     assert api.head() == head
 
@@ -165,21 +165,21 @@ def test_bad_paths_are_invalid_parameter_values(api: Api, method: str, path: str
 @pytest.mark.parametrize("path", ["../x", "/abs", "a\\b", "0/../../x"])
 def test_a_bad_listing_path_is_refused(api: Api, path: str) -> None:
     answer = api.client.get(ARTIFACTS, params={"path": path}, headers=api.auth("reader"))
-    mlflow_error(answer, 400, "INVALID_PARAMETER_VALUE")
+    error(answer, 400, "INVALID_PARAMETER_VALUE")
 
 
 def test_only_contributors_upload_and_delete(api: Api) -> None:
     head = api.head()
     refused = upload(api, f"{RUN}/x.txt", b"x", role="reader")
-    assert "reader" in mlflow_error(refused, 403, "PERMISSION_DENIED")
+    assert "reader" in error(refused, 403, "PERMISSION_DENIED")
     anonymous = api.client.put(f"{ARTIFACTS}/{RUN}/x.txt", content=b"x")
-    mlflow_error(anonymous, 401, "UNAUTHENTICATED")
+    error(anonymous, 401, "UNAUTHENTICATED")
     assert api.head() == head
     upload_ok(api, {f"{RUN}/x.txt": b"x"})
     gone = api.client.delete(f"{ARTIFACTS}/{RUN}/x.txt", headers=api.auth("reader"))
-    mlflow_error(gone, 403, "PERMISSION_DENIED")
+    error(gone, 403, "PERMISSION_DENIED")
     assert download(api, f"{RUN}/x.txt").content == b"x"
-    mlflow_error(api.client.get(f"{ARTIFACTS}/{RUN}/x.txt"), 401, "UNAUTHENTICATED")
+    error(api.client.get(f"{ARTIFACTS}/{RUN}/x.txt"), 401, "UNAUTHENTICATED")
 
 
 def test_delete_a_file_or_a_folder(api: Api) -> None:
@@ -189,7 +189,7 @@ def test_delete_a_file_or_a_folder(api: Api) -> None:
     )
     contributor = api.auth("contributor")
     assert api.client.delete(f"{ARTIFACTS}/{RUN}/a.txt", headers=contributor).json() == {}
-    mlflow_error(download(api, f"{RUN}/a.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(download(api, f"{RUN}/a.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert api.client.delete(f"{ARTIFACTS}/{RUN}/model", headers=contributor).status_code == 200
     assert listing(api, RUN) == {}
     assert _events(api, f"{RUN}/model/sub/c.txt")[-1] == "TrackedArtifact.Deleted"
@@ -202,9 +202,9 @@ def test_delete_a_file_or_a_folder(api: Api) -> None:
 
 def test_missing_files_and_folders_are_not_downloads(api: Api) -> None:
     upload_ok(api, {f"{RUN}/model/MLmodel": b"flavors: {}\n"})
-    message = mlflow_error(download(api, f"{RUN}/nothing.bin"), 404, "RESOURCE_DOES_NOT_EXIST")
+    message = error(download(api, f"{RUN}/nothing.bin"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert "nothing.bin" in message
-    assert "folder" in mlflow_error(download(api, f"{RUN}/model"), 400, "INVALID_PARAMETER_VALUE")
+    assert "folder" in error(download(api, f"{RUN}/model"), 400, "INVALID_PARAMETER_VALUE")
 
 
 @pytest.mark.parametrize("damage", ["flipped", "deleted", "truncated"])
@@ -221,7 +221,7 @@ def test_a_damaged_blob_is_refused_never_sent(api: Api, damage: str) -> None:
         blob.unlink()
     else:
         blob.write_bytes(data[:1000])
-    message = mlflow_error(download(api, f"{RUN}/model/weights.bin"), 500, "DATA_LOSS")
+    message = error(download(api, f"{RUN}/model/weights.bin"), 500, "DATA_LOSS")
     assert "weights.bin" in message and "ledger verify --artifacts" in message
 
 
@@ -247,20 +247,18 @@ def test_registered_versions_are_served_read_only_under_ledger_models(
         got = download(api, f"ledger/models/iris/1/{path}")
         assert got.status_code == 200 and got.content == data
     assert download(api, "ledger/models/iris/2/only.txt").content == b"2"
-    mlflow_error(download(api, "ledger/models/iris/1/nope"), 404, "RESOURCE_DOES_NOT_EXIST")
-    mlflow_error(download(api, "ledger/models/iris/9/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
-    mlflow_error(download(api, "ledger/models/iris/x/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
-    mlflow_error(download(api, "ledger/models/nope/1/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(download(api, "ledger/models/iris/1/nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(download(api, "ledger/models/iris/9/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(download(api, "ledger/models/iris/x/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(download(api, "ledger/models/nope/1/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert listing(api, "ledger/models/iris/9") == {}
     assert listing(api, "ledger/models/iris/x") == {}
-    mlflow_error(download(api, "ledger/models/iris/1"), 400, "INVALID_PARAMETER_VALUE")
+    error(download(api, "ledger/models/iris/1"), 400, "INVALID_PARAMETER_VALUE")
 
     with Ledger(api.settings) as ledger:
         ledger.models.delete_version("iris:1")
     api.client.app.state.services.sync_views()  # written by another process
-    message = mlflow_error(
-        download(api, "ledger/models/iris/1/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST"
-    )
+    message = error(download(api, "ledger/models/iris/1/MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert "deleted" in message
     assert listing(api, "ledger/models/iris/1") == {}
 
@@ -271,22 +269,22 @@ def test_multipart_and_presigned_transfers_say_not_implemented(api: Api) -> None
         json={"path": "model.bin", "num_parts": 2},
         headers=api.auth("contributor"),
     )
-    message = mlflow_error(created, 501, "NOT_IMPLEMENTED")
+    message = error(created, 501, "NOT_IMPLEMENTED")
     # the client falls back to one PUT when the message starts with this text
     from mlflow.exceptions import _UnsupportedMultipartUploadException
 
     assert message.startswith(_UnsupportedMultipartUploadException.MESSAGE)
     presigned = api.client.get("/api/2.0/mlflow-artifacts/presigned/0/run/artifacts/model.bin")
-    mlflow_error(presigned, 501, "NOT_IMPLEMENTED")
+    error(presigned, 501, "NOT_IMPLEMENTED")
     unknown = api.client.get("/api/2.0/mlflow-artifacts/nothing-here")
-    mlflow_error(unknown, 404, "ENDPOINT_NOT_FOUND")
+    error(unknown, 404, "ENDPOINT_NOT_FOUND")
 
 
 def test_an_upload_over_the_size_limit_leaves_nothing(store: StoreFactory) -> None:
     with running_api(store.settings(api_max_upload_mb=1)) as api:
         head = api.head()
         answer = upload(api, f"{RUN}/big.bin", chunks(os.urandom(2 * 1024 * 1024)))
-        assert "over the limit" in mlflow_error(answer, 413, "INVALID_PARAMETER_VALUE")
+        assert "over the limit" in error(answer, 413, "INVALID_PARAMETER_VALUE")
         assert api.head() == head
         assert listing(api, RUN) == {}
         leftovers = list((api.settings.artifacts_dir / "tmp").glob("*"))

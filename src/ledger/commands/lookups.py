@@ -24,15 +24,20 @@ class Lookups:
         self._app = application
 
     def model(self, name: str) -> Model:
+        """A live model (a deleted or renamed one is not found)."""
         check_name(name, "model name")
-        return self._app.load(Model, model_id(name), f"model {name!r}")
+        model = self._app.load(Model, model_id(name), f"model {name!r}")
+        if model.deleted:
+            was = f"renamed to {model.renamed_to!r}" if model.renamed_to else "deleted"
+            raise NotFoundError(f"model {name!r} does not exist (it was {was})")
+        return model
 
     def model_version(self, ref_text: str) -> ModelVersion:
         """Resolve ``name`` (latest live version), ``name:3`` or ``name@alias``."""
         return self.resolve(parse_ref(ref_text))
 
     def resolve(self, ref: Ref) -> ModelVersion:
-        model = self._app.load(Model, model_id(ref.name), f"model {ref.name!r}")
+        model = self.model(ref.name)
         if ref.alias is not None:
             if ref.alias not in model.aliases:
                 raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r}")

@@ -12,6 +12,7 @@ from ledger.artifact_integrity import materialize_all_or_nothing
 from ledger.artifacts.paths import FileEntry
 from ledger.artifacts.store import ArtifactStore
 from ledger.commands.lookups import Lookups
+from ledger.commands.model_names import delete_model, rename_model
 from ledger.domain.data_asset import DataAsset, data_asset_id
 from ledger.domain.environment import Environment, environment_id
 from ledger.domain.model import (
@@ -83,10 +84,17 @@ def version_spec(
 
 
 def add_version(
-    application: LedgerApplication, name: str, spec: VersionSpec
+    application: LedgerApplication, name: str, spec: VersionSpec, *, must_exist: bool = False
 ) -> tuple[Model, ModelVersion]:
-    """The model (new or updated) and its next version, for the command to save."""
-    model = application.find(Model, model_id(name), for_update=True) or Model.register(name)
+    """The model (new or updated; ``must_exist``: NotFoundError unless it is live) and its
+    next version, for the command to save. A deleted model is created again, its version
+    numbers continuing."""
+    model = application.find(Model, model_id(name), for_update=True)
+    if must_exist and (model is None or model.deleted):
+        raise NotFoundError(f"registered model {name!r} does not exist")
+    model = model or Model.register(name)
+    if model.deleted:
+        model.recreate()
     return model, ModelVersion.register(name, model.add_version(), spec)
 
 
@@ -142,10 +150,12 @@ class ModelCommands:
         lineage: Lineage | None = None,
         origin: Origin | None = None,
         reason: str = "",
+        must_exist: bool = False,
     ) -> ModelVersion:
         """Register as the model's next version the files ``store_files`` puts in the
         artifact store (an upload, stored as it is read). It is called once the name,
-        flavor and lineage are checked, so that a refused registration stores nothing."""
+        flavor and lineage are checked, so that a refused registration stores nothing.
+        ``must_exist``: refuse (NotFoundError) unless the model exists (else it is created)."""
         check_model_identity(name, flavor)
         lineage = self._checked_lineage(lineage or {})
         files = store_files(self._app.artifacts)
@@ -161,7 +171,7 @@ class ModelCommands:
         )
 
         def command() -> ModelVersion:
-            model, version = add_version(self._app, name, spec)
+            model, version = add_version(self._app, name, spec, must_exist=must_exist)
             self._app.save(model, version)
             return version
 
@@ -224,15 +234,20 @@ class ModelCommands:
         origin: Origin | None = None,
         reason: str = "",
     ) -> Model:
-        """Create a model with no versions yet (registering a version creates it too)."""
+        """Create a model with no versions yet (registering a version creates it too). A
+        deleted model's name can be used again: its version numbers continue."""
         check_name(name, "model name")
         check_tags(dict(tags or {}))
         checked_origin = check_json_value(dict(origin or {}), "origin")
 
         def command() -> Model:
-            if self._app.find(Model, model_id(name)) is not None:
+            model = self._app.find(Model, model_id(name))
+            if model is not None and not model.deleted:
                 raise AlreadyExistsError(f"model {name!r} already exists")
-            model = Model.register(name, description, checked_origin)
+            if model is None:
+                model = Model.register(name, description, checked_origin)
+            else:
+                model.recreate(description, checked_origin)
             for key, value in (tags or {}).items():
                 model.set_tag(key, value)
             self._app.save(model)
@@ -290,7 +305,7 @@ class ModelCommands:
 
     def _tag_target(self, ref: Ref) -> Model | ModelVersion:
         if ref.version is None and ref.alias is None:
-            return self._app.load(Model, model_id(ref.name), f"model {ref.name!r}")
+            return self._lookups.model(ref.name)
         return self._lookups.resolve(ref)
 
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> None:
@@ -318,6 +333,19 @@ class ModelCommands:
     def restore_version(self, ref_text: str, *, reason: str = "") -> None:
         ref = parse_ref(ref_text)
         self._app.change(lambda: self._lookups.resolve(ref), ModelVersion.restore, reason)
+
+    def delete_model(self, name: str, *, reason: str = "") -> Model:
+        """Delete a model and every version (refused while one is deployed); its name can
+        be created again, version numbers continuing."""
+        return self._app.execute(reason, lambda: delete_model(self._app, self._lookups, name))
+
+    def rename_model(self, name: str, new_name: str, *, reason: str = "") -> Model:
+        """Move a model, its versions (same numbers), tags and aliases to ``new_name``
+        (refused while a version is deployed, or when ``new_name`` was ever used)."""
+        check_name(new_name, "model name")
+        return self._app.execute(
+            reason, lambda: rename_model(self._app, self._lookups, name, new_name)
+        )
 
     def delete_version(self, ref_text: str, *, reason: str = "") -> ModelVersion:
         """Delete a version (refused while deployed); aliases pointing at it go too."""

@@ -1,77 +1,32 @@
-"""Models and their versions.
+"""Models and their versions (what a version is registered with: ``model_spec``).
 
-A ``Model`` is a name with tags and aliases, and the counter that hands out
-version numbers. Each ``ModelVersion`` is its own aggregate, so registering
-version 10,000 costs what version 1 costs: the model aggregate stays small.
+A ``Model`` is a name with tags and aliases, and the counter that hands out version numbers.
+Each ``ModelVersion`` is its own aggregate, so registering version 10,000 costs what version 1
+costs: the model aggregate stays small. A deleted (or renamed) model keeps its aggregate: its
+history stays, and a model created again under its name continues its version numbers.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal, NotRequired, get_args
+from typing import Any
 from uuid import UUID
 
-# The API's response models (ledger.shapes) nest these; pydantic wants typing_extensions'.
-from typing_extensions import TypedDict
-
 from ledger.domain.base import LedgerAggregate, aggregate_id
+from ledger.domain.model_spec import (
+    FLAVORS,
+    DeploymentRef,
+    Flavor,
+    Lineage,
+    Origin,
+    StoredFile,
+    VersionSpec,
+    VersionStatus,
+)
 from ledger.errors import InvalidInputError, RuleViolationError
 
-Flavor = Literal["onnx", "sklearn", "pytorch", "custom"]
-FLAVORS: tuple[str, ...] = get_args(Flavor)
-VersionStatus = Literal["ready", "archived", "deleted"]
-
-
-class StoredFile(TypedDict):
-    """One file of a model version: relative path, sha256 digest and size."""
-
-    path: str
-    sha256: str
-    size: int
-
-
-class Lineage(TypedDict, total=False):
-    """What produced a model version (all references are ``name:version``)."""
-
-    job: str
-    data: list[str]
-    environment: str
-    pipeline: str
-    derived_from: str
-
-
-class Origin(TypedDict, total=False):
-    """Where a version came from when another system made it (e.g. an MLflow run, or an
-    import from an MLflow registry): kept as it was, for the record."""
-
-    system: str  # "mlflow"
-    uri: str  # the tracking server it came from (an import)
-    source: str  # the artifact location the files were taken from
-    run_id: str
-    model_id: str  # an MLflow logged model
-    params: dict[str, str]  # the run's parameters
-    created_by: str  # the original author and time (an import), the actor being the importer
-    created_at: str
-
-
-class DeploymentRef(TypedDict):
-    """A deployment that serves a model version."""
-
-    endpoint: str
-    deployment: str
-
-
-class VersionSpec(TypedDict):
-    """Everything recorded about a model version at registration."""
-
-    files: list[StoredFile]
-    flavor: str
-    signature: dict[str, Any]
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    description: str
-    lineage: Lineage
-    origin: NotRequired[Origin]
+__all__ = ["FLAVORS", "DeploymentRef", "Flavor", "Lineage", "Model", "ModelVersion", "Origin"]
+__all__ += ["StoredFile", "VersionSpec", "VersionStatus", "model_id", "model_version_id"]
 
 
 @lru_cache(maxsize=4096)
@@ -92,6 +47,8 @@ class Model(LedgerAggregate):
         self.latest_version = 0
         self.tags: dict[str, str] = {}
         self.aliases: dict[str, int] = {}
+        self.deleted = False
+        self.renamed_to = ""
 
     class Event(LedgerAggregate.Event):
         pass
@@ -150,6 +107,45 @@ class Model(LedgerAggregate):
         def apply(self, model: Model) -> None:
             model.aliases.pop(self.alias, None)
 
+    class Deleted(Event):
+        def apply(self, model: Model) -> None:
+            model.deleted = True
+            model.description, model.tags, model.aliases = "", {}, {}
+
+    class Renamed(Deleted):
+        """Its versions moved to ``new_name`` (a model of its own, ``RenamedFrom``)."""
+
+        new_name: str
+
+        def apply(self, model: Model) -> None:
+            super().apply(model)
+            model.renamed_to = self.new_name
+
+    class Recreated(Event):
+        """Created again after a delete or rename: version numbers continue."""
+
+        description: str
+        origin: Origin
+
+        def apply(self, model: Model) -> None:
+            model.deleted, model.renamed_to = False, ""
+            model.description = self.description
+
+    class RenamedFrom(Event, LedgerAggregate.Created):
+        """A model created by renaming ``old_name``: its description, tags, aliases, numbers."""
+
+        name: str
+        old_name: str
+        description: str
+        latest_version: int
+        tags: dict[str, str]
+        aliases: dict[str, int]
+
+        def apply(self, model: Model) -> None:
+            model.name, model.description = self.name, self.description
+            model.latest_version = self.latest_version
+            model.tags, model.aliases = dict(self.tags), dict(self.aliases)
+
     @classmethod
     def register(cls, name: str, description: str = "", origin: Origin | None = None) -> Model:
         return cls._create(
@@ -160,9 +156,32 @@ class Model(LedgerAggregate):
             origin=origin or {},
         )
 
+    @classmethod
+    def renamed_from(cls, old: Model, new_name: str) -> Model:
+        return cls._create(
+            cls.RenamedFrom,
+            id=model_id(new_name),
+            name=new_name,
+            old_name=old.name,
+            description=old.description,
+            latest_version=old.latest_version,
+            tags=dict(old.tags),
+            aliases=dict(old.aliases),
+        )
+
     def describe(self, description: str) -> None:
         if description != self.description:
             self.trigger_event(self.DescriptionChanged, description=description)
+
+    def delete(self) -> None:
+        """Delete the model (the command deletes its versions in the same save)."""
+        self.trigger_event(self.Deleted)
+
+    def rename_to(self, new_name: str) -> None:
+        self.trigger_event(self.Renamed, new_name=new_name)
+
+    def recreate(self, description: str = "", origin: Origin | None = None) -> None:
+        self.trigger_event(self.Recreated, description=description, origin=origin or {})
 
     def add_version(self) -> int:
         """Hand out the next version number: never reused, never skipped."""
@@ -260,6 +279,23 @@ class ModelVersion(LedgerAggregate):
         def apply(self, mv: ModelVersion) -> None:
             mv.status = "deleted"
 
+    class Renamed(Deleted):
+        """Moved, with its model, to ``new_name`` (where ``RenamedFrom`` starts it)."""
+
+        new_name: str
+
+    class RenamedFrom(Registered):
+        """The version as it was under ``old_name``: registration, tags, description, status."""
+
+        old_name: str
+        tags: dict[str, str]
+        description: str
+        status: VersionStatus
+
+        def apply(self, mv: ModelVersion) -> None:
+            super().apply(mv)
+            mv.tags, mv.description, mv.status = dict(self.tags), self.description, self.status
+
     class DeploymentAttached(Event):
         endpoint: str
         deployment: str
@@ -287,6 +323,24 @@ class ModelVersion(LedgerAggregate):
             version=version,
             spec=spec,
         )
+
+    @classmethod
+    def renamed_from(cls, old: ModelVersion, new_name: str) -> ModelVersion:
+        return cls._create(
+            cls.RenamedFrom,
+            id=model_version_id(new_name, old.number),
+            model_name=new_name,
+            version=old.number,
+            spec=old.spec,
+            old_name=old.model_name,
+            tags=dict(old.tags),
+            description=old.description,
+            status=old.status,
+        )
+
+    def rename_to(self, new_name: str) -> None:
+        self._require_not_deployed("rename")
+        self.trigger_event(self.Renamed, new_name=new_name)
 
     def describe(self, description: str) -> None:
         self._require_not_deleted("describe")

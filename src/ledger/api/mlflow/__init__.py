@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ledger.api.mlflow import artifacts
+from ledger.api.mlflow import artifacts, model_versions, registered_models
 from ledger.api.mlflow.errors import unknown_endpoints
 from ledger.api.mlflow.experiments import experiment_router
 from ledger.api.mlflow.logged_models import logged_model_router
@@ -21,6 +21,8 @@ from ledger.api.mlflow.runs import run_router
 def mlflow_routers() -> list[APIRouter]:
     """The routers that speak MLflow, the catch-all for its unknown endpoints last."""
     return [
+        registered_models.router,
+        model_versions.router,
         experiment_router(),
         run_router(),
         logged_model_router(),
