@@ -189,7 +189,7 @@ def test_model_level_tags_archive_and_alias_removal(cli: Cli, model_dir: Path) -
     assert_user_error(cli("model", "show", "iris@prod"), "has no alias 'prod'")
     assert_user_error(cli("model", "alias", "iris", "prod"), "give the VERSION")
     assert_user_error(cli("model", "alias", "iris", "1st", "1"), "invalid alias '1st'")
-    assert_user_error(cli("model", "delete", "iris"), "say which version to delete")
+    assert_user_error(cli("model", "delete", "iris"), "or delete the model with --all")
 
 
 def test_tables_for_people(cli: Cli, tmp_path: Path) -> None:
@@ -207,3 +207,26 @@ def test_unreachable_store_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch
     result = cli("model", "list")
     assert_user_error(result, "the event store is unavailable: cannot reach postgresql://nobody@")
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_describe_rename_and_delete_a_whole_model(cli: Cli, model_dir: Path) -> None:
+    assert cli("model", "register", "iris", str(model_dir)).code == 0
+    assert cli("model", "register", "iris", str(model_dir)).code == 0
+    assert cli("model", "describe", "iris", "the iris classifier").code == 0
+    assert cli("model", "describe", "iris:2", "retrained").code == 0
+    assert cli("model", "alias", "iris", "champion", "2").code == 0
+    renamed = cli("model", "rename", "iris", "flowers", "--reason", "clearer")
+    assert renamed.code == 0 and "Renamed iris to flowers" in renamed.out
+    moved = cli("model", "show", "flowers@champion", "--json").json()
+    assert (moved["version"], moved["description"]) == (2, "retrained")
+    assert cli("model", "list", "--json").json()[0]["description"] == "the iris classifier"
+    assert_user_error(cli("model", "rename", "flowers", "iris"), "that name was used before")
+    assert_user_error(cli("model", "delete", "flowers:1", "--all"), "give its NAME")
+    deleted = cli("model", "delete", "flowers", "--all", "--reason", "retired")
+    assert deleted.code == 0 and "Deleted model flowers (2 versions" in deleted.out
+    assert_user_error(cli("model", "show", "flowers:1"), "flowers")
+    history = cli("history", "model", "flowers", "--json").json()
+    last = {(e["event_type"], e["name"], e["reason"]) for e in history[-3:]}
+    assert last == {("Model.Deleted", "flowers", "retired"),
+                    ("ModelVersion.Deleted", "flowers:1", "retired"),
+                    ("ModelVersion.Deleted", "flowers:2", "retired")}  # fmt: skip

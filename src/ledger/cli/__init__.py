@@ -19,6 +19,7 @@ from ledger.cli import (
     events,
     imports,
     jobs,
+    model_names,  # noqa: F401  (adds `ledger model delete|rename|describe`)
     models,
     monitors,
     pipelines,

@@ -283,18 +283,6 @@ def restore(ref: str, reason: Reason = "") -> None:
 
 
 @app.command()
-def delete(
-    ref: Annotated[str, typer.Argument(help="NAME:VERSION or NAME@ALIAS")], reason: Reason = ""
-) -> None:
-    """Delete a version (refused while deployed); its history stays in the ledger."""
-    if ":" not in ref and "@" not in ref:
-        raise InvalidInputError(f"say which version to delete: {ref}:VERSION")
-    with open_ledger() as ledger:
-        version = ledger.models.delete_version(ref, reason=reason)
-    console.print(f"Deleted {version.ref}")
-
-
-@app.command()
 def download(
     ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS")],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into")],
