@@ -4,8 +4,9 @@ A filter is comparisons joined by ``AND``: ``metrics.acc > 0.9 AND params.C = '1
 tags.`mlflow.user` LIKE 'ro%' AND attributes.status = 'FINISHED'``. Operators: ``=``,
 ``!=``, ``<``, ``<=``, ``>``, ``>=`` (numbers), ``=``, ``!=``, ``LIKE``, ``ILIKE`` (text).
 Anything else (``OR``, ``IN``, ``IS NULL``, datasets...) is refused with a message saying
-so, never answered wrongly. Records are matched in Python: a run (or experiment, or logged
-model) as ``{"attributes": ..., "params": ..., "tags": ..., "metrics": ...}``.
+so, never answered wrongly. The grammar is read by :mod:`ledger.mlflow_filter`; records are
+matched here, in Python: a run (or experiment, or logged model)
+as ``{"attributes": ..., "params": ..., "tags": ..., "metrics": ...}``.
 """
 
 from __future__ import annotations
@@ -17,27 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import InvalidInputError
+from ledger.mlflow_filter import ENTITIES, Comparison
+from ledger.mlflow_filter import parse_filter as parse_comparisons
 
 Record = dict[str, dict[str, Any]]
-# What each entity prefix means (MLflow takes singular and plural forms).
-_ENTITIES = {
-    "metric": "metrics", "metrics": "metrics",
-    "param": "params", "params": "params", "parameter": "params", "parameters": "params",
-    "tag": "tags", "tags": "tags",
-    "attribute": "attributes", "attributes": "attributes", "attr": "attributes",
-    "run": "attributes",
-}  # fmt: skip
 _NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _TEXT_OPS = ("=", "!=", "LIKE", "ILIKE")
-_CLAUSE = re.compile(
-    r"""\s*(?:(?P<entity>[A-Za-z]+)\.)?
-        (?P<key>`[^`]+`|"[^"]+"|[\w.\-/:]+)\s*
-        (?P<op>!=|<=|>=|=|<|>|(?<=\s)I?LIKE(?=\s))\s*
-        (?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-        \s*$""",
-    re.VERBOSE | re.IGNORECASE,
+_KINDS = {"metrics": "number", "params": "text", "tags": "text", "attributes": ""}
+_ANSWERED = (
+    "the ledger answers comparisons (=, !=, <, <=, >, >=, LIKE, ILIKE) of metrics., params., "
+    "tags. and attributes. joined by AND"
 )
-_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,58 +39,30 @@ class Condition:
     value: str | float
 
 
-def split_clauses(text: str) -> list[str]:
-    """The filter's comparisons: split at each AND outside quotes."""
-    clauses, start, quote = [], 0, ""
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"`":
-            quote = char
-        else:
-            match = _AND.match(text, index)
-            if match and index > start:
-                clauses.append(text[start:index])
-                start = index = match.end()
-                continue
-        index += 1
-    clauses.append(text[start:])
-    return [clause for clause in clauses if clause.strip()]
-
-
 def parse_filter(
     text: str, attributes: dict[str, str], default_entity: str = ""
 ) -> list[Condition]:
     """The conditions of a filter. ``attributes``: which attributes may be compared, each
     "text" or "number"; ``default_entity``: what a key without a prefix means ("": refused)."""
-    conditions = []
-    for clause in split_clauses(text.strip()):
-        match = _CLAUSE.match(clause)
-        if match is None:
-            raise InvalidInputError(
-                f"cannot read the filter clause {clause.strip()[:200]!r}: the ledger answers "
-                "comparisons (=, !=, <, <=, >, >=, LIKE, ILIKE) of metrics., params., tags. "
-                "and attributes. joined by AND"
-            )
-        conditions.append(_condition(match, attributes, default_entity))
-    return conditions
+    return [
+        _condition(comparison, attributes, default_entity) for comparison in parse_comparisons(text)
+    ]
 
 
-def _condition(match: re.Match[str], attributes: dict[str, str], default_entity: str) -> Condition:
-    prefix = (match["entity"] or "").lower()
-    entity = _ENTITIES.get(prefix) if prefix else default_entity
-    if not entity:
+def _condition(
+    comparison: Comparison, attributes: dict[str, str], default_entity: str
+) -> Condition:
+    entity = comparison.entity or default_entity
+    if entity not in _KINDS:
         raise InvalidInputError(
-            f"unknown entity {prefix or match['key']!r} in the filter: use metrics., params., "
-            "tags. or attributes."
+            f"unknown entity {comparison.entity or comparison.key!r} in the filter: use "
+            "metrics., params., tags. or attributes."
         )
-    key = match["key"].strip('`"')
-    op = match["op"].upper()
-    raw = match["value"]
-    quoted = raw[0] in "'\""
-    kind = "number" if entity == "metrics" else "text"
+    key, op, value = comparison.key, comparison.op, comparison.value
+    if isinstance(value, tuple):
+        raise InvalidInputError(f"{entity}.{key} {op} (...) is not supported: {_ANSWERED}")
+    shown = repr(value) if comparison.quoted else value
+    kind = _KINDS[entity]
     if entity == "attributes":
         if key not in attributes:
             raise InvalidInputError(
@@ -107,14 +70,14 @@ def _condition(match: re.Match[str], attributes: dict[str, str], default_entity:
             )
         kind = attributes[key]
     if kind == "number":
-        if quoted or op not in _NUMBER_OPS:
-            raise InvalidInputError(f"{entity}.{key} is compared with a number ({op} {raw})")
-        return Condition(entity, key, op, float(raw))
-    if not quoted or op not in _TEXT_OPS:
+        if comparison.quoted or op not in _NUMBER_OPS:
+            raise InvalidInputError(f"{entity}.{key} is compared with a number ({op} {shown})")
+        return Condition(entity, key, op, float(value))
+    if not comparison.quoted or op not in _TEXT_OPS:
         raise InvalidInputError(
-            f"{entity}.{key} is compared with quoted text by =, !=, LIKE or ILIKE ({op} {raw})"
+            f"{entity}.{key} is compared with quoted text by =, !=, LIKE or ILIKE ({op} {shown})"
         )
-    return Condition(entity, key, op, raw[1:-1])
+    return Condition(entity, key, op, value)
 
 
 def _like(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
@@ -164,7 +127,7 @@ def parse_order_by(
             ascending = words[1].upper() == "ASC"
             clause = words[0]
         prefix, dot, key = clause.strip().partition(".")
-        entity = _ENTITIES.get(prefix.lower()) if dot else default_entity
+        entity = ENTITIES.get(prefix.lower()) if dot else default_entity
         key = (key if dot else prefix).strip('`"')
         if entity is None or not key or (entity == "attributes" and key not in attributes):
             raise InvalidInputError(

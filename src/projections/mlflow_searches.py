@@ -18,6 +18,7 @@ from projections.mlflow_queries import (
     run_rows,
 )
 from projections.mlflow_search import (
+    Condition,
     Ordering,
     Record,
     matches,
@@ -64,6 +65,37 @@ def _check_ids(experiment_ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(experiment_ids))
 
 
+def _query(
+    filter: str,
+    order_by: list[str],
+    attributes: dict[str, str],
+    default_entity: str,
+    newest: str,
+    key: str,
+) -> tuple[list[Condition], list[Ordering]]:
+    """The filter's conditions and the orderings asked for, then the attribute ``newest``
+    descending and ``key`` ascending (which makes the order total)."""
+    conditions = parse_filter(filter, attributes, default_entity)
+    orderings = [
+        *parse_order_by(order_by, attributes),
+        Ordering("attributes", newest, False),
+        Ordering("attributes", key, True),
+    ]
+    return conditions, orderings
+
+
+def _page(
+    records: list[Record],
+    conditions: list[Condition],
+    orderings: list[Ordering],
+    max_results: int,
+    page_token: str,
+) -> Page[Record]:
+    """The page of the records meeting ``conditions``, sorted by ``orderings``."""
+    found = sort_records([r for r in records if matches(r, conditions)], orderings)
+    return page_of(found, max_results, page_token)
+
+
 def search_experiments(
     db: LedgerDatabase,
     *,
@@ -75,20 +107,15 @@ def search_experiments(
 ) -> Page[dict[str, Any]]:
     """Experiments matching ``filter`` (on name, times and tags), newest first by default."""
     stages = stages_of(view_type)
-    conditions = parse_filter(filter, EXPERIMENT_ATTRIBUTES, default_entity="attributes")
-    orderings = [
-        *parse_order_by(list(order_by), EXPERIMENT_ATTRIBUTES),
-        Ordering("attributes", "creation_time", False),
-        Ordering("attributes", "experiment_id", True),
-    ]
+    conditions, orderings = _query(filter, list(order_by), EXPERIMENT_ATTRIBUTES, "attributes",
+                                   "creation_time", "experiment_id")  # fmt: skip
     records: list[Record] = [
         {"attributes": experiment | {"experiment_id": int(experiment["experiment_id"])},
          "tags": experiment["tags"], "params": {}, "metrics": {}, "item": experiment}
         for experiment in experiments_where(db)
         if experiment["lifecycle_stage"] in stages
     ]  # fmt: skip
-    found = sort_records([r for r in records if matches(r, conditions)], orderings)
-    page = page_of(found, max_results, page_token)
+    page = _page(records, conditions, orderings, max_results, page_token)
     return Page([record["item"] for record in page.items], page.next_token)
 
 
@@ -105,12 +132,8 @@ def search_runs(
     """Runs of the experiments matching ``filter``, latest start first by default; only the
     metrics, params and tags the filter and ordering name are read before paging."""
     stages = stages_of(view_type)
-    conditions = parse_filter(filter, RUN_ATTRIBUTES)
-    orderings = [
-        *parse_order_by(list(order_by), RUN_ATTRIBUTES),
-        Ordering("attributes", "start_time", False),
-        Ordering("attributes", "run_id", True),
-    ]
+    conditions, orderings = _query(filter, list(order_by), RUN_ATTRIBUTES, "", "start_time",
+                                   "run_id")  # fmt: skip
     ids = _check_ids(experiment_ids)
     if not ids:
         return Page([], "")
@@ -130,8 +153,7 @@ def search_runs(
          "metrics": {m["key"]: m["value"] for m in metrics.get(run["run_id"], [])}}
         for run in runs
     ]  # fmt: skip
-    found = sort_records([r for r in records if matches(r, conditions)], orderings)
-    page = page_of(found, max_results, page_token)
+    page = _page(records, conditions, orderings, max_results, page_token)
     return Page(full_runs(db, [record["attributes"] for record in page.items]), page.next_token)
 
 
@@ -146,13 +168,9 @@ def search_logged_models(
 ) -> Page[dict[str, Any]]:
     """Logged models of the experiments matching ``filter`` (attributes, params, tags),
     newest first by default; ``order_by``: (field, ascending) pairs."""
-    conditions = parse_filter(filter, MODEL_ATTRIBUTES, default_entity="attributes")
     clauses = [f"{field} {'ASC' if ascending else 'DESC'}" for field, ascending in order_by]
-    orderings = [
-        *parse_order_by(clauses, MODEL_ATTRIBUTES),
-        Ordering("attributes", "creation_timestamp", False),
-        Ordering("attributes", "model_id", True),
-    ]
+    conditions, orderings = _query(filter, clauses, MODEL_ATTRIBUTES, "attributes",
+                                   "creation_timestamp", "model_id")  # fmt: skip
     if any(c.entity == "metrics" for c in conditions) or any(
         o.entity == "metrics" for o in orderings
     ):
@@ -165,6 +183,5 @@ def search_logged_models(
         {"attributes": model, "params": model["params"], "tags": model["tags"], "metrics": {}}
         for model in logged_models_where(db, f"AND experiment_id IN ({marks})", ids)
     ]
-    found = sort_records([r for r in records if matches(r, conditions)], orderings)
-    page = page_of(found, max_results, page_token)
+    page = _page(records, conditions, orderings, max_results, page_token)
     return Page([record["attributes"] for record in page.items], page.next_token)

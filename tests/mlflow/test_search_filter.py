@@ -1,10 +1,11 @@
-"""The MLflow filter and order_by parser, on its own (no store)."""
+"""The MLflow filter and order_by parser, on its own (no store): the grammar
+(ledger.mlflow_filter) and the registry's mapping of it (the HTTP tests check that these
+errors answer INVALID_PARAMETER_VALUE)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ledger.api.mlflow.errors import INVALID_PARAMETER_VALUE, MlflowError
 from ledger.api.mlflow.search_filter import (
     MODEL_ATTRIBUTES,
     MODEL_ORDER_KEYS,
@@ -12,8 +13,12 @@ from ledger.api.mlflow.search_filter import (
     VERSION_ORDER_KEYS,
     parse_filter,
     parse_order_by,
-    tokenize,
 )
+from ledger.errors import InvalidInputError
+from ledger.mlflow_filter import Comparison, tokenize
+from ledger.mlflow_filter import parse_filter as parse_comparisons
+from projections.mlflow_search import Condition as TrackingCondition
+from projections.mlflow_search import parse_filter as parse_tracking_filter
 from projections.registry_filters import Condition, Order, like_to_glob
 
 
@@ -67,7 +72,7 @@ def test_each_comparison(text: str, condition: Condition) -> None:
         ("name IS NULL", "not a supported comparison operator"),
         ("name > 'a'", "does not support >"),
         ("version_number LIKE '1'", "does not support LIKE"),
-        ("version_number = 1.5", "cannot read"),
+        ("version_number = 1.5", "whole number"),
         ("version_number = 'x'", "whole number"),
         ("run_id IN 'a'", "parentheses"),
         ("run_id IN ('a' 'b')", "expected ','"),
@@ -80,14 +85,13 @@ def test_each_comparison(text: str, condition: Condition) -> None:
     ],
 )
 def test_what_is_not_supported_is_named(text: str, fragment: str) -> None:
-    with pytest.raises(MlflowError) as refused:
+    with pytest.raises(InvalidInputError) as refused:
         parse_filter(text, VERSION_ATTRIBUTES)
-    assert refused.value.code == INVALID_PARAMETER_VALUE
-    assert fragment in refused.value.message
+    assert fragment in str(refused.value)
 
 
 def test_models_search_only_names_and_tags() -> None:
-    with pytest.raises(MlflowError, match="'run_id' is not supported here"):
+    with pytest.raises(InvalidInputError, match="'run_id' is not supported here"):
         parse_filter("run_id = 'x'", MODEL_ATTRIBUTES)
 
 
@@ -108,7 +112,7 @@ def test_order_by() -> None:
     orders = parse_order_by(["version_number asc", "creation_timestamp DESC"], VERSION_ORDER_KEYS)
     assert orders == (Order("version"), Order("created", True))
     for bad in (["version_number"], ["name up"], ["name DESC extra"], [""], ["name", "name"]):
-        with pytest.raises(MlflowError):
+        with pytest.raises(InvalidInputError):
             parse_order_by(bad, MODEL_ORDER_KEYS)
 
 
@@ -119,3 +123,22 @@ def test_order_by() -> None:
 )  # fmt: skip
 def test_like_patterns_become_sqlite_globs(like: str, glob: str) -> None:
     assert like_to_glob(like) == glob
+
+
+def test_the_grammar_yields_comparisons_each_search_maps() -> None:
+    text = "metrics.acc>=-1.5e-3 AND run.status = 'it''s' AND params.`a b` != \"x\" AND x.k = 1"
+    assert parse_comparisons(text) == (
+        Comparison("metrics", "acc", ">=", "-1.5e-3", False, "metrics.acc"),
+        Comparison("attributes", "status", "=", "it's", True, "run.status"),
+        Comparison("params", "a b", "!=", "x", True, "params."),
+        Comparison("x", "k", "=", "1", False, "x.k"),
+    )
+    tracking = parse_tracking_filter(
+        "metrics.acc >= -1.5e-3 AND run.status = 'it''s'", {"status": "text"}
+    )
+    assert tracking == [
+        TrackingCondition("metrics", "acc", ">=", -0.0015),
+        TrackingCondition("attributes", "status", "=", "it's"),
+    ]
+    with pytest.raises(InvalidInputError, match="unknown entity 'x'"):
+        parse_tracking_filter("x.k = 1", {})

@@ -271,7 +271,7 @@ def test_searches_filter_order_and_page(ledger: Ledger, views: Views) -> None:
     assert [r["run_name"] for r in first.items + rest.items] == ["r0", "r1", "r2"]
     assert not rest.next_token and first.items[0]["params"] == {"solver": "a"}
     for bad, message in [
-        ("metrics.acc > 0.5 OR params.solver = 'a'", "joined by AND"),
+        ("metrics.acc > 0.5 OR params.solver = 'a'", "OR is not supported"),
         ("params.solver IN ('a')", "joined by AND"),
         ("attributes.colour = 'red'", "cannot filter on attribute 'colour'"),
         ("metrics.acc = 'high'", "compared with a number"),

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ledger.api.mlflow import artifacts, model_versions, registered_models
+from ledger.api.mlflow import (
+    artifacts,
+    experiments,
+    logged_models,
+    model_versions,
+    registered_models,
+    runs,
+)
 from ledger.api.mlflow.errors import unknown_endpoints
-from ledger.api.mlflow.experiments import experiment_router
-from ledger.api.mlflow.logged_models import logged_model_router
-from ledger.api.mlflow.runs import run_router
 
 
 def mlflow_routers() -> list[APIRouter]:
@@ -23,9 +27,9 @@ def mlflow_routers() -> list[APIRouter]:
     return [
         registered_models.router,
         model_versions.router,
-        experiment_router(),
-        run_router(),
-        logged_model_router(),
+        experiments.router,
+        runs.router,
+        logged_models.router,
         artifacts.router,
-        unknown_endpoints(),
+        unknown_endpoints,
     ]

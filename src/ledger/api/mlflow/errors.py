@@ -59,6 +59,7 @@ STATUS_OF_CODE = {
     INTERNAL_ERROR: 500,
     DATA_LOSS: 500,
 }
+_ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 # The ledger's errors as MLflow codes; the first class that matches wins.
 _CODE_OF: list[tuple[type[Exception], str]] = [
     (NotFoundError, RESOURCE_DOES_NOT_EXIST),
@@ -132,17 +133,16 @@ def mlflow_router(prefix: str) -> APIRouter:
     return APIRouter(prefix=prefix, route_class=MlflowRoute, include_in_schema=False)
 
 
-def unknown_endpoints() -> APIRouter:
-    """Answers any other path under MLflow's prefixes with ENDPOINT_NOT_FOUND."""
-    router = APIRouter(route_class=MlflowRoute, include_in_schema=False)
-    methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+# Answers any other path under MLflow's prefixes with ENDPOINT_NOT_FOUND (mounted last).
+unknown_endpoints = APIRouter(route_class=MlflowRoute, include_in_schema=False)
 
-    @router.api_route("/api/{api_version}/mlflow/{rest:path}", methods=methods)
-    @router.api_route("/api/{api_version}/mlflow-artifacts/{rest:path}", methods=methods)
-    async def unknown(request: Request) -> Response:
-        return error_response(
-            ENDPOINT_NOT_FOUND,
-            f"the ledger does not serve MLflow's {request.method} {request.url.path}",
-        )
 
-    return router
+@unknown_endpoints.api_route("/api/{api_version}/mlflow/{rest:path}", methods=_ALL_METHODS)
+@unknown_endpoints.api_route(
+    "/api/{api_version}/mlflow-artifacts/{rest:path}", methods=_ALL_METHODS
+)
+async def unknown(request: Request) -> Response:
+    return error_response(
+        ENDPOINT_NOT_FOUND,
+        f"the ledger does not serve MLflow's {request.method} {request.url.path}",
+    )

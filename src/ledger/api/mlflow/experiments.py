@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from ledger.api.auth import Contributor, Reader
+from ledger.api.mlflow.answers import empty, page_answer
 from ledger.api.mlflow.errors import mlflow_router
 from ledger.api.mlflow.tracking_schemas import (
     CreateExperiment,
@@ -25,25 +26,12 @@ from ledger.api.routes.common import json_response, read_views, run_command
 from ledger.domain.tracking import check_experiment_id
 
 PREFIX = "/api/2.0/mlflow/experiments"
-EMPTY: dict[str, Any] = {}
 
 
-def experiment_router() -> APIRouter:
-    """The experiment endpoints."""
-    router = mlflow_router(PREFIX)
-    router.add_api_route("/get", get_experiment, methods=["GET"])
-    router.add_api_route("/get-by-name", get_experiment_by_name, methods=["GET"])
-    router.add_api_route("/create", create_experiment, methods=["POST"])
-    router.add_api_route("/search", search_experiments, methods=["POST"])
-    router.add_api_route("/search", search_experiments_get, methods=["GET"])
-    router.add_api_route("/update", update_experiment, methods=["POST"])
-    router.add_api_route("/delete", delete_experiment, methods=["POST"])
-    router.add_api_route("/restore", restore_experiment, methods=["POST"])
-    router.add_api_route("/set-experiment-tag", set_experiment_tag, methods=["POST"])
-    router.add_api_route("/delete-experiment-tag", delete_experiment_tag, methods=["POST"])
-    return router
+router = mlflow_router(PREFIX)
 
 
+@router.get("/get")
 def get_experiment(
     request: Request, _: Reader, experiment_id: Annotated[Text, Query()]
 ) -> Response:
@@ -52,6 +40,7 @@ def get_experiment(
     return json_response({"experiment": experiment_wire(found)})
 
 
+@router.get("/get-by-name")
 def get_experiment_by_name(
     request: Request, _: Reader, experiment_name: Annotated[Text, Query()]
 ) -> Response:
@@ -59,6 +48,7 @@ def get_experiment_by_name(
     return json_response({"experiment": experiment_wire(found)})
 
 
+@router.post("/create")
 def create_experiment(request: Request, principal: Contributor, body: CreateExperiment) -> Any:
     created = run_command(
         request,
@@ -81,50 +71,54 @@ def _search(request: Request, query: SearchExperiments) -> Response:
             page_token=query.page_token,
         ),
     )
-    answer: dict[str, Any] = {"experiments": [experiment_wire(e) for e in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("experiments", page, experiment_wire)
 
 
+@router.post("/search")
 def search_experiments(request: Request, _: Reader, body: SearchExperiments) -> Response:
     return _search(request, body)
 
 
+@router.get("/search")
 def search_experiments_get(
     request: Request, _: Reader, query: Annotated[SearchExperiments, Query()]
 ) -> Response:
     return _search(request, query)
 
 
+@router.post("/update")
 def update_experiment(request: Request, principal: Contributor, body: UpdateExperiment) -> Any:
     run_command(
         request,
         principal,
         lambda ledger: ledger.experiments.rename(body.experiment_id, body.new_name),
     )
-    return EMPTY
+    return empty()
 
 
+@router.post("/delete")
 def delete_experiment(request: Request, principal: Contributor, body: ExperimentRef) -> Any:
     run_command(request, principal, lambda ledger: ledger.experiments.delete(body.experiment_id))
-    return EMPTY
+    return empty()
 
 
+@router.post("/restore")
 def restore_experiment(request: Request, principal: Contributor, body: ExperimentRef) -> Any:
     run_command(request, principal, lambda ledger: ledger.experiments.restore(body.experiment_id))
-    return EMPTY
+    return empty()
 
 
+@router.post("/set-experiment-tag")
 def set_experiment_tag(request: Request, principal: Contributor, body: SetExperimentTag) -> Any:
     run_command(
         request,
         principal,
         lambda ledger: ledger.experiments.set_tag(body.experiment_id, body.key, body.value),
     )
-    return EMPTY
+    return empty()
 
 
+@router.post("/delete-experiment-tag")
 def delete_experiment_tag(
     request: Request, principal: Contributor, body: DeleteExperimentTag
 ) -> Any:
@@ -133,4 +127,4 @@ def delete_experiment_tag(
         principal,
         lambda ledger: ledger.experiments.delete_tag(body.experiment_id, body.key),
     )
-    return EMPTY
+    return empty()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 
 from ledger.api.auth import Contributor, Reader
+from ledger.api.mlflow.answers import empty, page_answer
 from ledger.api.mlflow.errors import mlflow_router
 from ledger.api.mlflow.tracking_schemas import (
     CreateLoggedModel,
@@ -24,24 +25,11 @@ from ledger.api.routes.common import json_response, read_views, read_written, ru
 from ledger.errors import InvalidInputError
 
 PREFIX = "/api/2.0/mlflow/logged-models"
-EMPTY: dict[str, Any] = {}
 ModelId = Annotated[Text, Path()]
 TagKey = Annotated[Text, Path()]
 
 
-def logged_model_router() -> APIRouter:
-    """The logged model endpoints (search before ``/{model_id}``, which would take it)."""
-    router = mlflow_router(PREFIX)
-    router.add_api_route("", create_logged_model, methods=["POST"])
-    router.add_api_route("/search", search_logged_models, methods=["POST"])
-    router.add_api_route("/{model_id}", get_logged_model, methods=["GET"])
-    router.add_api_route("/{model_id}", finalize_logged_model, methods=["PATCH"])
-    router.add_api_route("/{model_id}", delete_logged_model, methods=["DELETE"])
-    router.add_api_route("/{model_id}/tags", set_logged_model_tags, methods=["PATCH"])
-    router.add_api_route("/{model_id}/tags/{tag_key:path}", delete_logged_model_tag,
-                         methods=["DELETE"])  # fmt: skip
-    router.add_api_route("/{model_id}/params", log_logged_model_params, methods=["POST"])
-    return router
+router = mlflow_router(PREFIX)
 
 
 def _model(request: Request, model_id: str) -> Any:
@@ -51,6 +39,7 @@ def _model(request: Request, model_id: str) -> Any:
     )
 
 
+@router.post("")
 def create_logged_model(request: Request, principal: Contributor, body: CreateLoggedModel) -> Any:
     """A pending logged model (in the run ``source_run_id``'s experiment, when given)."""
     created = run_command(
@@ -68,57 +57,7 @@ def create_logged_model(request: Request, principal: Contributor, body: CreateLo
     return _model(request, created.model_id)
 
 
-def get_logged_model(request: Request, _: Reader, model_id: ModelId) -> Response:
-    model = read_views(request, lambda v: v.mlflow_logged_model(model_id))
-    return json_response({"model": logged_model_wire(model)})
-
-
-def finalize_logged_model(
-    request: Request, principal: Contributor, model_id: ModelId, body: FinalizeLoggedModel
-) -> Any:
-    """READY once its files are uploaded, or FAILED (LOGGED_MODEL_UPLOAD_FAILED)."""
-    status = STATUS_OF_WIRE.get(body.status, body.status.removeprefix("LOGGED_MODEL_"))
-    if status not in ("READY", "FAILED"):
-        raise InvalidInputError(
-            f"a logged model is finalized as LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED, "
-            f"not {body.status[:60]!r}"
-        )
-    run_command(request, principal, lambda ledger: ledger.logged_models.finalize(model_id, status))
-    return _model(request, model_id)
-
-
-def delete_logged_model(request: Request, principal: Contributor, model_id: ModelId) -> Any:
-    run_command(request, principal, lambda ledger: ledger.logged_models.delete(model_id))
-    return EMPTY
-
-
-def set_logged_model_tags(
-    request: Request, principal: Contributor, model_id: ModelId, body: LoggedModelTags
-) -> Any:
-    tags = as_dict(body.tags)
-    run_command(request, principal, lambda ledger: ledger.logged_models.set_tags(model_id, tags))
-    return _model(request, model_id)
-
-
-def delete_logged_model_tag(
-    request: Request, principal: Contributor, model_id: ModelId, tag_key: TagKey
-) -> Any:
-    run_command(
-        request, principal, lambda ledger: ledger.logged_models.delete_tag(model_id, tag_key)
-    )
-    return EMPTY
-
-
-def log_logged_model_params(
-    request: Request, principal: Contributor, model_id: ModelId, body: LoggedModelParams
-) -> Any:
-    params = as_dict(body.params)
-    run_command(
-        request, principal, lambda ledger: ledger.logged_models.log_params(model_id, params)
-    )
-    return EMPTY
-
-
+@router.post("/search")
 def search_logged_models(request: Request, _: Reader, body: SearchLoggedModels) -> Response:
     """Logged models of the experiments (filters on attributes, params and tags)."""
     if body.datasets or any(o.dataset_name or o.dataset_digest for o in body.order_by):
@@ -133,7 +72,61 @@ def search_logged_models(request: Request, _: Reader, body: SearchLoggedModels) 
             page_token=body.page_token,
         ),
     )
-    answer: dict[str, Any] = {"models": [logged_model_wire(m) for m in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("models", page, logged_model_wire)
+
+
+@router.get("/{model_id}")
+def get_logged_model(request: Request, _: Reader, model_id: ModelId) -> Response:
+    model = read_views(request, lambda v: v.mlflow_logged_model(model_id))
+    return json_response({"model": logged_model_wire(model)})
+
+
+@router.patch("/{model_id}")
+def finalize_logged_model(
+    request: Request, principal: Contributor, model_id: ModelId, body: FinalizeLoggedModel
+) -> Any:
+    """READY once its files are uploaded, or FAILED (LOGGED_MODEL_UPLOAD_FAILED)."""
+    status = STATUS_OF_WIRE.get(body.status, body.status.removeprefix("LOGGED_MODEL_"))
+    if status not in ("READY", "FAILED"):
+        raise InvalidInputError(
+            f"a logged model is finalized as LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED, "
+            f"not {body.status[:60]!r}"
+        )
+    run_command(request, principal, lambda ledger: ledger.logged_models.finalize(model_id, status))
+    return _model(request, model_id)
+
+
+@router.delete("/{model_id}")
+def delete_logged_model(request: Request, principal: Contributor, model_id: ModelId) -> Any:
+    run_command(request, principal, lambda ledger: ledger.logged_models.delete(model_id))
+    return empty()
+
+
+@router.patch("/{model_id}/tags")
+def set_logged_model_tags(
+    request: Request, principal: Contributor, model_id: ModelId, body: LoggedModelTags
+) -> Any:
+    tags = as_dict(body.tags)
+    run_command(request, principal, lambda ledger: ledger.logged_models.set_tags(model_id, tags))
+    return _model(request, model_id)
+
+
+@router.delete("/{model_id}/tags/{tag_key:path}")
+def delete_logged_model_tag(
+    request: Request, principal: Contributor, model_id: ModelId, tag_key: TagKey
+) -> Any:
+    run_command(
+        request, principal, lambda ledger: ledger.logged_models.delete_tag(model_id, tag_key)
+    )
+    return empty()
+
+
+@router.post("/{model_id}/params")
+def log_logged_model_params(
+    request: Request, principal: Contributor, model_id: ModelId, body: LoggedModelParams
+) -> Any:
+    params = as_dict(body.params)
+    run_command(
+        request, principal, lambda ledger: ledger.logged_models.log_params(model_id, params)
+    )
+    return empty()

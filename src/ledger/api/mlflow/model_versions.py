@@ -8,28 +8,22 @@ MLflow deprecated them for aliases, and the ledger has none.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request, Response
 
 from ledger.api.auth import Contributor, Principal, Reader, services_of
+from ledger.api.mlflow.answers import empty, page_answer
 from ledger.api.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError, mlflow_router
 from ledger.api.mlflow.fields import Fields, RequestFields, invalid, reason_of
-from ledger.api.mlflow.registered_models import empty
 from ledger.api.mlflow.registry_wire import download_uri, model_version, version_record_of
-from ledger.api.mlflow.search_filter import (
-    VERSION_ATTRIBUTES,
-    VERSION_ORDER_KEYS,
-    parse_filter,
-    parse_order_by,
-)
+from ledger.api.mlflow.search_filter import VERSION_ATTRIBUTES, VERSION_ORDER_KEYS, record_search
 from ledger.api.mlflow.sources import ModelSource, resolve_source
 from ledger.api.routes.common import json_response, read_views, read_written, run_command
 from ledger.domain.model import Lineage, Origin
 from ledger.errors import InvalidInputError, RuleViolationError
 from ledger.ledger import Ledger
 from projections.assets import data_version_with_digest
-from projections.registry_filters import MAX_RESULTS, RecordSearch, search_version_records
+from projections.registry_filters import MAX_RESULTS, search_version_records
 from projections.registry_records import VersionRecord, model_exists, version_record
 from projections.views import Views
 
@@ -192,20 +186,9 @@ def delete_model_version(
 
 @router.get("/search")
 def search_model_versions(request: Request, _: Reader, fields: RequestFields) -> Response:
-    limit = fields.number("max_results", MAX_RESULTS)
-    if not 1 <= limit <= MAX_RESULTS:
-        raise invalid(f"max_results must be between 1 and {MAX_RESULTS}, got {limit}")
-    search = RecordSearch(
-        conditions=parse_filter(fields.text("filter"), VERSION_ATTRIBUTES),
-        order=parse_order_by(fields.texts("order_by"), VERSION_ORDER_KEYS),
-        limit=limit,
-        page_token=fields.text("page_token"),
-    )
+    search = record_search(fields, VERSION_ATTRIBUTES, VERSION_ORDER_KEYS, MAX_RESULTS)
     page = read_views(request, lambda v: search_version_records(v.db, search))
-    answer: dict[str, Any] = {"model_versions": [model_version(v) for v in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("model_versions", page, model_version)
 
 
 @router.get("/get-download-uri")

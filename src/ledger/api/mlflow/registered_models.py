@@ -9,23 +9,18 @@ versions in one atomic save (see ``ledger.commands.model_names``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request, Response
 
 from ledger.api.auth import Contributor, Reader
+from ledger.api.mlflow.answers import empty, page_answer
 from ledger.api.mlflow.errors import mlflow_router
-from ledger.api.mlflow.fields import RequestFields, invalid, reason_of
+from ledger.api.mlflow.fields import RequestFields, reason_of
 from ledger.api.mlflow.registry_wire import model_record_of, model_version, registered_model
-from ledger.api.mlflow.search_filter import (
-    MODEL_ATTRIBUTES,
-    MODEL_ORDER_KEYS,
-    parse_filter,
-    parse_order_by,
-)
+from ledger.api.mlflow.search_filter import MODEL_ATTRIBUTES, MODEL_ORDER_KEYS, record_search
 from ledger.api.routes.common import json_response, read_views, read_written, run_command
 from ledger.errors import InvalidInputError
-from projections.registry_filters import MAX_RESULTS, RecordSearch, search_model_records
+from projections.registry_filters import search_model_records
 from projections.registry_records import (
     ModelRecord,
     VersionRecord,
@@ -35,12 +30,6 @@ from projections.registry_records import (
 from projections.views import Views
 
 router = mlflow_router("/api/2.0/mlflow/registered-models")
-EMPTY = b"{}"
-
-
-def empty() -> Response:
-    """MLflow's answer to a write that returns nothing."""
-    return Response(EMPTY, media_type="application/json")
 
 
 def answer_model(
@@ -122,20 +111,9 @@ def delete_registered_model(
 
 @router.get("/search")
 def search_registered_models(request: Request, _: Reader, fields: RequestFields) -> Response:
-    limit = fields.number("max_results", 100)
-    if not 1 <= limit <= MAX_RESULTS:
-        raise invalid(f"max_results must be between 1 and {MAX_RESULTS}, got {limit}")
-    search = RecordSearch(
-        conditions=parse_filter(fields.text("filter"), MODEL_ATTRIBUTES),
-        order=parse_order_by(fields.texts("order_by"), MODEL_ORDER_KEYS),
-        limit=limit,
-        page_token=fields.text("page_token"),
-    )
+    search = record_search(fields, MODEL_ATTRIBUTES, MODEL_ORDER_KEYS, 100)
     page = read_views(request, lambda v: search_model_records(v.db, search))
-    answer: dict[str, Any] = {"registered_models": [registered_model(m) for m in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("registered_models", page, registered_model)
 
 
 def _latest_versions(views: Views, name: str, stages: list[str]) -> list[VersionRecord]:

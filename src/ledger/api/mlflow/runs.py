@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from ledger.api.auth import Contributor, Principal, Reader
+from ledger.api.mlflow.answers import empty, page_answer
 from ledger.api.mlflow.errors import mlflow_router
 from ledger.api.mlflow.tracking_schemas import (
     CreateRun,
@@ -36,27 +37,9 @@ from ledger.domain.run import Dataset, Metric
 from ledger.ledger import Ledger
 
 PREFIX = "/api/2.0/mlflow"
-EMPTY: dict[str, Any] = {}
 
 
-def run_router() -> APIRouter:
-    """The run endpoints."""
-    router = mlflow_router(PREFIX)
-    router.add_api_route("/runs/create", create_run, methods=["POST"])
-    router.add_api_route("/runs/get", get_run, methods=["GET"])
-    router.add_api_route("/runs/update", update_run, methods=["POST"])
-    router.add_api_route("/runs/delete", delete_run, methods=["POST"])
-    router.add_api_route("/runs/restore", restore_run, methods=["POST"])
-    router.add_api_route("/runs/search", search_runs, methods=["POST"])
-    router.add_api_route("/runs/log-batch", log_batch, methods=["POST"])
-    router.add_api_route("/runs/log-metric", log_metric, methods=["POST"])
-    router.add_api_route("/runs/log-parameter", log_param, methods=["POST"])
-    router.add_api_route("/runs/set-tag", set_tag, methods=["POST"])
-    router.add_api_route("/runs/delete-tag", delete_tag, methods=["POST"])
-    router.add_api_route("/runs/log-inputs", log_inputs, methods=["POST"])
-    router.add_api_route("/runs/outputs", log_outputs, methods=["POST"])
-    router.add_api_route("/metrics/get-history", metric_history, methods=["GET"])
-    return router
+router = mlflow_router(PREFIX)
 
 
 def metric_of(metric: MetricIn) -> Metric:
@@ -71,6 +54,7 @@ def metric_of(metric: MetricIn) -> Metric:
     )
 
 
+@router.post("/runs/create")
 def create_run(request: Request, principal: Contributor, body: CreateRun) -> Any:
     """A new run; without ``user_id``, the token's name."""
     created = run_command(
@@ -87,6 +71,7 @@ def create_run(request: Request, principal: Contributor, body: CreateRun) -> Any
     return read_written(request, lambda v: {"run": run_wire(v.mlflow_run(created.run_id))})
 
 
+@router.get("/runs/get")
 def get_run(
     request: Request,
     _: Reader,
@@ -97,6 +82,7 @@ def get_run(
     return json_response({"run": run_wire(read_views(request, lambda v: v.mlflow_run(wanted)))})
 
 
+@router.post("/runs/update")
 def update_run(request: Request, principal: Contributor, body: UpdateRun) -> Any:
     run_id = body.run
     run_command(
@@ -109,16 +95,19 @@ def update_run(request: Request, principal: Contributor, body: UpdateRun) -> Any
     return read_written(request, lambda v: {"run_info": run_info_wire(v.mlflow_run(run_id))})
 
 
+@router.post("/runs/delete")
 def delete_run(request: Request, principal: Contributor, body: RunRef) -> Any:
     run_command(request, principal, lambda ledger: ledger.runs.delete(body.run))
-    return EMPTY
+    return empty()
 
 
+@router.post("/runs/restore")
 def restore_run(request: Request, principal: Contributor, body: RunRef) -> Any:
     run_command(request, principal, lambda ledger: ledger.runs.restore(body.run))
-    return EMPTY
+    return empty()
 
 
+@router.post("/runs/search")
 def search_runs(request: Request, _: Reader, body: SearchRuns) -> Response:
     page = read_views(
         request,
@@ -131,10 +120,7 @@ def search_runs(request: Request, _: Reader, body: SearchRuns) -> Response:
             page_token=body.page_token,
         ),
     )
-    answer: dict[str, Any] = {"runs": [run_wire(run) for run in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("runs", page, run_wire)
 
 
 def _log(
@@ -145,16 +131,17 @@ def _log(
     metrics: Sequence[MetricIn] = (),
     params: Sequence[tuple[str, str]] = (),
     tags: Sequence[tuple[str, str]] = (),
-) -> dict[str, Any]:
+) -> Response:
     def command(ledger: Ledger) -> object:
         return ledger.runs.log_batch(
             run_id, metrics=[metric_of(m) for m in metrics], params=params, tags=tags
         )
 
     run_command(request, principal, command)
-    return EMPTY
+    return empty()
 
 
+@router.post("/runs/log-batch")
 def log_batch(request: Request, principal: Contributor, body: LogBatch) -> Any:
     """Metrics, params and tags in one command: all are logged, or none."""
     return _log(
@@ -167,23 +154,28 @@ def log_batch(request: Request, principal: Contributor, body: LogBatch) -> Any:
     )
 
 
+@router.post("/runs/log-metric")
 def log_metric(request: Request, principal: Contributor, body: LogMetric) -> Any:
     return _log(request, principal, body.run, metrics=[body])
 
 
+@router.post("/runs/log-parameter")
 def log_param(request: Request, principal: Contributor, body: LogParam) -> Any:
     return _log(request, principal, body.run, params=[(body.key, body.value)])
 
 
+@router.post("/runs/set-tag")
 def set_tag(request: Request, principal: Contributor, body: SetTag) -> Any:
     return _log(request, principal, body.run, tags=[(body.key, body.value)])
 
 
+@router.post("/runs/delete-tag")
 def delete_tag(request: Request, principal: Contributor, body: DeleteTag) -> Any:
     run_command(request, principal, lambda ledger: ledger.runs.delete_tag(body.run, body.key))
-    return EMPTY
+    return empty()
 
 
+@router.post("/runs/log-inputs")
 def log_inputs(request: Request, principal: Contributor, body: LogInputs) -> Any:
     datasets = [
         Dataset(
@@ -201,15 +193,17 @@ def log_inputs(request: Request, principal: Contributor, body: LogInputs) -> Any
     run_command(
         request, principal, lambda ledger: ledger.runs.log_inputs(body.run, datasets, models)
     )
-    return EMPTY
+    return empty()
 
 
+@router.post("/runs/outputs")
 def log_outputs(request: Request, principal: Contributor, body: LogOutputs) -> Any:
     models = [(model.model_id, model.step) for model in body.models]
     run_command(request, principal, lambda ledger: ledger.runs.log_outputs(body.run, models))
-    return EMPTY
+    return empty()
 
 
+@router.get("/metrics/get-history")
 def metric_history(
     request: Request,
     _: Reader,
@@ -227,7 +221,4 @@ def metric_history(
             wanted, metric_key, max_results=max_results, page_token=page_token
         ),
     )
-    answer: dict[str, Any] = {"metrics": [metric_wire(m, linked=True) for m in page.items]}
-    if page.next_token:
-        answer["next_page_token"] = page.next_token
-    return json_response(answer)
+    return page_answer("metrics", page, lambda m: metric_wire(m, linked=True))

@@ -28,22 +28,19 @@ def number(value: float) -> float | str:
     return value
 
 
-def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
+_EXPERIMENT_FIELDS = ("experiment_id", "name", "artifact_location", "lifecycle_stage",
+                      "last_update_time", "creation_time")  # fmt: skip
+_RUN_INFO_FIELDS = ("run_name", "experiment_id", "user_id", "status", "start_time", "end_time",
+                    "artifact_uri", "lifecycle_stage")  # fmt: skip
+
+
+def _set_fields(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields ``names`` of ``record`` that are set (protobuf JSON leaves unset ones out)."""
+    return {name: record[name] for name in names if record[name] is not None}
 
 
 def experiment_wire(experiment: dict[str, Any]) -> dict[str, Any]:
-    return _without_none(
-        {
-            "experiment_id": experiment["experiment_id"],
-            "name": experiment["name"],
-            "artifact_location": experiment["artifact_location"],
-            "lifecycle_stage": experiment["lifecycle_stage"],
-            "last_update_time": experiment["last_update_time"],
-            "creation_time": experiment["creation_time"],
-            "tags": pairs(experiment["tags"]),
-        }
-    )
+    return {**_set_fields(experiment, _EXPERIMENT_FIELDS), "tags": pairs(experiment["tags"])}
 
 
 def metric_wire(metric: dict[str, Any], *, linked: bool = False) -> dict[str, Any]:
@@ -62,20 +59,8 @@ def metric_wire(metric: dict[str, Any], *, linked: bool = False) -> dict[str, An
 
 
 def run_info_wire(run: dict[str, Any]) -> dict[str, Any]:
-    return _without_none(
-        {
-            "run_id": run["run_id"],
-            "run_uuid": run["run_id"],
-            "run_name": run["run_name"],
-            "experiment_id": run["experiment_id"],
-            "user_id": run["user_id"],
-            "status": run["status"],
-            "start_time": run["start_time"],
-            "end_time": run["end_time"],
-            "artifact_uri": run["artifact_uri"],
-            "lifecycle_stage": run["lifecycle_stage"],
-        }
-    )
+    ids = {"run_id": run["run_id"], "run_uuid": run["run_id"]}
+    return {**ids, **_set_fields(run, _RUN_INFO_FIELDS)}
 
 
 def run_wire(run: dict[str, Any]) -> dict[str, Any]:
