@@ -72,8 +72,9 @@ def change_version(
 
 
 def _lineage(views: Views, datasets: list[dict[str, str]]) -> tuple[Lineage, list[dict[str, str]]]:
-    """The run's datasets that are ledger data asset versions (same name and digest) as
-    lineage, and the others, kept as they were."""
+    """The run's datasets that are ledger data asset versions (same name, and a digest that
+    starts the version's: see ``data_version_with_digest``) as lineage, and the others, kept
+    as they were."""
     data, others = [], []
     for dataset in datasets:
         name, digest = dataset.get("name", ""), dataset.get("digest", "")
