@@ -3,6 +3,7 @@ them up to date, the token cache, the NATS relay and the serving router."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -53,6 +54,10 @@ class ApiServices:
             settings, poll_interval=poll_interval, on_commit=self.tokens.views_changed
         )
         self._started = False
+        # This server's writes that MLflow sources are read from (runs, uploads): see
+        # ``note_source_write``.
+        self.source_writes = 0
+        self._source_lock = threading.Lock()
 
     def start(self) -> None:
         """Start following the log (and relaying it): the app's lifespan does, so that an
@@ -92,6 +97,13 @@ class ApiServices:
         with self.ledger.on_behalf_of(actor, correlation_id=correlation_id, command_id=command_id):
             result = command(self.ledger)
         return result, self.follower.note_write()
+
+    def note_source_write(self, writes: int) -> None:
+        """A tracking write (a run, a logged model, an upload) ended as this server's
+        ``writes``-th: registering a version from an MLflow source waits for the views to
+        include it (and not for the registry's own writes since, which it does not read)."""
+        with self._source_lock:
+            self.source_writes = max(self.source_writes, writes)
 
     def include_writes(self, writes: int) -> None:
         """Wait until the views include this server's first ``writes`` writes (at once when

@@ -78,7 +78,7 @@ def _refuse_damaged(ref: str, path: str, damage: BlobDamage) -> Response:
     return error_response(DATA_LOSS, f"{ref}: {damage.describe()}; run `ledger verify --artifacts`")
 
 
-router = mlflow_router(PREFIX)
+router = mlflow_router(PREFIX, tracking=True)
 
 
 @router.put("/artifacts/{path:path}")

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from ledger.api.auth import Forbidden, Unauthenticated
+from ledger.api.auth import Forbidden, Unauthenticated, services_of
 from ledger.api.problems import RETRY_AFTER_S, STORE_ERRORS
 from ledger.errors import (
     AlreadyExistsError,
@@ -121,16 +121,34 @@ class MlflowRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
             except Exception as error:  # every error: the client must read a code, not a page
                 return answer_error(request, error)
+            self.after(request)
+            return response
 
         return handle
 
+    def after(self, request: Request) -> None:
+        """What a route does once it answered (nothing here)."""
 
-def mlflow_router(prefix: str) -> APIRouter:
-    """A router for MLflow endpoints under ``prefix``, hidden from the ledger's own docs."""
-    return APIRouter(prefix=prefix, route_class=MlflowRoute, include_in_schema=False)
+
+class TrackingRoute(MlflowRoute):
+    """An MLflow tracking or artifact-proxy route: what it writes (runs, logged models,
+    uploads) is what a model version's source is read from, so a registration waits for the
+    views to include these writes only, not the registry's own (see ``resolve_source``)."""
+
+    def after(self, request: Request) -> None:
+        written = getattr(request.state, "views_needed", None)
+        if request.method != "GET" and written is not None:
+            services_of(request).note_source_write(written)
+
+
+def mlflow_router(prefix: str, *, tracking: bool = False) -> APIRouter:
+    """A router for MLflow endpoints under ``prefix``, hidden from the ledger's own docs;
+    ``tracking``: its writes are what sources of model versions are read from."""
+    route_class = TrackingRoute if tracking else MlflowRoute
+    return APIRouter(prefix=prefix, route_class=route_class, include_in_schema=False)
 
 
 # Answers any other path under MLflow's prefixes with ENDPOINT_NOT_FOUND (mounted last).

@@ -28,7 +28,7 @@ from ledger.domain.tracking import check_experiment_id
 PREFIX = "/api/2.0/mlflow/experiments"
 
 
-router = mlflow_router(PREFIX)
+router = mlflow_router(PREFIX, tracking=True)
 
 
 @router.get("/get")

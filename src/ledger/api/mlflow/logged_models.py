@@ -29,7 +29,7 @@ ModelId = Annotated[Text, Path()]
 TagKey = Annotated[Text, Path()]
 
 
-router = mlflow_router(PREFIX)
+router = mlflow_router(PREFIX, tracking=True)
 
 
 def _model(request: Request, model_id: str) -> Any:

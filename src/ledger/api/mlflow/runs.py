@@ -39,7 +39,7 @@ from ledger.ledger import Ledger
 PREFIX = "/api/2.0/mlflow"
 
 
-router = mlflow_router(PREFIX)
+router = mlflow_router(PREFIX, tracking=True)
 
 
 def metric_of(metric: MetricIn) -> Metric:

@@ -49,8 +49,8 @@ def resolve_source(services: ApiServices, source: str, run_id: str, model_id: st
     or ``runs:/RUN/path``). Raises MlflowError(INVALID_PARAMETER_VALUE) for a source this
     server does not hold, RESOURCE_DOES_NOT_EXIST for an unknown run or logged model.
     Blocking: call it from a worker thread. It reads the views once they include every
-    write this server finished (the client's uploads just before)."""
-    services.include_writes(services.writes)
+    tracking write this server finished (the client's run and uploads just before)."""
+    services.include_writes(services.source_writes)
     with services.pool.views() as views:
         return SourceReader(views, services.ledger.artifacts).resolve(source, run_id, model_id)
 
