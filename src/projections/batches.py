@@ -218,8 +218,10 @@ class BatchApplier(PoisonIsolation):
         """The generation and tracked positions; ``lock``: until the transaction ends."""
         marks = ", ".join("?" * len(self.names))
         suffix = " FOR UPDATE" if lock and self.db.kind == "postgres" else ""
+        # In name order: processes locking the same rows in one order cannot deadlock.
         rows = self.db.execute(
-            f"SELECT name, position FROM {VIEW_POSITIONS} WHERE name IN ({marks}){suffix}",
+            f"SELECT name, position FROM {VIEW_POSITIONS} WHERE name IN ({marks}) "
+            f"ORDER BY name{suffix}",
             self.names,
         )
         generation = self.db.execute(f"SELECT generation FROM {VIEW_GENERATION}{suffix}")[0][0]
