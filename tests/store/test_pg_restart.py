@@ -394,3 +394,33 @@ def test_view_connections_come_back_after_their_server_processes_are_killed(
         assert db.execute("SELECT n FROM probe") == [(1,)]
     finally:
         db.close()
+
+
+def test_mlflow_calls_while_the_store_is_down_are_a_retryable_503_in_mlflows_format(
+    pg_store: PrivateStore, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {_token(pg_store)}"}
+    base = "/api/2.0/mlflow/registered-models"
+    with (
+        _serving(pg_store, tmp_path / "server.log") as url,
+        # A write waits out the store's reconnect window (about 40 s) before it answers 503.
+        httpx.Client(base_url=url, headers=headers, timeout=90) as http,
+    ):
+        assert http.post(f"{base}/create", json={"name": "before"}).status_code == 200
+        pg_store.pg.stop("fast")
+        try:
+            answers = [
+                http.post(f"{base}/create", json={"name": "during"}),
+                http.get(f"{base}/get", params={"name": "before"}),
+            ]
+        finally:
+            pg_store.pg.start()
+        for answer in answers:  # the MLflow client retries a 503, and reads the code
+            assert answer.status_code == 503 and answer.headers["Retry-After"], answer.text
+            assert answer.json()["error_code"] == "TEMPORARILY_UNAVAILABLE", answer.text
+        deadline = time.monotonic() + RECOVERY_S * 2
+        while (got := http.get(f"{base}/get", params={"name": "before"})).status_code != 200:
+            assert time.monotonic() < deadline, got.text
+            time.sleep(0.2)
+        assert got.json()["registered_model"]["name"] == "before"
+        assert "Traceback" not in (tmp_path / "server.log").read_text()
