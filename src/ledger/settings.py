@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = Path(".ledger")
@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         "before failing (the API answers 503 with Retry-After)",
     )  # fmt: skip
     api_idempotency_hours: int = Field(24, ge=1, description="How long Idempotency-Keys last")
+    ui_session_secret: SecretStr | None = Field(
+        None, description="Key signing the web UI's sign-in cookies and CSRF tokens; unset: a "
+        "new one each start (sign-ins end with the process; set it when several serve)",
+    )  # fmt: skip
+    ui_session_hours: float = Field(12, gt=0, description="How long a web UI sign-in lasts")
     conflict_retry_s: float = Field(
         10, gt=0, description="How long a command retries after losing write conflicts"
     )

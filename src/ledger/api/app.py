@@ -29,6 +29,7 @@ from ledger.api.routes import (
 )
 from ledger.api.routes.operations import LedgerCollector
 from ledger.api.services import ApiServices
+from ledger.api.ui import install_ui
 from ledger.api.views_lag import ViewsLagHeader
 from ledger.checkpoint_service import CheckpointThread
 from ledger.errors import InvalidInputError
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, relay: bool = False, host: str | None = No
         app.include_router(module.router)
     for router in mlflow_routers():
         app.include_router(router)
+    install_ui(app, settings)
     install_problem_handlers(app)
     install_openapi(app)
     install_docs(app)

@@ -94,7 +94,12 @@ _STATUS_OF: list[tuple[type[Exception], int]] = [
 ]
 
 
-def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+def status_of(error: Exception) -> int | None:
+    """The HTTP status a known error is answered with; None for an unexpected one."""
+    return next((code for cls, code in _STATUS_OF if isinstance(error, cls)), None)
+
+
+def validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     return [{"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
 
 
@@ -102,14 +107,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Every error a route raises becomes a problem response; none leaks a traceback."""
 
     async def known(request: Request, error: Exception) -> JSONResponse:
-        status = next(code for cls, code in _STATUS_OF if isinstance(error, cls))
+        status = status_of(error) or 500
         if status >= 500:
             log.error("request failed", path=request.url.path, error=str(error))
         return problem(status, str(error))
 
     async def invalid(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        errors = _validation_errors(error)
+        errors = validation_errors(error)
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
         # A value no store can hold (a lone surrogate) is refused like the ledger refuses it.
         unstorable = all(e["type"] == "string_unicode" for e in error.errors())
