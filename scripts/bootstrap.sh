@@ -21,3 +21,12 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The web UI's browser tests drive Debian's Chromium (Playwright downloads no browser here).
+if [ "$extras" = dev ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null \
+    && [ "$(id -u)" = 0 ]; then
+  echo "==> installing Debian's chromium for the browser tests" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) \
+    || echo "!! could not install chromium: the browser tests will be skipped" >&2
+fi
