@@ -58,6 +58,7 @@ from projections.tracked_artifacts import (
     tracked_artifact_folder,
     tracked_artifacts_under,
 )
+from projections.traffic_history import TrafficHistory, traffic_history
 from projections.updater import ViewUpdater
 from projections.webhooks import list_webhooks, read_webhook
 
@@ -312,6 +313,11 @@ class Views(RegistryQueries):
         if name not in models:
             raise NotFoundError(f"model {name!r} did not exist at position {at.position}")
         return {"position": at.position, "time": at.time, "name": name, **models[name]}
+
+    def traffic_history(self, name: str, at: PointInTime | None = None) -> TrafficHistory:
+        """Who changed the endpoint's deployments, traffic or mirror, when and why, each
+        change with the split after it (in log order, up to ``at``)."""
+        return traffic_history(self.db, name, None if at is None else at.position)
 
     def endpoint_as_of(self, name: str, at: PointInTime) -> dict[str, Any]:
         endpoints = self.registry(at)["endpoints"]
