@@ -356,3 +356,14 @@ def test_an_unknown_endpoint_is_a_404_page(api: Api) -> None:
         page = person.get("/ui/endpoints/nowhere")
         assert page.status_code == 404
         assert "error: endpoint &#39;nowhere&#39; does not exist" in page.text
+
+
+def test_a_batch_endpoint_offers_no_mirror(api: Api) -> None:
+    _register(api)
+    _write(api, "POST", "/endpoints", {"name": "nightly", "kind": "batch", "reason": "batch"})
+    _write(api, "POST", "/endpoints/nightly/deployments",
+           {"deployment": "main", "model": "iris:1", "reason": "go"})  # fmt: skip
+    with browser(api, "deployer") as person:
+        page = person.get("/ui/endpoints/nightly")
+        assert 'id="traffic-form"' in page.text and 'id="mirror-form"' not in page.text
+        assert table(page.text, "deployments")[1][6] == "100%"
