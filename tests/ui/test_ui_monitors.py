@@ -130,6 +130,10 @@ def test_a_monitor_page_charts_each_features_drift_against_its_threshold(
         assert "p-value, drift below the threshold" in charts["x1"]
         assert 'class="score"' in charts["x0"]
         assert "<b>bad</b>" not in page.text  # a column's name is text, in the SVG too
+        two = person.get("/ui/monitors/drift?limit=2").text
+        assert 'id="window-limit" name="limit" type="number" min="1" max="1000" value="2"' in two
+        x0 = next(c for c in CHART.findall(two) if 'data-column="x0"' in c)
+        assert x0.count("<circle") == 2 and x0.count('class="point over"') == 1  # 0.25 only
 
 
 def test_a_monitor_page_lists_windows_and_alerts(api: Api, monitored: str) -> None:
