@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.api.ui.graphics.dag import DagStep, dag_svg, layers
 from ledger.api.ui.pages import job_live
 from ledger.job_logs import log_path
 from ledger.ledger import Ledger
@@ -97,6 +98,7 @@ def test_a_job_page_draws_the_dag_by_state_with_snapshot_and_logs(api: Api, tmp_
         _half_run(ledger, job_id)
     _write_log(api, job_id, "prepare", "reading rows\nwrote 2 rows\n")
     _write_log(api, job_id, "train", "Traceback: out of memory\n")
+    _write_log(api, job_id, "report", "early line\n" + "x" * 40_000 + "\nthe last line\n")
     _synced(api)
     with browser(api, "reader") as person:
         page = person.get(f"/ui/jobs/{job_id}")
@@ -132,6 +134,8 @@ def test_a_job_page_draws_the_dag_by_state_with_snapshot_and_logs(api: Api, tmp_
     logs = html.split('<section id="logs"')[1].split("</section>")[0]
     assert logs.index("prepare (attempt 1)") < logs.index("train (attempt 1)")
     assert "wrote 2 rows" in logs and "Traceback: out of memory" in logs
+    assert "the last line" in logs and "early line" not in logs  # a long log: its end
+    assert f"ledger job logs {job_id} --step report</code> prints it all" in logs
 
 
 def test_a_finished_job_is_not_live_and_shows_what_never_ran(api: Api, tmp_path: Path) -> None:
@@ -313,6 +317,7 @@ def test_the_live_stream_sends_the_dag_on_each_change_and_ends_with_the_job(
     final = dags[-1]
     assert '<svg id="job-dag"' in final and 'hx-swap-oob="true"' in final
     assert 'class="status-succeeded">succeeded</span>' in final
+    assert "job-cancel" not in final  # a reader has no cancel form to take away
 
 
 def test_the_live_stream_of_a_finished_job_sends_it_once_and_ends(api: Api, tmp_path: Path) -> None:
@@ -332,3 +337,17 @@ def test_the_live_stream_needs_a_sign_in(api: Api, tmp_path: Path) -> None:
     with browser(api) as stranger:
         response = stranger.get("/ui/jobs/00000000-0000-0000-0000-000000000000/live")
     assert response.status_code == 303 and "/ui/login" in response.headers["location"]
+
+
+def test_the_dag_is_layered_by_dependencies_and_escapes_names() -> None:
+    steps = [
+        DagStep("d", ("b", "c", "ghost"), "pending"),
+        DagStep("a", (), "succeeded"),
+        DagStep("c", ("a",), "running"),
+        DagStep("b", ("a",), "failed"),
+        DagStep("loop", ("loop",), "pending"),
+    ]
+    assert layers(steps) == [["a", "loop"], ["c", "b"], ["d"]]
+    svg = str(dag_svg([DagStep('<i a="1">&', (), "pending")], "<title>"))
+    assert '<i a="1">' not in svg and '<title id="job-dag-title">&lt;title&gt;</title>' in svg
+    assert 'data-step="&lt;i a=&quot;1&quot;&gt;&amp;"' in svg

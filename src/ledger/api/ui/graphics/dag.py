@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
@@ -45,8 +45,9 @@ def layers(steps: Sequence[DagStep]) -> list[list[str]]:
 
     def level_of(name: str, seen: frozenset[str]) -> int:
         if name not in level:
+            seen |= {name}
             deps = [d for d in known[name].depends_on if d in known and d not in seen]
-            level[name] = 1 + max((level_of(d, seen | {name}) for d in deps), default=-1)
+            level[name] = 1 + max((level_of(d, seen) for d in deps), default=-1)
         return level[name]
 
     for step in steps:
@@ -66,6 +67,11 @@ def layers(steps: Sequence[DagStep]) -> list[list[str]]:
     return ordered
 
 
+def _attr(value: str) -> str:
+    """``value`` as a double-quoted, escaped attribute value."""
+    return '"' + escape(value, {'"': "&quot;"}) + '"'
+
+
 def _short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
@@ -74,7 +80,7 @@ def _node(step: DagStep, x: float, y: float) -> str:
     label = f"{MARKS.get(step.state, '•')} {step.state}" + (f" · {step.note}" if step.note else "")
     title = f"{step.name}: {step.state}" + (f" ({step.note})" if step.note else "")
     return (
-        f'<g class="step" data-step={quoteattr(step.name)} data-state={quoteattr(step.state)}>'
+        f'<g class="step" data-step={_attr(step.name)} data-state={_attr(step.state)}>'
         f"<title>{escape(title)}</title>"
         f'<rect x="{x:g}" y="{y:g}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
         f'<text class="step-name" x="{x + 10:g}" y="{y + 20:g}">{escape(_short(step.name))}</text>'
@@ -88,8 +94,8 @@ def _edge(source: DagStep, target: DagStep, start: Point, end: Point) -> str:
     bend = (x2 - x1) / 2
     path = f"M{x1:g},{y1:g} C{x1 + bend:g},{y1:g} {x2 - bend:g},{y2:g} {x2 - 2:g},{y2:g}"
     return (
-        f'<path class="edge" data-from={quoteattr(source.name)} data-to={quoteattr(target.name)} '
-        f'data-state={quoteattr(source.state)} d="{path}" marker-end="url(#job-dag-arrow)"/>'
+        f'<path class="edge" data-from={_attr(source.name)} data-to={_attr(target.name)} '
+        f'data-state={_attr(source.state)} d="{path}" marker-end="url(#job-dag-arrow)"/>'
     )
 
 

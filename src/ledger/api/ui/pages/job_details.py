@@ -15,7 +15,7 @@ from ledger.job_logs import step_logs
 from projections.views import Views
 
 # The most of each log the page shows (its end; `ledger job logs` prints it all).
-LOG_TAIL_BYTES = 64 * 1024
+LOG_TAIL_BYTES = 32 * 1024
 LogsSeen = tuple[tuple[str, int], ...]
 # A step's row before it ran (a run fills in what it recorded: ledger.domain.job.StepState).
 NOT_RUN: dict[str, Any] = {
