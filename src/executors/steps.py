@@ -30,6 +30,7 @@ from executors.step_io import materialize_code, materialize_output, store_output
 from executors.streams import captured_output
 from ledger.artifacts.paths import local_path
 from ledger.artifacts.store import ArtifactStore
+from ledger.job_logs import log_path
 from ledger.pipeline_spec import StepSpec
 from ledger.step_results import ModelRequest, StepOutcome
 
@@ -124,10 +125,6 @@ class StepContext:
                 signature=dict(signature or {}),
             )
         )
-
-
-def log_path(logs_dir: Path, job_id: str, step: str, attempt: int) -> Path:
-    return logs_dir / "jobs" / job_id / f"{step}.{attempt}.log"
 
 
 def run_step(payload: StepPayload, call: TaskCall) -> StepOutcome:

@@ -50,7 +50,11 @@ class Browser:
 def browser(api: Api, role: str | None = None) -> Iterator[Browser]:
     """A browser signed in with ``role``'s token (or not signed in: None)."""
     person = Browser(api)
-    with person.client:
+    # Not entered as a context manager: that would run the app's lifespan again, and its
+    # end would close the services the `api` fixture's client still uses.
+    try:
         if role is not None:
             person.sign_in(api.tokens[role])
         yield person
+    finally:
+        person.client.close()

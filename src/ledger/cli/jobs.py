@@ -27,6 +27,7 @@ from ledger.cli.context import (
 )
 from ledger.domain.job import FINAL_STATUSES
 from ledger.errors import InvalidInputError
+from ledger.job_logs import StepLog, step_logs
 from ledger.refs import parse_pairs
 from ledger.summaries import job_summary
 from projections.views import Views
@@ -157,11 +158,11 @@ def job_logs(
         job = views.job(job_id)
         if step and step not in _step_names(views, job["pipeline"]):
             raise InvalidInputError(f"pipeline {job['pipeline']} has no step {step!r}")
-        directory = load_settings().logs_dir / "jobs" / job["id"]
+        logs_dir = load_settings().logs_dir
         printed: dict[Path, int] = {}
         while True:
-            for path in sorted(directory.glob(f"{step or '*'}.*.log"), key=_log_order):
-                _print_new(path, printed)
+            for log in step_logs(logs_dir, job["id"], step):
+                _print_new(log, printed)
             if not follow or job["status"] in FINAL_STATUSES:
                 break
             time.sleep(WATCH_INTERVAL_S)
@@ -170,18 +171,11 @@ def job_logs(
         err_console.print(f"no logs yet for job {job_id}" + (f" step {step}" if step else ""))
 
 
-def _log_order(path: Path) -> tuple[float, str]:
-    return path.stat().st_mtime, path.name
-
-
-def _print_new(path: Path, printed: dict[Path, int]) -> None:
-    with path.open("rb") as log:
-        log.seek(printed.get(path, 0))
-        text = log.read()
-    if path not in printed:
-        step, attempt = path.name.removesuffix(".log").rsplit(".", 1)
-        console.print(f"[bold]── {step} (attempt {attempt}) ──[/]")
-    printed[path] = printed.get(path, 0) + len(text)
+def _print_new(log: StepLog, printed: dict[Path, int]) -> None:
+    text = log.read(printed.get(log.path, 0))
+    if log.path not in printed:
+        console.print(f"[bold]── {log.heading} ──[/]")
+    printed[log.path] = printed.get(log.path, 0) + len(text)
     if text:
         console.out(text.decode(errors="replace"), end="", highlight=False)
 

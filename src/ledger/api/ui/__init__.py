@@ -8,13 +8,22 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ledger.api.ui.pages import audit, endpoint_actions, endpoints, models, monitors, signin
+from ledger.api.ui.pages import (
+    audit,
+    endpoint_actions,
+    endpoints,
+    job_live,
+    jobs,
+    models,
+    monitors,
+    signin,
+)
 from ledger.api.ui.routing import PREFIX, unknown_pages
 from ledger.api.ui.session import SessionKeys
 from ledger.settings import Settings
 
 # The page modules, each with its router.
-PAGES = (signin, models, endpoints, endpoint_actions, audit, monitors)
+PAGES = (signin, models, endpoints, endpoint_actions, jobs, job_live, audit, monitors)
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
