@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from ledger import __version__
 from ledger.api.ui.graphics.lineage import lineage_picture
 from ledger.artifacts.store import ArtifactStore
 from ledger.ledger import Ledger
@@ -54,6 +55,7 @@ def test_the_page_shows_the_version(api: Api, job_id: str) -> None:
     assert response.status_code == 200, response.text
     page = response.text
     assert "<h1>iris version 1</h1>" in page
+    assert f"<footer>Lifecycle Ledger {__version__}</footer>" in page
     assert 'class="version-status status-ready">ready<' in page
     assert "<dd>sklearn</dd>" in page and "Iris classifier\nsecond line" in page
     assert "<td>accuracy</td><td>0.97</td>" in page

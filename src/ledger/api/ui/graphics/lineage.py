@@ -21,9 +21,9 @@ from projections.lineage import LineageGraph
 # Where a kind of node sits among its neighbours in a column (sources first).
 KIND_ORDER = ("data", "environment", "pipeline", "job", "model", "deployment", "endpoint")
 KIND_LABELS = {"model": "model version"}
-NODE_W, NODE_H = 200, 46
-COL_GAP, ROW_GAP, PAD = 80, 18, 16
-NAME_CHARS = 27  # what fits on a node; the <title> holds the whole name
+NODE_W, NODE_H = 170, 46
+COL_GAP, ROW_GAP, PAD = 64, 18, 14
+NAME_CHARS = 23  # what fits on a node; the <title> holds the whole name
 WAYPOINT = "\0"  # starts the id of where an edge crosses a column (no node id can)
 
 

@@ -109,7 +109,7 @@ def _page_context(views: Views, name: str, number: int) -> dict[str, Any]:
     signature = version["signature"] or {}
     history, more_history = version_history(views, version["ref"])
     return {
-        "version": version,
+        "model_version": version,
         "deleted": version["status"] == "deleted",
         "files": [{**f, "size_text": human_size(f["size"])} for f in version["files"]],
         "size_text": human_size(version["size"]),
