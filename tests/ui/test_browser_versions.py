@@ -26,7 +26,7 @@ def test_open_a_version_and_follow_its_lineage(
     page.goto(PAGE)
     assert page.get_by_role("heading", level=1).inner_text() == "iris version 1"
     graph = page.locator("svg#lineage-graph")
-    assert graph.get_attribute("role") == "img"
+    assert graph.get_attribute("role") == "group"
     nodes = graph.locator("g.node")
     shown = {nodes.nth(i).get_attribute("data-node") for i in range(nodes.count())}
     chain = ["data:train:1", f"job:{job_id}", "model:iris:1", "deployment:shop/blue",

@@ -139,7 +139,8 @@ def test_the_lineage_graph_links_every_node_to_its_page(api: Api, job_id: str) -
     with browser(api, "reader") as person:
         page = person.get(PAGE).text
     svg = lineage_svg(page)
-    assert svg.get("role") == "img" and "iris:1" in (svg.get("aria-label") or "")
+    # a group, not an img: its links stay reachable (an img's children are presentational)
+    assert svg.get("role") == "group" and "iris:1" in (svg.get("aria-label") or "")
     links = {
         a.find(f"{SVG}g").get("data-node"): a.get("href")  # type: ignore[union-attr]
         for a in svg.iter(f"{SVG}a")
@@ -246,3 +247,44 @@ def test_a_damaged_file_is_an_error_page_never_its_bytes(api: Api, job_id: str) 
             assert damaged.headers["content-type"].startswith("text/html")
             assert "error: model version iris:1, file &#39;weights.bin&#39;" in damaged.text
         assert person.get(f"{PAGE}/files/config.json").status_code == 200
+
+
+def test_every_edge_points_right_and_long_ones_pass_between_nodes() -> None:
+    """clf:1 -> clf-onnx:1 (derived) -> deployment -> endpoint, with data used by both the
+    job and the version: a column per step, an edge crossing a column gets a waypoint."""
+    up = LineageGraph(
+        "model:onnx:1", "upstream",
+        {"model:onnx:1": 0, "model:clf:1": 1, "job:j": 2, "data:d:1": 2},
+        [("model:clf:1", "model:onnx:1", "derived"), ("job:j", "model:clf:1", "produced"),
+         ("data:d:1", "model:clf:1", "trained_on"), ("data:d:1", "job:j", "input")],
+    )  # fmt: skip
+    down = LineageGraph(
+        "model:onnx:1", "downstream",
+        {"model:onnx:1": 0, "deployment:api/live": 1, "endpoint:api": 2},
+        [("model:onnx:1", "deployment:api/live", "deployed_as"),
+         ("deployment:api/live", "endpoint:api", "serves")],
+    )  # fmt: skip
+    picture = lineage_picture(up, down)
+    assert [n.node for n in picture.nodes] == [
+        "data:d:1", "job:j", "model:clf:1", "model:onnx:1", "deployment:api/live", "endpoint:api"
+    ]  # fmt: skip
+    assert [n.where for n in picture.nodes][2:4] == ["upstream, 1 step", "this version"]
+    svg = ElementTree.fromstring(str(picture.svg))
+    x = {g.get("data-node"): float(g.find(f"{SVG}rect").get("x"))  # type: ignore[union-attr,arg-type]
+         for g in svg.iter(f"{SVG}g") if g.get("data-node")}  # fmt: skip
+    assert len(set(x.values())) == 6  # one column each
+    paths = {g.get("data-relation"): g.find(f"{SVG}path").get("d")  # type: ignore[union-attr]
+             for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"}  # fmt: skip
+    assert " L" in paths["trained_on"] and " L" not in paths["input"]  # through job's column
+
+
+def test_a_cycle_is_still_drawn() -> None:
+    """Provenance never loops, but a damaged view must not hang the page."""
+    up = LineageGraph(
+        "model:a:1", "upstream", {"model:a:1": 0, "model:b:1": 1},
+        [("model:b:1", "model:a:1", "derived"), ("model:a:1", "model:b:1", "derived")],
+    )  # fmt: skip
+    down = LineageGraph("model:a:1", "downstream", {"model:a:1": 0}, [])
+    picture = lineage_picture(up, down)
+    assert {n.node for n in picture.nodes} == {"model:a:1", "model:b:1"}
+    assert str(picture.svg).count('class="edge"') == 2
