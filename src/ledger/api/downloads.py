@@ -101,12 +101,19 @@ def file_response(
     )
 
 
-def zip_response(store: ArtifactStore, ref: str, files: list[StoredFile], filename: str) -> Any:
-    """Every file of ``ref`` as one zip; the files are checked as described above."""
+def zip_response(
+    store: ArtifactStore,
+    ref: str,
+    files: list[StoredFile],
+    filename: str,
+    refuse: Refusal = damaged_problem,
+) -> Any:
+    """Every file of ``ref`` as one zip; the files are checked as described above (a
+    damaged one found before sending is answered by ``refuse``)."""
     for entry in files:
         damage = check_present(store, entry["sha256"], entry["size"])
         if damage is not None:
-            return damaged_problem(ref, entry["path"], damage)
+            return refuse(ref, entry["path"], damage)
     budget = VERIFY_BEFORE_SENDING
     for entry in sorted(files, key=lambda f: int(f["size"])):
         budget -= entry["size"]
@@ -114,7 +121,7 @@ def zip_response(store: ArtifactStore, ref: str, files: list[StoredFile], filena
             break  # the rest are verified while they stream
         damage = inspect_blob(store, entry["sha256"], entry["size"])
         if damage is not None:
-            return damaged_problem(ref, entry["path"], damage)
+            return refuse(ref, entry["path"], damage)
     return VerifiedStream(
         stream_zip(store, files),
         media_type="application/zip",

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from ledger.api.auth import Contributor, Principal, Reader, services_of
-from ledger.api.downloads import ARTIFACT_DAMAGED, file_response, zip_response
+from ledger.api import version_files
+from ledger.api.auth import Contributor, Principal, Reader
+from ledger.api.downloads import ARTIFACT_DAMAGED
 from ledger.api.problems import PROBLEM_TYPE
 from ledger.api.routes.common import (
     ReasonQuery,
@@ -19,7 +20,6 @@ from ledger.api.routes.common import (
     json_response,
     optional_utc,
     read_json,
-    read_views,
     read_written,
     run_command,
 )
@@ -27,8 +27,8 @@ from ledger.api.schemas import AliasBody, AuditPage, ReasonBody, TagsBody, Versi
 from ledger.artifacts.paths import FileEntry, check_no_clashes, safe_relative_path
 from ledger.artifacts.store import ArtifactStore
 from ledger.commands.models import ModelCommands
-from ledger.domain.model import FLAVORS, StoredFile
-from ledger.errors import InvalidInputError, NotFoundError
+from ledger.domain.model import FLAVORS
+from ledger.errors import InvalidInputError
 from ledger.refs import check_name, parse_pairs
 from ledger.shapes import ModelOut, VersionOut, committed_version
 from projections.audit import AuditQuery
@@ -150,13 +150,6 @@ async def get_aliased_version(request: Request, _: Reader, name: str, alias: str
     return read_json(request, lambda v: v.version(f"{name}@{alias}"))
 
 
-def _live_files(request: Request, name: str, version: VersionNumber) -> list[StoredFile]:
-    found = read_views(request, lambda v: v.version_of(name, version))
-    if found["status"] == "deleted":
-        raise NotFoundError(f"model version {name}:{version} is deleted")
-    return found["files"]
-
-
 @router.get(
     "/models/{name}/versions/{version}/files/{path:path}",
     response_class=StreamingResponse,
@@ -167,11 +160,7 @@ def download_file(request: Request, _: Reader, name: str, version: VersionNumber
 
     A damaged stored file is a 500 problem (type `…:artifact-damaged`) or, when too large
     to check before sending, a transfer cut off before its end."""
-    entry = next((f for f in _live_files(request, name, version) if f["path"] == path), None)
-    if entry is None:
-        raise NotFoundError(f"model version {name}:{version} has no file {path!r}")
-    store = services_of(request).ledger.artifacts
-    return file_response(store, f"{name}:{version}", entry)
+    return version_files.download_file(request, name, version, path)
 
 
 @router.get(
@@ -182,9 +171,7 @@ def download_file(request: Request, _: Reader, name: str, version: VersionNumber
 def download_version(request: Request, _: Reader, name: str, version: VersionNumber) -> Any:
     """Every file of the version as one zip (paths as registered); a damaged stored file
     is a 500 problem or a transfer cut off before the zip is complete."""
-    files = _live_files(request, name, version)
-    store = services_of(request).ledger.artifacts
-    return zip_response(store, f"{name}:{version}", files, f"{name}-{version}.zip")
+    return version_files.download_zip(request, name, version)
 
 
 @router.put("/models/{name}/tags", status_code=204)

@@ -17,13 +17,16 @@ from ledger.api.ui.pages import (
     models,
     monitors,
     signin,
+    versions,
 )
 from ledger.api.ui.routing import PREFIX, unknown_pages
 from ledger.api.ui.session import SessionKeys
 from ledger.settings import Settings
 
 # The page modules, each with its router.
-PAGES = (signin, models, endpoints, endpoint_actions, jobs, job_live, audit, monitors)
+PAGES = (
+    signin, models, versions, endpoints, endpoint_actions, jobs, job_live, audit, monitors
+)  # fmt: skip
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
