@@ -28,7 +28,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.globals.update(version=__version__, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
+templates.globals.update(app_version=__version__, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
 
 
 def is_htmx(request: Request) -> bool:
