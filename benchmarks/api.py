@@ -9,6 +9,12 @@ in another process, over keep-alive connections:
 - latency: one client, requests back to back (p50, p99, max);
 - throughput: several clients at once (requests/s).
 
+At each size it also times the web UI's pages, signed in through the sign-in form: the
+models list, a model page with 1,000 versions and a version page with its lineage graph
+(benchmarks/_ui_pages.py), by the server's own time (its Server-Timing header) and the
+client's, beside the target p99 <= 100 ms. The catalogue holds that model (`model-ui`) in
+both systems, tagged so that no timed tag-search finds it.
+
 After the reads at the largest size, the same two servers take writes: registering a
 version with a small file and a tag PUT, with 1 and 8 clients (each its own model),
 beside ``GET /health`` on the same server (benchmarks/_http_writes.py says how each
@@ -70,6 +76,19 @@ from _common import (
 )
 from _http_writes import WRITES, Load, client_models, run_clients
 from _mlflow import fill_registry, mlflow_database, mlflow_server
+from _ui_pages import (
+    BIG_MODEL,
+    BIG_MODEL_VERSIONS,
+    PAGES,
+    add_page_row,
+    big_model,
+    figures,
+    fill_big_model,
+    measure_pages,
+    page_paths,
+    pages_table,
+    signed_in_cookie,
+)
 from ledger.ledger import Ledger
 from ledger.settings import Settings
 
@@ -240,11 +259,15 @@ class Systems:
     models: int = 0  # filled so far
 
     def grow(self, versions: int, progress: Progress) -> None:
+        """The catalogue up to ``versions`` in both systems; the first time, ``model-ui`` too."""
         models = range(self.models, versions // VERSIONS_PER_MODEL)
         fill(self.settings, models, progress)
+        if self.models == 0:
+            fill_big_model(self.settings, progress)
         if self.mlflow_uri is not None:
             task = progress.add_task(f"MLflow: {len(models) * VERSIONS_PER_MODEL:,} versions")
-            fill_registry(self.mlflow_uri, catalogue(models.start, models.stop))
+            filled = catalogue(models.start, models.stop)
+            fill_registry(self.mlflow_uri, [*filled, big_model()] if self.models == 0 else filled)
             progress.update(task, completed=100, total=100)
         self.models = models.stop
 
@@ -284,6 +307,23 @@ def measure_system(
                 f"{single:,.0f}", f"{parallel:,.0f}",
                 verdict(p99 <= target, f"<= {target:g} ms") if system == "ledger" else "",
             )  # fmt: skip
+
+
+def measure_ui_pages(
+    kind: str, url: str, token: str, versions: int, args: argparse.Namespace, table: Table
+) -> list[dict[str, object]]:
+    """The UI's pages against one server, one client signed in with ``token``: a row of
+    ``table`` each, and their raw figures."""
+    cookie = signed_in_cookie(url, token)
+    shown = f"{versions:,} + {BIG_MODEL_VERSIONS:,}"
+    found = []
+    with multiprocessing.get_context("spawn").Pool(1) as load_generator:
+        for page in PAGES:
+            paths = page_paths(page, args.requests)
+            timed = load_generator.apply(measure_pages, (url, cookie, paths, args.seconds))
+            add_page_row(table, STORE_NAMES[kind], shown, page, timed)
+            found.append(figures(STORE_NAMES[kind], versions + BIG_MODEL_VERSIONS, page, timed))
+    return found
 
 
 @dataclass(frozen=True)
@@ -396,9 +436,18 @@ def main(argv: list[str] | None = None) -> int:
                   title="Reads over HTTP: one server process, the load in another")  # fmt: skip
     mismatches: list[str] = []
     writes: list[WriteRow] = []
+    ui_table, ui_pages = pages_table(), []
     for kind in args.stores.split(","):
-        mismatches += measure_store(kind, sizes, args, table, report, writes)
+        mismatches += measure_store(kind, sizes, args, (table, ui_table), report, writes, ui_pages)
     report.show(table)
+    report.fact(
+        f"Web UI pages: each size's catalogue plus `{BIG_MODEL}` ({BIG_MODEL_VERSIONS:,} "
+        "versions with metrics, lineage to a data asset, environment, pipeline and job, the "
+        "last two deployed), in both systems; one client signed in through POST /ui/login, "
+        f"{args.requests:,} requests per page (or {args.seconds:g} s); the models list, "
+        f"`{BIG_MODEL}`'s page, and its versions' pages (seeded random versions)"
+    )
+    report.show(ui_table)
     report.fact(
         f"Writes, at {sizes[-1]:,} versions: {args.write_requests:,} requests per measurement "
         f"(or {args.seconds:g} s), 1 and {args.write_clients} clients; a registration uploads "
@@ -420,7 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in writes
     ]  # fmt: skip
     report.conclude(
-        LIMITS, args, pg_url, sizes=sizes, tag_search_mismatches=mismatches, writes=write_figures
+        LIMITS,
+        args,
+        pg_url,
+        sizes=sizes,
+        tag_search_mismatches=mismatches,
+        writes=write_figures,
+        ui_pages=ui_pages,
     )
     return 1 if mismatches else 0
 
@@ -429,12 +484,15 @@ def measure_store(
     kind: str,
     sizes: list[int],
     args: argparse.Namespace,
-    table: Table,
+    tables: tuple[Table, Table],
     report: Report,
     writes: list[WriteRow],
+    ui_pages: list[dict[str, object]],
 ) -> list[str]:
-    """Both systems on one kind of store at each size, then their writes at the largest (into
-    ``writes``); where their tag-search answers differ."""
+    """Both systems on one kind of store at each size, the ledger's UI pages (into
+    ``ui_pages``), then their writes at the largest (into ``writes``); where their tag-search
+    answers differ."""
+    table, ui_table = tables
     mismatches = []
     queries = list(dict.fromkeys(tag_queries(CHECKED_QUERIES)))  # distinct
     with systems(kind, args.pg_url) as both:
@@ -447,6 +505,7 @@ def measure_store(
                 both.grow(versions, progress)
             with ledger_server(both.settings) as url:
                 measure_system("ledger", kind, url, token, versions, args, table)
+                ui_pages += measure_ui_pages(kind, url, token, versions, args, ui_table)
                 ours = tag_search_answers("ledger", url, token, queries)
                 # After the answers are taken: the writes add models of their own.
                 writes += measure_writes("ledger", kind, url, writer, args) if last else []
@@ -480,6 +539,10 @@ LIMITS = [
     "so it does not grow with the number of versions.",
     "tag-search walks the index of its rarest tag newest first and stops after a page of 50; "
     "its cost grows with the page, not with the catalogue.",
+    "A UI page's server time runs from the request's arrival to its response's headers, the "
+    "page rendered (Server-Timing); the client's time adds the body's transfer and the HTTP "
+    "round trip. The pages read the views as the JSON API does, then render HTML with "
+    "Jinja2 (and the lineage graph and charts as SVG) in the same Python process.",
     "MLflow's search joins the versions with their tags and filters in SQL (its schema has no "
     "index on tag values), then loads each version's tags through the ORM; its cost grows with "
     "the number of versions.",

@@ -557,6 +557,20 @@ def test_health_and_metrics(api: Api) -> None:
     assert 'ledger_projection_lag_events{projection="registry"} 0.0' in text
 
 
+def test_every_response_tells_the_server_time(api: Api) -> None:
+    """`Server-Timing: app;dur=<ms>`: on answers, refusals and UI pages alike."""
+    answers = [
+        api.client.get("/health"),
+        api.client.get("/models/ghost", headers=api.auth("reader")),
+        api.client.get("/models"),
+        api.client.get("/ui/login"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 404, 401, 200]
+    for answer in answers:
+        timing = re.fullmatch(r"app;dur=(\d+\.\d{3})", answer.headers["server-timing"])
+        assert timing and 0 < float(timing.group(1)) < 60_000, answer.headers
+
+
 def test_docs_are_served_from_this_server_and_counted_by_path(api: Api) -> None:
     page = api.client.get("/docs")
     assert page.status_code == 200

@@ -256,6 +256,31 @@ def test_api_benchmark_sets_writes_beside_health_and_mlflow() -> None:
     ]
 
 
+def test_api_benchmark_signs_in_and_times_the_ui_pages_by_server_timing(
+    store: StoreFactory,
+) -> None:
+    """The UI part of api.py at a tiny size: sign in through the form, time a served page
+    by its Server-Timing, and report a page that is not served as a missed row."""
+    pages, common = import_benchmark("_ui_pages"), import_benchmark("_common")
+    settings = store.settings()
+    with Ledger(settings) as ledger:
+        token = ledger.tokens.create("bench", "reader").secret
+    with common.ledger_server(settings) as url:
+        cookie = pages.signed_in_cookie(url, token)
+        served = pages.measure_pages(url, cookie, ["/ui/models"] * 8, 5.0)
+        missing = pages.measure_pages(url, cookie, ["/ui/no-such-page"] * 3, 5.0)
+
+    assert served["status"] == 200 and len(served["server_ms"]) == len(served["client_ms"]) == 8
+    assert all(0 < server < 60_000 for server in served["server_ms"])
+    assert (missing["status"], missing["server_ms"]) == (404, [])
+    table = pages.pages_table()
+    pages.add_page_row(table, "SQLite", "8", "models list", served)
+    pages.add_page_row(table, "SQLite", "8", "model", missing)
+    rows = table_data(table)["rows"]
+    assert rows[0][3] == "8" and rows[0][-1] == "ok (<= 100 ms)"
+    assert rows[1][3:5] == ["HTTP 404", ""] and rows[1][-1] == "MISSED (<= 100 ms)"
+
+
 def test_register_benchmark_runs_clients_in_process_over_http_and_raw(tmp_path: Path) -> None:
     register = import_benchmark("register")
     model_dir = tmp_path / "model"
