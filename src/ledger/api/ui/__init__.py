@@ -8,13 +8,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ledger.api.ui.pages import models, signin
+from ledger.api.ui.pages import model_actions, models, signin
 from ledger.api.ui.routing import PREFIX, unknown_pages
 from ledger.api.ui.session import SessionKeys
 from ledger.settings import Settings
 
 # The page modules, each with its router.
-PAGES = (signin, models)
+PAGES = (signin, models, model_actions)
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
