@@ -52,7 +52,7 @@ from projections.rules import (
     rule_firings,
 )
 from projections.search import SearchQuery, search_versions
-from projections.snapshot import registry_as_of, registry_now
+from projections.snapshot import models_as_of, registry_as_of, registry_now
 from projections.tracked_artifacts import (
     read_tracked_artifact,
     tracked_artifact_folder,
@@ -307,8 +307,15 @@ class Views(RegistryQueries):
             state = {"position": at.position, "time": at.time, **state}
         return state
 
+    def models_as_of(self, at: PointInTime, *, version_tags: bool = True) -> dict[str, Any]:
+        """``registry(at)["models"]``, reading the models' rows only (without
+        ``version_tags``: their versions' tags left out)."""
+        with _without_gc_pauses():
+            return models_as_of(self.db, at.position, version_tags=version_tags)
+
     def model_as_of(self, name: str, at: PointInTime) -> dict[str, Any]:
-        models = self.registry(at)["models"]
+        with _without_gc_pauses():
+            models = models_as_of(self.db, at.position, name=name)
         if name not in models:
             raise NotFoundError(f"model {name!r} did not exist at position {at.position}")
         return {"position": at.position, "time": at.time, "name": name, **models[name]}

@@ -67,7 +67,8 @@ def models_page(
         at = point_of(views, as_of)
         if at is None:
             return {"page": search_models(views.db, query), "as_of": None}
-        return {"page": filter_models(views.registry(at)["models"], query), "as_of": at}
+        past = views.models_as_of(at, version_tags=bool(query.tags))
+        return {"page": filter_models(past, query), "as_of": at}
 
     return render(
         request,
