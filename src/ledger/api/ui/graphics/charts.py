@@ -107,7 +107,8 @@ def _axes(points: Sequence[tuple[int, float]], metric: str, frame: Frame) -> str
         + "".join(labels)
         + f'<text class="axis-label" x="{(left + right) // 2}" y="{frame.height - 4}" '
         f'text-anchor="middle">version</text>'
-        f'<text class="axis-label" x="12" y="{frame.top + 4}">{escape(metric)}</text>'
+        f'<text class="axis-label" x="{-(frame.top + bottom) / 2:.1f}" y="14" '
+        f'transform="rotate(-90)" text-anchor="middle">{escape(metric)}</text>'
     )
 
 
