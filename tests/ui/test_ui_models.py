@@ -251,6 +251,8 @@ def test_each_action_as_a_contributor_records_who_and_why(api: Api) -> None:
             f"{base}/versions/2/tags", {"key": "j", "reason": "r", "back": away}
         )
         assert elsewhere.headers["location"] == "/ui/models/iris"
+        sneaky = person.submit("/ui/models/iris:2/tags", {"key": "k", "reason": "r"})
+        assert sneaky.status_code == 400 and "invalid model name" in sneaky.text
         after = person.get("/ui/models/iris?deleted=true")
         assert "deleted" in rows_of(after.text, "versions")[1]
 

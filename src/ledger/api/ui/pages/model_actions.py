@@ -18,6 +18,7 @@ from ledger.api.ui.pages.model_tables import model_url
 from ledger.api.ui.rendering import redirect
 from ledger.api.ui.routing import PREFIX, ui_router
 from ledger.ledger import Ledger
+from ledger.refs import check_name
 
 router = ui_router()
 BackField = Annotated[str, Form(max_length=2_000, description="The page to go back to")]
@@ -44,6 +45,7 @@ def _changed(
     command: Callable[[Ledger, str], object],
 ) -> Response:
     """Run ``command`` as the user with their reason, then go back (303)."""
+    check_name(model, "model name")  # never a reference such as iris:2 in a model's place
     ui_command(request, user, reason, command)
     return redirect(back_to(back, model))
 
