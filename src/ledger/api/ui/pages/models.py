@@ -27,7 +27,7 @@ from ledger.domain.model import FLAVORS
 from ledger.refs import parse_pairs
 from ledger.storage.timestamps import iso
 from projections.model_browse import ModelFilter, filter_models, search_models
-from projections.views import Views
+from projections.views import Views, without_gc_pauses
 
 router = ui_router()
 TextQuery = Annotated[str, Query(max_length=200)]
@@ -70,18 +70,20 @@ def models_page(
         past = views.models_as_of(at, version_tags=bool(query.tags))
         return {"page": filter_models(past, query), "as_of": at}
 
-    return render(
-        request,
-        "models.html",
-        as_of_text=as_of,
-        q=query.prefix,
-        tags=given,
-        alias=query.alias,
-        flavor=query.flavor,
-        flavors=FLAVORS,
-        rule=FILTER_RULE,
-        **read_views(request, read),
-    )
+    with without_gc_pauses():  # many short-lived objects: see without_gc_pauses
+        found = read_views(request, read)
+        return render(
+            request,
+            "models.html",
+            as_of_text=as_of,
+            q=query.prefix,
+            tags=given,
+            alias=query.alias,
+            flavor=query.flavor,
+            flavors=FLAVORS,
+            rule=FILTER_RULE,
+            **found,
+        )
 
 
 @router.get("/models/{name}")
@@ -114,21 +116,22 @@ def model_page(
             changing = None
         return {"model": model, "page": page, "as_of": at, "changing": changing}
 
-    found = read_views(request, read)
-    names, chosen, points = chosen_metric(found["page"].series, metric)
-    chart = metric_chart(points, chosen, link=lambda n: version_url(name, n))
-    return render(
-        request,
-        "model.html",
-        as_of_text=as_of,
-        metric_names=names,
-        metric=chosen,
-        chart=chart,
-        deleted=deleted,
-        here=model_url(name),
-        measured=len(points),
-        **found,
-    )
+    with without_gc_pauses():  # a thousand versions' metrics: see without_gc_pauses
+        found = read_views(request, read)
+        names, chosen, points = chosen_metric(found["page"].series, metric)
+        chart = metric_chart(points, chosen, link=lambda n: version_url(name, n))
+        return render(
+            request,
+            "model.html",
+            as_of_text=as_of,
+            metric_names=names,
+            metric=chosen,
+            chart=chart,
+            deleted=deleted,
+            here=model_url(name),
+            measured=len(points),
+            **found,
+        )
 
 
 @router.get("/models/{name}/compare")
