@@ -84,17 +84,19 @@ class RegistryQueries:
     # -- versions ------------------------------------------------------------------------
 
     def versions(
-        self, model: str, *, limit: int = 50, include_deleted: bool = False
+        self, model: str, *, limit: int = 50, include_deleted: bool = False, before: int = 0
     ) -> list[VersionOut]:
-        """The model's versions, newest first."""
+        """The model's versions, newest first (``before``: only those numbered below it)."""
         self.model(model)
         hide = "" if include_deleted else "AND status != 'deleted'"
+        below = "AND version < ? " if before else ""
         newest = (
             f"WITH wanted AS (SELECT version FROM {VERSIONS.name} WHERE model = ? {hide} "
-            "ORDER BY version DESC LIMIT ?) "
+            f"{below}ORDER BY version DESC LIMIT ?) "
         )
+        params = (model, *([before] if before else []), limit)
         return self._read_versions(
-            model, "version IN (SELECT version FROM wanted)", (), prefix=(newest, (model, limit))
+            model, "version IN (SELECT version FROM wanted)", (), prefix=(newest, params)
         )
 
     def version(self, ref_text: str) -> VersionOut:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.rows import Row
 from projections.endpoints import DEPLOYMENTS, ENDPOINTS, deployment_view
@@ -40,6 +42,27 @@ def registry_now(db: LedgerDatabase) -> dict[str, Any]:
 def registry_as_of(db: LedgerDatabase, position: int) -> dict[str, Any]:
     """The registry as it was right after the event at log ``position``."""
     return assemble(rows_live_at(db, position, (table.name for table in SNAPSHOT_TABLES)))
+
+
+# The tables holding models and their versions; every row's key starts with the model's name.
+MODEL_TABLES: tuple[Table, ...] = (
+    MODELS, MODEL_TAGS, ALIASES, VERSIONS, VERSION_TAGS, VERSION_DEPLOYMENTS,
+)  # fmt: skip
+
+
+def models_as_of(
+    db: LedgerDatabase, position: int, *, name: str = "", version_tags: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The models (as ``registry_as_of`` has them) right after log ``position``, reading
+    only the models' rows: ``name``'s alone when given; without ``version_tags``, the
+    versions' tags are left out (empty)."""
+    tables = [t.name for t in MODEL_TABLES if version_tags or t is not VERSION_TAGS]
+    prefix = orjson.dumps([name]).decode()[:-1] + "," if name else ""
+    rows = rows_live_at(db, position, tables, prefix=prefix)
+    empty: list[Row] = []
+    rows |= {table.name: empty for table in SNAPSHOT_TABLES if table.name not in rows}
+    models = assemble(rows)["models"]
+    return {name: models[name]} if name in models else ({} if name else models)
 
 
 def assemble(rows: dict[str, list[Row]]) -> dict[str, Any]:

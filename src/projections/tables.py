@@ -115,23 +115,36 @@ def history_index_statements() -> list[str]:
 
 
 _NODES = ", ".join("?" * LEVELS)
-_LIVE_AT = (
-    f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork = ? UNION ALL "
-    f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork IN ({_NODES}) AND valid_from <= ? "
-    f"UNION ALL SELECT tbl, row FROM {HISTORY_TABLE} WHERE fork IN ({_NODES}) AND valid_to > ?"
-)
+# The three ways an interval can cover a position (see ``nodes_on_path``).
+_COVERING = ("fork = ?", f"fork IN ({_NODES}) AND valid_from <= ?",
+             f"fork IN ({_NODES}) AND valid_to > ?")  # fmt: skip
 
 
-def rows_live_at(db: LedgerDatabase, position: int, tables: Iterable[str]) -> dict[str, list[Row]]:
-    """The rows of historized ``tables`` as they were right after log ``position``."""
+def rows_live_at(
+    db: LedgerDatabase, position: int, tables: Iterable[str], *, prefix: str = ""
+) -> dict[str, list[Row]]:
+    """The rows of historized ``tables`` as they were right after log ``position``;
+    ``prefix``: only rows whose stored text (a JSON array: key, then columns) starts with
+    it, such as ``["iris",`` for the rows of the model iris."""
+    names = list(tables)
     above, below = nodes_on_path(position)
-    found = db.execute(_LIVE_AT, (position, *above, position, *below, position))
-    rows: dict[str, list[Row]] = {name: [] for name in tables}
+    only = f"tbl IN ({', '.join('?' * len(names))})"
+    given: list[Any] = list(names)
+    if prefix:
+        only += " AND substr(row, 1, ?) = ?"
+        given += [len(prefix), prefix]
+    statement = " UNION ALL ".join(
+        f"SELECT tbl, row FROM {HISTORY_TABLE} WHERE {only} AND {covering}"
+        for covering in _COVERING
+    )
+    found = db.execute(
+        statement, (*given, position, *given, *above, position, *given, *below, position)
+    )
+    rows: dict[str, list[Row]] = {name: [] for name in names}
     # One parse for all rows: a tenth of the cost of parsing them one by one.
     decoded = orjson.loads("[" + ",".join(row for _, row in found) + "]")
     for (tbl, _), row in zip(found, decoded, strict=True):
-        if tbl in rows:
-            rows[tbl].append(tuple(row))
+        rows[tbl].append(tuple(row))
     return rows
 
 

@@ -282,6 +282,11 @@ def test_as_of_matches_the_views_as_they_were_after_every_command(
         for position, registry in seen.items():
             at = views.point_at(position=position)
             assert {k: v for k, v in views.registry(at).items() if k in registry} == registry
+            # The models alone, or one of them, read from their own rows only: the same.
+            assert views.models_as_of(at) == registry["models"]
+            for name, model in registry["models"].items():
+                assert views.model_as_of(name, at) == {
+                    "position": at.position, "time": at.time, "name": name, **model}  # fmt: skip
 
 
 def test_search_by_prefix_tags_alias_flavor_and_time(

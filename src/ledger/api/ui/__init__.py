@@ -14,6 +14,7 @@ from ledger.api.ui.pages import (
     endpoints,
     job_live,
     jobs,
+    model_actions,
     models,
     monitors,
     signin,
@@ -25,7 +26,8 @@ from ledger.settings import Settings
 
 # The page modules, each with its router.
 PAGES = (
-    signin, models, versions, endpoints, endpoint_actions, jobs, job_live, audit, monitors
+    signin, models, model_actions, versions, endpoints, endpoint_actions, jobs, job_live, audit,
+    monitors,
 )  # fmt: skip
 
 
