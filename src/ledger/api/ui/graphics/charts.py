@@ -58,8 +58,9 @@ def metric_chart(
     ``points`` (version, value), with axes labelled by the extremes; ``link(version)``:
     where a point leads."""
     title = f"{metric} across versions" if metric else "No metric recorded"
+    # A group, not an image: its points are links, and an image would hide them.
     head = (
-        f'<svg id={quoteattr(element_id)} class="chart" role="img" '
+        f'<svg id={quoteattr(element_id)} class="chart" role="group" '
         f'viewBox="0 0 {frame.width} {frame.height}" aria-labelledby="{element_id}-title" '
         f'xmlns="http://www.w3.org/2000/svg"><title id="{element_id}-title">'
         f"{escape(title)}</title>"
