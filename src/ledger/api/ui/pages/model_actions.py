@@ -7,12 +7,13 @@ form's ``back`` field when it is a page of this UI, else to the model's page. A 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Form, Request, Response
+from fastapi import Depends, Form, Request, Response
 
 from ledger.api.routes.common import VersionNumber
-from ledger.api.ui.access import UiContributor
+from ledger.api.ui.access import UiContributor, UiUser
 from ledger.api.ui.actions import ReasonField, ui_command
 from ledger.api.ui.pages.model_tables import model_url
 from ledger.api.ui.rendering import redirect
@@ -36,199 +37,97 @@ def back_to(back: str, model: str) -> str:
     return model_url(model)
 
 
-def _changed(
-    request: Request,
-    user: UiContributor,
-    reason: str,
-    back: str,
-    model: str,
-    command: Callable[[Ledger, str], object],
-) -> Response:
-    """Run ``command`` as the user with their reason, then go back (303)."""
-    check_name(model, "model name")  # never a reference such as iris:2 in a model's place
-    ui_command(request, user, reason, command)
-    return redirect(back_to(back, model))
+@dataclass(frozen=True)
+class Change:
+    """What every form here sends besides its own fields: who, why, where to go back;
+    ``ref`` is what the command changes (the model, or ``name:n`` for a version)."""
+
+    request: Request
+    user: UiUser
+    reason: str
+    back: str
+    model: str
+    ref: str
+
+    def run(self, command: Callable[[Ledger, str], object]) -> Response:
+        """Run ``command(ledger, reason)`` as the user, then go back (303)."""
+        check_name(self.model, "model name")  # never a reference such as iris:2 here
+        ui_command(self.request, self.user, self.reason, command)
+        return redirect(back_to(self.back, self.model))
+
+
+def model_change(
+    request: Request, user: UiContributor, name: str, reason: ReasonField = "",
+    back: BackField = "",
+) -> Change:  # fmt: skip
+    return Change(request, user, reason, back, name, name)
+
+
+def version_change(
+    request: Request, user: UiContributor, name: str, n: VersionNumber,
+    reason: ReasonField = "", back: BackField = "",
+) -> Change:  # fmt: skip
+    return Change(request, user, reason, back, name, f"{name}:{n}")
+
+
+ModelChange = Annotated[Change, Depends(model_change)]
+VersionChange = Annotated[Change, Depends(version_change)]
 
 
 # -- the model -------------------------------------------------------------------------
 
 
 @router.post("/models/{name}/tags")
-def set_model_tag(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    key: KeyField,
-    value: ValueField = "",
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.set_tags(name, {key: value}, reason=why),
+def set_model_tag(change: ModelChange, key: KeyField, value: ValueField = "") -> Response:
+    return change.run(
+        lambda ledger, why: ledger.models.set_tags(change.ref, {key: value}, reason=why)
     )
 
 
 @router.post("/models/{name}/tags/delete")
-def remove_model_tag(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    key: KeyField,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.remove_tags(name, [key], reason=why),
-    )
+def remove_model_tag(change: ModelChange, key: KeyField) -> Response:
+    return change.run(lambda ledger, why: ledger.models.remove_tags(change.ref, [key], reason=why))
 
 
 @router.post("/models/{name}/aliases")
 def set_alias(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    alias: AliasField,
-    version: Annotated[int, Form(ge=1, le=2**62)],
-    reason: ReasonField = "",
-    back: BackField = "",
+    change: ModelChange, alias: AliasField, version: Annotated[int, Form(ge=1, le=2**62)]
 ) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.set_alias(name, alias, version, reason=why),
+    return change.run(
+        lambda ledger, why: ledger.models.set_alias(change.ref, alias, version, reason=why)
     )
 
 
 @router.post("/models/{name}/aliases/delete")
-def remove_alias(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    alias: AliasField,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.remove_alias(name, alias, reason=why),
-    )
+def remove_alias(change: ModelChange, alias: AliasField) -> Response:
+    return change.run(lambda ledger, why: ledger.models.remove_alias(change.ref, alias, reason=why))
 
 
 # -- a version -------------------------------------------------------------------------
 
 
 @router.post("/models/{name}/versions/{n}/tags")
-def set_version_tag(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    n: VersionNumber,
-    key: KeyField,
-    value: ValueField = "",
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    ref = f"{name}:{n}"
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.set_tags(ref, {key: value}, reason=why),
+def set_version_tag(change: VersionChange, key: KeyField, value: ValueField = "") -> Response:
+    return change.run(
+        lambda ledger, why: ledger.models.set_tags(change.ref, {key: value}, reason=why)
     )
 
 
 @router.post("/models/{name}/versions/{n}/tags/delete")
-def remove_version_tag(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    n: VersionNumber,
-    key: KeyField,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    ref = f"{name}:{n}"
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.remove_tags(ref, [key], reason=why),
-    )
+def remove_version_tag(change: VersionChange, key: KeyField) -> Response:
+    return change.run(lambda ledger, why: ledger.models.remove_tags(change.ref, [key], reason=why))
 
 
 @router.post("/models/{name}/versions/{n}/archive")
-def archive_version(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    n: VersionNumber,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.archive_version(f"{name}:{n}", reason=why),
-    )
+def archive_version(change: VersionChange) -> Response:
+    return change.run(lambda ledger, why: ledger.models.archive_version(change.ref, reason=why))
 
 
 @router.post("/models/{name}/versions/{n}/restore")
-def restore_version(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    n: VersionNumber,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.restore_version(f"{name}:{n}", reason=why),
-    )
+def restore_version(change: VersionChange) -> Response:
+    return change.run(lambda ledger, why: ledger.models.restore_version(change.ref, reason=why))
 
 
 @router.post("/models/{name}/versions/{n}/delete")
-def delete_version(
-    request: Request,
-    user: UiContributor,
-    name: str,
-    n: VersionNumber,
-    reason: ReasonField = "",
-    back: BackField = "",
-) -> Response:
-    return _changed(
-        request,
-        user,
-        reason,
-        back,
-        name,
-        lambda ledger, why: ledger.models.delete_version(f"{name}:{n}", reason=why),
-    )
+def delete_version(change: VersionChange) -> Response:
+    return change.run(lambda ledger, why: ledger.models.delete_version(change.ref, reason=why))
