@@ -3,18 +3,20 @@ splits, undeploy and delete; each a ledger command with their reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request, Response
 
-from ledger.api.ui.access import UiDeployer
+from ledger.api.ui.access import UiDeployer, UiUser
 from ledger.api.ui.actions import ReasonField, ui_command
 from ledger.api.ui.rendering import redirect
 from ledger.api.ui.routing import PREFIX, ui_router
 from ledger.commands.endpoints import DEFAULT_RESOURCES
 from ledger.domain.endpoint import Resources
 from ledger.errors import InvalidInputError
+from ledger.ledger import Ledger
 
 router = ui_router()
 # A split form's fields: one per deployment, named WEIGHT_FIELD + the deployment's name.
@@ -25,6 +27,7 @@ TextField = Annotated[str, Form(max_length=2_000)]
 
 
 def page_of(endpoint: str) -> str:
+    """The endpoint's page."""
     return f"{PREFIX}/endpoints/{quote(endpoint, safe='')}"
 
 
@@ -39,6 +42,15 @@ async def split_fields(request: Request) -> list[tuple[str, str]]:
 
 
 SplitFields = Annotated[list[tuple[str, str]], Depends(split_fields)]
+
+
+def _changed(
+    request: Request, user: UiUser, reason: str, endpoint: str,
+    command: Callable[[Ledger, str], object],
+) -> Response:  # fmt: skip
+    """Run ``command(ledger, reason)`` as the user, then show the endpoint's page (303)."""
+    ui_command(request, user, reason, command)
+    return redirect(page_of(endpoint))
 
 
 def parse_split(what: str, fields: list[tuple[str, str]]) -> dict[str, int]:
@@ -63,15 +75,12 @@ def create_endpoint(
     reason: ReasonField = "",
 ) -> Response:
     name = name.strip()
-    ui_command(
-        request,
-        user,
-        reason,
+    return _changed(
+        request, user, reason, name,
         lambda ledger, why: ledger.endpoints.create(
             name, kind, description=description, reason=why
         ),
-    )
-    return redirect(page_of(name))
+    )  # fmt: skip
 
 
 @router.post("/endpoints/{name}/deployments")
@@ -96,20 +105,13 @@ def deploy(
         "memory_mb": DEFAULT_RESOURCES["memory_mb"] if memory_mb is None else memory_mb,
         "replicas": DEFAULT_RESOURCES["replicas"] if replicas is None else replicas,
     }
-    ui_command(
-        request,
-        user,
-        reason,
+    return _changed(
+        request, user, reason, name,
         lambda ledger, why: ledger.endpoints.deploy(
-            name,
-            deployment.strip(),
-            model.strip(),
-            environment=environment.strip(),
-            resources=resources,
-            reason=why,
+            name, deployment.strip(), model.strip(), environment=environment.strip(),
+            resources=resources, reason=why,
         ),
-    )
-    return redirect(page_of(name))
+    )  # fmt: skip
 
 
 @router.post("/endpoints/{name}/traffic")
@@ -118,13 +120,10 @@ def set_traffic(
 ) -> Response:
     """Set the live split: whole percentages summing to 100."""
     weights = parse_split("traffic", fields)
-    ui_command(
-        request,
-        user,
-        reason,
+    return _changed(
+        request, user, reason, name,
         lambda ledger, why: ledger.endpoints.set_traffic(name, weights, reason=why),
-    )
-    return redirect(page_of(name))
+    )  # fmt: skip
 
 
 @router.post("/endpoints/{name}/mirror")
@@ -133,13 +132,10 @@ def set_mirror(
 ) -> Response:
     """Copy a share of requests to deployments with no live traffic (all 0: none)."""
     mirror = parse_split("mirror", fields)
-    ui_command(
-        request,
-        user,
-        reason,
+    return _changed(
+        request, user, reason, name,
         lambda ledger, why: ledger.endpoints.set_mirror(name, mirror, reason=why),
-    )
-    return redirect(page_of(name))
+    )  # fmt: skip
 
 
 @router.post("/endpoints/{name}/deployments/{deployment}/delete")
@@ -147,13 +143,10 @@ def undeploy(
     request: Request, user: UiDeployer, name: str, deployment: str, reason: ReasonField = ""
 ) -> Response:
     """Remove a deployment that receives no traffic."""
-    ui_command(
-        request,
-        user,
-        reason,
+    return _changed(
+        request, user, reason, name,
         lambda ledger, why: ledger.endpoints.undeploy(name, deployment, reason=why),
-    )
-    return redirect(page_of(name))
+    )  # fmt: skip
 
 
 @router.post("/endpoints/{name}/delete")
