@@ -12,6 +12,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
+from ledger.api.ui.graphics.svg import point_list
+
 # Each version's point is drawn (a circle with its value as a tooltip, linked to its page)
 # up to this many versions; beyond it the line alone, which stays small at thousands.
 MAX_MARKED_POINTS = 400
@@ -115,9 +117,8 @@ def _axes(points: Sequence[tuple[int, float]], metric: str, frame: Frame) -> str
 
 def _line(points: Sequence[tuple[int, float]], frame: Frame) -> str:
     x_low, x_high, y_low, y_high = _ranges(points)
-    coordinates = " ".join(
-        f"{frame.x(v, x_low, x_high):.1f},{frame.y(value, y_low, y_high):.1f}"
-        for v, value in points
+    coordinates = point_list(
+        (frame.x(v, x_low, x_high), frame.y(value, y_low, y_high)) for v, value in points
     )
     return f'<polyline class="series" fill="none" points="{coordinates}"/>'
 

@@ -9,6 +9,8 @@ from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
+from ledger.api.ui.graphics.svg import arrow_marker, attr, shorten
+
 NODE_W, NODE_H = 168, 50
 GAP_X, GAP_Y, PAD = 64, 22, 12
 NAME_CHARS = 22
@@ -67,23 +69,15 @@ def layers(steps: Sequence[DagStep]) -> list[list[str]]:
     return ordered
 
 
-def _attr(value: str) -> str:
-    """``value`` as a double-quoted, escaped attribute value."""
-    return '"' + escape(value, {'"': "&quot;"}) + '"'
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
-
-
 def _node(step: DagStep, x: float, y: float) -> str:
     label = f"{MARKS.get(step.state, '•')} {step.state}" + (f" · {step.note}" if step.note else "")
     title = f"{step.name}: {step.state}" + (f" ({step.note})" if step.note else "")
+    name = escape(shorten(step.name, NAME_CHARS))
     return (
-        f'<g class="step" data-step={_attr(step.name)} data-state={_attr(step.state)}>'
+        f'<g class="step" data-step={attr(step.name)} data-state={attr(step.state)}>'
         f"<title>{escape(title)}</title>"
         f'<rect x="{x:g}" y="{y:g}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
-        f'<text class="step-name" x="{x + 10:g}" y="{y + 20:g}">{escape(_short(step.name))}</text>'
+        f'<text class="step-name" x="{x + 10:g}" y="{y + 20:g}">{name}</text>'
         f'<text class="step-state" x="{x + 10:g}" y="{y + 38:g}">{escape(label)}</text>'
         "</g>"
     )
@@ -94,8 +88,8 @@ def _edge(source: DagStep, target: DagStep, start: Point, end: Point) -> str:
     bend = (x2 - x1) / 2
     path = f"M{x1:g},{y1:g} C{x1 + bend:g},{y1:g} {x2 - bend:g},{y2:g} {x2 - 2:g},{y2:g}"
     return (
-        f'<path class="edge" data-from={_attr(source.name)} data-to={_attr(target.name)} '
-        f'data-state={_attr(source.state)} d="{path}" marker-end="url(#job-dag-arrow)"/>'
+        f'<path class="edge" data-from={attr(source.name)} data-to={attr(target.name)} '
+        f'data-state={attr(source.state)} d="{path}" marker-end="url(#job-dag-arrow)"/>'
     )
 
 
@@ -123,8 +117,6 @@ def dag_svg(steps: Sequence[DagStep], title: str) -> Markup:
         f'<svg id="job-dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-labelledby="job-dag-title">'
         f'<title id="job-dag-title">{escape(title)}</title>'
-        '<defs><marker id="job-dag-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
-        'markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
-        '<path d="M0,0 L10,5 L0,10 z"/></marker></defs>'
+        f"{arrow_marker('job-dag-arrow', tip_x=9, size=8)}"
         f'<g class="edges">{"".join(edges)}</g><g class="steps">{"".join(nodes)}</g></svg>'
     )

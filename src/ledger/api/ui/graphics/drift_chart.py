@@ -10,6 +10,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
+from ledger.api.ui.graphics.svg import point_list
+
 WIDTH, HEIGHT = 380, 160
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 26, 30
 Scale = Callable[[float], float]
@@ -113,7 +115,7 @@ def _lines(points: list[DriftPoint], x: Scale, y: Scale) -> list[str]:
             limits = [(LEFT, limits[0][1]), (WIDTH - RIGHT, limits[0][1])]
         parts.append(
             '<polyline class="threshold" stroke-dasharray="6 4" fill="none" '
-            f'points="{_xy(limits)}"/>'
+            f'points="{point_list(limits)}"/>'
         )
         parts.append(
             f'<text class="tick threshold-label" x="{WIDTH - RIGHT}" y="{limits[-1][1] - 4:.1f}" '
@@ -125,7 +127,7 @@ def _lines(points: list[DriftPoint], x: Scale, y: Scale) -> list[str]:
             segment.append((x(i), y(point.value)))
             continue
         if len(segment) > 1:
-            parts.append(f'<polyline class="score" fill="none" points="{_xy(segment)}"/>')
+            parts.append(f'<polyline class="score" fill="none" points="{point_list(segment)}"/>')
         segment = []
     return parts
 
@@ -144,10 +146,6 @@ def _marks(points: list[DriftPoint], x: Scale, y: Scale) -> list[str]:
             f"<title>{escape(label)}</title></circle>"
         )
     return parts
-
-
-def _xy(points: list[tuple[float, float]]) -> str:
-    return " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
 
 
 def _short(moment: str) -> str:

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
+from ledger.api.ui.graphics.svg import arrow_marker, shorten
 from projections.lineage import LineageGraph
 
 # Where a kind of node sits among its neighbours in a column (sources first).
@@ -174,10 +175,6 @@ def _longest_path_layers(
     return layer
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
-
-
 def _draw(
     root: str,
     columns: list[list[str]],
@@ -199,9 +196,7 @@ def _draw(
         f'<svg id={quoteattr(svg_id)} class="lineage" role="group" aria-label={quoteattr(label)} '
         f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">',
-        f'<defs><marker id={quoteattr(arrow)} viewBox="0 0 10 10" refX="10" refY="5" '
-        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        '<path d="M0,0 L10,5 L0,10 z"/></marker></defs>',
+        arrow_marker(arrow, tip_x=10, size=7),
     ]
     parts += [_edge(edge, [at[hop] for hop in route], at, arrow) for edge, route in routes.items()]
     parts += [_node(node, *at[node.node], current=node.node == root) for node in nodes.values()]
@@ -238,12 +233,13 @@ def _edge(
 def _node(node: LineageNode, x: int, y: int, *, current: bool) -> str:
     classes = f"node kind-{node.kind}" + (" current" if current else "")
     title = f"{node.kind_label} {node.name}" + (" (this version)" if current else "")
+    name = escape(shorten(node.name, NAME_CHARS))
     shape = (
         f"<g class={quoteattr(classes)} data-node={quoteattr(node.node)}>"
         f"<title>{escape(title)}</title>"
         f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
         f'<text class="kind" x="{x + 10}" y="{y + 17}">{escape(node.kind_label)}</text>'
-        f'<text class="name" x="{x + 10}" y="{y + 35}">{escape(_short(node.name))}</text></g>'
+        f'<text class="name" x="{x + 10}" y="{y + 35}">{name}</text></g>'
     )
     if not node.href:
         return shape
