@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ledger.ledger import Ledger
 from ledger.specs import EnvironmentSpec
-from tests.conftest import wait_for
 
 SCRIPT = "<script>alert(1)</script>"
 SIGNATURE = {
@@ -63,14 +61,3 @@ def register_with_lineage(ledger: Ledger, tmp_path: Path) -> Registered:
     ledger.endpoints.create("shop", "online")
     ledger.endpoints.deploy("shop", "blue", "iris:1", environment="cpu", reason="go live")
     return Registered(str(job.id))
-
-
-def views_caught_up(client: Any) -> None:
-    """Wait until the server's views include every event in the log (writes made beside
-    it, through a Ledger of the test, are not its own: its reads do not wait for them)."""
-
-    def caught_up() -> bool:
-        health = client.get("/health").json()
-        return bool(health["projections"]["lag_events"] == 0)
-
-    wait_for(caught_up, 30, "the views to catch up")

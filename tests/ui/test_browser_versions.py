@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.ui.browser_support import Screenshots, Site, sign_in
-from tests.ui.lineage_support import register_with_lineage, views_caught_up
+from tests.ui.lineage_support import register_with_lineage
+from tests.ui.seed import wait_until_served
 
 PAGE = "/ui/models/iris/versions/1"
 
@@ -20,8 +19,8 @@ def test_open_a_version_and_follow_its_lineage(
 ) -> None:
     with site.ledger() as ledger:
         job_id = register_with_lineage(ledger, tmp_path).job_id
-    with httpx.Client(base_url=site.url) as client:
-        views_caught_up(client)
+        head = ledger.event_count()
+    wait_until_served(site.url, head)
     sign_in(page, site, "reader")
     page.goto(PAGE)
     assert page.get_by_role("heading", level=1).inner_text() == "iris version 1"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ledger.ledger import Ledger
-from tests.conftest import Api, wait_for
-from tests.ui.ui_support import browser
+from tests.conftest import Api
+from tests.ui.ui_support import browser, views_caught_up
 
 ROW = re.compile(r'<tr data-position="(\d+)" data-actor="([^"]*)" data-event="([^"]*)">')
 NEXT = re.compile(r'<a rel="next" href="([^"]+)">Next page</a>')
@@ -24,17 +24,6 @@ def rows(page: str) -> list[tuple[int, str, str]]:
     """(position, actor, event type) of each row of table#audit."""
     assert '<table id="audit">' in page
     return [(int(p), html.unescape(a), e) for p, a, e in ROW.findall(page)]
-
-
-def settled(api: Api, ledger: Ledger) -> None:
-    """Wait until the app's views include every event the test wrote beside it."""
-    head = ledger.event_count()
-    wait_for(lambda: api.head() >= head and _audited(api) >= head, 30, "the views to follow")
-
-
-def _audited(api: Api) -> int:
-    items = api.client.get("/audit?limit=1000", headers=api.auth("reader")).json()["items"]
-    return int(items[-1]["position"]) if items else 0
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def middle(api: Api, model_dir: Path) -> str:
         with ledger.on_behalf_of("bob"):
             ledger.models.register_version("iris", model_dir, reason="second")
             ledger.models.set_tags("iris:2", {"stage": "dev"}, reason="try it")
-        settled(api, ledger)
+        views_caught_up(api)
     return between
 
 
@@ -179,7 +168,7 @@ def test_monitor_events_can_be_filtered_by_kind_and_type(api: Api, model_dir: Pa
         ledger.endpoints.create("shop", "online")
         ledger.endpoints.deploy("shop", "blue", "iris:1")
         ledger.monitors.create("drift", endpoint="shop", reference="training", reason="watch")
-        settled(api, ledger)
+        views_caught_up(api)
     with browser(api, "reader") as person:
         page = person.get("/ui/audit", params={"entity": "monitor:drift"})
         assert [e for _, _, e in rows(page.text)] == ["Monitor.Created"]

@@ -16,7 +16,7 @@ from ledger.job_logs import log_path
 from ledger.ledger import Ledger
 from tests.conftest import Api
 from tests.executor_support import register, step, write_code
-from tests.ui.ui_support import browser
+from tests.ui.ui_support import browser, views_caught_up
 
 STEPS = [
     step("prepare", "write", outputs=["out"], inputs={"raw": "data:rows"}),
@@ -34,9 +34,14 @@ def _pipelines(ledger: Ledger, tmp_path: Path) -> None:
     register(ledger, "copy", code, [step("only", "write")])
 
 
-def _synced(api: Api) -> None:
-    """The server's views include what the test wrote through its own ledger."""
-    api.client.app.state.services.sync_views()
+@pytest.fixture
+def job_id(api: Api, tmp_path: Path) -> str:
+    """A job of pipeline train, submitted and not started, that the app's views show."""
+    with Ledger(api.settings) as ledger:
+        _pipelines(ledger, tmp_path)
+        job_id = str(ledger.jobs.submit("train").id)
+    views_caught_up(api)
+    return job_id
 
 
 def _half_run(ledger: Ledger, job_id: str) -> None:
@@ -72,7 +77,7 @@ def test_the_list_shows_jobs_newest_first_filtered_by_status_and_pipeline(
         copy = str(ledger.jobs.submit("copy").id)
         ledger.job_runs.fail(copy, "worker lost")
         last = str(ledger.jobs.submit("train", parameters={"value": 2}).id)
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "reader") as person:
         page = person.get("/ui/jobs")
         assert page.status_code == 200
@@ -99,7 +104,7 @@ def test_a_job_page_draws_the_dag_by_state_with_snapshot_and_logs(api: Api, tmp_
     _write_log(api, job_id, "prepare", "reading rows\nwrote 2 rows\n")
     _write_log(api, job_id, "train", "Traceback: out of memory\n")
     _write_log(api, job_id, "report", "early line\n" + "x" * 40_000 + "\nthe last line\n")
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "reader") as person:
         page = person.get(f"/ui/jobs/{job_id}")
     assert page.status_code == 200
@@ -144,7 +149,7 @@ def test_a_finished_job_is_not_live_and_shows_what_never_ran(api: Api, tmp_path:
         job_id = str(ledger.jobs.submit("train").id)
         _half_run(ledger, job_id)
         ledger.job_runs.fail(job_id, "step 'train' failed", worker="w1")
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "contributor") as person:
         html = person.get(f"/ui/jobs/{job_id}").text
     assert "sse-connect" not in html and '<div id="job-dag-live">' in html
@@ -154,11 +159,7 @@ def test_a_finished_job_is_not_live_and_shows_what_never_ran(api: Api, tmp_path:
     assert 'id="rerun-form"' in html and 'id="cancel-form"' not in html  # over: no cancel
 
 
-def test_a_contributor_reruns_and_cancels_with_a_reason(api: Api, tmp_path: Path) -> None:
-    with Ledger(api.settings) as ledger:
-        _pipelines(ledger, tmp_path)
-        job_id = str(ledger.jobs.submit("train").id)
-    _synced(api)
+def test_a_contributor_reruns_and_cancels_with_a_reason(api: Api, job_id: str) -> None:
     with browser(api, "contributor") as person:
         page = person.get(f"/ui/jobs/{job_id}").text
         assert f'action="/ui/jobs/{job_id}/rerun"' in page
@@ -185,11 +186,7 @@ def test_a_contributor_reruns_and_cancels_with_a_reason(api: Api, tmp_path: Path
         assert (cancel_event.actor, cancel_event.reason) == ("contributor-bot", "not needed")
 
 
-def test_a_reader_sees_no_actions_and_cannot_post_them(api: Api, tmp_path: Path) -> None:
-    with Ledger(api.settings) as ledger:
-        _pipelines(ledger, tmp_path)
-        job_id = str(ledger.jobs.submit("train").id)
-    _synced(api)
+def test_a_reader_sees_no_actions_and_cannot_post_them(api: Api, job_id: str) -> None:
     with browser(api, "reader") as person:
         head = api.head()
         page = person.get(f"/ui/jobs/{job_id}").text
@@ -201,11 +198,7 @@ def test_a_reader_sees_no_actions_and_cannot_post_them(api: Api, tmp_path: Path)
         assert api.head() == head
 
 
-def test_actions_need_the_csrf_token(api: Api, tmp_path: Path) -> None:
-    with Ledger(api.settings) as ledger:
-        _pipelines(ledger, tmp_path)
-        job_id = str(ledger.jobs.submit("train").id)
-    _synced(api)
+def test_actions_need_the_csrf_token(api: Api, job_id: str) -> None:
     with browser(api, "admin") as person:
         head = api.head()
         person.get(f"/ui/jobs/{job_id}")
@@ -224,7 +217,7 @@ def test_user_strings_are_escaped(api: Api, tmp_path: Path) -> None:
         _half_run(ledger, job_id)
         ledger.job_runs.fail(job_id, f"broke: {evil}", worker="w1")
     _write_log(api, job_id, "report", f"printed {evil}\n")
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "reader") as person:
         html = person.get(f"/ui/jobs/{job_id}").text
         listing = person.get(f"/ui/jobs?pipeline={evil}").text
@@ -255,7 +248,7 @@ def test_a_batch_job_has_a_page(api: Api, tmp_path: Path, model_dir: Path) -> No
         job_id = str(ledger.batch_jobs.invoke("nightly", tmp_path / "rows.csv").id)
         ledger.batch_jobs.start(job_id, "w1", may_take=lambda job: True)
         ledger.batch_jobs.progress(job_id, "w1", 1)
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "reader") as person:
         listing = person.get("/ui/jobs").text
         assert f'href="/ui/jobs/{job_id}"' in listing and "batch:nightly" in listing
@@ -286,7 +279,7 @@ def test_the_live_stream_sends_the_dag_on_each_change_and_ends_with_the_job(
         _pipelines(ledger, tmp_path)
         job_id = str(ledger.jobs.submit("copy").id)
         ledger.job_runs.start(job_id, "local", worker="w1")
-    _synced(api)
+    views_caught_up(api)
 
     def run_the_job() -> None:
         with Ledger(api.settings) as ledger:
@@ -325,7 +318,7 @@ def test_the_live_stream_of_a_finished_job_sends_it_once_and_ends(api: Api, tmp_
         _pipelines(ledger, tmp_path)
         job_id = str(ledger.jobs.submit("copy").id)
         ledger.jobs.cancel(job_id, reason="not needed")
-    _synced(api)
+    views_caught_up(api)
     with browser(api, "reader") as person:
         body = person.get(f"/ui/jobs/{job_id}/live").text
     events = _events(body)

@@ -14,8 +14,8 @@ import pytest
 from ledger.api.ui.graphics.drift_chart import DriftPoint, DriftSeries, drift_chart
 from ledger.domain.monitor import ColumnResult
 from ledger.ledger import Ledger
-from tests.conftest import Api, wait_for
-from tests.ui.ui_support import Browser, browser
+from tests.conftest import Api
+from tests.ui.ui_support import Browser, browser, views_caught_up
 
 # x0 by a distance (drift above 0.1), x1 by a test's p-value (drift below 0.05).
 X0 = [0.02, 0.3, 0.25, 0.03]
@@ -59,16 +59,6 @@ def record_windows(ledger: Ledger, name: str, extra: list[ColumnResult] | None =
         )
 
 
-def settled(api: Api, ledger: Ledger) -> None:
-    head = ledger.event_count()
-
-    def included() -> bool:
-        items = api.client.get("/audit?limit=1000", headers=api.auth("reader")).json()["items"]
-        return bool(items) and items[-1]["position"] >= head
-
-    wait_for(included, 30, "the views to follow the monitor's windows")
-
-
 @pytest.fixture
 def monitored(api: Api, model_dir: Path) -> str:
     """Endpoint shop serving iris:1, monitor drift on it with four windows recorded."""
@@ -82,7 +72,7 @@ def monitored(api: Api, model_dir: Path) -> str:
                                thresholds=thresholds, features=["x0", "x1"])  # fmt: skip
         ledger.monitors.create("quiet", endpoint="shop", deployment="blue", reference="training")
         record_windows(ledger, "drift", [_result("<b>bad</b>", "psi", 0.5, 0.2)])
-        settled(api, ledger)
+        views_caught_up(api)
     return "drift"
 
 

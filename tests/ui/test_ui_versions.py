@@ -21,9 +21,8 @@ from tests.ui.lineage_support import (
     SCRIPT,
     model_files,
     register_with_lineage,
-    views_caught_up,
 )
-from tests.ui.ui_support import browser
+from tests.ui.ui_support import browser, views_caught_up
 
 PAGE = "/ui/models/iris/versions/1"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -33,7 +32,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 def job_id(api: Api, tmp_path: Path) -> str:
     with Ledger(api.settings) as ledger:
         job_id = register_with_lineage(ledger, tmp_path).job_id
-    views_caught_up(api.client)
+    views_caught_up(api)
     return job_id
 
 
@@ -106,7 +105,7 @@ def test_a_deleted_version_shows_so_and_its_files_are_gone(api: Api, tmp_path: P
     with Ledger(api.settings) as ledger:
         ledger.models.register_version("iris", model_files(tmp_path / "m"))
         ledger.models.delete_version("iris:1", reason="leaked")
-    views_caught_up(api.client)
+    views_caught_up(api)
     with browser(api, "contributor") as person:
         page = person.get(PAGE)
         assert page.status_code == 200
@@ -222,7 +221,7 @@ def test_an_archived_version_offers_restore(api: Api, tmp_path: Path) -> None:
     with Ledger(api.settings) as ledger:
         ledger.models.register_version("iris", model_files(tmp_path / "m"))
         ledger.models.archive_version("iris:1", reason="old")
-    views_caught_up(api.client)
+    views_caught_up(api)
     with browser(api, "contributor") as person:
         page = person.get(PAGE).text
     assert f'action="{PAGE}/restore"' in page and f'action="{PAGE}/archive"' not in page

@@ -46,6 +46,12 @@ class Browser:
         return response
 
 
+def views_caught_up(api: Api) -> None:
+    """Bring the app's views up to every event in the log, those the test wrote beside the
+    app through its own Ledger included (the app reads its own writes, not those)."""
+    api.client.app.state.services.sync_views()
+
+
 @contextmanager
 def browser(api: Api, role: str | None = None) -> Iterator[Browser]:
     """A browser signed in with ``role``'s token (or not signed in: None)."""
