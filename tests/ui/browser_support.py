@@ -33,9 +33,12 @@ def chromium_missing() -> str:
     return ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One Chromium for the session (headless, no sandbox: CI runs as root)."""
+    """One Chromium for a test module (headless, no sandbox: CI runs as root).
+
+    Not one for the whole session: while Playwright's sync API runs, the main thread has a
+    running event loop, and later tests calling asyncio.run() would fail."""
     reason = chromium_missing()
     if reason:
         pytest.skip(reason)

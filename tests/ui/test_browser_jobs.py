@@ -47,8 +47,10 @@ def test_a_running_jobs_dag_turns_green_live(
         assert page.get_by_role("heading", level=1).inner_text().startswith("Job")
         live = page.locator("#job-dag-live")
         assert live.get_attribute("sse-connect") == f"/ui/jobs/{job_id}/live"
-        # prepare runs for 2 s (it may have ended on a slow machine); evaluate is 4 s away
-        assert _step(page, "prepare").get_attribute("data-state") in ("running", "succeeded")
+        # The server's views may not have the step's start yet when the page loads (its
+        # follower polls on SQLite): the live stream brings it. prepare runs for 2 s;
+        # evaluate is 4 s away.
+        _step(page, "prepare").and_(page.locator(':not([data-state="pending"])')).wait_for()
         assert _step(page, "evaluate", "pending").count() == 1
         assert page.locator("#cancel-form").is_visible()
         screenshots.take(page, "job-running")
