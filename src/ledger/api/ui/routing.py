@@ -54,6 +54,13 @@ class UiRoute(APIRoute):
         return handle
 
 
+def local_page(path: str, otherwise: str) -> str:
+    """``path`` when it is a page of this UI (a local path, never another site, as a
+    ``next`` or ``back`` field may name), else ``otherwise``."""
+    local = path.startswith(f"{PREFIX}/") and not path.startswith("//")
+    return path if local and "\\" not in path and path.isprintable() else otherwise
+
+
 def sign_in_url(request: Request) -> str:
     """The sign-in page, coming back to this page afterwards."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

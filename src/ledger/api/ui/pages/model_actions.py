@@ -17,7 +17,7 @@ from ledger.api.ui.access import UiContributor, UiUser
 from ledger.api.ui.actions import ReasonField, ui_command
 from ledger.api.ui.pages.model_tables import model_url
 from ledger.api.ui.rendering import redirect
-from ledger.api.ui.routing import PREFIX, ui_router
+from ledger.api.ui.routing import local_page, ui_router
 from ledger.ledger import Ledger
 from ledger.refs import check_name
 
@@ -26,15 +26,6 @@ BackField = Annotated[str, Form(max_length=2_000, description="The page to go ba
 KeyField = Annotated[str, Form(min_length=1, max_length=250)]
 ValueField = Annotated[str, Form(max_length=5_000)]
 AliasField = Annotated[str, Form(min_length=1, max_length=64)]
-
-
-def back_to(back: str, model: str) -> str:
-    """``back`` when it is a page of this UI (a local path, never another site), else the
-    model's page."""
-    local = back.startswith(f"{PREFIX}/") and not back.startswith("//")
-    if local and "\\" not in back and back.isprintable():
-        return back
-    return model_url(model)
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ class Change:
         """Run ``command(ledger, reason)`` as the user, then go back (303)."""
         check_name(self.model, "model name")  # never a reference such as iris:2 here
         ui_command(self.request, self.user, self.reason, command)
-        return redirect(back_to(self.back, self.model))
+        return redirect(local_page(self.back, model_url(self.model)))
 
 
 def model_change(

@@ -12,7 +12,7 @@ from ledger.api.auth import services_of
 from ledger.api.middleware import is_loopback
 from ledger.api.ui.access import UiReader, session_keys
 from ledger.api.ui.rendering import redirect, render
-from ledger.api.ui.routing import PREFIX, ui_router
+from ledger.api.ui.routing import PREFIX, local_page, ui_router
 from ledger.api.ui.session import LOGIN_COOKIE, LOGIN_FORM_S, SESSION_COOKIE
 from ledger.commands.tokens import hash_token
 
@@ -28,9 +28,7 @@ def _secure(request: Request) -> bool:
 
 def _local_page(next_page: str) -> str:
     """Where to go after signing in: a UI page of this server (never another site)."""
-    if next_page.startswith(f"{PREFIX}/") and not next_page.startswith("//"):
-        return next_page
-    return HOME
+    return local_page(next_page, HOME)
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
