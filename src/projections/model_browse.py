@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from typing_extensions import TypedDict
 
 from ledger.errors import InvalidInputError
+from ledger.shapes import ModelOut
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.rows import Row
 from ledger.storage.timestamps import iso
@@ -52,6 +52,11 @@ class ModelFilter:
     limit: int = 50
     page_token: str = ""  # the previous page's next_token
 
+    def __post_init__(self) -> None:
+        searched = [self.prefix, self.alias, self.flavor, *(k + v for k, v in self.tags)]
+        if any("\0" in text for text in searched):
+            raise InvalidInputError("model filters cannot contain NUL characters")
+
     @property
     def on_versions(self) -> bool:
         return bool(self.tags or self.alias or self.flavor)
@@ -64,20 +69,7 @@ class ModelFilter:
         return name
 
 
-class ModelItem(TypedDict):
-    """A model as the list shows it."""
-
-    name: str
-    description: str
-    latest_version: int
-    live_versions: int
-    tags: dict[str, str]
-    aliases: dict[str, int]
-    created_at: str
-    created_by: str
-
-
-def search_models(db: LedgerDatabase, query: ModelFilter) -> Page[ModelItem]:
+def search_models(db: LedgerDatabase, query: ModelFilter) -> Page[ModelOut]:
     """A page of the live models ``query`` matches, in name order."""
     if not 1 <= query.limit <= 1_000:
         raise InvalidInputError("limit must be between 1 and 1000")
@@ -85,10 +77,10 @@ def search_models(db: LedgerDatabase, query: ModelFilter) -> Page[ModelItem]:
         if db.kind == "postgres":  # compiling these short queries costs more than running them
             db.execute("SELECT set_config('jit', 'off', true)")
         rows = _search(db, query)
-    models: dict[str, tuple[int, ModelItem]] = {}
+    models: dict[str, tuple[int, ModelOut]] = {}
     for what, rank, name, text, number, created_at_us, created_by in rows:
         if what == "m":
-            models[name] = (rank, ModelItem(
+            models[name] = (rank, ModelOut(
                 name=name, description=text, latest_version=number, live_versions=0, tags={},
                 aliases={}, created_at=iso(created_at_us), created_by=created_by,
             ))  # fmt: skip
@@ -123,7 +115,7 @@ def _search(db: LedgerDatabase, query: ModelFilter) -> list[Row]:
     )
 
 
-def _page(items: list[ModelItem], limit: int) -> Page[ModelItem]:
+def _page(items: list[ModelOut], limit: int) -> Page[ModelOut]:
     for item in items:
         item["tags"] = dict(sorted(item["tags"].items()))
         item["aliases"] = dict(sorted(item["aliases"].items()))
@@ -255,10 +247,10 @@ def _sparse_driver(db: LedgerDatabase, query: ModelFilter) -> Driver | None:
 # -- the same rule over a past registry (``projections.snapshot``'s models) ---------------
 
 
-def filter_models(models: dict[str, dict[str, Any]], query: ModelFilter) -> Page[ModelItem]:
+def filter_models(models: dict[str, dict[str, Any]], query: ModelFilter) -> Page[ModelOut]:
     """A page of the models (a registry snapshot's, by name) ``query`` matches."""
     after = query.after()
-    found: list[ModelItem] = []
+    found: list[ModelOut] = []
     for name in sorted(models):
         if len(found) > query.limit:
             break
@@ -288,9 +280,9 @@ def _snapshot_matches(model: dict[str, Any], query: ModelFilter) -> bool:
     return False
 
 
-def _snapshot_item(name: str, model: dict[str, Any]) -> ModelItem:
+def _snapshot_item(name: str, model: dict[str, Any]) -> ModelOut:
     live = sum(1 for v in model["versions"].values() if v["status"] != "deleted")
-    return ModelItem(
+    return ModelOut(
         name=name, description=model["description"], latest_version=model["latest_version"],
         live_versions=live, tags=dict(model["tags"]), aliases=dict(model["aliases"]),
         created_at=iso(model["created_at_us"]), created_by=model["created_by"],

@@ -424,3 +424,31 @@ def test_mlflow_calls_while_the_store_is_down_are_a_retryable_503_in_mlflows_for
             time.sleep(0.2)
         assert got.json()["registered_model"]["name"] == "before"
         assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_ui_pages_while_the_store_is_down_are_a_503_page_and_work_again_after(
+    pg_store: PrivateStore, tmp_path: Path
+) -> None:
+    token = _token(pg_store)
+    with (
+        _serving(pg_store, tmp_path / "server.log") as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        form = http.get("/ui/login").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = http.post("/ui/login", data={"token": token, "csrf_token": csrf})
+        assert signed_in.status_code == 303, signed_in.text
+        assert http.get("/ui/models").status_code == 200
+        pg_store.pg.stop("fast")
+        try:
+            down = http.get("/ui/models")
+        finally:
+            pg_store.pg.start()
+        assert down.status_code == 503 and down.headers["Retry-After"], down.text
+        assert "error: the event store is unavailable" in down.text
+        assert "<h1>" in down.text  # a page a person reads, not a traceback
+        deadline = time.monotonic() + RECOVERY_S * 2
+        while (page := http.get("/ui/models")).status_code != 200:
+            assert time.monotonic() < deadline, page.text
+            time.sleep(0.2)
+        assert "Traceback" not in (tmp_path / "server.log").read_text()

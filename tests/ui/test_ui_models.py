@@ -325,3 +325,25 @@ def test_user_strings_are_shown_as_text(api: Api) -> None:
         chart = person.get("/ui/models/iris").text
         svg = re.search(r'<svg id="metric-chart".*?</svg>', chart, re.S)
         assert svg and "<script" not in svg.group(0) and "&lt;script&gt;" in svg.group(0)
+
+
+def test_nul_bytes_huge_values_and_odd_names_are_refused_as_pages(api: Api) -> None:
+    with Ledger(api.settings) as ledger:
+        ledger.models.create_model("iris", reason="fill")
+    with browser(api, "contributor") as person:
+        head = api.head()
+        for url in ("/ui/models?q=ir%00is", "/ui/models?tag=a%00=b", "/ui/models/ir%00is"):
+            page = person.get(url)
+            assert page.status_code in (400, 404), (url, page.text)
+            assert "error: " in page.text and "Traceback" not in page.text
+        person.get("/ui/models/iris")
+        refusals = [
+            person.submit("/ui/models/iris/tags", {"key": "a\0b", "value": "v", "reason": "r"}),
+            person.submit("/ui/models/iris/tags", {"key": "k", "value": "v", "reason": "x" * 5000}),
+            person.submit("/ui/models/iris/tags", {"key": "k", "value": "v" * 6000, "reason": "r"}),
+            person.submit("/ui/models/..%2F..%2Fetc/tags", {"key": "k", "reason": "r"}),
+        ]
+        for refused in refusals:
+            assert 400 <= refused.status_code < 500, refused.text
+            assert "error: " in refused.text and "Traceback" not in refused.text
+        assert api.head() == head  # nothing half-written

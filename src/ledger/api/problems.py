@@ -36,6 +36,8 @@ RETRY_AFTER_S = 2
 # What the store raises while it is unavailable (see ledger.outages); any other
 # failure of eventsourcing's store is answered the same way.
 STORE_ERRORS: tuple[type[Exception], ...] = (*STORE_UNAVAILABLE, PersistenceError)
+# A value the store cannot take in a query (a NUL in a name read back): bad input.
+UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.DataError, StoredDataError)
 
 
 class Problem(BaseModel):
@@ -94,6 +96,12 @@ _STATUS_OF: list[tuple[type[Exception], int]] = [
 ]
 
 
+def unstorable_message(error: Exception) -> str:
+    """What to say about a value the store cannot take (``UNSTORABLE_ERRORS``)."""
+    first_line = (str(error).splitlines() or [type(error).__name__])[0]
+    return f"the request holds a value the store cannot take: {first_line}"
+
+
 def status_of(error: Exception) -> int | None:
     """The HTTP status a known error is answered with; None for an unexpected one."""
     return next((code for cls, code in _STATUS_OF if isinstance(error, cls)), None)
@@ -129,9 +137,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return store_unavailable(error)
 
     async def unstorable(request: Request, error: Exception) -> JSONResponse:
-        # A value the store cannot take in a query (a NUL in a name read back): bad input.
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        return problem(400, f"the request holds a value the store cannot take: {first_line}")
+        return problem(400, unstorable_message(error))
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
@@ -143,6 +149,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     for store_error in STORE_ERRORS:
         app.add_exception_handler(store_error, store_down)
-    for data_error in (psycopg.DataError, StoredDataError):
+    for data_error in UNSTORABLE_ERRORS:
         app.add_exception_handler(data_error, unstorable)
     app.add_exception_handler(Exception, unexpected)

@@ -18,7 +18,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from ledger.api.auth import Forbidden
-from ledger.api.problems import RETRY_AFTER_S, STORE_ERRORS, status_of, validation_errors
+from ledger.api.problems import (
+    RETRY_AFTER_S,
+    STORE_ERRORS,
+    UNSTORABLE_ERRORS,
+    status_of,
+    unstorable_message,
+    validation_errors,
+)
 from ledger.api.ui.access import CsrfRefused, SignInNeeded
 from ledger.api.ui.rendering import is_htmx, redirect, render
 from ledger.errors import NotFoundError
@@ -99,6 +106,8 @@ def _status_and_message(request: Request, error: Exception) -> tuple[int, str]:
         return 422, f"invalid form: {problems}"
     if isinstance(error, HTTPException):
         return error.status_code, str(error.detail)
+    if isinstance(error, UNSTORABLE_ERRORS):
+        return 400, unstorable_message(error)
     if isinstance(error, STORE_ERRORS):
         log.warning("event store unavailable", path=request.url.path, error=str(error))
         return 503, f"the event store is unavailable: {first_line(error)}; try again shortly"
@@ -115,6 +124,6 @@ def _status_and_message(request: Request, error: Exception) -> tuple[int, str]:
 unknown_pages = ui_router()
 
 
-@unknown_pages.get("/{rest:path}")
+@unknown_pages.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 async def unknown_page(request: Request, rest: str) -> Response:
     raise NotFoundError(f"there is no page {request.url.path}")
