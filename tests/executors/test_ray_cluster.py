@@ -300,7 +300,7 @@ def test_two_replicas_of_an_online_deployment_spread_over_both_nodes(
     ledger.close()
 
 
-BATCH_ROWS = 400_000
+BATCH_ROWS = 1_200_000  # long enough (about 10 s) that the kill lands while work remains
 REPLICA: Resources = {"cpus": 1, "gpus": 0, "memory_mb": 256, "replicas": 2}
 
 
