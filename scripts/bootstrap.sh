@@ -30,3 +30,16 @@ if [ "$extras" = dev ] && ! command -v chromium >/dev/null && command -v apt-get
         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) \
     || echo "!! could not install chromium: the browser tests will be skipped" >&2
 fi
+# The object store tests run Azurite, the Azure Storage emulator, from npm.
+AZURITE_VERSION=3.37.0
+if [ "$extras" = dev ] && command -v npm >/dev/null \
+    && [ ! -f ".venv/azurite/.installed-$AZURITE_VERSION" ]; then
+  echo "==> installing Azurite $AZURITE_VERSION (npm) for the object store tests" >&2
+  mkdir -p .venv/azurite
+  if npm install --prefix .venv/azurite --no-audit --no-fund --silent \
+      "azurite@$AZURITE_VERSION" >/dev/null 2>&1; then
+    touch ".venv/azurite/.installed-$AZURITE_VERSION"
+  else
+    echo "!! could not install Azurite: the Azure Blob tests will be skipped" >&2
+  fi
+fi

@@ -28,6 +28,7 @@ from ledger.ledger import Ledger
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
+    from tests.object_stores import ObjectStoreServer
     from tests.pg_instance import PgInstance
 
 
@@ -298,9 +299,58 @@ def _env_with(env_of, overrides):  # type: ignore[no-untyped-def]
     return lambda: env_of() | {f"LEDGER_{k.upper()}": str(v) for k, v in overrides.items()}
 
 
+@contextmanager
+def _session_env(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in os.environ until the block ends (for the whole session: Ray's workers
+    start from the driver's environment)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
-def ray_started() -> Iterator[None]:
-    """One local Ray for the whole test session (starting it takes seconds)."""
+def s3_server() -> Iterator[ObjectStoreServer]:
+    """moto's S3 server for the session, its endpoint and credentials in the environment."""
+    from tests.object_stores import moto_server
+
+    with moto_server() as server, _session_env(server.env):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[ObjectStoreServer]:
+    """Azurite for the session, its endpoint in the environment."""
+    from tests.object_stores import azurite_server
+
+    with azurite_server() as server, _session_env(server.env):
+        yield server
+
+
+ARTIFACT_STORES = ["local", "s3", "az"]
+
+
+@pytest.fixture(params=ARTIFACT_STORES)
+def artifact_location(request: pytest.FixtureRequest) -> str:
+    """Where a test's artifacts go: "" (the default local directory), or a fresh bucket
+    on the S3 server or container on Azurite, as a store URL."""
+    if request.param == "local":
+        return ""
+    server = request.getfixturevalue("s3_server" if request.param == "s3" else "azure_server")
+    location: str = server.new_location()
+    return location
+
+
+@pytest.fixture(scope="session")
+def ray_started(s3_server: ObjectStoreServer, azure_server: ObjectStoreServer) -> Iterator[None]:
+    """One local Ray for the whole test session (starting it takes seconds), started after
+    the object store servers so that its workers find them."""
     import ray
 
     if not ray.is_initialized():

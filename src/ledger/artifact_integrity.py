@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ledger.artifacts.files import CHUNK_SIZE, ProgressCallback, hash_file
+from ledger.artifacts.files import CHUNK_SIZE, ProgressCallback, hash_stream
 from ledger.artifacts.paths import FileEntry, safe_relative_path
 from ledger.artifacts.store import ArtifactStore
-from ledger.errors import IntegrityViolationError, InvalidInputError
+from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
 DamageKind = Literal["missing", "wrong size", "digest mismatch"]
 
@@ -66,12 +66,11 @@ class ArtifactDamagedError(IntegrityViolationError):
 
 def check_present(store: ArtifactStore, sha256: str, size: int) -> BlobDamage | None:
     """Cheap check (one stat): the blob exists and has the recorded size."""
-    try:
-        stat = store.blob_path(sha256).stat()
-    except (FileNotFoundError, NotADirectoryError):
+    stored = store.size(sha256)
+    if stored is None:
         return BlobDamage(sha256, size, "missing")
-    if stat.st_size != size:
-        return BlobDamage(sha256, size, "wrong size", actual_size=stat.st_size)
+    if stored != size:
+        return BlobDamage(sha256, size, "wrong size", actual_size=stored)
     return None
 
 
@@ -83,8 +82,9 @@ def inspect_blob(
     if damage is not None:
         return damage
     try:
-        actual, actual_size = hash_file(store.blob_path(sha256), on_bytes)
-    except FileNotFoundError:  # removed since the stat
+        with store.open_blob(sha256) as stream:
+            actual, actual_size = hash_stream(stream, on_bytes)
+    except NotFoundError:  # removed since the check
         return BlobDamage(sha256, size, "missing")
     if actual_size != size:
         return BlobDamage(sha256, size, "wrong size", actual_size=actual_size)
@@ -105,8 +105,8 @@ def verified_chunks(
     total = 0
     pending = b""
     try:
-        stream = store.blob_path(sha256).open("rb")
-    except FileNotFoundError:
+        stream = store.open_blob(sha256)
+    except NotFoundError:
         raise ArtifactDamagedError(BlobDamage(sha256, size, "missing")) from None
     with stream:
         while chunk := stream.read(chunk_size):

@@ -13,6 +13,9 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ledger.artifacts.locations import is_object_store_url, local_directory
+from ledger.errors import InvalidInputError
+
 DEFAULT_HOME = Path(".ledger")
 
 
@@ -63,7 +66,10 @@ class Settings(BaseSettings):
         "full", description="SQLite event store: full syncs every commit to disk (it survives "
         "a power loss); normal skips that fsync (a power loss may drop the last commits)",
     )  # fmt: skip
-    artifacts: Path | None = Field(None, description="Artifact directory (default HOME/artifacts)")
+    artifacts: str = Field(
+        "", description="Artifact store: a directory (default HOME/artifacts) or a URL, "
+        "file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
+    )  # fmt: skip
     actor: str = Field("", description="Who acts (default: the OS user)")
     cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -264,8 +270,16 @@ class Settings(BaseSettings):
         return StoreLocation(self.store, self.home)
 
     @property
+    def artifacts_location(self) -> str:
+        """What the artifact store opens: a directory or an object store URL."""
+        return self.artifacts or str(self.home / "artifacts")
+
+    @property
     def artifacts_dir(self) -> Path:
-        return self.artifacts if self.artifacts is not None else self.home / "artifacts"
+        """The local artifact directory; refused when artifacts are in an object store."""
+        if is_object_store_url(self.artifacts_location):
+            raise InvalidInputError(f"artifacts are kept at {self.artifacts}, not in a directory")
+        return local_directory(self.artifacts_location)
 
     @property
     def logs_dir(self) -> Path:

@@ -21,14 +21,19 @@ ProgressCallback = Callable[[int], None]
 
 def hash_file(path: Path, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
     """Return ``(sha256 hex digest, size in bytes)`` of a file, read in chunks."""
+    with path.open("rb") as stream:
+        return hash_stream(stream, on_bytes)
+
+
+def hash_stream(stream: BinaryIO, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
+    """Return ``(sha256 hex digest, size in bytes)`` of what ``stream`` holds, read in chunks."""
     hasher = hashlib.sha256()
     size = 0
-    with path.open("rb") as stream:
-        for chunk in read_chunks(stream):
-            hasher.update(chunk)
-            size += len(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
+    for chunk in read_chunks(stream):
+        hasher.update(chunk)
+        size += len(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
     return hasher.hexdigest(), size
 
 

@@ -1,14 +1,13 @@
 """The content-addressed artifact store: files kept once, named by their sha256 digest.
 
-Blobs live at ``<root>/sha256/<first two hex digits>/<full hex digest>``. Every write goes
-to a temporary file on the same filesystem first and is then moved into place with
-``os.replace``, so a reader never sees a half-written blob or materialised file.
+Blobs live at ``sha256/<first two hex digits>/<full hex digest>`` in a local directory or
+an object store (``ledger.artifacts.locations``). Every write is atomic, and content is
+hashed as it is written: a blob is never stored under a digest its bytes do not have.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import stat
 import tempfile
@@ -17,46 +16,78 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ledger.artifacts.files import ProgressCallback, hash_file, read_chunks, scan_tree
+from ledger.artifacts.blobs import Blobs
+from ledger.artifacts.files import (
+    ProgressCallback,
+    hash_file,
+    hash_stream,
+    read_chunks,
+    scan_tree,
+)
+from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
+from ledger.artifacts.locations import open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
+BLOBS = "sha256"
+DATA = "data"
+
+
+def blob_key(digest: str) -> str:
+    """The key of the blob with ``digest`` (a checked sha256 hex digest)."""
+    return f"{BLOBS}/{digest[:2]}/{digest}"
+
 
 class ReceivedData:
-    """An uploaded data file in the store's ``tmp``, with its sha256 ``digest``."""
+    """An uploaded data file in a private temporary folder, with its sha256 ``digest``."""
 
-    def __init__(self, path: Path, digest: str, target: Path) -> None:
+    def __init__(self, path: Path, digest: str, blobs: Blobs) -> None:
         self.path = path
         self.digest = digest
-        self._target = target
+        self._blobs = blobs
+        self._key = f"{DATA}/{digest}/{path.name}"
 
-    def keep(self) -> Path:
-        """Move the file to ``data/<digest>/<its name>`` (the same content under the same
-        name is kept once) and return where it is kept."""
-        if not self._target.is_file():
-            self._target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.path, self._target)
-        return self._target.resolve()
+    def keep(self) -> str:
+        """Keep the file as ``data/<digest>/<its name>`` in the store (the same content under
+        the same name is kept once); return the URI it is kept at."""
+        if self._blobs.size(self._key) is None:
+            if isinstance(self._blobs, LocalBlobs):
+                self._blobs.adopt(self.path, self._key)
+            else:
+                with self.path.open("rb") as stream:
+                    self._blobs.write(self._key, read_chunks(stream))
+        if isinstance(self._blobs, LocalBlobs):
+            return self._blobs.path(self._key).resolve().as_uri()
+        return f"{self._blobs.url}/{self._key}"
 
 
 class ArtifactStore:
-    """A directory of immutable blobs addressed by sha256."""
+    """Immutable blobs addressed by sha256, in a directory or an object store."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, location: Path | str | Blobs) -> None:
+        self.blobs = open_blobs(location) if isinstance(location, Path | str) else location
+        self.url = self.blobs.url
+
+    @property
+    def root(self) -> Path:
+        """The local directory of a local store; an object store has none."""
+        if self.blobs.local_root is None:
+            raise InvalidInputError(f"the artifact store {self.url} is not a local directory")
+        return self.blobs.local_root
 
     # -- reading -------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
-        """Where the blob with ``digest`` lives (whether or not it exists)."""
-        return self._blob_path(check_digest(digest))
+        """Where the blob with ``digest`` lives in a local store (whether or not it exists)."""
+        return self.root / blob_key(check_digest(digest))
 
-    def _blob_path(self, digest: str) -> Path:
-        return self.root / "sha256" / digest[:2] / digest
+    def size(self, digest: str) -> int | None:
+        """The stored blob's size; None when no blob has ``digest``."""
+        return self.blobs.size(blob_key(check_digest(digest)))
 
     def has(self, digest: str) -> bool:
         """Whether a blob with ``digest`` is stored."""
-        return self.blob_path(digest).is_file()
+        return self.size(digest) is not None
 
     def open_blob(self, digest: str) -> BinaryIO:
         """Open a stored blob for reading (unverified; see :meth:`verify`).
@@ -64,15 +95,14 @@ class ArtifactStore:
         Raises NotFoundError when no blob has that digest.
         """
         try:
-            return self.blob_path(digest).open("rb")
+            return self.blobs.reader(blob_key(check_digest(digest)))
         except FileNotFoundError:
-            raise NotFoundError(f"no blob with sha256 {digest} in {self.root}") from None
+            raise NotFoundError(f"no blob with sha256 {digest} in {self.url}") from None
 
     def verify(self, digest: str) -> int:
         """Re-hash a stored blob; return its size or raise IntegrityViolationError."""
-        if not self.has(digest):
-            raise NotFoundError(f"no blob with sha256 {digest} in {self.root}")
-        actual, size = hash_file(self.blob_path(digest))
+        with self.open_blob(digest) as stream:
+            actual, size = hash_stream(stream)
         if actual != check_digest(digest):
             raise IntegrityViolationError(
                 f"blob {digest} is corrupted: its content hashes to {actual}"
@@ -102,43 +132,54 @@ class ArtifactStore:
     def _store(
         self, source: Path, expected: str | None, on_bytes: ProgressCallback | None
     ) -> tuple[str, int]:
-        """Store a file known to be a regular file (see put_file)."""
+        """Store a file known to be a regular file (see put_file): hashed first, so content
+        stored already is not sent again, then written while hashed again."""
         digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
             raise IntegrityViolationError(
                 f"{source} hashes to sha256 {digest}, expected {expected}"
             )
-        target = self._blob_path(digest)
-        if target.is_file():
-            return digest, size  # already stored: content-addressed blobs never change
-        stream, temp = _create_temp(self.root / "tmp", "upload")
-        try:
-            copied, size = _copy_hashing(source, stream)
-            if copied != digest:
-                raise InvalidInputError(f"{source} changed while it was being stored")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, target)
-        finally:
-            _unlink_quietly(temp)
+        if self.has(digest):
+            return digest, size  # content-addressed blobs never change
+        with source.open("rb") as reader:
+            changed = InvalidInputError(f"{source} changed while it was being stored")
+            self._write_checked(reader, digest, changed)
         return digest, size
 
-    def put_stream(self, reader: BinaryIO) -> tuple[str, int]:
-        """Store what ``reader`` holds, reading it once (an upload: hashed as it is written
-        to a temporary file, then synced and renamed to its blob); return digest, size.
-        Content stored already is not synced again: its temporary file is dropped."""
-        stream, temp = _create_temp(self.root / "tmp", "upload")
+    def put_stream(
+        self, reader: BinaryIO, *, expected_sha256: str | None = None
+    ) -> tuple[str, int]:
+        """Store what ``reader`` holds, reading it once; return digest, size.
+
+        With ``expected_sha256`` the bytes go straight to their blob and a mismatch stores
+        nothing (IntegrityViolationError); without it they are written under a temporary
+        key while hashed, then moved to their blob (or dropped if it is stored already).
+        """
+        if expected_sha256 is not None:
+            expected = check_digest(expected_sha256)
+            if self.has(expected):  # stored already: read the stream anyway, to check it
+                digest, size = hash_stream(reader)
+                if digest != expected:
+                    raise _mismatch(digest, expected)
+                return digest, size
+            return expected, self._write_checked(reader, expected, None)
+        staged = f"{TMP}/upload-{secrets.token_hex(12)}"
+        hashed = _Hashing(reader, stored_already=self.has)
         try:
-            with stream:
-                digest, size = _hash_into(reader, stream)
-                target = self._blob_path(digest)
-                if target.is_file():  # content-addressed blobs never change
-                    return digest, size
-                _sync(stream)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, target)
+            self.blobs.write(staged, hashed.chunks())
+            self.blobs.move(staged, blob_key(hashed.hexdigest()))
+        except _StoredAlready:
+            pass  # the write was dropped before it was kept (not synced, not sent)
         finally:
-            _unlink_quietly(temp)
-        return digest, size
+            self.blobs.delete(staged)
+        return hashed.hexdigest(), hashed.size
+
+    def _write_checked(self, reader: BinaryIO, digest: str, mismatch: Exception | None) -> int:
+        """Write ``reader`` as the blob ``digest``; should its bytes hash otherwise, the
+        write is abandoned (nothing stored) and ``mismatch`` (or the default) raised."""
+        hashed = _Hashing(reader, expected=digest, mismatch=mismatch)
+        self.blobs.write(blob_key(digest), hashed.chunks())
+        return hashed.size
 
     def put_tree(
         self, source: Path, on_progress: Callable[[int, int], None] | None = None
@@ -181,17 +222,18 @@ class ArtifactStore:
     @contextmanager
     def receiving_data(self, reader: BinaryIO, name: str) -> Iterator[ReceivedData]:
         """An uploaded data file, written once (hashed as it is written) as ``name`` in a
-        private folder under ``tmp`` (data is read by path and its name tells the format);
-        ``keep()`` moves it into place, else it is removed when the block ends."""
-        with tempfile.TemporaryDirectory(dir=self._tmp_root(), prefix="data-") as folder:
+        private temporary folder (data is read by path and its name tells the format);
+        ``keep()`` keeps it in the store, else it is removed when the block ends."""
+        local = self.blobs.local_root
+        parent = local / TMP if local is not None else None
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=parent, prefix="data-") as folder:
             path = Path(folder) / safe_relative_path(name).rsplit("/", 1)[-1]
-            digest, _ = _write_hashing(reader, path.open("wb"))
-            yield ReceivedData(path, digest, self.root / "data" / digest / path.name)
-
-    def _tmp_root(self) -> Path:
-        root = self.root / "tmp"
-        root.mkdir(parents=True, exist_ok=True)
-        return root
+            with path.open("wb") as stream:
+                digest, _ = _copy_hashing(reader, stream)
+                sync(stream)
+            yield ReceivedData(path, digest, self.blobs)
 
     # -- materialising -------------------------------------------------------------
 
@@ -222,7 +264,7 @@ class ArtifactStore:
                 raise InvalidInputError(f"file path resolves outside {dest}: {entry.path!r}")
             if not self.has(entry.sha256):
                 raise NotFoundError(
-                    f"no blob with sha256 {entry.sha256} in {self.root} (for {entry.path!r})"
+                    f"no blob with sha256 {entry.sha256} in {self.url} (for {entry.path!r})"
                 )
             planned.append((entry, target))
         return planned
@@ -234,40 +276,70 @@ class ArtifactStore:
             raise InvalidInputError(
                 f"cannot create folder for {entry.path!r}: a file is in the way"
             ) from None
-        stream, temp = _create_temp(target.parent, "ledger-materialize")
+        stream, temp = create_temp(target.parent, "ledger-materialize")
         try:
-            digest, _ = _copy_hashing(self.blob_path(entry.sha256), stream)
+            with self.open_blob(entry.sha256) as reader, stream:
+                digest, _ = _copy_hashing(reader, stream)
+                sync(stream)
             if digest != check_digest(entry.sha256):
                 raise IntegrityViolationError(
                     f"blob {entry.sha256} for {entry.path!r} is corrupted: "
                     f"its content hashes to {digest}"
                 )
             try:
-                os.replace(temp, target)
+                temp.replace(target)
             except IsADirectoryError:
                 raise InvalidInputError(
                     f"cannot write {entry.path!r}: a folder is in the way"
                 ) from None
         finally:
-            _unlink_quietly(temp)
+            temp.unlink(missing_ok=True)
 
 
-def _copy_hashing(source: Path, stream: BinaryIO) -> tuple[str, int]:
-    """Copy ``source`` into the open ``stream`` (then closed and synced); return digest, size."""
-    with source.open("rb") as reader:
-        return _write_hashing(reader, stream)
+class _StoredAlready(Exception):
+    """Raised by a write's chunks once they turn out to be a stored blob's: drops the write."""
 
 
-def _write_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
-    """Copy what ``reader`` holds into the open ``stream`` (then synced and closed);
-    return digest, size."""
-    with stream:
-        written = _hash_into(reader, stream)
-        _sync(stream)
-    return written
+class _Hashing:
+    """A reader's chunks, hashed as they are handed out. After the last chunk the iteration
+    raises, which drops the write, when the bytes do not hash to ``expected`` (``mismatch``
+    or IntegrityViolationError) or when ``stored_already`` says their blob exists
+    (_StoredAlready)."""
+
+    def __init__(
+        self,
+        reader: BinaryIO,
+        expected: str | None = None,
+        mismatch: Exception | None = None,
+        stored_already: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._reader = reader
+        self._hasher = hashlib.sha256()
+        self._expected = expected
+        self._mismatch = mismatch
+        self._stored_already = stored_already
+        self.size = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        for chunk in read_chunks(self._reader):
+            self._hasher.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+        digest = self.hexdigest()
+        if self._expected is not None and digest != self._expected:
+            raise self._mismatch or _mismatch(digest, self._expected)
+        if self._stored_already is not None and self._stored_already(digest):
+            raise _StoredAlready
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
 
 
-def _hash_into(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
+def _mismatch(actual: str, expected: str) -> IntegrityViolationError:
+    return IntegrityViolationError(f"the content hashes to sha256 {actual}, expected {expected}")
+
+
+def _copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
     """Copy what ``reader`` holds into ``stream``, hashing it; return digest, size."""
     hasher = hashlib.sha256()
     size = 0
@@ -276,24 +348,3 @@ def _hash_into(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
         stream.write(chunk)
         size += len(chunk)
     return hasher.hexdigest(), size
-
-
-def _sync(stream: BinaryIO) -> None:
-    stream.flush()
-    os.fsync(stream.fileno())
-
-
-def _create_temp(directory: Path, stem: str) -> tuple[BinaryIO, Path]:
-    """Open a new, exclusively created temporary file in ``directory`` (umask applies)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    while True:
-        candidate = directory / f".{stem}.{secrets.token_hex(8)}.tmp"
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        return os.fdopen(fd, "wb"), candidate
-
-
-def _unlink_quietly(path: Path) -> None:
-    path.unlink(missing_ok=True)

@@ -199,7 +199,7 @@ def job_output(
     """Write a finished batch job's predictions, in input order."""
     with open_views() as views:
         job = batch_job(views, job_id)
-    write_batch_output(ArtifactStore(load_settings().artifacts_dir), job, dest)
+    write_batch_output(ArtifactStore(load_settings().artifacts_location), job, dest)
 
 
 def _step_names(views: Views, pipeline_ref: str) -> list[str]:

@@ -121,7 +121,7 @@ class AssetCommands:
             raise InvalidInputError(f"no such file or directory: {path}")
         profile = self._with_sketch(path, profile_dataset(path))
         return self._record_data(
-            name, path.resolve(), digest_path(path), profile, description, reason
+            name, path.resolve().as_uri(), digest_path(path), profile, description, reason
         )
 
     def register_data_upload(
@@ -146,13 +146,13 @@ class AssetCommands:
     def _record_data(
         self,
         name: str,
-        path: Path,
+        uri: str,
         digest: str,
         profile: Any,
         description: str,
         reason: str,
     ) -> RegisteredVersion:
-        content = {"uri": path.as_uri(), "description": description, "profile": profile}
+        content = {"uri": uri, "description": description, "profile": profile}
         return self._register_content(
             DataAsset,
             data_asset_id(name),

@@ -1,0 +1,67 @@
+"""Where artifacts are kept, as a URL: ``file://`` (or a plain path), ``s3://bucket/prefix``,
+``az://container/prefix`` or ``gs://bucket/prefix``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ledger.artifacts.blobs import Blobs
+from ledger.artifacts.local_blobs import LocalBlobs
+from ledger.errors import InvalidInputError
+
+OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "az", "azure": "az", "abfs": "az",
+                        "gs": "gs", "gcs": "gs"}  # fmt: skip
+"""The URL schemes of object stores, and the name each is shown by."""
+
+
+def is_object_store_url(location: str) -> bool:
+    """Whether ``location`` names an object store (not a local directory)."""
+    return urlsplit(location).scheme.lower() in OBJECT_STORE_SCHEMES
+
+
+def local_directory(location: str) -> Path:
+    """The directory a local location names: a path or a ``file://`` URL."""
+    parts = urlsplit(location)
+    return Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location)
+
+
+def open_blobs(location: str | Path) -> Blobs:
+    """The objects at ``location``: a local directory (a path or ``file://`` URL) or an
+    object store by URL. Unknown schemes and URLs without a bucket are refused."""
+    if isinstance(location, Path):
+        return LocalBlobs(location)
+    parts = urlsplit(location)
+    scheme = parts.scheme.lower()
+    if scheme not in OBJECT_STORE_SCHEMES:
+        if scheme not in ("", "file") and "://" in location:
+            known = ", ".join(["file", *OBJECT_STORE_SCHEMES])
+            raise InvalidInputError(f"unknown artifact store scheme {scheme!r} (known: {known})")
+        return LocalBlobs(local_directory(location))
+    if not parts.netloc:
+        raise InvalidInputError(f"artifact store URL names no bucket or container: {location!r}")
+    return _object_blobs(location, OBJECT_STORE_SCHEMES[scheme])
+
+
+def _object_blobs(location: str, kind: str) -> Blobs:
+    from obstore.store import from_url
+
+    from ledger.artifacts.object_blobs import ObjectBlobs
+
+    try:
+        store = from_url(location, client_options={"allow_http": _plain_http_endpoint(kind)})
+    except Exception as error:  # obstore's configuration errors have no common base
+        raise InvalidInputError(f"cannot open the artifact store {location!r}: {error}") from None
+    return ObjectBlobs(store, location.rstrip("/"))
+
+
+def _plain_http_endpoint(kind: str) -> bool:
+    """Whether the configured endpoint is plain http (an emulator or a private server),
+    which object_store refuses unless allowed."""
+    variables = {
+        "s3": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"),
+        "az": ("AZURITE_BLOB_STORAGE_URL", "AZURE_STORAGE_ENDPOINT"),
+        "gs": ("GOOGLE_SERVICE_ENDPOINT",),
+    }[kind]
+    return any(os.environ.get(name, "").startswith("http://") for name in variables)
