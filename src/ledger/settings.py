@@ -269,6 +269,12 @@ class Settings(BaseSettings):
     def store_location(self) -> StoreLocation:
         return StoreLocation(self.store, self.home)
 
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _artifacts_as_text(cls, value: object) -> object:
+        """A directory may be given as a Path (Python callers)."""
+        return str(value) if isinstance(value, os.PathLike) else value
+
     @property
     def artifacts_location(self) -> str:
         """What the artifact store opens: a directory or an object store URL."""
