@@ -214,7 +214,7 @@ def test_since_exports_the_events_after_a_position_and_is_checked(
         export(store, str(tmp_path / "all"), since=2)
 
 
-def test_an_export_of_another_ledger_is_refused(
+def test_a_target_holding_something_else_is_refused(
     store: StoreFactory, shop: Ledger, tmp_path: Path
 ) -> None:
     location = str(tmp_path / "export")
@@ -224,6 +224,10 @@ def test_an_export_of_another_ledger_is_refused(
             ledger.endpoints.create("other")
         with Views.open(other) as views, pytest.raises(InvalidInputError, match="another ledger's"):
             export_parquet(views.db, location)
+    for content, problem in (("{not json", "not JSON"), ('{"format": "x"}', "not a ledger export")):
+        (tmp_path / "export" / MANIFEST).write_text(content)
+        with pytest.raises(InvalidInputError, match=problem):
+            export(store, location)
 
 
 def test_a_target_that_cannot_be_written_is_a_clear_error(

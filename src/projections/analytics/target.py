@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.locations import open_blobs
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInputError, LedgerError
 
 PROBE = "_export.probe"
 COMPRESSION = "zstd"
@@ -68,7 +68,10 @@ class ExportTarget:
                     data = stream.read()
             except FileNotFoundError:
                 return None
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise InvalidInputError(f"{self.location} holds a {key} that is not JSON") from None
 
     def write_json(self, key: str, data: Any) -> None:
         with self._io("write to"):
