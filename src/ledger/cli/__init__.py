@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from ledger import __version__
 from ledger.cli import (
+    analytics,
     assets,
     audit,
     automation,
@@ -68,6 +69,7 @@ app.add_typer(tokens.token_app, name="token")
 app.add_typer(events.app, name="events")
 app.add_typer(trust.app, name="checkpoint")
 app.add_typer(imports.app, name="import")
+app.add_typer(analytics.analytics_app, name="analytics")
 app.command()(serve.serve)
 app.command()(events.relay)
 app.command()(worker.worker)
@@ -79,6 +81,7 @@ app.command("audit")(audit.audit)
 app.command()(audit.lineage)
 app.command("as-of")(audit.as_of)
 app.command()(trust.prove)
+app.command()(analytics.export)
 
 
 def _print_version(value: bool) -> None:
