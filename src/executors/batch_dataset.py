@@ -85,10 +85,10 @@ class OnnxBatchScorer:
     """One replica of a batch job: an ONNX Runtime session (on CUDA when a GPU is wanted
     and present) scoring mini-batches of feature columns."""
 
-    def __init__(self, artifacts_dir: str, files: list[dict[str, Any]], want_gpu: bool) -> None:
+    def __init__(self, artifacts_url: str, files: list[dict[str, Any]], want_gpu: bool) -> None:
         # The session holds the model once loaded: its files need not outlive this.
         with tempfile.TemporaryDirectory(prefix="ledger-batch-") as work_dir:
-            self.replica = ModelReplica(artifacts_dir, files, want_gpu, work_dir)
+            self.replica = ModelReplica(artifacts_url, files, want_gpu, work_dir)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         features = np.column_stack(list(batch.values())).astype(np.float32, copy=False)

@@ -97,8 +97,7 @@ def _scored_input(ledger: Ledger, job: BatchJob, scorer: Any) -> Dataset:
     features = int(shape[1])
     blocks = input_blocks(job.rows, features, job.mini_batch_size, resources["replicas"])
     dataset = feature_dataset(path, features, blocks)
-    artifacts = str(ledger.artifacts.root.resolve())
-    args = (artifacts, list(version.spec["files"]), resources["gpus"] > 0)
+    args = (ledger.artifacts.url, list(version.spec["files"]), resources["gpus"] > 0)
     return scored_dataset(dataset, job, resources, scorer, args)
 
 

@@ -134,7 +134,7 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
             code_digest=spec.code.digest if spec.code else "",
             code_files=[f.model_dump() for f in spec.code.files] if spec.code else [],
             variables=variables,
-            artifacts_dir=str(ledger.artifacts.root.resolve()),
+            artifacts_url=ledger.artifacts.url,
             logs_dir=str(ledger.settings.logs_dir.resolve()),
         )
         tasks.append(

@@ -1,8 +1,9 @@
 """Running one pipeline step where the executor put it: inputs in, outputs stored.
 
 :func:`run_step` is what executors call (on a thread, or in a Ray worker). It
-needs only the artifact store and the logs directory, never the event store:
-the worker records the result it returns.
+needs only the artifact store, by URL (a directory or an object store: no volume
+shared with the worker), and the logs directory, never the event store: the
+worker records the result it returns.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class StepPayload:
     code_digest: str
     code_files: list[dict[str, Any]]
     variables: dict[str, str]  # from the environment spec
-    artifacts_dir: str
+    artifacts_url: str  # the artifact store, by URL: a step needs no shared volume
     logs_dir: str
 
 
@@ -130,7 +131,7 @@ class StepContext:
 def run_step(payload: StepPayload, call: TaskCall) -> StepOutcome:
     """Run one attempt of a step; raise StepError when it fails."""
     spec = payload.step
-    artifacts = ArtifactStore(Path(payload.artifacts_dir))
+    artifacts = ArtifactStore(payload.artifacts_url)
     log_file = log_path(Path(payload.logs_dir), payload.job_id, spec.name, call.attempt)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_uri = log_file.resolve().as_uri()

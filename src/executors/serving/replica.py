@@ -15,10 +15,11 @@ from ledger.artifacts.store import ArtifactStore
 
 
 class ModelReplica:
-    """Loads the model's files from the artifact store once; scores many requests."""
+    """Loads the model's files from the artifact store (by URL: a directory or an object
+    store) once; scores many requests."""
 
     def __init__(
-        self, artifacts_dir: str, files: list[dict[str, Any]], want_gpu: bool, work_dir: str
+        self, artifacts_url: str, files: list[dict[str, Any]], want_gpu: bool, work_dir: str
     ) -> None:
         entries = [FileEntry.from_dict(f) for f in files]
         onnx_files = [e for e in entries if e.path.endswith(".onnx")]
@@ -26,7 +27,7 @@ class ModelReplica:
             raise ValueError(
                 f"expected one .onnx file among the model's files, found {len(onnx_files)}"
             )
-        ArtifactStore(Path(artifacts_dir)).materialize(onnx_files, Path(work_dir))
+        ArtifactStore(artifacts_url).materialize(onnx_files, Path(work_dir))
         self.model = open_session(Path(work_dir) / onnx_files[0].path, want_gpu=want_gpu)
 
     def describe(self) -> dict[str, str]:

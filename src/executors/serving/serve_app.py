@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse
 from executors.monitoring.collector import Collector
 from executors.serving.replica import ModelReplica
 from ledger import correlation
+from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError, LedgerError
 
 INGRESS = "_ingress"  # ledger deployment names start with a letter or digit: no clash
@@ -60,17 +61,18 @@ class ModelServer:
 
     def __init__(
         self,
-        artifacts_dir: str,
+        artifacts_url: str,
         files: list[dict[str, Any]],
         want_gpu: bool,
         collection: dict[str, Any],
     ) -> None:
-        """``collection``: ``endpoint``, ``deployment``, ``model`` (NAME:VERSION) and
-        ``flush_s``, how often sampled requests are written."""
+        """``artifacts_url``: the artifact store (a directory or an object store), where
+        the model's files are read from. ``collection``: ``endpoint``, ``deployment``,
+        ``model`` (NAME:VERSION) and ``flush_s``, how often sampled requests are written."""
         work_dir = f"{tempfile.gettempdir()}/ledger-serving/{uuid.uuid4().hex}"
-        self._replica = ModelReplica(artifacts_dir, files, want_gpu, work_dir)
+        self._replica = ModelReplica(artifacts_url, files, want_gpu, work_dir)
         self._collector = Collector(
-            Path(artifacts_dir),
+            collection_location(artifacts_url),  # type: ignore[arg-type]
             collection["endpoint"],
             collection["deployment"],
             collection["model"],
@@ -101,6 +103,12 @@ class ModelServer:
         collector = getattr(self, "_collector", None)
         if collector is not None:
             collector.close()
+
+
+def collection_location(artifacts_url: str) -> Path | str:
+    """Where a replica's collector writes: a local store's directory, else the store's URL."""
+    local = ArtifactStore(artifacts_url).blobs.local_root
+    return artifacts_url if local is None else local
 
 
 def error_answer(status: int, detail: str) -> dict[str, Any]:

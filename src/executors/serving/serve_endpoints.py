@@ -235,8 +235,9 @@ class ServeEndpoints:
             "model": model,
             "flush_s": self.ledger.settings.collect_flush_s,
         }
+        artifacts = self.ledger.artifacts.url  # replicas read the store by URL: no shared volume
         started_from = json.dumps(
-            [CODE_VERSION, files, want_gpu, actor_options, collection], sort_keys=True
+            [CODE_VERSION, artifacts, files, want_gpu, actor_options, collection], sort_keys=True
         )
         server = ModelServer.options(  # type: ignore[attr-defined]
             name=name,
@@ -246,7 +247,6 @@ class ServeEndpoints:
         )
         code_version = hashlib.sha256(started_from.encode()).hexdigest()[:16]
         server = server.options(version=code_version, _internal=True)
-        artifacts = str(self.ledger.artifacts.root.resolve())
         return server.bind(artifacts, files, want_gpu, collection), code_version
 
     def _scaling(self, resources: Resources) -> dict[str, Any]:
