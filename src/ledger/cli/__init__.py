@@ -17,6 +17,7 @@ from ledger.cli import (
     automation,
     endpoints,
     events,
+    garbage,
     imports,
     jobs,
     model_names,  # noqa: F401  (adds `ledger model delete|rename|describe`)
@@ -79,6 +80,7 @@ app.command("audit")(audit.audit)
 app.command()(audit.lineage)
 app.command("as-of")(audit.as_of)
 app.command()(trust.prove)
+app.command("gc")(garbage.gc)
 
 
 def _print_version(value: bool) -> None:
