@@ -144,3 +144,23 @@ def test_a_deleted_versions_files_go_after_the_retention_unless_shared(
     freed = collect(ledger, ahead=40 * DAY)
     assert freed.removed["blobs"].to_dict() == {"count": 1, "bytes": len(b"second")}
     assert blob_keys(ledger) == first and len(second - first) == 1
+
+
+def test_an_object_that_cannot_be_removed_is_counted_and_the_run_goes_on(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = ledger.artifacts.blobs
+    blobs.write("tmp/upload-stuck", [b"held by the filesystem"])
+    lost = orphan(ledger, b"unreferenced")
+    delete = blobs.delete
+
+    def refusing(key: str) -> None:
+        if key == "tmp/upload-stuck":
+            raise PermissionError(13, "Permission denied", key)
+        delete(key)
+
+    monkeypatch.setattr(blobs, "delete", refusing)
+    report = collect(ledger, ahead=2 * DAY)
+    assert report.failed == 1 and report.removed["staged"].count == 0
+    assert report.removed["blobs"].count == 1
+    assert lost not in blob_keys(ledger) and keys(ledger, "tmp/") == {"tmp/upload-stuck"}

@@ -33,7 +33,8 @@ within G of storing or finding its blobs* (a G of a day, the default, is far lon
   purged only by a run that started more than G after the stamp, and marked after it
   started: that mark holds the registration's event, so the entry goes back instead.
 - Concurrent runs: each purges only what its own mark (later than the entry's T + G)
-  finds unreferenced, by the same argument.
+  finds unreferenced, by the same argument. (Runs on several machines: their clocks must
+  agree to well within G, as stamps and cutoffs come from each one's clock.)
 
 A run stopped halfway leaves the store consistent: a pending trash entry is stamped by
 the next run, and everything else is either in its key or in the trash.
@@ -174,10 +175,9 @@ class Collection:
                 self._restore(key, sorted(entries, key=_newest_first))
                 continue
             for entry in entries:
-                if entry.trashed_at is None and not self.dry_run:
-                    self._guarded(stamp, self.blobs, entry.key, entry.original, self.clock)
-                elif entry.trashed_at is not None and entry.trashed_at < cutoff:
-                    self._act(self.blobs.delete, entry.key)
+                if entry.trashed_at is None:
+                    self._act(stamp, self.blobs, entry.key, entry.original, self.clock)
+                elif entry.trashed_at < cutoff and self._act(self.blobs.delete, entry.key):
                     self.report.purged[kind_of(key)].add(entry.size)
 
     def _restore(self, key: str, entries: list[TrashEntry]) -> None:
@@ -236,15 +236,14 @@ class Collection:
         self, listed: list[StoredObject], is_old: Callable[[StoredObject], bool]
     ) -> None:
         for stored in listed:
-            if is_old(stored):
-                self._act(self.blobs.delete, stored.key)
+            if is_old(stored) and self._act(self.blobs.delete, stored.key):
                 self.report.removed[kind_of(stored.key)].add(stored.size)
 
     # -- acting --------------------------------------------------------------------------
 
-    def _act(self, action: Callable[..., object], *args: Any) -> None:
-        if not self.dry_run:
-            self._guarded(action, *args)
+    def _act(self, action: Callable[..., object], *args: Any) -> bool:
+        """Run one object's step, unless dry; whether it was (or would be) done."""
+        return self.dry_run or self._guarded(action, *args)
 
     def _guarded(self, action: Callable[..., object], *args: Any) -> bool:
         """Run one object's step; a failure is logged and counted, and the run goes on."""
