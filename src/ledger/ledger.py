@@ -16,6 +16,7 @@ from ledger.commands.assets import AssetCommands
 from ledger.commands.batch_jobs import BatchJobCommands
 from ledger.commands.endpoints import EndpointCommands
 from ledger.commands.experiments import ExperimentCommands
+from ledger.commands.gc import GcCommands
 from ledger.commands.job_runs import JobRunCommands
 from ledger.commands.jobs import JobCommands
 from ledger.commands.logged_models import LoggedModelCommands
@@ -36,6 +37,7 @@ from ledger.domain import (
     Environment,
     Experiment,
     ExperimentDirectory,
+    GarbageCollector,
     Job,
     LoggedModel,
     Model,
@@ -75,6 +77,7 @@ class Ledger(LedgerApplication):
             ExperimentDirectory,
             Run,
             LoggedModel,
+            GarbageCollector,
         ),
         100,
     )
@@ -97,3 +100,4 @@ class Ledger(LedgerApplication):
         self.experiments = ExperimentCommands(self)
         self.runs = RunCommands(self)
         self.logged_models = LoggedModelCommands(self)
+        self.gc = GcCommands(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -188,6 +189,19 @@ class Settings(BaseSettings):
     monitor_check_s: float = Field(
         60.0, gt=0, le=3_600, description="How often a worker looks for monitors' windows "
         "that have ended, and judges them",
+    )  # fmt: skip
+    monitor_retention: timedelta = Field(
+        timedelta(days=90), gt=timedelta(0), description="How long collected requests "
+        "(ARTIFACTS/collected/) are kept: `ledger gc` deletes older hours (ISO 8601, e.g. P90D)",
+    )  # fmt: skip
+    gc_grace: timedelta = Field(
+        timedelta(days=1), gt=timedelta(0), description="`ledger gc` leaves alone what was "
+        "stored more recently than this, and empties its trash this long after filling it: "
+        "longer than any registration takes (ISO 8601, e.g. P1D, PT1H)",
+    )  # fmt: skip
+    gc_deleted_retention: timedelta = Field(
+        timedelta(days=30), ge=timedelta(0), description="How long a deleted model version's "
+        "files are kept before `ledger gc` may remove them (ISO 8601, e.g. P30D)",
     )  # fmt: skip
     approval_ttl_s: float = Field(
         86_400, gt=0, description="How long a rule's approval stays pending before it expires"

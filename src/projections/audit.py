@@ -19,6 +19,7 @@ from ledger.domain import (
     DataAsset,
     Endpoint,
     Environment,
+    GarbageCollector,
     Job,
     LedgerAggregate,
     Model,
@@ -76,7 +77,7 @@ _TRANSCODER = _stored_state_transcoder()
 # What an audit entity filter (``kind`` or ``kind:name``) may name.
 ENTITY_KINDS = (
     "model", "model_version", "endpoint", "environment", "data", "pipeline", "job", "token",
-    "artifact", "monitor",
+    "artifact", "monitor", "gc",
     "experiment", "run", "logged_model",
 )  # fmt: skip
 
@@ -148,7 +149,7 @@ def event_types() -> dict[str, list[str]]:
     """Short event name -> the qualified names of every aggregate that has it."""
     types: dict[str, list[str]] = {}
     for aggregate in (Model, ModelVersion, Endpoint, Environment, DataAsset, Pipeline, Job,
-                      BatchJob, ApiToken, TrackedArtifact, Monitor):  # fmt: skip
+                      BatchJob, ApiToken, TrackedArtifact, Monitor, GarbageCollector):  # fmt: skip
         for value in vars(aggregate).values():
             is_event = isinstance(value, type) and issubclass(value, LedgerAggregate.Event)
             if is_event and value.__name__ != "Event":

@@ -20,6 +20,7 @@ from ledger.domain import (
     Environment,
     Experiment,
     ExperimentDirectory,
+    GarbageCollector,
     Job,
     LoggedModel,
     Model,
@@ -97,6 +98,7 @@ _CREATED_BY: dict[str, EntityOf] = {
     ),
     event_type(Run.Created): _field("run", "run_id"),
     event_type(LoggedModel.Created): _field("logged_model", "model_id"),
+    event_type(GarbageCollector.Created): _named("gc"),
 }
 
 

@@ -20,6 +20,7 @@ from ledger.api.routes import (
     checkpoints,
     endpoints,
     events,
+    gc,
     history,
     models,
     monitors,
@@ -50,7 +51,7 @@ to retry.
 
 # The route modules, in the order of the API's documentation.
 ROUTES = (models, endpoints, assets, monitors, webhooks, rules, history, events, operations,
-          checkpoints)  # fmt: skip
+          checkpoints, gc)  # fmt: skip
 
 
 def create_app(settings: Settings, *, relay: bool = False, host: str | None = None) -> FastAPI:

@@ -42,7 +42,8 @@ class Blobs(Protocol):
         ...
 
     def move(self, source: str, target: str) -> None:
-        """Put the object ``source`` at ``target`` (replacing one there) and drop ``source``."""
+        """Put the object ``source`` at ``target`` (replacing one there) and drop ``source``;
+        FileNotFoundError when there is no object ``source``."""
         ...
 
     def delete(self, key: str) -> None:

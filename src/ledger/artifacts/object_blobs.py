@@ -60,7 +60,10 @@ class ObjectBlobs:
                 writer.write(chunk)
 
     def move(self, source: str, target: str) -> None:
-        obstore.copy(self.store, source, target)
+        try:
+            obstore.copy(self.store, source, target)
+        except NotFoundError:
+            raise FileNotFoundError(source) from None  # as a local store says it
         self.delete(source)
 
     def delete(self, key: str) -> None:

@@ -18,6 +18,7 @@ from ledger.cli import (
     automation,
     endpoints,
     events,
+    garbage,
     imports,
     jobs,
     model_names,  # noqa: F401  (adds `ledger model delete|rename|describe`)
@@ -82,6 +83,7 @@ app.command()(audit.lineage)
 app.command("as-of")(audit.as_of)
 app.command()(trust.prove)
 app.command()(analytics.export)
+app.command("gc")(garbage.gc)
 
 
 def _print_version(value: bool) -> None:

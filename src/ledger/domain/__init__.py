@@ -7,6 +7,7 @@ from ledger.domain.data_asset import DataAsset
 from ledger.domain.endpoint import Endpoint
 from ledger.domain.environment import Environment
 from ledger.domain.experiment import Experiment, ExperimentDirectory
+from ledger.domain.garbage_collector import GarbageCollector
 from ledger.domain.job import Job
 from ledger.domain.logged_model import LoggedModel
 from ledger.domain.model import Model, ModelVersion
@@ -28,6 +29,7 @@ __all__ = [
     "EventMeta",
     "Experiment",
     "ExperimentDirectory",
+    "GarbageCollector",
     "Job",
     "LedgerAggregate",
     "LoggedModel",
