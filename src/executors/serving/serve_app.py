@@ -24,7 +24,6 @@ import random
 import tempfile
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -70,7 +69,7 @@ class ModelServer:
         work_dir = f"{tempfile.gettempdir()}/ledger-serving/{uuid.uuid4().hex}"
         self._replica = ModelReplica(artifacts_dir, files, want_gpu, work_dir)
         self._collector = Collector(
-            Path(artifacts_dir),
+            artifacts_dir,
             collection["endpoint"],
             collection["deployment"],
             collection["model"],
