@@ -49,7 +49,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasketches import kll_doubles_sketch
-from pyarrow import parquet
 from rich.table import Table
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -69,7 +68,13 @@ from _common import (
     percentile,
     verdict,
 )
-from executors.monitoring.collector import Collector, deployment_dir
+from executors.monitoring.collector import (
+    Collector,
+    blobs_of,
+    deployment_prefix,
+    is_collected,
+    read_collected,
+)
 from ledger.drift import DEFAULT_THRESHOLDS, TableSketch, chi2, ks, psi, table_drift
 from ledger.drift.metrics import NEW_CATEGORY_PSEUDO_COUNT, P_VALUE_METRICS
 from ledger.ledger import Ledger
@@ -387,9 +392,11 @@ def bench_collector(table: Table) -> dict[str, float]:
 def collected_ids(settings: Any) -> Counter[str]:
     """How many collected rows each correlation id has, over every file written so far."""
     ids: Counter[str] = Counter()
-    folder = deployment_dir(settings.artifacts_dir, ENDPOINT, DEPLOYMENT)
-    for path in sorted(folder.glob("hour=*/*.parquet")):
-        ids.update(parquet.read_table(path, columns=["correlation_id"]).column(0).to_pylist())
+    blobs = blobs_of(settings.artifacts_location)
+    for stored in blobs.listing(deployment_prefix(ENDPOINT, DEPLOYMENT)):
+        if is_collected(stored.key):
+            table = read_collected(blobs, stored.key, ["correlation_id"])
+            ids.update(table.column(0).to_pylist())
     return ids
 
 

@@ -26,10 +26,13 @@ from ledger.domain.batch_job import BatchJob
 READERS = 2  # read tasks at a time
 
 
-def feature_dataset(path: Path, features: int, blocks: int) -> Dataset:
+def feature_dataset(
+    path: Path, features: int, blocks: int, *, on_this_node: bool = False
+) -> Dataset:
     """The first ``features`` numeric columns of a CSV or Parquet file (or a directory of
     them), exactly that many, read lazily in about ``blocks`` blocks; InvalidInputError
-    when the columns do not fit."""
+    when the columns do not fit. ``on_this_node``: the file is this node's own (an
+    object fetched here), so it is read on this node."""
     fmt, files = dataset_files(path)
     names = [str(file) for file in files]
     # Reading reserves no CPU, as when the worker read the input itself: the replicas
@@ -37,6 +40,13 @@ def feature_dataset(path: Path, features: int, blocks: int) -> Dataset:
     # newer datasource lists files in a task of its own that takes a CPU.)
     DataContext.get_current().use_datasource_v2 = False
     options: dict[str, Any] = {"override_num_blocks": blocks, "num_cpus": 0, "concurrency": READERS}
+    if on_this_node:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        strategy = NodeAffinitySchedulingStrategy(node, soft=False)
+        # Ray 2.60 has no named parameter for a scheduling strategy (hence its warning).
+        options["ray_remote_args"] = {"scheduling_strategy": strategy}
     if fmt == "parquet":
         dataset = ray.data.read_parquet(names, **options)
     else:

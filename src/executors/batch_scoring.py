@@ -22,7 +22,7 @@ from ray.exceptions import RayError
 from executors.batch_dataset import OnnxBatchScorer, feature_dataset, scored_dataset
 from ledger.artifacts.paths import local_path
 from ledger.domain.batch_job import BatchJob
-from ledger.errors import InvalidInputError, LedgerError
+from ledger.errors import IntegrityViolationError, InvalidInputError, LedgerError
 from ledger.ledger import Ledger
 from ledger.logging import get_logger
 
@@ -52,12 +52,12 @@ def run_batch_job(
     the replicas' callable class (OnnxBatchScorer's constructor arguments)."""
     job_id = str(job.id)
     started = time.monotonic()
-    try:
-        dataset = _scored_input(ledger, job, scorer)
-    except (LedgerError, RayError, KeyError, TypeError, ValueError) as error:
-        ledger.batch_jobs.fail(job_id, f"cannot score: {error}", worker)
-        return "failed"
     with tempfile.TemporaryDirectory() as work:
+        try:
+            dataset = _scored_input(ledger, job, scorer, Path(work))
+        except (LedgerError, RayError, KeyError, TypeError, ValueError) as error:
+            ledger.batch_jobs.fail(job_id, f"cannot score: {error}", worker)
+            return "failed"
         target = Path(work) / "predictions.parquet"
         scoring_started = time.monotonic()
         failure = ""
@@ -82,23 +82,39 @@ def run_batch_job(
     return "succeeded"
 
 
-def _scored_input(ledger: Ledger, job: BatchJob, scorer: Any) -> Dataset:
+def _scored_input(ledger: Ledger, job: BatchJob, scorer: Any, work: Path) -> Dataset:
     """The job's input, checked against the model, as a (lazy) scored dataset."""
-    from ledger.data_profile import digest_path
-
     version = ledger.models.get_version(job.model)
     if version.spec["flavor"] != "onnx":
         raise InvalidInputError(f"{job.model} is a {version.spec['flavor']} model, not ONNX")
     resources = ledger.endpoints.get(job.endpoint).deployments[job.deployment]["resources"]
-    path = local_path(job.input_uri)
-    if digest_path(path) != job.input_digest:
-        raise InvalidInputError(f"the input at {path} changed since the job was requested")
+    path, fetched = _input_path(job, work)
     shape = version.spec["signature"].get("inputs", [{}])[0].get("shape", [None, None])
     features = int(shape[1])
     blocks = input_blocks(job.rows, features, job.mini_batch_size, resources["replicas"])
-    dataset = feature_dataset(path, features, blocks)
+    dataset = feature_dataset(path, features, blocks, on_this_node=fetched)
     args = (ledger.artifacts.url, list(version.spec["files"]), resources["gpus"] > 0)
     return scored_dataset(dataset, job, resources, scorer, args)
+
+
+def _input_path(job: BatchJob, work: Path) -> tuple[Path, bool]:
+    """The job's input as a local path, checked against the digest recorded when the job
+    was requested, and whether it was fetched: an object in a store is streamed into
+    ``work`` (then read on this node only); a local file or folder is read where it is."""
+    from ledger.data_objects import fetch_data
+    from ledger.data_profile import digest_path
+
+    if not job.input_uri.startswith("file:"):
+        try:
+            return fetch_data(job.input_uri, job.input_digest, work / "input"), True
+        except IntegrityViolationError:
+            raise InvalidInputError(
+                f"the input at {job.input_uri} changed since the job was requested"
+            ) from None
+    path = local_path(job.input_uri)
+    if digest_path(path) != job.input_digest:
+        raise InvalidInputError(f"the input at {path} changed since the job was requested")
+    return path, False
 
 
 def input_blocks(rows: int, features: int, mini_batch: int, replicas: int) -> int:

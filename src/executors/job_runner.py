@@ -115,10 +115,12 @@ class JobRecorder:
 def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
     """One task per step not completed yet, each running ``run_step`` with its payload."""
     snapshot = job.snapshot
-    data_paths = {
-        ref: ledger.assets.data_version(exact)["content"]["uri"]
+    versions = {
+        ref: ledger.assets.data_version(exact)
         for ref, exact in zip(spec.data_refs(), snapshot["data"], strict=True)
     }
+    data_paths = {ref: version["content"]["uri"] for ref, version in versions.items()}
+    data_digests = {ref: version["digest"] for ref, version in versions.items()}
     tasks = []
     for step in spec.steps:
         state = job.steps.get(step.name)
@@ -130,6 +132,7 @@ def build_tasks(ledger: Ledger, job: Job, spec: PipelineSpec) -> list[Task]:
             job_id=str(job.id),
             step=step,
             data_paths=data_paths,
+            data_digests=data_digests,
             parameters=dict(snapshot["parameters"]),
             code_digest=spec.code.digest if spec.code else "",
             code_files=[f.model_dump() for f in spec.code.files] if spec.code else [],

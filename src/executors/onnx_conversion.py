@@ -24,6 +24,7 @@ import onnxruntime
 from executors.features import numeric_features, random_features
 from executors.onnx_parity import Conversion, ParityError, compare, onnx_signature
 from ledger.artifacts.paths import local_path
+from ledger.data_objects import fetch_data
 from ledger.domain.model import Lineage, ModelVersion
 from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
@@ -165,7 +166,13 @@ def _sample(
     if sample is not None:
         return numeric_features(sample, features, rows=rows)
     for data_ref in source.spec["lineage"].get("data", []):
-        path = local_path(ledger.assets.data_version(data_ref)["content"]["uri"])
+        version = ledger.assets.data_version(data_ref)
+        uri = version["content"]["uri"]
+        if not uri.startswith("file:"):  # an object in a store: fetched, digest checked
+            with tempfile.TemporaryDirectory(prefix="ledger-sample-") as folder:
+                fetched = fetch_data(uri, version["digest"], Path(folder))
+                return numeric_features(fetched, features, rows=rows)
+        path = local_path(uri)
         if path.is_file():
             return numeric_features(path, features, rows=rows)
     if features is None:

@@ -29,8 +29,8 @@ from typing import Any, TextIO
 from executors.graph import TaskCall, task_cancelled
 from executors.step_io import materialize_code, materialize_output, store_output
 from executors.streams import captured_output
-from ledger.artifacts.paths import local_path
 from ledger.artifacts.store import ArtifactStore
+from ledger.errors import LedgerError
 from ledger.job_logs import log_path
 from ledger.pipeline_spec import StepSpec
 from ledger.step_results import ModelRequest, StepOutcome
@@ -56,13 +56,15 @@ class StepPayload:
 
     job_id: str
     step: StepSpec
-    data_paths: dict[str, str]  # data asset ref -> file URI
+    data_paths: dict[str, str]  # data asset ref -> its URI (file:// or an object's URL)
     parameters: dict[str, Any]
     code_digest: str
     code_files: list[dict[str, Any]]
     variables: dict[str, str]  # from the environment spec
     artifacts_url: str  # the artifact store, by URL: a step needs no shared volume
     logs_dir: str
+    # data asset ref -> sha256 the data was registered with (an object is checked on fetch)
+    data_digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -189,12 +191,18 @@ def _describe(error: BaseException) -> str:
 def _resolve_inputs(
     payload: StepPayload, call: TaskCall, artifacts: ArtifactStore, work_dir: Path
 ) -> dict[str, Any]:
+    from ledger.data_objects import fetch_data  # pyarrow: loaded only when a step runs
+
     inputs: dict[str, Any] = {}
     for name, ref in payload.step.input_refs().items():
         if ref.kind == "param":
             inputs[name] = payload.parameters[ref.name]
         elif ref.kind == "data":
-            path = local_path(payload.data_paths[ref.name])
+            uri, digest = payload.data_paths[ref.name], payload.data_digests.get(ref.name, "")
+            try:  # an object in a store is streamed into the step's folder, and checked
+                path = fetch_data(uri, digest, work_dir / "data" / name)
+            except LedgerError as error:
+                raise StepError(f"input {name!r}: data asset {ref.name}: {error}") from None
             if not path.exists():
                 raise StepError(f"input {name!r}: data asset {ref.name} is gone from {path}")
             inputs[name] = path

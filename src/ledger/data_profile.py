@@ -1,31 +1,48 @@
 """Dataset profiles for drift detection: row count and per-column summary statistics.
 
 Reads CSV (``.csv``; ``.tsv`` is tab-delimited) and Parquet (``.parquet``, ``.pq``) with
-pyarrow only. The profile is plain JSON data without NaN or infinities, so it can be
-stored in an event and compared later with ``json.dumps(..., allow_nan=False)``.
+pyarrow only: a local file or directory, or an object by URL (``ledger.data_objects``).
+A single file or object is profiled as it streams past, batch by batch
+(``ledger.column_profiles``); a directory is read as one table. The profile is plain JSON
+data without NaN or infinities, so it can be stored in an event and compared later with
+``json.dumps(..., allow_nan=False)``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-from collections import Counter
-from datetime import date, datetime, time
-from decimal import Decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Any, BinaryIO, Literal, NotRequired, Protocol, TypeAlias, TypedDict
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ledger.artifacts.files import hash_file, scan_tree
+from ledger.column_profiles import (
+    TOP_VALUES,
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    TemporalProfile,
+    column_stats,
+    profile_column,
+)
 from ledger.errors import InvalidInputError
+from ledger.outages import first_line
 
-TOP_VALUES = 5
-"""How many most frequent values a categorical column profile lists."""
+__all__ = [
+    "TOP_VALUES",
+    "CategoricalProfile",
+    "ColumnProfile",
+    "DatasetProfile",
+    "NumericProfile",
+    "SketchRef",
+    "TemporalProfile",
+    "profile_column",
+]
 
 Format: TypeAlias = Literal["csv", "parquet"]
 
@@ -33,46 +50,20 @@ _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
 """Empty CSV cells (and pyarrow's usual null markers such as ``NA``) are nulls in text
 columns too, as they are in numeric ones."""
 
+CSV_BLOCK_BYTES = 1 << 20
+"""A streamed CSV's first block, from which pyarrow infers its column types. Should a
+later value not fit them, the file is read again with a block four times larger, until
+the first block covers the file: the types are then those of the whole file."""
+
+PARQUET_BUFFER_BYTES = 1 << 20
+"""How much of a Parquet column chunk is read at a time."""
+
 _FORMATS: dict[str, Format] = {
     ".csv": "csv",
     ".tsv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-class NumericProfile(TypedDict):
-    """Integer, floating-point or decimal column. NaN counts as null."""
-
-    type: str
-    nulls: int
-    min: int | float | None
-    max: int | float | None
-    mean: float | None
-
-
-class TemporalProfile(TypedDict):
-    """Date, time or timestamp column; ``min``/``max`` are ISO 8601 strings."""
-
-    type: str
-    nulls: int
-    min: str | None
-    max: str | None
-
-
-class CategoricalProfile(TypedDict):
-    """Any other column: distinct non-null values and the most frequent ones.
-
-    ``top`` holds ``[value as string, count]`` pairs, most frequent first, ties by value.
-    """
-
-    type: str
-    nulls: int
-    distinct: int
-    top: list[list[str | int]]
-
-
-ColumnProfile: TypeAlias = NumericProfile | TemporalProfile | CategoricalProfile
 
 
 class SketchRef(TypedDict):
@@ -92,43 +83,150 @@ class DatasetProfile(TypedDict):
     sketch: NotRequired[SketchRef]
 
 
+class DataFile(Protocol):
+    """One CSV or Parquet file to stream: a local file or an object in a store."""
+
+    label: str
+    """How messages name it (its path or URL)."""
+
+    name: str
+    """Its file name (the suffix tells the format)."""
+
+    size: int
+
+    def sequential(self) -> str | BinaryIO:
+        """What pyarrow reads it from front to back through (a path or a stream)."""
+        ...
+
+    def random_access(self) -> str | BinaryIO:
+        """What pyarrow reads parts of it through (a path or a seekable file)."""
+        ...
+
+
+class LocalFile:
+    """A file on this machine, as a DataFile."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.label = str(path)
+        self.name = self.path.name
+        self.size = self.path.stat().st_size
+
+    def sequential(self) -> str:
+        return str(self.path)
+
+    def random_access(self) -> str:
+        return str(self.path)
+
+
 # -- public API --------------------------------------------------------------------------
 
 
-def profile_dataset(path: Path) -> DatasetProfile:
-    """Profile a CSV/Parquet file, or a directory of files of one format read as one table.
+def profile_dataset(source: Path | str) -> DatasetProfile:
+    """Profile a CSV/Parquet file, a directory of files of one format read as one table,
+    or an object by URL (``s3://``, ``az://``, ``gs://``), streamed.
 
-    Raises InvalidInputError (naming the file) for a missing path, an unsupported
-    extension, mixed formats, files that pyarrow cannot parse, or mismatched columns.
+    Raises InvalidInputError (naming the file) for a missing path or object, an
+    unsupported extension, mixed formats, files that pyarrow cannot parse, or mismatched
+    columns.
     """
-    path = Path(path)
-    fmt, table = _read_dataset(path)
-    names = table.column_names
-    if len(set(names)) != len(names):
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        raise InvalidInputError(f"{path}: duplicate column names {duplicates}")
-    columns = {name: profile_column(table.column(name)) for name in names}
-    return {"format": fmt, "rows": int(table.num_rows), "columns": columns}
+    if isinstance(source, str) and "://" in source:
+        from ledger.data_objects import local_source, open_data_object
+
+        source = local_source(source)
+        if isinstance(source, str):
+            return profile_file(open_data_object(source))
+    path = Path(source)
+    fmt, files = dataset_files(path)
+    if path.is_file():
+        return profile_file(LocalFile(path))
+    table = _read_tables(path, fmt, files)
+    builder = _ProfileBuilder(table.schema, str(path))
+    for batch in table.to_batches():
+        builder.add(batch)
+    return builder.profile(fmt)
 
 
-def profile_column(column: Any) -> ColumnProfile:
-    """Profile one pyarrow (chunked) array."""
-    if isinstance(column, pa.Array):
-        column = pa.chunked_array([column], type=column.type)
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        column = column.cast(kind.value_type)
-        kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return _numeric_profile(column)
-    if pa.types.is_temporal(kind) and not pa.types.is_duration(kind):
-        return _temporal_profile(column)
-    return _categorical_profile(column)
+def profile_file(data: DataFile) -> DatasetProfile:
+    """Profile one file, streamed batch by batch (see CSV_BLOCK_BYTES for CSV types)."""
+    fmt = format_of(data.label, data.name)
+    block = CSV_BLOCK_BYTES
+    while True:
+        try:
+            with file_batches(data, block_bytes=block) as (schema, batches):
+                builder = _ProfileBuilder(schema, data.label)
+                for batch in batches:
+                    builder.add(batch)
+            return builder.profile(fmt)
+        except pa.ArrowInvalid as exc:
+            if fmt == "csv" and "conversion error" in str(exc) and block < data.size:
+                block *= 4  # a later value does not fit the types of the first block
+                continue
+            raise unreadable(data.label, fmt, exc) from exc
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(data.label, fmt, exc) from exc
+
+
+@contextmanager
+def file_batches(
+    data: DataFile,
+    *,
+    types: dict[str, pa.DataType] | None = None,
+    batch_rows: int = 65_536,
+    block_bytes: int = CSV_BLOCK_BYTES,
+) -> Iterator[tuple[pa.Schema, Iterator[Any]]]:
+    """A file's schema and its record batches (Parquet: ``batch_rows`` at a time; CSV:
+    blocks of ``block_bytes``, read as ``types`` where given), its source closed after."""
+    fmt = format_of(data.label, data.name)
+    if fmt == "parquet":
+        source = data.random_access()
+        try:
+            # Column chunks read through a small buffer, one row group after another (pre-
+            # buffering would fetch every row group's chunks, the whole file, at once).
+            parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+            yield parquet.schema_arrow, parquet.iter_batches(batch_size=batch_rows)
+        finally:
+            _close(source)
+        return
+    options = csv_options(Path(data.name))
+    convert = pacsv.ConvertOptions(strings_can_be_null=True, column_types=types or {})
+    read = pacsv.ReadOptions(block_size=block_bytes)
+    source = data.sequential()
+    try:
+        with pacsv.open_csv(source, read_options=read, parse_options=options["parse_options"],
+                            convert_options=convert) as reader:  # fmt: skip
+            yield reader.schema, iter(reader)
+    finally:
+        _close(source)
+
+
+def count_rows(data: DataFile) -> int:
+    """A file's row count: a Parquet file's footer says it; a CSV file is streamed, its
+    columns read as text (no type to infer, so none to get wrong)."""
+    fmt = format_of(data.label, data.name)
+    try:
+        if fmt == "parquet":
+            source = data.random_access()
+            try:
+                return int(pq.ParquetFile(source).metadata.num_rows)
+            finally:
+                _close(source)
+        with file_batches(data) as (schema, _):
+            names = schema.names
+        text = dict.fromkeys(names, pa.string())
+        with file_batches(data, types=text) as (_, batches):
+            return sum(batch.num_rows for batch in batches)
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(data.label, fmt, exc) from exc
 
 
 def read_table(path: Path) -> Any:
     """A CSV or Parquet file, or a directory of them, as one pyarrow Table."""
-    return _read_dataset(Path(path))[1]
+    path = Path(path)
+    fmt, files = dataset_files(path)
+    if path.is_file():
+        return _read_file(path)
+    return _read_tables(path, fmt, files)
 
 
 def digest_path(path: Path) -> str:
@@ -148,6 +246,12 @@ def digest_path(path: Path) -> str:
         line = f"{relative}\0{hash_file(file)[0]}\n"
         hasher.update(line.encode("utf-8", "surrogateescape"))
     return hasher.hexdigest()
+
+
+def unreadable(label: str, fmt: Format, exc: BaseException) -> InvalidInputError:
+    """The error for data pyarrow cannot read as ``fmt``."""
+    kind = "Parquet" if fmt == "parquet" else "CSV"
+    return InvalidInputError(f"cannot read {label} as {kind}: {first_line(exc)}")
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -179,17 +283,22 @@ def csv_options(file: Path) -> dict[str, Any]:
     }
 
 
-def _read_dataset(path: Path) -> tuple[Format, Any]:
-    fmt, files = dataset_files(path)
-    if path.is_file():
-        return fmt, _read_file(path)
+def format_of(label: str, name: str) -> Format:
+    """The format a file name's suffix tells; InvalidInputError naming ``label`` else."""
+    fmt = _FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
+        supported = ", ".join(sorted(_FORMATS))
+        raise InvalidInputError(f"unsupported dataset file {label} (expected {supported})")
+    return fmt
+
+
+def _read_tables(path: Path, fmt: Format, files: list[Path]) -> Any:
     tables = [_read_file(file) for file in files]
     _check_same_columns(files, tables)
     try:
-        table = pa.concat_tables(tables, promote_options="permissive")
+        return pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as exc:
-        raise InvalidInputError(f"{path}: files do not share a schema: {_first_line(exc)}") from exc
-    return fmt, table
+        raise InvalidInputError(f"{path}: files do not share a schema: {first_line(exc)}") from exc
 
 
 def _is_hidden(relative: str) -> bool:
@@ -198,22 +307,17 @@ def _is_hidden(relative: str) -> bool:
 
 
 def _format_of(file: Path) -> Format:
-    fmt = _FORMATS.get(file.suffix.lower())
-    if fmt is None:
-        supported = ", ".join(sorted(_FORMATS))
-        raise InvalidInputError(f"unsupported dataset file {file} (expected {supported})")
-    return fmt
+    return format_of(str(file), file.name)
 
 
 def _read_file(file: Path) -> Any:
-    suffix = file.suffix.lower()
+    fmt = _format_of(file)
     try:
-        if _FORMATS[suffix] == "parquet":
+        if fmt == "parquet":
             return pq.read_table(file)
         return pacsv.read_csv(file, **csv_options(file))
     except (pa.ArrowException, OSError) as exc:
-        label = "Parquet" if _FORMATS[suffix] == "parquet" else "CSV"
-        raise InvalidInputError(f"cannot read {file} as {label}: {_first_line(exc)}") from exc
+        raise unreadable(str(file), fmt, exc) from exc
 
 
 def _check_same_columns(files: list[Path], tables: list[Any]) -> None:
@@ -225,120 +329,28 @@ def _check_same_columns(files: list[Path], tables: list[Any]) -> None:
             )
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _close(source: object) -> None:
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
 
 
-# -- column profiles ---------------------------------------------------------------------
+class _ProfileBuilder:
+    """A dataset's profile, its batches added one at a time."""
 
+    def __init__(self, schema: pa.Schema, label: str) -> None:
+        names = schema.names
+        if len(set(names)) != len(names):
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            raise InvalidInputError(f"{label}: duplicate column names {duplicates}")
+        self.rows = 0
+        self.columns = {field.name: column_stats(field.type) for field in schema}
 
-def _numeric_profile(column: Any) -> NumericProfile:
-    type_name = str(column.type)
-    nulls = int(column.null_count)
-    if not pa.types.is_integer(column.type):
-        column = column.cast(pa.float64())
-        nan_mask = pc.is_nan(column)
-        nulls += int(pc.sum(nan_mask).as_py() or 0)
-        column = column.filter(pc.invert(nan_mask))
-    extremes = pc.min_max(column)
-    return {
-        "type": type_name,
-        "nulls": nulls,
-        "min": _finite_number(extremes["min"].as_py()),
-        "max": _finite_number(extremes["max"].as_py()),
-        "mean": _finite_float(pc.mean(column).as_py()),
-    }
+    def add(self, batch: Any) -> None:
+        self.rows += batch.num_rows
+        for index, stats in enumerate(self.columns.values()):
+            stats.add(batch.column(index))
 
-
-def _temporal_profile(column: Any) -> TemporalProfile:
-    extremes = pc.min_max(column)
-    return {
-        "type": str(column.type),
-        "nulls": int(column.null_count),
-        "min": _iso(extremes["min"]),
-        "max": _iso(extremes["max"]),
-    }
-
-
-def _categorical_profile(column: Any) -> CategoricalProfile:
-    profile: CategoricalProfile = {
-        "type": str(column.type),
-        "nulls": int(column.null_count),
-        "distinct": 0,
-        "top": [],
-    }
-    values = pc.drop_null(column)
-    if len(values) == 0:
-        return profile
-    try:
-        distinct, top = _arrow_top_values(values)
-    except pa.ArrowException:  # types without hash/sort kernels (lists, structs, ...)
-        distinct, top = _python_top_values(values)
-    profile["distinct"] = distinct
-    profile["top"] = top
-    return profile
-
-
-def _arrow_top_values(values: Any) -> tuple[int, list[list[str | int]]]:
-    counted = pc.value_counts(values)
-    table = pa.table({"value": counted.field("values"), "count": counted.field("counts")})
-    order = [("count", "descending"), ("value", "ascending")]
-    best = table.take(pc.select_k_unstable(table, k=TOP_VALUES, sort_keys=order))
-    top: list[list[str | int]] = [
-        [_as_text(value), int(count)]
-        for value, count in zip(
-            best.column("value").to_pylist(), best.column("count").to_pylist(), strict=True
-        )
-    ]
-    return len(counted), top
-
-
-def _python_top_values(values: Any) -> tuple[int, list[list[str | int]]]:
-    counts = Counter(_as_text(value) for value in values.to_pylist())
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return len(counts), [[value, count] for value, count in ranked[:TOP_VALUES]]
-
-
-# -- value conversion --------------------------------------------------------------------
-
-
-def _finite_number(value: object) -> int | float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | Decimal):
-        return _finite_float(value)
-    return None
-
-
-def _finite_float(value: object) -> float | None:
-    if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _iso(scalar: Any) -> str | None:
-    if not scalar.is_valid:
-        return None
-    try:
-        value = scalar.as_py()
-    except (ValueError, OverflowError, pa.ArrowException):  # outside Python's date range
-        return str(scalar.cast(pa.string()).as_py())
-    isoformat = getattr(value, "isoformat", None)  # datetime, date, time, pandas.Timestamp
-    return str(isoformat()) if callable(isoformat) else str(value)
-
-
-def _as_text(value: object) -> str:
-    """Render a value for ``top``: strings as is, booleans as true/false, JSON otherwise."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return json.dumps(value, sort_keys=True, default=str)
+    def profile(self, fmt: Format) -> DatasetProfile:
+        columns = {name: stats.profile() for name, stats in self.columns.items()}
+        return {"format": fmt, "rows": self.rows, "columns": columns}

@@ -1,9 +1,10 @@
 """A data asset version's sketch: the ``TableSketch`` of its whole table, kept as a blob.
 
 The data is streamed batch by batch (Parquet row groups through ``iter_batches``, CSV
-blocks through ``open_csv``), so at most one batch is in memory for the sketch however
-large the data. Each column's kind and, for CSV, its type come from the version's
-profile, so every batch is read as the whole table was when it was profiled.
+blocks through ``open_csv``), from a local file or an object by URL, so at most one batch
+is in memory for the sketch however large the data. Each column's kind and, for CSV, its
+type come from the version's profile, so every batch is read as the whole table was when
+it was profiled.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from ledger.data_profile import DatasetProfile, SketchRef, csv_options, dataset_files
+from ledger.data_profile import (
+    DataFile,
+    DatasetProfile,
+    LocalFile,
+    SketchRef,
+    dataset_files,
+    file_batches,
+    format_of,
+    unreadable,
+)
 from ledger.drift.sketches import Kind, TableSketch
-from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
-from ledger.outages import first_line
+from ledger.errors import IntegrityViolationError, NotFoundError
 
 if TYPE_CHECKING:
     from ledger.artifacts.store import ArtifactStore
@@ -30,40 +37,41 @@ BATCH_ROWS = 65_536
 """Rows per Parquet batch read for a sketch (CSV batches are pyarrow's 1 MiB blocks)."""
 
 
-def sketch_dataset(path: Path, profile: DatasetProfile | None = None) -> TableSketch:
-    """The sketch of a CSV/Parquet file or directory, read one batch at a time.
+def sketch_dataset(source: Path | str, profile: DatasetProfile | None = None) -> TableSketch:
+    """The sketch of a CSV/Parquet file or directory, or of an object by URL, read one
+    batch at a time.
 
     ``profile`` (the data's ``profile_dataset``) names each column's kind and CSV type.
     """
     kinds = column_kinds(profile) if profile else None
     sketch = TableSketch()
-    for batch in iter_batches(Path(path), csv_types(profile) if profile else {}):
+    for batch in iter_batches(source, csv_types(profile) if profile else {}):
         sketch.update(pa.Table.from_batches([batch]), kinds)
     return sketch
 
 
-def iter_batches(path: Path, types: dict[str, pa.DataType] | None = None) -> Iterator[Any]:
-    """The record batches of a CSV/Parquet file or directory, file by file, in order."""
-    fmt, files = dataset_files(path)
+def iter_batches(source: Path | str, types: dict[str, pa.DataType] | None = None) -> Iterator[Any]:
+    """The record batches of a CSV/Parquet file or directory (file by file, in order), or
+    of an object by URL."""
+    if isinstance(source, str) and "://" in source:
+        from ledger.data_objects import local_source, open_data_object
+
+        source = local_source(source)
+        if isinstance(source, str):
+            yield from _file_batches(open_data_object(source), types)
+            return
+    _, files = dataset_files(Path(source))
     for file in files:
-        try:
-            if fmt == "parquet":
-                yield from pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS)
-            else:
-                yield from _csv_batches(file, types or {})
-        except (pa.ArrowException, OSError) as exc:
-            label = "Parquet" if fmt == "parquet" else "CSV"
-            raise InvalidInputError(f"cannot read {file} as {label}: {first_line(exc)}") from exc
+        yield from _file_batches(LocalFile(file), types)
 
 
-def _csv_batches(file: Path, types: dict[str, pa.DataType]) -> Iterator[Any]:
-    options = csv_options(file)
-    convert = options["convert_options"]
-    options["convert_options"] = pacsv.ConvertOptions(
-        strings_can_be_null=convert.strings_can_be_null, column_types=types
-    )
-    with pacsv.open_csv(file, **options) as reader:
-        yield from reader
+def _file_batches(data: DataFile, types: dict[str, pa.DataType] | None) -> Iterator[Any]:
+    fmt = format_of(data.label, data.name)
+    try:
+        with file_batches(data, types=types, batch_rows=BATCH_ROWS) as (_, batches):
+            yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(data.label, fmt, exc) from exc
 
 
 def column_kinds(profile: DatasetProfile) -> dict[str, Kind]:

@@ -80,10 +80,11 @@ class Settings(BaseSettings):
     api_auth: bool = Field(True, description="Require bearer tokens (off only on loopback)")
     api_anonymous_reads: bool = Field(False, description="Let requests without a token read")
     api_public_metrics: bool = Field(False, description="Serve /metrics without a token")
-    data_roots: Annotated[list[Path], NoDecode] = Field(
+    data_roots: Annotated[list[Path | str], NoDecode] = Field(
         default_factory=list,
-        description="Folders whose data `POST /data/{name}/versions` may name by path "
-        "(comma-separated or a JSON list); empty: none, data must be uploaded",
+        description="Folders, or object store URLs (s3://bucket/prefix), whose data "
+        "`POST /data/{name}/versions` may name by path or URL (comma-separated or a JSON "
+        "list); empty: none, data must be uploaded",
     )
     api_max_upload_mb: int = Field(2048, ge=1, description="Largest request body accepted (MiB)")
     api_view_connections: int = Field(8, ge=1, description="Read connections the API keeps")
@@ -257,6 +258,15 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("data_roots")
+    @classmethod
+    def _data_roots(cls, value: list[Path | str]) -> list[Path | str]:
+        """Object store URLs stay text (a path would fold their ``//``); the rest are paths."""
+        return [
+            str(root).rstrip("/") if is_object_store_url(str(root)) else Path(root)
+            for root in value
+        ]
 
     @field_validator("pg_schema")
     @classmethod

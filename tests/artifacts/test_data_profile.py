@@ -9,10 +9,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import ledger.column_profiles as column_profiles
+from ledger.column_profiles import profile_column
 from ledger.data_profile import digest_path, profile_dataset
 from ledger.errors import InvalidInputError
 
@@ -179,6 +182,30 @@ def test_nested_column_falls_back_to_text_values(tmp_path: Path) -> None:
         "distinct": 2,
         "top": [["[1, 2]", 2], ["[3]", 1]],
     }
+
+
+def test_a_profile_streamed_in_batches_is_the_profile_of_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(0)
+    rows = 50_000
+    table = pa.table(
+        {
+            "word": pa.array([f"w{int(v)}" for v in rng.zipf(1.3, rows) % 5_000]),
+            "n": pa.array(rng.integers(-50, 50, rows)),
+            "x": pa.array(np.where(rng.random(rows) < 0.1, np.nan, rng.standard_normal(rows))),
+            "day": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 900, rows)),
+        }
+    )
+    path = tmp_path / "many.parquet"
+    pq.write_table(table, path, row_group_size=3_000)
+    whole = {name: profile_column(table.column(name)) for name in table.column_names}
+    monkeypatch.setattr(column_profiles, "MERGE_ROWS", 2)  # merge counts at every batch
+    streamed = profile_dataset(path)
+    assert streamed["rows"] == rows
+    for name in ("word", "n", "day"):
+        assert streamed["columns"][name] == whole[name], name
+    assert streamed["columns"]["x"] == {**whole["x"], "mean": pytest.approx(whole["x"]["mean"])}
 
 
 # -- refusals ----------------------------------------------------------------------------

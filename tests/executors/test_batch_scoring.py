@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -15,9 +16,12 @@ from pyarrow import parquet
 
 from executors.batch_scoring import BLOCK_BYTES, input_blocks
 from executors.worker import Worker
+from ledger.artifacts.locations import open_blobs
 from ledger.domain.batch_job import BatchJob
+from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
 from tests.conftest import Cli, StoreFactory, assert_user_error
+from tests.object_stores import ObjectStoreServer
 
 
 def _rows(path: Path, count: int) -> np.ndarray:
@@ -56,6 +60,36 @@ def test_a_million_rows_score_exactly_as_onnx_runtime_does_directly(
 
     # Row for row, in input order, exactly as ONNX Runtime scores the whole input at once.
     _assert_predictions(ledger, finished, _direct(ledger, nightly, tmp_path, rows))
+
+
+def test_an_input_in_an_object_store_is_fetched_checked_and_scored(
+    ledger: Ledger, store: StoreFactory, nightly: str, tmp_path: Path, s3_server: ObjectStoreServer
+) -> None:
+    rows = _rows(tmp_path / "lake.parquet", 20_000)
+    data = (tmp_path / "lake.parquet").read_bytes()
+    lake = open_blobs(s3_server.new_location("lake"))
+    lake.write("lake.parquet", [data])
+    url = f"{lake.url}/lake.parquet"
+    job = ledger.batch_jobs.invoke("nightly", url, mini_batch_size=5_000)
+    assert (job.input_uri, job.rows) == (url, 20_000)
+    assert job.input_digest == hashlib.sha256(data).hexdigest()
+    worker = Worker(store.settings())
+    try:
+        assert worker.run_job(str(job.id)) == "succeeded", ledger.batch_jobs.get(str(job.id)).error
+        scored = ledger.batch_jobs.get(str(job.id))
+        _assert_predictions(ledger, scored, _direct(ledger, nightly, tmp_path, rows))
+
+        changed = ledger.batch_jobs.invoke("nightly", url)
+        _rows(tmp_path / "other.parquet", 20_000 - 1)  # replaced after the request
+        lake.write("lake.parquet", [(tmp_path / "other.parquet").read_bytes()])
+        assert worker.run_job(str(changed.id)) == "failed"
+        error = ledger.batch_jobs.get(str(changed.id)).error
+        assert f"the input at {url} changed since the job was requested" in error
+    finally:
+        worker.close()
+    missing = f"{lake.url}/missing.parquet"
+    with pytest.raises(InvalidInputError, match=f"no such object: {missing}"):
+        ledger.batch_jobs.invoke("nightly", missing)
 
 
 def test_invoking_batch_endpoints_from_the_cli(

@@ -1,16 +1,18 @@
-"""The replicas' request collector on its own (no Ray): sampling, hourly files by event
-time, the columns, atomic writes and the window listing."""
+"""The replicas' request collector on its own (no Ray): sampling, hourly objects by event
+time, the columns, whole writes and the window listing, in a local directory and in
+object stores (moto's S3, Azurite)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pytest
 
-from executors.monitoring.collector import Collector, collected_files
+from executors.monitoring.collector import Collector, collected_files, read_collected
+from ledger.artifacts.store import ArtifactStore
 from tests.conftest import wait_for
 
 START = datetime(2026, 3, 1, 10, 59, 59, 900_000, tzinfo=UTC)
@@ -25,20 +27,30 @@ class Clock:
 
 
 class Recording(Collector):
-    """Remembers each file written, with its table, as ``_wrote`` is told of it."""
+    """Remembers each object written, with its table, as ``_wrote`` is told of it."""
 
-    written: list[tuple[Path, int]]
+    written: list[tuple[str, int]]
 
-    def _wrote(self, path: Path, table: pa.Table) -> None:
-        super()._wrote(path, table)
-        self.written = [*getattr(self, "written", []), (path, table.num_rows)]
+    def _wrote(self, key: str, table: pa.Table) -> None:
+        super()._wrote(key, table)
+        self.written = [*getattr(self, "written", []), (key, table.num_rows)]
 
 
-def _collector(tmp_path: Path, clock: Clock, cls: type[Collector] = Collector) -> Collector:
-    collector = cls(tmp_path, "shop", "blue", "linear:2", "r1", flush_s=60,
+@pytest.fixture
+def location(artifact_location: str, tmp_path: Path) -> str:
+    """Where the collector writes: a local directory, or a bucket on S3 or Azurite."""
+    return artifact_location or str(tmp_path / "artifacts")
+
+
+def _collector(location: str, clock: Clock, cls: type[Collector] = Collector) -> Collector:
+    collector = cls(location, "shop", "blue", "linear:2", "r1", flush_s=60,
                     clock=clock, background=False)  # fmt: skip
     collector.rate = 1.0
     return collector
+
+
+def _keys(location: str) -> list[str]:
+    return sorted(o.key for o in ArtifactStore(location).blobs.listing("collected/"))
 
 
 def _offer(collector: Collector, correlation_id: str, rows: int) -> None:
@@ -51,23 +63,27 @@ def _offer(collector: Collector, correlation_id: str, rows: int) -> None:
 
 
 def test_collected_rows_land_in_the_hour_of_their_event_time_even_when_late(
-    tmp_path: Path,
+    location: str,
 ) -> None:
     clock = Clock()
-    collector = _collector(tmp_path, clock, Recording)
+    collector = _collector(location, clock, Recording)
     _offer(collector, "before", 2)  # 10:59:59.9
     clock.now = START + timedelta(milliseconds=200)  # 11:00:00.1
     _offer(collector, "after", 1)
     first = collector.flush()
-    assert [p.parent.name for p in first] == ["hour=2026-03-01T10", "hour=2026-03-01T11"]
+    assert [PurePosixPath(k).parent.name for k in first] == [
+        "hour=2026-03-01T10",
+        "hour=2026-03-01T11",
+    ]
     clock.now = START - timedelta(minutes=5)  # a late row: scored before the last flush
     _offer(collector, "late", 1)
     (late,) = collector.flush()
-    assert late.parent.name == "hour=2026-03-01T10" and late.name == "r1-000003.parquet"
-    assert late.parent.parent == tmp_path / "collected" / "endpoint=shop" / "deployment=blue"
-    assert [(p, rows) for p, rows in collector.written] == [(first[0], 2), (first[1], 1), (late, 1)]
+    assert late == "collected/endpoint=shop/deployment=blue/hour=2026-03-01T10/r1-000003.parquet"
+    assert [(k, rows) for k, rows in collector.written] == [(first[0], 2), (first[1], 1), (late, 1)]
+    sketches = [k.replace(".parquet", ".sketch") for k in (*first, late)]
+    assert _keys(location) == sorted([*first, late, *sketches])
 
-    table = pq.read_table(first[0])
+    table = read_collected(collector.blobs, first[0])
     assert table.column_names == ["correlation_id", "event_time", "model", "x0", "x1", "x2",
                                   "label", "probabilities_0", "probabilities_1"]  # fmt: skip
     assert table.schema.field("event_time").type == pa.timestamp("us", tz="UTC")
@@ -78,57 +94,70 @@ def test_collected_rows_land_in_the_hour_of_their_event_time_even_when_late(
     assert table.column("label").to_pylist() == [0, 1]
 
     ten = datetime(2026, 3, 1, 10, 30)  # naive: UTC
-    assert collected_files(tmp_path, "shop", "blue", ten, ten + timedelta(minutes=30)) == [
-        first[0],
-        late,
-    ]
-    assert collected_files(tmp_path, "shop", "blue", ten, ten + timedelta(hours=1)) == [
-        first[0],
-        late,
-        first[1],
-    ]
-    assert collected_files(tmp_path, "shop", "green", ten, ten + timedelta(hours=1)) == []
+    half_hour, hour = ten + timedelta(minutes=30), ten + timedelta(hours=1)
+    assert collected_files(location, "shop", "blue", ten, half_hour) == [first[0], late]
+    assert collected_files(location, "shop", "blue", ten, hour) == [first[0], late, first[1]]
+    assert collected_files(location, "shop", "green", ten, hour) == []
 
 
-def test_nothing_is_sampled_at_rate_zero_and_a_half_written_file_is_never_listed(
-    tmp_path: Path,
+def test_nothing_is_sampled_at_rate_zero_and_only_collected_objects_are_listed(
+    location: str,
 ) -> None:
     clock = Clock()
-    collector = _collector(tmp_path, clock)
+    collector = _collector(location, clock)
     collector.rate = 0.0
     assert not collector.offer("off", {"X": np.ones((1, 3))}, {"label": np.ones(1)})
     assert collector.flush() == []
-    assert not (tmp_path / "collected").exists()
+    assert _keys(location) == []
     collector.rate = 1.0
     _offer(collector, "kept", 1)
     (written,) = collector.flush()
-    # A replica that died mid-write leaves its temporary file: readers never see it.
-    (written.parent / ".r9-000001.parquet.partial").write_bytes(b"PAR1 half")
+    # Strangers in an hour's folder (another tool's temporary file, a marker): not listed.
+    folder = written.rsplit("/", 1)[0]
+    for stranger in (".r9-000001.parquet.partial", "_SUCCESS", "r9-000001.parquet.tmp"):
+        collector.blobs.write(f"{folder}/{stranger}", [b"PAR1 half"])
     hour = datetime(2026, 3, 1, 10, tzinfo=UTC)
-    assert collected_files(tmp_path, "shop", "blue", hour, hour + timedelta(hours=1)) == [written]
+    assert collected_files(location, "shop", "blue", hour, hour + timedelta(hours=1)) == [written]
 
 
-def test_the_background_flusher_writes_and_closing_writes_what_is_left(tmp_path: Path) -> None:
-    collector = Collector(tmp_path, "shop", "blue", "linear:2", "r1", flush_s=0.5)
+def test_the_background_flusher_writes_and_closing_writes_what_is_left(location: str) -> None:
+    collector = Collector(location, "shop", "blue", "linear:2", "r1", flush_s=0.5)
     collector.rate = 1.0
     _offer(collector, "first", 1)
-    wait_for(lambda: bool(list(tmp_path.rglob("*.parquet"))), 10, "the first flush")
+    wait_for(lambda: any(k.endswith(".parquet") for k in _keys(location)), 10, "the first flush")
     _offer(collector, "last", 1)  # before the next flush: written when the replica stops
     collector.close()
     ids = sorted(
-        pq.read_table(path).column("correlation_id")[0].as_py()
-        for path in tmp_path.rglob("*.parquet")
+        read_collected(collector.blobs, key).column("correlation_id")[0].as_py()
+        for key in _keys(location)
+        if key.endswith(".parquet")
     )
     assert ids == ["first", "last"]
 
 
-def test_records_of_another_shape_in_one_flush_are_kept_side_by_side(tmp_path: Path) -> None:
-    collector = _collector(tmp_path, Clock())
+def test_a_store_that_cannot_be_written_loses_the_flush_and_collecting_goes_on(
+    s3_server: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = "s3://ledger-no-such-bucket/artifacts"  # never created: every write fails
+    collector = _collector(gone, Clock())
+    _offer(collector, "refused", 1)
+    with pytest.raises(Exception, match=r"(?i)bucket"):
+        collector.flush()  # the store refuses the write
+    _offer(collector, "lost", 1)
+    collector.close()  # on the flusher's path the failure is logged, not raised
+    assert "collected requests lost" in capsys.readouterr().err
+    assert not collector._pending  # taken, and lost: not kept to grow forever
+    _offer(collector, "next", 1)
+    assert len(collector._pending) == 1  # sampling goes on
+
+
+def test_records_of_another_shape_in_one_flush_are_kept_side_by_side(location: str) -> None:
+    collector = _collector(location, Clock())
     _offer(collector, "three", 2)  # 3 features
     wider = np.ones((1, 4), dtype=np.float32)  # a request with a fourth feature
     assert collector.offer("four", {"X": wider}, {"label": np.array([1])})
     (written,) = collector.flush()
-    table = pq.read_table(written)
+    table = read_collected(collector.blobs, written)
     assert table.column("correlation_id").to_pylist() == ["three", "three", "four"]
     assert table.column("x3").to_pylist() == [None, None, 1.0]
     assert table.column("probabilities_1").to_pylist() == [0.5, 0.5, None]

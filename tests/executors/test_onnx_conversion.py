@@ -16,9 +16,11 @@ from sklearn.linear_model import LinearRegression
 
 from executors.onnx_conversion import convert_model_version
 from executors.onnx_parity import ParityError
-from ledger.errors import InvalidInputError
+from ledger.artifacts.locations import open_blobs
+from ledger.errors import IntegrityViolationError, InvalidInputError
 from ledger.ledger import Ledger
 from tests.conftest import Cli, assert_user_error
+from tests.object_stores import ObjectStoreServer
 
 
 def _register(ledger: Ledger, tmp_path: Path, name: str, model: object, **kwargs: object) -> str:
@@ -60,6 +62,22 @@ def test_a_classifier_converts_with_the_same_answers_and_lineage(
     labels_out, probabilities = session.run(None, {"X": features.astype(np.float32)})
     assert (labels_out == model.predict(features)).all()
     assert np.allclose(probabilities, model.predict_proba(features), atol=1e-5)
+
+
+def test_training_data_in_an_object_store_is_the_sample_while_it_has_its_digest(
+    ledger: Ledger, tmp_path: Path, s3_server: ObjectStoreServer
+) -> None:
+    features, labels, data = _training_data(tmp_path)
+    lake = open_blobs(s3_server.new_location("lake"))
+    lake.write("train.csv", [data.read_bytes()])
+    ledger.assets.register_data("train", f"{lake.url}/train.csv")
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(features, labels)
+    ref = _register(ledger, tmp_path, "forest", model, lineage={"data": ["train"]})
+    _, conversion = convert_model_version(ledger, ref)
+    assert conversion.rows_checked == 400  # the training data's rows, not random ones
+    lake.write("train.csv", [data.read_bytes()[:-40]])  # cut short after registration
+    with pytest.raises(IntegrityViolationError, match=r"train\.csv changed since it was recorded"):
+        convert_model_version(ledger, ref)
 
 
 def test_a_conversion_whose_outputs_differ_is_refused_and_nothing_is_registered(

@@ -50,7 +50,7 @@ def test_predictions_drift_against_a_batch_jobs_predictions_over_the_reference(
     hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
     window = np.random.default_rng(2).standard_normal((5_000, 4)).astype(np.float32)
     window[:, :] += 1.5  # every input moved: the model answers differently
-    collector = Collector(ledger.artifacts.root, "shop", "blue", nightly, "r1", flush_s=60,
+    collector = Collector(ledger.artifacts, "shop", "blue", nightly, "r1", flush_s=60,
                           clock=lambda: hour + HOUR / 2, background=False)  # fmt: skip
     collector.rate = 1.0
     collector.offer("req-1", {"X": window}, _scored(ledger, nightly, tmp_path, window))

@@ -446,14 +446,13 @@ def _watch(api: Api, rows: Any, headers: dict[str, str]) -> Any:
 def _collected(api: Api) -> Any:
     """Every row blue's replicas wrote so far, as one table."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from executors.monitoring.collector import collected_files
+    from executors.monitoring.collector import blobs_of, collected_files, read_collected
 
     end = datetime.now(UTC) + timedelta(hours=1)
-    files = collected_files(api.settings.artifacts_dir, "watch", "blue", end - timedelta(days=1),
-                            end)  # fmt: skip
-    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+    blobs = blobs_of(api.settings.artifacts_location)
+    keys = collected_files(blobs, "watch", "blue", end - timedelta(days=1), end)
+    return pa.concat_tables([read_collected(blobs, key) for key in keys]) if keys else None
 
 
 def _correlation_ids(api: Api) -> Counter[str]:

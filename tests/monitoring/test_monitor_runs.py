@@ -54,7 +54,7 @@ class Clock:
 def _collect(ledger: Ledger, clock: Clock, rows: np.ndarray, model: str) -> None:
     """``rows`` as one replica collected them, scored at ``clock.now``, with made-up
     outputs (the monitors here watch inputs)."""
-    collector = Collector(ledger.artifacts.root, "shop", "blue", model, "r1", flush_s=60,
+    collector = Collector(ledger.artifacts, "shop", "blue", model, "r1", flush_s=60,
                           clock=clock, background=False)  # fmt: skip
     collector.rate = 1.0
     for start in range(0, len(rows), 500):
@@ -266,7 +266,7 @@ def test_a_window_reference_names_features_mirrors_are_left_out_and_a_broken_mon
     hour = datetime(2026, 12, 1, 5, tzinfo=UTC)
     _collect(ledger, Clock(hour - timedelta(hours=2)), _steady(1), shop)
     _collect(ledger, Clock(hour + timedelta(minutes=5)), _steady(2), shop)
-    copies = Collector(ledger.artifacts.root, "shop", "green", shop, "r2", flush_s=60,
+    copies = Collector(ledger.artifacts, "shop", "green", shop, "r2", flush_s=60,
                        clock=lambda: hour + timedelta(minutes=6), background=False)  # fmt: skip
     copies.rate = 1.0
     copies.offer("req-0", {"X": _steady(3)[:500]}, {"label": np.zeros(500, np.int64)})

@@ -66,7 +66,9 @@ def _data_files(tmp_path: Path) -> dict[str, Path]:
 def _register_without_sketch(ledger: Ledger, name: str, path: Path) -> str:
     """A version as registered before sketches were kept: its profile has none."""
     profile = profile_dataset(path)
-    result = ledger.assets._record_data(name, path.resolve(), digest_path(path), profile, "", "")
+    result = ledger.assets._record_data(
+        name, path.resolve().as_uri(), digest_path(path), profile, "", ""
+    )
     return result.ref
 
 

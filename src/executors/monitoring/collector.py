@@ -3,30 +3,31 @@
 On the request path a replica only draws a random number and, for a sampled request,
 appends a reference to its inputs and outputs to a ``deque`` (no I/O, no lock). A
 background thread flushes that buffer every ``flush_s`` seconds, and once more when the
-replica stops, into one Parquet file per hour of event time that the flush holds rows for:
+replica stops, into one Parquet object per hour of event time that the flush holds rows
+for, in the artifact store (a local directory or an object store by URL):
 
-    <artifacts root>/collected/endpoint=<E>/deployment=<D>/hour=<YYYY-MM-DDTHH>/
-        <replica>-<seq>.parquet
+    collected/endpoint=<E>/deployment=<D>/hour=<YYYY-MM-DDTHH>/<replica>-<seq>.parquet
 
-Beside each file, ``<replica>-<seq>.sketch``: the mergeable sketch of its features and
+Beside each, ``<replica>-<seq>.sketch``: the mergeable sketch of its features and
 outputs (ledger.drift), so a monitor reads sketches, not rows.
 
 Columns: ``correlation_id``, ``event_time`` (timestamp[us, UTC], when the request was
 scored), ``model`` (NAME:VERSION), the features (``x0..x{n-1}`` for a model with one input;
 ``<input>`` or ``<input>_j`` with several), then the outputs (``<output>``, or
-``<output>_j`` for the j-th column of a 2-D one). A file is written under a temporary name
-and renamed: a crash mid-write leaves no partial ``.parquet`` behind.
+``<output>_j`` for the j-th column of a 2-D one). A flush is small: its Parquet file is
+made in memory and written as one object; objects are written whole (atomic), so a crash
+mid-write leaves no partial object behind.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 
@@ -35,15 +36,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from executors.batch_dataset import prediction_columns
+from ledger.artifacts.blobs import Blobs
+from ledger.artifacts.store import ArtifactStore
 from ledger.drift.sketches import TableSketch
 from ledger.logging import get_logger
 
 COLLECTED = "collected"
 META_COLUMNS = ("correlation_id", "event_time", "model")  # the rest: features, outputs
+PARQUET_SUFFIX = ".parquet"
 SKETCH_SUFFIX = ".sketch"
 HOUR_FORMAT = "%Y-%m-%dT%H"
+HOUR = timedelta(hours=1)
 EVENT_TIME = pa.timestamp("us", tz="UTC")
 log = get_logger(__name__)
+
+Location = ArtifactStore | Blobs | Path | str
+"""Where collected data goes: an artifact store (or its objects), or its location (a
+directory or a store URL)."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def deployment_dir(artifacts_root: Path, endpoint: str, deployment: str) -> Path:
-    """Where a deployment's collected files lie (one folder per hour below)."""
-    return Path(artifacts_root) / COLLECTED / f"endpoint={endpoint}" / f"deployment={deployment}"
+def blobs_of(location: Location) -> Blobs:
+    """The objects of an artifact store, given as a store, its objects or its location."""
+    if isinstance(location, ArtifactStore):
+        return location.blobs
+    if isinstance(location, Path | str):
+        return ArtifactStore(location).blobs
+    return location
+
+
+def deployment_prefix(endpoint: str, deployment: str) -> str:
+    """The key prefix of a deployment's collected objects (one folder per hour below)."""
+    return f"{COLLECTED}/endpoint={endpoint}/deployment={deployment}/"
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -71,35 +89,57 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def hour_prefix(endpoint: str, deployment: str, hour: datetime) -> str:
+    """The key prefix of a deployment's objects collected in ``hour``."""
+    return f"{deployment_prefix(endpoint, deployment)}hour={hour.strftime(HOUR_FORMAT)}/"
+
+
 def collected_files(
-    artifacts_root: Path, endpoint: str, deployment: str, start: datetime, end: datetime
-) -> list[Path]:
-    """The collected files of the hours that overlap ``[start, end)``, in time order
-    (their rows may still need filtering on ``event_time`` at the window's edges)."""
-    first, stop = hour_of(start), end.replace(tzinfo=UTC) if end.tzinfo is None else end
-    files: list[Path] = []
-    base = deployment_dir(artifacts_root, endpoint, deployment)
-    for folder in sorted(base.glob("hour=*")):
-        try:
-            hour = datetime.strptime(folder.name[5:], HOUR_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            continue  # not one of ours
-        if first <= hour < stop:
-            files.extend(sorted(folder.glob("*.parquet")))
-    return files
+    location: Location, endpoint: str, deployment: str, start: datetime, end: datetime
+) -> list[str]:
+    """The keys of the collected Parquet objects of the hours that overlap ``[start, end)``,
+    in time order (their rows may still need filtering on ``event_time`` at the window's
+    edges). Each hour is listed on its own: a deployment's older hours are never listed."""
+    blobs = blobs_of(location)
+    hour, stop = hour_of(start), end.replace(tzinfo=UTC) if end.tzinfo is None else end
+    keys: list[str] = []
+    while hour < stop:
+        listed = blobs.listing(hour_prefix(endpoint, deployment, hour))
+        keys.extend(sorted(o.key for o in listed if is_collected(o.key)))
+        hour += HOUR
+    return keys
 
 
-def sketch_path(collected: Path) -> Path:
-    """Where the sketch of a collected file lies."""
-    return collected.with_suffix(SKETCH_SUFFIX)
+def is_collected(key: str) -> bool:
+    """Whether ``key`` names a collected Parquet object (not its sketch, nor a stranger)."""
+    name = key.rsplit("/", 1)[-1]
+    return name.endswith(PARQUET_SUFFIX) and not name.startswith((".", "_"))
 
 
-def write_sketch(collected: Path, sketch: TableSketch) -> None:
-    """Store ``sketch`` beside the collected file (written whole, then renamed)."""
-    target = sketch_path(collected)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(sketch.to_bytes())
-    os.replace(partial, target)
+def sketch_key(collected: str) -> str:
+    """The key of a collected object's sketch."""
+    return collected.removesuffix(PARQUET_SUFFIX) + SKETCH_SUFFIX
+
+
+def write_sketch(blobs: Blobs, collected: str, sketch: TableSketch) -> None:
+    """Store ``sketch`` beside the collected object (one object, written whole)."""
+    blobs.write(sketch_key(collected), [sketch.to_bytes()])
+
+
+def read_sketch(blobs: Blobs, collected: str) -> TableSketch | None:
+    """The stored sketch of a collected object; None when it has none."""
+    try:
+        with blobs.reader(sketch_key(collected)) as stream:
+            return TableSketch.from_bytes(stream.read())
+    except FileNotFoundError:
+        return None
+
+
+def read_collected(blobs: Blobs, key: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """A collected object as a table (a flush is small: read whole, in memory)."""
+    with blobs.reader(key) as stream:
+        data = stream.read()
+    return pq.read_table(pa.BufferReader(data), columns=list(columns) if columns else None)
 
 
 def feature_columns(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -147,11 +187,12 @@ def _table(model: str, records: list[Sampled], columns: list[dict[str, np.ndarra
 
 
 class Collector:
-    """Samples a replica's requests at ``rate`` and writes them in the background."""
+    """Samples a replica's requests at ``rate`` and writes them in the background to the
+    artifact store at ``location`` (a store, a directory or a store URL)."""
 
     def __init__(
         self,
-        artifacts_root: Path,
+        location: Location,
         endpoint: str,
         deployment: str,
         model: str,
@@ -161,7 +202,9 @@ class Collector:
         clock: Callable[[], datetime] = utc_now,
         background: bool = True,
     ) -> None:
-        self.directory = deployment_dir(artifacts_root, endpoint, deployment)
+        self.blobs = blobs_of(location)
+        self.endpoint = endpoint
+        self.deployment = deployment
         self.model = model
         self.replica = replica
         self.rate = 0.0
@@ -189,8 +232,8 @@ class Collector:
         self._pending.append(Sampled(self._clock(), correlation_id, inputs, outputs))
         return True
 
-    def flush(self) -> list[Path]:
-        """Write what was sampled so far: one file per hour of event time."""
+    def flush(self) -> list[str]:
+        """Write what was sampled so far: one object per hour of event time; their keys."""
         with self._flushing:
             records = []
             while self._pending:  # appends go on meanwhile: popleft takes each once
@@ -202,23 +245,26 @@ class Collector:
                 written.append(self._write(hour, list(group)))
             return written
 
-    def _write(self, hour: datetime, records: list[Sampled]) -> Path:
+    def _write(self, hour: datetime, records: list[Sampled]) -> str:
         table = sampled_table(self.model, records)
-        folder = self.directory / f"hour={hour.strftime(HOUR_FORMAT)}"
-        folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
-        path = folder / f"{self.replica}-{self._sequence:06d}.parquet"
-        partial = folder / f".{path.name}.partial"
-        pq.write_table(table, partial)
-        os.replace(partial, path)  # readers never see half a file
-        self._wrote(path, table)
-        return path
+        key = (
+            f"{hour_prefix(self.endpoint, self.deployment, hour)}"
+            f"{self.replica}-{self._sequence:06d}{PARQUET_SUFFIX}"
+        )
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        self.blobs.write(key, [buffer.getvalue()])  # whole or not at all
+        self._wrote(key, table)
+        return key
 
-    def _wrote(self, path: Path, table: pa.Table) -> None:
-        """Beside each file, the sketch of its features and outputs: a window's profile is
-        then the merge of its files' sketches, with no raw row read again."""
-        write_sketch(path, TableSketch.of_table(table.drop_columns(list(META_COLUMNS))))
-        log.debug("collected requests written", path=str(path), rows=table.num_rows)
+    def _wrote(self, key: str, table: pa.Table) -> None:
+        """Beside each object, the sketch of its features and outputs: a window's profile
+        is then the merge of its objects' sketches, with no raw row read again."""
+        sketch = TableSketch.of_table(table.drop_columns(list(META_COLUMNS)))
+        write_sketch(self.blobs, key, sketch)
+        log.debug("collected requests written", key=key, store=self.blobs.url,
+                  rows=table.num_rows)  # fmt: skip
 
     def _run(self, flush_s: float) -> None:
         while not self._stop.wait(flush_s):
@@ -227,8 +273,9 @@ class Collector:
     def _flush_logged(self) -> None:
         try:
             self.flush()
-        except Exception as error:  # a failed write (a full disk) must not stop collecting
-            log.warning("collected requests lost: not written", directory=str(self.directory),
+        except Exception as error:  # a failed write (a store down) must not stop collecting
+            log.warning("collected requests lost: not written", store=self.blobs.url,
+                        prefix=deployment_prefix(self.endpoint, self.deployment),
                         error=f"{type(error).__name__}: {error}")  # fmt: skip
 
     def close(self) -> None:

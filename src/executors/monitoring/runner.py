@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from executors.monitoring.collector import collected_files
+from executors.monitoring.collector import collected_files, read_collected
 from executors.monitoring.evaluation import Judgement, judge, split_outputs
 from executors.monitoring.performance import joined, performance, performance_results
 from executors.monitoring.windows import due_windows, window_sketch
@@ -63,7 +63,7 @@ class MonitorRunner:
     def __init__(self, ledger: Ledger, views: Views) -> None:
         self.ledger = ledger
         self.views = views
-        self.root = ledger.artifacts.root
+        self.blobs = ledger.artifacts.blobs
 
     def run_due(self, now: datetime | None = None) -> int:
         """Judge every monitor's windows that ended and were not judged yet; how many. A
@@ -99,7 +99,7 @@ class MonitorRunner:
         before or still in progress, the schedule left as it is)."""
         served = self._served(monitor)
         deployments = [monitor["deployment"]] if monitor["deployment"] else served.live
-        window = window_sketch(self.root, monitor["endpoint"], deployments, start, end)
+        window = window_sketch(self.blobs, monitor["endpoint"], deployments, start, end)
         features, predicted = split_outputs(window, served.outputs)
         reference, reference_outputs = self._reference(monitor, start, served)
         judgement = judge(monitor, reference, features, reference_outputs, predicted)
@@ -122,9 +122,9 @@ class MonitorRunner:
             judgement.breaches["performance"] = None
             return
         collected = [
-            pq.read_table(path, columns=[CORRELATION, column])
+            read_collected(self.blobs, key, [CORRELATION, column])
             for deployment in deployments
-            for path in collected_files(self.root, monitor["endpoint"], deployment, *window)
+            for key in collected_files(self.blobs, monitor["endpoint"], deployment, *window)
         ]
         labels = [
             pq.read_table(BytesIO(self._blob(digest)))
@@ -188,7 +188,7 @@ class MonitorRunner:
         if kind == "window":
             before = start - parse_duration(argument)
             deployments = [monitor["deployment"]] if monitor["deployment"] else served.live
-            earlier = window_sketch(self.root, monitor["endpoint"], deployments, before, start)
+            earlier = window_sketch(self.blobs, monitor["endpoint"], deployments, before, start)
             return split_outputs(earlier, served.outputs)
         if kind == "training":
             found = training_data(self.views, served.model)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from executors.monitoring.collector import (
     META_COLUMNS,
+    Location,
+    blobs_of,
     collected_files,
-    sketch_path,
+    read_collected,
+    read_sketch,
 )
 from ledger.drift.sketches import TableSketch
 
@@ -56,18 +56,18 @@ def due_windows(
 
 
 def window_sketch(
-    artifacts_root: Path, endpoint: str, deployments: Iterable[str], start: datetime, end: datetime
+    location: Location, endpoint: str, deployments: Iterable[str], start: datetime, end: datetime
 ) -> TableSketch:
-    """The merged sketch of every file collected in ``[start, end)``: the files' own
-    sketches, or the file itself where its sketch is missing (a replica stopped between
+    """The merged sketch of every object collected in ``[start, end)``: the objects' own
+    sketches, or the object itself where its sketch is missing (a replica stopped between
     writing the two)."""
+    blobs = blobs_of(location)
     merged = TableSketch()
     for deployment in deployments:
-        for collected in collected_files(artifacts_root, endpoint, deployment, start, end):
-            sketch_file = sketch_path(collected)
-            if sketch_file.exists():
-                merged.merge(TableSketch.from_bytes(sketch_file.read_bytes()))
-            else:
-                table = pq.read_table(collected)
-                merged.merge(TableSketch.of_table(table.drop_columns(list(META_COLUMNS))))
+        for collected in collected_files(blobs, endpoint, deployment, start, end):
+            sketch = read_sketch(blobs, collected)
+            if sketch is None:
+                table = read_collected(blobs, collected)
+                sketch = TableSketch.of_table(table.drop_columns(list(META_COLUMNS)))
+            merged.merge(sketch)
     return merged

@@ -24,7 +24,6 @@ import random
 import tempfile
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -36,7 +35,6 @@ from starlette.responses import JSONResponse
 from executors.monitoring.collector import Collector
 from executors.serving.replica import ModelReplica
 from ledger import correlation
-from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError, LedgerError
 
 INGRESS = "_ingress"  # ledger deployment names start with a letter or digit: no clash
@@ -72,7 +70,7 @@ class ModelServer:
         work_dir = f"{tempfile.gettempdir()}/ledger-serving/{uuid.uuid4().hex}"
         self._replica = ModelReplica(artifacts_url, files, want_gpu, work_dir)
         self._collector = Collector(
-            collection_location(artifacts_url),  # type: ignore[arg-type]
+            artifacts_url,
             collection["endpoint"],
             collection["deployment"],
             collection["model"],
@@ -103,12 +101,6 @@ class ModelServer:
         collector = getattr(self, "_collector", None)
         if collector is not None:
             collector.close()
-
-
-def collection_location(artifacts_url: str) -> Path | str:
-    """Where a replica's collector writes: a local store's directory, else the store's URL."""
-    local = ArtifactStore(artifacts_url).blobs.local_root
-    return artifacts_url if local is None else local
 
 
 def error_answer(status: int, detail: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Data over HTTP: server-side paths only under LEDGER_DATA_ROOTS, otherwise an upload.
+"""Data over HTTP: server-side paths and object URLs only under LEDGER_DATA_ROOTS,
+otherwise an upload.
 
 A server-side path is checked after resolving symlinks and ``..``; every refusal
 says the same thing, so a caller cannot learn which files exist outside the roots.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -46,7 +48,8 @@ def server_side_path(settings: Settings, text: str) -> Path:
         raise InvalidInputError(NO_ROOTS)
     try:
         real = Path(os.path.realpath(text))
-        roots = [Path(os.path.realpath(root)) for root in settings.data_roots]
+        roots = [Path(os.path.realpath(root)) for root in settings.data_roots
+                 if isinstance(root, Path)]  # fmt: skip
         allowed = (
             os.path.isabs(text)
             and any(real.is_relative_to(root) for root in roots)
@@ -57,6 +60,27 @@ def server_side_path(settings: Settings, text: str) -> Path:
     if not allowed:
         raise refused_path(text)
     return real
+
+
+def server_side_url(settings: Settings, text: str) -> str:
+    """``text``, an object's URL, when it lies under one of the data roots that are object
+    store URLs (no ``.``/``..`` segments, query or fragment)."""
+    if not settings.data_roots:
+        raise InvalidInputError(NO_ROOTS)
+    parts = urlsplit(text)
+    segments = parts.path.split("/")
+    allowed = (
+        not parts.query
+        and not parts.fragment
+        and "." not in segments
+        and ".." not in segments
+        and any(
+            isinstance(root, str) and text.startswith(f"{root}/") for root in settings.data_roots
+        )
+    )
+    if not allowed:
+        raise refused_path(text)
+    return text
 
 
 def _links_stay_inside(folder: Path) -> bool:

@@ -106,7 +106,8 @@ class EnvironmentBody(Body):
 
 class DataBody(Body):
     path: str = Field(
-        description="CSV/Parquet file or directory under one of the server's LEDGER_DATA_ROOTS"
+        description="CSV/Parquet file or directory, or an object's URL (s3://, az://, gs://), "
+        "under one of the server's LEDGER_DATA_ROOTS"
     )
     description: str = ""
     reason: str = Reason

@@ -65,12 +65,22 @@ def show_environment(name: str, as_json: AsJson = False) -> None:
 @data_app.command("register")
 def register_data(
     name: str,
-    path: Annotated[Path, typer.Argument(help="CSV or Parquet file, or a directory of them")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH_OR_URL",
+            help="CSV or Parquet file, a directory of them, or an object's URL "
+            "(s3://bucket/key.parquet, az://container/key.csv, gs://...)",
+        ),
+    ],
     description: Annotated[str, typer.Option(help="What this data is")] = "",
     reason: Reason = "",
     as_json: AsJson = False,
 ) -> None:
-    """Profile the data (rows, column types, nulls, ranges, top values) and register it."""
+    """Profile the data (rows, column types, nulls, ranges, top values) and register it.
+
+    An object in a store is read as it streams and stays where it is: the version's URI
+    is its URL."""
     with open_ledger() as ledger:
         result = ledger.assets.register_data(name, path, description=description, reason=reason)
     report_registered("data asset", result, as_json)

@@ -298,7 +298,12 @@ def _check_servable(views: Views, name: str, deployment: str) -> None:
 def invoke(
     name: Annotated[str, typer.Argument(help="Batch endpoint")],
     input_path: Annotated[
-        Path, typer.Option("--input", "-i", help="CSV or Parquet file, or a directory of them")
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or Parquet file, a directory of them, or an object's URL (s3://, az://)",
+        ),
     ],
     deployment: Annotated[
         str, typer.Option(help="Deployment to score with (default: the one taking traffic)")

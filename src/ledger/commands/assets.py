@@ -107,16 +107,28 @@ class AssetCommands:
     # -- data assets -----------------------------------------------------------------------
 
     def register_data(
-        self, name: str, path: Path, *, description: str = "", reason: str = ""
+        self, name: str, source: Path | str, *, description: str = "", reason: str = ""
     ) -> RegisteredVersion:
-        """Profile the CSV/Parquet data at ``path`` and record it as a new version.
+        """Profile the CSV/Parquet data at ``source`` (a local file or directory, or an
+        object by URL: ``s3://``, ``az://``, ``gs://``) and record it as a new version.
 
-        The same data at the same location returns the existing version.
+        An object is read as it streams (digest, profile, sketch), never copied; the
+        version's URI is its URL. The same data at the same location returns the existing
+        version.
         """
         # Imported here: pyarrow takes a noticeable time to load and only this needs it.
+        from ledger.data_objects import local_source, open_data_object
         from ledger.data_profile import digest_path, profile_dataset
 
         check_name(name, "data asset name")
+        source = local_source(source)
+        if isinstance(source, str):
+            data = open_data_object(source)
+            profile = self._with_sketch(source, profile_dataset(source))
+            digest = data.digest()
+            data.check_unchanged()  # the profile, sketch and digest are of the same bytes
+            return self._record_data(name, source, digest, profile, description, reason)
+        path = source
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {path}")
         profile = self._with_sketch(path, profile_dataset(path))
@@ -163,11 +175,12 @@ class AssetCommands:
             same=lambda v: v["digest"] == digest and v["content"]["uri"] == content["uri"],
         )
 
-    def _with_sketch(self, path: Path, profile: DatasetProfile) -> DatasetProfile:
-        """``profile`` with the data's sketch, streamed from ``path`` and stored as a blob."""
+    def _with_sketch(self, source: Path | str, profile: DatasetProfile) -> DatasetProfile:
+        """``profile`` with the data's sketch, streamed from ``source`` (a path or an
+        object's URL) and stored as a blob."""
         from ledger.data_sketch import sketch_dataset, store_sketch
 
-        profile["sketch"] = store_sketch(self._app.artifacts, sketch_dataset(path, profile))
+        profile["sketch"] = store_sketch(self._app.artifacts, sketch_dataset(source, profile))
         return profile
 
     def data_version(self, ref: str) -> AssetVersion:
@@ -246,17 +259,29 @@ class AssetCommands:
         return self._lookups.asset_version(Pipeline, pipeline_id, ref)[1]
 
 
-def _registered_data(name: str, version: AssetVersion) -> Path:
-    """Where a data asset version's data is, checked to be the data it was registered with."""
+def _registered_data(name: str, version: AssetVersion) -> Path | str:
+    """Where a data asset version's data is (a path, or an object's URL), checked to be the
+    data it was registered with."""
+    from ledger.data_objects import is_data_url, open_data_object
     from ledger.data_profile import digest_path
 
     label = f"data asset {name}:{version['version']}"
-    path = local_path(version["content"]["uri"])
+    uri: str = version["content"]["uri"]
+    changed = (
+        f"the data of {label} changed since it was registered ({{}} no longer has sha256 "
+        f"{version['digest']}); register it as a new version instead"
+    )
+    if is_data_url(uri) and not uri.startswith("file:"):
+        try:
+            data = open_data_object(uri)
+        except InvalidInputError as error:
+            raise RuleViolationError(f"the data of {label} is gone: {error}") from None
+        if data.digest() != version["digest"]:
+            raise RuleViolationError(changed.format(uri))
+        return uri
+    path = local_path(uri)
     if not path.exists():
         raise RuleViolationError(f"the data of {label} is gone: {path} does not exist")
     if digest_path(path) != version["digest"]:
-        raise RuleViolationError(
-            f"the data of {label} changed since it was registered ({path} no longer has "
-            f"sha256 {version['digest']}); register it as a new version instead"
-        )
+        raise RuleViolationError(changed.format(path))
     return path

@@ -24,17 +24,16 @@ class BatchJobCommands:
     def invoke(
         self,
         endpoint_name: str,
-        input_path: Path,
+        input_path: Path | str,
         *,
         deployment: str = "",
         mini_batch_size: int = 10_000,
         max_retries: int = 2,
         reason: str = "",
     ) -> BatchJob:
-        """Request scoring of every row of ``input_path`` (CSV/Parquet file or directory)
-        by a deployment: ``deployment``, or the one with the largest traffic share."""
-        # Imported here: pyarrow takes a noticeable time to load and only this needs it.
-        from ledger.data_profile import digest_path, read_table
+        """Request scoring of every row of ``input_path`` (CSV/Parquet file or directory,
+        or an object's URL) by a deployment: ``deployment``, or the one with the largest
+        traffic share."""
 
         endpoint = self._lookups.endpoint(endpoint_name)
         if endpoint.kind != "batch":
@@ -56,8 +55,7 @@ class BatchJobCommands:
         if not 0 <= max_retries <= MAX_RETRIES:
             raise InvalidInputError(f"max_retries must be between 0 and {MAX_RETRIES}")
         served = endpoint.deployments[chosen]
-        rows = read_table(input_path).num_rows
-        input_digest = digest_path(input_path)
+        input_uri, input_digest, rows = _input_of(input_path)
         job_id = uuid.uuid4()
 
         def command() -> BatchJob:
@@ -66,7 +64,7 @@ class BatchJobCommands:
                 endpoint=endpoint_name,
                 deployment=chosen,
                 model=f"{served['model']}:{served['version']}",
-                input_uri=input_path.resolve().as_uri(),
+                input_uri=input_uri,
                 input_digest=input_digest,
                 rows=rows,
                 mini_batch_size=mini_batch_size,
@@ -127,3 +125,19 @@ class BatchJobCommands:
 
     def fail(self, job_id: str, error: str, worker: str = "") -> BatchJob:
         return self._update_batch(job_id, lambda job: job.fail(error, worker))
+
+
+def _input_of(source: Path | str) -> tuple[str, str, int]:
+    """A batch input's URI, digest and row count: a local file or folder read here, an
+    object by URL streamed (its digest and rows; a Parquet object's footer has the rows)."""
+    # Imported here: pyarrow takes a noticeable time to load and only this needs it.
+    from ledger.data_objects import local_source, open_data_object
+    from ledger.data_profile import count_rows, digest_path, read_table
+
+    source = local_source(source)
+    if isinstance(source, str):
+        data = open_data_object(source)
+        rows, digest = count_rows(data), data.digest()
+        data.check_unchanged()
+        return source, digest, rows
+    return source.resolve().as_uri(), digest_path(source), read_table(source).num_rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,6 +13,7 @@ from ledger.api.auth import Contributor, Principal, Reader, services_of
 from ledger.api.data_upload import (
     UnsupportedMediaType,
     server_side_path,
+    server_side_url,
     upload_name,
     validated,
 )
@@ -33,6 +35,7 @@ from ledger.api.schemas import (
     ReasonBody,
     RegisteredOut,
 )
+from ledger.artifacts.locations import is_object_store_url
 from ledger.commands.assets import ProfiledVersion, RegisteredVersion
 from ledger.domain.job import Job, JobStatus
 from ledger.errors import InvalidInputError
@@ -118,7 +121,8 @@ UNSUPPORTED = {
 )
 async def register_data(request: Request, principal: Contributor, name: str) -> Any:
     """Upload a CSV/Parquet file (multipart, field ``file``) to profile and keep, or name
-    one the server reads (JSON ``{"path": ...}``) under its LEDGER_DATA_ROOTS."""
+    one the server reads (JSON ``{"path": ...}``: a path or an object's URL) under its
+    LEDGER_DATA_ROOTS."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
         async with request.form(max_files=1, max_fields=10) as form:
@@ -139,7 +143,12 @@ async def register_data(request: Request, principal: Contributor, name: str) -> 
 
 
 def _register_path(request: Request, principal: Principal, name: str, body: DataBody) -> Any:
-    path = server_side_path(services_of(request).settings, body.path)
+    settings = services_of(request).settings
+    path: Path | str = (
+        server_side_url(settings, body.path)
+        if is_object_store_url(body.path)
+        else server_side_path(settings, body.path)
+    )
     result = run_command(
         request,
         principal,
