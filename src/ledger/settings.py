@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         "", description="Artifact store: a directory (default HOME/artifacts) or a URL, "
         "file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
     )  # fmt: skip
+    artifacts_retry_s: float = Field(
+        30, gt=0, description="How long a request to an object-store artifact store is "
+        "retried while the store cannot be reached (then the API answers 503)",
+    )  # fmt: skip
     actor: str = Field("", description="Who acts (default: the OS user)")
     cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")
     log_format: Literal["auto", "json", "console"] = "auto"
