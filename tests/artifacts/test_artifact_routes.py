@@ -1,7 +1,11 @@
 """The API's other doors to the artifact store, on every kind of store (see conftest.py):
 MLflow's artifact proxy (upload, listing, download, delete, a damaged blob), data uploads
 kept in the store (an object store's URL becomes the version's URI) and /health naming
-where artifacts are kept. Model file and zip downloads: test_verified_downloads.py."""
+where artifacts are kept. Model file and zip downloads: test_verified_downloads.py.
+
+SQLite only: these routes on PostgreSQL (with the local store) are tested in
+tests/mlflow/test_artifacts.py and tests/api/test_api_hardening.py.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+import pytest
 
 from ledger.artifacts.locations import is_object_store_url
 from ledger.artifacts.store import ArtifactStore
@@ -19,6 +24,7 @@ from tests.artifacts.damage import flip_byte, stored_bytes
 from tests.conftest import Api
 from tests.mlflow.support import chunks, download, error, listing, upload, upload_ok
 
+pytestmark = pytest.mark.parametrize("store", ["sqlite", "sqlite-s3", "sqlite-az"], indirect=True)
 RUN = "0/7e2b9c/artifacts"
 BIG = os.urandom(3 * 1024 * 1024 + 17)  # several chunks on the way in and out
 CSV = b"x,y\n1,a\n2,b\n3,a\n"
@@ -61,7 +67,7 @@ def _upload_data(api: Api, filename: str, content: bytes) -> httpx.Response:
     )
 
 
-def test_uploaded_data_is_kept_in_the_store_at_its_uri(api: Api) -> None:
+def test_uploaded_data_is_kept_in_the_store_at_its_uri_named_by_health(api: Api) -> None:
     created = _upload_data(api, "train.csv", CSV)
     assert created.status_code == 201, created.text
     got = api.client.get("/data/train/versions/1", headers=api.auth("reader"))
@@ -85,8 +91,6 @@ def test_uploaded_data_is_kept_in_the_store_at_its_uri(api: Api) -> None:
     assert refused.status_code == 400, refused.text
     assert [item.key for item in store.blobs.listing("data/")] == [key]
 
-
-def test_health_names_the_artifact_store(api: Api) -> None:
     health = api.client.get("/health").json()
     location = api.settings.artifacts_location
     if is_object_store_url(location):
