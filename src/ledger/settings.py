@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ledger.artifacts.locations import is_object_store_url, local_directory
+from ledger.artifacts.locations import RETRY_S, is_object_store_url, local_directory
 from ledger.errors import InvalidInputError
 
 DEFAULT_HOME = Path(".ledger")
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         "file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
     )  # fmt: skip
     artifacts_retry_s: float = Field(
-        30, gt=0, description="How long a request to an object-store artifact store is "
+        RETRY_S, gt=0, description="How long a request to an object-store artifact store is "
         "retried while the store cannot be reached (then the API answers 503)",
     )  # fmt: skip
     actor: str = Field("", description="Who acts (default: the OS user)")
