@@ -57,7 +57,9 @@ class LedgerApplication(Application[uuid.UUID]):
         self.settings = settings or Settings()
         self._default_caller = Caller(self.settings.effective_actor)
         super().__init__(eventsourcing_env(self.settings))
-        self.artifacts = ArtifactStore(self.settings.artifacts_location)
+        self.artifacts = ArtifactStore(
+            self.settings.artifacts_location, retry_s=self.settings.artifacts_retry_s
+        )
 
     # -- running commands ---------------------------------------------------------
 

@@ -39,3 +39,8 @@ class BusUnavailableError(LedgerError):
 
 class ServingUnavailableError(LedgerError):
     """A deployment cannot answer now (its replicas failed to start, or died)."""
+
+
+class ArtifactStoreUnavailableError(LedgerError):
+    """The artifact store cannot be used now: its server is unreachable, it refuses the
+    credentials, or its bucket (container) does not exist. Answered 503, like an outage."""

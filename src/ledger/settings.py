@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ledger.artifacts.locations import is_object_store_url, local_directory
+from ledger.artifacts.locations import RETRY_S, is_object_store_url, local_directory
 from ledger.errors import InvalidInputError
 
 DEFAULT_HOME = Path(".ledger")
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     artifacts: str = Field(
         "", description="Artifact store: a directory (default HOME/artifacts) or a URL, "
         "file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
+    )  # fmt: skip
+    artifacts_retry_s: float = Field(
+        RETRY_S, gt=0, description="How long a request to an object-store artifact store is "
+        "retried while the store cannot be reached (then the API answers 503)",
     )  # fmt: skip
     actor: str = Field("", description="Who acts (default: the OS user)")
     cache_size: int = Field(10_000, ge=0, description="Aggregates kept in the in-memory cache")

@@ -1,4 +1,10 @@
-"""Content-addressed artifact store: round trips, dedup and every refusal path."""
+"""Content-addressed artifact store: round trips, dedup and every refusal path.
+
+Tests of what the store keeps run on every kind of store (a local directory, a bucket on
+moto's S3 server, a container on Azurite: the ``store`` fixture). Tests of the local
+directory itself (temporary files, fsync calls) and of the folders files come from or go
+to (symlinks, unsafe paths: the store is not read for those) use ``local_store`` only.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from ledger.artifacts.files import hash_file
 from ledger.artifacts.paths import FileEntry, safe_relative_path
 from ledger.artifacts.store import ArtifactStore
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+from tests.artifacts.damage import overwrite
 
 BINARY = bytes(range(256)) * 4 + b"\x00\r\n\xff"
 
@@ -33,8 +40,23 @@ def files_under(root: Path) -> dict[str, bytes]:
     }
 
 
+def stored_objects(store: ArtifactStore) -> dict[str, bytes]:
+    """Every object the store holds, by key, whatever kind of store it is."""
+    found = {}
+    for item in store.blobs.listing(""):
+        with store.blobs.reader(item.key) as stream:
+            found[item.key] = stream.read()
+    return found
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
+def store(artifact_location: str, tmp_path: Path) -> ArtifactStore:
+    """A fresh store: a local directory, an S3 bucket or an Azure container."""
+    return ArtifactStore(artifact_location or tmp_path / "store")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(tmp_path / "store")
 
 
@@ -115,13 +137,12 @@ def test_put_file_stores_blob_under_its_digest(store: ArtifactStore, tmp_path: P
     source.write_bytes(BINARY)
     digest, size = store.put_file(source)
     assert (digest, size) == (sha(BINARY), len(BINARY))
-    blob = store.root / "sha256" / digest[:2] / digest
-    assert blob.read_bytes() == BINARY
-    assert store.has(digest)
+    # nothing else is kept (no temporary object left behind)
+    assert stored_objects(store) == {f"sha256/{digest[:2]}/{digest}": BINARY}
+    assert store.has(digest) and store.size(digest) == len(BINARY)
     with store.open_blob(digest) as stream:
         assert stream.read() == BINARY
     assert store.verify(digest) == len(BINARY)
-    assert not list((store.root / "tmp").iterdir()), "temporary file left behind"
 
 
 def test_put_file_hashes_in_chunks_larger_than_one_chunk(
@@ -149,7 +170,7 @@ def test_put_file_refuses_expected_digest_mismatch(store: ArtifactStore, tmp_pat
     assert wrong in str(caught.value)
     assert sha(b"hello") in str(caught.value)
     assert not store.has(sha(b"hello"))
-    assert files_under(store.root) == {}, "nothing may be stored after a mismatch"
+    assert stored_objects(store) == {}, "nothing may be stored after a mismatch"
 
 
 def test_put_file_dedups_identical_content(store: ArtifactStore, tmp_path: Path) -> None:
@@ -157,8 +178,7 @@ def test_put_file_dedups_identical_content(store: ArtifactStore, tmp_path: Path)
     first.write_bytes(BINARY)
     second.write_bytes(BINARY)
     assert store.put_file(first) == store.put_file(second)
-    blobs = files_under(store.root / "sha256")
-    assert list(blobs.values()) == [BINARY]
+    assert list(stored_objects(store).values()) == [BINARY]
 
 
 def test_open_blob_and_verify_report_missing_blob(store: ArtifactStore) -> None:
@@ -174,7 +194,7 @@ def test_verify_detects_corrupted_blob(store: ArtifactStore, tmp_path: Path) -> 
     source = tmp_path / "f.bin"
     source.write_bytes(b"original")
     digest, _ = store.put_file(source)
-    store.blob_path(digest).write_bytes(b"tampered")
+    overwrite(store, digest, b"tampered")
     with pytest.raises(IntegrityViolationError, match=digest):
         store.verify(digest)
 
@@ -215,7 +235,7 @@ def test_put_tree_dedups_identical_files(store: ArtifactStore, tmp_path: Path) -
     (source / "x" / "b.bin").write_bytes(BINARY)
     entries = store.put_tree(source)
     assert entries[0].sha256 == entries[1].sha256
-    assert len(files_under(store.root / "sha256")) == 1
+    assert len(stored_objects(store)) == 1
 
 
 def test_put_tree_single_file_is_named_by_basename(store: ArtifactStore, tmp_path: Path) -> None:
@@ -226,8 +246,9 @@ def test_put_tree_single_file_is_named_by_basename(store: ArtifactStore, tmp_pat
 
 
 def test_put_tree_follows_symlink_inside_the_directory(
-    store: ArtifactStore, tree: Path, tmp_path: Path
+    local_store: ArtifactStore, tree: Path, tmp_path: Path
 ) -> None:
+    store = local_store
     (tree / "alias.bin").symlink_to(tree / "sub" / "weights.bin")
     entries = store.put_tree(tree)
     by_path = {entry.path: entry for entry in entries}
@@ -240,8 +261,9 @@ def test_put_tree_follows_symlink_inside_the_directory(
 
 @pytest.mark.parametrize("link_to", ["file", "dir"])
 def test_put_tree_refuses_symlink_out_of_the_directory(
-    store: ArtifactStore, tree: Path, tmp_path: Path, link_to: str
+    local_store: ArtifactStore, tree: Path, tmp_path: Path, link_to: str
 ) -> None:
+    store = local_store
     outside = tmp_path / "secret"
     outside.mkdir()
     (outside / "key.pem").write_bytes(b"private")
@@ -249,16 +271,20 @@ def test_put_tree_refuses_symlink_out_of_the_directory(
     link.symlink_to(outside / "key.pem" if link_to == "file" else outside)
     with pytest.raises(InvalidInputError, match="leak"):
         store.put_tree(tree)
-    assert files_under(store.root) == {}, "a refused tree must store nothing"
+    assert stored_objects(store) == {}, "a refused tree must store nothing"
 
 
-def test_put_tree_refuses_symlink_loop(store: ArtifactStore, tree: Path) -> None:
+def test_put_tree_refuses_symlink_loop(local_store: ArtifactStore, tree: Path) -> None:
+    store = local_store
     (tree / "sub" / "loop").symlink_to(tree)
     with pytest.raises(InvalidInputError, match="loop"):
         store.put_tree(tree)
 
 
-def test_put_tree_refuses_missing_and_empty_sources(store: ArtifactStore, tmp_path: Path) -> None:
+def test_put_tree_refuses_missing_and_empty_sources(
+    local_store: ArtifactStore, tmp_path: Path
+) -> None:
+    store = local_store
     with pytest.raises(InvalidInputError, match="no such file or directory"):
         store.put_tree(tmp_path / "missing")
     empty = tmp_path / "empty"
@@ -271,18 +297,20 @@ def test_put_tree_refuses_missing_and_empty_sources(store: ArtifactStore, tmp_pa
 
 
 @pytest.fixture
-def stored(store: ArtifactStore, tmp_path: Path) -> FileEntry:
+def stored(local_store: ArtifactStore, tmp_path: Path) -> FileEntry:
+    """A file in the local store, for refusals about the destination folder."""
     source = tmp_path / "payload.bin"
     source.write_bytes(BINARY)
-    return store.put_tree(source)[0]
+    return local_store.put_tree(source)[0]
 
 
 @pytest.mark.parametrize(
     "bad_path", ["../x", "a/../../x", "<absolute>", "C:\\evil", "C:/evil", "", "sub/.."]
 )
 def test_materialize_refuses_unsafe_paths_before_writing(
-    store: ArtifactStore, stored: FileEntry, tmp_path: Path, bad_path: str
+    local_store: ArtifactStore, stored: FileEntry, tmp_path: Path, bad_path: str
 ) -> None:
+    store = local_store
     dest = tmp_path / "work" / "out"
     absolute = tmp_path / "work" / "abs.bin"
     bad_path = bad_path.replace("<absolute>", str(absolute))
@@ -294,8 +322,9 @@ def test_materialize_refuses_unsafe_paths_before_writing(
 
 
 def test_materialize_refuses_escape_through_existing_symlink(
-    store: ArtifactStore, stored: FileEntry, tmp_path: Path
+    local_store: ArtifactStore, stored: FileEntry, tmp_path: Path
 ) -> None:
+    store = local_store
     outside = tmp_path / "outside"
     outside.mkdir()
     dest = tmp_path / "out"
@@ -310,8 +339,9 @@ def test_materialize_refuses_escape_through_existing_symlink(
 
 
 def test_materialize_refuses_file_symlink_pointing_out(
-    store: ArtifactStore, stored: FileEntry, tmp_path: Path
+    local_store: ArtifactStore, stored: FileEntry, tmp_path: Path
 ) -> None:
+    store = local_store
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"keep me")
     dest = tmp_path / "out"
@@ -323,8 +353,9 @@ def test_materialize_refuses_file_symlink_pointing_out(
 
 
 def test_materialize_refuses_duplicate_and_clashing_paths(
-    store: ArtifactStore, stored: FileEntry, tmp_path: Path
+    local_store: ArtifactStore, stored: FileEntry, tmp_path: Path
 ) -> None:
+    store = local_store
     twice = [stored, FileEntry("./" + stored.path, stored.sha256, stored.size)]
     with pytest.raises(InvalidInputError, match="twice"):
         store.materialize(twice, tmp_path / "a")
@@ -339,7 +370,7 @@ def test_materialize_detects_corrupted_blob_without_partial_file(
 ) -> None:
     entries = store.put_tree(tree)
     weights = next(entry for entry in entries if entry.path == "sub/weights.bin")
-    store.blob_path(weights.sha256).write_bytes(BINARY[:-1] + b"X")
+    overwrite(store, weights.sha256, BINARY[:-1] + b"X")
     dest = tmp_path / "out"
     with pytest.raises(IntegrityViolationError) as caught:
         store.materialize(entries, dest)
@@ -350,8 +381,10 @@ def test_materialize_detects_corrupted_blob_without_partial_file(
 
 
 def test_materialize_reports_missing_blob_before_writing(
-    store: ArtifactStore, stored: FileEntry, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
+    (tmp_path / "payload.bin").write_bytes(BINARY)
+    stored = store.put_tree(tmp_path / "payload.bin")[0]
     missing = FileEntry("missing.bin", sha(b"never stored"), 12)
     dest = tmp_path / "out"
     with pytest.raises(NotFoundError, match=r"missing\.bin"):
@@ -360,10 +393,11 @@ def test_materialize_reports_missing_blob_before_writing(
 
 
 def test_a_stream_is_stored_once_and_synced_only_when_new(
-    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+    local_store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An upload is read once into a blob; the same content again syncs nothing (its
     temporary file is dropped), and no temporary file stays behind either way."""
+    store = local_store
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])

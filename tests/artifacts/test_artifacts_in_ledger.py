@@ -1,4 +1,5 @@
-"""Model files go through the ledger byte-identical; escaping paths are refused."""
+"""Model files go through the ledger byte-identical; escaping paths are refused. On the
+local artifact store (SQLite and PostgreSQL) and on S3 and Azure (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from ledger.artifacts.paths import FileEntry
 from ledger.errors import IntegrityViolationError, InvalidInputError
 from ledger.ledger import Ledger
+from tests.artifacts.damage import overwrite
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -61,9 +63,7 @@ def test_corrupted_blob_is_detected_on_download(
 ) -> None:
     version = ledger.models.register_version("iris", model_dir)
     weights = next(f for f in version.spec["files"] if f["path"] == "weights.bin")
-    blob = ledger.artifacts.blob_path(weights["sha256"])
-    blob.chmod(0o644)
-    blob.write_bytes(b"tampered")
+    overwrite(ledger.artifacts, weights["sha256"], b"tampered")
     with pytest.raises(IntegrityViolationError, match=weights["sha256"]):
         ledger.models.download_version("iris:1", tmp_path / "out")
     assert not (tmp_path / "out" / "weights.bin").exists()

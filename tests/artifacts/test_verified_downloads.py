@@ -3,7 +3,9 @@
 Over HTTP: a problem response before any body for small files, missing or wrong-sized
 blobs; for files too large to check first, `Repr-Digest` and a transfer cut off before its
 end (observed on a real uvicorn server). `ledger verify --artifacts` names the damaged
-versions; a CLI download of a damaged version leaves nothing behind.
+versions; a CLI download of a damaged version leaves nothing behind. On the local
+artifact store and on S3 and Azure (see conftest.py): there the damage is done to the
+object in the bucket (rewritten with other bytes, or deleted).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import io
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,36 +27,14 @@ from ledger.api import downloads
 from ledger.artifacts.store import ArtifactStore
 from ledger.ledger import Ledger
 from ledger.settings import Settings
+from tests.artifacts.damage import DAMAGES, Damage, flip_byte, flip_byte_in, truncate
+from tests.artifacts.damage import delete as delete_blob
 from tests.conftest import Api, Cli, StoreFactory, free_port
 
-Damage = Callable[[Path], None]
 
-
-def _flip_byte_in(data: bytearray) -> None:
-    data[len(data) - 10] ^= 0x01  # near the end: every earlier chunk is intact
-
-
-def _flip_byte(blob: Path) -> None:
-    data = bytearray(blob.read_bytes())
-    _flip_byte_in(data)
-    blob.write_bytes(bytes(data))
-
-
-def _truncate(blob: Path) -> None:
-    blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])
-
-
-def _delete(blob: Path) -> None:
-    blob.unlink()
-
-
-DAMAGES: dict[str, Damage] = {"flipped": _flip_byte, "truncated": _truncate, "deleted": _delete}
-
-
-def _damage(artifacts: ArtifactStore, sha256: str, how: Damage) -> None:
-    blob = artifacts.blob_path(sha256)
-    blob.chmod(0o644)
-    how(blob)
+def _damage(settings: Settings, sha256: str, how: Damage) -> None:
+    """Damage the blob in the settings' artifact store (a folder, a bucket, a container)."""
+    how(ArtifactStore(settings.artifacts_location), sha256)
 
 
 def _register(settings: Settings, name: str, files: dict[str, bytes], tmp: Path) -> dict[str, str]:
@@ -102,7 +82,7 @@ def test_damaged_small_file_is_a_problem_never_a_200(api: Api, kind: str) -> Non
     expected = base64.b64encode(hashlib.sha256(SMALL["weights.bin"]).digest()).decode()
     assert intact.headers["repr-digest"] == f"sha-256=:{expected}:"
 
-    _damage(ArtifactStore(api.settings.artifacts_dir), digests["weights.bin"], DAMAGES[kind])
+    _damage(api.settings, digests["weights.bin"], DAMAGES[kind])
     damaged = api.client.get("/models/iris/versions/1/files/weights.bin", headers=reader)
     _problem(damaged, "iris:1")
     assert "weights.bin" in damaged.json()["detail"]
@@ -169,7 +149,7 @@ def test_large_file_with_a_flipped_byte_is_cut_off(store: StoreFactory, tmp_path
             assert response.headers["repr-digest"] == f"sha-256=:{expected}:"
             assert response.read() == LARGE["weights.bin"]
 
-        _damage(ArtifactStore(settings.artifacts_dir), digests["weights.bin"], _flip_byte)
+        _damage(settings, digests["weights.bin"], flip_byte)
         with client.stream("GET", url_of(base), headers=reader) as response:
             assert response.status_code == 200
             assert response.headers["repr-digest"] == f"sha-256=:{expected}:"
@@ -189,7 +169,7 @@ def test_large_missing_or_short_blob_is_a_problem_before_any_body(
 ) -> None:
     settings = store.settings()
     digests = _register(settings, "big", LARGE, tmp_path)
-    _damage(ArtifactStore(settings.artifacts_dir), digests["weights.bin"], DAMAGES[kind])
+    _damage(settings, digests["weights.bin"], DAMAGES[kind])
     with _uvicorn(settings) as (base, reader), httpx.Client(timeout=10) as client:
         got = client.get(f"{base}/models/big/versions/1/files/weights.bin", headers=reader)
         _problem(got, "weights.bin")
@@ -211,7 +191,7 @@ def test_zip_with_a_damaged_large_member_is_never_complete(
         with zipfile.ZipFile(io.BytesIO(intact)) as archive:
             assert archive.testzip() is None and archive.read("weights.bin") == files["weights.bin"]
 
-        _damage(ArtifactStore(settings.artifacts_dir), digests["weights.bin"], _flip_byte)
+        _damage(settings, digests["weights.bin"], flip_byte)
         received = bytearray()
         with client.stream("GET", url(base), headers=reader) as response:
             assert response.status_code == 200
@@ -222,7 +202,7 @@ def test_zip_with_a_damaged_large_member_is_never_complete(
         zipfile.ZipFile(io.BytesIO(bytes(received)))
     # the damaged bytes themselves never went out (the member's last chunk was held back)
     damaged = bytearray(files["weights.bin"])
-    _flip_byte_in(damaged)
+    flip_byte_in(damaged)
     assert bytes(damaged[-14:-6]) not in received
     assert bytes(files["weights.bin"][:1024]) in received  # earlier chunks did
 
@@ -243,9 +223,8 @@ def test_verify_artifacts_names_the_damaged_versions(
     assert fine.code == 0, fine
     assert "OK" in fine.out and "match their digests" in fine.out
 
-    artifacts = ArtifactStore(settings.artifacts_dir)
-    _damage(artifacts, first["weights.bin"], _flip_byte)
-    _damage(artifacts, third["weights.bin"], _delete)
+    _damage(settings, first["weights.bin"], flip_byte)
+    _damage(settings, third["weights.bin"], delete_blob)
     with Ledger(settings) as ledger:
         ledger.models.archive_version("iris:1")
         ledger.models.delete_version("iris:3")  # deleted: no longer handed out, not reported
@@ -276,7 +255,7 @@ def test_verify_artifacts_covers_pipeline_code(
         ledger.assets.register_pipeline("training", spec, code_dir=code)
         digest = ledger.assets.pipeline_version("training")["content"]["code"]["files"][0]["sha256"]
     assert cli("verify", "--artifacts").code == 0
-    _damage(ArtifactStore(settings.artifacts_dir), digest, _truncate)
+    _damage(settings, digest, truncate)
     damaged = cli("verify", "--artifacts")
     assert damaged.code == 1 and "pipeline training:1, file 'train.py'" in damaged.err
 
@@ -299,7 +278,7 @@ def test_cli_download_writes_all_files_or_none(
         assert {p: (dest / p).read_bytes() for p in files} == files
     assert (existing / "notes.txt").read_text() == "mine"
 
-    _damage(ArtifactStore(store.settings().artifacts_dir), digests["weights.bin"], DAMAGES[kind])
+    _damage(store.settings(), digests["weights.bin"], DAMAGES[kind])
     out = tmp_path / "downloads" / "iris"
     result = cli("model", "download", "iris:1", str(out))
     assert result.code == 1 and result.err.startswith("error: "), result

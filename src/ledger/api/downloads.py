@@ -27,6 +27,7 @@ from ledger.artifact_integrity import (
 )
 from ledger.artifacts.store import ArtifactStore
 from ledger.domain.model import StoredFile
+from ledger.errors import ArtifactStoreUnavailableError
 from ledger.logging import get_logger
 
 log = get_logger(__name__)
@@ -40,7 +41,8 @@ ARTIFACT_DAMAGED = "tag:lifecycle-ledger,2026:problem:artifact-damaged"
 
 
 class VerifiedStream(StreamingResponse):
-    """A streaming response that ends without completing when its content is damaged.
+    """A streaming response that ends without completing when its content is damaged (or
+    the artifact store goes away while it streams).
 
     The server then closes the connection: the client sees a short body (fewer bytes than
     Content-Length, or no final chunk), never a complete transfer of wrong bytes.
@@ -56,6 +58,9 @@ class VerifiedStream(StreamingResponse):
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         except ArtifactDamagedError as error:
             log.error("download aborted: stored artifact is damaged", error=str(error))
+            return
+        except ArtifactStoreUnavailableError as error:  # went away after the headers
+            log.warning("download aborted: artifact store unavailable", error=str(error))
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from ledger.api.auth import Forbidden, Unauthenticated
 from ledger.errors import (
     AlreadyExistsError,
+    ArtifactStoreUnavailableError,
     ConcurrencyError,
     IntegrityViolationError,
     InvalidInputError,
@@ -82,6 +83,7 @@ def store_unavailable(error: Exception) -> JSONResponse:
 
 
 _STATUS_OF: list[tuple[type[Exception], int]] = [
+    (ArtifactStoreUnavailableError, 503),
     (NotFoundError, 404),
     (ServingUnavailableError, 503),
     (RuleViolationError, 409),
@@ -115,6 +117,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Every error a route raises becomes a problem response; none leaks a traceback."""
 
     async def known(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, ArtifactStoreUnavailableError):  # an outage: retry later
+            log.warning("artifact store unavailable", path=request.url.path, error=str(error))
+            return problem(503, str(error), headers={"Retry-After": str(RETRY_AFTER_S)})
         status = status_of(error) or 500
         if status >= 500:
             log.error("request failed", path=request.url.path, error=str(error))

@@ -334,3 +334,4 @@ class HealthOut(BaseModel):
     store: dict[str, Any]
     projections: dict[str, Any]
     bus: dict[str, Any]
+    artifacts: dict[str, Any] = Field(default_factory=dict, description="Where files are kept")

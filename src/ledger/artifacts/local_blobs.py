@@ -66,7 +66,8 @@ class LocalBlobs:
         self.path(key).unlink(missing_ok=True)
 
     def listing(self, prefix: str) -> Iterator[StoredObject]:
-        base = self.path(prefix) if prefix.endswith("/") else self.path(prefix).parent
+        below = not prefix or prefix.endswith("/")  # "": every object
+        base = self.path(prefix) if below else self.path(prefix).parent
         if not base.is_dir():
             return
         for folder, _, names in os.walk(base):

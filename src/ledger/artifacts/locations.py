@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +15,10 @@ from ledger.errors import InvalidInputError
 OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "az", "azure": "az", "abfs": "az",
                         "gs": "gs", "gcs": "gs"}  # fmt: skip
 """The URL schemes of object stores, and the name each is shown by."""
+_SCHEME_FOR_OBSTORE = {"gcs": "gs"}  # a scheme obstore does not know, and its own name
+RETRY_S = 30.0
+"""How long a request to an object store is retried while it cannot be reached (default)."""
+CONNECT_S = 5.0  # longest wait for a connection, within that time
 
 
 def is_object_store_url(location: str) -> bool:
@@ -27,9 +32,10 @@ def local_directory(location: str) -> Path:
     return Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location)
 
 
-def open_blobs(location: str | Path) -> Blobs:
+def open_blobs(location: str | Path, *, retry_s: float = RETRY_S) -> Blobs:
     """The objects at ``location``: a local directory (a path or ``file://`` URL) or an
-    object store by URL. Unknown schemes and URLs without a bucket are refused."""
+    object store by URL, whose requests are retried for up to ``retry_s`` seconds while
+    it cannot be reached. Unknown schemes and URLs without a bucket are refused."""
     if isinstance(location, Path):
         return LocalBlobs(location)
     parts = urlsplit(location)
@@ -41,18 +47,27 @@ def open_blobs(location: str | Path) -> Blobs:
         return LocalBlobs(local_directory(location))
     if not parts.netloc:
         raise InvalidInputError(f"artifact store URL names no bucket or container: {location!r}")
-    return _object_blobs(location, OBJECT_STORE_SCHEMES[scheme])
+    return _object_blobs(location, OBJECT_STORE_SCHEMES[scheme], retry_s)
 
 
-def _object_blobs(location: str, kind: str) -> Blobs:
+def _object_blobs(location: str, kind: str, retry_s: float) -> Blobs:
     from obstore.store import from_url
 
     from ledger.artifacts.object_blobs import ObjectBlobs
 
+    scheme, rest = location.split("://", 1)
     try:
-        store = from_url(location, client_options={"allow_http": _plain_http_endpoint(kind)})
+        store = from_url(
+            f"{_SCHEME_FOR_OBSTORE.get(scheme.lower(), scheme)}://{rest}",
+            client_options={
+                "allow_http": _plain_http_endpoint(kind),
+                "connect_timeout": timedelta(seconds=min(retry_s, CONNECT_S)),
+            },
+            retry_config={"retry_timeout": timedelta(seconds=retry_s)},
+        )
     except Exception as error:  # obstore's configuration errors have no common base
-        raise InvalidInputError(f"cannot open the artifact store {location!r}: {error}") from None
+        reason = (str(error).splitlines() or [type(error).__name__])[0]  # no debug dump
+        raise InvalidInputError(f"cannot open the artifact store {location!r}: {reason}") from None
     return ObjectBlobs(store, location.rstrip("/"))
 
 

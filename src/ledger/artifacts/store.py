@@ -7,6 +7,7 @@ hashed as it is written: a blob is never stored under a digest its bytes do not 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import stat
@@ -25,7 +26,7 @@ from ledger.artifacts.files import (
     scan_tree,
 )
 from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
-from ledger.artifacts.locations import open_blobs
+from ledger.artifacts.locations import RETRY_S, open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
@@ -64,8 +65,12 @@ class ReceivedData:
 class ArtifactStore:
     """Immutable blobs addressed by sha256, in a directory or an object store."""
 
-    def __init__(self, location: Path | str | Blobs) -> None:
-        self.blobs = open_blobs(location) if isinstance(location, Path | str) else location
+    def __init__(self, location: Path | str | Blobs, *, retry_s: float = RETRY_S) -> None:
+        """``retry_s``: how long an object store's requests are retried while it is away."""
+        if isinstance(location, Path | str):
+            self.blobs = open_blobs(location, retry_s=retry_s)
+        else:
+            self.blobs = location
         self.url = self.blobs.url
 
     @property
@@ -166,12 +171,15 @@ class ArtifactStore:
         staged = f"{TMP}/upload-{secrets.token_hex(12)}"
         hashed = _Hashing(reader, stored_already=self.has)
         try:
-            self.blobs.write(staged, hashed.chunks())
-            self.blobs.move(staged, blob_key(hashed.hexdigest()))
+            self.blobs.write(staged, hashed.chunks())  # all or nothing: no cleanup on failure
         except _StoredAlready:
-            pass  # the write was dropped before it was kept (not synced, not sent)
-        finally:
-            self.blobs.delete(staged)
+            return hashed.hexdigest(), hashed.size  # dropped before it was kept (not sent)
+        try:
+            self.blobs.move(staged, blob_key(hashed.hexdigest()))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the move's error is the one to report
+                self.blobs.delete(staged)
+            raise
         return hashed.hexdigest(), hashed.size
 
     def _write_checked(self, reader: BinaryIO, digest: str, mismatch: Exception | None) -> int:

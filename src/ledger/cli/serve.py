@@ -42,7 +42,7 @@ def serve(
     bus = f"relay to {settings.nats_stream} at {nats}" if relay else "no relay"
     err_console.print(
         f"Lifecycle Ledger API on http://{host}:{port} (docs: /docs), "
-        f"store {settings.store_location.describe()}, "
+        f"store {settings.store_location.describe()}, artifacts {settings.artifacts_location}, "
         f"auth {'on' if settings.api_auth else 'OFF'}, {bus}"
     )
     uvicorn.run(

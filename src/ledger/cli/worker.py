@@ -15,7 +15,7 @@ def worker() -> None:
     instance = Worker(settings)
     err_console.print(
         f"Worker {instance.id}: executor {settings.executor}, store "
-        f"{settings.store_location.describe()}, bus "
+        f"{settings.store_location.describe()}, artifacts {settings.artifacts_location}, bus "
         f"{'NATS ' + describe_nats_url(settings.nats_url) if settings.nats_url else 'in-process'}"
     )
     run_until_signalled(instance.run)

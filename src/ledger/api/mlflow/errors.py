@@ -21,6 +21,7 @@ from ledger.api.auth import Forbidden, Unauthenticated, services_of
 from ledger.api.problems import RETRY_AFTER_S, STORE_ERRORS
 from ledger.errors import (
     AlreadyExistsError,
+    ArtifactStoreUnavailableError,
     ConcurrencyError,
     IntegrityViolationError,
     InvalidInputError,
@@ -106,6 +107,10 @@ def answer_error(request: Request, error: Exception) -> Response:
             f"the event store is unavailable: {first_line(error)}",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+    if isinstance(error, ArtifactStoreUnavailableError):
+        log.warning("artifact store unavailable", path=request.url.path, error=str(error))
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        return error_response(TEMPORARILY_UNAVAILABLE, str(error), headers=headers)
     known = next((code for cls, code in _CODE_OF if isinstance(error, cls)), None)
     if known is not None:
         return error_response(known, str(error))

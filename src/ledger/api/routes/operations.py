@@ -113,11 +113,14 @@ def health(request: Request) -> Any:
     services = services_of(request)
     location = services.settings.store_location
     store: dict[str, Any] = {"kind": location.kind, "location": location.describe()}
+    # Where only: probing an object store that is away would wait out its retries.
+    artifacts = {"location": services.ledger.artifacts.url}
     try:
         statuses = services.projection_status()
     except Exception as error:  # the store is down: say so rather than fail
         store |= {"reachable": False, "error": str(error).splitlines()[0] if str(error) else ""}
-        body = {"status": "degraded", "store": store, "projections": {}, "bus": {}}
+        body = {"status": "degraded", "store": store, "projections": {}, "bus": {},
+                "artifacts": artifacts}  # fmt: skip
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     store |= {"reachable": True, "head": statuses[0].head if statuses else 0}
     lag_s = max((s.lag_seconds for s in statuses), default=0.0)
@@ -130,7 +133,8 @@ def health(request: Request) -> Any:
     bus = bus_health(services, store["head"])
     healthy = lag_s <= DEGRADED_LAG_S and bus["state"] == "ok" and not projections["errors"]
     state = "ok" if healthy else "degraded"
-    return {"status": state, "store": store, "projections": projections, "bus": bus}
+    return {"status": state, "store": store, "projections": projections, "bus": bus,
+            "artifacts": artifacts}  # fmt: skip
 
 
 def bus_health(services: ApiServices, head: int) -> dict[str, Any]:
