@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.local_blobs import LocalBlobs
 from ledger.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig
+
 OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "az", "azure": "az", "abfs": "az",
                         "gs": "gs", "gcs": "gs"}  # fmt: skip
 """The URL schemes of object stores, and the name each is shown by."""
+REQUEST_TIMEOUT = "1800s"
+"""How long one request to an object store may take. object_store's default (30 s) bounds
+each whole request, and completing a large multipart upload (the server joins its parts)
+or streaming a large blob can take longer."""
 
 
 def is_object_store_url(location: str) -> bool:
@@ -50,7 +58,11 @@ def _object_blobs(location: str, kind: str) -> Blobs:
     from ledger.artifacts.object_blobs import ObjectBlobs
 
     try:
-        store = from_url(location, client_options={"allow_http": _plain_http_endpoint(kind)})
+        options: ClientConfig = {
+            "allow_http": _plain_http_endpoint(kind),
+            "timeout": REQUEST_TIMEOUT,
+        }
+        store = from_url(location, client_options=options)
     except Exception as error:  # obstore's configuration errors have no common base
         raise InvalidInputError(f"cannot open the artifact store {location!r}: {error}") from None
     return ObjectBlobs(store, location.rstrip("/"))
