@@ -30,7 +30,7 @@ def serving(store: StoreFactory, **env: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine starts it slowly
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:

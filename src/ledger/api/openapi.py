@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ledger.api.problems import PROBLEM_TYPE, Problem
+from ledger.api.version_upload import UPLOAD_SCHEMA, VersionUploadBody
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 UNAUTHENTICATED_PATHS = frozenset({"/health"})
@@ -43,6 +44,8 @@ def install_openapi(app: FastAPI) -> None:
         components["Problem"] = Problem.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
+        # A form the route reads itself, as it arrives (FastAPI would spool it first).
+        components[UPLOAD_SCHEMA] = VersionUploadBody.model_json_schema()
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         for path, operations in schema["paths"].items():

@@ -19,6 +19,10 @@ _SCHEME_FOR_OBSTORE = {"gcs": "gs"}  # a scheme obstore does not know, and its o
 RETRY_S = 30.0
 """How long a request to an object store is retried while it cannot be reached (default)."""
 CONNECT_S = 5.0  # longest wait for a connection, within that time
+REQUEST_TIMEOUT = timedelta(minutes=30)
+"""How long one request to an object store may take. object_store's default (30 s) bounds
+each whole request, and completing a large multipart upload (the server joins its parts)
+or streaming a large blob can take longer."""
 
 
 def is_object_store_url(location: str) -> bool:
@@ -62,6 +66,7 @@ def _object_blobs(location: str, kind: str, retry_s: float) -> Blobs:
             client_options={
                 "allow_http": _plain_http_endpoint(kind),
                 "connect_timeout": timedelta(seconds=min(retry_s, CONNECT_S)),
+                "timeout": REQUEST_TIMEOUT,
             },
             retry_config={"retry_timeout": timedelta(seconds=retry_s)},
         )

@@ -21,11 +21,20 @@ class TrackedArtifactCommands:
     def __init__(self, application: LedgerApplication) -> None:
         self._app = application
 
-    def upload(self, path: str, reader: BinaryIO, *, reason: str = "") -> FileEntry:
+    def upload(
+        self,
+        path: str,
+        reader: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        reason: str = "",
+    ) -> FileEntry:
         """Store what ``reader`` holds (read once, never whole in memory) and record it as
-        the content of ``path``, replacing what the path held before."""
+        the content of ``path``, replacing what the path held before. With
+        ``expected_sha256`` the bytes go straight to their blob (one copy); a mismatch
+        stores and records nothing (IntegrityViolationError)."""
         checked = check_artifact_path(path)  # before any byte is stored
-        sha256, size = self._app.artifacts.put_stream(reader)
+        sha256, size = self._app.artifacts.put_stream(reader, expected_sha256=expected_sha256)
         return self.record_upload(checked, sha256, size, reason=reason)
 
     def record_upload(self, path: str, sha256: str, size: int, *, reason: str = "") -> FileEntry:

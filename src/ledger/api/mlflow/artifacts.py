@@ -1,12 +1,13 @@
 """MLflow's artifact proxy (``/api/2.0/mlflow-artifacts``): what ``mlflow-artifacts:/``
 URIs and the client's HttpArtifactRepository read and write.
 
-Uploads are streamed into the content-addressed artifact store (one copy, never whole in
-memory) and recorded as ``TrackedArtifact.Uploaded`` events; downloads are checked
-against their digest like the ledger's own. ``ledger/models/<name>/<version>/...`` is a
-read-only folder: the files of registered model versions (what get-download-uri names).
-Multipart uploads and presigned downloads are not offered: the client falls back to
-plain requests when the server says so (NOT_IMPLEMENTED, with MLflow's messages).
+Uploads are streamed into the content-addressed artifact store (never whole in memory;
+straight to their blob when a digest header gives their sha256) and recorded as
+``TrackedArtifact.Uploaded`` events; downloads are checked against their digest like the
+ledger's own. ``ledger/models/<name>/<version>/...`` is a read-only folder: the files of
+registered model versions (what get-download-uri names). Multipart uploads and presigned
+downloads are not offered: the client falls back to plain requests when the server says
+so (NOT_IMPLEMENTED, with MLflow's messages).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from ledger.api.mlflow.errors import (
     error_response,
     mlflow_router,
 )
-from ledger.api.request_body import body_reader
+from ledger.api.request_body import body_reader, given_sha256
 from ledger.api.routes.common import json_response, read_views, run_command
 from ledger.artifact_integrity import BlobDamage
 from ledger.artifacts.paths import safe_relative_path
 from ledger.domain.model import StoredFile
 from ledger.domain.tracked_artifact import RESERVED_FOLDER, check_artifact_path
-from ledger.errors import NotFoundError
+from ledger.errors import IntegrityViolationError, NotFoundError
 from ledger.logging import get_logger
 from projections.tracked_artifacts import folder_entries
 from projections.views import Views
@@ -83,13 +84,20 @@ router = mlflow_router(PREFIX, tracking=True)
 
 @router.put("/artifacts/{path:path}")
 async def upload_artifact(request: Request, principal: Contributor, path: str) -> Response:
-    """Store the body as the artifact at ``path`` (replacing what was there)."""
+    """Store the body as the artifact at ``path`` (replacing what was there). With the
+    body's sha256 in a ``Content-Digest`` (or ``Repr-Digest``) header, the bytes go
+    straight to their blob (one copy) and a body that hashes otherwise is refused."""
     checked = check_artifact_path(path)
+    expected = given_sha256(request)
     reader = body_reader(request)
 
     def upload() -> None:
         run_command(
-            request, principal, lambda ledger: ledger.tracked_artifacts.upload(checked, reader)
+            request,
+            principal,
+            lambda ledger: ledger.tracked_artifacts.upload(
+                checked, reader, expected_sha256=expected
+            ),
         )
 
     try:
@@ -98,6 +106,10 @@ async def upload_artifact(request: Request, principal: Contributor, path: str) -
         log.info("artifact upload cut off by the client", path=checked)
         raise MlflowError(
             INVALID_PARAMETER_VALUE, f"the upload of {checked!r} was cut off"
+        ) from None
+    except IntegrityViolationError as error:  # only a body unlike its digest header
+        raise MlflowError(
+            INVALID_PARAMETER_VALUE, f"{checked!r} does not match its digest header: {error}"
         ) from None
     return json_response({})
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from ledger.api import version_files
-from ledger.api.auth import Contributor, Principal, Reader
+from ledger.api.auth import Contributor, Principal, Reader, services_of
 from ledger.api.downloads import ARTIFACT_DAMAGED
+from ledger.api.form_stream import FormParts, form_boundary
 from ledger.api.problems import PROBLEM_TYPE
+from ledger.api.request_body import body_reader
 from ledger.api.routes.common import (
     ReasonQuery,
     VersionNumber,
@@ -24,52 +27,31 @@ from ledger.api.routes.common import (
     run_command,
 )
 from ledger.api.schemas import AliasBody, AuditPage, ReasonBody, TagsBody, VersionPage
-from ledger.artifacts.paths import FileEntry, check_no_clashes, safe_relative_path
-from ledger.artifacts.store import ArtifactStore
+from ledger.api.version_upload import (
+    UPLOAD_SCHEMA,
+    StoredUploads,
+    missing_files,
+    receive_version_form,
+)
 from ledger.commands.models import ModelCommands
-from ledger.domain.model import FLAVORS
 from ledger.errors import InvalidInputError
+from ledger.logging import get_logger
 from ledger.refs import check_name, parse_pairs
 from ledger.shapes import ModelOut, VersionOut, committed_version
 from projections.audit import AuditQuery
 from projections.search import SearchQuery
 
 router = APIRouter(tags=["models"])
+log = get_logger(__name__)
+UPLOAD_FORM_REF = {"$ref": f"#/components/schemas/{UPLOAD_SCHEMA}"}
+UPLOAD_REQUEST_BODY = {
+    "content": {"multipart/form-data": {"schema": UPLOAD_FORM_REF}},
+    "required": True,
+}
 DAMAGED_RESPONSE: dict[str, Any] = {
     "description": f"A stored file is damaged (problem type {ARTIFACT_DAMAGED})",
     "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
-
-
-def _json_field(text: str, what: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise InvalidInputError(f"{what} must be a JSON object, got {text[:80]!r}") from None
-    if not isinstance(value, dict):
-        raise InvalidInputError(f"{what} must be a JSON object, got {text[:80]!r}")
-    return value
-
-
-def _storing_uploads(files: list[UploadFile]) -> Callable[[ArtifactStore], list[FileEntry]]:
-    """What stores the uploaded files, each read once into the artifact store, as entries
-    at their (checked) relative paths, sorted like a folder's.
-
-    Every path is checked first (length, duplicates, ``a`` beside ``a/b``), so a
-    refused upload writes nothing."""
-    paths = [safe_relative_path(upload.filename or "") for upload in files]
-    check_no_clashes(paths)
-
-    def store(artifacts: ArtifactStore) -> list[FileEntry]:
-        entries = []
-        for relative, upload in sorted(zip(paths, files, strict=True), key=lambda p: p[0]):
-            digest, size = artifacts.put_stream(upload.file)
-            entries.append(FileEntry(path=relative, sha256=digest, size=size))
-        return entries
-
-    return store
 
 
 @router.get("/models", response_model=list[ModelOut])
@@ -97,43 +79,52 @@ def list_versions(
     )
 
 
-@router.post("/models/{name}/versions", response_model=VersionOut, status_code=201)
-def register_version(
-    request: Request,
-    principal: Contributor,
-    name: str,
-    files: Annotated[
-        list[UploadFile],
-        File(description="The version's files; a filename may hold a relative path"),
-    ],
-    flavor: Annotated[str, Form(description=f"One of: {', '.join(FLAVORS)}")] = "custom",
-    description: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form(description='JSON object, e.g. {"stage": "dev"}')] = "",
-    metrics: Annotated[str, Form(description='JSON object, e.g. {"accuracy": 0.97}')] = "",
-    lineage: Annotated[
-        str, Form(description="JSON object: data, environment, derived_from, job")
-    ] = "",
-    signature: Annotated[str, Form(description="JSON object: inputs and outputs")] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
-) -> Any:
-    """Upload files (multipart) and register them as the model's next version."""
+@router.post(
+    "/models/{name}/versions",
+    response_model=VersionOut,
+    status_code=201,
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+)
+async def register_version(request: Request, principal: Contributor, name: str) -> Any:
+    """Upload files (multipart) and register them as the model's next version.
+
+    Each file goes into the artifact store while it arrives. With the `sha256` field sent
+    before the files, each goes straight to its place in the store (one copy)."""
     check_name(name, "model name")
-    store_files = _storing_uploads(files)
-    version = run_command(
-        request,
-        principal,
-        lambda ledger: ledger.models.register_stored_files(
-            name,
-            store_files,
-            flavor=flavor,
-            description=description,
-            tags=_json_field(tags, "tags"),
-            metrics=_json_field(metrics, "metrics"),
-            lineage=_json_field(lineage, "lineage"),  # type: ignore[arg-type]
-            signature=_json_field(signature, "signature"),
-            reason=reason,
-        ),
+    framing = form_boundary(request.headers.get("content-type", ""))
+    if framing is None:
+        raise missing_files()
+    return await anyio.to_thread.run_sync(
+        lambda: _register_streamed(request, principal, name, framing)
     )
+
+
+def _register_streamed(
+    request: Request, principal: Principal, name: str, framing: tuple[bytes, str]
+) -> Response:
+    """Receive the form (its files stored as they arrive), then register them."""
+    parts = FormParts(body_reader(request), *framing)
+    with StoredUploads(services_of(request).ledger.artifacts) as uploads:
+        try:
+            form = receive_version_form(parts, uploads, name)
+        except ClientDisconnect:
+            log.info("a model upload was cut off by the client", model=name)
+            raise InvalidInputError("the upload was cut off: nothing was registered") from None
+        version = run_command(
+            request,
+            principal,
+            lambda ledger: ledger.models.register_stored_files(
+                name,
+                uploads.keep,
+                flavor=form.flavor,
+                description=form.description,
+                tags=form.json_field("tags"),
+                metrics=form.json_field("metrics"),
+                lineage=form.json_field("lineage"),  # type: ignore[arg-type]
+                signature=form.json_field("signature"),
+                reason=form.reason,
+            ),
+        )
     # Answered from the command's result, which is what the views will show (a test holds
     # them to it): a registration need not wait for them.
     return json_response(committed_version(version, principal.name), 201)
