@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from ledger.artifacts.files import hash_stream, read_chunks
 from ledger.artifacts.locations import OBJECT_STORE_SCHEMES, local_directory, open_blobs
 from ledger.artifacts.paths import local_path
-from ledger.data_profile import format_of
+from ledger.data_formats import format_of
 from ledger.errors import IntegrityViolationError, InvalidInputError
 from ledger.outages import first_line
 

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NotRequired, Protocol, TypeAlias, TypedDict
+from typing import Any, BinaryIO, NotRequired, Protocol, TypedDict
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,6 +30,7 @@ from ledger.column_profiles import (
     column_stats,
     profile_column,
 )
+from ledger.data_formats import Format, format_of
 from ledger.errors import InvalidInputError
 from ledger.outages import first_line
 
@@ -44,8 +45,6 @@ __all__ = [
     "profile_column",
 ]
 
-Format: TypeAlias = Literal["csv", "parquet"]
-
 _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
 """Empty CSV cells (and pyarrow's usual null markers such as ``NA``) are nulls in text
 columns too, as they are in numeric ones."""
@@ -57,13 +56,6 @@ the first block covers the file: the types are then those of the whole file."""
 
 PARQUET_BUFFER_BYTES = 1 << 20
 """How much of a Parquet column chunk is read at a time."""
-
-_FORMATS: dict[str, Format] = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 class SketchRef(TypedDict):
@@ -281,15 +273,6 @@ def csv_options(file: Path) -> dict[str, Any]:
         "parse_options": pacsv.ParseOptions(delimiter=delimiter),
         "convert_options": _CSV_CONVERT,
     }
-
-
-def format_of(label: str, name: str) -> Format:
-    """The format a file name's suffix tells; InvalidInputError naming ``label`` else."""
-    fmt = _FORMATS.get(Path(name).suffix.lower())
-    if fmt is None:
-        supported = ", ".join(sorted(_FORMATS))
-        raise InvalidInputError(f"unsupported dataset file {label} (expected {supported})")
-    return fmt
 
 
 def _read_tables(path: Path, fmt: Format, files: list[Path]) -> Any:

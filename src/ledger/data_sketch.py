@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ledger.data_formats import format_of
 from ledger.data_profile import (
     DataFile,
     DatasetProfile,
@@ -24,7 +25,6 @@ from ledger.data_profile import (
     SketchRef,
     dataset_files,
     file_batches,
-    format_of,
     unreadable,
 )
 from ledger.drift.sketches import Kind, TableSketch

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import obstore.exceptions
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.locations import open_blobs
-from ledger.errors import InvalidInputError, LedgerError
+from ledger.errors import ArtifactStoreUnavailableError, InvalidInputError, LedgerError
 
 PROBE = "_export.probe"
 COMPRESSION = "zstd"
@@ -40,7 +39,9 @@ class ExportTarget:
     def _io(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except (OSError, obstore.exceptions.BaseError) as error:
+        except ArtifactStoreUnavailableError as error:
+            raise ExportTargetError(f"cannot {doing} {self.location}: {error}") from None
+        except OSError as error:  # a local directory's
             message = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ExportTargetError(
                 f"cannot {doing} {self.location}: {type(error).__name__}: {message}"
