@@ -11,13 +11,12 @@ endpoints come from the usual environment variables, as for the artifact store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ledger.artifacts.files import hash_stream, read_chunks
+from ledger.artifacts.files import copy_hashing, hash_stream
 from ledger.artifacts.locations import OBJECT_STORE_SCHEMES, local_directory, open_blobs
 from ledger.artifacts.paths import local_path
 from ledger.data_profile import format_of
@@ -85,13 +84,10 @@ class DataObject:
         (IntegrityViolationError, and no file left, when it no longer has it)."""
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / self.name
-        hasher = hashlib.sha256()
         try:
             with self.sequential() as stream, target.open("wb") as out:
-                for chunk in read_chunks(stream):
-                    hasher.update(chunk)
-                    out.write(chunk)
-            if hasher.hexdigest() != expected_sha256:
+                digest, _ = copy_hashing(stream, out)
+            if digest != expected_sha256:
                 raise IntegrityViolationError(
                     f"{self.url} changed since it was recorded: it no longer has sha256 "
                     f"{expected_sha256}"
