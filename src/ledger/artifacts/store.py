@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.files import (
@@ -30,6 +30,9 @@ from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
 from ledger.artifacts.locations import RETRY_S, open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
 
 BLOBS = "sha256"
 DATA = "data"
@@ -73,6 +76,11 @@ class ArtifactStore:
         else:
             self.blobs = location
         self.url = self.blobs.url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArtifactStore:
+        """The store the settings name (``LEDGER_ARTIFACTS``, ``LEDGER_ARTIFACTS_RETRY_S``)."""
+        return cls(settings.artifacts_location, retry_s=settings.artifacts_retry_s)
 
     @property
     def root(self) -> Path:
