@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from ledger.artifacts.files import copy_hashing, hash_stream
 from ledger.artifacts.locations import OBJECT_STORE_SCHEMES, local_directory, open_blobs
 from ledger.artifacts.paths import local_path
-from ledger.data_profile import format_of
+from ledger.data_formats import format_of
 from ledger.errors import IntegrityViolationError, InvalidInputError
 from ledger.outages import first_line
 
@@ -115,6 +115,13 @@ def open_data_object(url: str) -> DataObject:
         raise InvalidInputError(f"unknown data URL {url!r}")
     store: ObjectBlobs = blobs  # type: ignore[assignment]
     return DataObject(url, store, name, _head(store, name, url))
+
+
+def data_source(source: Path | str) -> DataObject | Path:
+    """What ``source`` names: an object by URL, opened (checked to exist), or a local
+    path (a path, or a ``file://`` URL)."""
+    source = local_source(source)
+    return open_data_object(source) if isinstance(source, str) else source
 
 
 def fetch_data(uri: str, expected_sha256: str, folder: Path) -> Path:

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NotRequired, Protocol, TypeAlias, TypedDict
+from typing import Any, BinaryIO, NotRequired, Protocol, TypedDict
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,6 +30,8 @@ from ledger.column_profiles import (
     column_stats,
     profile_column,
 )
+from ledger.data_formats import Format, format_of
+from ledger.data_objects import DataObject, data_source
 from ledger.errors import InvalidInputError
 from ledger.outages import first_line
 
@@ -44,8 +46,6 @@ __all__ = [
     "profile_column",
 ]
 
-Format: TypeAlias = Literal["csv", "parquet"]
-
 _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
 """Empty CSV cells (and pyarrow's usual null markers such as ``NA``) are nulls in text
 columns too, as they are in numeric ones."""
@@ -57,13 +57,6 @@ the first block covers the file: the types are then those of the whole file."""
 
 PARQUET_BUFFER_BYTES = 1 << 20
 """How much of a Parquet column chunk is read at a time."""
-
-_FORMATS: dict[str, Format] = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 class SketchRef(TypedDict):
@@ -130,13 +123,10 @@ def profile_dataset(source: Path | str) -> DatasetProfile:
     unsupported extension, mixed formats, files that pyarrow cannot parse, or mismatched
     columns.
     """
-    if isinstance(source, str) and "://" in source:
-        from ledger.data_objects import local_source, open_data_object
-
-        source = local_source(source)
-        if isinstance(source, str):
-            return profile_file(open_data_object(source))
-    path = Path(source)
+    data = data_source(source)
+    if isinstance(data, DataObject):
+        return profile_file(data)
+    path = data
     fmt, files = dataset_files(path)
     if path.is_file():
         return profile_file(LocalFile(path))
@@ -281,15 +271,6 @@ def csv_options(file: Path) -> dict[str, Any]:
         "parse_options": pacsv.ParseOptions(delimiter=delimiter),
         "convert_options": _CSV_CONVERT,
     }
-
-
-def format_of(label: str, name: str) -> Format:
-    """The format a file name's suffix tells; InvalidInputError naming ``label`` else."""
-    fmt = _FORMATS.get(Path(name).suffix.lower())
-    if fmt is None:
-        supported = ", ".join(sorted(_FORMATS))
-        raise InvalidInputError(f"unsupported dataset file {label} (expected {supported})")
-    return fmt
 
 
 def _read_tables(path: Path, fmt: Format, files: list[Path]) -> Any:
