@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ledger.artifacts.files import copy_hashing, hash_stream
+from ledger.artifacts.files import hash_stream, write_checked
 from ledger.artifacts.locations import OBJECT_STORE_SCHEMES, local_directory, open_blobs
 from ledger.artifacts.paths import local_path
 from ledger.data_formats import format_of
@@ -82,19 +82,16 @@ class DataObject:
     def fetch(self, folder: Path, expected_sha256: str) -> Path:
         """Stream the object into ``folder/<its name>``, checked against ``expected_sha256``
         (IntegrityViolationError, and no file left, when it no longer has it)."""
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / self.name
-        try:
-            with self.sequential() as stream, target.open("wb") as out:
-                digest, _ = copy_hashing(stream, out)
-            if digest != expected_sha256:
-                raise IntegrityViolationError(
-                    f"{self.url} changed since it was recorded: it no longer has sha256 "
-                    f"{expected_sha256}"
-                )
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+
+        def changed(_: str) -> Exception:
+            return IntegrityViolationError(
+                f"{self.url} changed since it was recorded: it no longer has sha256 "
+                f"{expected_sha256}"
+            )
+
+        with self.sequential() as stream:
+            write_checked(stream, target, expected_sha256, changed)
         return target
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ledger.artifacts.local_blobs import create_temp, sync
 from ledger.artifacts.paths import safe_relative_path
 from ledger.errors import InvalidInputError
 
@@ -41,6 +42,24 @@ def copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
     for chunk in hashed:
         stream.write(chunk)
     return hashed.hexdigest(), hashed.size
+
+
+def write_checked(
+    reader: BinaryIO, target: Path, expected: str, mismatch: Callable[[str], Exception]
+) -> None:
+    """Copy what ``reader`` holds into the file ``target`` (its folder made if need be),
+    hashing it: written beside it, synced, and moved into place only when it hashes to
+    ``expected``; else ``mismatch(actual digest)`` is raised and no file is left."""
+    stream, temp = create_temp(target.parent, "ledger-copy")
+    try:
+        with stream:
+            digest, _ = copy_hashing(reader, stream)
+            sync(stream)
+        if digest != expected:
+            raise mismatch(digest)
+        temp.replace(target)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 class HashedChunks:

@@ -25,8 +25,9 @@ from ledger.artifacts.files import (
     hash_stream,
     read_chunks,
     scan_tree,
+    write_checked,
 )
-from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
+from ledger.artifacts.local_blobs import TMP, LocalBlobs, sync
 from ledger.artifacts.locations import RETRY_S, open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
@@ -302,24 +303,20 @@ class ArtifactStore:
             raise InvalidInputError(
                 f"cannot create folder for {entry.path!r}: a file is in the way"
             ) from None
-        stream, temp = create_temp(target.parent, "ledger-materialize")
+
+        def corrupted(digest: str) -> Exception:
+            return IntegrityViolationError(
+                f"blob {entry.sha256} for {entry.path!r} is corrupted: "
+                f"its content hashes to {digest}"
+            )
+
         try:
-            with self.open_blob(entry.sha256) as reader, stream:
-                digest, _ = copy_hashing(reader, stream)
-                sync(stream)
-            if digest != check_digest(entry.sha256):
-                raise IntegrityViolationError(
-                    f"blob {entry.sha256} for {entry.path!r} is corrupted: "
-                    f"its content hashes to {digest}"
-                )
-            try:
-                temp.replace(target)
-            except IsADirectoryError:
-                raise InvalidInputError(
-                    f"cannot write {entry.path!r}: a folder is in the way"
-                ) from None
-        finally:
-            temp.unlink(missing_ok=True)
+            with self.open_blob(entry.sha256) as reader:
+                write_checked(reader, target, check_digest(entry.sha256), corrupted)
+        except IsADirectoryError:
+            raise InvalidInputError(
+                f"cannot write {entry.path!r}: a folder is in the way"
+            ) from None
 
 
 class _StoredAlready(Exception):
