@@ -25,6 +25,13 @@ class ExportTargetError(LedgerError):
     """The export's target cannot be read or written (no such bucket, no permission...)."""
 
 
+def target_error(doing: str, error: BaseException) -> ExportTargetError:
+    """``cannot <doing>: <error's type>: <its first line>``."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else ""
+    return ExportTargetError(f"cannot {doing}: {type(error).__name__}: {message}")
+
+
 class ExportTarget:
     """The objects of an export, by key; every failure is an ``ExportTargetError``."""
 
@@ -41,10 +48,7 @@ class ExportTarget:
         try:
             yield
         except (OSError, obstore.exceptions.BaseError) as error:
-            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ExportTargetError(
-                f"cannot {doing} {self.location}: {type(error).__name__}: {message}"
-            ) from None
+            raise target_error(f"{doing} {self.location}", error) from None
 
     def probe(self) -> None:
         """Fail now, before any work, when the target cannot be written."""
