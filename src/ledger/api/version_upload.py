@@ -143,9 +143,10 @@ class StoredUploads:
         digest, size, staged = self.store.stage_stream(reader)  # all or nothing
         self.files.append(_Upload(path, digest, size, staged))
 
-    def keep(self, _: object = None) -> list[FileEntry]:
+    def keep(self, _store: object = None) -> list[FileEntry]:
         """Move each staged file to its blob; every file's entry, sorted by path.
-        Called again, it returns the same entries."""
+        Called again, it returns the same entries. (``_store``: register_version calls
+        its ``store_files`` with the store, which holds these files already.)"""
         if self._kept is None:
             for upload in self.files:
                 if upload.staged is not None:
