@@ -347,6 +347,15 @@ def artifact_location(request: pytest.FixtureRequest) -> str:
     return location
 
 
+@pytest.fixture
+def ledger_on_stores(store: StoreFactory, artifact_location: str) -> Iterator[Ledger]:
+    """A ledger over each event store, with its artifacts in each artifact store (a local
+    directory, a bucket on the S3 server, a container on Azurite)."""
+    app = Ledger(store.settings(artifacts=artifact_location))
+    yield app
+    app.close()
+
+
 @pytest.fixture(scope="session")
 def ray_started(s3_server: ObjectStoreServer, azure_server: ObjectStoreServer) -> Iterator[None]:
     """One local Ray for the whole test session (starting it takes seconds), started after

@@ -13,9 +13,7 @@ from typing import Any
 from ledger.artifacts.paths import FileEntry
 from ledger.artifacts.store import ArtifactStore
 from ledger.errors import InvalidInputError
-
-FILE_PREFIX = "sha256:"
-TREE_PREFIX = "tree:sha256:"  # a directory: the digest of its JSON manifest of files
+from ledger.step_results import FILE_PREFIX, TREE_PREFIX
 
 
 def store_output(artifacts: ArtifactStore, path: Path) -> str:

@@ -30,6 +30,7 @@ from executors.graph import TaskCall, task_cancelled
 from executors.step_io import materialize_code, materialize_output, store_output
 from executors.streams import captured_output
 from ledger.artifacts.store import ArtifactStore
+from ledger.data_objects import fetch_data
 from ledger.errors import LedgerError
 from ledger.job_logs import log_path
 from ledger.pipeline_spec import StepSpec
@@ -191,8 +192,6 @@ def _describe(error: BaseException) -> str:
 def _resolve_inputs(
     payload: StepPayload, call: TaskCall, artifacts: ArtifactStore, work_dir: Path
 ) -> dict[str, Any]:
-    from ledger.data_objects import fetch_data  # pyarrow: loaded only when a step runs
-
     inputs: dict[str, Any] = {}
     for name, ref in payload.step.input_refs().items():
         if ref.kind == "param":

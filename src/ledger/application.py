@@ -57,9 +57,7 @@ class LedgerApplication(Application[uuid.UUID]):
         self.settings = settings or Settings()
         self._default_caller = Caller(self.settings.effective_actor)
         super().__init__(eventsourcing_env(self.settings))
-        self.artifacts = ArtifactStore(
-            self.settings.artifacts_location, retry_s=self.settings.artifacts_retry_s
-        )
+        self.artifacts = ArtifactStore.from_settings(self.settings)
 
     # -- running commands ---------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The data file formats the ledger profiles, told by a file name's suffix."""
+"""The file formats data assets may hold, told by a file name's suffix."""
 
 from __future__ import annotations
 

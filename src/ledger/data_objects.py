@@ -11,13 +11,12 @@ endpoints come from the usual environment variables, as for the artifact store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ledger.artifacts.files import hash_stream, read_chunks
+from ledger.artifacts.files import hash_stream, write_checked
 from ledger.artifacts.locations import OBJECT_STORE_SCHEMES, local_directory, open_blobs
 from ledger.artifacts.paths import local_path
 from ledger.data_formats import format_of
@@ -83,22 +82,16 @@ class DataObject:
     def fetch(self, folder: Path, expected_sha256: str) -> Path:
         """Stream the object into ``folder/<its name>``, checked against ``expected_sha256``
         (IntegrityViolationError, and no file left, when it no longer has it)."""
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / self.name
-        hasher = hashlib.sha256()
-        try:
-            with self.sequential() as stream, target.open("wb") as out:
-                for chunk in read_chunks(stream):
-                    hasher.update(chunk)
-                    out.write(chunk)
-            if hasher.hexdigest() != expected_sha256:
-                raise IntegrityViolationError(
-                    f"{self.url} changed since it was recorded: it no longer has sha256 "
-                    f"{expected_sha256}"
-                )
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+
+        def changed(_: str) -> Exception:
+            return IntegrityViolationError(
+                f"{self.url} changed since it was recorded: it no longer has sha256 "
+                f"{expected_sha256}"
+            )
+
+        with self.sequential() as stream:
+            write_checked(stream, target, expected_sha256, changed)
         return target
 
 
@@ -119,6 +112,13 @@ def open_data_object(url: str) -> DataObject:
         raise InvalidInputError(f"unknown data URL {url!r}")
     store: ObjectBlobs = blobs  # type: ignore[assignment]
     return DataObject(url, store, name, _head(store, name, url))
+
+
+def data_source(source: Path | str) -> DataObject | Path:
+    """What ``source`` names: an object by URL, opened (checked to exist), or a local
+    path (a path, or a ``file://`` URL)."""
+    source = local_source(source)
+    return open_data_object(source) if isinstance(source, str) else source
 
 
 def fetch_data(uri: str, expected_sha256: str, folder: Path) -> Path:

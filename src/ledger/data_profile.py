@@ -31,6 +31,7 @@ from ledger.column_profiles import (
     profile_column,
 )
 from ledger.data_formats import Format, format_of
+from ledger.data_objects import DataObject, data_source
 from ledger.errors import InvalidInputError
 from ledger.outages import first_line
 
@@ -122,13 +123,10 @@ def profile_dataset(source: Path | str) -> DatasetProfile:
     unsupported extension, mixed formats, files that pyarrow cannot parse, or mismatched
     columns.
     """
-    if isinstance(source, str) and "://" in source:
-        from ledger.data_objects import local_source, open_data_object
-
-        source = local_source(source)
-        if isinstance(source, str):
-            return profile_file(open_data_object(source))
-    path = Path(source)
+    data = data_source(source)
+    if isinstance(data, DataObject):
+        return profile_file(data)
+    path = data
     fmt, files = dataset_files(path)
     if path.is_file():
         return profile_file(LocalFile(path))

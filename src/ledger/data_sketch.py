@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ledger.data_formats import format_of
+from ledger.data_objects import DataObject, data_source
 from ledger.data_profile import (
     DataFile,
     DatasetProfile,
@@ -53,14 +54,11 @@ def sketch_dataset(source: Path | str, profile: DatasetProfile | None = None) ->
 def iter_batches(source: Path | str, types: dict[str, pa.DataType] | None = None) -> Iterator[Any]:
     """The record batches of a CSV/Parquet file or directory (file by file, in order), or
     of an object by URL."""
-    if isinstance(source, str) and "://" in source:
-        from ledger.data_objects import local_source, open_data_object
-
-        source = local_source(source)
-        if isinstance(source, str):
-            yield from _file_batches(open_data_object(source), types)
-            return
-    _, files = dataset_files(Path(source))
+    data = data_source(source)
+    if isinstance(data, DataObject):
+        yield from _file_batches(data, types)
+        return
+    _, files = dataset_files(data)
     for file in files:
         yield from _file_batches(LocalFile(file), types)
 

@@ -7,6 +7,9 @@ from typing import Any
 
 from ledger.artifacts.paths import FileEntry
 
+FILE_PREFIX = "sha256:"  # a step's output file: its blob's digest follows
+TREE_PREFIX = "tree:sha256:"  # a directory: the digest of its JSON manifest of files
+
 
 @dataclass(frozen=True)
 class ModelRequest:

@@ -4,12 +4,10 @@ directory, moto's S3 or Azurite, and the monitor runner judging the windows from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from executors.monitoring.collector import (
     Collector,
@@ -25,14 +23,6 @@ from tests.conftest import StoreFactory
 HOUR = timedelta(hours=1)
 DAY = datetime(2026, 12, 1, tzinfo=UTC)
 ROWS = 2_000
-
-
-@pytest.fixture
-def kept(store: StoreFactory, artifact_location: str) -> Iterator[Ledger]:
-    """A ledger whose artifacts are in a local directory, a bucket on S3 or on Azurite."""
-    app = Ledger(store.settings(artifacts=artifact_location))
-    yield app
-    app.close()
 
 
 def _served(ledger: Ledger, model_dir: Path) -> str:
@@ -58,30 +48,30 @@ def _collect(ledger: Ledger, model: str, at: datetime, rows: np.ndarray) -> list
 
 
 def test_windows_collected_in_the_artifact_store_are_judged_from_there(
-    kept: Ledger, store: StoreFactory, model_dir: Path, artifact_location: str
+    ledger_on_stores: Ledger, store: StoreFactory, model_dir: Path, artifact_location: str
 ) -> None:
-    model = _served(kept, model_dir)
-    kept.monitors.create("watch", endpoint="shop", reference="window:P1D",
-                         signals=["data_drift", "prediction_drift"])  # fmt: skip
+    model = _served(ledger_on_stores, model_dir)
+    ledger_on_stores.monitors.create("watch", endpoint="shop", reference="window:P1D",
+                                     signals=["data_drift", "prediction_drift"])  # fmt: skip
     rng = np.random.default_rng(0)
     steady = rng.standard_normal((ROWS, 4)).astype(np.float32)
-    reference = _collect(kept, model, DAY - 12 * HOUR, steady)
+    reference = _collect(ledger_on_stores, model, DAY - 12 * HOUR, steady)
     shifted = rng.standard_normal((ROWS, 4)).astype(np.float32)
     shifted[:, 2] += 1.0
     hour = DAY + 5 * HOUR
-    written = _collect(kept, model, hour + timedelta(minutes=10), shifted)
-    blobs = kept.artifacts.blobs
+    written = _collect(ledger_on_stores, model, hour + timedelta(minutes=10), shifted)
+    blobs = ledger_on_stores.artifacts.blobs
     if artifact_location:  # in the object store, and nothing in the ledger's home
         assert blobs.local_root is None
         assert not (store.tmp_path / ".ledger" / "artifacts" / "collected").exists()
-    assert collected_files(kept.artifacts, "shop", "blue", hour, hour + HOUR) == written
+    assert collected_files(ledger_on_stores.artifacts, "shop", "blue", hour, hour + HOUR) == written
     listed = [o.key for o in blobs.listing("collected/endpoint=shop/")]
     assert sorted(k for k in listed if is_collected(k)) == sorted(reference + written)
     blobs.delete(sketch_key(reference[0]))  # its rows are read instead
 
     views = Views.open(store.settings(artifacts=artifact_location))
     try:
-        MonitorRunner(kept, views).evaluate(views.monitor("watch"), hour, hour + HOUR)
+        MonitorRunner(ledger_on_stores, views).evaluate(views.monitor("watch"), hour, hour + HOUR)
         views.updater.catch_up()
         [window] = views.monitor_windows("watch")
     finally:
@@ -90,4 +80,4 @@ def test_windows_collected_in_the_artifact_store_are_judged_from_there(
     drifting = {(r["signal"], r["column"]) for r in window["results"] if r["verdict"] == "drift"}
     assert ("data_drift", "x2") in drifting
     assert {c for s, c in drifting if s == "data_drift"} <= {"x2", "*"}
-    assert kept.monitors.get("watch").alerts["data_drift"] == ["x2"]
+    assert ledger_on_stores.monitors.get("watch").alerts["data_drift"] == ["x2"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,17 +13,9 @@ from ledger.artifacts.store import blob_key
 from ledger.domain.garbage_collector import GarbageCollector, garbage_collector_id
 from ledger.errors import NotFoundError
 from ledger.ledger import Ledger
-from tests.conftest import StoreFactory
 from tests.gc_support import DAY, HOUR, blob_keys, collect, keys, orphan, version_digests
 
 OLD_HOUR = "collected/endpoint=shop/deployment=blue/hour=2020-01-01T00"
-
-
-@pytest.fixture
-def gc_ledger(store: StoreFactory, artifact_location: str) -> Iterator[Ledger]:
-    ledger = Ledger(store.settings(artifacts=artifact_location))
-    yield ledger
-    ledger.close()
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -32,9 +23,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_unreferenced_objects_go_through_the_trash_and_referenced_ones_stay(
-    gc_ledger: Ledger, model_dir: Path, tmp_path: Path
+    ledger_on_stores: Ledger, model_dir: Path, tmp_path: Path
 ) -> None:
-    ledger, blobs = gc_ledger, gc_ledger.artifacts.blobs
+    ledger, blobs = ledger_on_stores, ledger_on_stores.artifacts.blobs
     ledger.models.register_version("iris", model_dir)
     referenced = version_digests(ledger, "iris:1")
     lost = orphan(ledger, b"a refused upload")
@@ -69,9 +60,9 @@ def test_unreferenced_objects_go_through_the_trash_and_referenced_ones_stay(
 
 
 def test_recent_objects_stay_and_a_dry_run_changes_and_records_nothing(
-    gc_ledger: Ledger,
+    ledger_on_stores: Ledger,
 ) -> None:
-    ledger = gc_ledger
+    ledger = ledger_on_stores
     lost = orphan(ledger, b"stored a moment ago")
     recent = collect(ledger)
     assert recent.kept.count == 1 and recent.removed["blobs"].count == 0
@@ -94,11 +85,11 @@ def test_recent_objects_stay_and_a_dry_run_changes_and_records_nothing(
 
 
 def test_a_blob_found_before_the_sweep_and_referenced_after_it_comes_back(
-    gc_ledger: Ledger, tmp_path: Path
+    ledger_on_stores: Ledger, tmp_path: Path
 ) -> None:
     """The race content addressing makes: a registration finds an old unreferenced blob
     stored (so does not write it), the sweep takes it, then the registration commits."""
-    ledger = gc_ledger
+    ledger = ledger_on_stores
     found = orphan(ledger, b"weights stored by a refused registration")
     assert ledger.artifacts.has(found)  # the registration finds it: no write
     collect(ledger, ahead=DAY)  # the sweep: no event references it yet
@@ -117,8 +108,10 @@ def test_a_blob_found_before_the_sweep_and_referenced_after_it_comes_back(
     assert found in blob_keys(ledger)
 
 
-def test_a_run_stopped_between_its_two_moves_is_finished_by_the_next(gc_ledger: Ledger) -> None:
-    ledger = gc_ledger
+def test_a_run_stopped_between_its_two_moves_is_finished_by_the_next(
+    ledger_on_stores: Ledger,
+) -> None:
+    ledger = ledger_on_stores
     left = orphan(ledger, b"moved, never stamped")
     pending = f"trash/{blob_key(left)}/pending.0123abcd"
     ledger.artifacts.blobs.move(blob_key(left), pending)  # the first move only

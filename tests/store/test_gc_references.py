@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ import ledger.domain as domain
 from ledger.domain.base import LedgerAggregate
 from ledger.garbage.references import READ, data_key
 from ledger.ledger import Ledger
-from tests.conftest import StoreFactory
 from tests.gc_support import DAY, blob_keys, collect, keys, orphan
 
 ROWS = b"x,y,label\n1.0,2.0,a\n3.0,4.0,b\n5.0,6.0,a\n"
@@ -29,13 +27,6 @@ NOT_STORED_CONTENT = {
     "Job.StepFailed",  # its log is in the logs folder, not the artifact store
     "Rule.Applied",  # a rule's spec
 }
-
-
-@pytest.fixture
-def gc_ledger(store: StoreFactory, artifact_location: str) -> Iterator[Ledger]:
-    ledger = Ledger(store.settings(artifacts=artifact_location))
-    yield ledger
-    ledger.close()
 
 
 def _job_outputs(ledger: Ledger, code: Path) -> None:
@@ -78,9 +69,9 @@ def _tracked(ledger: Ledger) -> set[str]:
 
 
 def test_every_kind_of_reference_keeps_its_content(
-    gc_ledger: Ledger, model_dir: Path, tmp_path: Path
+    ledger_on_stores: Ledger, model_dir: Path, tmp_path: Path
 ) -> None:
-    ledger = gc_ledger
+    ledger = ledger_on_stores
     ledger.models.register_version("iris", model_dir)
     uploaded = ledger.assets.register_data_upload("rows", io.BytesIO(ROWS), "rows.csv")
     (tmp_path / "local.csv").write_bytes(ROWS.replace(b"a\n", b"c\n"))

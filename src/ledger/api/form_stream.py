@@ -19,6 +19,7 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
+from ledger.artifacts.chunk_reader import ChunkReader
 from ledger.artifacts.files import CHUNK_SIZE
 from ledger.errors import InvalidInputError
 
@@ -176,33 +177,18 @@ class FormParts:
         return bytes(value)
 
 
-class _PartContent(io.RawIOBase):
+class _PartContent(ChunkReader):
     """A file part's bytes as a raw file, pulled from the body as they are read."""
 
     def __init__(self, parts: FormParts) -> None:
         super().__init__()
         self._parts = parts
-        self._pending = memoryview(b"")
-        self._done = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            if self._done:
-                return 0
-            data = self._parts.part_data()
-            if data is None:
-                self._done = True
-            else:
-                self._pending = memoryview(data)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
+    def next_chunk(self) -> bytes | None:
+        return self._parts.part_data()
 
     def skip_rest(self) -> None:
+        """Read past what is left of the part (what its reader did not read)."""
         self._pending = memoryview(b"")
-        while not self._done:
-            self._done = self._parts.part_data() is None
+        while not self._ended:
+            self._ended = self._parts.part_data() is None

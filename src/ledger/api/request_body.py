@@ -16,45 +16,29 @@ from typing import BinaryIO
 import anyio.from_thread
 from fastapi import Request
 
+from ledger.artifacts.chunk_reader import ChunkReader
 from ledger.artifacts.files import CHUNK_SIZE
 from ledger.errors import InvalidInputError
 
 DIGEST_HEADERS = ("content-digest", "repr-digest")
 
 
-class _BodyChunks(io.RawIOBase):
-    """The raw body: ``readinto`` hands out what the next received chunk holds."""
+class _BodyChunks(ChunkReader):
+    """The raw body, chunk by chunk as received. (Starlette may pass on empty chunks before
+    the body ends: only the end of the iteration ends it.)"""
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         super().__init__()
         self._chunks = chunks
-        self._pending = memoryview(b"")
-        self._ended = False
 
-    def readable(self) -> bool:
-        return True
-
-    async def _next_chunk(self) -> bytes | None:
+    async def _receive(self) -> bytes | None:
         try:
             return await anext(self._chunks)
         except StopAsyncIteration:
             return None
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        # Starlette may pass on empty chunks before the body ends: only the end of the
-        # iteration ends it.
-        while not self._pending:
-            if self._ended:
-                return 0
-            chunk = anyio.from_thread.run(self._next_chunk)
-            if chunk is None:
-                self._ended = True
-            else:
-                self._pending = memoryview(chunk)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
+    def next_chunk(self) -> bytes | None:
+        return anyio.from_thread.run(self._receive)
 
 
 def body_reader(request: Request) -> BinaryIO:

@@ -9,10 +9,8 @@ form is received and checked, so that a refused upload keeps nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -22,8 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.api.data_upload import validated
 from ledger.api.form_stream import FormPart
-from ledger.artifacts.files import read_chunks
-from ledger.artifacts.local_blobs import TMP
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.artifacts.store import ArtifactStore, blob_key
 from ledger.commands.models import check_model_identity
@@ -144,19 +140,13 @@ class StoredUploads:
                 ) from None
             self.files.append(_Upload(path, digest, size, None))
             return
-        key = f"{TMP}/upload-{secrets.token_hex(12)}"
-        hashed = _Hashing(reader, self.store.has)
-        upload = _Upload(path, "", 0, key)
-        self.files.append(upload)  # deleted on leaving, should the write end half done
-        try:
-            self.store.blobs.write(key, hashed.chunks())
-        except _StoredAlready:
-            upload.staged = None  # the write was dropped: the blob is there already
-        upload.sha256, upload.size = hashed.hexdigest(), hashed.size
+        digest, size, staged = self.store.stage_stream(reader)  # all or nothing
+        self.files.append(_Upload(path, digest, size, staged))
 
-    def keep(self, _: object = None) -> list[FileEntry]:
+    def keep(self, _store: object = None) -> list[FileEntry]:
         """Move each staged file to its blob; every file's entry, sorted by path.
-        Called again, it returns the same entries."""
+        Called again, it returns the same entries. (``_store``: register_version calls
+        its ``store_files`` with the store, which holds these files already.)"""
         if self._kept is None:
             for upload in self.files:
                 if upload.staged is not None:
@@ -226,29 +216,3 @@ def _text_as_file() -> RequestValidationError:
     message = "each file must be a part with a filename, not a text field"
     error = {"type": "value_error", "loc": ("body", FILES), "msg": message, "input": None}
     return RequestValidationError([error])
-
-
-class _StoredAlready(Exception):
-    """Raised by a staged write's chunks once their blob turns out to be stored: drops it."""
-
-
-class _Hashing:
-    """A reader's chunks, hashed as they are handed out; after the last, the write is
-    dropped (_StoredAlready) when ``stored`` says their blob is there already."""
-
-    def __init__(self, reader: BinaryIO, stored: Callable[[str], bool]) -> None:
-        self._reader = reader
-        self._stored = stored
-        self._hasher = hashlib.sha256()
-        self.size = 0
-
-    def chunks(self) -> Iterator[bytes]:
-        for chunk in read_chunks(self._reader):
-            self._hasher.update(chunk)
-            self.size += len(chunk)
-            yield chunk
-        if self._stored(self.hexdigest()):
-            raise _StoredAlready
-
-    def hexdigest(self) -> str:
-        return self._hasher.hexdigest()

@@ -1,4 +1,5 @@
-"""Reading files in chunks: hashing them and listing a directory's files safely."""
+"""Reading files in chunks: hashing them (while copying) and listing a directory's files
+safely."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ledger.artifacts.local_blobs import create_temp, sync
 from ledger.artifacts.paths import safe_relative_path
 from ledger.errors import InvalidInputError
 
@@ -27,14 +29,57 @@ def hash_file(path: Path, on_bytes: ProgressCallback | None = None) -> tuple[str
 
 def hash_stream(stream: BinaryIO, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
     """Return ``(sha256 hex digest, size in bytes)`` of what ``stream`` holds, read in chunks."""
-    hasher = hashlib.sha256()
-    size = 0
-    for chunk in read_chunks(stream):
-        hasher.update(chunk)
-        size += len(chunk)
+    hashed = HashedChunks(stream)
+    for chunk in hashed:
         if on_bytes is not None:
             on_bytes(len(chunk))
-    return hasher.hexdigest(), size
+    return hashed.hexdigest(), hashed.size
+
+
+def copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
+    """Copy what ``reader`` holds into ``stream``, hashing it; return digest, size."""
+    hashed = HashedChunks(reader)
+    for chunk in hashed:
+        stream.write(chunk)
+    return hashed.hexdigest(), hashed.size
+
+
+def write_checked(
+    reader: BinaryIO, target: Path, expected: str, mismatch: Callable[[str], Exception]
+) -> None:
+    """Copy what ``reader`` holds into the file ``target`` (its folder made if need be),
+    hashing it: written beside it, synced, and moved into place only when it hashes to
+    ``expected``; else ``mismatch(actual digest)`` is raised and no file is left."""
+    stream, temp = create_temp(target.parent, "ledger-copy")
+    try:
+        with stream:
+            digest, _ = copy_hashing(reader, stream)
+            sync(stream)
+        if digest != expected:
+            raise mismatch(digest)
+        temp.replace(target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+class HashedChunks:
+    """A reader's chunks, hashed as they are handed out: once iterated, ``hexdigest()``
+    and ``size`` describe what was read."""
+
+    def __init__(self, reader: BinaryIO) -> None:
+        self._reader = reader
+        self._hasher = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in read_chunks(self._reader):
+            self._hasher.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+
+    def hexdigest(self) -> str:
+        """The sha256 (hex) of the bytes handed out so far."""
+        return self._hasher.hexdigest()
 
 
 def scan_tree(source: Path) -> list[tuple[str, Path]]:

@@ -23,6 +23,7 @@ import obstore
 from obstore.exceptions import BaseError, NotFoundError, PermissionDeniedError, UnauthenticatedError
 
 from ledger.artifacts.blobs import StoredObject
+from ledger.artifacts.chunk_reader import ChunkReader
 from ledger.errors import ArtifactStoreUnavailableError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class ObjectBlobs:
             self._check_bucket()
             raise FileNotFoundError(key) from None
         chunks = iter(result.stream(min_chunk_size=READ_CHUNK_BYTES))
-        raw = _ChunkReader(chunks, self._guard)
+        raw = _ResponseReader(chunks, self._guard)
         return io.BufferedReader(raw, buffer_size=READ_CHUNK_BYTES)
 
     def write(self, key: str, chunks: Iterable[bytes]) -> None:
@@ -156,26 +157,15 @@ class _Source:
             raise
 
 
-class _ChunkReader(io.RawIOBase):
-    """A stream of chunks as a raw file: ``readinto`` hands out what the next chunk holds."""
+class _ResponseReader(ChunkReader):
+    """A GET's streamed response as a raw file; the store's errors go through ``guard``."""
 
     def __init__(self, chunks: Iterator[Any], guard: Any) -> None:
         super().__init__()
         self._chunks = chunks
         self._guard = guard
-        self._pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            with self._guard(missing_bucket=True):  # gone mid-read: the store, not the key
-                chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(bytes(chunk))
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
+    def next_chunk(self) -> bytes | None:
+        with self._guard(missing_bucket=True):  # gone mid-read: the store, not the key
+            chunk = next(self._chunks, None)
+        return None if chunk is None else bytes(chunk)

@@ -8,27 +8,32 @@ hashed as it is written: a blob is never stored under a digest its bytes do not 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.files import (
+    HashedChunks,
     ProgressCallback,
+    copy_hashing,
     hash_file,
     hash_stream,
     read_chunks,
     scan_tree,
+    write_checked,
 )
-from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
+from ledger.artifacts.local_blobs import TMP, LocalBlobs, sync
 from ledger.artifacts.locations import RETRY_S, open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
 
 BLOBS = "sha256"
 DATA = "data"
@@ -72,6 +77,11 @@ class ArtifactStore:
         else:
             self.blobs = location
         self.url = self.blobs.url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArtifactStore:
+        """The store the settings name (``LEDGER_ARTIFACTS``, ``LEDGER_ARTIFACTS_RETRY_S``)."""
+        return cls(settings.artifacts_location, retry_s=settings.artifacts_retry_s)
 
     @property
     def root(self) -> Path:
@@ -168,25 +178,34 @@ class ArtifactStore:
                     raise _mismatch(digest, expected)
                 return digest, size
             return expected, self._write_checked(reader, expected, None)
-        staged = f"{TMP}/upload-{secrets.token_hex(12)}"
-        hashed = _Hashing(reader, stored_already=self.has)
+        digest, size, staged = self.stage_stream(reader)
+        if staged is None:
+            return digest, size
         try:
-            self.blobs.write(staged, hashed.chunks())  # all or nothing: no cleanup on failure
-        except _StoredAlready:
-            return hashed.hexdigest(), hashed.size  # dropped before it was kept (not sent)
-        try:
-            self.blobs.move(staged, blob_key(hashed.hexdigest()))
+            self.blobs.move(staged, blob_key(digest))
         except BaseException:
             with contextlib.suppress(Exception):  # the move's error is the one to report
                 self.blobs.delete(staged)
             raise
-        return hashed.hexdigest(), hashed.size
+        return digest, size
+
+    def stage_stream(self, reader: BinaryIO) -> tuple[str, int, str | None]:
+        """Write what ``reader`` holds under a new ``tmp/`` key while hashing it; return
+        digest, size and that key, for the caller to move to its blob (or delete). The key
+        is None, and nothing is kept, when the content's blob is stored already."""
+        staged = f"{TMP}/upload-{secrets.token_hex(12)}"
+        hashed = _Hashing(reader, stored_already=self.has)
+        try:
+            self.blobs.write(staged, hashed)  # all or nothing: no cleanup on failure
+        except _StoredAlready:
+            return hashed.hexdigest(), hashed.size, None  # dropped before it was kept
+        return hashed.hexdigest(), hashed.size, staged
 
     def _write_checked(self, reader: BinaryIO, digest: str, mismatch: Exception | None) -> int:
         """Write ``reader`` as the blob ``digest``; should its bytes hash otherwise, the
         write is abandoned (nothing stored) and ``mismatch`` (or the default) raised."""
         hashed = _Hashing(reader, expected=digest, mismatch=mismatch)
-        self.blobs.write(blob_key(digest), hashed.chunks())
+        self.blobs.write(blob_key(digest), hashed)
         return hashed.size
 
     def put_tree(
@@ -239,7 +258,7 @@ class ArtifactStore:
         with tempfile.TemporaryDirectory(dir=parent, prefix="data-") as folder:
             path = Path(folder) / safe_relative_path(name).rsplit("/", 1)[-1]
             with path.open("wb") as stream:
-                digest, _ = _copy_hashing(reader, stream)
+                digest, _ = copy_hashing(reader, stream)
                 sync(stream)
             yield ReceivedData(path, digest, self.blobs)
 
@@ -284,31 +303,27 @@ class ArtifactStore:
             raise InvalidInputError(
                 f"cannot create folder for {entry.path!r}: a file is in the way"
             ) from None
-        stream, temp = create_temp(target.parent, "ledger-materialize")
+
+        def corrupted(digest: str) -> Exception:
+            return IntegrityViolationError(
+                f"blob {entry.sha256} for {entry.path!r} is corrupted: "
+                f"its content hashes to {digest}"
+            )
+
         try:
-            with self.open_blob(entry.sha256) as reader, stream:
-                digest, _ = _copy_hashing(reader, stream)
-                sync(stream)
-            if digest != check_digest(entry.sha256):
-                raise IntegrityViolationError(
-                    f"blob {entry.sha256} for {entry.path!r} is corrupted: "
-                    f"its content hashes to {digest}"
-                )
-            try:
-                temp.replace(target)
-            except IsADirectoryError:
-                raise InvalidInputError(
-                    f"cannot write {entry.path!r}: a folder is in the way"
-                ) from None
-        finally:
-            temp.unlink(missing_ok=True)
+            with self.open_blob(entry.sha256) as reader:
+                write_checked(reader, target, check_digest(entry.sha256), corrupted)
+        except IsADirectoryError:
+            raise InvalidInputError(
+                f"cannot write {entry.path!r}: a folder is in the way"
+            ) from None
 
 
 class _StoredAlready(Exception):
     """Raised by a write's chunks once they turn out to be a stored blob's: drops the write."""
 
 
-class _Hashing:
+class _Hashing(HashedChunks):
     """A reader's chunks, hashed as they are handed out. After the last chunk the iteration
     raises, which drops the write, when the bytes do not hash to ``expected`` (``mismatch``
     or IntegrityViolationError) or when ``stored_already`` says their blob exists
@@ -321,38 +336,19 @@ class _Hashing:
         mismatch: Exception | None = None,
         stored_already: Callable[[str], bool] | None = None,
     ) -> None:
-        self._reader = reader
-        self._hasher = hashlib.sha256()
+        super().__init__(reader)
         self._expected = expected
         self._mismatch = mismatch
         self._stored_already = stored_already
-        self.size = 0
 
-    def chunks(self) -> Iterator[bytes]:
-        for chunk in read_chunks(self._reader):
-            self._hasher.update(chunk)
-            self.size += len(chunk)
-            yield chunk
+    def __iter__(self) -> Iterator[bytes]:
+        yield from super().__iter__()
         digest = self.hexdigest()
         if self._expected is not None and digest != self._expected:
             raise self._mismatch or _mismatch(digest, self._expected)
         if self._stored_already is not None and self._stored_already(digest):
             raise _StoredAlready
 
-    def hexdigest(self) -> str:
-        return self._hasher.hexdigest()
-
 
 def _mismatch(actual: str, expected: str) -> IntegrityViolationError:
     return IntegrityViolationError(f"the content hashes to sha256 {actual}, expected {expected}")
-
-
-def _copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
-    """Copy what ``reader`` holds into ``stream``, hashing it; return digest, size."""
-    hasher = hashlib.sha256()
-    size = 0
-    for chunk in read_chunks(reader):
-        hasher.update(chunk)
-        stream.write(chunk)
-        size += len(chunk)
-    return hasher.hexdigest(), size

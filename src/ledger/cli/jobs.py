@@ -199,9 +199,7 @@ def job_output(
     """Write a finished batch job's predictions, in input order."""
     with open_views() as views:
         job = batch_job(views, job_id)
-    settings = load_settings()
-    artifacts = ArtifactStore(settings.artifacts_location, retry_s=settings.artifacts_retry_s)
-    write_batch_output(artifacts, job, dest)
+    write_batch_output(ArtifactStore.from_settings(load_settings()), job, dest)
 
 
 def _step_names(views: Views, pipeline_ref: str) -> list[str]:

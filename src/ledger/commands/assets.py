@@ -117,18 +117,17 @@ class AssetCommands:
         version.
         """
         # Imported here: pyarrow takes a noticeable time to load and only this needs it.
-        from ledger.data_objects import local_source, open_data_object
+        from ledger.data_objects import DataObject, data_source
         from ledger.data_profile import digest_path, profile_dataset
 
         check_name(name, "data asset name")
-        source = local_source(source)
-        if isinstance(source, str):
-            data = open_data_object(source)
-            profile = self._with_sketch(source, profile_dataset(source))
+        data = data_source(source)
+        if isinstance(data, DataObject):
+            profile = self._with_sketch(data.url, profile_dataset(data.url))
             digest = data.digest()
             data.check_unchanged()  # the profile, sketch and digest are of the same bytes
-            return self._record_data(name, source, digest, profile, description, reason)
-        path = source
+            return self._record_data(name, data.url, digest, profile, description, reason)
+        path = data
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {path}")
         profile = self._with_sketch(path, profile_dataset(path))

@@ -131,13 +131,12 @@ def _input_of(source: Path | str) -> tuple[str, str, int]:
     """A batch input's URI, digest and row count: a local file or folder read here, an
     object by URL streamed (its digest and rows; a Parquet object's footer has the rows)."""
     # Imported here: pyarrow takes a noticeable time to load and only this needs it.
-    from ledger.data_objects import local_source, open_data_object
+    from ledger.data_objects import DataObject, data_source
     from ledger.data_profile import count_rows, digest_path, read_table
 
-    source = local_source(source)
-    if isinstance(source, str):
-        data = open_data_object(source)
+    data = data_source(source)
+    if isinstance(data, DataObject):
         rows, digest = count_rows(data), data.digest()
         data.check_unchanged()
-        return source, digest, rows
-    return source.resolve().as_uri(), digest_path(source), read_table(source).num_rows
+        return data.url, digest, rows
+    return data.resolve().as_uri(), digest_path(data), read_table(data).num_rows

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from ledger.application import LedgerApplication
 from ledger.domain.garbage_collector import GarbageCollector, garbage_collector_id
+from ledger.domain.monitor import iso_duration
 from ledger.garbage.collector import Collection, GcPolicy, Progress
-from ledger.garbage.report import GcReport, iso_duration
+from ledger.garbage.report import GcReport
 
 
 class GcCommands:

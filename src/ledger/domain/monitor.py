@@ -66,6 +66,11 @@ def parse_duration(text: str, what: str = "duration") -> timedelta:
     return duration
 
 
+def iso_duration(duration: timedelta) -> str:
+    """``P1D``, ``PT1H``: how durations are written in settings and events."""
+    return str(_DURATION.dump_python(duration, mode="json"))
+
+
 def parse_reference(reference: str) -> tuple[str, str]:
     """``data:NAME:VERSION``, ``training`` or ``window:<ISO 8601 duration>`` as (kind,
     argument); InvalidInputError otherwise."""

@@ -53,12 +53,14 @@ from typing import Any, BinaryIO
 
 from ledger.application import LedgerApplication
 from ledger.artifacts.blobs import StoredObject
+from ledger.artifacts.store import blob_key
 from ledger.errors import NotFoundError
 from ledger.garbage.collected import collection_expired
 from ledger.garbage.references import References
-from ledger.garbage.report import KINDS, GcReport, kind_of
+from ledger.garbage.report import KINDS, TRASHED_KINDS, GcReport, kind_of
 from ledger.garbage.trash import TRASH, TrashEntry, put_back, stamp, take_out, trash_entry
 from ledger.logging import get_logger
+from ledger.outages import first_line
 
 BATCH = 200
 STAGED_MIN_AGE = timedelta(days=1)
@@ -147,7 +149,7 @@ class Collection:
             return self.store.open_blob(digest)
         except NotFoundError:
             pass
-        for entry in self._trash_of(f"sha256/{digest[:2]}/{digest}"):
+        for entry in self._trash_of(blob_key(digest)):
             try:
                 return self.blobs.reader(entry.key)
             except FileNotFoundError:
@@ -167,7 +169,7 @@ class Collection:
         by_key: dict[str, list[TrashEntry]] = defaultdict(list)
         for stored in listed:
             entry = trash_entry(stored)
-            if entry is not None and kind_of(entry.original) in ("blobs", "data"):
+            if entry is not None and kind_of(entry.original) in TRASHED_KINDS:
                 by_key[entry.original].append(entry)
         for done, (key, entries) in enumerate(sorted(by_key.items()), 1):
             self._progress("emptying the trash", done, len(by_key))
@@ -251,7 +253,7 @@ class Collection:
             return action(*args) is not False
         except Exception as error:  # an object store's errors have no common base
             self.report.failed += 1
-            log.warning("gc could not handle an object", error=str(error).splitlines()[0])
+            log.warning("gc could not handle an object", error=first_line(error))
             return False
 
 

@@ -39,9 +39,9 @@ from ledger.domain import (
     TrackedArtifact,
 )
 from ledger.domain.model import model_version_id
+from ledger.step_results import FILE_PREFIX, TREE_PREFIX
 
 PAGE = 1_000
-FILE_OUTPUT, TREE_OUTPUT = "sha256:", "tree:sha256:"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _DATA_KEY = re.compile(r"(?:^|/)(data/[0-9a-f]{64}/[^/]+)$")
 
@@ -165,10 +165,10 @@ class References:
             self._add_blobs([event.sketch.get("digest")])
         elif isinstance(event, Job.StepCompleted):
             for output in event.outputs.values():
-                if output.startswith(TREE_OUTPUT):
-                    self._add_tree(output.removeprefix(TREE_OUTPUT))
-                elif output.startswith(FILE_OUTPUT):
-                    self._add_blobs([output.removeprefix(FILE_OUTPUT)])
+                if output.startswith(TREE_PREFIX):
+                    self._add_tree(output.removeprefix(TREE_PREFIX))
+                elif output.startswith(FILE_PREFIX):
+                    self._add_blobs([output.removeprefix(FILE_PREFIX)])
         elif isinstance(event, BatchJob.Requested):
             self._add_data(event.input_uri)
         elif isinstance(event, BatchJob.Completed):

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from pydantic import TypeAdapter
 
 KINDS = {"sha256/": "blobs", "data/": "data", "tmp/": "staged", "collected/": "collected"}
 """The store's folders the collector cleans, and the kind each holds."""
 TRASHED_KINDS = ("blobs", "data")
 """The kinds that go through the trash (those events reference)."""
 
-_DURATION = TypeAdapter(timedelta)
-
 
 def kind_of(key: str) -> str:
     """The kind of object a key (or a trash entry's original key) names."""
     return next((kind for prefix, kind in KINDS.items() if key.startswith(prefix)), "other")
-
-
-def iso_duration(duration: timedelta) -> str:
-    """``P1D``, ``PT1H``: how durations are written in settings and events."""
-    return str(_DURATION.dump_python(duration, mode="json"))
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ledger.errors import InvalidInputError
 from ledger.storage.database import LedgerDatabase
 from projections.analytics.event_rows import EVENT_SCHEMA, event_chunks
 from projections.analytics.summary import ExportSummary, Progress, check_since
-from projections.analytics.target import ExportTargetError
+from projections.analytics.target import target_error
 from projections.analytics.view_tables import ViewsSnapshot, read_views
 
 _EXPORT_TABLE = (
@@ -47,10 +47,7 @@ def _connected(file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         with duckdb.connect(str(file)) as connection:
             yield connection
     except (OSError, duckdb.Error) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ExportTargetError(
-            f"cannot write the DuckDB file {file}: {type(error).__name__}: {message}"
-        ) from None
+        raise target_error(f"write the DuckDB file {file}", error) from None
 
 
 def export_duckdb(

@@ -24,6 +24,13 @@ class ExportTargetError(LedgerError):
     """The export's target cannot be read or written (no such bucket, no permission...)."""
 
 
+def target_error(doing: str, error: BaseException) -> ExportTargetError:
+    """``cannot <doing>: <error's type>: <its first line>``."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else ""
+    return ExportTargetError(f"cannot {doing}: {type(error).__name__}: {message}")
+
+
 class ExportTarget:
     """The objects of an export, by key; every failure is an ``ExportTargetError``."""
 
@@ -42,10 +49,7 @@ class ExportTarget:
         except ArtifactStoreUnavailableError as error:
             raise ExportTargetError(f"cannot {doing} {self.location}: {error}") from None
         except OSError as error:  # a local directory's
-            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ExportTargetError(
-                f"cannot {doing} {self.location}: {type(error).__name__}: {message}"
-            ) from None
+            raise target_error(f"{doing} {self.location}", error) from None
 
     def probe(self) -> None:
         """Fail now, before any work, when the target cannot be written."""
