@@ -5,9 +5,11 @@ both started by this script in processes of their own) and each size (--small-fi
 of 1 MiB; one file of --large-mib MiB), random bytes in files on the local disk, one file
 after the other, in MiB/s:
 
-- ledger up: ``ArtifactStore.put_file(path)`` (hashes the file, then writes it straight
-  to its blob while hashing it again); ``put_stream(file object)`` without a digest
-  (written under a temporary key while hashed, then moved to its blob: on an object store
+- ledger up: ``ArtifactStore.put_file(path)`` (on an object store it hashes the file,
+  then writes it straight to its blob while hashing it again; locally it writes it once,
+  hashed, to a temporary file renamed to its blob); ``put_stream(file object)`` without a
+  digest (up to 8 MiB read and hashed first, then written to its blob; a larger stream is
+  written under a temporary key while hashed, then moved to its blob: on an object store
   a server-side copy and a delete); ``put_stream`` with ``expected_sha256`` (straight to
   its blob);
 - ledger down: ``ArtifactStore.materialize`` to a local folder (each blob's presence
@@ -285,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         "Every ledger call hashes every byte (sha256 alone: hashlib over the same files "
         "from the page cache, in the same rounds): locally that, not the disk, bounds it, "
         "and raw LocalStore copies without hashing.",
-        "put_file reads and hashes a file before it writes (a stored blob is not sent "
-        "again), then hashes it again while writing; put_stream without a digest writes "
-        "under a temporary key and then moves it: on S3 and Azure a server-side copy of "
-        "every byte and a delete.",
+        "On S3 and Azure put_file reads and hashes a file before it writes (a stored blob "
+        "is not sent again), then hashes it again while writing; put_stream without a "
+        "digest, past 8 MiB, writes under a temporary key and then moves it: a server-side "
+        "copy of every byte (moto copies; Azurite shares the stored bytes) and a delete.",
         "The ledger syncs what it writes to the local disk (a local store's blob, a "
         "materialized file); raw LocalStore puts and raw gets do not.",
         "Downloads: the ledger checks each blob's presence (a HEAD) before its GET.",

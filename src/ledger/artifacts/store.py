@@ -8,6 +8,7 @@ hashed as it is written: a blob is never stored under a digest its bytes do not 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 import stat
 import tempfile
@@ -18,6 +19,7 @@ from typing import BinaryIO
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.files import (
+    CHUNK_SIZE,
     ProgressCallback,
     hash_file,
     hash_stream,
@@ -31,6 +33,9 @@ from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundEr
 
 BLOBS = "sha256"
 DATA = "data"
+SMALL_STREAM_BYTES = 8 * 1024 * 1024
+"""A stream up to this size is read whole before it is written: its digest is then known,
+so it goes straight to its blob (no temporary key, which an object store copies to move)."""
 
 
 def blob_key(digest: str) -> str:
@@ -133,7 +138,19 @@ class ArtifactStore:
         self, source: Path, expected: str | None, on_bytes: ProgressCallback | None
     ) -> tuple[str, int]:
         """Store a file known to be a regular file (see put_file): hashed first, so content
-        stored already is not sent again, then written while hashed again."""
+        stored already is not sent again, then written while hashed again. A local store
+        reads it once instead: written under a temporary name while hashed, then renamed
+        to its blob (or dropped unsynced when that is stored already)."""
+        if self.blobs.local_root is not None:
+
+            def mismatch(actual: str) -> Exception:
+                return IntegrityViolationError(
+                    f"{source} hashes to sha256 {actual}, expected {expected}"
+                )
+
+            with source.open("rb") as reader:
+                chunks = read_chunks(reader)
+                return self._put_staged(_Hashing(chunks, expected, mismatch, self.has, on_bytes))
         digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
             raise IntegrityViolationError(
@@ -143,7 +160,7 @@ class ArtifactStore:
             return digest, size  # content-addressed blobs never change
         with source.open("rb") as reader:
             changed = InvalidInputError(f"{source} changed while it was being stored")
-            self._write_checked(reader, digest, changed)
+            self._write_checked(reader, digest, lambda _: changed)
         return digest, size
 
     def put_stream(
@@ -152,8 +169,10 @@ class ArtifactStore:
         """Store what ``reader`` holds, reading it once; return digest, size.
 
         With ``expected_sha256`` the bytes go straight to their blob and a mismatch stores
-        nothing (IntegrityViolationError); without it they are written under a temporary
-        key while hashed, then moved to their blob (or dropped if it is stored already).
+        nothing (IntegrityViolationError). Without it a small stream (SMALL_STREAM_BYTES) is
+        read and hashed first, then written to its blob unless that is stored already; a
+        larger one is written under a temporary key while hashed, then moved to its blob
+        (or dropped if it is stored already).
         """
         if expected_sha256 is not None:
             expected = check_digest(expected_sha256)
@@ -163,8 +182,19 @@ class ArtifactStore:
                     raise _mismatch(digest, expected)
                 return digest, size
             return expected, self._write_checked(reader, expected, None)
+        head = _read_up_to(reader, SMALL_STREAM_BYTES + 1)
+        if len(head) <= SMALL_STREAM_BYTES:  # the whole stream
+            digest = hashlib.sha256(head).hexdigest()
+            if not self.has(digest):
+                self.blobs.write(blob_key(digest), [head])
+            return digest, len(head)
+        chunks = itertools.chain([head], read_chunks(reader))
+        return self._put_staged(_Hashing(chunks, stored_already=self.has))
+
+    def _put_staged(self, hashed: _Hashing) -> tuple[str, int]:
+        """Write ``hashed``'s chunks under a temporary key, then move them to their blob;
+        should the chunks raise (_StoredAlready or a mismatch), nothing is kept."""
         staged = f"{TMP}/upload-{secrets.token_hex(12)}"
-        hashed = _Hashing(reader, stored_already=self.has)
         try:
             self.blobs.write(staged, hashed.chunks())
             self.blobs.move(staged, blob_key(hashed.hexdigest()))
@@ -174,10 +204,12 @@ class ArtifactStore:
             self.blobs.delete(staged)
         return hashed.hexdigest(), hashed.size
 
-    def _write_checked(self, reader: BinaryIO, digest: str, mismatch: Exception | None) -> int:
+    def _write_checked(
+        self, reader: BinaryIO, digest: str, mismatch: Callable[[str], Exception] | None
+    ) -> int:
         """Write ``reader`` as the blob ``digest``; should its bytes hash otherwise, the
-        write is abandoned (nothing stored) and ``mismatch`` (or the default) raised."""
-        hashed = _Hashing(reader, expected=digest, mismatch=mismatch)
+        write is abandoned (nothing stored) and ``mismatch(actual)`` (or the default) raised."""
+        hashed = _Hashing(read_chunks(reader), expected=digest, mismatch=mismatch)
         self.blobs.write(blob_key(digest), hashed.chunks())
         return hashed.size
 
@@ -301,33 +333,39 @@ class _StoredAlready(Exception):
 
 
 class _Hashing:
-    """A reader's chunks, hashed as they are handed out. After the last chunk the iteration
-    raises, which drops the write, when the bytes do not hash to ``expected`` (``mismatch``
-    or IntegrityViolationError) or when ``stored_already`` says their blob exists
-    (_StoredAlready)."""
+    """Chunks, hashed (and counted to ``on_bytes``) as they are handed out. After the last
+    chunk the iteration raises, which drops the write, when the bytes do not hash to
+    ``expected`` (``mismatch(actual digest)`` or IntegrityViolationError) or when
+    ``stored_already`` says their blob exists (_StoredAlready)."""
 
     def __init__(
         self,
-        reader: BinaryIO,
+        source: Iterable[bytes],
         expected: str | None = None,
-        mismatch: Exception | None = None,
+        mismatch: Callable[[str], Exception] | None = None,
         stored_already: Callable[[str], bool] | None = None,
+        on_bytes: ProgressCallback | None = None,
     ) -> None:
-        self._reader = reader
+        self._source = source
         self._hasher = hashlib.sha256()
         self._expected = expected
         self._mismatch = mismatch
         self._stored_already = stored_already
+        self._on_bytes = on_bytes
         self.size = 0
 
     def chunks(self) -> Iterator[bytes]:
-        for chunk in read_chunks(self._reader):
+        for chunk in self._source:
             self._hasher.update(chunk)
             self.size += len(chunk)
+            if self._on_bytes is not None:
+                self._on_bytes(len(chunk))
             yield chunk
         digest = self.hexdigest()
         if self._expected is not None and digest != self._expected:
-            raise self._mismatch or _mismatch(digest, self._expected)
+            if self._mismatch is not None:
+                raise self._mismatch(digest)
+            raise _mismatch(digest, self._expected)
         if self._stored_already is not None and self._stored_already(digest):
             raise _StoredAlready
 
@@ -337,6 +375,16 @@ class _Hashing:
 
 def _mismatch(actual: str, expected: str) -> IntegrityViolationError:
     return IntegrityViolationError(f"the content hashes to sha256 {actual}, expected {expected}")
+
+
+def _read_up_to(reader: BinaryIO, limit: int) -> bytes:
+    """The stream's next ``limit`` bytes, or all it holds when that is less."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := reader.read(min(CHUNK_SIZE, limit - size))):
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
 
 
 def _copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
