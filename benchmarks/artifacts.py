@@ -13,7 +13,7 @@ after the other, in MiB/s:
   a server-side copy and a delete); ``put_stream`` with ``expected_sha256`` (straight to
   its blob);
 - ledger down: ``ArtifactStore.materialize`` to a local folder (each blob's presence
-  checked first, then one streamed GET, hashed while written, synced, renamed into place);
+  checked first, then one streamed GET, hashed while written, renamed into place);
 - raw, on the same server (the same bucket or container) or directory: ``obstore.put(store,
   key, Path)`` and ``obstore.get(store, key).stream()`` written to a file; for the local
   directory obstore's ``LocalStore``, so that every store's raw figure is the same library.
@@ -291,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "is not sent again), then hashes it again while writing; put_stream without a "
         "digest, past 8 MiB, writes under a temporary key and then moves it: a server-side "
         "copy of every byte (moto copies; Azurite shares the stored bytes) and a delete.",
-        "The ledger syncs what it writes to the local disk (a local store's blob, a "
-        "materialized file); raw LocalStore puts and raw gets do not.",
+        "A local store's blob is synced to the disk before it is renamed into place; raw "
+        "LocalStore puts are not (materialized files and raw gets are not synced either).",
         "Downloads: the ledger checks each blob's presence (a HEAD) before its GET.",
     ]
     report.conclude(limits, args, results=results)

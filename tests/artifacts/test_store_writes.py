@@ -1,6 +1,7 @@
 """How the artifact store writes, on every kind of store (a local directory, S3 on moto,
 Azure on Azurite): a small stream goes straight to its blob, a larger one through a
-temporary key; a local put_file reads its file once; nothing temporary stays behind."""
+temporary key; a local put_file reads its file once; nothing temporary stays behind;
+materialized copies are verified, not synced."""
 
 from __future__ import annotations
 
@@ -150,3 +151,19 @@ def test_a_local_put_file_reads_its_file_once(
     digest, _ = artifacts.put_file(source)
     assert len(opened) == 1
     assert artifacts.blob_path(digest).read_bytes() == source.read_bytes()
+
+
+def test_materialized_copies_are_verified_but_not_synced(
+    artifacts: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A materialized file is a copy of a blob the store keeps: verified, not synced (for
+    small files the sync took as long as the download)."""
+    data = os.urandom(SMALL * 3)
+    source = tmp_path / "weights.bin"
+    source.write_bytes(data)
+    entries = artifacts.put_tree(source)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    dest = tmp_path / "out"
+    assert artifacts.materialize(entries, dest) == [dest / "weights.bin"]
+    assert (dest / "weights.bin").read_bytes() == data and synced == []

@@ -275,7 +275,8 @@ class ArtifactStore:
         Every entry is checked first (safe path inside ``dest``, even through existing
         symlinks; no duplicates; blob present), so a refused set writes nothing. Content
         is re-hashed while copying: a corrupted blob raises IntegrityViolationError and
-        leaves no partial file behind.
+        leaves no partial file behind. The files are copies of blobs the store keeps, so
+        they are not synced (as no download is): materializing again restores them.
         """
         dest = Path(dest)
         planned = self._plan(list(entries), dest)
@@ -312,7 +313,6 @@ class ArtifactStore:
         try:
             with self.open_blob(entry.sha256) as reader, stream:
                 digest, _ = _copy_hashing(reader, stream)
-                sync(stream)
             if digest != check_digest(entry.sha256):
                 raise IntegrityViolationError(
                     f"blob {entry.sha256} for {entry.path!r} is corrupted: "
