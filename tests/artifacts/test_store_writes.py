@@ -1,7 +1,7 @@
 """How the artifact store writes, on every kind of store (a local directory, S3 on moto,
 Azure on Azurite): a small stream goes straight to its blob, a larger one through a
 temporary key; a local put_file reads its file once; nothing temporary stays behind;
-materialized copies are verified, not synced."""
+materialize checks every blob first and writes verified copies, not synced."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from ledger.artifacts import store as store_module
+from ledger.artifacts.paths import FileEntry
 from ledger.artifacts.store import ArtifactStore
-from ledger.errors import IntegrityViolationError
+from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
 SMALL = 64 * 1024  # the small-stream limit in these tests (8 MiB in the store)
 
@@ -167,3 +168,24 @@ def test_materialized_copies_are_verified_but_not_synced(
     dest = tmp_path / "out"
     assert artifacts.materialize(entries, dest) == [dest / "weights.bin"]
     assert (dest / "weights.bin").read_bytes() == data and synced == []
+
+
+def test_materialize_finds_a_missing_blob_among_many_before_writing(
+    artifacts: ArtifactStore, tmp_path: Path
+) -> None:
+    """The blobs' presence is checked (on an object store several at a time) before any
+    file is written; an unsafe path is refused before any blob is asked for."""
+    sources = tmp_path / "model"
+    sources.mkdir()
+    for i in range(12):
+        (sources / f"part-{i:02d}.bin").write_bytes(os.urandom(100 + i))
+    entries = artifacts.put_tree(sources)
+    missing = FileEntry("part-99.bin", sha(b"never stored"), 12)
+    dest = tmp_path / "out"
+    with pytest.raises(NotFoundError, match=r"part-99\.bin"):
+        artifacts.materialize([*entries[:6], missing, *entries[6:]], dest)
+    assert not dest.exists() or not any(dest.rglob("*"))
+    with pytest.raises(InvalidInputError, match="must not contain"):
+        artifacts.materialize([missing, FileEntry("../x", entries[0].sha256, 100)], dest)
+    assert len(artifacts.materialize(entries, dest)) == 12
+    assert sorted(path.name for path in dest.iterdir()) == [entry.path for entry in entries]

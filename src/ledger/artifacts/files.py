@@ -94,3 +94,13 @@ def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
     """The stream's bytes, CHUNK_SIZE at a time."""
     while chunk := stream.read(CHUNK_SIZE):
         yield chunk
+
+
+def read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    """The stream's next ``limit`` bytes, or all it holds when that is less."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := stream.read(min(CHUNK_SIZE, limit - size))):
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)

@@ -13,17 +13,18 @@ import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ledger.artifacts.blobs import Blobs
 from ledger.artifacts.files import (
-    CHUNK_SIZE,
     ProgressCallback,
     hash_file,
     hash_stream,
     read_chunks,
+    read_up_to,
     scan_tree,
 )
 from ledger.artifacts.local_blobs import TMP, LocalBlobs, create_temp, sync
@@ -36,6 +37,7 @@ DATA = "data"
 SMALL_STREAM_BYTES = 8 * 1024 * 1024
 """A stream up to this size is read whole before it is written: its digest is then known,
 so it goes straight to its blob (no temporary key, which an object store copies to move)."""
+PRESENCE_CHECKS_IN_FLIGHT = 8  # materialize asks an object store this many at a time
 
 
 def blob_key(digest: str) -> str:
@@ -141,21 +143,14 @@ class ArtifactStore:
         stored already is not sent again, then written while hashed again. A local store
         reads it once instead: written under a temporary name while hashed, then renamed
         to its blob (or dropped unsynced when that is stored already)."""
+        mismatch = _file_mismatch(source, expected)
         if self.blobs.local_root is not None:
-
-            def mismatch(actual: str) -> Exception:
-                return IntegrityViolationError(
-                    f"{source} hashes to sha256 {actual}, expected {expected}"
-                )
-
             with source.open("rb") as reader:
                 chunks = read_chunks(reader)
                 return self._put_staged(_Hashing(chunks, expected, mismatch, self.has, on_bytes))
         digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
-            raise IntegrityViolationError(
-                f"{source} hashes to sha256 {digest}, expected {expected}"
-            )
+            raise mismatch(digest)
         if self.has(digest):
             return digest, size  # content-addressed blobs never change
         with source.open("rb") as reader:
@@ -182,7 +177,7 @@ class ArtifactStore:
                     raise _mismatch(digest, expected)
                 return digest, size
             return expected, self._write_checked(reader, expected, None)
-        head = _read_up_to(reader, SMALL_STREAM_BYTES + 1)
+        head = read_up_to(reader, SMALL_STREAM_BYTES + 1)
         if len(head) <= SMALL_STREAM_BYTES:  # the whole stream
             digest = hashlib.sha256(head).hexdigest()
             if not self.has(digest):
@@ -290,17 +285,24 @@ class ArtifactStore:
         base = dest.resolve()
         paths = [safe_relative_path(entry.path) for entry in entries]
         check_no_clashes(paths)
-        planned = []
         for entry, relative in zip(entries, paths, strict=True):
-            target = dest / relative
             if not (base / relative).resolve().is_relative_to(base):
                 raise InvalidInputError(f"file path resolves outside {dest}: {entry.path!r}")
-            if not self.has(entry.sha256):
+        for entry, present in zip(entries, self._present(entries), strict=True):
+            if not present:
                 raise NotFoundError(
                     f"no blob with sha256 {entry.sha256} in {self.url} (for {entry.path!r})"
                 )
-            planned.append((entry, target))
-        return planned
+        return [(entry, dest / relative) for entry, relative in zip(entries, paths, strict=True)]
+
+    def _present(self, entries: list[FileEntry]) -> list[bool]:
+        """Whether each entry's blob is stored; an object store is asked several at a time
+        (a request each, which for small files costs about what their download does)."""
+        digests = [entry.sha256 for entry in entries]
+        if self.blobs.local_root is not None or len(digests) < 2:
+            return [self.has(digest) for digest in digests]
+        with ThreadPoolExecutor(PRESENCE_CHECKS_IN_FLIGHT) as pool:
+            return list(pool.map(self.has, digests))
 
     def _write_verified(self, entry: FileEntry, target: Path) -> None:
         try:
@@ -377,14 +379,10 @@ def _mismatch(actual: str, expected: str) -> IntegrityViolationError:
     return IntegrityViolationError(f"the content hashes to sha256 {actual}, expected {expected}")
 
 
-def _read_up_to(reader: BinaryIO, limit: int) -> bytes:
-    """The stream's next ``limit`` bytes, or all it holds when that is less."""
-    parts: list[bytes] = []
-    size = 0
-    while size < limit and (chunk := reader.read(min(CHUNK_SIZE, limit - size))):
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
+def _file_mismatch(source: Path, expected: str | None) -> Callable[[str], Exception]:
+    return lambda actual: IntegrityViolationError(
+        f"{source} hashes to sha256 {actual}, expected {expected}"
+    )
 
 
 def _copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
