@@ -32,8 +32,8 @@ import run_all
 from _common import Report, table_data
 
 EXPECTED = {
-    "api", "bus", "executors", "mlflow_client", "monitoring", "projections", "register",
-    "scoring", "trust",
+    "api", "artifacts", "bus", "executors", "mlflow_client", "monitoring", "projections",
+    "register", "scoring", "trust",
 }  # fmt: skip
 
 

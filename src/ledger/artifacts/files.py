@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,32 +29,38 @@ def hash_file(path: Path, on_bytes: ProgressCallback | None = None) -> tuple[str
 
 def hash_stream(stream: BinaryIO, on_bytes: ProgressCallback | None = None) -> tuple[str, int]:
     """Return ``(sha256 hex digest, size in bytes)`` of what ``stream`` holds, read in chunks."""
-    hashed = HashedChunks(stream)
-    for chunk in hashed:
-        if on_bytes is not None:
-            on_bytes(len(chunk))
+    hashed = HashedChunks(read_chunks(stream), on_bytes)
+    for _ in hashed:
+        pass
     return hashed.hexdigest(), hashed.size
 
 
 def copy_hashing(reader: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
     """Copy what ``reader`` holds into ``stream``, hashing it; return digest, size."""
-    hashed = HashedChunks(reader)
+    hashed = HashedChunks(read_chunks(reader))
     for chunk in hashed:
         stream.write(chunk)
     return hashed.hexdigest(), hashed.size
 
 
 def write_checked(
-    reader: BinaryIO, target: Path, expected: str, mismatch: Callable[[str], Exception]
+    reader: BinaryIO,
+    target: Path,
+    expected: str,
+    mismatch: Callable[[str], Exception],
+    *,
+    durable: bool = True,
 ) -> None:
     """Copy what ``reader`` holds into the file ``target`` (its folder made if need be),
-    hashing it: written beside it, synced, and moved into place only when it hashes to
-    ``expected``; else ``mismatch(actual digest)`` is raised and no file is left."""
+    hashing it: written beside it, synced (unless not ``durable``: a copy that can be made
+    again), and moved into place only when it hashes to ``expected``; else
+    ``mismatch(actual digest)`` is raised and no file is left."""
     stream, temp = create_temp(target.parent, "ledger-copy")
     try:
         with stream:
             digest, _ = copy_hashing(reader, stream)
-            sync(stream)
+            if durable:
+                sync(stream)
         if digest != expected:
             raise mismatch(digest)
         temp.replace(target)
@@ -63,18 +69,21 @@ def write_checked(
 
 
 class HashedChunks:
-    """A reader's chunks, hashed as they are handed out: once iterated, ``hexdigest()``
-    and ``size`` describe what was read."""
+    """Chunks, hashed (and counted to ``on_bytes``) as they are handed out: once iterated,
+    ``hexdigest()`` and ``size`` describe what was read."""
 
-    def __init__(self, reader: BinaryIO) -> None:
-        self._reader = reader
+    def __init__(self, chunks: Iterable[bytes], on_bytes: ProgressCallback | None = None) -> None:
+        self._chunks = chunks
+        self._on_bytes = on_bytes
         self._hasher = hashlib.sha256()
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in read_chunks(self._reader):
+        for chunk in self._chunks:
             self._hasher.update(chunk)
             self.size += len(chunk)
+            if self._on_bytes is not None:
+                self._on_bytes(len(chunk))
             yield chunk
 
     def hexdigest(self) -> str:
@@ -139,3 +148,13 @@ def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
     """The stream's bytes, CHUNK_SIZE at a time."""
     while chunk := stream.read(CHUNK_SIZE):
         yield chunk
+
+
+def read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    """The stream's next ``limit`` bytes, or all it holds when that is less."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := stream.read(min(CHUNK_SIZE, limit - size))):
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)

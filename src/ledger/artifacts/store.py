@@ -8,10 +8,13 @@ hashed as it is written: a blob is never stored under a digest its bytes do not 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -24,47 +27,29 @@ from ledger.artifacts.files import (
     hash_file,
     hash_stream,
     read_chunks,
+    read_up_to,
     scan_tree,
     write_checked,
 )
-from ledger.artifacts.local_blobs import TMP, LocalBlobs, sync
+from ledger.artifacts.local_blobs import TMP, sync
 from ledger.artifacts.locations import RETRY_S, open_blobs
 from ledger.artifacts.paths import FileEntry, check_digest, check_no_clashes, safe_relative_path
+from ledger.artifacts.received import ReceivedData
 from ledger.errors import IntegrityViolationError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from ledger.settings import Settings
 
 BLOBS = "sha256"
-DATA = "data"
+SMALL_STREAM_BYTES = 8 * 1024 * 1024
+"""A stream up to this size is read whole before it is written: its digest is then known,
+so it goes straight to its blob (no temporary key, which an object store copies to move)."""
+PRESENCE_CHECKS_IN_FLIGHT = 8  # materialize asks an object store this many at a time
 
 
 def blob_key(digest: str) -> str:
     """The key of the blob with ``digest`` (a checked sha256 hex digest)."""
     return f"{BLOBS}/{digest[:2]}/{digest}"
-
-
-class ReceivedData:
-    """An uploaded data file in a private temporary folder, with its sha256 ``digest``."""
-
-    def __init__(self, path: Path, digest: str, blobs: Blobs) -> None:
-        self.path = path
-        self.digest = digest
-        self._blobs = blobs
-        self._key = f"{DATA}/{digest}/{path.name}"
-
-    def keep(self) -> str:
-        """Keep the file as ``data/<digest>/<its name>`` in the store (the same content under
-        the same name is kept once); return the URI it is kept at."""
-        if self._blobs.size(self._key) is None:
-            if isinstance(self._blobs, LocalBlobs):
-                self._blobs.adopt(self.path, self._key)
-            else:
-                with self.path.open("rb") as stream:
-                    self._blobs.write(self._key, read_chunks(stream))
-        if isinstance(self._blobs, LocalBlobs):
-            return self._blobs.path(self._key).resolve().as_uri()
-        return f"{self._blobs.url}/{self._key}"
 
 
 class ArtifactStore:
@@ -148,17 +133,22 @@ class ArtifactStore:
         self, source: Path, expected: str | None, on_bytes: ProgressCallback | None
     ) -> tuple[str, int]:
         """Store a file known to be a regular file (see put_file): hashed first, so content
-        stored already is not sent again, then written while hashed again."""
+        stored already is not sent again, then written while hashed again. A local store
+        reads it once instead: written under a temporary name while hashed, then renamed
+        to its blob (or dropped unsynced when that is stored already)."""
+        mismatch = _file_mismatch(source, expected)
+        if self.blobs.local_root is not None:
+            with source.open("rb") as reader:
+                hashed = _Hashing(read_chunks(reader), expected, mismatch, self.has, on_bytes)
+                return self._put_staged(hashed)
         digest, size = hash_file(source, on_bytes)
         if expected is not None and digest != expected:
-            raise IntegrityViolationError(
-                f"{source} hashes to sha256 {digest}, expected {expected}"
-            )
+            raise mismatch(digest)
         if self.has(digest):
             return digest, size  # content-addressed blobs never change
         with source.open("rb") as reader:
             changed = InvalidInputError(f"{source} changed while it was being stored")
-            self._write_checked(reader, digest, changed)
+            self._write_checked(reader, digest, lambda _: changed)
         return digest, size
 
     def put_stream(
@@ -167,8 +157,10 @@ class ArtifactStore:
         """Store what ``reader`` holds, reading it once; return digest, size.
 
         With ``expected_sha256`` the bytes go straight to their blob and a mismatch stores
-        nothing (IntegrityViolationError); without it they are written under a temporary
-        key while hashed, then moved to their blob (or dropped if it is stored already).
+        nothing (IntegrityViolationError). Without it a small stream (SMALL_STREAM_BYTES) is
+        read and hashed first, then written to its blob unless that is stored already; a
+        larger one is written under a temporary key while hashed, then moved to its blob
+        (or dropped if it is stored already).
         """
         if expected_sha256 is not None:
             expected = check_digest(expected_sha256)
@@ -178,7 +170,33 @@ class ArtifactStore:
                     raise _mismatch(digest, expected)
                 return digest, size
             return expected, self._write_checked(reader, expected, None)
-        digest, size, staged = self.stage_stream(reader)
+        head = read_up_to(reader, SMALL_STREAM_BYTES + 1)
+        if len(head) <= SMALL_STREAM_BYTES:  # the whole stream
+            digest = hashlib.sha256(head).hexdigest()
+            if not self.has(digest):
+                self.blobs.write(blob_key(digest), [head])
+            return digest, len(head)
+        chunks = itertools.chain([head], read_chunks(reader))
+        return self._put_staged(_Hashing(chunks, stored_already=self.has))
+
+    def stage_stream(self, reader: BinaryIO) -> tuple[str, int, str | None]:
+        """Write what ``reader`` holds under a new ``tmp/`` key while hashing it; return
+        digest, size and that key, for the caller to move to its blob (or delete). The key
+        is None, and nothing is kept, when the content's blob is stored already."""
+        return self._stage(_Hashing(read_chunks(reader), stored_already=self.has))
+
+    def _stage(self, hashed: _Hashing) -> tuple[str, int, str | None]:
+        staged = f"{TMP}/upload-{secrets.token_hex(12)}"
+        try:
+            self.blobs.write(staged, hashed)  # all or nothing: no cleanup on failure
+        except _StoredAlready:
+            return hashed.hexdigest(), hashed.size, None  # dropped before it was kept
+        return hashed.hexdigest(), hashed.size, staged
+
+    def _put_staged(self, hashed: _Hashing) -> tuple[str, int]:
+        """Write ``hashed``'s chunks under a temporary key, then move them to their blob;
+        should the chunks raise (a mismatch), nothing is kept."""
+        digest, size, staged = self._stage(hashed)
         if staged is None:
             return digest, size
         try:
@@ -189,22 +207,12 @@ class ArtifactStore:
             raise
         return digest, size
 
-    def stage_stream(self, reader: BinaryIO) -> tuple[str, int, str | None]:
-        """Write what ``reader`` holds under a new ``tmp/`` key while hashing it; return
-        digest, size and that key, for the caller to move to its blob (or delete). The key
-        is None, and nothing is kept, when the content's blob is stored already."""
-        staged = f"{TMP}/upload-{secrets.token_hex(12)}"
-        hashed = _Hashing(reader, stored_already=self.has)
-        try:
-            self.blobs.write(staged, hashed)  # all or nothing: no cleanup on failure
-        except _StoredAlready:
-            return hashed.hexdigest(), hashed.size, None  # dropped before it was kept
-        return hashed.hexdigest(), hashed.size, staged
-
-    def _write_checked(self, reader: BinaryIO, digest: str, mismatch: Exception | None) -> int:
+    def _write_checked(
+        self, reader: BinaryIO, digest: str, mismatch: Callable[[str], Exception] | None
+    ) -> int:
         """Write ``reader`` as the blob ``digest``; should its bytes hash otherwise, the
-        write is abandoned (nothing stored) and ``mismatch`` (or the default) raised."""
-        hashed = _Hashing(reader, expected=digest, mismatch=mismatch)
+        write is abandoned (nothing stored) and ``mismatch(actual)`` (or the default) raised."""
+        hashed = _Hashing(read_chunks(reader), expected=digest, mismatch=mismatch)
         self.blobs.write(blob_key(digest), hashed)
         return hashed.size
 
@@ -284,17 +292,24 @@ class ArtifactStore:
         base = dest.resolve()
         paths = [safe_relative_path(entry.path) for entry in entries]
         check_no_clashes(paths)
-        planned = []
         for entry, relative in zip(entries, paths, strict=True):
-            target = dest / relative
             if not (base / relative).resolve().is_relative_to(base):
                 raise InvalidInputError(f"file path resolves outside {dest}: {entry.path!r}")
-            if not self.has(entry.sha256):
+        for entry, present in zip(entries, self._present(entries), strict=True):
+            if not present:
                 raise NotFoundError(
                     f"no blob with sha256 {entry.sha256} in {self.url} (for {entry.path!r})"
                 )
-            planned.append((entry, target))
-        return planned
+        return [(entry, dest / relative) for entry, relative in zip(entries, paths, strict=True)]
+
+    def _present(self, entries: list[FileEntry]) -> list[bool]:
+        """Whether each entry's blob is stored; an object store is asked several at a time
+        (a request each, which for small files costs about what their download does)."""
+        digests = [entry.sha256 for entry in entries]
+        if self.blobs.local_root is not None or len(digests) < 2:
+            return [self.has(digest) for digest in digests]
+        with ThreadPoolExecutor(PRESENCE_CHECKS_IN_FLIGHT) as pool:
+            return list(pool.map(self.has, digests))
 
     def _write_verified(self, entry: FileEntry, target: Path) -> None:
         try:
@@ -312,7 +327,7 @@ class ArtifactStore:
 
         try:
             with self.open_blob(entry.sha256) as reader:
-                write_checked(reader, target, check_digest(entry.sha256), corrupted)
+                write_checked(reader, target, check_digest(entry.sha256), corrupted, durable=False)
         except IsADirectoryError:
             raise InvalidInputError(
                 f"cannot write {entry.path!r}: a folder is in the way"
@@ -324,19 +339,20 @@ class _StoredAlready(Exception):
 
 
 class _Hashing(HashedChunks):
-    """A reader's chunks, hashed as they are handed out. After the last chunk the iteration
-    raises, which drops the write, when the bytes do not hash to ``expected`` (``mismatch``
-    or IntegrityViolationError) or when ``stored_already`` says their blob exists
-    (_StoredAlready)."""
+    """Chunks, hashed (and counted to ``on_bytes``) as they are handed out. After the last
+    chunk the iteration raises, which drops the write, when the bytes do not hash to
+    ``expected`` (``mismatch(actual digest)`` or IntegrityViolationError) or when
+    ``stored_already`` says their blob exists (_StoredAlready)."""
 
     def __init__(
         self,
-        reader: BinaryIO,
+        chunks: Iterable[bytes],
         expected: str | None = None,
-        mismatch: Exception | None = None,
+        mismatch: Callable[[str], Exception] | None = None,
         stored_already: Callable[[str], bool] | None = None,
+        on_bytes: ProgressCallback | None = None,
     ) -> None:
-        super().__init__(reader)
+        super().__init__(chunks, on_bytes)
         self._expected = expected
         self._mismatch = mismatch
         self._stored_already = stored_already
@@ -345,9 +361,19 @@ class _Hashing(HashedChunks):
         yield from super().__iter__()
         digest = self.hexdigest()
         if self._expected is not None and digest != self._expected:
-            raise self._mismatch or _mismatch(digest, self._expected)
+            raise (self._mismatch or _default_mismatch(self._expected))(digest)
         if self._stored_already is not None and self._stored_already(digest):
             raise _StoredAlready
+
+
+def _default_mismatch(expected: str) -> Callable[[str], Exception]:
+    return lambda actual: _mismatch(actual, expected)
+
+
+def _file_mismatch(source: Path, expected: str | None) -> Callable[[str], Exception]:
+    return lambda actual: IntegrityViolationError(
+        f"{source} hashes to sha256 {actual}, expected {expected}"
+    )
 
 
 def _mismatch(actual: str, expected: str) -> IntegrityViolationError:
