@@ -45,14 +45,14 @@ class ObjectStoreServer:
         """A fresh bucket (container) and the store URL of ``prefix`` in it."""
         name = f"ledger-{uuid.uuid4().hex[:16]}"
         if self.kind == "s3":
-            _s3_client(self.endpoint).create_bucket(Bucket=name)
+            s3_client(self.endpoint).create_bucket(Bucket=name)
         else:
-            _azure_client(self.endpoint).create_container(name)
+            azure_client(self.endpoint).create_container(name)
         self.created.append(name)
         return f"{self.kind}://{name}/{prefix}"
 
 
-def _s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
     import boto3
 
     return boto3.client(
@@ -61,7 +61,7 @@ def _s3_client(endpoint: str):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _azure_client(endpoint: str):  # type: ignore[no-untyped-def]
+def azure_client(endpoint: str):  # type: ignore[no-untyped-def]
     from azure.storage.blob import BlobServiceClient
 
     return BlobServiceClient(f"{endpoint}/{AZURITE_ACCOUNT}", credential={

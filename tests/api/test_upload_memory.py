@@ -25,7 +25,7 @@ import pytest
 
 from ledger.ledger import Ledger
 from tests.conftest import StoreFactory
-from tests.object_stores import ObjectStoreServer, _s3_client
+from tests.object_store_servers import ObjectStoreServer, s3_client
 from tests.server_support import serving
 
 SIZE = 2 * 1024**3
@@ -195,7 +195,7 @@ def test_a_2_gib_upload_into_s3_stays_small_and_makes_one_copy(
     assert version["files"] == [{"path": "big.bin", "sha256": digest, "size": SIZE}]
     assert read.status_code == 200 and read.json()["files"] == version["files"]
     bucket, prefix = location.removeprefix("s3://").split("/", 1)
-    client = _s3_client(s3_server.endpoint)
+    client = s3_client(s3_server.endpoint)
     objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert [(o["Key"], o["Size"]) for o in objects] == [
         (f"{prefix}/sha256/{digest[:2]}/{digest}", SIZE)
