@@ -224,6 +224,7 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("DELETE", "/webhooks/{name}", "admin", {"url": "/webhooks/hook"}),
     ("POST", "/tokens", "admin", {"url": "/tokens", "json": {"name": "ci", "role": "reader"}}),
     ("DELETE", "/tokens/{name}", "admin", {"url": "/tokens/ci"}),
+    ("POST", "/gc", "admin", {"url": "/gc", "json": {"dry_run": True}}),
 ]
 
 
