@@ -36,7 +36,7 @@ class Blobs(Protocol):
         """The object's bytes as a stream; FileNotFoundError when there is no such object."""
         ...
 
-    def write(self, key: str, chunks: Iterable[bytes]) -> None:
+    def write(self, key: str, chunks: Iterable[bytes | bytearray]) -> None:
         """Write ``chunks`` as the object ``key`` (replacing one there). Should the chunks'
         iteration raise, the exception propagates and nothing is written."""
         ...

@@ -72,13 +72,15 @@ class HashedChunks:
     """Chunks, hashed (and counted to ``on_bytes``) as they are handed out: once iterated,
     ``hexdigest()`` and ``size`` describe what was read."""
 
-    def __init__(self, chunks: Iterable[bytes], on_bytes: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, chunks: Iterable[bytes | bytearray], on_bytes: ProgressCallback | None = None
+    ) -> None:
         self._chunks = chunks
         self._on_bytes = on_bytes
         self._hasher = hashlib.sha256()
         self.size = 0
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | bytearray]:
         for chunk in self._chunks:
             self._hasher.update(chunk)
             self.size += len(chunk)
@@ -150,11 +152,10 @@ def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    """The stream's next ``limit`` bytes, or all it holds when that is less."""
-    parts: list[bytes] = []
-    size = 0
-    while size < limit and (chunk := stream.read(min(CHUNK_SIZE, limit - size))):
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
+def read_up_to(stream: BinaryIO, limit: int) -> bytearray:
+    """The stream's next ``limit`` bytes, or all it holds when that is less (in one buffer,
+    not a list of chunks joined: the bytes are held once)."""
+    buffer = bytearray()
+    while len(buffer) < limit and (chunk := stream.read(min(CHUNK_SIZE, limit - len(buffer)))):
+        buffer += chunk
+    return buffer

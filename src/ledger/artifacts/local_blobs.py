@@ -38,7 +38,7 @@ class LocalBlobs:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise FileNotFoundError(key) from None
 
-    def write(self, key: str, chunks: Iterable[bytes]) -> None:
+    def write(self, key: str, chunks: Iterable[bytes | bytearray]) -> None:
         stream, temp = create_temp(self.root / TMP, "upload")
         try:
             with stream:

@@ -64,7 +64,7 @@ class ObjectBlobs:
         raw = _ResponseReader(chunks, self._guard)
         return io.BufferedReader(raw, buffer_size=READ_CHUNK_BYTES)
 
-    def write(self, key: str, chunks: Iterable[bytes]) -> None:
+    def write(self, key: str, chunks: Iterable[bytes | bytearray]) -> None:
         source = _Source(chunks)
         try:
             # The writer buffers one part: a smaller object is one PUT on close, a larger one
@@ -145,11 +145,11 @@ class ObjectBlobs:
 class _Source:
     """A write's chunks, keeping the error their own iteration raised."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | bytearray]) -> None:
         self._chunks = chunks
         self.error: BaseException | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | bytearray]:
         try:
             yield from self._chunks
         except Exception as error:  # not GeneratorExit: dropped unfinished, it is closed

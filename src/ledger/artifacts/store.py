@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ledger.settings import Settings
 
 BLOBS = "sha256"
-SMALL_STREAM_BYTES = 8 * 1024 * 1024
+SMALL_STREAM_BYTES = 2 * 1024 * 1024
 """A stream up to this size is read whole before it is written: its digest is then known,
 so it goes straight to its blob (no temporary key, which an object store copies to move)."""
 PRESENCE_CHECKS_IN_FLIGHT = 8  # materialize asks an object store this many at a time
@@ -176,7 +176,7 @@ class ArtifactStore:
             if not self.has(digest):
                 self.blobs.write(blob_key(digest), [head])
             return digest, len(head)
-        chunks = itertools.chain([head], read_chunks(reader))
+        chunks: Iterable[bytes | bytearray] = itertools.chain([head], read_chunks(reader))
         return self._put_staged(_Hashing(chunks, stored_already=self.has))
 
     def stage_stream(self, reader: BinaryIO) -> tuple[str, int, str | None]:
@@ -346,7 +346,7 @@ class _Hashing(HashedChunks):
 
     def __init__(
         self,
-        chunks: Iterable[bytes],
+        chunks: Iterable[bytes | bytearray],
         expected: str | None = None,
         mismatch: Callable[[str], Exception] | None = None,
         stored_already: Callable[[str], bool] | None = None,
@@ -357,7 +357,7 @@ class _Hashing(HashedChunks):
         self._mismatch = mismatch
         self._stored_already = stored_already
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | bytearray]:
         yield from super().__iter__()
         digest = self.hexdigest()
         if self._expected is not None and digest != self._expected:
