@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from collections import Counter
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -79,7 +80,7 @@ def profile_column(column: Any) -> ColumnProfile:
     return stats.profile()
 
 
-class ColumnStats:
+class ColumnStats(ABC):
     """One column's statistics so far; ``add`` each batch's array, then ``profile``."""
 
     def __init__(self, kind: pa.DataType) -> None:
@@ -92,11 +93,13 @@ class ColumnStats:
         self.nulls += int(column.null_count)
         self._add(column)
 
+    @abstractmethod
     def _add(self, column: Any) -> None:
-        raise NotImplementedError
+        """Take in a column's values (nulls are counted already)."""
 
+    @abstractmethod
     def profile(self) -> ColumnProfile:
-        raise NotImplementedError
+        """What the values taken in so far make."""
 
 
 class NumericStats(ColumnStats):

@@ -4,6 +4,7 @@ store's response), read as a file."""
 from __future__ import annotations
 
 import io
+from abc import abstractmethod
 from typing import Any
 
 
@@ -17,9 +18,9 @@ class ChunkReader(io.RawIOBase):
         self._pending = memoryview(b"")
         self._ended = False
 
+    @abstractmethod
     def next_chunk(self) -> bytes | None:
         """The next chunk; None once there are no more."""
-        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
