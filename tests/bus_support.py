@@ -17,6 +17,7 @@ from typing import Any
 import nats
 
 from ledger.bus import Delivery
+from ledger.bus.nats_auth import connect_options
 from ledger.domain import EventMeta, Model, acting
 from ledger.ledger import Ledger
 from ledger.settings import Settings
@@ -112,11 +113,12 @@ def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterato
         raise failures[0]
 
 
-def with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    """``action(jetstream)`` on a connection of its own to the NATS at ``url``."""
+def with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]], **options: Any) -> Any:
+    """``action(jetstream)`` on a connection of its own to the NATS at ``url`` (``options``:
+    more ``nats.connect`` arguments, such as credentials)."""
 
     async def run() -> Any:
-        client = await nats.connect(url)
+        client = await nats.connect(url.split(","), **options)
         try:
             return await action(client.jetstream())
         finally:
@@ -129,7 +131,7 @@ def stream_messages(settings: Settings) -> int:
     async def count(js: Any) -> int:
         return int((await js.stream_info(settings.nats_stream)).state.messages)
 
-    return int(with_jetstream(settings.nats_url, count))
+    return int(with_jetstream(settings.nats_url, count, **connect_options(settings)))
 
 
 def consumer_settled(settings: Settings, consumer: str) -> bool:
@@ -143,7 +145,7 @@ def consumer_settled(settings: Settings, consumer: str) -> bool:
             return False
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
-    return bool(with_jetstream(settings.nats_url, settled))
+    return bool(with_jetstream(settings.nats_url, settled, **connect_options(settings)))
 
 
 def delete_stream(settings: Settings) -> None:
@@ -151,24 +153,34 @@ def delete_stream(settings: Settings) -> None:
         with suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(settings.nats_stream)
 
-    with_jetstream(settings.nats_url, delete)
+    with_jetstream(settings.nats_url, delete, **connect_options(settings))
 
 
 class PrivateNats:
-    """A nats-server with JetStream of the test's own, which it may stop and start."""
+    """A nats-server with JetStream of the test's own, which it may stop and start;
+    optionally with a configuration file (``config``) and its environment (``env``), logging
+    to ``log`` (in the store directory)."""
 
-    def __init__(self, store_dir: Path) -> None:
+    def __init__(
+        self, store_dir: Path, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.store_dir = store_dir
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.config = config
+        self.env = env or {}
+        self.log = store_dir / "nats-server.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        configured = ["-c", str(self.config)] if self.config else []
         self._process = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir)],
+            [NATS_SERVER, *configured, "-a", "127.0.0.1", "-p", str(self.port), "-js",
+             "-sd", str(self.store_dir), "-l", str(self.log)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while True:

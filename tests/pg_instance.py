@@ -80,6 +80,18 @@ class PgInstance:
     def stop(self, mode: str = "fast") -> None:
         self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
+    def require_password(self, password: str) -> None:
+        """TCP clients must now give ``password`` (SCRAM), as in production; the socket in
+        the root directory stays trusted."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"ALTER USER postgres PASSWORD '{password}'")
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "reload")
+
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 

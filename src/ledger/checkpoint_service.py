@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import nats
 
+from ledger.bus.nats_auth import connect_options
 from ledger.checkpoints import (
     Checkpoint,
     last_checkpointed_position,
@@ -39,6 +40,7 @@ async def _publish_nats(settings: Settings, checkpoint: Checkpoint) -> None:
         connect_timeout=NATS_TIMEOUT_S,
         max_reconnect_attempts=0,
         allow_reconnect=False,
+        **connect_options(settings),
     )
     try:
         msg_id = f"{checkpoint.origin}/checkpoint/{checkpoint.tree_size}/{checkpoint.timestamp}"

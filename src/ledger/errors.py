@@ -37,6 +37,10 @@ class BusUnavailableError(LedgerError):
     """NATS cannot be reached, or its stream or consumer does not fit the settings."""
 
 
+class BusCredentialsError(LedgerError):
+    """NATS refuses the ledger's credentials: not retried, an operator must fix them."""
+
+
 class ServingUnavailableError(LedgerError):
     """A deployment cannot answer now (its replicas failed to start, or died)."""
 

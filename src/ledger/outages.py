@@ -7,8 +7,15 @@ loops wait them out and say so in one line; they are never a reason for a traceb
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
+
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
 
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
@@ -27,3 +34,53 @@ def first_line(error: BaseException) -> str:
     """The error's message, first line only (psycopg adds context lines)."""
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
+
+
+# What libpq says when PostgreSQL refuses who we are.
+_REFUSALS = ("password authentication failed", "no password supplied", "pg_hba.conf", "role ")
+
+
+class StoreCredentialsError(LedgerError):
+    """PostgreSQL refuses the ledger's credentials: not retried, an operator must fix them."""
+
+
+def describe_store_outage(error: BaseException, settings: Settings) -> str:
+    """One line on why the store cannot be used. A pool's timeout hides the cause, so on
+    PostgreSQL one direct connection is tried to find it (a refused password, a server
+    that is down)."""
+    location = settings.store_location
+    reason = first_line(error)
+    if location.kind == "postgres":
+        reason = _connection_problem(settings) or reason
+    reason = reason.rpartition("FATAL:")[2].strip()
+    if any(refusal in reason for refusal in _REFUSALS):
+        return _refused(settings, reason)
+    return f"the event store is unavailable: cannot reach {location.describe()} ({reason})"
+
+
+def check_store_credentials(settings: Settings) -> None:
+    """Raise StoreCredentialsError at once when PostgreSQL refuses the credentials; a
+    server that is down is left to the services, which wait for it."""
+    if settings.store_location.kind != "postgres":
+        return
+    reason = _connection_problem(settings).rpartition("FATAL:")[2].strip()
+    if any(refusal in reason for refusal in _REFUSALS):
+        raise StoreCredentialsError(_refused(settings, reason))
+
+
+def _refused(settings: Settings, reason: str) -> str:
+    return (
+        f"PostgreSQL at {settings.store_location.describe()} refuses the credentials: "
+        f"{reason}; check the user and password in LEDGER_STORE, or LEDGER_STORE_PASSWORD"
+    )
+
+
+def _connection_problem(settings: Settings) -> str:
+    """Why one direct connection to the store fails (its first line), or "" if it works."""
+    from ledger.storage.connections import connect_kwargs
+
+    try:
+        psycopg.connect(**(connect_kwargs(settings) | {"connect_timeout": 3})).close()
+    except psycopg.Error as error:
+        return first_line(error)
+    return ""

@@ -12,10 +12,16 @@ from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from ledger.artifacts.locations import RETRY_S, is_object_store_url, local_directory
 from ledger.errors import InvalidInputError
+from ledger.secret_files import SecretFilesSource
 
 DEFAULT_HOME = Path(".ledger")
 
@@ -23,7 +29,8 @@ DEFAULT_HOME = Path(".ledger")
 class StoreLocation:
     """Where the event store lives: a SQLite file or a PostgreSQL database."""
 
-    def __init__(self, url: str, home: Path) -> None:
+    def __init__(self, url: str, home: Path, password: str = "") -> None:
+        """``password`` is used when the URL has none."""
         self.url = url
         parts = urlsplit(url)
         self.kind: Literal["sqlite", "postgres"]
@@ -36,7 +43,7 @@ class StoreLocation:
             self.pg_host = parts.hostname
             self.pg_port = parts.port or 5432
             self.pg_user = unquote(parts.username or "") or getpass.getuser()
-            self.pg_password = unquote(parts.password or "")
+            self.pg_password = unquote(parts.password or "") or password
             self.pg_dbname = parts.path.strip("/")
             self.sqlite_path = Path()
         elif parts.scheme in ("", "sqlite", "file"):
@@ -60,8 +67,24 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", frozen=True)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then LEDGER_* variables, then LEDGER_*_FILE files."""
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings
+
     home: Path = Field(DEFAULT_HOME, description="Directory for the embedded store and artifacts")
     store: str = Field("", description="SQLite path or postgresql://user@host/db URL")
+    store_password: SecretStr | None = Field(
+        None, description="PostgreSQL password when LEDGER_STORE's URL has none "
+        "(LEDGER_STORE_PASSWORD_FILE: read it from a file, such as a Docker secret)",
+    )  # fmt: skip
     pg_schema: str = Field("public", description="PostgreSQL schema holding the ledger tables")
     sqlite_synchronous: Literal["full", "normal"] = Field(
         "full", description="SQLite event store: full syncs every commit to disk (it survives "
@@ -135,6 +158,22 @@ class Settings(BaseSettings):
         "ledger", description="First subject token on NATS (ledger.<aggregate>.<event>)"
     )
     nats_replicas: int = Field(1, ge=1, le=5, description="Stream replicas (clustered NATS)")
+    nats_user: str = Field("", description="NATS user name (with LEDGER_NATS_PASSWORD)")
+    nats_password: SecretStr | None = Field(None, description="NATS password")
+    nats_token: SecretStr | None = Field(None, description="NATS authentication token")
+    nats_nkey_seed: Path | None = Field(
+        None, description="File holding the NKey seed this ledger authenticates with"
+    )
+    nats_creds: Path | None = Field(
+        None, description="NATS credentials file (a user JWT and its NKey seed)"
+    )
+    nats_tls_ca: Path | None = Field(
+        None, description="CA certificate(s) NATS servers are verified against (turns on TLS)"
+    )
+    nats_tls_cert: Path | None = Field(
+        None, description="Client certificate for NATS servers that require one (mutual TLS)"
+    )
+    nats_tls_key: Path | None = Field(None, description="Private key of LEDGER_NATS_TLS_CERT")
     nats_retention: Literal["limits", "interest", "workqueue"] = Field(
         "limits", description="Stream retention policy"
     )
@@ -295,7 +334,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def store_location(self) -> StoreLocation:
-        return StoreLocation(self.store, self.home)
+        password = self.store_password.get_secret_value() if self.store_password else ""
+        return StoreLocation(self.store, self.home, password)
 
     @field_validator("artifacts", mode="before")
     @classmethod

@@ -1,11 +1,12 @@
 """docker-compose.yml, read (no Docker engine runs here): services, ports, health checks,
-and every LEDGER_* name it sets is a setting the ledger reads."""
+secrets, and every LEDGER_* name it sets is a setting the ledger reads."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -14,8 +15,11 @@ from ledger.settings import Settings
 from tests.paths import REPO
 
 REPO = REPO
-COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, Any] = COMPOSE["services"]
+PUBLIC = {"api"}  # the one service published on every interface
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDS")
 
 
 def _environment(service: dict[str, Any]) -> dict[str, str]:
@@ -29,16 +33,72 @@ def _command(service: dict[str, Any]) -> str:
     return command if isinstance(command, str) else " ".join(command)
 
 
+def _published_on(port: str | dict[str, Any]) -> str:
+    """The host address a port mapping binds: "" for every interface."""
+    if isinstance(port, dict):
+        return str(port.get("host_ip", ""))
+    parts = str(port).rsplit(":", 2)
+    return parts[0] if len(parts) == 3 else ""
+
+
 def test_the_services_and_their_ports() -> None:
     assert set(SERVICES) == {
-        "postgres", "nats", "ray-head", "ray-worker", "api", "relay", "worker", "automation"
+        "postgres", "nats", "ray-head", "ray-worker", "api", "relay", "worker", "automation",
+        "postgres-debug", "nats-debug",
     }  # fmt: skip
     assert "8000:8000" in SERVICES["api"]["ports"]
-    assert "4222:4222" in SERVICES["nats"]["ports"]
-    assert "5432:5432" in SERVICES["postgres"]["ports"]
-    assert "-js" in SERVICES["nats"]["command"]  # JetStream, on a persistent volume
+    assert "-js" in _command(SERVICES["nats"])  # JetStream, on a persistent volume
     assert any(v.startswith("nats-data:") for v in SERVICES["nats"]["volumes"])
     assert any(v.startswith("postgres-data:") for v in SERVICES["postgres"]["volumes"])
+
+
+def test_only_the_api_is_published_on_every_interface() -> None:
+    for name, service in SERVICES.items():
+        addresses = {_published_on(port) for port in service.get("ports") or []}
+        if name in PUBLIC:
+            continue
+        assert addresses <= {"127.0.0.1"}, (name, service.get("ports"))
+    # The loopback forwards of PostgreSQL and NATS run only when asked for.
+    for name in ("postgres-debug", "nats-debug"):
+        assert SERVICES[name]["profiles"] == ["debug"], name
+    assert "--dashboard-host=127.0.0.1" in _command(SERVICES["ray-head"])
+
+
+def test_no_secret_has_a_default() -> None:
+    # ${NAME:-default} or ${NAME-default} for anything secret: a password nobody chose.
+    for match in re.finditer(r"\$\{(\w+)(:?-)[^}]*\}", COMPOSE_TEXT):
+        assert not any(word in match.group(1) for word in SECRET_WORDS), match.group(0)
+    # A secret variable is never given inline: it names a file under /run/secrets.
+    for name, service in SERVICES.items():
+        for key, value in (service.get("environment") or {}).items():
+            if any(word in key for word in SECRET_WORDS) and key != "RAY_AUTH_MODE":
+                assert value is None or (key.endswith("_FILE") and value.startswith(
+                    "/run/secrets/")), (name, key)  # fmt: skip
+            if "://" in str(value):  # nor inside a URL
+                assert urlsplit(str(value)).password is None, (name, key)
+    # Every secret file is required: compose refuses to start without LEDGER_SECRETS.
+    for name, secret in COMPOSE["secrets"].items():
+        assert re.fullmatch(r"\$\{LEDGER_SECRETS:\?[^}]+\}/" + name, secret["file"]), name
+
+
+def test_nats_requires_users_with_least_permissions() -> None:
+    nats = SERVICES["nats"]
+    assert "./deploy/nats.conf:/etc/nats/ledger.conf:ro" in nats["volumes"]
+    assert "-c /etc/nats/ledger.conf" in _command(nats)
+    assert set(nats["secrets"]) == {"nats_relay_password", "nats_service_password"}
+    for name in ("api", "worker", "automation", "relay"):
+        environment = SERVICES[name]["environment"]
+        user = "relay" if name == "relay" else "ledger"
+        assert environment["LEDGER_NATS_USER"] == user, name
+        assert environment["LEDGER_NATS_PASSWORD_FILE"].endswith(
+            "nats_relay_password" if user == "relay" else "nats_service_password"
+        )
+        assert environment["LEDGER_STORE_PASSWORD_FILE"] == "/run/secrets/db_password"
+        assert set(SERVICES[name]["secrets"]) == {"db_password", Path(
+            environment["LEDGER_NATS_PASSWORD_FILE"]).name}  # fmt: skip
+    assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == (
+        "/run/secrets/db_password"
+    )
 
 
 def test_health_checks_and_start_order() -> None:
@@ -57,7 +117,8 @@ def test_ledger_services_run_ledger_commands_with_settings_the_ledger_reads() ->
     ]:  # fmt: skip
         assert f"ledger {expected}" in _command(SERVICES[name]), name
         assert expected in commands
-    known = {f"LEDGER_{field.upper()}" for field in Settings.model_fields}
+    known = {f"LEDGER_{field.upper()}{file}" for field in Settings.model_fields
+             for file in ("", "_FILE")}  # fmt: skip
     for name, service in SERVICES.items():
         environment = _environment(service)
         unknown = [key for key in environment if key.startswith("LEDGER_") and key not in known]

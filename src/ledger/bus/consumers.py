@@ -8,6 +8,7 @@ import asyncio
 import nats
 from nats.js.errors import NotFoundError
 
+from ledger.bus.nats_auth import connect_options
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.side_tables import BUS_CURSORS
@@ -27,7 +28,7 @@ def consumer_exists(settings: Settings, consumer: str) -> bool:
 
 
 async def _on_nats(settings: Settings, consumer: str) -> bool:
-    client = await nats.connect(settings.nats_url)
+    client = await nats.connect(settings.nats_url.split(","), **connect_options(settings))
     try:
         await client.jetstream().consumer_info(settings.nats_stream, consumer)
         return True

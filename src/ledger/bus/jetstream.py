@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats
 import orjson
@@ -16,6 +15,13 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from ledger.bus.events import ROOT, ledger_envelope
+from ledger.bus.nats_auth import (
+    connect_options,
+    credentials_refused,
+    describe_nats_url,
+    is_refusal,
+    who,
+)
 from ledger.bus.running import stopped
 from ledger.errors import BusUnavailableError
 from ledger.logging import get_logger
@@ -26,16 +32,6 @@ RECONNECT_WAIT_S = 1.0
 CONNECT_TIMEOUT_S = 5.0
 # How many foreign messages at the end of the stream the relay looks past.
 FOREIGN_LOOKBACK = 100
-
-
-def describe_nats_url(url: str) -> str:
-    """The server list without credentials (fit for logs and health)."""
-    described = []
-    for part in url.split(","):
-        parts = urlsplit(part.strip())
-        host = parts.netloc.rpartition("@")[2]
-        described.append(parts._replace(netloc=host).geturl())
-    return ",".join(described)
 
 
 def nats_subject(settings: Settings, subject: str) -> str:
@@ -67,13 +63,17 @@ class Connection:
     client: Client = field(init=False)
     connected: bool = False
     last_error: str = ""
+    refusal: BaseException | None = None  # NATS refused the credentials (last attempt)
 
     async def open(self, stop: asyncio.Event | None = None) -> JetStreamContext | None:
         """Connect. With ``stop``, retry until NATS answers (None: stopped meanwhile);
-        without, fail at once."""
+        without, fail at once. Credentials NATS refuses fail at once either way: retrying
+        them cannot succeed, and an operator must see the mistake."""
         servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
         where = describe_nats_url(self.settings.nats_url)
+        options = connect_options(self.settings)
         while True:
+            self.refusal = None
             try:
                 # Reconnecting forever also makes nats-py's first connect try forever.
                 self.client = await asyncio.wait_for(
@@ -86,12 +86,15 @@ class Connection:
                         disconnected_cb=self._disconnected,
                         reconnected_cb=self._reconnected,
                         error_cb=self._error,
+                        **options,
                     ),
                     CONNECT_TIMEOUT_S,
                 )
             except Exception as error:  # TimeoutError, an authorization error...
                 if not isinstance(error, TimeoutError) or not self.last_error:
                     self._note_error(error)
+                if self.refusal is not None or is_refusal(error):
+                    raise credentials_refused(self.settings, self.refusal or error) from None
                 if stop is None:
                     raise BusUnavailableError(
                         f"cannot reach NATS at {where}: {self.last_error}"
@@ -120,6 +123,10 @@ class Connection:
 
     async def _error(self, error: Exception) -> None:
         self._note_error(error)
+        if is_refusal(error):
+            self.refusal = error
+            if self.connected:  # rotated credentials, or a server that lost its users
+                log.error("NATS refuses the credentials", who=who(self.settings), name=self.name)
 
     def _note_error(self, error: BaseException) -> None:
         self.last_error = str(error) or type(error).__name__

@@ -46,7 +46,7 @@ from ledger.cli.demo import run_demo
 from ledger.cli.verify_artifacts import ArtifactsOption, check_artifacts, print_artifact_report
 from ledger.errors import LedgerError
 from ledger.logging import configure_logging
-from ledger.outages import STORE_UNAVAILABLE, first_line
+from ledger.outages import STORE_UNAVAILABLE, describe_store_outage
 from ledger.summaries import verify_summary
 
 app = typer.Typer(
@@ -167,10 +167,7 @@ def main() -> None:
         )
         sys.exit(1)
     except STORE_UNAVAILABLE as error:
-        where = load_settings().store_location.describe()
-        _print_error(
-            f"error: the event store is unavailable: cannot reach {where} ({first_line(error)})"
-        )
+        _print_error(f"error: {describe_store_outage(error, load_settings())}")
         sys.exit(1)
     except (PersistenceError, psycopg.Error) as error:
         _print_error(f"error: event store failed: {error}".splitlines()[0])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ledger.bus.jetstream import describe_nats_url
-from ledger.cli.context import err_console, load_settings
+from ledger.bus.nats_auth import describe_nats_url
+from ledger.cli.context import check_credentials, err_console, load_settings
 from ledger.cli.events import run_until_signalled
 
 
@@ -17,6 +17,7 @@ def automation() -> None:
     from executors.webhooks.dispatcher import WebhookDispatcher
 
     settings = load_settings()
+    check_credentials(settings)  # wrong ones fail now, in one line
     engines: list[WebhookDispatcher | RuleEngine] = [
         WebhookDispatcher(settings),
         RuleEngine(settings),

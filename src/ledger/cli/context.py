@@ -25,9 +25,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ledger.bus.nats_auth import check_nats_credentials
 from ledger.commands.assets import RegisteredVersion
 from ledger.errors import InvalidInputError
 from ledger.ledger import Ledger
+from ledger.outages import check_store_credentials
 from ledger.settings import Settings
 from ledger.storage import ensure_store
 from ledger.storage.timestamps import as_utc
@@ -81,6 +83,13 @@ def load_settings(**overrides: Any) -> Settings:
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return settings
+
+
+def check_credentials(settings: Settings) -> None:
+    """Stop a long-running service at once, in one line, when PostgreSQL or NATS refuses
+    its credentials: it would otherwise wait forever for a store or bus that is up."""
+    check_store_credentials(settings)
+    check_nats_credentials(settings)
 
 
 @contextmanager

@@ -19,10 +19,11 @@ from rich.table import Table
 from ledger.bus import BusEvent, open_bus
 from ledger.bus.cloudevents import to_cloudevent
 from ledger.bus.handled import failed_events
-from ledger.bus.jetstream import describe_nats_url
+from ledger.bus.nats_auth import describe_nats_url
 from ledger.bus.relay import Relay
 from ledger.cli.context import (
     AsJson,
+    check_credentials,
     console,
     err_console,
     format_details,
@@ -75,6 +76,7 @@ def relay(
     settings = load_settings()
     if not settings.nats_url:
         raise InvalidInputError("LEDGER_NATS_URL is not set: there is no NATS to relay to")
+    check_credentials(settings)  # before asking to confirm a reset
     if reset:
         _confirm_reset(settings.nats_stream, from_position, yes)
     start_after = None if from_position is None else max(from_position - 1, 0)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ledger.bus.jetstream import describe_nats_url
+from ledger.bus.nats_auth import describe_nats_url
 from ledger.cli.context import (
+    check_credentials,
     err_console,
     load_settings,
 )
@@ -31,6 +32,7 @@ def serve(
     from ledger.api import create_app
 
     settings = load_settings()
+    check_credentials(settings)  # wrong ones fail now, in one line
     host = host or settings.api_host
     port = settings.api_port if port is None else port
     if relay is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.bus.jetstream import describe_nats_url
-from ledger.cli.context import err_console, load_settings
+from ledger.bus.nats_auth import describe_nats_url
+from ledger.cli.context import check_credentials, err_console, load_settings
 from ledger.cli.events import run_until_signalled
 
 
@@ -12,6 +12,7 @@ def worker() -> None:
     from executors.worker import Worker  # the CLI's other commands never load executors
 
     settings = load_settings()
+    check_credentials(settings)  # wrong ones fail now, in one line
     instance = Worker(settings)
     err_console.print(
         f"Worker {instance.id}: executor {settings.executor}, store "

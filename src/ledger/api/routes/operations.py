@@ -16,7 +16,7 @@ from ledger.api.problems import RETRY_AFTER_S
 from ledger.api.routes.common import ReasonQuery, read_json, run_command, settle_views
 from ledger.api.schemas import HealthOut, NewTokenOut, ProjectionOut, TokenBody, TokenOut
 from ledger.api.services import ApiServices
-from ledger.bus.jetstream import describe_nats_url
+from ledger.bus.nats_auth import describe_nats_url
 from ledger.bus.relay import relayed_position
 from projections.tokens import list_tokens
 
