@@ -46,7 +46,8 @@ from ledger.cli.demo import run_demo
 from ledger.cli.verify_artifacts import ArtifactsOption, check_artifacts, print_artifact_report
 from ledger.errors import LedgerError
 from ledger.logging import configure_logging
-from ledger.outages import STORE_UNAVAILABLE, first_line
+from ledger.outages import STORE_UNAVAILABLE
+from ledger.storage.connections import why_unreachable
 from ledger.summaries import verify_summary
 
 app = typer.Typer(
@@ -167,10 +168,9 @@ def main() -> None:
         )
         sys.exit(1)
     except STORE_UNAVAILABLE as error:
-        where = load_settings().store_location.describe()
-        _print_error(
-            f"error: the event store is unavailable: cannot reach {where} ({first_line(error)})"
-        )
+        settings = load_settings()
+        where, why = settings.store_location.describe(), why_unreachable(settings, error)
+        _print_error(f"error: the event store is unavailable: cannot reach {where} ({why})")
         sys.exit(1)
     except (PersistenceError, psycopg.Error) as error:
         _print_error(f"error: event store failed: {error}".splitlines()[0])
