@@ -22,8 +22,9 @@ import pytest
 from tests.conftest import free_port
 
 
-def _binary(name: str) -> str:
-    """A PostgreSQL server binary: the newest under /usr/lib/postgresql, else on PATH."""
+def pg_binary(name: str) -> str:
+    """A PostgreSQL program (initdb, pg_ctl, pg_dump, ...): the newest under
+    /usr/lib/postgresql, else on PATH."""
     found = sorted(
         glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
         key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
@@ -63,7 +64,7 @@ class PgInstance:
 
     def init(self) -> None:
         self._run(
-            _binary("initdb"),
+            pg_binary("initdb"),
             "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8",
         )  # fmt: skip
 
@@ -73,12 +74,12 @@ class PgInstance:
             "-c fsync=off -c full_page_writes=off -c max_connections=200"
         )
         self._run(
-            _binary("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
+            pg_binary("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
             "-w", "-t", "30", "start",
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+        self._run(pg_binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
     def require_password(self, password: str) -> None:
         """TCP clients must now give ``password`` (SCRAM), as in production; the socket in
@@ -90,7 +91,7 @@ class PgInstance:
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
         )
-        self._run(_binary("pg_ctl"), "-D", str(self.data), "reload")
+        self._run(pg_binary("pg_ctl"), "-D", str(self.data), "reload")
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()

@@ -37,7 +37,7 @@ def first_line(error: BaseException) -> str:
 
 
 # What libpq says when PostgreSQL refuses who we are.
-_REFUSALS = ("password authentication failed", "no password supplied", "pg_hba.conf", "role ")
+_REFUSALS = ("password authentication failed", "no password supplied", "role ")
 
 
 class StoreCredentialsError(LedgerError):

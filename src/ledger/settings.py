@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from ledger.artifacts.locations import RETRY_S, is_object_store_url, local_directory
 from ledger.errors import InvalidInputError
+from ledger.pg_parameters import parse_parameters
 from ledger.secret_files import SecretFilesSource
 
 DEFAULT_HOME = Path(".ledger")
@@ -45,9 +46,12 @@ class StoreLocation:
             self.pg_user = unquote(parts.username or "") or getpass.getuser()
             self.pg_password = unquote(parts.password or "") or password
             self.pg_dbname = parts.path.strip("/")
+            # libpq parameters from the query string (sslmode, connect_timeout, ...)
+            self.pg_parameters: dict[str, str] = parse_parameters(parts.query)
             self.sqlite_path = Path()
         elif parts.scheme in ("", "sqlite", "file"):
             self.kind = "sqlite"
+            self.pg_parameters = {}
             raw = parts.path if parts.scheme else url
             if parts.scheme == "sqlite" and raw.startswith("/./"):
                 raw = raw[1:]  # sqlite:///./x.db means the relative path ./x.db
@@ -56,9 +60,12 @@ class StoreLocation:
             raise ValueError(f"LEDGER_STORE {url!r}: use a SQLite path or a postgresql:// URL")
 
     def describe(self) -> str:
-        """A human description without the password."""
+        """A human description without the password (nor file paths: only the sslmode of
+        the query string; /health shows it to anyone)."""
         if self.kind == "postgres":
-            return f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+            where = f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+            sslmode = self.pg_parameters.get("sslmode")
+            return f"{where}?sslmode={sslmode}" if sslmode else where
         return f"sqlite:{self.sqlite_path}"
 
 

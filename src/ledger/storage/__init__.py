@@ -7,8 +7,10 @@ import os
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
+from psycopg.conninfo import make_conninfo
 
 from ledger.settings import Settings
+from ledger.storage.connections import CONNECT_TIMEOUT_S, CONNINFO_KEY, extra_parameters
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.group_commit import MAX_BATCH_KEY, MAX_WAIT_KEY
 from ledger.storage.side_tables import create_side_tables
@@ -27,6 +29,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         MAX_WAIT_KEY: str(settings.group_commit_wait_s),
     }
     if location.kind == "postgres":
+        extra = extra_parameters(settings)
         env.update(
             PERSISTENCE_MODULE="ledger.storage.postgres:ChainedPostgresFactory",
             POSTGRES_DBNAME=location.pg_dbname,
@@ -37,12 +40,15 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             POSTGRES_SCHEMA=settings.pg_schema,
             # Our append function takes the table lock itself; never use eventsourcing's.
             POSTGRES_ENABLE_DB_FUNCTIONS="n",
-            POSTGRES_CONNECT_TIMEOUT="5",
+            # eventsourcing's wait for a pooled connection; libpq's own connect_timeout
+            # and LEDGER_STORE's other parameters (sslmode, ...) come in CONNINFO_KEY.
+            POSTGRES_CONNECT_TIMEOUT=str(int(extra["connect_timeout"]) or CONNECT_TIMEOUT_S),
             # One warm connection for a single writer (reusing the same server backend
             # is ~25% faster than cycling through five); more open under concurrency.
             POSTGRES_POOL_SIZE="1",
             POSTGRES_MAX_OVERFLOW="15",
         )
+        env[CONNINFO_KEY] = make_conninfo(**extra)
     else:
         location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         env.update(

@@ -37,6 +37,10 @@ EXTRA_CONNECTIONS = 4  # beyond the API's read connections: followers, leases, t
 # Once a wait for a connection timed out (the database is away), later requests wait only
 # this long until one is had again: an outage is answered at once, not after a timeout each.
 OUTAGE_WAIT_S = 0.25
+CONNECT_TIMEOUT_S = 5  # unless LEDGER_STORE's query string sets connect_timeout
+# The eventsourcing environment's key for ``extra_parameters`` as a libpq connection string:
+# eventsourcing builds its pool from host, port, user, password and database alone.
+CONNINFO_KEY = "LEDGER_POSTGRES_CONNINFO"
 log = get_logger(__name__)
 
 
@@ -49,9 +53,16 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
         "user": location.pg_user,
         "password": location.pg_password or None,
         "dbname": location.pg_dbname,
-        "connect_timeout": 5,
+        **extra_parameters(settings),
         "autocommit": True,  # transactions are explicit: see LedgerDatabase.transaction()
     }
+
+
+def extra_parameters(settings: Settings) -> dict[str, str]:
+    """The libpq parameters beyond where and who that every connection to the store takes
+    (the views' pool, connections of their own, the event store's): LEDGER_STORE's query
+    string (sslmode, ...) over the default connect timeout."""
+    return {"connect_timeout": str(CONNECT_TIMEOUT_S), **settings.store_location.pg_parameters}
 
 
 def configure(conn: PgConnection, schema: str) -> None:
@@ -204,6 +215,7 @@ def shared_pool(settings: Settings) -> SharedPool:
         location.pg_user,
         location.pg_password,
         location.pg_dbname,
+        tuple(sorted(location.pg_parameters.items())),
         settings.pg_schema,
     )
     with _POOLS_LOCK:

@@ -36,6 +36,7 @@ from ledger.storage.commands import (
     CommittedCommand,
     create_commands_table_statement,
 )
+from ledger.storage.connections import CONNINFO_KEY
 from ledger.storage.group_commit import (
     GroupCommitter,
     Outcome,
@@ -219,6 +220,10 @@ class ChainedPostgresFactory(PostgresFactory):
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        # eventsourcing's datastore builds its pool (not yet open) from host, port, user,
+        # password and database only: the rest of LEDGER_STORE (sslmode, timeouts, ...)
+        # joins as the pool's connection string, which psycopg merges with those.
+        self.datastore.pool.conninfo = self.env.get(CONNINFO_KEY) or ""
         if self.env_create_table():
             with self._schema_lock(), self.datastore.transaction(commit=True) as curs:
                 curs.execute(
