@@ -1,14 +1,17 @@
-"""Helpers of the bus tests: events to publish, a recording handler, a private NATS."""
+"""Helpers of the bus tests: events to publish, a recording handler, a private NATS and a
+private NATS cluster."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -114,17 +117,22 @@ def in_background(*mains: Callable[[asyncio.Event], Awaitable[None]]) -> Iterato
 
 
 def with_jetstream(url: str, action: Callable[[Any], Awaitable[Any]], **options: Any) -> Any:
-    """``action(jetstream)`` on a connection of its own to the NATS at ``url`` (``options``:
-    more ``nats.connect`` arguments, such as credentials)."""
+    """``action(jetstream)`` on a connection of its own to the NATS at ``url`` (servers
+    separated by commas; ``options``: more ``nats.connect`` arguments, such as credentials)."""
 
     async def run() -> Any:
-        client = await nats.connect(url.split(","), **options)
+        client = await nats.connect(url.split(","), error_cb=_quiet, **options)
         try:
             return await action(client.jetstream())
         finally:
             await client.close()
 
     return asyncio.run(run())
+
+
+async def _quiet(error: Exception) -> None:
+    """Connection errors are the tests' business (a server of a cluster may be down): no
+    traceback on stderr."""
 
 
 def stream_messages(settings: Settings) -> int:
@@ -196,3 +204,127 @@ class PrivateNats:
             self._process.terminate()
             self._process.wait(10)
             self._process = None
+
+
+class ClusterNode:
+    """One nats-server of a NatsCluster: its ports, store and config stay the same across
+    a kill and a start, so a restarted node rejoins as itself."""
+
+    def __init__(self, name: str, directory: Path) -> None:
+        self.name = name
+        self.port, self.cluster_port, self.monitor_port = free_port(), free_port(), free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.store_dir = directory / "store"
+        self.config = directory / "nats.conf"
+        self.log = directory / "nats.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, cluster: str, routes: list[str]) -> None:
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            f'server_name: "{self.name}"\n'
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"http: 127.0.0.1:{self.monitor_port}\n"
+            f'jetstream {{ store_dir: "{self.store_dir}" }}\n'
+            f'cluster {{\n  name: "{cluster}"\n  listen: 127.0.0.1:{self.cluster_port}\n'
+            f"  routes: [{', '.join(routes)}]\n}}\n"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                [NATS_SERVER, "-c", str(self.config)], stdout=log_file, stderr=log_file
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                assert self._process.poll() is None, f"nats-server {self.name} exited"
+                assert time.monotonic() < deadline, f"nats-server {self.name} did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no lame duck mode, no goodbye to the cluster."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+            self._process = None
+
+    def jetstream_state(self) -> dict[str, Any]:
+        """This server's own view of JetStream (its monitoring endpoint ``/jsz``): a
+        replica's stream state as stored on this node, not as its leader reports it."""
+        url = f"http://127.0.0.1:{self.monitor_port}/jsz?streams=true"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return dict(json.load(response))
+
+    def local_stream_state(self, stream: str) -> dict[str, Any] | None:
+        """The state of ``stream``'s replica on this node (None: it holds none)."""
+        for account in self.jetstream_state().get("account_details") or []:
+            for detail in account.get("stream_detail") or []:
+                if detail["name"] == stream:
+                    return dict(detail["state"])
+        return None
+
+
+class NatsCluster:
+    """Three (or ``size``) nats-servers with JetStream forming one cluster, on free local
+    ports, each with a store of its own; a node can be killed and started again."""
+
+    def __init__(self, directory: Path, size: int = 3, name: str = "ledger-test") -> None:
+        self.nodes = [ClusterNode(f"n{i + 1}", directory / f"n{i + 1}") for i in range(size)]
+        for node in self.nodes:
+            node.write_config(
+                name,
+                [f"nats://127.0.0.1:{o.cluster_port}" for o in self.nodes if o is not node],
+            )
+        self.url = ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 60) -> None:
+        """Start every node; return once JetStream has a meta leader and all peers."""
+        for node in self.nodes:
+            node.start()
+        wait_for(self.ready, timeout, "the JetStream cluster to elect a meta leader")
+
+    def ready(self) -> bool:
+        """Every node runs and names the same meta leader, which sees all the others
+        current (only the leader's ``/jsz`` lists the replicas)."""
+        try:
+            metas = {n.name: n.jetstream_state().get("meta_cluster") or {} for n in self.nodes}
+        except OSError:  # a node not running, or not answering yet
+            return False
+        leaders = {meta.get("leader") for meta in metas.values()}
+        if len(leaders) != 1 or (leader := leaders.pop()) not in metas:
+            return False
+        replicas = metas[leader].get("replicas") or []
+        return len(replicas) == len(self.nodes) - 1 and all(r.get("current") for r in replicas)
+
+    def meta_leader(self) -> str:
+        """The name of the node leading the JetStream meta group (empty: none now)."""
+        for node in self.nodes:
+            with suppress(OSError):
+                if leader := (node.jetstream_state().get("meta_cluster") or {}).get("leader"):
+                    return str(leader)
+        return ""
+
+    def node(self, name: str) -> ClusterNode:
+        return next(node for node in self.nodes if node.name == name)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-import nats
 from nats.js.errors import NotFoundError
 
-from ledger.bus.nats_auth import connect_options
+from ledger.bus.jetstream import Connection
 from ledger.settings import Settings
 from ledger.storage.database import LedgerDatabase
 from ledger.storage.side_tables import BUS_CURSORS
@@ -28,11 +27,13 @@ def consumer_exists(settings: Settings, consumer: str) -> bool:
 
 
 async def _on_nats(settings: Settings, consumer: str) -> bool:
-    client = await nats.connect(settings.nats_url.split(","), **connect_options(settings))
+    connection = Connection(settings, name="ledger-consumer-check")  # every server listed
+    js = await connection.open()
+    assert js is not None
     try:
-        await client.jetstream().consumer_info(settings.nats_stream, consumer)
+        await js.consumer_info(settings.nats_stream, consumer)
         return True
     except NotFoundError:
         return False
     finally:
-        await client.close()
+        await connection.close()

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from ledger.bus.cloudevents import to_cloudevent
@@ -146,6 +148,9 @@ class Relay:
         self.status.last_error = text
         if is_store_unavailable(error) or isinstance(error, sqlite3.OperationalError):
             log.warning("the event store is unreachable; retrying", error=text)
+        elif isinstance(error, NatsTimeoutError | NoRespondersError):
+            # e.g. a clustered stream electing a leader after a node was lost
+            log.warning("JetStream did not answer; retrying", error=text)
         elif isinstance(error, LogReplacedError):
             log.warning("the log changed under the relay; checking the stream", error=text)
         else:
@@ -334,6 +339,9 @@ class Relay:
             done, pending = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
             for future in pending:
                 future.cancel()
+            for future in done:  # else asyncio logs each failure after the first ("never
+                if not future.cancelled():  # retrieved"): hundreds on a leader election
+                    future.exception()
             for envelope, future in zip(envelopes, futures, strict=False):
                 failure = future.exception() if future in done else None
                 if future not in done or failure is not None:
