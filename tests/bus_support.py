@@ -164,6 +164,18 @@ def delete_stream(settings: Settings) -> None:
     with_jetstream(settings.nats_url, delete, **connect_options(settings))
 
 
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert process.poll() is None, f"{what} exited"
+            assert time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.05)
+
+
 class PrivateNats:
     """A nats-server with JetStream of the test's own, which it may stop and start;
     optionally with a configuration file (``config``) and its environment (``env``), logging
@@ -190,14 +202,7 @@ class PrivateNats:
             stderr=subprocess.DEVNULL,
             env={**os.environ, **self.env},
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "nats-server did not start"
-                time.sleep(0.05)
+        _wait_until_listening(self._process, self.port, "nats-server")
 
     def stop(self) -> None:
         if self._process is not None:
@@ -239,15 +244,7 @@ class ClusterNode:
             self._process = subprocess.Popen(
                 [NATS_SERVER, "-c", str(self.config)], stdout=log_file, stderr=log_file
             )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert self._process.poll() is None, f"nats-server {self.name} exited"
-                assert time.monotonic() < deadline, f"nats-server {self.name} did not start"
-                time.sleep(0.05)
+        _wait_until_listening(self._process, self.port, f"nats-server {self.name}")
 
     def kill(self) -> None:
         """SIGKILL: no lame duck mode, no goodbye to the cluster."""

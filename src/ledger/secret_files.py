@@ -20,19 +20,21 @@ class SecretFilesSource(PydanticBaseSettingsSource):
     Setting both the variable and its ``_FILE`` is refused: which one wins would surprise."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ reads every field at once
+        """The content of the file ``<PREFIX><NAME>_FILE`` names (None: no such variable)."""
+        variable = f"{self.config.get('env_prefix', '')}{field_name}".upper()
+        path = os.environ.get(variable + SUFFIX)
+        if not path:
+            return None, field_name, False
+        if os.environ.get(variable):
+            raise InvalidInputError(f"set {variable} or {variable}{SUFFIX}, not both")
+        return _read(Path(path), variable + SUFFIX), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        prefix = str(self.config.get("env_prefix", ""))
         values: dict[str, Any] = {}
-        for name in self.settings_cls.model_fields:
-            variable = f"{prefix}{name}".upper()
-            path = os.environ.get(variable + SUFFIX)
-            if not path:
-                continue
-            if os.environ.get(variable):
-                raise InvalidInputError(f"set {variable} or {variable}{SUFFIX}, not both")
-            values[name] = _read(Path(path), variable + SUFFIX)
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
         return values
 
 

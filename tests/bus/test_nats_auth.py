@@ -61,13 +61,7 @@ def test_the_compose_users_relay_and_consume_with_only_their_permissions(
 ) -> None:
     relay_settings = _on(store, compose_nats, nats_user="relay", nats_password="relay-secret")
     service = _on(store, compose_nats, nats_user="ledger", nats_password="svc")
-    head = append_events(relay_settings, aggregates=5, per_aggregate=20)
-    bus = open_bus(service)
-    bus.subscribe("auditor", record)
-    with in_background(Relay(relay_settings).run, bus.run):
-        wait_for(lambda: len(handled_rows(service)) >= head, 60, "every event handled")
-        wait_for(lambda: consumer_settled(service, "auditor"), 30, "every event acknowledged")
-    assert_exactly_once_in_order(service, head)
+    _relay_and_consume(relay_settings, service)
     assert _permission_violations(compose_nats) == []
     # What the others may not do: the services publish no events, the relay reads nothing.
     assert "permissions violation" in _try_publish(service).lower()
@@ -165,9 +159,16 @@ def _settings_on(store: StoreFactory, tmp_path: Path, config: Path, **auth: Any)
 def _relays_and_consumes(store: StoreFactory, tmp_path: Path, config: Path, **auth: Any) -> None:
     settings = _settings_on(store, tmp_path, config, **auth)
     check_nats_credentials(settings)
-    head = append_events(settings, aggregates=2, per_aggregate=5)
-    bus = open_bus(settings)
+    _relay_and_consume(settings, settings)
+
+
+def _relay_and_consume(relaying: Settings, consuming: Settings) -> None:
+    """A relay with ``relaying``'s credentials publishes the log, a durable consumer with
+    ``consuming``'s handles every event once."""
+    head = append_events(relaying, aggregates=3, per_aggregate=10)
+    bus = open_bus(consuming)
     bus.subscribe("auditor", record)
-    with in_background(Relay(settings).run, bus.run):
-        wait_for(lambda: len(handled_rows(settings)) >= head, 60, "every event handled")
-    assert_exactly_once_in_order(settings, head)
+    with in_background(Relay(relaying).run, bus.run):
+        wait_for(lambda: len(handled_rows(consuming)) >= head, 60, "every event handled")
+        wait_for(lambda: consumer_settled(consuming, "auditor"), 30, "every event acknowledged")
+    assert_exactly_once_in_order(consuming, head)
