@@ -5,8 +5,6 @@ pool, the relay's own connection holding its lock, its LISTEN) carries the param
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import pwd
 import subprocess
@@ -19,10 +17,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger.bus.relay import Relay
 from ledger.ledger import Ledger
@@ -30,6 +24,7 @@ from ledger.settings import Settings
 from projections.views import Views
 from tests.bus.test_relay_trust import stream_contents
 from tests.bus_support import NATS_URL, delete_stream, in_background, wait_for
+from tests.certificates import Authority
 from tests.pg_instance import PgInstance, private_instance
 
 LEDGER_BIN = Path(sys.executable).parent / "ledger"
@@ -45,67 +40,6 @@ OWN_BACKEND = (
     "SELECT current_setting('application_name') AS application_name, ssl "
     "FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 )
-
-# -- a certificate authority and a server certificate ---------------------------------------
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _builder(subject: str, issuer: str, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True, content_commitment=False, key_encipherment=False,
-    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-    encipher_only=False, decipher_only=False,
-)  # fmt: skip
-
-
-def make_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        _builder(common_name, common_name, key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(CA_KEY_USAGE, critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
-
-
-def make_server_certificate(
-    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A certificate for localhost and 127.0.0.1 (what verify-full checks), signed by ``ca``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    issuer = ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    certificate = (
-        _builder("localhost", str(issuer), key)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, certificate
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def _write_for_server(path: Path, data: bytes, mode: int) -> None:
@@ -136,25 +70,21 @@ class TlsServer:
 def tls_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     """A private PostgreSQL serving TLS only, with a certificate for 127.0.0.1."""
     certs = tmp_path_factory.mktemp("certs")
-    ca_key, ca = make_ca("ledger test CA")
-    _, other_ca = make_ca("another CA")
-    (certs / "ca.pem").write_bytes(_pem(ca))
-    (certs / "wrong-ca.pem").write_bytes(_pem(other_ca))
-    server_key, server_certificate = make_server_certificate(ca_key, ca)
+    ca = Authority.create(certs / "ca")
+    wrong_ca = Authority.create(certs / "other", "another CA")
+    server_certificate = ca.issue("localhost")
     with private_instance() as instance:
-        key_pem = server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_for_server(instance.data / "server.key", key_pem, 0o600)
-        _write_for_server(instance.data / "server.crt", _pem(server_certificate), 0o644)
+        for issued, name, mode in [
+            (server_certificate.key, "server.key", 0o600),
+            (server_certificate.cert, "server.crt", 0o644),
+        ]:
+            _write_for_server(instance.data / name, issued.read_bytes(), mode)
         with (instance.data / "postgresql.conf").open("a") as conf:
             conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
         (instance.data / "pg_hba.conf").write_text(PG_HBA)
         instance.stop()
         instance.start()
-        server = TlsServer(instance, certs / "ca.pem", certs / "wrong-ca.pem")
+        server = TlsServer(instance, ca.cert, wrong_ca.cert)
         assert server.sql("SHOW ssl") == [("on",)], instance.server_log()
         yield server
 
