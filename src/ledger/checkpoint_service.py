@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import nats
 
-from ledger.bus.nats_auth import connect_options
+from ledger.bus.nats_auth import connect_options, nats_servers
 from ledger.checkpoints import (
     Checkpoint,
     last_checkpointed_position,
@@ -36,7 +36,7 @@ def nats_checkpoint_subject(settings: Settings) -> str:
 
 async def _publish_nats(settings: Settings, checkpoint: Checkpoint) -> None:
     client = await nats.connect(
-        settings.nats_url.split(","),
+        nats_servers(settings),
         connect_timeout=NATS_TIMEOUT_S,
         max_reconnect_attempts=0,
         allow_reconnect=False,

@@ -51,10 +51,9 @@ def describe_store_outage(error: BaseException, settings: Settings) -> str:
     location = settings.store_location
     reason = first_line(error)
     if location.kind == "postgres":
-        reason = _connection_problem(settings) or reason
-    reason = reason.rpartition("FATAL:")[2].strip()
-    if any(refusal in reason for refusal in _REFUSALS):
-        return _refused(settings, reason)
+        reason = _server_says(_connection_problem(settings) or reason)
+        if _is_refusal(reason):
+            return _refused(settings, reason)
     return f"the event store is unavailable: cannot reach {location.describe()} ({reason})"
 
 
@@ -63,9 +62,18 @@ def check_store_credentials(settings: Settings) -> None:
     server that is down is left to the services, which wait for it."""
     if settings.store_location.kind != "postgres":
         return
-    reason = _connection_problem(settings).rpartition("FATAL:")[2].strip()
-    if any(refusal in reason for refusal in _REFUSALS):
+    reason = _server_says(_connection_problem(settings))
+    if _is_refusal(reason):
         raise StoreCredentialsError(_refused(settings, reason))
+
+
+def _server_says(reason: str) -> str:
+    """libpq's message less its "connection to server at ... failed: FATAL:" preamble."""
+    return reason.rpartition("FATAL:")[2].strip()
+
+
+def _is_refusal(reason: str) -> bool:
+    return any(refusal in reason for refusal in _REFUSALS)
 
 
 def _refused(settings: Settings, reason: str) -> str:

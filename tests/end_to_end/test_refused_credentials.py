@@ -133,3 +133,21 @@ def test_the_right_password_from_a_file_opens_the_store(
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_servers_that_are_down_are_left_to_the_services_to_wait_for(tmp_path: Path) -> None:
+    """Only a refusal stops a service at start: PostgreSQL or NATS being down is an outage
+    the services wait out, so the start check lets it pass."""
+    from ledger.cli.context import check_credentials
+    from ledger.settings import Settings
+
+    closed = free_port()  # nothing listens there
+    check_credentials(
+        Settings(
+            home=tmp_path,
+            store=f"postgresql://postgres:pw@127.0.0.1:{closed}/postgres",
+            nats_url=f"nats://127.0.0.1:{closed}",
+            nats_user="ledger",
+            nats_password="pw",
+        )
+    )

@@ -20,6 +20,7 @@ from ledger.bus.nats_auth import (
     credentials_refused,
     describe_nats_url,
     is_refusal,
+    nats_servers,
     who,
 )
 from ledger.bus.running import stopped
@@ -69,7 +70,7 @@ class Connection:
         """Connect. With ``stop``, retry until NATS answers (None: stopped meanwhile);
         without, fail at once. Credentials NATS refuses fail at once either way: retrying
         them cannot succeed, and an operator must see the mistake."""
-        servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
+        servers = nats_servers(self.settings)
         where = describe_nats_url(self.settings.nats_url)
         options = connect_options(self.settings)
         while True:

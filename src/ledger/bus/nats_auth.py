@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,11 @@ def describe_nats_url(url: str) -> str:
         host = parts.netloc.rpartition("@")[2]
         described.append(parts._replace(netloc=host).geturl())
     return ",".join(described)
+
+
+def nats_servers(settings: Settings) -> list[str]:
+    """The server URLs of LEDGER_NATS_URL (comma-separated)."""
+    return [url.strip() for url in settings.nats_url.split(",") if url.strip()]
 
 
 def connect_options(settings: Settings) -> dict[str, Any]:
@@ -112,10 +118,9 @@ async def _check_credentials(settings: Settings) -> None:
         if is_refusal(error):
             refusals.append(error)
 
-    servers = [url.strip() for url in settings.nats_url.split(",") if url.strip()]
     try:
         client = await nats.connect(
-            servers,
+            nats_servers(settings),
             connect_timeout=CHECK_TIMEOUT_S,
             allow_reconnect=False,
             error_cb=note,
@@ -128,7 +133,7 @@ async def _check_credentials(settings: Settings) -> None:
     await client.close()
 
 
-def _readable(path: Any, variable: str) -> Any:
+def _readable(path: Path, variable: str) -> Path:
     if not path.is_file():
         raise InvalidInputError(f"{variable}={path}: no such file")
     return path
